@@ -1,0 +1,769 @@
+package org.diffusion4j.cpu;
+
+import org.diffusion4j.random.Philox;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Device;
+import org.diffusion4j.tensor.Ops;
+import org.diffusion4j.tensor.Shape;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+import static org.diffusion4j.cpu.Elementwise.F32;
+import static org.diffusion4j.cpu.Elementwise.I32;
+
+/**
+ * The CPU backend: tensors in host memory owned by a {@link TensorScope} (64-byte aligned), elementwise ops,
+ * reductions, softmax, casts, copies, gathers and random numbers in plain Java on a fixed thread pool, and
+ * matrix products through OpenBLAS.
+ *
+ * <p><b>Threads.</b> {@link #CpuBackend()} uses the system property {@code d4j.threads}, else the
+ * environment variable {@code D4J_THREADS}, else {@link Runtime#availableProcessors()}. An op runs on the
+ * calling thread plus {@code threads - 1} pool workers; ops on fewer than 32 Ki elements run on the calling
+ * thread alone. Work is cut into pieces that do not depend on the thread count and every row reduction has
+ * one fixed order, so <b>every op gives bitwise the same result for any thread count</b>.
+ *
+ * <p><b>GEMM and BLAS threads.</b> A product (or a batch of large ones) runs on OpenBLAS with
+ * {@code min(threads, availableProcessors)} threads while this backend's pool is idle; a batch of small
+ * products is spread over the pool with OpenBLAS single-threaded. OpenBLAS's thread count is process-global,
+ * so products that need different counts (e.g. from two backends) take turns; {@code OPENBLAS_*} environment
+ * variables are left as they are.
+ *
+ * <p><b>Errors.</b> Every argument is checked before memory is touched: a wrong shape, dtype, device or
+ * layout throws {@link IllegalArgumentException} naming the argument with its shape and dtype; a tensor whose
+ * scope is closed, or this backend after {@link #close()}, throws {@link IllegalStateException}.
+ *
+ * <p>Instances are thread-safe: ops may be called from several threads at once.
+ */
+public final class CpuBackend implements Backend {
+
+    /** System property that sets the default thread count. */
+    public static final String THREADS_PROPERTY = "d4j.threads";
+    /** Environment variable that sets the default thread count when the property is absent. */
+    public static final String THREADS_ENV = "D4J_THREADS";
+
+    /** Per-product multiply-adds below which a batch is spread over the pool (OpenBLAS single-threaded). */
+    static final long SPLIT_BATCH_MAX_MACS = 1L << 21;
+
+    /** Elements per partial sum of {@link #globalNorm}: fixed, so the result does not depend on threads. */
+    static final long NORM_CHUNK = WorkerPool.GRAIN;
+
+    /** A thread that owns no arena: a segment accessible by it is accessible by every thread. */
+    private static final Thread NOT_THE_OWNER = Thread.ofPlatform().unstarted(() -> { });
+
+    private final WorkerPool pool;
+    private final int threads;
+    private final int blasThreads;
+    private volatile boolean closed;
+
+    /** A backend with the default thread count (see the class comment). */
+    public CpuBackend() {
+        this(defaultThreads());
+    }
+
+    /**
+     * A backend running ops on {@code threads} threads (the caller plus {@code threads - 1} workers).
+     *
+     * @throws IllegalArgumentException when {@code threads < 1}
+     */
+    public CpuBackend(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("the CPU backend needs at least 1 thread, got " + threads);
+        }
+        this.threads = threads;
+        this.blasThreads = Math.min(threads, Runtime.getRuntime().availableProcessors());
+        this.pool = new WorkerPool(threads);
+    }
+
+    /**
+     * The default thread count: system property {@value #THREADS_PROPERTY}, else environment variable
+     * {@value #THREADS_ENV}, else the number of available processors.
+     *
+     * @throws IllegalArgumentException when the property or variable is set but is not an integer {@code >= 1}
+     */
+    public static int defaultThreads() {
+        String p = System.getProperty(THREADS_PROPERTY);
+        if (p != null && !p.isBlank()) {
+            return parseThreads("system property " + THREADS_PROPERTY, p);
+        }
+        String e = System.getenv(THREADS_ENV);
+        if (e != null && !e.isBlank()) {
+            return parseThreads("environment variable " + THREADS_ENV, e);
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    private static int parseThreads(String what, String value) {
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new IllegalArgumentException(what + " is '" + value + "'; expected a thread count >= 1");
+    }
+
+    /** Threads an op runs on. */
+    public int threads() {
+        return threads;
+    }
+
+    /** E.g. {@code "cpu (2 threads, OpenBLAS 0.3.31)"}; loads OpenBLAS if it is not loaded yet. */
+    @Override
+    public String name() {
+        return "cpu (" + threads + (threads == 1 ? " thread, " : " threads, ") + OpenBlas.describe() + ")";
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    @Override
+    public String toString() {
+        return name();
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    /**
+     * Allocates host memory from {@code scope}, aligned to 64 bytes (the FFM arena zero-fills it).
+     *
+     * @throws IllegalArgumentException on a negative dim or a byte size beyond {@code 2^63 - 1}
+     * @throws IllegalStateException    when {@code scope} or this backend is closed
+     * @throws OutOfMemoryError         naming the byte count when the host has no room
+     */
+    @Override
+    public Tensor empty(TensorScope scope, DType dtype, long... shape) {
+        ensureOpen();
+        Objects.requireNonNull(scope, "scope");
+        Objects.requireNonNull(dtype, "dtype");
+        long[] s = Shape.checked(shape);
+        long bytes;
+        try {
+            bytes = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+        }
+        MemorySegment seg;
+        try {
+            seg = scope.allocate(bytes, 64);
+        } catch (OutOfMemoryError e) {
+            OutOfMemoryError oom = new OutOfMemoryError("cannot allocate " + bytes + " bytes of host memory for "
+                    + dtype + " " + Arrays.toString(s) + ": " + e.getMessage());
+            oom.initCause(e);
+            throw oom;
+        }
+        return Tensor.of(this, seg, dtype, s);
+    }
+
+    /**
+     * Wraps a native host segment without copying; the caller keeps it alive.
+     *
+     * @throws IllegalArgumentException when the segment is a heap segment (backed by a Java array), read-only,
+     *                                  smaller than the shape needs, not aligned to the dtype's size, or
+     *                                  confined to one thread while this backend has several; the message
+     *                                  names the segment's address, size and the need
+     * @throws IllegalStateException    when the segment's arena is closed
+     */
+    @Override
+    public Tensor wrap(MemorySegment hostSegment, DType dtype, long... shape) {
+        ensureOpen();
+        Objects.requireNonNull(hostSegment, "hostSegment");
+        Objects.requireNonNull(dtype, "dtype");
+        long[] s = Shape.checked(shape);
+        if (!hostSegment.isNative()) {
+            throw new IllegalArgumentException("cannot wrap a heap segment (backed by a Java array, "
+                    + hostSegment.byteSize() + " bytes) as " + dtype + " " + Arrays.toString(s)
+                    + ": wrap needs native memory (e.g. from an Arena); copy heap data in with copyFromHost");
+        }
+        if (hostSegment.isReadOnly()) {
+            throw new IllegalArgumentException("cannot wrap a read-only segment (" + hostSegment.byteSize()
+                    + " bytes) as " + dtype + " " + Arrays.toString(s) + ": ops write their outputs in place");
+        }
+        if (!hostSegment.scope().isAlive()) {
+            throw new IllegalStateException("cannot wrap a segment whose arena is closed");
+        }
+        if (threads > 1 && !hostSegment.isAccessibleBy(NOT_THE_OWNER)) {
+            throw new IllegalArgumentException("cannot wrap a segment of a confined arena (only its owner thread may "
+                    + "access it) as " + dtype + " " + Arrays.toString(s) + ": this backend's " + threads
+                    + " threads read it; allocate it from Arena.ofShared(), ofAuto() or global()");
+        }
+        long need;
+        try {
+            need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+        }
+        if (hostSegment.byteSize() < need) {
+            throw new IllegalArgumentException("segment of " + hostSegment.byteSize() + " bytes is too small for "
+                    + dtype + " " + Arrays.toString(s) + " (" + need + " bytes)");
+        }
+        if (hostSegment.address() % dtype.byteSize() != 0) {
+            throw new IllegalArgumentException("segment at address 0x" + Long.toHexString(hostSegment.address())
+                    + " is not aligned to " + dtype.byteSize() + " bytes, as " + dtype + " needs");
+        }
+        return Tensor.of(this, hostSegment, dtype, s);
+    }
+
+    /**
+     * Copies {@code dst.byteSize()} bytes from the start of {@code src} (heap or native) into contiguous
+     * {@code dst}. A segment of a confined arena is copied on the calling thread (its owner).
+     *
+     * @throws IllegalArgumentException when {@code src} holds fewer bytes than {@code dst}
+     */
+    @Override
+    public void copyFromHost(MemorySegment src, Tensor dst) {
+        ensureOpen();
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        Shape.requireOn("dst", dst, this);
+        Shape.requireContiguous("dst", dst);
+        if (src.byteSize() < dst.byteSize()) {
+            throw new IllegalArgumentException("source segment has " + src.byteSize() + " bytes, dst " + dst
+                    + " needs " + dst.byteSize());
+        }
+        if (dst.numel() == 0) {
+            return;
+        }
+        StridedCopy.bulk(poolFor(src), src, 0, dst.segment(), 0, dst.byteSize());
+    }
+
+    /**
+     * Copies the elements of {@code src} (any strides, row-major order) to the start of {@code dst} (heap or
+     * native). A segment of a confined arena is filled on the calling thread (its owner).
+     *
+     * @throws IllegalArgumentException when {@code dst} holds fewer than {@code src.byteSize()} bytes or is
+     *                                  read-only
+     */
+    @Override
+    public void copyToHost(Tensor src, MemorySegment dst) {
+        ensureOpen();
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        Shape.requireOn("src", src, this);
+        if (dst.byteSize() < src.byteSize()) {
+            throw new IllegalArgumentException("destination segment has " + dst.byteSize() + " bytes, src " + src
+                    + " holds " + src.byteSize());
+        }
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("destination segment is read-only");
+        }
+        if (src.numel() == 0) {
+            return;
+        }
+        StridedCopy.copy(poolFor(dst), src.storage(), src.offset(), src.shape(), src.strides(),
+                src.dtype().byteSize(), dst);
+    }
+
+    /** The pool, or the calling thread alone when {@code host} is confined to it (a confined arena). */
+    private WorkerPool poolFor(MemorySegment host) {
+        return host.isAccessibleBy(NOT_THE_OWNER) ? pool : WorkerPool.CALLER_ONLY;
+    }
+
+    /** A no-op: CPU ops are synchronous. */
+    @Override
+    public void synchronize() {
+        ensureOpen();
+    }
+
+    // ---------------------------------------------------------------- fill, copy, cast
+
+    /**
+     * Sets every element of contiguous {@code out} to {@code value}: F32 bit for bit (NaN payloads included),
+     * BF16 and F16 rounded to nearest even, I32 only for {@code value == 0}.
+     *
+     * @throws IllegalArgumentException for a non-zero value on an I32 tensor
+     */
+    @Override
+    public void fill(Tensor out, float value) {
+        ensureOpen();
+        Objects.requireNonNull(out, "out");
+        Shape.requireOn("out", out, this);
+        Shape.requireContiguous("out", out);
+        if (out.dtype() == DType.I32 && value != 0f) {
+            throw new IllegalArgumentException("fill of I32 " + out + " takes only 0, got " + value);
+        }
+        long n = out.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment o = out.segment();
+        switch (out.dtype()) {
+            case F32 -> {
+                int bits = Float.floatToRawIntBits(value);
+                pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, bits, from, to));
+            }
+            case I32 -> pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, 0, from, to));
+            case BF16, F16 -> {
+                short bits = Casts.encode16(out.dtype(), value);
+                pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill16(o, bits, from, to));
+            }
+        }
+    }
+
+    /**
+     * Copies {@code src} (any strides, any dtype) into contiguous {@code dst} of the same shape and dtype, bit
+     * for bit.
+     *
+     * @throws IllegalArgumentException when shapes or dtypes differ, {@code dst} is not contiguous, or the two
+     *                                  overlap in memory
+     */
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        ensureOpen();
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        Shape.requireOn("src", src, this);
+        Shape.requireOn("dst", dst, this);
+        Shape.requireSameShape("src", src, "dst", dst);
+        if (src.dtype() != dst.dtype()) {
+            throw new IllegalArgumentException("copy needs one dtype: src " + src + " is " + src.dtype() + ", dst "
+                    + dst + " is " + dst.dtype() + "; use cast");
+        }
+        Shape.requireContiguous("dst", dst);
+        if (src.numel() == 0) {
+            return;
+        }
+        requireNoOverlap("copy", "dst", dst, "src", src);
+        StridedCopy.copy(pool, src.storage(), src.offset(), src.shape(), src.strides(), src.dtype().byteSize(),
+                dst.segment());
+    }
+
+    /**
+     * Converts contiguous {@code src} into contiguous {@code dst} of the same shape: F32, BF16 and F16 in any
+     * direction, round to nearest even (NaN stays a quiet NaN with its sign); equal dtypes copy.
+     *
+     * @throws IllegalArgumentException when shapes differ, a tensor is not contiguous or a dtype is I32 (and
+     *                                  the other is not)
+     */
+    @Override
+    public void cast(Tensor src, Tensor dst) {
+        ensureOpen();
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(dst, "dst");
+        Shape.requireOn("src", src, this);
+        Shape.requireOn("dst", dst, this);
+        Shape.requireSameShape("src", src, "dst", dst);
+        Shape.requireContiguous("src", src);
+        Shape.requireContiguous("dst", dst);
+        DType sd = src.dtype();
+        DType dd = dst.dtype();
+        if (sd == dd) {
+            if (src.numel() > 0 && src.segment().address() != dst.segment().address()) {
+                StridedCopy.bulk(pool, src.segment(), 0, dst.segment(), 0, src.byteSize());
+            }
+            return;
+        }
+        if (!sd.isFloatingPoint() || !dd.isFloatingPoint()) {
+            throw new IllegalArgumentException("cast converts between float dtypes (F32, BF16, F16); src " + src
+                    + " is " + sd + ", dst " + dst + " is " + dd);
+        }
+        long n = src.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment s = src.segment();
+        MemorySegment d = dst.segment();
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Casts.convert(sd, s, dd, d, from, to));
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    @Override
+    public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
+        ensureOpen();
+        Objects.requireNonNull(op, "op");
+        f32("a", a);
+        f32("b", b);
+        f32("out", out);
+        Ops.Broadcast kind = Ops.Broadcast.of(a, b);
+        Shape.requireSameShape("a", a, "out", out);
+        long n = a.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment as = a.segment();
+        MemorySegment os = out.segment();
+        Elementwise.Operand bo = Elementwise.Operand.of(kind, b, a);
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
+    }
+
+    @Override
+    public void binary(Ops.Binary op, Tensor a, float s, Tensor out) {
+        ensureOpen();
+        Objects.requireNonNull(op, "op");
+        f32("a", a);
+        f32("out", out);
+        Shape.requireSameShape("a", a, "out", out);
+        long n = a.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment as = a.segment();
+        MemorySegment os = out.segment();
+        Elementwise.Operand bo = Elementwise.Operand.scalar(s);
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
+    }
+
+    @Override
+    public void unary(Ops.Unary op, Tensor a, Tensor out) {
+        ensureOpen();
+        Objects.requireNonNull(op, "op");
+        f32("a", a);
+        f32("out", out);
+        Shape.requireSameShape("a", a, "out", out);
+        long n = a.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment as = a.segment();
+        MemorySegment os = out.segment();
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.unary(op, as, os, from, to));
+    }
+
+    @Override
+    public void axpby(float alpha, Tensor x, float beta, Tensor y, Tensor out) {
+        ensureOpen();
+        f32("x", x);
+        f32("y", y);
+        f32("out", out);
+        Shape.requireSameShape("x", x, "y", y);
+        Shape.requireSameShape("x", x, "out", out);
+        long n = x.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment xs = x.segment();
+        MemorySegment ys = y.segment();
+        MemorySegment os = out.segment();
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.axpby(alpha, xs, beta, ys, os, from, to));
+    }
+
+    /** {@code out = a * b + c}, computed as a float product then a float sum (two roundings). */
+    @Override
+    public void fma(Tensor a, Tensor b, Tensor c, Tensor out) {
+        ensureOpen();
+        f32("a", a);
+        f32("b", b);
+        f32("c", c);
+        f32("out", out);
+        Ops.Broadcast kb = broadcast("b", b, a);
+        Ops.Broadcast kc = broadcast("c", c, a);
+        Shape.requireSameShape("a", a, "out", out);
+        long n = a.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment as = a.segment();
+        MemorySegment os = out.segment();
+        Elementwise.Operand bo = Elementwise.Operand.of(kb, b, a);
+        Elementwise.Operand co = Elementwise.Operand.of(kc, c, a);
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fma(as, bo, co, os, from, to));
+    }
+
+    /** {@code out = a * s + t}, computed as a float product then a float sum (two roundings). */
+    @Override
+    public void scaleShift(Tensor a, float s, float t, Tensor out) {
+        ensureOpen();
+        f32("a", a);
+        f32("out", out);
+        Shape.requireSameShape("a", a, "out", out);
+        long n = a.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment as = a.segment();
+        MemorySegment os = out.segment();
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.scaleShift(as, s, t, os, from, to));
+    }
+
+    // ---------------------------------------------------------------- reductions and softmax
+
+    /**
+     * Reduces {@code x [..., N]} over its last dim into {@code out} (any shape with {@code x.rows()}
+     * elements). SUM and MEAN accumulate in float64 in a fixed order; over an empty row SUM gives 0, MEAN NaN
+     * and MAX {@code -Infinity}. MAX propagates NaN.
+     *
+     * @throws IllegalArgumentException when {@code out} does not have one element per row
+     */
+    @Override
+    public void reduceLastDim(Ops.Reduce op, Tensor x, Tensor out) {
+        ensureOpen();
+        Objects.requireNonNull(op, "op");
+        f32("x", x);
+        f32("out", out);
+        if (out.numel() != x.rows()) {
+            throw new IllegalArgumentException("out " + out + " must have " + x.rows() + " elements (one per row of x "
+                    + x + "), has " + out.numel());
+        }
+        long rows = x.rows();
+        if (rows == 0) {
+            return;
+        }
+        long cols = x.cols();
+        MemorySegment xs = x.numel() == 0 ? MemorySegment.NULL : x.segment();
+        MemorySegment os = out.segment();
+        pool.forRows(rows, cols, (r0, r1) -> Reductions.reduceRows(op, xs, os, cols, r0, r1));
+    }
+
+    /**
+     * {@code sqrt(sum of x^2)} over all tensors, in float64: each tensor is cut into fixed pieces of
+     * {@value #NORM_CHUNK} elements whose sums of squares are added in tensor and piece order, so the result
+     * does not depend on the thread count. An empty list gives 0.
+     */
+    @Override
+    public double globalNorm(List<Tensor> xs) {
+        ensureOpen();
+        Objects.requireNonNull(xs, "xs");
+        int count = xs.size();
+        MemorySegment[] segs = new MemorySegment[count];
+        long[] numel = new long[count];
+        long pieces = 0;
+        for (int i = 0; i < count; i++) {
+            Tensor x = xs.get(i);
+            f32("xs[" + i + "]", x);
+            numel[i] = x.numel();
+            segs[i] = numel[i] == 0 ? MemorySegment.NULL : x.segment();
+            pieces += (numel[i] + NORM_CHUNK - 1) / NORM_CHUNK;
+        }
+        if (pieces == 0) {
+            return 0.0;
+        }
+        if (pieces > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("globalNorm over " + pieces + " pieces of " + NORM_CHUNK
+                    + " elements is too large");
+        }
+        int[] owner = new int[(int) pieces];   // piece -> tensor
+        long[] start = new long[(int) pieces]; // piece -> first element
+        int p = 0;
+        long total = 0;
+        for (int i = 0; i < count; i++) {
+            for (long e = 0; e < numel[i]; e += NORM_CHUNK) {
+                owner[p] = i;
+                start[p++] = e;
+            }
+            total += numel[i];
+        }
+        double[] partial = new double[(int) pieces];
+        pool.forTasks((int) pieces, total >= WorkerPool.SERIAL_MAX, q -> {
+            int i = owner[q];
+            partial[q] = Reductions.sumSquares(segs[i], start[q], Math.min(numel[i], start[q] + NORM_CHUNK));
+        });
+        double sum = 0;
+        for (double v : partial) {
+            sum += v;
+        }
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * Softmax over the last dim: {@code out = exp(x - max) / sum exp(x - max)}, the sum in float64 in a fixed
+     * order. {@code out} may be {@code x}.
+     */
+    @Override
+    public void softmaxLastDim(Tensor x, Tensor out) {
+        ensureOpen();
+        f32("x", x);
+        f32("out", out);
+        Shape.requireSameShape("x", x, "out", out);
+        if (x.numel() == 0) {
+            return;
+        }
+        long cols = x.cols();
+        MemorySegment xs = x.segment();
+        MemorySegment os = out.segment();
+        pool.forRows(x.rows(), cols, (r0, r1) -> Reductions.softmaxRows(xs, os, cols, r0, r1));
+    }
+
+    // ---------------------------------------------------------------- matrix products
+
+    /**
+     * {@code c = alpha op(a) op(b) + beta c} through OpenBLAS {@code cblas_sgemm} (see
+     * {@link Backend#gemm} for shapes). When {@code K == 0} or {@code alpha == 0} no product is computed and
+     * {@code c = beta c} ({@code c} is zero-filled when {@code beta == 0}).
+     *
+     * @throws IllegalArgumentException when the shapes do not fit, a dim exceeds {@code 2^31 - 1} or
+     *                                  {@code c} overlaps {@code a} or {@code b}
+     * @throws IllegalStateException    when OpenBLAS could not be loaded (the message gives the reason)
+     */
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        ensureOpen();
+        f32("a", a);
+        f32("b", b);
+        f32("c", c);
+        Gemm g = Gemm.of(transA, transB, a, b, c);
+        requireNoOverlap("gemm", "c", c, "a", a);
+        requireNoOverlap("gemm", "c", c, "b", b);
+        if (c.numel() == 0) {
+            return;
+        }
+        if (g.k() == 0 || alpha == 0f) {
+            if (beta == 0f) {
+                fill(c, 0f);
+            } else if (beta != 1f) {
+                binary(Ops.Binary.MUL, c, beta, c);
+            }
+            return;
+        }
+        OpenBlas blas = OpenBlas.get();
+        MemorySegment as = a.segment();
+        MemorySegment bs = b.segment();
+        MemorySegment cs = c.segment();
+        boolean split = g.batch() > 1 && threads > 1 && g.macsPerProduct() < SPLIT_BATCH_MAX_MACS;
+        blas.acquire(split ? 1 : blasThreads);
+        try {
+            pool.forTasks(g.batch(), split, i -> blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), alpha,
+                    as.asSlice(i * g.strideA() * 4), g.lda(), bs.asSlice(i * g.strideB() * 4), g.ldb(), beta,
+                    cs.asSlice(i * g.strideC() * 4), g.ldc()));
+        } finally {
+            blas.release();
+        }
+    }
+
+    // ---------------------------------------------------------------- indexing
+
+    /**
+     * {@code out[i, :] = table[indices[i], :]}. All indices are checked before any row is copied.
+     *
+     * @throws IndexOutOfBoundsException naming the position and value of the first index outside
+     *                                   {@code [0, V)}; {@code out} is then untouched
+     */
+    @Override
+    public void gatherRows(Tensor table, Tensor indices, Tensor out) {
+        ensureOpen();
+        f32("table", table);
+        Shape.requireOperand("indices", indices, this, DType.I32);
+        f32("out", out);
+        Shape.requireRank("table", table, 2);
+        Shape.requireRank("indices", indices, 1);
+        Shape.requireRank("out", out, 2);
+        long v = table.shape(0);
+        long d = table.shape(1);
+        long n = indices.shape(0);
+        if (out.shape(0) != n || out.shape(1) != d) {
+            throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for table "
+                    + table + " and indices " + indices);
+        }
+        if (n == 0) {
+            return;
+        }
+        MemorySegment is = indices.segment();
+        int[] buf = new int[(int) Math.min(n, 4096)];
+        for (long p = 0; p < n; p += buf.length) {
+            int len = (int) Math.min(buf.length, n - p);
+            MemorySegment.copy(is, I32, p * 4, buf, 0, len);
+            for (int k = 0; k < len; k++) {
+                if (buf[k] < 0 || buf[k] >= v) {
+                    throw new IndexOutOfBoundsException("gatherRows: indices[" + (p + k) + "] = " + buf[k]
+                            + " is outside [0, " + v + ") of table " + table);
+                }
+            }
+        }
+        if (d == 0) {
+            return;
+        }
+        MemorySegment ts = table.segment();
+        MemorySegment os = out.segment();
+        pool.forRows(n, d, (r0, r1) -> {
+            for (long r = r0; r < r1; r++) {
+                long row = is.getAtIndex(I32, r);
+                MemorySegment.copy(ts, row * d * 4, os, r * d * 4, d * 4);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- random numbers
+
+    /** Element {@code i} of {@code out} (row-major) is {@code Philox.normal(seed, stream, i)}. */
+    @Override
+    public void randn(Tensor out, long seed, long stream) {
+        random(out, seed, stream, true);
+    }
+
+    /** Element {@code i} of {@code out} (row-major) is {@code Philox.uniform(seed, stream, i)}, in (0, 1]. */
+    @Override
+    public void rand(Tensor out, long seed, long stream) {
+        random(out, seed, stream, false);
+    }
+
+    private void random(Tensor out, long seed, long stream, boolean normal) {
+        ensureOpen();
+        f32("out", out);
+        long n = out.numel();
+        if (n == 0) {
+            return;
+        }
+        MemorySegment os = out.segment();
+        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> {
+            MemorySegment piece = os.asSlice(from * 4, (to - from) * 4);
+            if (normal) {
+                Philox.fillNormal(piece, to - from, seed, stream, from);
+            } else {
+                Philox.fillUniform(piece, to - from, seed, stream, from);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /** Shuts the worker threads down; later calls throw {@link IllegalStateException}. Idempotent. */
+    @Override
+    public void close() {
+        closed = true;
+        pool.close();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("backend " + "cpu (" + threads + " threads) is closed");
+        }
+    }
+
+    /** {@link Ops.Broadcast#of}, with the operand's own name in the message. */
+    private static Ops.Broadcast broadcast(String name, Tensor operand, Tensor a) {
+        try {
+            return Ops.Broadcast.of(a, operand);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(name + " " + operand + " cannot be broadcast against a " + a
+                    + ": expected the same shape, one element, [" + a.cols() + "] (row) or [..., 1] (per row)", e);
+        }
+    }
+
+    private void f32(String name, Tensor t) {
+        Shape.requireOperand(name, t, this, DType.F32);
+    }
+
+    /** Rejects {@code out} whose bytes overlap the bytes spanned by {@code in} (any strides). */
+    private static void requireNoOverlap(String op, String outName, Tensor out, String inName, Tensor in) {
+        if (out.numel() == 0 || in.numel() == 0) {
+            return;
+        }
+        MemorySegment os = out.storage();
+        MemorySegment is = in.storage();
+        long o0 = os.address() + out.offset() * out.dtype().byteSize();
+        long o1 = o0 + out.byteSize();
+        long span = 1;
+        long[] shape = in.shape();
+        long[] strides = in.strides();
+        for (int d = 0; d < shape.length; d++) {
+            span += (shape[d] - 1) * strides[d];
+        }
+        long i0 = is.address() + in.offset() * in.dtype().byteSize();
+        long i1 = i0 + span * in.dtype().byteSize();
+        if (o0 < i1 && i0 < o1) {
+            throw new IllegalArgumentException(op + ": " + outName + " " + out + " overlaps " + inName + " " + in
+                    + " in memory");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package org.diffusion4j.sampling;
+
+import org.diffusion4j.cpu.CpuDiffusionOps;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Device;
+import org.diffusion4j.tensor.Shape;
+import org.diffusion4j.tensor.Tensor;
+
+/**
+ * The fused diffusion ops: forward noising, one sampler-step pass with classifier-free guidance, and noise
+ * injection — each one pass over the batch on the CPU and one kernel on CUDA. The per-element arithmetic is
+ * {@link FusedMath}; coefficients come per sample from the host ({@link NoisingCoefficients}, {@link FusedStep}).
+ *
+ * <p><b>Layout.</b> Every tensor is F32, contiguous, alive, on {@link #backend()}'s device, of shape
+ * {@code [B, ...]} with {@code B ≥ 1} samples of {@code n = numel/B} elements each; all tensors of one call share
+ * that shape. Outputs may alias inputs of the same role exactly ({@code xOut = x}, {@code histOut = hist},
+ * {@code xt = x0}) but must not partially overlap anything. A violation throws {@link IllegalArgumentException}
+ * (or {@link IllegalStateException} for a closed scope) naming the argument, before memory is touched.
+ *
+ * <p><b>Noise.</b> Gaussian noise is generated inside the op from {@link NoiseSeeds}, identical on every
+ * backend and for every thread count, and independent of how samples are batched.
+ *
+ * <p>Implementations: {@link CpuDiffusionOps} (one pass, multithreaded) and {@link ComposedDiffusionOps}
+ * (the same computation from unfused {@link Backend} ops; the reference in tests and the CUDA path until the
+ * fused kernels exist). {@link #forBackend} picks one.
+ */
+public interface DiffusionOps extends AutoCloseable {
+
+    /** The backend whose tensors this instance operates on. */
+    Backend backend();
+
+    /**
+     * Fused forward noising (Ho et al. 2020, eq. 4 and Algorithm 1, generalised to {@code x_t = α x0 + σ ε}):
+     * per sample {@code b} and element {@code j},
+     * {@code ε = z(b, j, draw 0)} [{@code + strength·δ(b, c)} with {@code δ} from draw 2 at index
+     * {@code id(b)·C + c}, {@code c = j / (n/C)} the channel of dim 1 (Guttenberg 2023, offset noise)],
+     * {@code xt = a_b x0 + s_b ε}, {@code target = c_b x0 + d_b ε}, and {@code eps = ε} when asked.
+     *
+     * @param k              per-sample coefficients ({@code B} each)
+     * @param seeds          noise seeds of the {@code B} samples
+     * @param offsetStrength offset-noise strength {@code ≥ 0} (0: off); needs {@code x0} of rank {@code ≥ 2}
+     * @param x0             clean data {@code [B, ...]}
+     * @param xt             output {@code x_t} {@code [B, ...]}
+     * @param target         output target {@code [B, ...]}
+     * @param eps            output noise {@code [B, ...]}, or null
+     */
+    void forwardNoise(NoisingCoefficients k, NoiseSeeds seeds, double offsetStrength, Tensor x0, Tensor xt,
+                      Tensor target, Tensor eps);
+
+    /**
+     * One fused sampler-step pass (see {@link FusedMath}): guidance of {@code cond} and {@code uncond} with
+     * optional per-sample rescale, conversion to the working prediction, the update of {@code x} and the new
+     * history, reading each operand once (twice for {@code cond}/{@code uncond} when rescaling: phase 1 takes
+     * per-sample statistics).
+     *
+     * @param p       coefficients and guidance ({@code B} samples)
+     * @param x       state {@code [B, ...]} (read where {@code ax ≠ 0})
+     * @param xIn     the model input the outputs belong to (may be {@code x}); read where {@code ai ≠ 0} or the
+     *                history is written
+     * @param cond    conditional (or only) model output
+     * @param uncond  unconditional model output, or null (then {@code g = cond})
+     * @param hist    history read where {@code ah ≠ 0}, or null when no sample reads it
+     * @param xOut    output state (may be {@code x})
+     * @param histOut output history {@code D}, or null (may be {@code hist})
+     */
+    void samplerStep(FusedStep p, Tensor x, Tensor xIn, Tensor cond, Tensor uncond, Tensor hist, Tensor xOut,
+                     Tensor histOut);
+
+    /**
+     * Noise injection {@code out = scale_b·x + noiseScale_b·z(b, j, draw)} (e.g. Karras et al. 2022, Algorithm 2,
+     * line 6; a sampling run's initial noise with {@code scale = 0}). {@code x} is not read where
+     * {@code scale_b = 0}.
+     *
+     * @param out output, may be {@code x}
+     */
+    void scaleAddNoise(double[] scale, double[] noiseScale, NoiseSeeds seeds, long draw, Tensor x, Tensor out);
+
+    /** Releases resources (worker threads); the backend stays open. */
+    @Override
+    default void close() {
+    }
+
+    /**
+     * The fused ops for {@code backend}: {@link CpuDiffusionOps} on the CPU, {@link ComposedDiffusionOps}
+     * elsewhere (CUDA, until its fused kernels exist).
+     */
+    static DiffusionOps forBackend(Backend backend) {
+        if (backend.device().type() == Device.Type.CPU) {
+            return new CpuDiffusionOps(backend);
+        }
+        return new ComposedDiffusionOps(backend);
+    }
+
+    // ---------------------------------------------------------------- argument checks for implementations
+
+    /**
+     * Checks a tensor argument of a fused op: F32, contiguous, alive, on {@code backend}, of {@code like}'s shape.
+     * Null is allowed only when {@code optional}.
+     */
+    static void checkTensor(Backend backend, String name, Tensor t, Tensor like, boolean optional) {
+        if (t == null) {
+            if (optional) {
+                return;
+            }
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        Shape.requireOn(name, t, backend);
+        Shape.requireDType(name, t, DType.F32);
+        Shape.requireContiguous(name, t);
+        if (like != null) {
+            Shape.requireSameShape(name, t, "x", like);
+        }
+    }
+
+    /** The batch size {@code B = shape(0)} of {@code x}, checked against {@code expectedBatch}. */
+    static int batchOf(String name, Tensor x, int expectedBatch) {
+        if (x.rank() < 1) {
+            throw new IllegalArgumentException(name + " " + x + " needs a leading batch dim [B, ...]");
+        }
+        long b = x.shape(0);
+        if (b != expectedBatch) {
+            throw new IllegalArgumentException(name + " " + x + " has batch " + b + " but the coefficients are for "
+                    + expectedBatch + " samples");
+        }
+        return (int) b;
+    }
+
+    /** Checks every argument of {@link #samplerStep}; returns the elements per sample {@code n}. */
+    static long checkStep(Backend backend, FusedStep p, Tensor x, Tensor xIn, Tensor cond, Tensor uncond, Tensor hist,
+                          Tensor xOut, Tensor histOut) {
+        checkTensor(backend, "x", x, null, false);
+        checkTensor(backend, "xIn", xIn, x, false);
+        checkTensor(backend, "cond", cond, x, false);
+        checkTensor(backend, "uncond", uncond, x, true);
+        checkTensor(backend, "hist", hist, x, true);
+        checkTensor(backend, "xOut", xOut, x, false);
+        checkTensor(backend, "histOut", histOut, x, true);
+        int batch = batchOf("x", x, p.batch());
+        if (hist == null && p.readsHistory()) {
+            throw new IllegalArgumentException("the step reads the history (ah != 0) but hist is null");
+        }
+        return batch == 0 ? 0 : x.numel() / batch;
+    }
+
+    /** Checks every argument of {@link #forwardNoise}; returns the elements per sample {@code n}. */
+    static long checkNoising(Backend backend, NoisingCoefficients k, NoiseSeeds seeds, double offsetStrength,
+                             Tensor x0, Tensor xt, Tensor target, Tensor eps) {
+        checkTensor(backend, "x0", x0, null, false);
+        checkTensor(backend, "xt", xt, x0, false);
+        checkTensor(backend, "target", target, x0, false);
+        checkTensor(backend, "eps", eps, x0, true);
+        int batch = batchOf("x0", x0, k.batch());
+        seeds.requireSize(batch);
+        if (!(offsetStrength >= 0 && offsetStrength < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("offset-noise strength must be finite and >= 0, got " + offsetStrength);
+        }
+        if (offsetStrength > 0 && x0.rank() < 2) {
+            throw new IllegalArgumentException("offset noise needs x0 [B, C, ...] of rank >= 2, got " + x0);
+        }
+        return batch == 0 ? 0 : x0.numel() / batch;
+    }
+
+    /** Checks every argument of {@link #scaleAddNoise}; returns the elements per sample {@code n}. */
+    static long checkNoise(Backend backend, double[] scale, double[] noiseScale, NoiseSeeds seeds, Tensor x, Tensor out) {
+        checkTensor(backend, "x", x, null, false);
+        checkTensor(backend, "out", out, x, false);
+        int batch = batchOf("x", x, scale.length);
+        if (noiseScale.length != batch) {
+            throw new IllegalArgumentException("noiseScale has " + noiseScale.length + " values for " + batch
+                    + " samples");
+        }
+        for (int b = 0; b < batch; b++) {
+            if (!Double.isFinite(scale[b]) || !Double.isFinite(noiseScale[b])) {
+                throw new IllegalArgumentException("noise-injection coefficients of sample " + b + " are not finite: "
+                        + scale[b] + ", " + noiseScale[b]);
+            }
+        }
+        seeds.requireSize(batch);
+        return batch == 0 ? 0 : x.numel() / batch;
+    }
+}

@@ -1,0 +1,47 @@
+package org.diffusion4j.sampling;
+
+/**
+ * Classifier-free guidance settings: {@code out = uncond + w·(cond − uncond)} (Ho &amp; Salimans 2022,
+ * "Classifier-Free Diffusion Guidance", eq. 6; DESIGN.md §2), with optional rescale
+ * {@code out ← φ·out·std(cond)/std(out) + (1 − φ)·out} per sample (Lin et al. 2023, "Common Diffusion Noise
+ * Schedules and Sample Steps are Flawed", §3.4). Both are applied to the raw model outputs, in the model's own
+ * prediction type, as diffusers' {@code guidance_scale} and {@code guidance_rescale} are; the guided output is then
+ * converted to what the sampler needs. {@code w = 1} is no guidance (the unconditional model is not evaluated).
+ *
+ * @param scale   {@code w}, finite (1: off; Stable Diffusion uses 7.5)
+ * @param rescale {@code φ ∈ [0, 1]} (0: off; Lin et al. recommend 0.7)
+ */
+public record Guidance(double scale, double rescale) {
+
+    /** No guidance: {@code w = 1, φ = 0}. */
+    public static final Guidance NONE = new Guidance(1.0, 0.0);
+
+    /**
+     * Validates finite {@code w} and {@code φ ∈ [0, 1]}.
+     *
+     * @throws IllegalArgumentException naming the bad value
+     */
+    public Guidance {
+        if (!Double.isFinite(scale)) {
+            throw new IllegalArgumentException("guidance scale must be finite, got " + scale);
+        }
+        if (!(rescale >= 0 && rescale <= 1)) {
+            throw new IllegalArgumentException("guidance rescale must be in [0, 1], got " + rescale);
+        }
+    }
+
+    /** Plain CFG with scale {@code w}. */
+    public static Guidance of(double scale) {
+        return new Guidance(scale, 0.0);
+    }
+
+    /** CFG with scale {@code w} and rescale {@code φ}. */
+    public static Guidance of(double scale, double rescale) {
+        return new Guidance(scale, rescale);
+    }
+
+    /** Whether the unconditional output is needed ({@code w ≠ 1}). */
+    public boolean isGuided() {
+        return scale != 1.0;
+    }
+}

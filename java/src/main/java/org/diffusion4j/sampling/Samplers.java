@@ -1,0 +1,397 @@
+package org.diffusion4j.sampling;
+
+import org.diffusion4j.sampling.SamplerContext.Update;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.tensor.Tensor;
+
+import java.util.Locale;
+
+/**
+ * The samplers, each one short function whose lines follow its paper (cf. k-diffusion's {@code sampling.py}).
+ *
+ * <h2>Common form</h2>
+ * Every sampler keeps the state in the schedule's own parameterisation {@code x_t = α x0 + σ ε} (no VE rescaling
+ * of the state), walks the grid by its step counter {@code i} (level {@code i → i + 1}; never a time lookup by
+ * value), evaluates the model once per stage ({@link SamplerContext#evaluate}) and applies each stage as one fused
+ * pass ({@link SamplerContext#update}) with guidance inside. Notation: {@code t} the current level, {@code s} the
+ * next, {@code D} the denoised prediction, {@code σ̃ = σ/α} the VE noise level, {@code λ = ln(α/σ)},
+ * {@code h = λ_s − λ_t}, {@code q = σ̃_s/σ̃_t = e^{−h}}. Stochastic samplers draw the noise of step {@code i} from
+ * draw {@code i + 1} of the context's {@link NoiseSeeds} (draw 0 is the initial noise).
+ *
+ * <p>Three first-order updates coincide exactly in this form: DDIM with {@code η = 0}, Euler in {@code σ̃}
+ * (Karras et al. 2022, §3: DDIM is Euler's method on their ODE) and, on a rectified-flow path, flow Euler; and
+ * DDIM with {@code η = 1} equals DDPM with {@code fixed_small} variance and Euler ancestral with {@code η = 1}.
+ * They are kept as separate samplers under the names people look for, each written in its own paper's terms.
+ */
+public final class Samplers {
+
+    private Samplers() {
+    }
+
+    /** DDPM posterior variance choice (Ho et al. 2020, §3.2; diffusers {@code variance_type}). */
+    public enum DdpmVariance {
+        /** {@code σ_s²(1 − q²)}: the posterior variance {@code β̃} ({@code fixed_small}). */
+        FIXED_SMALL,
+        /** {@code σ_t²(1 − q²)}: {@code β} of the (skipped) step ({@code fixed_large}); no noise into clean data. */
+        FIXED_LARGE
+    }
+
+    /**
+     * Stochastic "churn" of Karras et al. 2022, Algorithm 2: at levels with {@code σ̃ ∈ [S_tmin, S_tmax]} the
+     * noise level is raised to {@code σ̂ = σ̃(1 + γ)}, {@code γ = min(S_churn/N, √2 − 1)}, by adding
+     * {@code √(σ̂² − σ̃²)·S_noise·z} (capped at the schedule's largest level).
+     *
+     * @param sChurn {@code S_churn ≥ 0} (0: deterministic)
+     * @param sTmin  {@code S_tmin ≥ 0}
+     * @param sTmax  {@code S_tmax ≥ S_tmin} (may be {@code +∞})
+     * @param sNoise {@code S_noise ≥ 0} (1; Karras et al. use 1.003–1.007)
+     */
+    public record Churn(double sChurn, double sTmin, double sTmax, double sNoise) {
+        /** No churn (Algorithm 1). */
+        public static final Churn NONE = new Churn(0, 0, Double.POSITIVE_INFINITY, 1);
+
+        /** Validates the parameters. */
+        public Churn {
+            if (!(sChurn >= 0 && sChurn < Double.POSITIVE_INFINITY && sTmin >= 0 && sTmax >= sTmin
+                    && sNoise >= 0 && sNoise < Double.POSITIVE_INFINITY)) {
+                throw new IllegalArgumentException("need sChurn >= 0, 0 <= sTmin <= sTmax, sNoise >= 0 (finite), got "
+                        + "sChurn = " + sChurn + ", sTmin = " + sTmin + ", sTmax = " + sTmax + ", sNoise = " + sNoise);
+            }
+        }
+
+        /** {@code γ_i} at VE noise level {@code σ̃} of an {@code N}-step run (Algorithm 2, line 4). */
+        public double gamma(double sigmaVe, int steps) {
+            if (sChurn == 0 || !(sigmaVe >= sTmin && sigmaVe <= sTmax)) {
+                return 0;
+            }
+            return Math.min(sChurn / steps, Math.sqrt(2) - 1);
+        }
+    }
+
+    // ================================================================ factories
+
+    /** DDPM ancestral sampling with the given posterior variance. */
+    public static Sampler ddpm(DdpmVariance variance) {
+        return (ctx, x, grid) -> ddpm(ctx, x, grid, variance);
+    }
+
+    /** DDIM with stochasticity {@code η ≥ 0} (0: deterministic, 1: DDPM-like). */
+    public static Sampler ddim(double eta) {
+        requireNonNegative(eta, "eta");
+        return (ctx, x, grid) -> ddim(ctx, x, grid, eta);
+    }
+
+    /** Euler's method on the probability-flow ODE in {@code σ̃}. */
+    public static Sampler euler() {
+        return Samplers::euler;
+    }
+
+    /** Euler ancestral with {@code η ≥ 0} and noise scale {@code s_noise ≥ 0} (k-diffusion defaults 1, 1). */
+    public static Sampler eulerAncestral(double eta, double sNoise) {
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
+        return (ctx, x, grid) -> eulerAncestral(ctx, x, grid, eta, sNoise);
+    }
+
+    /** Heun's second-order method, deterministic (Karras et al. 2022, Algorithm 1). */
+    public static Sampler heun() {
+        return heun(Churn.NONE);
+    }
+
+    /** Heun's method with churn (Karras et al. 2022, Algorithm 2). */
+    public static Sampler heun(Churn churn) {
+        return (ctx, x, grid) -> heun(ctx, x, grid, churn);
+    }
+
+    /** DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2). */
+    public static Sampler dpmSolverPp2m() {
+        return Samplers::dpmSolverPp2m;
+    }
+
+    /** DPM-Solver++(2M) SDE with {@code η ≥ 0} and noise scale {@code s_noise} (k-diffusion defaults 1, 1). */
+    public static Sampler dpmSolverPp2mSde(double eta, double sNoise) {
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
+        return (ctx, x, grid) -> dpmSolverPp2mSde(ctx, x, grid, eta, sNoise);
+    }
+
+    /** Flow-matching Euler. */
+    public static Sampler flowEuler() {
+        return Samplers::flowEuler;
+    }
+
+    /** Flow-matching explicit midpoint (second order). */
+    public static Sampler flowMidpoint() {
+        return Samplers::flowMidpoint;
+    }
+
+    /**
+     * A sampler by its k-diffusion / diffusers-style name, with default parameters: {@code ddpm}
+     * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
+     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint}.
+     *
+     * @throws IllegalArgumentException for an unknown name
+     */
+    public static Sampler byName(String name) {
+        return switch (name.trim().toLowerCase(Locale.ROOT)) {
+            case "ddpm" -> ddpm(DdpmVariance.FIXED_SMALL);
+            case "ddpm_large" -> ddpm(DdpmVariance.FIXED_LARGE);
+            case "ddim" -> ddim(0);
+            case "euler" -> euler();
+            case "euler_ancestral", "euler_a" -> eulerAncestral(1, 1);
+            case "heun" -> heun();
+            case "dpmpp_2m", "dpm++2m" -> dpmSolverPp2m();
+            case "dpmpp_2m_sde", "dpm++2m_sde" -> dpmSolverPp2mSde(1, 1);
+            case "flow_euler" -> flowEuler();
+            case "flow_midpoint" -> flowMidpoint();
+            default -> throw new IllegalArgumentException("unknown sampler '" + name + "'; expected ddpm, ddpm_large,"
+                    + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, flow_euler or flow_midpoint");
+        };
+    }
+
+    // ================================================================ algorithms
+
+    /**
+     * DDPM ancestral sampling (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", Algorithm 2), each step
+     * drawing from the Gaussian posterior {@code q(x_s | x_t, x0 = D)} (ibid. eq. 6–7), written for any pair of
+     * levels (Kingma et al. 2021, "Variational Diffusion Models", App. A: {@code α_{t|s} = α_t/α_s},
+     * {@code σ²_{t|s} = σ_t² − α²_{t|s} σ_s² = σ_t²(1 − q²)}):
+     * <pre>
+     *   μ = q·(σ_s/σ_t)·x_t + α_s(1 − q²)·D        (= α_{t|s}σ_s²/σ_t²·x_t + α_s σ²_{t|s}/σ_t²·D)
+     *   x_s = μ + std·z,   std = σ_s√(1 − q²) (fixed_small) or σ_t√(1 − q²) (fixed_large; 0 into σ_s = 0)
+     * </pre>
+     */
+    public static void ddpm(SamplerContext ctx, Tensor x, SamplingGrid grid, DdpmVariance variance) {
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            double q = t.ratioTo(s);
+            double oneMinusQ2 = oneMinusQ2(t, s);
+            double std = s.sigma() == 0 ? 0 : switch (variance) {
+                case FIXED_SMALL -> s.sigma() * Math.sqrt(oneMinusQ2);
+                case FIXED_LARGE -> t.sigma() * Math.sqrt(oneMinusQ2);
+            };
+            ctx.update(Update.denoised(q * s.sigma() / t.sigma(), s.alpha() * oneMinusQ2).withNoise(std, i + 1),
+                    x, x, false);
+        }
+    }
+
+    /**
+     * DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12 with {@code σ_η} of eq. 16, in
+     * {@code (α, σ)} form):
+     * <pre>
+     *   ε̂ = (x_t − α_t D)/σ_t,   σ_η = min(σ_s, η·σ_s√(1 − q²))
+     *   x_s = α_s D + √(σ_s² − σ_η²)·ε̂ + σ_η·z
+     * </pre>
+     * For a VP schedule {@code σ_s√(1 − q²) = √((1−ᾱ_s)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_s)}, the paper's {@code σ_t(η)}.
+     */
+    public static void ddim(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta) {
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            double sigmaEta = Math.min(s.sigma(), eta * s.sigma() * Math.sqrt(oneMinusQ2(t, s)));
+            double e = Math.sqrt((s.sigma() - sigmaEta) * (s.sigma() + sigmaEta)) / t.sigma();   // coefficient of ε̂
+            ctx.update(Update.denoised(e, s.alpha() - e * t.alpha()).withNoise(sigmaEta, i + 1), x, x, false);
+        }
+    }
+
+    /**
+     * Euler's method on the probability-flow ODE {@code dx̃/dσ̃ = (x̃ − D)/σ̃}, {@code x̃ = x/α} (Karras et al.
+     * 2022, "Elucidating the Design Space of Diffusion-Based Generative Models", eq. 4 and Algorithm 1 without the
+     * correction; k-diffusion {@code sample_euler}):
+     * <pre>
+     *   x̃_s = x̃ + (σ̃_s − σ̃_t)·d,  d = (x̃ − D)/σ̃_t      ⇔   x_s = (σ_s/σ_t)·x_t + α_s(1 − q)·D
+     * </pre>
+     */
+    public static void euler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            ctx.update(eulerUpdate(t, s), x, x, false);
+        }
+    }
+
+    /**
+     * Euler ancestral (k-diffusion {@code sample_euler_ancestral}; Karras et al. 2022, §4 / Song et al. 2021
+     * ancestral sampling): an Euler step down to {@code σ_down}, then fresh noise up to {@code σ̃_s}:
+     * <pre>
+     *   σ_up = min(σ̃_s, η·σ̃_s√(1 − q²)),   σ_down = √(σ̃_s² − σ_up²)          (k-diffusion get_ancestral_step)
+     *   x̃_s = D + σ_down·(x̃ − D)/σ̃_t + s_noise·σ_up·z   ⇔   x_s = α_s σ_down/σ_t·x_t + α_s(1 − σ_down/σ̃_t)·D + α_s s_noise σ_up·z
+     * </pre>
+     * {@code σ_up ≤ σ̃_s} always (so {@code σ_down} is real for any {@code η}).
+     */
+    public static void eulerAncestral(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            double sigmaS = s.sigmaVe();
+            double up = Math.min(sigmaS, eta * sigmaS * Math.sqrt(oneMinusQ2(t, s)));
+            double down = Math.sqrt((sigmaS - up) * (sigmaS + up));
+            double r = down * t.alpha() / t.sigma();                                             // σ_down/σ̃_t
+            ctx.update(Update.denoised(s.alpha() * down / t.sigma(), s.alpha() * (1 - r))
+                    .withNoise(s.alpha() * up * sNoise, i + 1), x, x, false);
+        }
+    }
+
+    /**
+     * Heun's second-order method (Karras et al. 2022, Algorithm 1; with churn Algorithm 2), on
+     * {@code dx̃/dσ̃ = (x̃ − D)/σ̃}, {@code x̃ = x/α}:
+     * <pre>
+     *   [churn: σ̂ = σ̃_t(1 + γ),  x̂ = x + √(σ̂² − σ̃_t²)·S_noise·z, evaluate at σ̂]
+     *   x' = x̃ + h·d,  d = (x̃ − D)/σ̃_t,  h = σ̃_s − σ̃_t                 (Euler; final step when σ_s = 0)
+     *   x̃_s = x̃ + (h/2)(d + d'),  d' = (x' − D(x', σ̃_s))/σ̃_s            (trapezoidal correction)
+     * </pre>
+     * two fused passes per step (each after one model evaluation), the first saving {@code D} as history; in
+     * {@code x_t} form the correction is
+     * {@code x_s = (α_s/α_t)(1 + h/2σ̃_t)·x − α_s h/(2σ̃_t)·D + h/(2σ̃_s)·x'_t − α_s h/(2σ̃_s)·D'}.
+     * Churn adds one noise pass per churned step.
+     *
+     * @throws IllegalArgumentException at a level with {@code α = 0} ({@code σ̃ = ∞}: start the grid below it)
+     */
+    public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
+        Tensor xNext = ctx.scratch(0, x);
+        int n = grid.steps();
+        double sigmaVeMax = grid.schedule().sigmaVe(1.0);
+        for (int i = 0; i < n; i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            if (t.alpha() == 0) {
+                throw new IllegalArgumentException("Heun needs a finite sigma_VE at every step, level " + i + " is "
+                        + t + " (alpha = 0); start the grid below zero SNR or use DDIM / DPM-Solver++");
+            }
+            double gamma = churn.gamma(t.sigmaVe(), n);
+            double sigmaHat = Math.min(t.sigmaVe() * (1 + gamma), sigmaVeMax);
+            if (sigmaHat > t.sigmaVe()) {                                                     // Alg. 2, lines 5–6
+                Level hat = grid.levelAtSigmaVe(sigmaHat);
+                double added = Math.sqrt((sigmaHat - t.sigmaVe()) * (sigmaHat + t.sigmaVe()));
+                ctx.addNoise(x, hat.alpha() / t.alpha(), hat.alpha() * added * churn.sNoise(), i + 1);
+                t = hat;
+            }
+            ctx.evaluate(x, t);
+            Update euler = eulerUpdate(t, s);                                                 // line 8
+            if (s.sigma() == 0) {                                                            // line 9: last step
+                ctx.update(euler, x, x, false);
+                continue;
+            }
+            ctx.update(euler, x, xNext, true);
+            ctx.evaluate(xNext, s);                                                          // line 10
+            double h = s.sigmaVe() - t.sigmaVe();
+            double ht = h / (2 * t.sigmaVe());
+            double hs = h / (2 * s.sigmaVe());
+            ctx.update(new Update(Prediction.SAMPLE, s.alpha() / t.alpha() * (1 + ht), hs,
+                    -s.alpha() * hs, -s.alpha() * ht, 0, -1), x, x, false);                  // line 11
+        }
+    }
+
+    /**
+     * DPM-Solver++(2M) (Lu et al. 2022b, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
+     * Models", Algorithm 2), the multistep second-order solver in data prediction:
+     * <pre>
+     *   r = h_{i−1}/h_i,   D' = (1 + 1/(2r))·D_i − 1/(2r)·D_{i−1}     (D' = D_i on the first and the final step)
+     *   x_s = (σ_s/σ_t)·x_t − α_s(e^{−h} − 1)·D'
+     * </pre>
+     * One fused pass per step, reading and rewriting the history {@code D}. The final step is first order, so
+     * stepping to {@code σ = 0} returns {@code α_s·D} (the denoised prediction at {@code α_s = 1}) exactly.
+     */
+    public static void dpmSolverPp2m(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        dpmSolverPp2mSde(ctx, x, grid, 0, 0);
+    }
+
+    /**
+     * DPM-Solver++(2M) SDE (Lu et al. 2022b, §4 SDE variant; k-diffusion {@code sample_dpmpp_2m_sde},
+     * {@code solver_type="midpoint"}), with {@code η = 0} exactly DPM-Solver++(2M):
+     * <pre>
+     *   x_s = (σ_s/σ_t)e^{−ηh}·x_t + α_s(1 − e^{−(1+η)h})·D' + σ_s√(1 − e^{−2ηh})·s_noise·z
+     * </pre>
+     * with {@code D'} as in {@link #dpmSolverPp2m} (first order on the first and final step).
+     */
+    public static void dpmSolverPp2mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        int n = grid.steps();
+        double hLast = Double.NaN;
+        for (int i = 0; i < n; i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            double h = s.lambda() - t.lambda();
+            double etaH = eta == 0 ? 0 : eta * h;
+            double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma() * Math.exp(-etaH);
+            double phi = -Math.expm1(-h - etaH);                                              // 1 − e^{−(1+η)h}
+            double k = (i == 0 || i == n - 1) ? 0 : h / (2 * hLast);                          // 1/(2r)
+            double noise = s.sigma() * Math.sqrt(-Math.expm1(-2 * etaH)) * sNoise;
+            ctx.update(Update.denoised(decay, s.alpha() * phi * (1 + k)).withHistory(-s.alpha() * phi * k)
+                    .withNoise(noise, i + 1), x, x, i < n - 1);
+            hLast = h;
+        }
+    }
+
+    /**
+     * Flow-matching Euler (Liu et al. 2022, "Flow Straight and Fast", eq. 1; Lipman et al. 2023; the SD3 / Flux
+     * sampler): {@code x_s = x_t + (σ_s − σ_t)·u(x_t, t)} with the velocity {@code u = ε − x0 = dx/dσ} on the path
+     * {@code α = 1 − σ}.
+     *
+     * @throws IllegalArgumentException for a grid that is not a rectified-flow path
+     */
+    public static void flowEuler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireFlowGrid(grid);
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            ctx.update(Update.velocity(1, s.sigma() - t.sigma()), x, x, false);
+        }
+    }
+
+    /**
+     * Flow-matching explicit midpoint method (Runge–Kutta 2; e.g. Lipman et al. 2023's "midpoint" ODE solver):
+     * <pre>
+     *   x_m = x_t + (Δ/2)·u(x_t, σ_t),   x_s = x_t + Δ·u(x_m, σ_t + Δ/2),   Δ = σ_s − σ_t
+     * </pre>
+     *
+     * @throws IllegalArgumentException for a grid that is not a rectified-flow path
+     */
+    public static void flowMidpoint(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireFlowGrid(grid);
+        Tensor mid = ctx.scratch(0, x);
+        for (int i = 0; i < grid.steps(); i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            double delta = s.sigma() - t.sigma();
+            ctx.evaluate(x, t);
+            ctx.update(Update.velocity(1, delta / 2), x, mid, false);
+            ctx.evaluate(mid, grid.levelAtFlowSigma(0.5 * (t.sigma() + s.sigma())));
+            ctx.update(Update.velocity(1, delta), x, x, false);
+        }
+    }
+
+    // ================================================================ helpers
+
+    /** Euler in {@code σ̃}: {@code x_s = (σ_s/σ_t)x + α_s(1 − q)D}. */
+    private static Update eulerUpdate(Level t, Level s) {
+        return Update.denoised(s.sigma() / t.sigma(), s.alpha() * (1 - t.ratioTo(s)));
+    }
+
+    /** {@code 1 − q² = 1 − e^{−2h}}, accurate for small steps; 1 into clean data or out of zero SNR. */
+    static double oneMinusQ2(Level t, Level s) {
+        return -Math.expm1(-2 * (s.lambda() - t.lambda()));
+    }
+
+    private static void requireFlowGrid(SamplingGrid grid) {
+        for (int i = 0; i < grid.size(); i++) {
+            Level l = grid.level(i);
+            if (!(Math.abs(l.alpha() + l.sigma() - 1) <= 1e-9)) {
+                throw new IllegalArgumentException("flow samplers need a rectified-flow grid (alpha + sigma = 1), but"
+                        + " level " + i + " is " + l + "; build it with SamplingGrid.ofFlowSigmas");
+            }
+        }
+    }
+
+    private static void requireNonNegative(double v, String name) {
+        if (!(v >= 0 && v < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException(name + " must be finite and >= 0, got " + v);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+package org.diffusion4j.sampling;
+
+import org.diffusion4j.schedule.DiscreteVpSchedule;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.schedule.TimestepSpacing;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * The descending sequence of noise levels a sampler walks, from level 0 (the noisiest, where the initial noise
+ * lives) to the last level (usually clean data). A sampler takes {@link #steps()} {@code = size − 1} steps and
+ * indexes levels by the step counter, never by looking a time up by value.
+ *
+ * <p>Validity: at least two levels; the VE noise level {@code σ/α} strictly decreases (equivalently the log-SNR
+ * strictly increases: no zero-size steps, so multistep solvers never divide by {@code h = 0}); only the first
+ * level may have {@code α = 0} (zero terminal SNR) and only the last may have {@code σ = 0}. Violations throw
+ * {@link IllegalArgumentException} naming the index. Duplicate timesteps from rounding must be removed first
+ * ({@link TimestepSpacing#distinct}).
+ *
+ * <p>The grid keeps its {@link NoiseSchedule} so that samplers which evaluate the model between grid levels
+ * (Heun's churn, flow midpoint) can find the model time of such a level.
+ */
+public final class SamplingGrid {
+
+    private final NoiseSchedule schedule;
+    private final Level[] levels;
+
+    private SamplingGrid(NoiseSchedule schedule, Level[] levels) {
+        this.schedule = Objects.requireNonNull(schedule, "schedule");
+        if (levels.length < 2) {
+            throw new IllegalArgumentException("a sampling grid needs at least 2 levels (1 step), got "
+                    + levels.length);
+        }
+        for (int i = 0; i < levels.length; i++) {
+            Level l = Objects.requireNonNull(levels[i], "levels[" + i + "]");
+            if (l.alpha() == 0 && i > 0) {
+                throw new IllegalArgumentException("only the first level may have alpha = 0, but levels[" + i
+                        + "] = " + l);
+            }
+            if (l.sigma() == 0 && i < levels.length - 1) {
+                throw new IllegalArgumentException("only the last level may have sigma = 0, but levels[" + i
+                        + "] = " + l);
+            }
+            if (i > 0 && !(l.lambda() > levels[i - 1].lambda())) {
+                throw new IllegalArgumentException("noise levels must strictly decrease (sigma/alpha), but levels["
+                        + (i - 1) + "] = " + levels[i - 1] + " and levels[" + i + "] = " + l
+                        + " (remove duplicates, e.g. with TimestepSpacing.distinct)");
+            }
+        }
+        this.levels = levels;
+    }
+
+    /** A grid of explicit levels over {@code schedule} (checked as in the class notes). */
+    public static SamplingGrid of(NoiseSchedule schedule, Level... levels) {
+        return new SamplingGrid(schedule, levels.clone());
+    }
+
+    /**
+     * Levels {@code (t_i, α(t_i), σ(t_i))} at descending times, e.g. from
+     * {@link org.diffusion4j.schedule.SigmaGrids#uniformLogSnr} or {@code linspace(1, 0, N + 1)}.
+     *
+     * @throws IllegalArgumentException for times outside {@code [0, 1]} or levels that are not strictly decreasing
+     */
+    public static SamplingGrid ofTimes(NoiseSchedule schedule, double... times) {
+        Level[] l = new Level[times.length];
+        for (int i = 0; i < times.length; i++) {
+            l[i] = new Level(times[i], schedule.alpha(times[i]), schedule.sigma(times[i]));
+        }
+        return new SamplingGrid(schedule, l);
+    }
+
+    /**
+     * The levels of descending integer timesteps of a discrete VP schedule (e.g. from {@link TimestepSpacing}),
+     * using the table exactly ({@code α = √ᾱ_k, σ = √(1 − ᾱ_k)}, {@code t = (k+1)/T}), followed by clean data
+     * ({@code t = 0}: the "previous" level of timestep 0, diffusers' {@code set_alpha_to_one = True}).
+     * {@code N} timesteps give {@code N} steps.
+     *
+     * @throws IllegalArgumentException for timesteps outside {@code [0, T−1]} or not strictly decreasing
+     */
+    public static SamplingGrid ofTimesteps(DiscreteVpSchedule schedule, int... timesteps) {
+        int[] ks = TimestepSpacing.requireTimesteps(timesteps, schedule.numTrainTimesteps());
+        Level[] l = new Level[ks.length + 1];
+        for (int i = 0; i < ks.length; i++) {
+            l[i] = new Level(schedule.tOf(ks[i]), schedule.alphaAt(ks[i]), schedule.sigmaAt(ks[i]));
+        }
+        l[ks.length] = Level.clean();
+        return new SamplingGrid(schedule, l);
+    }
+
+    /**
+     * Levels at descending VE noise levels {@code σ_VE = σ/α} (k-diffusion grids:
+     * {@link org.diffusion4j.schedule.SigmaGrids#karras} and friends, with or without the final 0). A value 0 is
+     * {@link Level#clean()}; any other value gives {@code t = schedule.tFromSigmaVe(σ_VE)}, {@code α = α(t)} and
+     * {@code σ = σ_VE·α}, so the level's {@code σ/α} is exactly the value asked for.
+     *
+     * @throws IllegalArgumentException for values outside the schedule's range or not strictly decreasing
+     */
+    public static SamplingGrid ofSigmasVe(NoiseSchedule schedule, double... sigmasVe) {
+        Level[] l = new Level[sigmasVe.length];
+        for (int i = 0; i < sigmasVe.length; i++) {
+            l[i] = levelAtSigmaVe(schedule, sigmasVe[i]);
+        }
+        return new SamplingGrid(schedule, l);
+    }
+
+    /**
+     * Levels of a rectified-flow path ({@code α = 1 − σ}) at descending flow noise levels {@code σ ∈ [0, 1]}
+     * (e.g. {@link org.diffusion4j.schedule.SigmaGrids#sd3Sigmas} with a final 0 appended, or
+     * {@link org.diffusion4j.schedule.SigmaGrids#fluxSigmas}); {@code t} is the schedule's time of that
+     * {@code σ} (for {@link org.diffusion4j.schedule.RectifiedFlowSchedule} with shift {@code s},
+     * {@code t = FlowShift.unshift(σ, s)}).
+     *
+     * @throws IllegalArgumentException for {@code σ ∉ [0, 1]}, a schedule that is not a rectified flow, or levels
+     *                                  that are not strictly decreasing
+     */
+    public static SamplingGrid ofFlowSigmas(NoiseSchedule schedule, double... sigmas) {
+        Level[] l = new Level[sigmas.length];
+        for (int i = 0; i < sigmas.length; i++) {
+            l[i] = levelAtFlowSigma(schedule, sigmas[i]);
+        }
+        return new SamplingGrid(schedule, l);
+    }
+
+    /** The level of {@code schedule} with VE noise level {@code σ_VE} (see {@link #ofSigmasVe}). */
+    static Level levelAtSigmaVe(NoiseSchedule schedule, double sigmaVe) {
+        if (!(sigmaVe >= 0 && sigmaVe < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("sigma_VE must be finite and >= 0, got " + sigmaVe);
+        }
+        if (sigmaVe == 0) {
+            return Level.clean();
+        }
+        double t = schedule.tFromSigmaVe(sigmaVe);
+        double alpha = schedule.alpha(t);
+        return new Level(t, alpha, sigmaVe * alpha);
+    }
+
+    /** The level of a rectified-flow {@code schedule} with flow noise level {@code σ} (see {@link #ofFlowSigmas}). */
+    static Level levelAtFlowSigma(NoiseSchedule schedule, double sigma) {
+        if (!(sigma >= 0 && sigma <= 1)) {
+            throw new IllegalArgumentException("flow sigma must be in [0, 1], got " + sigma);
+        }
+        requireFlow(schedule, 0.5);
+        double t;
+        if (sigma == 0 || sigma == 1) {
+            t = sigma;
+        } else {
+            t = schedule.tFromLogSnr(2.0 * (Math.log1p(-sigma) - Math.log(sigma)));
+        }
+        return new Level(t, 1.0 - sigma, sigma);
+    }
+
+    /** @throws IllegalArgumentException unless {@code α(t) + σ(t) = 1} (a rectified-flow path) at {@code t} */
+    static void requireFlow(NoiseSchedule schedule, double t) {
+        double sum = schedule.alpha(t) + schedule.sigma(t);
+        if (!(Math.abs(sum - 1.0) <= 1e-9)) {
+            throw new IllegalArgumentException("flow samplers need a rectified-flow schedule (alpha + sigma = 1), but "
+                    + schedule + " has alpha + sigma = " + sum + " at t = " + t);
+        }
+    }
+
+    /** The schedule the levels come from. */
+    public NoiseSchedule schedule() {
+        return schedule;
+    }
+
+    /** Number of levels ({@link #steps()} + 1). */
+    public int size() {
+        return levels.length;
+    }
+
+    /** Number of sampler steps: {@code size() − 1}. */
+    public int steps() {
+        return levels.length - 1;
+    }
+
+    /** Level {@code i}, {@code 0 ≤ i < size()}. */
+    public Level level(int i) {
+        Objects.checkIndex(i, levels.length);
+        return levels[i];
+    }
+
+    /** The first (noisiest) level. */
+    public Level first() {
+        return levels[0];
+    }
+
+    /** The last level. */
+    public Level last() {
+        return levels[levels.length - 1];
+    }
+
+    /** A copy of the levels. */
+    public Level[] levels() {
+        return levels.clone();
+    }
+
+    /** This grid's level at VE noise level {@code σ_VE} of its schedule (for levels between grid points). */
+    public Level levelAtSigmaVe(double sigmaVe) {
+        return levelAtSigmaVe(schedule, sigmaVe);
+    }
+
+    /** This grid's level at flow noise level {@code σ} (rectified-flow schedules only). */
+    public Level levelAtFlowSigma(double sigma) {
+        return levelAtFlowSigma(schedule, sigma);
+    }
+
+    @Override
+    public String toString() {
+        return "SamplingGrid[" + steps() + " steps over " + schedule + ": " + Arrays.toString(levels) + "]";
+    }
+}

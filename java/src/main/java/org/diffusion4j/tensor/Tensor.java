@@ -1,0 +1,371 @@
+package org.diffusion4j.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * An n-dimensional array: a {@link DType}, a shape, row-major element strides and an element offset into
+ * a storage {@link MemorySegment} owned by a {@link TensorScope}.
+ *
+ * <p>Tensors are immutable descriptors; views ({@link #reshape}, {@link #slice}, {@link #permute},
+ * {@link #transpose}) share storage and never copy. Memory is freed when the owning scope closes; after
+ * that every method that touches memory throws {@link IllegalStateException}. For a tensor on a CUDA
+ * device the storage segment carries the device address and its size but must never be dereferenced from
+ * Java; host transfers ({@link #copyFrom(float[])}, {@link #toFloatArray()}) go through the owning
+ * {@link Backend}.
+ *
+ * <p>Strides and offsets count elements, not bytes. Dimensions may be negative in the Python sense
+ * ({@code -1} is the last dim).
+ */
+public final class Tensor {
+
+    private final Backend backend;
+    private final MemorySegment storage;
+    private final DType dtype;
+    private final long[] shape;
+    private final long[] strides;
+    private final long offset;
+    private final long numel;
+
+    private Tensor(Backend backend, MemorySegment storage, DType dtype, long[] shape, long[] strides, long offset) {
+        this.backend = backend;
+        this.storage = storage;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.strides = strides;
+        this.offset = offset;
+        this.numel = Shape.numel(shape);
+    }
+
+    /**
+     * Creates a contiguous tensor over {@code storage}. For {@link Backend} implementations; users allocate
+     * with {@link Backend#empty} or wrap host memory with {@link Backend#wrap}.
+     *
+     * @throws IllegalArgumentException when a dim is negative or the storage is smaller than the shape needs
+     */
+    public static Tensor of(Backend backend, MemorySegment storage, DType dtype, long... shape) {
+        Objects.requireNonNull(backend, "backend");
+        Objects.requireNonNull(storage, "storage");
+        Objects.requireNonNull(dtype, "dtype");
+        long[] s = Shape.checked(shape);
+        long need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+        if (storage.byteSize() < need) {
+            throw new IllegalArgumentException("storage of " + storage.byteSize() + " bytes is too small for "
+                    + dtype + " " + Arrays.toString(s) + " (" + need + " bytes)");
+        }
+        return new Tensor(backend, storage, dtype, s, Shape.contiguousStrides(s), 0);
+    }
+
+    // ---------------------------------------------------------------- descriptors
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public Device device() {
+        return backend.device();
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** A copy of the shape. */
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    /** Size of dim {@code d} (negative counts from the end). */
+    public long shape(int d) {
+        return shape[dim(d)];
+    }
+
+    /** A copy of the element strides. */
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    /** Stride of dim {@code d} in elements. */
+    public long stride(int d) {
+        return strides[dim(d)];
+    }
+
+    /** Element offset of this view into its storage. */
+    public long offset() {
+        return offset;
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    /** Number of elements (1 for a rank-0 tensor, 0 when any dim is 0). */
+    public long numel() {
+        return numel;
+    }
+
+    /** Bytes spanned by the elements of this tensor when contiguous: {@code numel * dtype.byteSize()}. */
+    public long byteSize() {
+        return numel * dtype.byteSize();
+    }
+
+    /** Product of all dims but the last ("rows" of the last-dim ops); 1 for rank 0. */
+    public long rows() {
+        long r = 1;
+        for (int d = 0; d < shape.length - 1; d++) {
+            r *= shape[d];
+        }
+        return r;
+    }
+
+    /** Size of the last dim; 1 for rank 0. */
+    public long cols() {
+        return shape.length == 0 ? 1 : shape[shape.length - 1];
+    }
+
+    /** True when the elements are laid out row-major without gaps (size-1 dims may have any stride). */
+    public boolean isContiguous() {
+        long expect = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            if (shape[d] != 1 && strides[d] != expect) {
+                return numel == 0;
+            }
+            expect *= shape[d];
+        }
+        return true;
+    }
+
+    /** True while the owning scope is open. */
+    public boolean isAlive() {
+        return storage.scope().isAlive();
+    }
+
+    /** True when this tensor and {@code other} have the same shape. */
+    public boolean sameShape(Tensor other) {
+        return Arrays.equals(shape, other.shape);
+    }
+
+    // ---------------------------------------------------------------- memory access
+
+    /**
+     * The whole storage segment (all views of one allocation share it).
+     *
+     * @throws IllegalStateException when the owning scope is closed
+     */
+    public MemorySegment storage() {
+        checkAlive();
+        return storage;
+    }
+
+    /**
+     * The bytes of this contiguous tensor: {@code storage.asSlice(offset * es, numel * es)}. On a CUDA
+     * tensor the slice holds the device address and must not be dereferenced.
+     *
+     * @throws IllegalStateException    when the owning scope is closed
+     * @throws IllegalArgumentException when this view is not contiguous
+     */
+    public MemorySegment segment() {
+        checkAlive();
+        if (!isContiguous()) {
+            throw new IllegalArgumentException(this + " is not contiguous (strides " + Arrays.toString(strides)
+                    + "); copy it into a contiguous tensor first");
+        }
+        long es = dtype.byteSize();
+        return storage.asSlice(offset * es, numel * es);
+    }
+
+    /** Address of the first element (host or device), checked as {@link #segment()} is. */
+    public long address() {
+        return segment().address();
+    }
+
+    /** @throws IllegalStateException naming this tensor when its scope is closed */
+    public void checkAlive() {
+        if (!storage.scope().isAlive()) {
+            throw new IllegalStateException(describe() + ": its tensor scope is closed");
+        }
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /**
+     * A view with a new shape and the same elements; one dim may be {@code -1} (inferred).
+     *
+     * @throws IllegalArgumentException when the element count differs or this view is not contiguous
+     */
+    public Tensor reshape(long... newShape) {
+        long[] s = Shape.infer(newShape, numel, this);
+        if (!isContiguous()) {
+            throw new IllegalArgumentException("reshape of non-contiguous " + this + " to " + Arrays.toString(s)
+                    + ": copy it into a contiguous tensor first");
+        }
+        return new Tensor(backend, storage, dtype, s, Shape.contiguousStrides(s), offset);
+    }
+
+    /**
+     * The view {@code [start, end)} along dim {@code d}.
+     *
+     * @throws IllegalArgumentException when {@code 0 <= start <= end <= shape(d)} does not hold
+     */
+    public Tensor slice(int d, long start, long end) {
+        int k = dim(d);
+        if (start < 0 || end < start || end > shape[k]) {
+            throw new IllegalArgumentException("slice [" + start + ", " + end + ") out of range for dim " + d
+                    + " of size " + shape[k] + " in " + this);
+        }
+        long[] s = shape.clone();
+        s[k] = end - start;
+        return new Tensor(backend, storage, dtype, s, strides.clone(), offset + start * strides[k]);
+    }
+
+    /**
+     * A view with dims reordered: result dim {@code i} is this tensor's dim {@code dims[i]}.
+     *
+     * @throws IllegalArgumentException when {@code dims} is not a permutation of {@code 0..rank-1}
+     */
+    public Tensor permute(int... dims) {
+        if (dims.length != shape.length) {
+            throw new IllegalArgumentException("permute " + Arrays.toString(dims) + " has " + dims.length
+                    + " dims but " + this + " has rank " + shape.length);
+        }
+        boolean[] seen = new boolean[shape.length];
+        long[] s = new long[shape.length];
+        long[] st = new long[shape.length];
+        for (int i = 0; i < dims.length; i++) {
+            int k = dim(dims[i]);
+            if (seen[k]) {
+                throw new IllegalArgumentException("permute " + Arrays.toString(dims) + " repeats dim " + dims[i]);
+            }
+            seen[k] = true;
+            s[i] = shape[k];
+            st[i] = strides[k];
+        }
+        return new Tensor(backend, storage, dtype, s, st, offset);
+    }
+
+    /** A view with dims {@code d0} and {@code d1} swapped. */
+    public Tensor transpose(int d0, int d1) {
+        int[] p = new int[shape.length];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = i;
+        }
+        int a = dim(d0);
+        int b = dim(d1);
+        p[a] = b;
+        p[b] = a;
+        return permute(p);
+    }
+
+    // ---------------------------------------------------------------- host transfers
+
+    /**
+     * Copies {@code src} (row-major, {@code numel} values) into this contiguous F32 tensor.
+     *
+     * @throws IllegalArgumentException when the length or dtype does not match
+     */
+    public Tensor copyFrom(float[] src) {
+        requireHostCopy(src.length, DType.F32);
+        backend.copyFromHost(MemorySegment.ofArray(src), this);
+        return this;
+    }
+
+    /** Copies the remaining {@code numel} floats of {@code src} into this F32 tensor; advances the buffer. */
+    public Tensor copyFrom(FloatBuffer src) {
+        requireHostCopy(src.remaining(), DType.F32);
+        float[] a = new float[src.remaining()];
+        src.get(a);
+        return copyFrom(a);
+    }
+
+    /**
+     * Copies {@code byteSize()} bytes from a host segment into this contiguous tensor (any dtype).
+     *
+     * @throws IllegalArgumentException when {@code src} is not a host segment of exactly {@code byteSize()} bytes
+     */
+    public Tensor copyFrom(MemorySegment src) {
+        if (src.byteSize() != byteSize()) {
+            throw new IllegalArgumentException("source segment has " + src.byteSize() + " bytes, " + this
+                    + " needs " + byteSize());
+        }
+        backend.copyFromHost(src, this);
+        return this;
+    }
+
+    /** The elements of this F32 tensor as a new row-major array (any strides). */
+    public float[] toFloatArray() {
+        if (dtype != DType.F32) {
+            throw new IllegalArgumentException("toFloatArray needs F32, " + this + " is " + dtype
+                    + "; cast it first");
+        }
+        if (numel > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(this + " has too many elements for a float[]");
+        }
+        float[] out = new float[(int) numel];
+        backend.copyToHost(this, MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** Copies the elements of this F32 tensor into {@code dst} at its position; advances the buffer. */
+    public void copyTo(FloatBuffer dst) {
+        float[] a = toFloatArray();
+        dst.put(a);
+    }
+
+    /**
+     * Copies the elements (row-major, any strides) into a host segment of exactly {@code byteSize()} bytes.
+     */
+    public void copyTo(MemorySegment dst) {
+        if (dst.byteSize() != byteSize()) {
+            throw new IllegalArgumentException("destination segment has " + dst.byteSize() + " bytes, " + this
+                    + " holds " + byteSize());
+        }
+        backend.copyToHost(this, dst);
+    }
+
+    /** The single element of a one-element F32 tensor. */
+    public float item() {
+        if (numel != 1) {
+            throw new IllegalArgumentException("item() needs exactly one element, " + this + " has " + numel);
+        }
+        return toFloatArray()[0];
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void requireHostCopy(long n, DType want) {
+        if (dtype != want) {
+            throw new IllegalArgumentException("copy of " + want + " values into " + this);
+        }
+        if (n != numel) {
+            throw new IllegalArgumentException("source has " + n + " values, " + this + " has " + numel);
+        }
+        if (!isContiguous()) {
+            throw new IllegalArgumentException("copy into non-contiguous " + this);
+        }
+    }
+
+    /** Normalises a possibly negative dim index. */
+    public int dim(int d) {
+        int k = d < 0 ? d + shape.length : d;
+        if (k < 0 || k >= shape.length) {
+            throw new IllegalArgumentException("dim " + d + " out of range for rank " + shape.length + " " + this);
+        }
+        return k;
+    }
+
+    private String describe() {
+        return "Tensor[" + dtype.name().toLowerCase(java.util.Locale.ROOT) + " " + Arrays.toString(shape) + " "
+                + backend.device() + "]";
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+
+    /** Layout used for F32 elements in host segments (native order, 4-byte aligned). */
+    public static final ValueLayout.OfFloat F32_LAYOUT = ValueLayout.JAVA_FLOAT;
+}

@@ -1,0 +1,168 @@
+/*
+ * diffusion4j native library: a flat C ABI over hand-written CUDA kernels.
+ *
+ * Conventions
+ *  - Every function returns an int status: 0 (D4J_OK) on success, otherwise a cudaError_t value (> 0)
+ *    or one of the negative D4J_ERR_* codes. d4j_last_error() gives the text of the calling thread's
+ *    last failure (the CUDA error name and message plus the op that failed).
+ *  - Sizes and counts are int64_t. Pointers are device pointers unless named host_*.
+ *  - `stream` is a cudaStream_t passed as void* (NULL = the legacy default stream). Ops are asynchronous;
+ *    d4j_stream_synchronize waits.
+ *  - Tensors are row-major. "rows x cols" ops treat a tensor [..., N] as rows = numel / N, cols = N.
+ *  - Op codes equal the ordinals of the Java enums in org.diffusion4j.tensor.Ops and DType; the Java
+ *    side checks shapes before calling, the C side re-checks what it needs for memory safety
+ *    (negative sizes, null pointers) and returns D4J_ERR_INVALID.
+ */
+#ifndef DIFFUSION4J_H
+#define DIFFUSION4J_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define D4J_OK 0
+#define D4J_ERR_INVALID (-1)      /* bad argument (negative size, null pointer, unknown op/dtype) */
+#define D4J_ERR_UNSUPPORTED (-2)  /* valid request this build or device cannot do */
+#define D4J_ERR_SELF_TEST (-3)    /* the self-test kernel returned a wrong result */
+
+/* dtype codes = org.diffusion4j.tensor.DType ordinals */
+#define D4J_F32 0
+#define D4J_BF16 1
+#define D4J_F16 2
+#define D4J_I32 3
+
+/* binary op codes = Ops.Binary ordinals */
+#define D4J_ADD 0
+#define D4J_SUB 1
+#define D4J_MUL 2
+#define D4J_DIV 3
+#define D4J_MAX 4
+#define D4J_MIN 5
+
+/* unary op codes = Ops.Unary ordinals */
+#define D4J_NEG 0
+#define D4J_ABS 1
+#define D4J_EXP 2
+#define D4J_LOG 3
+#define D4J_SQRT 4
+#define D4J_RSQRT 5
+#define D4J_SQUARE 6
+#define D4J_RECIPROCAL 7
+#define D4J_TANH 8
+#define D4J_SIGMOID 9
+
+/* reduction codes = Ops.Reduce ordinals */
+#define D4J_SUM 0
+#define D4J_MEAN 1
+#define D4J_RMAX 2
+
+/* broadcast codes = Ops.Broadcast ordinals: how operand b (rows x cols view of a) is read */
+#define D4J_BCAST_NONE 0    /* b[r*cols + c] */
+#define D4J_BCAST_SCALAR 1  /* b[0] */
+#define D4J_BCAST_ROW 2     /* b[c] */
+#define D4J_BCAST_PER_ROW 3 /* b[r] */
+
+/* ---------------------------------------------------------------- runtime, devices, memory */
+
+/* Text of this thread's last failure ("" when none). Valid until the thread's next failing call. */
+const char *d4j_last_error(void);
+
+/* Version of this library as major*10000 + minor*100 + patch. Never fails. */
+int d4j_version(void);
+
+/* Number of CUDA devices. With no driver returns cudaErrorInsufficientDriver (35) or
+ * cudaErrorNoDevice (100) and sets *count = 0. */
+int d4j_device_count(int *count);
+
+/* Properties of device `device`. name_capacity bytes are available at `name` (NUL-terminated). */
+int d4j_device_info(int device, char *name, int name_capacity, int *cc_major, int *cc_minor,
+                    int64_t *total_memory_bytes, int *multiprocessors, int *driver_version,
+                    int *runtime_version);
+
+/* Makes `device` current for the calling thread. */
+int d4j_set_device(int device);
+
+/* Runs a tiny kernel on the current device (writes i*3+1 to 1024 elements, copies back, checks).
+ * D4J_OK when the round trip is exact, D4J_ERR_SELF_TEST when values differ. */
+int d4j_self_test(void);
+
+int d4j_malloc(void **ptr, int64_t bytes);
+int d4j_free(void *ptr);
+int d4j_malloc_host(void **host_ptr, int64_t bytes); /* pinned */
+int d4j_free_host(void *host_ptr);
+int d4j_memcpy_h2d(void *dst, const void *host_src, int64_t bytes, void *stream); /* async; pinned src for overlap */
+int d4j_memcpy_d2h(void *host_dst, const void *src, int64_t bytes, void *stream); /* async */
+int d4j_memcpy_d2d(void *dst, const void *src, int64_t bytes, void *stream);      /* async */
+int d4j_stream_create(void **stream);
+int d4j_stream_destroy(void *stream);
+int d4j_stream_synchronize(void *stream);
+
+/* ---------------------------------------------------------------- fill, copy, cast */
+
+/* out[i] = value for i < n; elem_size 2 or 4 bytes (value converted to the dtype of `dtype`: BF16/F16
+ * round to nearest even, I32 like Java's (int) cast). */
+int d4j_fill(void *out, int dtype, int64_t n, float value, void *stream);
+
+/* dst (contiguous, elem_size bytes per element) = src read with element strides src_strides over
+ * `shape` (rank <= 8), starting at src. Covers permute and transpose. elem_size is 1, 2, 4 or 8; strides
+ * may be zero or negative; src and dst must not overlap. */
+int d4j_copy_strided(const void *src, void *dst, int elem_size, int rank, const int64_t *host_shape,
+                     const int64_t *host_src_strides, void *stream);
+
+/* dst[i] = convert(src[i]) for float dtypes F32, BF16, F16; round to nearest even. Equal dtypes copy.
+ * Overlapping src and dst return D4J_ERR_INVALID, except the same pointer with equal dtypes (a no-op). */
+int d4j_cast(const void *src, int src_dtype, void *dst, int dst_dtype, int64_t n, void *stream);
+
+/* ---------------------------------------------------------------- elementwise (F32) */
+
+/* out = a OP b, a and out rows x cols, b read per `bcast`. */
+int d4j_binary_f32(int op, const float *a, const float *b, int bcast, float *out, int64_t rows,
+                   int64_t cols, void *stream);
+/* out = a OP s */
+int d4j_binary_scalar_f32(int op, const float *a, float s, float *out, int64_t n, void *stream);
+/* out = OP(a) */
+int d4j_unary_f32(int op, const float *a, float *out, int64_t n, void *stream);
+/* out = alpha*x + beta*y */
+int d4j_axpby_f32(float alpha, const float *x, float beta, const float *y, float *out, int64_t n,
+                  void *stream);
+/* out = a*b + c, b and c each read per its broadcast code */
+int d4j_fma_f32(const float *a, const float *b, int b_bcast, const float *c, int c_bcast, float *out,
+                int64_t rows, int64_t cols, void *stream);
+/* out = a*s + t */
+int d4j_scale_shift_f32(const float *a, float s, float t, float *out, int64_t n, void *stream);
+
+/* ---------------------------------------------------------------- reductions, softmax (F32) */
+
+/* out[r] = reduce(x[r, 0..cols)); SUM and MEAN accumulate in double. cols = 0 gives SUM 0, MEAN NaN,
+ * MAX -Inf. */
+int d4j_reduce_last_f32(int op, const float *x, float *out, int64_t rows, int64_t cols, void *stream);
+
+/* *host_result = sum_i x[i]^2 accumulated in double in a fixed order (deterministic), synchronous.
+ * `workspace` is device memory of at least d4j_sum_squares_workspace_bytes(n) bytes (8-byte aligned; 0
+ * bytes for n = 0; the function returns D4J_ERR_INVALID for n < 0). The order depends on n only, so the
+ * result is the same on every run and device. */
+int64_t d4j_sum_squares_workspace_bytes(int64_t n);
+int d4j_sum_squares_f32(const float *x, int64_t n, void *workspace, double *host_result, void *stream);
+
+/* out[r, :] = softmax(x[r, :]) (max-subtracted) */
+int d4j_softmax_last_f32(const float *x, float *out, int64_t rows, int64_t cols, void *stream);
+
+/* ---------------------------------------------------------------- indexing, random */
+
+/* out[i, :] = table[idx[i], :] for i < n; table is vocab x dim. An index outside [0, vocab) leaves its
+ * row unwritten and makes the call return D4J_ERR_INVALID after a synchronise, with the first bad
+ * position and value in d4j_last_error(). */
+int d4j_gather_rows_f32(const float *table, int64_t vocab, int64_t dim, const int32_t *idx, int64_t n,
+                        float *out, void *stream);
+
+/* out[i] = Philox4x32-10 standard normal (normal=1) or uniform in (0,1] (normal=0) of
+ * (seed, stream_id, i) for i < n: the same values as org.diffusion4j.random.Philox. */
+int d4j_random_f32(float *out, int64_t n, uint64_t seed, uint64_t stream_id, int normal, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIFFUSION4J_H */
