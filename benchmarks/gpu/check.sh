@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Runs every CUDA test of diffusion4j on a GPU machine from the bundle made by prepare.sh, and prints a
-# short table last. Needs no JDK and no network: only the NVIDIA driver and the CUDA libraries
+# Runs every CUDA test of diffusion4j on a GPU machine from the bundle made by prepare.sh, then the GPU
+# benchmarks (org.diffusion4j.bench.gpu.GpuBench), and prints their tables last. Needs no JDK and no network: only the NVIDIA driver and the CUDA libraries
 # for GEMM (libcudart, libcublasLt, libcublas .so.13, else .so.12), which it finds by itself in the usual
 # places, including Python packages (site-packages/nvidia/*/lib, as PyTorch installs them).
 #
 #   bash benchmarks/gpu/check.sh [bundle.tar.xz]     # default: .gpu/bundle/d4j-gpu-bundle.tar.xz
 #
-# Logs and JUnit XML reports go to $OUT when it is set, else to the work folder (printed). Exit status:
-# 0 when every test passed, 1 otherwise (also when no device is usable: here CUDA is required).
-# Environment: D4J_CHECK_TESTS (a JUnit --select-* option; default: the org.diffusion4j.cuda package),
-# D4J_GEMM_MATH (fp32|tf32|bf16 default for backends created without an explicit mode).
+# Logs, JUnit XML reports and the benchmark results (gpu-bench.tsv, gpu-bench.json) go to $OUT when it is
+# set, else to the work folder (printed). Exit status: 0 when every test passed and the benchmarks (if run)
+# completed, 1 otherwise (also when no device is usable: here CUDA is required).
+# Environment: D4J_CHECK_TESTS (JUnit console selectors/filters; default: every test tagged "cuda"),
+# D4J_GEMM_MATH (fp32|tf32|bf16 default for backends created without an explicit mode),
+# D4J_CHECK_BENCH=0 (skip the benchmarks), D4J_BENCH_BUDGET (seconds after which no new benchmark case
+# starts, default 110), D4J_BENCH_TIMEOUT (hard limit in seconds, default 150), D4J_BENCH_OPTS (extra JVM
+# options for the benchmarks, e.g. "-Dd4j.bench.mib=512 -Dd4j.bench.gemm=8192").
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -129,8 +133,9 @@ jvm=(--enable-native-access=ALL-UNNAMED ${add_modules:+--add-modules "$add_modul
      -Dorg.bytedeco.javacpp.cachedir="$work/javacpp-cache"
      -Dd4j.cuda.required=true -Dd4j.cuda.report="$logs/cuda-report.tsv"
      -Dd4j.cuda.gemm="${D4J_GEMM_MATH:-fp32}")
-select="${D4J_CHECK_TESTS:---select-package=org.diffusion4j.cuda}"
-say "== JUnit ($select)"
+# Every test class tagged "cuda" (the CUDA op tests, the CUDA runtime tests, CUDA paths of other packages).
+select="${D4J_CHECK_TESTS:---scan-classpath=$work/lib/diffusion4j-tests.jar --include-tag=cuda}"
+say "== JUnit (${select//$work\//})"
 start=$(date +%s)
 "$java" "${jvm[@]}" -jar "$work/lib/junit-platform-console-standalone.jar" execute \
   --class-path "$cp" $select --reports-dir "$logs/junit" \
@@ -139,7 +144,31 @@ rc=$?
 tail -n 25 "$logs/junit.log" | tee -a "$log"
 say "   junit exit status $rc after $(( $(date +%s) - start )) s (full log: $logs/junit.log)"
 
-# ---------------------------------------------------------------- the table, last
+# ---------------------------------------------------------------- the test table
 "$java" "${jvm[@]}" -cp "$cp" org.diffusion4j.cuda.GpuCheckReport "$logs/junit" "$logs/cuda-report.tsv" \
   | tee -a "$log"
-exit $(( rc == 0 ? 0 : 1 ))
+
+# ---------------------------------------------------------------- benchmarks, their table last
+# Without a usable device GpuBench prints one line "no CUDA device: <reason>" and exits 0, so the result of
+# the test stage alone decides the exit status then.
+brc=0
+if [[ "${D4J_CHECK_BENCH:-1}" == 0 ]]; then
+  say "== GPU benchmarks skipped (D4J_CHECK_BENCH=0)"
+elif [[ ! -f "$work/lib/diffusion4j-gpubench.jar" ]]; then
+  say "== GPU benchmarks: this bundle has no lib/diffusion4j-gpubench.jar (built by an older prepare.sh)"
+else
+  say "== GPU benchmarks (D4J_CHECK_BENCH=0 skips them; stderr in $logs/bench.err)"
+  bstart=$(date +%s)
+  tmo=()
+  command -v timeout >/dev/null 2>&1 && tmo=(timeout -k 10 "${D4J_BENCH_TIMEOUT:-150}")
+  # shellcheck disable=SC2086 # D4J_BENCH_OPTS is a list of JVM options
+  ${tmo[@]+"${tmo[@]}"} "$java" --enable-native-access=ALL-UNNAMED ${add_modules:+--add-modules "$add_modules"} -Xss8m \
+    -Dorg.bytedeco.javacpp.cachedir="$work/javacpp-cache" -Dd4j.bench.out="$logs" \
+    -Dd4j.bench.budget="${D4J_BENCH_BUDGET:-110}" ${D4J_BENCH_OPTS:-} \
+    -cp "$cp" org.diffusion4j.bench.gpu.GpuBench 2>"$logs/bench.err" | tee -a "$log"
+  brc=${PIPESTATUS[0]}
+  (( brc == 124 || brc == 137 )) && say "   GPU benchmarks stopped by the ${D4J_BENCH_TIMEOUT:-150} s limit"
+  (( brc != 0 )) && tail -n 5 "$logs/bench.err" | sed 's/^/   stderr: /' | tee -a "$log"
+  say "   benchmark exit status $brc after $(( $(date +%s) - bstart )) s"
+fi
+exit $(( rc == 0 && brc == 0 ? 0 : 1 ))

@@ -7,10 +7,12 @@
 # Output (git-ignored): .gpu/bundle/d4j-gpu-bundle.tar.xz, ~40-50 MB, holding
 #   jre/      a jlinked Java runtime (modules from jdeps + what JUnit's console launcher needs)
 #   lib/      diffusion4j.jar (with libdiffusion4j.so + its JNI library), its runtime jars,
-#             diffusion4j-tests.jar (the test classes) and junit-platform-console-standalone.jar
+#             diffusion4j-tests.jar (the test classes), diffusion4j-gpubench.jar (the GPU benchmarks,
+#             org.diffusion4j.bench.gpu) and junit-platform-console-standalone.jar
 #   BUILD     what was built, when, from which commit
 # plus a copy of check.sh next to it. Maven output goes to java/target-gpu (-Dd4j.target.suffix=-gpu) so
-# the build does not disturb other builds in the same tree; override with D4J_TARGET_SUFFIX.
+# the build does not disturb other builds in the same tree; override with D4J_TARGET_SUFFIX (and the output
+# folder with D4J_BUNDLE_DIR, e.g. to try the script without replacing .gpu/bundle).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,8 +22,9 @@ d4j_find_jdk
 
 suffix="${D4J_TARGET_SUFFIX:--gpu}"
 target="$root/java/target$suffix"
-out="$root/.gpu/bundle"
-stage="$root/.gpu/stage"
+out="${D4J_BUNDLE_DIR:-$root/.gpu/bundle}"
+out="${out%/}"
+stage="$out.stage"
 junit_platform_version="${D4J_JUNIT_PLATFORM_VERSION:-1.14.1}"
 
 echo "== building diffusion4j with the CUDA library (java/target$suffix)"
@@ -44,6 +47,13 @@ mkdir -p "$stage/lib" "$out"
 cp "$target/diffusion4j.jar" "$stage/lib/"
 cp "$target"/lib/*.jar "$stage/lib/"
 "$JAVA_HOME/bin/jar" --create --file "$stage/lib/diffusion4j-tests.jar" -C "$target/test-classes" .
+# The GPU benchmarks (benchmarks/src/main/java/org/diffusion4j/bench/gpu): compiled here against the jars
+# just built rather than through the benchmarks module, whose shaded JMH jar the bundle does not need.
+bench_classes="$target/gpubench-classes"
+rm -rf "$bench_classes"
+"$JAVA_HOME/bin/javac" --release 25 -Xlint:all,-processing,-serial,-this-escape,-path -d "$bench_classes" \
+  -cp "$target/diffusion4j.jar:$target/lib/*" benchmarks/src/main/java/org/diffusion4j/bench/gpu/*.java
+"$JAVA_HOME/bin/jar" --create --file "$stage/lib/diffusion4j-gpubench.jar" -C "$bench_classes" .
 console="junit-platform-console-standalone-$junit_platform_version.jar"
 ./mvnw -q -B -N dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit_platform_version" \
   -DoutputDirectory="$stage/lib" -Dmdep.stripVersion=true

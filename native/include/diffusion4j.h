@@ -161,6 +161,48 @@ int d4j_gather_rows_f32(const float *table, int64_t vocab, int64_t dim, const in
  * (seed, stream_id, i) for i < n: the same values as org.diffusion4j.random.Philox. */
 int d4j_random_f32(float *out, int64_t n, uint64_t seed, uint64_t stream_id, int normal, void *stream);
 
+
+/* ---------------------------------------------------------------- fused diffusion ops (F32)
+ *
+ * org.diffusion4j.sampling.DiffusionOps on CUDA; the per-element formulas are FusedMath's, evaluated with the
+ * same float operations in the same order (no contraction). Tensors are [batch, n] contiguous; sample b's
+ * coefficients are host_coef[k*batch + b] (k = the coefficient's position in the list of each function);
+ * its Gaussian noise of stream `s` at element j is Philox normal (host_keys[b], s, host_ids[b]*n + j)
+ * (org.diffusion4j.sampling.NoiseSeeds), bit-identical to the CPU. Outputs may alias the input of the
+ * same role (xt = x0, x_out = x, hist_out = hist, out = x) but must not partially overlap anything. */
+
+/* Forward noising: eps = z(b, j, noise_stream) [+ offset_strength * delta(b, c)] with delta(b, c) the normal
+ * (host_keys[b], offset_stream, host_ids[b]*channels + c) of channel c = j / (n / channels) (offset noise when
+ * channels > 0, which must divide n; channels = 0: none); xt = a x0 + s eps, target = c x0 + d eps, eps
+ * written when not null. host_coef: a, s, c, d (4 * batch floats). */
+int d4j_forward_noise_f32(const float *x0, float *xt, float *target, float *eps, int64_t batch, int64_t n,
+                          const float *host_coef, const uint64_t *host_keys, const uint64_t *host_ids,
+                          uint64_t noise_stream, uint64_t offset_stream, float offset_strength, int64_t channels,
+                          void *stream);
+
+/* Bytes of device workspace d4j_sampler_step_f32 needs for a rescaled guided step (0 for an empty batch);
+ * D4J_ERR_INVALID for negative sizes or overflow. */
+int64_t d4j_sampler_step_workspace_bytes(int64_t batch, int64_t n);
+
+/* One sampler-step pass: g = (c + (w-1)(c - u)) * f_b (u = 0 and w-1 = 0 when uncond is null; f_b = 1 unless
+ * uncond is given and rescale != 0, then f_b = rescale * std(c_b)/std(g_b) + 1 - rescale over the sample,
+ * from double sums, 1 when var(g_b) is not > 0); hist_out = ka x_in + kb g (when not null);
+ * x_out = ax x + ai x_in + ag g + ah hist + az z(b, j, noise_stream). A term whose coefficient is 0 for a
+ * sample reads nothing (x, x_in, hist may be null when no sample needs them; host_keys/host_ids when every az
+ * is 0). host_coef: ax, ai, ag, ah, az, ka, kb (7 * batch floats). The rescale needs `workspace` (device,
+ * 8-byte aligned) of d4j_sampler_step_workspace_bytes(batch, n) bytes; it is not read otherwise. */
+int d4j_sampler_step_f32(const float *x, const float *x_in, const float *cond, const float *uncond,
+                         const float *hist, float *x_out, float *hist_out, int64_t batch, int64_t n,
+                         const float *host_coef, float guidance_minus_1, double rescale, const uint64_t *host_keys,
+                         const uint64_t *host_ids, uint64_t noise_stream, void *workspace, int64_t workspace_bytes,
+                         void *stream);
+
+/* Noise injection out = a x + s z(b, j, noise_stream); x is not read (may be null) where a = 0, no noise is
+ * drawn where s = 0. host_coef: a, s (2 * batch floats). */
+int d4j_scale_add_noise_f32(const float *x, float *out, int64_t batch, int64_t n, const float *host_coef,
+                            const uint64_t *host_keys, const uint64_t *host_ids, uint64_t noise_stream,
+                            void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,13 +26,16 @@ import static org.diffusion4j.cpu.Elementwise.I32;
  * environment variable {@code D4J_THREADS}, else {@link Runtime#availableProcessors()}. An op runs on the
  * calling thread plus {@code threads - 1} pool workers; ops on fewer than 32 Ki elements run on the calling
  * thread alone. Work is cut into pieces that do not depend on the thread count and every row reduction has
- * one fixed order, so <b>every op gives bitwise the same result for any thread count</b>.
+ * one fixed order, so <b>every op but {@link #gemm} gives bitwise the same result for any thread count</b>
+ * (a product's summation order is OpenBLAS's).
  *
  * <p><b>GEMM and BLAS threads.</b> A product (or a batch of large ones) runs on OpenBLAS with
  * {@code min(threads, availableProcessors)} threads while this backend's pool is idle; a batch of small
  * products is spread over the pool with OpenBLAS single-threaded. OpenBLAS's thread count is process-global,
  * so products that need different counts (e.g. from two backends) take turns; {@code OPENBLAS_*} environment
- * variables are left as they are.
+ * variables are left as they are. Note that OpenBLAS's workers keep spinning for a while after a
+ * multithreaded product (its {@code OPENBLAS_THREAD_TIMEOUT}, about 0.07 s by default); on 2 cores that
+ * measured 1.1–1.5x slower elementwise ops right after a large product.
  *
  * <p><b>Errors.</b> Every argument is checked before memory is touched: a wrong shape, dtype, device or
  * layout throws {@link IllegalArgumentException} naming the argument with its shape and dtype; a tensor whose
@@ -113,6 +116,11 @@ public final class CpuBackend implements Backend {
     /** Threads an op runs on. */
     public int threads() {
         return threads;
+    }
+
+    /** This backend's pool, for other host-side op families of this package to share instead of making their own. */
+    WorkerPool pool() {
+        return pool;
     }
 
     /** E.g. {@code "cpu (2 threads, OpenBLAS 0.3.31)"}; loads OpenBLAS if it is not loaded yet. */
@@ -618,7 +626,19 @@ public final class CpuBackend implements Backend {
         MemorySegment as = a.segment();
         MemorySegment bs = b.segment();
         MemorySegment cs = c.segment();
-        boolean split = g.batch() > 1 && threads > 1 && g.macsPerProduct() < SPLIT_BATCH_MAX_MACS;
+        if (g.batch() == 1) {
+            blas.acquire(blasThreads);
+            try {
+                blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), alpha, as, g.lda(), bs, g.ldb(), beta, cs,
+                        g.ldc());
+            } finally {
+                blas.release();
+            }
+            return;
+        }
+        // Many small products: spread over the pool, each on one BLAS thread. Large ones: one after the other,
+        // each on all BLAS threads while the pool idles.
+        boolean split = threads > 1 && g.macsPerProduct() < SPLIT_BATCH_MAX_MACS;
         blas.acquire(split ? 1 : blasThreads);
         try {
             pool.forTasks(g.batch(), split, i -> blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), alpha,
@@ -753,11 +773,14 @@ public final class CpuBackend implements Backend {
         MemorySegment is = in.storage();
         long o0 = os.address() + out.offset() * out.dtype().byteSize();
         long o1 = o0 + out.byteSize();
-        long span = 1;
-        long[] shape = in.shape();
-        long[] strides = in.strides();
-        for (int d = 0; d < shape.length; d++) {
-            span += (shape[d] - 1) * strides[d];
+        long span = in.numel();
+        if (!in.isContiguous()) {
+            span = 1;
+            long[] shape = in.shape();
+            long[] strides = in.strides();
+            for (int d = 0; d < shape.length; d++) {
+                span += (shape[d] - 1) * strides[d];
+            }
         }
         long i0 = is.address() + in.offset() * in.dtype().byteSize();
         long i1 = i0 + span * in.dtype().byteSize();

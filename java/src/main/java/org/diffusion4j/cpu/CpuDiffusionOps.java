@@ -45,7 +45,9 @@ public final class CpuDiffusionOps implements DiffusionOps {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private final Backend backend;
-    private final WorkerPool pool;
+    private final int threads;
+    private WorkerPool pool;      // created at the first op large enough to run in parallel
+    private boolean closed;
 
     /**
      * Fused ops on {@code backend}'s tensors with its thread count ({@link CpuBackend#threads()}), or
@@ -68,7 +70,10 @@ public final class CpuDiffusionOps implements DiffusionOps {
             throw new IllegalArgumentException("CpuDiffusionOps needs a backend on the CPU, " + backend.name()
                     + " is on " + backend.device());
         }
-        this.pool = new WorkerPool(threads);
+        if (threads < 1) {
+            throw new IllegalArgumentException("CpuDiffusionOps needs at least 1 thread, got " + threads);
+        }
+        this.threads = threads;
     }
 
     @Override
@@ -76,15 +81,42 @@ public final class CpuDiffusionOps implements DiffusionOps {
         return backend;
     }
 
-    /** Shuts this instance's worker threads down. */
+    /** Shuts this instance's worker threads down (if any were started); later ops run on the calling thread. */
     @Override
-    public void close() {
-        pool.close();
+    public synchronized void close() {
+        closed = true;
+        if (pool != null) {
+            pool.close();
+            pool = null;
+        }
     }
 
     @Override
     public String toString() {
-        return "CpuDiffusionOps[" + pool.threads() + " threads on " + backend.name() + "]";
+        return "CpuDiffusionOps[" + threads + " threads on " + backend.name() + "]";
+    }
+
+    /**
+     * Runs {@code body} for tasks {@code [0, tasks)}: on the calling thread for small problems, a single thread or
+     * after {@link #close()}; else on the pool (started at the first such call).
+     */
+    private void forTasks(int tasks, long elements, WorkerPool.Task body) {
+        WorkerPool p = null;
+        if (threads > 1 && tasks > 1 && elements >= WorkerPool.SERIAL_MAX) {
+            synchronized (this) {
+                if (pool == null && !closed) {
+                    pool = new WorkerPool(threads);
+                }
+                p = pool;
+            }
+        }
+        if (p == null) {
+            for (int t = 0; t < tasks; t++) {
+                body.run(t);
+            }
+        } else {
+            p.forTasks(tasks, true, body);
+        }
     }
 
     // ---------------------------------------------------------------- forward noising
@@ -276,7 +308,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
             shiftC[b] = cs.get(F32, off);
             shiftG[b] = FusedMath.guide(shiftC[b], us.get(F32, off), wm1);
         }
-        pool.forTasks(tasks, (long) batch * n >= WorkerPool.SERIAL_MAX, t -> {
+        forTasks(tasks, (long) batch * n, t -> {
             int b = (int) (t / perSample);
             long j0 = (t % perSample) * CHUNK;
             long j1 = Math.min(n, j0 + CHUNK);
@@ -381,7 +413,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
         if (tasks > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("batch of " + batch + " x " + n + " elements is too large");
         }
-        pool.forTasks((int) tasks, (long) batch * n >= WorkerPool.SERIAL_MAX, t -> {
+        forTasks((int) tasks, (long) batch * n, t -> {
             int b = (int) (t / perSample);
             long j0 = (t % perSample) * CHUNK;
             body.run(b, j0, Math.min(n, j0 + CHUNK));

@@ -141,4 +141,37 @@ public final class NativeLib {
     public static native int d4j_random_f32(@Cast("float*") long out, @Cast("int64_t") long n,
                                             @Cast("uint64_t") long seed, @Cast("uint64_t") long streamId, int normal,
                                             @Cast("void*") long stream);
+
+    // ---------------------------------------------------------------- fused diffusion ops (F32)
+
+    public static native int d4j_forward_noise_f32(@Cast("const float*") long x0, @Cast("float*") long xt,
+                                                   @Cast("float*") long target, @Cast("float*") long eps,
+                                                   @Cast("int64_t") long batch, @Cast("int64_t") long n,
+                                                   @Cast("const float*") float[] hostCoef,
+                                                   @Cast("const uint64_t*") long[] hostKeys,
+                                                   @Cast("const uint64_t*") long[] hostIds,
+                                                   @Cast("uint64_t") long noiseStream,
+                                                   @Cast("uint64_t") long offsetStream, float offsetStrength,
+                                                   @Cast("int64_t") long channels, @Cast("void*") long stream);
+
+    public static native @Cast("int64_t") long d4j_sampler_step_workspace_bytes(@Cast("int64_t") long batch,
+                                                                                @Cast("int64_t") long n);
+
+    public static native int d4j_sampler_step_f32(@Cast("const float*") long x, @Cast("const float*") long xIn,
+                                                  @Cast("const float*") long cond, @Cast("const float*") long uncond,
+                                                  @Cast("const float*") long hist, @Cast("float*") long xOut,
+                                                  @Cast("float*") long histOut, @Cast("int64_t") long batch,
+                                                  @Cast("int64_t") long n, @Cast("const float*") float[] hostCoef,
+                                                  float guidanceMinus1, double rescale,
+                                                  @Cast("const uint64_t*") long[] hostKeys,
+                                                  @Cast("const uint64_t*") long[] hostIds,
+                                                  @Cast("uint64_t") long noiseStream, @Cast("void*") long workspace,
+                                                  @Cast("int64_t") long workspaceBytes, @Cast("void*") long stream);
+
+    public static native int d4j_scale_add_noise_f32(@Cast("const float*") long x, @Cast("float*") long out,
+                                                     @Cast("int64_t") long batch, @Cast("int64_t") long n,
+                                                     @Cast("const float*") float[] hostCoef,
+                                                     @Cast("const uint64_t*") long[] hostKeys,
+                                                     @Cast("const uint64_t*") long[] hostIds,
+                                                     @Cast("uint64_t") long noiseStream, @Cast("void*") long stream);
 }

@@ -1,6 +1,8 @@
 package org.diffusion4j.sampling;
 
 import org.diffusion4j.cpu.CpuDiffusionOps;
+import org.diffusion4j.cuda.CudaBackend;
+import org.diffusion4j.cuda.CudaDiffusionOps;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Device;
@@ -21,9 +23,9 @@ import org.diffusion4j.tensor.Tensor;
  * <p><b>Noise.</b> Gaussian noise is generated inside the op from {@link NoiseSeeds}, identical on every
  * backend and for every thread count, and independent of how samples are batched.
  *
- * <p>Implementations: {@link CpuDiffusionOps} (one pass, multithreaded) and {@link ComposedDiffusionOps}
- * (the same computation from unfused {@link Backend} ops; the reference in tests and the CUDA path until the
- * fused kernels exist). {@link #forBackend} picks one.
+ * <p>Implementations: {@link CpuDiffusionOps} (one pass, multithreaded), {@link CudaDiffusionOps} (one kernel
+ * per op) and {@link ComposedDiffusionOps} (the same computation from unfused {@link Backend} ops: the
+ * reference in tests and the unfused twin in benchmarks). {@link #forBackend} picks one.
  */
 public interface DiffusionOps extends AutoCloseable {
 
@@ -82,14 +84,14 @@ public interface DiffusionOps extends AutoCloseable {
     }
 
     /**
-     * The fused ops for {@code backend}: {@link CpuDiffusionOps} on the CPU, {@link ComposedDiffusionOps}
-     * elsewhere (CUDA, until its fused kernels exist).
+     * The fused ops for {@code backend}: {@link CpuDiffusionOps} on the CPU, {@link CudaDiffusionOps} (one
+     * kernel per op) on CUDA, {@link ComposedDiffusionOps} for any other backend.
      */
     static DiffusionOps forBackend(Backend backend) {
         if (backend.device().type() == Device.Type.CPU) {
             return new CpuDiffusionOps(backend);
         }
-        return new ComposedDiffusionOps(backend);
+        return backend instanceof CudaBackend ? new CudaDiffusionOps(backend) : new ComposedDiffusionOps(backend);
     }
 
     // ---------------------------------------------------------------- argument checks for implementations

@@ -194,6 +194,7 @@ public final class SamplerContext implements AutoCloseable {
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
         historyTarget = null;
+        evalInput = null;
         sampler.sample(this, x, grid);
     }
 

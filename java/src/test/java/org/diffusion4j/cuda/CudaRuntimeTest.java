@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.annotation.Platform;
 import org.diffusion4j.Backends;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.Device;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * machine has it (no driver on the build machine) and simulated otherwise, and what {@link Backends} makes
  * of it: {@code auto} falls back to the CPU, an explicit {@code cuda} throws with the reason.
  */
+@Tag("cuda") // part of the GPU check too; runs (and passes) on every machine
 class CudaRuntimeTest {
 
     /** A JavaCPP binding whose JNI library exists nowhere: loading it fails like a build without nvcc. */

@@ -108,7 +108,7 @@ public final class GpuCheckReport {
         System.out.print(out);
     }
 
-    /** Groups the TSV lines by op, keeping the case with the largest error relative to its tolerance. */
+    /** Groups the TSV lines by op family, keeping the case with the largest error relative to its tolerance. */
     static Map<String, OpLine> readOps(Path tsv) throws IOException {
         Map<String, OpLine> ops = new LinkedHashMap<>();
         if (!Files.isRegularFile(tsv)) {
@@ -119,20 +119,30 @@ public final class GpuCheckReport {
             if (f.length < 5) {
                 continue;
             }
-            String op = f[0];
+            String op = family(f[0]);
+            String where = f[0].equals(op) ? f[1] : f[0] + " " + f[1];
             double err = Double.parseDouble(f[2]);
             double tol = Double.parseDouble(f[3]);
             boolean ok = f[4].equals("ok");
             OpLine prev = ops.get(op);
             if (prev == null) {
-                ops.put(op, new OpLine(op, 1, f[1], err, tol, ok));
+                ops.put(op, new OpLine(op, 1, where, err, tol, ok));
             } else {
                 boolean worse = score(err, tol, ok) > score(prev.worstErr(), prev.tol(), prev.ok());
-                ops.put(op, new OpLine(op, prev.cases() + 1, worse ? f[1] : prev.worstShape(),
+                ops.put(op, new OpLine(op, prev.cases() + 1, worse ? where : prev.worstShape(),
                         worse ? err : prev.worstErr(), worse ? tol : prev.tol(), prev.ok() && ok));
             }
         }
         return ops;
+    }
+
+    /**
+     * The table row of a recorded op label: its first word ("binary MUL ROW" -> "binary"), except that GEMM
+     * keeps its math mode ("gemm tf32"), whose tolerance differs.
+     */
+    static String family(String label) {
+        String[] w = label.split(" ");
+        return w[0].equals("gemm") && w.length > 1 ? w[0] + " " + w[1] : w[0];
     }
 
     private static double score(double err, double tol, boolean ok) {

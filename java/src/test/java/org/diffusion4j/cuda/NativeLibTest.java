@@ -1,6 +1,7 @@
 package org.diffusion4j.cuda;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.atomic.AtomicReference;
@@ -13,6 +14,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The binding itself, on any machine where the library was built (no GPU needed): argument checks in C
  * return {@code D4J_ERR_INVALID} with a message before CUDA is touched, and the error text is per thread.
  */
+@Tag("cuda") // part of the GPU check too; runs (and passes) on every machine
 class NativeLibTest {
 
     @BeforeAll

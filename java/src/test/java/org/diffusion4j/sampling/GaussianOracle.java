@@ -47,11 +47,12 @@ final class GaussianOracle {
                 float[] x = xt.toFloatArray();
                 float[] o = new float[x.length];
                 int d = dim();
+                int n = x.length / levels.batch();           // elements per sample; element j uses (μ, s)[j % d]
                 for (int i = 0; i < x.length; i++) {
-                    int b = i / d;
+                    int b = i / n;
                     double a = levels.alpha(b);
                     double sg = levels.sigma(b);
-                    o[i] = (float) express(p, x[i], denoised(i % d, x[i], a, sg), a, sg);
+                    o[i] = (float) express(p, x[i], denoised((i % n) % d, x[i], a, sg), a, sg);
                 }
                 out.copyFrom(o);
             };

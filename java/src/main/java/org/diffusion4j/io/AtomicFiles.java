@@ -1,0 +1,144 @@
+package org.diffusion4j.io;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.HexFormat;
+import java.util.Objects;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Writes files so that a reader (or a crash) never sees a half-written one: the contents go to a temporary
+ * file in the target's folder ({@code .NAME.RANDOM.tmp}), which is flushed to the device
+ * ({@link FileChannel#force(boolean)}) and then renamed over the target with
+ * {@link StandardCopyOption#ATOMIC_MOVE} (POSIX {@code rename(2)}: the target is either the old file or the
+ * new one). Finally the folder is flushed too, where the platform allows it, so that the rename itself
+ * survives a power cut. When anything fails the temporary file is deleted and the target is untouched.
+ *
+ * <p>Unlike {@link Files#createTempFile}, the temporary file is created with the process's default
+ * permissions (umask), so the renamed file has the permissions a plain write would give it.
+ */
+public final class AtomicFiles {
+
+    /** Writes the contents through a channel positioned at 0. */
+    @FunctionalInterface
+    public interface ChannelBody {
+        void write(FileChannel channel) throws IOException;
+    }
+
+    /** Writes the contents to a stream; the stream must not be closed by the body. */
+    @FunctionalInterface
+    public interface StreamBody {
+        void write(OutputStream out) throws IOException;
+    }
+
+    private AtomicFiles() {
+    }
+
+    /**
+     * Atomically replaces (or creates) {@code target} with what {@code body} writes.
+     *
+     * @throws NoSuchFileException   when the target's folder does not exist
+     * @throws FileSystemException   when the target is a folder
+     * @throws IOException           from the body, the flush or the rename; the target is then unchanged
+     */
+    public static void write(Path target, ChannelBody body) throws IOException {
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(body, "body");
+        Path abs = target.toAbsolutePath().normalize();
+        Path dir = abs.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            throw new NoSuchFileException(abs.toString(), null, "its folder does not exist");
+        }
+        if (Files.isDirectory(abs)) {
+            throw new FileSystemException(abs.toString(), null, "is a folder, cannot write a file there");
+        }
+        Path tmp = createTemporary(dir, abs.getFileName().toString());
+        boolean moved = false;
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                body.write(ch);
+                ch.force(true);
+            }
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
+            moved = true;
+        } finally {
+            if (!moved) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the original failure is the one worth reporting
+                }
+            }
+        }
+        forceFolder(dir);
+    }
+
+    /** Like {@link #write(Path, ChannelBody)} for a body that writes to a stream. */
+    public static void writeStream(Path target, StreamBody body) throws IOException {
+        Objects.requireNonNull(body, "body");
+        write(target, ch -> {
+            OutputStream raw = Channels.newOutputStream(ch);
+            OutputStream out = new java.io.BufferedOutputStream(new OutputStream() {
+                @Override
+                public void write(int b) throws IOException {
+                    raw.write(b);
+                }
+
+                @Override
+                public void write(byte[] b, int off, int len) throws IOException {
+                    raw.write(b, off, len);
+                }
+                // close() deliberately not forwarded: the channel is forced and closed by write()
+            }, 1 << 16);
+            body.write(out);
+            out.flush();
+        });
+    }
+
+    /** Atomically replaces (or creates) {@code target} with {@code bytes}. */
+    public static void writeBytes(Path target, byte[] bytes) throws IOException {
+        Objects.requireNonNull(bytes, "bytes");
+        write(target, ch -> writeFully(ch, java.nio.ByteBuffer.wrap(bytes)));
+    }
+
+    /** Writes every remaining byte of {@code buf}. */
+    static void writeFully(FileChannel ch, java.nio.ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) {
+            ch.write(buf);
+        }
+    }
+
+    private static Path createTemporary(Path dir, String name) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            byte[] r = new byte[6];
+            ThreadLocalRandom.current().nextBytes(r);
+            Path tmp = dir.resolve("." + name + "." + HexFormat.of().formatHex(r) + ".tmp");
+            try {
+                Files.newByteChannel(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
+                return tmp;
+            } catch (FileAlreadyExistsException e) {
+                if (attempt >= 16) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** fsync of the folder so the rename is durable; not every platform can open a folder, which is fine. */
+    private static void forceFolder(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // e.g. Windows: folders cannot be opened as channels; the rename is already done
+        }
+    }
+}

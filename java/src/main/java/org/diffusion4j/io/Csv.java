@@ -1,0 +1,188 @@
+package org.diffusion4j.io;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * Comma-separated numeric tables of vectors (points, tabular rows, fixed-length time series): one sample a
+ * line, every column a finite decimal number.
+ *
+ * <ul>
+ *   <li>Fields are separated by commas and trimmed of spaces; a field may be enclosed in double quotes.</li>
+ *   <li>Empty lines and lines whose first non-space character is {@code #} are skipped.</li>
+ *   <li>The first line is a header when {@link Header#PRESENT}, data when {@link Header#ABSENT}; with
+ *       {@link Header#AUTO} it is a header when none of its fields is a number (so a data line with one
+ *       bad field is reported, not mistaken for a header).</li>
+ *   <li>A number is {@code [+-]digits[.digits][e[+-]digits]} (also {@code .5}, {@code 5.}). {@code NaN},
+ *       {@code Inf}, values that overflow a float, empty fields, other text and a wrong field count are
+ *       errors: a {@link FileFormatException} naming the file, the line and the column (both 1-based) and
+ *       the text found.</li>
+ * </ul>
+ */
+public final class Csv {
+
+    /** Whether the first line holds column names. */
+    public enum Header { AUTO, PRESENT, ABSENT }
+
+    /**
+     * A parsed table.
+     *
+     * @param columns column names (from the header, or {@code c0, c1, ...} without one)
+     * @param rows    number of data rows
+     * @param values  {@code rows × columns.size()} values, row-major
+     */
+    public record Table(List<String> columns, int rows, float[] values) {
+        public Table {
+            columns = List.copyOf(columns);
+        }
+
+        /** Number of columns. */
+        public int cols() {
+            return columns.size();
+        }
+    }
+
+    private static final Pattern NUMBER = Pattern.compile("[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?");
+    private static final Pattern NON_FINITE = Pattern.compile("[+-]?(?:nan|inf|infinity)", Pattern.CASE_INSENSITIVE);
+
+    private Csv() {
+    }
+
+    /**
+     * Reads a CSV file (UTF-8).
+     *
+     * @throws FileFormatException naming file, line and column for the problems in the class comment, for
+     *                             invalid UTF-8, and for a file without data rows
+     */
+    public static Table read(Path file, Header header) throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(header, "header");
+        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        List<String> columns = null;
+        int cols = -1;
+        float[] values = new float[1024];
+        int count = 0;
+        int rows = 0;
+        try (BufferedReader in = new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
+            String line;
+            int lineNo = 0;
+            boolean first = true;
+            while ((line = in.readLine()) != null) {
+                lineNo++;
+                String trimmed = line.strip();
+                if (lineNo == 1 && trimmed.startsWith("\uFEFF")) { // byte-order mark
+                    trimmed = trimmed.substring(1).strip();
+                }
+                if (trimmed.isEmpty() || trimmed.startsWith("#")) {
+                    continue;
+                }
+                String[] fields = split(trimmed);
+                if (first) {
+                    first = false;
+                    boolean isHeader = switch (header) {
+                        case PRESENT -> true;
+                        case ABSENT -> false;
+                        case AUTO -> Arrays.stream(fields).noneMatch(f -> NUMBER.matcher(f).matches());
+                    };
+                    cols = fields.length;
+                    if (isHeader) {
+                        columns = List.of(fields);
+                        continue;
+                    }
+                }
+                if (fields.length != cols) {
+                    throw new FileFormatException(file, "line " + lineNo + " has " + fields.length + " fields, "
+                            + (columns != null ? "the header has " : "the first line has ") + cols);
+                }
+                if (count + cols > values.length) {
+                    long grown = Math.max((long) values.length * 2, (long) count + cols);
+                    if (grown > Integer.MAX_VALUE - 8) {
+                        throw new FileFormatException(file, "more than 2^31 values, too large to load");
+                    }
+                    values = Arrays.copyOf(values, (int) grown);
+                }
+                for (int c = 0; c < cols; c++) {
+                    values[count++] = number(file, lineNo, c, fields[c]);
+                }
+                rows++;
+            }
+        } catch (CharacterCodingException e) {
+            throw new FileFormatException(file, "is not valid UTF-8 text", e);
+        }
+        if (rows == 0) {
+            throw new FileFormatException(file, columns != null ? "has a header but no data rows" : "holds no data rows");
+        }
+        if (columns == null) {
+            List<String> names = new ArrayList<>();
+            for (int c = 0; c < cols; c++) {
+                names.add("c" + c);
+            }
+            columns = names;
+        }
+        return new Table(columns, rows, Arrays.copyOf(values, count));
+    }
+
+    /** Loads a CSV file as an unlabelled dataset of {@code rows} vectors {@code [cols]}. */
+    public static Dataset load(Path file, Header header) throws IOException {
+        Table t = read(file, header);
+        return Dataset.of(t.values(), new long[] {t.cols()}, null, List.of());
+    }
+
+    private static float number(Path file, int line, int col, String field) throws FileFormatException {
+        String where = "line " + line + ", column " + (col + 1) + ": ";
+        if (field.isEmpty()) {
+            throw new FileFormatException(file, where + "empty field; every column must hold a number");
+        }
+        if (NON_FINITE.matcher(field).matches()) {
+            throw new FileFormatException(file, where + "'" + field + "' is not finite; data must be finite numbers");
+        }
+        if (!NUMBER.matcher(field).matches()) {
+            throw new FileFormatException(file, where + "'" + abbreviate(field) + "' is not a number");
+        }
+        float v = (float) Double.parseDouble(field);
+        if (!Float.isFinite(v)) {
+            throw new FileFormatException(file, where + "'" + field + "' overflows a 32-bit float");
+        }
+        return v;
+    }
+
+    /** Splits on commas outside double quotes; trims fields; strips enclosing quotes ("" is a quote). */
+    private static String[] split(String line) {
+        List<String> out = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        boolean quoted = false;
+        for (int i = 0; i < line.length(); i++) {
+            char ch = line.charAt(i);
+            if (ch == '"') {
+                if (quoted && i + 1 < line.length() && line.charAt(i + 1) == '"') {
+                    cur.append('"');
+                    i++;
+                } else {
+                    quoted = !quoted;
+                }
+            } else if (ch == ',' && !quoted) {
+                out.add(cur.toString().strip());
+                cur.setLength(0);
+            } else {
+                cur.append(ch);
+            }
+        }
+        out.add(cur.toString().strip());
+        return out.toArray(String[]::new);
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+    }
+}

@@ -1,0 +1,242 @@
+package org.diffusion4j.io;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.stream.Stream;
+
+/**
+ * Loads a folder of PNG/JPEG images as a dataset {@code [N, C, R, R]} with values in {@code [-1, 1]}.
+ *
+ * <p>Layout: either class sub-folders ({@code root/cat/1.png, root/dog/7.jpg}; labels are the sub-folder
+ * names sorted alphabetically, i.e. label {@code i} is the {@code i}-th name) or images directly in
+ * {@code root} (an unlabelled set). Files are taken in name order; names ending in {@code .png},
+ * {@code .jpg} or {@code .jpeg} (any case) are images, other files and hidden entries ({@code .name}) are
+ * ignored.
+ *
+ * <p>Each image is centre-cropped to a square of its shorter side ({@link ImageResize#centreSquare}), then
+ * resampled to {@code R × R} ({@link ImageResize}: area averaging when shrinking, bilinear when enlarging),
+ * converted to {@code C = 1} (luma {@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601, as PIL's
+ * {@code convert("L")}) or {@code C = 3} (grey replicated), and mapped from {@code [0, 255]} to
+ * {@code v / 127.5 − 1}. Grey images are read from their raster (8- or 16-bit), colour images through
+ * {@link BufferedImage#getRGB} (sRGB); alpha is ignored.
+ *
+ * <p>Errors name the file or folder: a missing root ({@link NoSuchFileException}), a root that is a file, no
+ * images, an empty class folder, images next to class folders, and an image that cannot be decoded
+ * (corrupt, truncated, or not the format its name says) — all {@link FileFormatException}.
+ */
+public final class ImageFolder {
+
+    private ImageFolder() {
+    }
+
+    /**
+     * Loads {@code root} at resolution {@code resolution} with {@code channels} channels.
+     *
+     * @param resolution output side {@code R >= 1}
+     * @param channels   1 (grey) or 3 (RGB)
+     * @throws IllegalArgumentException when {@code resolution < 1} or {@code channels} is not 1 or 3
+     */
+    public static Dataset load(Path root, int resolution, int channels) throws IOException {
+        Objects.requireNonNull(root, "root");
+        if (resolution < 1) {
+            throw new IllegalArgumentException("resolution must be >= 1, got " + resolution);
+        }
+        if (channels != 1 && channels != 3) {
+            throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
+        }
+        if (!Files.exists(root)) {
+            throw new NoSuchFileException(root.toString(), null, "image folder does not exist");
+        }
+        if (!Files.isDirectory(root)) {
+            throw new FileFormatException(root, "is a file, not a folder of images");
+        }
+        List<Path> classDirs = new ArrayList<>();
+        List<Path> rootImages = new ArrayList<>();
+        for (Path p : list(root)) {
+            if (Files.isDirectory(p)) {
+                classDirs.add(p);
+            } else if (isImage(p)) {
+                rootImages.add(p);
+            }
+        }
+        List<Path> files = new ArrayList<>();
+        List<Integer> labelList = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        if (classDirs.isEmpty()) {
+            if (rootImages.isEmpty()) {
+                throw new FileFormatException(root, "contains no PNG or JPEG images and no class sub-folders");
+            }
+            files.addAll(rootImages);
+        } else {
+            if (!rootImages.isEmpty()) {
+                throw new FileFormatException(root, "has both class sub-folders " + fileNames(classDirs)
+                        + " and images directly inside (e.g. " + rootImages.getFirst().getFileName()
+                        + "); put every image in a class folder, or use a folder without sub-folders");
+            }
+            for (int c = 0; c < classDirs.size(); c++) {
+                Path dir = classDirs.get(c);
+                List<Path> imgs = list(dir).stream().filter(p -> !Files.isDirectory(p) && isImage(p)).toList();
+                if (imgs.isEmpty()) {
+                    throw new FileFormatException(dir, "class folder '" + dir.getFileName()
+                            + "' contains no PNG or JPEG images");
+                }
+                names.add(dir.getFileName().toString());
+                for (Path f : imgs) {
+                    files.add(f);
+                    labelList.add(c);
+                }
+            }
+        }
+        int per = channels * resolution * resolution;
+        float[] data = new float[Math.multiplyExact(files.size(), per)];
+        for (int i = 0; i < files.size(); i++) {
+            float[] img = loadImage(files.get(i), resolution, channels);
+            System.arraycopy(img, 0, data, i * per, per);
+        }
+        int[] labels = names.isEmpty() ? null : labelList.stream().mapToInt(Integer::intValue).toArray();
+        return Dataset.of(data, new long[] {channels, resolution, resolution}, labels, names);
+    }
+
+    /**
+     * One image, centre-cropped and resampled to {@code [channels, resolution, resolution]} in {@code [-1, 1]}.
+     *
+     * @throws FileFormatException naming the file when it cannot be decoded
+     */
+    public static float[] loadImage(Path file, int resolution, int channels) throws IOException {
+        BufferedImage img = decode(file);
+        int h = img.getHeight();
+        int w = img.getWidth();
+        int[] sq = ImageResize.centreSquare(h, w);
+        int top = sq[0];
+        int left = sq[1];
+        int s = sq[2];
+        double[][] planes = rgbOrGrey(img, top, left, s);
+        float[] out = new float[channels * resolution * resolution];
+        int plane = resolution * resolution;
+        if (channels == 1) {
+            double[] grey = planes.length == 1 ? planes[0] : luma(planes);
+            write(ImageResize.resize(grey, s, s, resolution, resolution), out, 0);
+        } else {
+            for (int c = 0; c < 3; c++) {
+                double[] src = planes[planes.length == 1 ? 0 : c];
+                write(ImageResize.resize(src, s, s, resolution, resolution), out, c * plane);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Decodes the first image of {@code file}; decoder warnings (e.g. JPEG's "premature end of file", for
+     * which Java returns a partly grey image) count as errors.
+     */
+    private static BufferedImage decode(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null, "image file does not exist");
+        }
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            if (in == null) {
+                throw new FileFormatException(file, "cannot be opened as an image");
+            }
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw new FileFormatException(file, "is not an image Java can decode (PNG, JPEG, GIF, BMP)");
+            }
+            ImageReader reader = readers.next();
+            List<String> warnings = new ArrayList<>();
+            reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+            BufferedImage img;
+            try {
+                reader.setInput(in, true, true);
+                img = reader.read(0);
+            } catch (IOException | RuntimeException e) {
+                throw new FileFormatException(file, "is damaged or truncated: cannot be decoded as "
+                        + reader.getFormatName() + " (" + e.getMessage() + ")", e);
+            } finally {
+                reader.dispose();
+            }
+            if (!warnings.isEmpty()) {
+                throw new FileFormatException(file, "is damaged or truncated: the " + reader.getFormatName()
+                        + " decoder warns: " + warnings.getFirst());
+            }
+            if (img.getWidth() < 1 || img.getHeight() < 1) {
+                throw new FileFormatException(file, "has no pixels");
+            }
+            return img;
+        }
+    }
+
+    /** Values in [0, 255] to v / 127.5 - 1, clamped (resampling keeps values in range up to rounding). */
+    private static void write(double[] v, float[] out, int offset) {
+        for (int i = 0; i < v.length; i++) {
+            out[offset + i] = (float) Math.clamp(v[i] / 127.5 - 1.0, -1.0, 1.0);
+        }
+    }
+
+    private static double[] luma(double[][] rgb) {
+        double[] g = new double[rgb[0].length];
+        for (int i = 0; i < g.length; i++) {
+            g[i] = 0.299 * rgb[0][i] + 0.587 * rgb[1][i] + 0.114 * rgb[2][i];
+        }
+        return g;
+    }
+
+    /** The square {@code [top, top+s) x [left, left+s)} as one grey plane or three RGB planes in [0, 255]. */
+    private static double[][] rgbOrGrey(BufferedImage img, int top, int left, int s) {
+        Raster r = img.getRaster();
+        boolean grey = img.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_GRAY
+                && img.getColorModel().getNumColorComponents() == 1;
+        if (grey) {
+            int bits = img.getColorModel().getComponentSize(0);
+            double scale = 255.0 / ((1L << bits) - 1);
+            double[] g = new double[s * s];
+            for (int y = 0; y < s; y++) {
+                for (int x = 0; x < s; x++) {
+                    g[y * s + x] = r.getSample(left + x, top + y, 0) * scale;
+                }
+            }
+            return new double[][] {g};
+        }
+        double[][] rgb = new double[3][s * s];
+        int[] row = new int[s];
+        for (int y = 0; y < s; y++) {
+            img.getRGB(left, top + y, s, 1, row, 0, s);
+            for (int x = 0; x < s; x++) {
+                int p = row[x];
+                rgb[0][y * s + x] = (p >> 16) & 0xFF;
+                rgb[1][y * s + x] = (p >> 8) & 0xFF;
+                rgb[2][y * s + x] = p & 0xFF;
+            }
+        }
+        return rgb;
+    }
+
+    private static List<Path> list(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> !p.getFileName().toString().startsWith("."))
+                    .sorted((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()))
+                    .toList();
+        }
+    }
+
+    private static boolean isImage(Path p) {
+        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg");
+    }
+
+    private static List<String> fileNames(List<Path> ps) {
+        return ps.stream().map(p -> p.getFileName().toString()).toList();
+    }
+}

@@ -1,0 +1,40 @@
+/**
+ * Sample-quality metrics: how close generated samples are to real data.
+ *
+ * <h2>Inputs</h2>
+ * {@link org.diffusion4j.metrics.PointSet}: a validated host copy of {@code [N, D]} F32 points (from
+ * {@code float[][]}, a flat array, or a tensor on any device, higher ranks flattened), named for error messages.
+ *
+ * <h2>Vectors (points, tabular rows, features)</h2>
+ * <ul>
+ *   <li>{@link org.diffusion4j.metrics.SlicedWasserstein}: {@code SW_p} over Philox-seeded random directions,
+ *       exact 1-D {@code W_p} for unequal counts (Bonneel et al. 2015; Deshpande et al. 2018).</li>
+ *   <li>{@link org.diffusion4j.metrics.Mmd}: MMD² with a Gaussian RBF kernel and the median-heuristic bandwidth,
+ *       U- or V-statistic (Gretton et al. 2012).</li>
+ *   <li>{@link org.diffusion4j.metrics.EnergyDistance}: energy distance, U- or V-statistic (Székely and Rizzo
+ *       2013).</li>
+ *   <li>{@link org.diffusion4j.metrics.VectorMetrics}: the three at once, as a
+ *       {@link org.diffusion4j.metrics.MetricsReport} (JSON through Jackson).</li>
+ * </ul>
+ *
+ * <h2>Images (through a classifier trained elsewhere)</h2>
+ * <ul>
+ *   <li>{@link org.diffusion4j.metrics.FrechetDistance}: the Fréchet distance between Gaussians fitted
+ *       ({@link org.diffusion4j.metrics.GaussianFit}) to classifier features — a classifier-feature FD, not
+ *       Inception FID — with the matrix square root through symmetric eigendecompositions (EJML).</li>
+ *   <li>{@link org.diffusion4j.metrics.LabelMetrics}: class coverage and accuracy of predicted labels.</li>
+ *   <li>{@link org.diffusion4j.metrics.NearestNeighbourRatio}: a memorisation check, generated-to-training vs
+ *       held-out-to-training nearest-neighbour distances.</li>
+ * </ul>
+ *
+ * <h2>Pairwise terms and cost</h2>
+ * MMD, the energy distance and the nearest-neighbour distances need all {@code N M} pairs:
+ * {@link org.diffusion4j.metrics.Pairwise#host()} runs them as float64 loops ({@code O(N M D)}, a reference),
+ * {@link org.diffusion4j.metrics.Pairwise#on(org.diffusion4j.tensor.Backend)} as blocked GEMMs of centred,
+ * augmented points through the backend (OpenBLAS or cuBLAS), with the kernel, square root or minimum applied
+ * on the device and one float per tile row returned. The sliced Wasserstein distance
+ * ({@code O(L (N + M) D + L N log N)}) and the Fréchet distance ({@code O(N D² + D³)}) run on the host in
+ * float64. Measured times are in the README of the metrics work (see the engineer's report) and
+ * {@code benchmarks/RESULTS.md} when recorded there.
+ */
+package org.diffusion4j.metrics;

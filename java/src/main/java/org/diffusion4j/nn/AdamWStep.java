@@ -1,0 +1,61 @@
+package org.diffusion4j.nn;
+
+/**
+ * The float coefficients of one fused AdamW step ({@link NnOps#adamw}), computed on the host in float64 and rounded
+ * once (see {@link NnMath} for the per-element update). Build with {@link #of}.
+ *
+ * @param decay         {@code 1 − lr·λ} (decoupled weight decay, Loshchilov &amp; Hutter 2019, Alg. 2 line 12)
+ * @param beta1         first-moment decay {@code β1}
+ * @param oneMinusBeta1 {@code 1 − β1}
+ * @param beta2         second-moment decay {@code β2}
+ * @param oneMinusBeta2 {@code 1 − β2}
+ * @param stepSize      {@code lr/(1 − β1^t)} (bias correction of the first moment)
+ * @param invSqrtBc2    {@code 1/√(1 − β2^t)} (bias correction of the second moment)
+ * @param eps           {@code ε} added to the corrected root second moment
+ * @param gradScale     factor applied to every gradient before use (e.g. a clipping factor; 1 for none)
+ */
+public record AdamWStep(float decay, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+                        float stepSize, float invSqrtBc2, float eps, float gradScale) {
+
+    /**
+     * Coefficients of step {@code t ≥ 1} (1-based, as in Kingma &amp; Ba 2015, Alg. 1).
+     *
+     * @param lr          learning rate {@code ≥ 0}
+     * @param beta1       in {@code [0, 1)}
+     * @param beta2       in {@code [0, 1)}
+     * @param eps         {@code > 0}
+     * @param weightDecay decoupled weight decay {@code λ ≥ 0}
+     * @param t           step number {@code ≥ 1}
+     * @param gradScale   finite factor {@code ≥ 0} applied to gradients
+     * @throws IllegalArgumentException naming the bad value
+     */
+    public static AdamWStep of(double lr, double beta1, double beta2, double eps, double weightDecay, long t,
+                               double gradScale) {
+        if (!(lr >= 0 && Double.isFinite(lr))) {
+            throw new IllegalArgumentException("AdamW learning rate must be finite and >= 0, got " + lr);
+        }
+        if (!(beta1 >= 0 && beta1 < 1)) {
+            throw new IllegalArgumentException("AdamW beta1 must be in [0, 1), got " + beta1);
+        }
+        if (!(beta2 >= 0 && beta2 < 1)) {
+            throw new IllegalArgumentException("AdamW beta2 must be in [0, 1), got " + beta2);
+        }
+        if (!(eps > 0 && Double.isFinite(eps))) {
+            throw new IllegalArgumentException("AdamW eps must be finite and > 0, got " + eps);
+        }
+        if (!(weightDecay >= 0 && Double.isFinite(weightDecay))) {
+            throw new IllegalArgumentException("AdamW weight decay must be finite and >= 0, got " + weightDecay);
+        }
+        if (t < 1) {
+            throw new IllegalArgumentException("AdamW step number must be >= 1, got " + t);
+        }
+        if (!(gradScale >= 0 && Double.isFinite(gradScale))) {
+            throw new IllegalArgumentException("AdamW gradient scale must be finite and >= 0, got " + gradScale);
+        }
+        double bc1 = 1.0 - Math.pow(beta1, t);
+        double bc2 = 1.0 - Math.pow(beta2, t);
+        return new AdamWStep((float) (1.0 - lr * weightDecay), (float) beta1, (float) (1.0 - beta1), (float) beta2,
+                (float) (1.0 - beta2), (float) (lr / bc1), (float) (1.0 / Math.sqrt(bc2)), (float) eps,
+                (float) gradScale);
+    }
+}

@@ -1,0 +1,162 @@
+package org.diffusion4j.optim;
+
+import org.diffusion4j.nn.Parameter;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Exponential moving average of the weights with warm-up, as diffusers' {@code EMAModel} with
+ * {@code use_ema_warmup=True}: at the {@code n}-th {@link #update()} (1-based) with {@code k = n − updateAfterStep
+ * − 1}, the decay is 0 for {@code k ≤ 0} (the average restarts at the weights) and otherwise
+ * {@code clamp(1 − (1 + k/γ)^(−p), minDecay, maxDecay)}; then {@code ema = d·ema + (1 − d)·θ} (one
+ * {@link Backend#axpby} per parameter). With {@code γ = 1}, {@code p = 2/3} the decay reaches 0.999 after about
+ * 31.6K and 0.9999 after 1M steps; with {@code p = 3/4} after 10K and 215.4K (the documentation of k-diffusion's
+ * {@code EMAWarmup}, where this schedule comes from, repeated by diffusers' {@code EMAModel}).
+ *
+ * <p>The averages live in a scope owned by this object ({@link #close()} frees them) and start as a copy of the
+ * weights.
+ */
+public final class Ema implements AutoCloseable {
+
+    /**
+     * Warm-up schedule.
+     *
+     * @param maxDecay        upper clamp in {@code [0, 1]} (diffusers default 0.9999)
+     * @param minDecay        lower clamp in {@code [0, maxDecay]} (0)
+     * @param invGamma        {@code γ > 0} (1)
+     * @param power           {@code p > 0} (2/3)
+     * @param updateAfterStep updates before averaging starts {@code ≥ 0} (0)
+     */
+    public record Schedule(double maxDecay, double minDecay, double invGamma, double power, long updateAfterStep) {
+
+        /** Validates. */
+        public Schedule {
+            if (!(maxDecay >= 0 && maxDecay <= 1)) {
+                throw new IllegalArgumentException("EMA max decay must be in [0, 1], got " + maxDecay);
+            }
+            if (!(minDecay >= 0 && minDecay <= maxDecay)) {
+                throw new IllegalArgumentException("EMA min decay must be in [0, maxDecay = " + maxDecay + "], got "
+                        + minDecay);
+            }
+            if (!(invGamma > 0 && Double.isFinite(invGamma))) {
+                throw new IllegalArgumentException("EMA inv_gamma must be finite and > 0, got " + invGamma);
+            }
+            if (!(power > 0 && Double.isFinite(power))) {
+                throw new IllegalArgumentException("EMA power must be finite and > 0, got " + power);
+            }
+            if (updateAfterStep < 0) {
+                throw new IllegalArgumentException("EMA updateAfterStep must be >= 0, got " + updateAfterStep);
+            }
+        }
+
+        /** diffusers' defaults with warm-up: max 0.9999, min 0, γ = 1, p = 2/3, no delay. */
+        public static Schedule defaults() {
+            return new Schedule(0.9999, 0.0, 1.0, 2.0 / 3.0, 0);
+        }
+
+        /**
+         * The decay used by the {@code n}-th update (1-based): 0 when {@code k = n − updateAfterStep − 1 ≤ 0},
+         * else {@code min(maxDecay, max(minDecay, 1 − (1 + k/γ)^(−p)))}.
+         */
+        public double decay(long n) {
+            long k = Math.max(0, n - updateAfterStep - 1);
+            if (k <= 0) {
+                return 0.0;
+            }
+            double d = 1.0 - Math.pow(1.0 + k / invGamma, -power);
+            return Math.max(minDecay, Math.min(maxDecay, d));
+        }
+    }
+
+    private final Backend backend;
+    private final Schedule schedule;
+    private final TensorScope scope = TensorScope.open();
+    private final Map<String, Parameter> params;
+    private final Map<String, Tensor> shadow = new LinkedHashMap<>();
+    private long updates;
+
+    /**
+     * Averages of {@code parameters} (by state-dict name), initialised to their current values.
+     *
+     * @throws IllegalArgumentException when a parameter is not on {@code backend}'s device
+     */
+    public Ema(Backend backend, Map<String, Parameter> parameters, Schedule schedule) {
+        this.backend = Objects.requireNonNull(backend, "backend");
+        this.schedule = Objects.requireNonNull(schedule, "schedule");
+        this.params = new LinkedHashMap<>(parameters);
+        try {
+            for (Map.Entry<String, Parameter> e : params.entrySet()) {
+                Tensor s = backend.empty(scope, DType.F32, e.getValue().shape());
+                backend.copy(e.getValue().value(), s);
+                shadow.put(e.getKey(), s);
+            }
+        } catch (RuntimeException ex) {
+            scope.close();
+            throw ex;
+        }
+    }
+
+    /** The schedule. */
+    public Schedule schedule() {
+        return schedule;
+    }
+
+    /** Updates so far. */
+    public long updates() {
+        return updates;
+    }
+
+    /** Sets the update counter (when resuming). */
+    public void setUpdates(long n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("EMA update count must be >= 0, got " + n);
+        }
+        updates = n;
+    }
+
+    /** The averaged weights by parameter name (live tensors). */
+    public Map<String, Tensor> averages() {
+        return Collections.unmodifiableMap(shadow);
+    }
+
+    /**
+     * One update after an optimizer step: {@code ema = d·ema + (1 − d)·θ} with {@code d = schedule.decay(n)}.
+     *
+     * @return the decay used
+     * @throws IllegalStateException after {@link #close()}
+     */
+    public double update() {
+        if (!scope.isAlive()) {
+            throw new IllegalStateException("Ema is closed");
+        }
+        updates++;
+        double d = schedule.decay(updates);
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            Tensor s = shadow.get(e.getKey());
+            backend.axpby((float) d, s, (float) (1.0 - d), e.getValue().value(), s);
+        }
+        return d;
+    }
+
+    /** Copies the averages into the parameters' values (e.g. for evaluation or export). */
+    public void copyToParameters() {
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            backend.copy(shadow.get(e.getKey()), e.getValue().value());
+        }
+    }
+
+    /** Frees the averages. */
+    @Override
+    public void close() {
+        if (scope.isAlive()) {
+            scope.close();
+        }
+    }
+}

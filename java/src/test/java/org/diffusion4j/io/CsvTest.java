@@ -1,0 +1,85 @@
+package org.diffusion4j.io;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.diffusion4j.io.IoTestSupport.assertFails;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** CSV of vectors: header handling, number syntax, and errors that name file, line and column. */
+class CsvTest {
+
+    @TempDir
+    Path dir;
+
+    private Path csv(String name, String text) throws IOException {
+        Path p = dir.resolve(name);
+        Files.writeString(p, text);
+        return p;
+    }
+
+    @Test
+    void readsWithAndWithoutHeader() throws IOException {
+        Path h = csv("h.csv", "\uFEFFx, \"y\" ,z\n# a comment\n1,2.5,-3e2\n\n  .5 , 5., +7E-1 \r\n");
+        Csv.Table t = Csv.read(h, Csv.Header.AUTO);
+        assertEquals(List.of("x", "y", "z"), t.columns());
+        assertEquals(2, t.rows());
+        assertArrayEquals(new float[] {1, 2.5f, -300, 0.5f, 5, 0.7f}, t.values());
+        Path n = csv("n.csv", "1,2\n3,4\n");
+        Csv.Table u = Csv.read(n, Csv.Header.AUTO);
+        assertEquals(List.of("c0", "c1"), u.columns());
+        assertArrayEquals(new float[] {1, 2, 3, 4}, u.values());
+        // forced header: the first line is names even when numeric
+        assertArrayEquals(new float[] {3, 4}, Csv.read(n, Csv.Header.PRESENT).values());
+        Dataset d = Csv.load(h, Csv.Header.AUTO);
+        assertArrayEquals(new long[] {3}, d.sampleShape());
+        assertEquals(2, d.size());
+        assertEquals(false, d.hasLabels());
+    }
+
+    @Test
+    void errorsNameFileLineAndColumn() throws IOException {
+        Path nan = csv("nan.csv", "a,b\n1,2\n3,NaN\n");
+        assertFails(FileFormatException.class, nan, () -> Csv.read(nan, Csv.Header.AUTO), "line 3, column 2", "'NaN'",
+                "not finite");
+        Path inf = csv("inf.csv", "1,-inf\n");
+        assertFails(FileFormatException.class, inf, () -> Csv.read(inf, Csv.Header.AUTO), "line 1, column 2", "-inf");
+        Path big = csv("big.csv", "1\n1e39\n");
+        assertFails(FileFormatException.class, big, () -> Csv.read(big, Csv.Header.AUTO), "line 2, column 1",
+                "overflows a 32-bit float");
+        Path text = csv("text.csv", "1,2\n3,four\n");
+        assertFails(FileFormatException.class, text, () -> Csv.read(text, Csv.Header.AUTO), "line 2, column 2",
+                "'four' is not a number");
+        Path hex = csv("hex.csv", "0x1p3\n");
+        assertFails(FileFormatException.class, hex, () -> Csv.read(hex, Csv.Header.ABSENT), "line 1, column 1",
+                "not a number");
+        Path blank = csv("blank.csv", "1,,3\n");
+        assertFails(FileFormatException.class, blank, () -> Csv.read(blank, Csv.Header.AUTO), "column 2", "empty field");
+        Path ragged = csv("ragged.csv", "x,y\n1,2\n3\n");
+        assertFails(FileFormatException.class, ragged, () -> Csv.read(ragged, Csv.Header.AUTO), "line 3 has 1 fields",
+                "the header has 2");
+        Path empty = csv("empty.csv", "\n# only a comment\n");
+        assertFails(FileFormatException.class, empty, () -> Csv.read(empty, Csv.Header.AUTO), "no data rows");
+        Path onlyHeader = csv("only.csv", "x,y\n");
+        assertFails(FileFormatException.class, onlyHeader, () -> Csv.read(onlyHeader, Csv.Header.AUTO),
+                "header but no data rows");
+        Path forced = csv("forced.csv", "x,y\n1,2\n");
+        assertFails(FileFormatException.class, forced, () -> Csv.read(forced, Csv.Header.ABSENT), "line 1, column 1",
+                "'x'");
+        // a bad field on line 1 next to numbers is data, not a header
+        Path first = csv("first.csv", "1,oops\n2,3\n");
+        assertFails(FileFormatException.class, first, () -> Csv.read(first, Csv.Header.AUTO), "line 1, column 2");
+        Path latin1 = dir.resolve("latin1.csv");
+        Files.write(latin1, new byte[] {'a', (byte) 0xE9, '\n', '1', '\n'});
+        assertFails(FileFormatException.class, latin1, () -> Csv.read(latin1, Csv.Header.AUTO), "not valid UTF-8");
+        assertThrows(NoSuchFileException.class, () -> Csv.read(dir.resolve("none.csv"), Csv.Header.AUTO));
+    }
+}

@@ -1,0 +1,309 @@
+package org.diffusion4j.io;
+
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.TensorScope;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.diffusion4j.io.IoTestSupport.assertFails;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Resampling against independent oracles, image folders (layout, values, errors) and PNG grids. */
+class ImageTest {
+
+    @TempDir
+    Path dir;
+
+    // ---------------------------------------------------------------- resampling
+
+    /**
+     * Area-average oracle along one axis, independent of the overlap arithmetic: repeat every input sample
+     * {@code out} times (length {@code in·out}), then average consecutive runs of {@code in}.
+     */
+    private static double[] areaOracle(double[] src, int out) {
+        int in = src.length;
+        double[] fine = new double[in * out];
+        for (int i = 0; i < fine.length; i++) {
+            fine[i] = src[i / out];
+        }
+        double[] res = new double[out];
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int k = 0; k < in; k++) {
+                s += fine[o * in + k];
+            }
+            res[o] = s / in;
+        }
+        return res;
+    }
+
+    @Test
+    void areaDownscaleMatchesTheSupersampledOracle() {
+        SplittableRandom r = IoTestSupport.random("area");
+        int[][] sizes = {{4, 2}, {7, 3}, {28, 28}, {30, 28}, {5, 1}, {64, 17}, {9, 8}};
+        for (int[] hw : sizes) {
+            int h = hw[0];
+            int w = hw[0] + 3;
+            int oh = hw[1];
+            int ow = Math.max(1, oh - 1);
+            double[] src = r.doubles((long) h * w, 0, 255).toArray();
+            double[] got = ImageResize.resize(src, h, w, oh, ow);
+            // oracle: rows, then columns, each by supersampling
+            double[] tmp = new double[h * ow];
+            for (int y = 0; y < h; y++) {
+                double[] row = areaOracle(Arrays.copyOfRange(src, y * w, (y + 1) * w), ow);
+                System.arraycopy(row, 0, tmp, y * ow, ow);
+            }
+            for (int x = 0; x < ow; x++) {
+                double[] col = new double[h];
+                for (int y = 0; y < h; y++) {
+                    col[y] = tmp[y * ow + x];
+                }
+                double[] res = areaOracle(col, oh);
+                for (int y = 0; y < oh; y++) {
+                    assertEquals(res[y], got[y * ow + x], 1e-9, h + "x" + w + " -> " + oh + "x" + ow + "; "
+                            + IoTestSupport.seedOf("area"));
+                }
+            }
+        }
+    }
+
+    @Test
+    void bilinearUpscaleUsesHalfPixelCentres() {
+        // 1 x 2 -> 1 x 4: sample positions -0.25, 0.25, 0.75, 1.25 (clamped)
+        double[] got = ImageResize.resize(new double[] {10, 30}, 1, 2, 1, 4);
+        assertArrayEquals(new double[] {10, 15, 25, 30}, got, 1e-12);
+        // 3 -> 5 at 0.1, 0.7, 1.3, 1.9, 2.5 - 0.5 offsets: positions (o + 0.5) * 0.6 - 0.5
+        double[] src = {0, 100, 40};
+        double[] up = ImageResize.resize(src, 3, 1, 5, 1);
+        for (int o = 0; o < 5; o++) {
+            double c = Math.clamp((o + 0.5) * 3 / 5.0 - 0.5, 0, 2);
+            int i0 = (int) Math.floor(c);
+            int i1 = Math.min(2, i0 + 1);
+            double f = c - i0;
+            assertEquals(src[i0] * (1 - f) + src[i1] * f, up[o], 1e-12, "o = " + o);
+        }
+    }
+
+    @Test
+    void constantsStayConstantAndCropIsCentred() {
+        for (int[] c : new int[][] {{5, 3}, {3, 5}, {7, 7}, {1, 9}, {9, 1}}) {
+            double[] src = new double[c[0] * c[0]];
+            Arrays.fill(src, 77.25);
+            for (double v : ImageResize.resize(src, c[0], c[0], c[1], c[1])) {
+                assertEquals(77.25, v, 1e-9);
+            }
+        }
+        assertArrayEquals(new int[] {0, 1, 4}, ImageResize.centreSquare(4, 6));
+        assertArrayEquals(new int[] {1, 0, 5}, ImageResize.centreSquare(8, 5));
+        assertArrayEquals(new int[] {0, 0, 3}, ImageResize.centreSquare(3, 3));
+    }
+
+    // ---------------------------------------------------------------- image folders
+
+    private static BufferedImage grey(int w, int h, int... px) {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+        img.getRaster().setPixels(0, 0, w, h, px);
+        return img;
+    }
+
+    private static BufferedImage solid(int w, int h, int rgb) {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                img.setRGB(x, y, rgb);
+            }
+        }
+        return img;
+    }
+
+    private static Path png(Path file, BufferedImage img) throws IOException {
+        Files.createDirectories(file.getParent());
+        assertTrue(ImageIO.write(img, "png", file.toFile()));
+        return file;
+    }
+
+    @Test
+    void classFoldersGiveSortedLabelsAndExactPixels() throws IOException {
+        Path root = dir.resolve("data");
+        // "bird" < "cat" alphabetically; file order within a class is by name
+        png(root.resolve("cat/b.png"), grey(2, 2, 0, 255, 255, 0));      // mean 127.5 -> 0.0
+        png(root.resolve("cat/a.png"), grey(2, 2, 51, 51, 51, 51));      // 51 -> 51/127.5 - 1 = -0.6
+        png(root.resolve("bird/x.png"), solid(3, 3, 0xFF0000));           // pure red
+        Files.writeString(root.resolve("cat/notes.txt"), "ignored");
+        Files.writeString(root.resolve(".hidden"), "ignored");
+        Dataset d = ImageFolder.load(root, 1, 1);
+        assertEquals(List.of("bird", "cat"), d.classNames());
+        assertArrayEquals(new int[] {0, 1, 1}, d.labels());
+        assertArrayEquals(new long[] {1, 1, 1}, d.sampleShape());
+        assertEquals((float) (0.299 * 255 / 127.5 - 1), d.sample(0)[0], 1e-6, "luma of red (BT.601)");
+        assertEquals((float) (51 / 127.5 - 1), d.sample(1)[0], 1e-6);
+        assertEquals(0f, d.sample(2)[0], 1e-6);
+
+        Dataset rgb = ImageFolder.load(root, 2, 3);
+        assertArrayEquals(new long[] {3, 2, 2}, rgb.sampleShape());
+        float[] red = rgb.sample(0);
+        for (int i = 0; i < 4; i++) {
+            assertEquals(1f, red[i], 1e-6);         // R plane
+            assertEquals(-1f, red[4 + i], 1e-6);    // G plane
+            assertEquals(-1f, red[8 + i], 1e-6);    // B plane
+        }
+        float[] greyAsRgb = rgb.sample(1);
+        for (int i = 0; i < 12; i++) {
+            assertEquals((float) (51 / 127.5 - 1), greyAsRgb[i], 1e-6);
+        }
+    }
+
+    @Test
+    void wideImagesAreCentreCroppedThenResized() throws IOException {
+        // 6 x 2 grey: columns 2..3 form the centred 2 x 2 square
+        BufferedImage img = grey(6, 2, 0, 0, 100, 200, 0, 0, 0, 0, 50, 250, 0, 0);
+        Path f = png(dir.resolve("flat/wide.png"), img);
+        float[] v = ImageFolder.loadImage(f, 2, 1);
+        assertArrayEquals(new float[] {(float) (100 / 127.5 - 1), (float) (200 / 127.5 - 1),
+            (float) (50 / 127.5 - 1), (float) (250 / 127.5 - 1)}, v, 1e-6f);
+        Dataset d = ImageFolder.load(dir.resolve("flat"), 1, 1);
+        assertEquals(false, d.hasLabels());
+        assertEquals((float) (150 / 127.5 - 1), d.sample(0)[0], 1e-6);
+        // 16-bit grey PNG: scaled by 255 / 65535
+        BufferedImage g16 = new BufferedImage(1, 1, BufferedImage.TYPE_USHORT_GRAY);
+        g16.getRaster().setSample(0, 0, 0, 65535);
+        assertEquals(1f, ImageFolder.loadImage(png(dir.resolve("g16/a.png"), g16), 1, 1)[0], 1e-6);
+    }
+
+    @Test
+    void jpegImagesLoad() throws IOException {
+        Path f = dir.resolve("j/a.jpg");
+        Files.createDirectories(f.getParent());
+        assertTrue(ImageIO.write(solid(8, 8, 0x808080), "jpg", f.toFile()));
+        float[] v = ImageFolder.loadImage(f, 4, 3);
+        for (float x : v) {
+            assertEquals(128 / 127.5 - 1, x, 3 / 127.5, "JPEG of mid grey"); // lossy: a few levels
+        }
+    }
+
+    @Test
+    void badFoldersAndImagesAreReported() throws IOException {
+        assertThrows(NoSuchFileException.class, () -> ImageFolder.load(dir.resolve("absent"), 8, 1));
+        Path file = Files.writeString(dir.resolve("file.png"), "x");
+        assertFails(FileFormatException.class, file, () -> ImageFolder.load(file, 8, 1), "not a folder");
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        Files.writeString(empty.resolve("readme.txt"), "no images here");
+        assertFails(FileFormatException.class, empty, () -> ImageFolder.load(empty, 8, 1), "no PNG or JPEG images");
+        Path root = dir.resolve("classes");
+        png(root.resolve("a/1.png"), grey(1, 1, 9));
+        Path emptyClass = Files.createDirectories(root.resolve("b"));
+        assertFails(FileFormatException.class, emptyClass, () -> ImageFolder.load(root, 8, 1), "class folder 'b'",
+                "no PNG or JPEG");
+        Files.delete(emptyClass);
+        png(root.resolve("stray.png"), grey(1, 1, 9));
+        assertFails(FileFormatException.class, root, () -> ImageFolder.load(root, 8, 1), "both class sub-folders",
+                "stray.png");
+        Files.delete(root.resolve("stray.png"));
+
+        Path corrupt = root.resolve("a/2.png");
+        Files.write(corrupt, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9});
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "not an image");
+        SplittableRandom r = IoTestSupport.random("png");
+        BufferedImage noise = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 64; x++) {
+                noise.setRGB(x, y, r.nextInt(1 << 24));
+            }
+        }
+        Path whole = png(dir.resolve("t/whole.png"), noise);
+        byte[] bytes = Files.readAllBytes(whole);
+        Files.write(corrupt, Arrays.copyOf(bytes, bytes.length / 2));
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "damaged or truncated", "png");
+        Path jpg = dir.resolve("t/whole.jpg");
+        assertTrue(ImageIO.write(noise, "jpg", jpg.toFile()));
+        byte[] jb = Files.readAllBytes(jpg);
+        Path cutJpg = root.resolve("a/3.jpg");
+        Files.delete(corrupt);
+        Files.write(cutJpg, Arrays.copyOf(jb, jb.length / 2));
+        assertFails(FileFormatException.class, cutJpg, () -> ImageFolder.load(root, 8, 1), "damaged or truncated");
+        assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 8, 2));
+    }
+
+    // ---------------------------------------------------------------- grids
+
+    @Test
+    void gridLayoutAndRounding() throws IOException {
+        assertEquals(0, ImageGrid.toByte(-1f));
+        assertEquals(255, ImageGrid.toByte(1f));
+        assertEquals(128, ImageGrid.toByte(0f));   // floor(127.5 + 0.5)
+        assertEquals(255, ImageGrid.toByte(3f));
+        assertEquals(0, ImageGrid.toByte(-7f));
+        assertEquals(0, ImageGrid.toByte(Float.NaN));
+        // three 2 x 2 grey images, 2 columns, padding 1: (2 * 3 + 1) x (2 * 3 + 1)
+        float[] v = new float[12];
+        for (int i = 0; i < 12; i++) {
+            v[i] = -1f + 2f * i / 11f;
+        }
+        BufferedImage g = ImageGrid.render(v, new long[] {3, 1, 2, 2}, 2, 1, 1f);
+        assertEquals(7, g.getWidth());
+        assertEquals(7, g.getHeight());
+        int[][] origin = {{1, 1}, {4, 1}, {1, 4}};
+        for (int i = 0; i < 3; i++) {
+            for (int y = 0; y < 2; y++) {
+                for (int x = 0; x < 2; x++) {
+                    assertEquals(ImageGrid.toByte(v[i * 4 + y * 2 + x]),
+                            g.getRaster().getSample(origin[i][0] + x, origin[i][1] + y, 0), "image " + i);
+                }
+            }
+        }
+        assertEquals(255, g.getRaster().getSample(0, 0, 0), "padding");
+        assertEquals(255, g.getRaster().getSample(5, 5, 0), "the empty fourth cell is padding");
+        assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {3, 2, 2, 1}, 2, 1, 0f));
+        assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {4, 1, 2, 2}, 2, 1, 0f));
+        assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {3, 1, 2, 2}, 0, 1, 0f));
+    }
+
+    @Test
+    void gridPngRoundTripsThroughImageIo() throws IOException {
+        try (Backend cpu = new CpuBackend(1); TensorScope scope = TensorScope.open()) {
+            SplittableRandom r = IoTestSupport.random("grid");
+            float[] v = new float[5 * 3 * 4 * 3];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) r.nextDouble(-1.2, 1.2);
+            }
+            Path out = dir.resolve("grid.png");
+            ImageGrid.write(out, cpu.fromArray(scope, v, 5, 3, 4, 3), 3, 2);
+            BufferedImage back = ImageIO.read(out.toFile());
+            assertEquals(3 * (3 + 2) + 2, back.getWidth());
+            assertEquals(2 * (4 + 2) + 2, back.getHeight());
+            for (int i = 0; i < 5; i++) {
+                int x0 = (i % 3) * 5 + 2;
+                int y0 = (i / 3) * 6 + 2;
+                for (int y = 0; y < 4; y++) {
+                    for (int x = 0; x < 3; x++) {
+                        int rgb = back.getRGB(x0 + x, y0 + y);
+                        int base = i * 36 + y * 3 + x;
+                        assertEquals(ImageGrid.toByte(v[base]), (rgb >> 16) & 0xFF);
+                        assertEquals(ImageGrid.toByte(v[base + 12]), (rgb >> 8) & 0xFF);
+                        assertEquals(ImageGrid.toByte(v[base + 24]), rgb & 0xFF);
+                    }
+                }
+            }
+            assertEquals(0, back.getRGB(0, 0) & 0xFFFFFF, "padding is black (-1)");
+            try (var listing = Files.list(dir)) {
+                assertEquals(List.of(out), listing.toList(), "no temporary file left");
+            }
+        }
+    }
+}

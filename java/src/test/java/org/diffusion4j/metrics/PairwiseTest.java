@@ -1,0 +1,110 @@
+package org.diffusion4j.metrics;
+
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.tensor.Backend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.diffusion4j.metrics.MetricsTestSupport.constant;
+import static org.diffusion4j.metrics.MetricsTestSupport.distanceSumOracle;
+import static org.diffusion4j.metrics.MetricsTestSupport.gaussian;
+import static org.diffusion4j.metrics.MetricsTestSupport.nearestOracle;
+import static org.diffusion4j.metrics.MetricsTestSupport.rbfSumOracle;
+import static org.diffusion4j.metrics.MetricsTestSupport.relErr;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Both pairwise engines against the float64 brute-force oracles, on odd shapes that cut the tiles unevenly,
+ * symmetric and asymmetric, and on data far from the origin (where only the centring keeps float32 GEMM exact
+ * enough).
+ */
+class PairwiseTest {
+
+    private static Backend backend;
+
+    @BeforeAll
+    static void setUp() {
+        backend = new CpuBackend(2);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        backend.close();
+    }
+
+    /** float64 loops: equal to the oracle up to summation order. */
+    @Test
+    void hostEngineMatchesTheOracle() {
+        PointSet a = gaussian("a", 131, 5, null, 1.3, 1);
+        PointSet b = gaussian("b", 77, 5, constant(5, 0.4), 0.9, 2);
+        Pairwise host = Pairwise.host();
+        for (PointSet[] pair : new PointSet[][] {{a, b}, {a, a}, {b, a}}) {
+            assertTrue(relErr(host.rbfSum(pair[0], pair[1], 1.7), rbfSumOracle(pair[0], pair[1], 1.7)) < 1e-12);
+            assertTrue(relErr(host.distanceSum(pair[0], pair[1]), distanceSumOracle(pair[0], pair[1])) < 1e-12);
+        }
+        double[] nn = host.nearestDistances(a, b);
+        double[] want = nearestOracle(a, b);
+        for (int i = 0; i < nn.length; i++) {
+            assertEquals(want[i], nn[i], 1e-12 * want[i]);
+        }
+    }
+
+    /**
+     * Blocked GEMM in float32, tiles of 16 and 64 that do not divide N = 131 or M = 77: sums within 2e-6 relative
+     * (float32 squared distances, float64 sums), nearest distances within 1e-5 of the data's scale.
+     */
+    @Test
+    void gemmEngineMatchesTheOracleAcrossUnevenTiles() {
+        for (double offset : new double[] {0, 1000}) {          // far from the origin: the centring matters
+            PointSet a = gaussian("a", 131, 6, constant(6, offset), 1.3, 3);
+            PointSet b = gaussian("b", 77, 6, constant(6, offset + 0.4), 0.9, 4);
+            for (int tile : new int[] {16, 64, 1024}) {
+                Pairwise g = Pairwise.on(backend, tile);
+                for (PointSet[] pair : new PointSet[][] {{a, b}, {a, a}, {b, b}}) {
+                    double rbf = g.rbfSum(pair[0], pair[1], 1.7);
+                    double rbfWant = rbfSumOracle(pair[0], pair[1], 1.7);
+                    assertTrue(relErr(rbf, rbfWant) < 2e-6, () -> "rbf tile " + tile + " offset " + offset + ": "
+                            + rbf + " vs " + rbfWant);
+                    double dist = g.distanceSum(pair[0], pair[1]);
+                    double distWant = distanceSumOracle(pair[0], pair[1]);
+                    assertTrue(relErr(dist, distWant) < 2e-6, () -> "distance tile " + tile + " offset " + offset
+                            + ": " + dist + " vs " + distWant);
+                }
+                double[] nn = g.nearestDistances(a, b);
+                double[] want = nearestOracle(a, b);
+                for (int i = 0; i < nn.length; i++) {
+                    assertEquals(want[i], nn[i], 1e-5 * 3, "nearest " + i + " tile " + tile + " offset " + offset);
+                }
+            }
+        }
+    }
+
+    /** A query that is also a reference point has distance 0 (host exactly; GEMM to float32 resolution). */
+    @Test
+    void pointsOfTheReferenceHaveDistanceZero() {
+        PointSet ref = gaussian("ref", 50, 8, null, 1, 5);
+        float[] v = ref.toArray();
+        PointSet q = PointSet.of("q", java.util.Arrays.copyOf(v, 8 * 10), 10, 8);   // the first 10 reference points
+        for (double d : Pairwise.host().nearestDistances(q, ref)) {
+            assertEquals(0.0, d);
+        }
+        for (double d : Pairwise.on(backend, 7).nearestDistances(q, ref)) {
+            assertTrue(d < 1e-2, () -> "gemm distance of a copy: " + d);  // √(float32 rounding of d² ~ 1e-5 · 8)
+        }
+    }
+
+    @Test
+    void rejectsBadSettings() {
+        PointSet a = gaussian("a", 3, 2, null, 1, 6);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Pairwise.host().rbfSum(a, a, 0));
+        assertTrue(e.getMessage().contains("got 0.0"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Pairwise.on(backend).rbfSum(a, a, Double.NaN));
+        assertTrue(e.getMessage().contains("got NaN"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Pairwise.on(backend, 0));
+        assertTrue(e.getMessage().contains("got 0"), e.getMessage());
+    }
+}

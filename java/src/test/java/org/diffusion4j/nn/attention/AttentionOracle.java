@@ -1,0 +1,216 @@
+package org.diffusion4j.nn.attention;
+
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.util.SplittableRandom;
+
+/**
+ * Float64 reference of scaled dot-product attention for the tests: the textbook formulas (Vaswani et al. 2017,
+ * eq. 1) evaluated row by row with the full score matrix, and their analytic gradient
+ * ({@code dS_ij = P_ij·(dP_ij − Σ_k P_ik·dP_ik)}, the softmax Jacobian), plus the shared test helpers: fresh random
+ * inputs (seeded by {@code -Dd4j.test.seed=N}, otherwise by the clock; failure messages name the seed), NaN
+ * poisoning and the relative error {@code ‖x − ref‖/‖ref‖}.
+ */
+final class AttentionOracle {
+
+    private AttentionOracle() {
+    }
+
+    static final long BASE_SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+
+    static SplittableRandom random(String testCase) {
+        return new SplittableRandom(BASE_SEED ^ testCase.hashCode() * 0x9E3779B97F4A7C15L);
+    }
+
+    static String seedOf(String testCase) {
+        return "-Dd4j.test.seed=" + BASE_SEED + " (case " + testCase + ")";
+    }
+
+    /** The sizes of one case: {@code q [b, h, tq, dh]}, {@code k, v [b, h, tk, dh]}. */
+    record Dims(int b, int h, int tq, int tk, int dh) {
+        int qSize() {
+            return b * h * tq * dh;
+        }
+
+        int kSize() {
+            return b * h * tk * dh;
+        }
+
+        @Override
+        public String toString() {
+            return "[B=" + b + ", H=" + h + ", Tq=" + tq + ", Tk=" + tk + ", Dh=" + dh + "]";
+        }
+    }
+
+    /** Forward results. */
+    record Forward(double[] out, double[] lse) {
+    }
+
+    /** Gradients. */
+    record Grads(double[] dq, double[] dk, double[] dv) {
+    }
+
+    /** {@code out = softmax(scale·q·kᵀ)·v}, {@code lse = ln Σ exp(scale·q·kᵀ)} in float64. */
+    static Forward forward(Dims d, double[] q, double[] k, double[] v, double scale) {
+        double[] out = new double[d.qSize()];
+        double[] lse = new double[d.b() * d.h() * d.tq()];
+        double[] s = new double[d.tk()];
+        for (int bh = 0; bh < d.b() * d.h(); bh++) {
+            int qb = bh * d.tq() * d.dh();
+            int kb = bh * d.tk() * d.dh();
+            for (int i = 0; i < d.tq(); i++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < d.tk(); j++) {
+                    double dot = 0;
+                    for (int x = 0; x < d.dh(); x++) {
+                        dot += q[qb + i * d.dh() + x] * k[kb + j * d.dh() + x];
+                    }
+                    s[j] = scale * dot;
+                    max = Math.max(max, s[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < d.tk(); j++) {
+                    s[j] = Math.exp(s[j] - max);
+                    sum += s[j];
+                }
+                lse[bh * d.tq() + i] = max + Math.log(sum);
+                for (int j = 0; j < d.tk(); j++) {
+                    double p = s[j] / sum;
+                    for (int x = 0; x < d.dh(); x++) {
+                        out[qb + i * d.dh() + x] += p * v[kb + j * d.dh() + x];
+                    }
+                }
+            }
+        }
+        return new Forward(out, lse);
+    }
+
+    /** The analytic gradient of {@code Σ dOut∘out} with respect to {@code q}, {@code k}, {@code v}, in float64. */
+    static Grads backward(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale) {
+        double[] dq = new double[d.qSize()];
+        double[] dk = new double[d.kSize()];
+        double[] dv = new double[d.kSize()];
+        double[] p = new double[d.tk()];
+        double[] dp = new double[d.tk()];
+        for (int bh = 0; bh < d.b() * d.h(); bh++) {
+            int qb = bh * d.tq() * d.dh();
+            int kb = bh * d.tk() * d.dh();
+            for (int i = 0; i < d.tq(); i++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < d.tk(); j++) {
+                    double dot = 0;
+                    for (int x = 0; x < d.dh(); x++) {
+                        dot += q[qb + i * d.dh() + x] * k[kb + j * d.dh() + x];
+                    }
+                    p[j] = scale * dot;
+                    max = Math.max(max, p[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < d.tk(); j++) {
+                    p[j] = Math.exp(p[j] - max);
+                    sum += p[j];
+                }
+                double pdp = 0;
+                for (int j = 0; j < d.tk(); j++) {
+                    p[j] /= sum;
+                    double dot = 0;
+                    for (int x = 0; x < d.dh(); x++) {
+                        dot += dOut[qb + i * d.dh() + x] * v[kb + j * d.dh() + x];
+                    }
+                    dp[j] = dot;                                            // dP_ij = dO_i·v_j
+                    pdp += p[j] * dp[j];
+                }
+                for (int j = 0; j < d.tk(); j++) {
+                    double ds = p[j] * (dp[j] - pdp);                       // softmax Jacobian
+                    for (int x = 0; x < d.dh(); x++) {
+                        dv[kb + j * d.dh() + x] += p[j] * dOut[qb + i * d.dh() + x];
+                        dq[qb + i * d.dh() + x] += scale * ds * k[kb + j * d.dh() + x];
+                        dk[kb + j * d.dh() + x] += scale * ds * q[qb + i * d.dh() + x];
+                    }
+                }
+            }
+        }
+        return new Grads(dq, dk, dv);
+    }
+
+    /** {@code Σ dOut∘out} for the central differences. */
+    static double loss(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale) {
+        double[] out = forward(d, q, k, v, scale).out();
+        double sum = 0;
+        for (int i = 0; i < out.length; i++) {
+            sum += dOut[i] * out[i];
+        }
+        return sum;
+    }
+
+    /** Central differences {@code (L(x + h) − L(x − h))/(2h)} of {@link #loss} for every element of {@code x}. */
+    static double[] finiteDifferences(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale,
+                                      double[] x, double h) {
+        double[] g = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            double keep = x[i];
+            x[i] = keep + h;
+            double up = loss(d, q, k, v, dOut, scale);
+            x[i] = keep - h;
+            double down = loss(d, q, k, v, dOut, scale);
+            x[i] = keep;
+            g[i] = (up - down) / (2 * h);
+        }
+        return g;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** Standard normals times {@code sigma}, rounded to float (so the oracle sees the very values the op sees). */
+    static float[] normal(SplittableRandom r, int n, double sigma) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) (sigma * r.nextGaussian());
+        }
+        return a;
+    }
+
+    static double[] widen(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i];
+        }
+        return d;
+    }
+
+    /** An F32 tensor full of NaN, so that elements an op fails to write are caught. */
+    static Tensor poisoned(Backend be, TensorScope scope, long... shape) {
+        Tensor t = be.empty(scope, DType.F32, shape);
+        be.fill(t, Float.NaN);
+        return t;
+    }
+
+    /** {@code ‖x − ref‖/‖ref‖} (NaN anywhere gives NaN, which fails every {@code <} check). */
+    static double relErr(float[] x, double[] ref) {
+        if (x.length != ref.length) {
+            throw new IllegalArgumentException("lengths " + x.length + " and " + ref.length + " differ");
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < x.length; i++) {
+            double e = x[i] - ref[i];
+            num += e * e;
+            den += ref[i] * ref[i];
+        }
+        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
+    }
+
+    static double relErr(double[] x, double[] ref) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < x.length; i++) {
+            double e = x[i] - ref[i];
+            num += e * e;
+            den += ref[i] * ref[i];
+        }
+        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
+    }
+}
