@@ -1,4 +1,4 @@
-# Sourced by ./diffusion4j and .ci/run: makes JAVA_HOME point at a JDK 25 or newer.
+# Sourced by ./diffusion4j, ./mvnw and .ci/run (POSIX sh): makes JAVA_HOME point at a JDK 25 or newer.
 # Order: $JAVA_HOME, `java` on the PATH, then the usual install folders. Fails with a clear message.
 d4j_java_major() { "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1; }
 d4j_find_jdk() {

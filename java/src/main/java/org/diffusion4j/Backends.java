@@ -43,7 +43,12 @@ public final class Backends {
             LOG.info("backend: {} chosen automatically; CUDA not used: {}", cpu.name(), status.description());
             return cpu;
         }
-        Device device = Device.parse(s);
+        Device device;
+        try {
+            device = Device.parse(s);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown backend '" + spec + "': expected auto, cpu, cuda or cuda:N");
+        }
         if (device.type() == Device.Type.CPU) {
             Backend cpu = new CpuBackend();
             LOG.info("backend: {} (asked for)", cpu.name());

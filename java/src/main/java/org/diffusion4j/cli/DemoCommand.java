@@ -101,7 +101,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf("loss        %.4f -> %.4f  (flow-matching MSE, %s)%n", first, last,
                     last < first ? "falling" : "NOT falling");
             System.out.printf("weights     ‖W‖ = %.4f%n", be.globalNorm(List.of(w)));
-            System.out.printf("time        %.3f s  (%.1f GFLOP/s in GEMMs)%n", seconds, gemmFlops / seconds / 1e9);
+            System.out.printf("time        %.3f s  (%.3g GFLOP/s in GEMMs)%n", seconds, gemmFlops / seconds / 1e9);
             if (!(last < first) || !Double.isFinite(last)) {
                 System.err.println("diffusion4j demo: the loss did not fall (" + first + " -> " + last + ")");
                 return 2;

@@ -37,7 +37,13 @@ public final class Main implements Runnable {
             }
             return 1;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            cli.getErr().println("diffusion4j: out of memory: " + e.getMessage()
+                    + " (use smaller sizes, or a larger heap with -Xmx for host arrays)");
+            return 1;
+        }
     }
 
     /** Reports the library version from the jar manifest. */

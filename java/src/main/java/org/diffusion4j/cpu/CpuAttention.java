@@ -24,9 +24,11 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  * (the last block or tile may be shorter; both counted from the start of each (batch, head)).
  * <ul>
  *   <li><b>Forward</b>: one task per (batch, head, query block) — Algorithm 1's parallel outer loop. For each key
- *       tile {@code j}: {@code S = Q_i·K_jᵀ} (sgemm, {@code [bq, bk]}), row max, {@code P = exp2(c·S − mc)},
- *       row sums, rescale of the rows of {@code O_i} whose max changed, {@code O_i += P·V_j} (sgemm, accumulated
- *       in {@code out} itself). At the end {@code O_i /= l} and {@code L_i = mc·ln 2 + ln l}.</li>
+ *       tile {@code j}: {@code Sᵀ = K_j·Q_iᵀ} (sgemm, {@code [bk, bq]}: the tile is kept transposed so that the
+ *       per-query max and sum are column reductions, vectorisable as elementwise folds), new maxima,
+ *       {@code Pᵀ = exp2(c·Sᵀ − mc)}, sums, rescale of the rows of {@code O_i} whose maximum changed,
+ *       {@code O_i += (Pᵀ)ᵀ·V_j} (sgemm, accumulated in {@code out} itself). At the end {@code O_i /= l} and
+ *       {@code L_i = mc·ln 2 + ln l}.</li>
  *   <li><b>Backward</b>: one task per (batch, head) — Algorithm 2 with its outer loop over key tiles and inner
  *       loop over query blocks run in order inside the task, so {@code dQ_i} is accumulated in a fixed order
  *       without atomics: five sgemms per tile ({@code S}, {@code dV_j += Pᵀ·dO_i}, {@code dP = dO_i·V_jᵀ},
@@ -36,12 +38,15 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  *
  * <p><b>Threads.</b> Tasks run on a fixed pool of {@code threads} threads (the caller plus workers, started at the
  * first call large enough); OpenBLAS runs single-threaded inside them (registered through
- * {@link OpenBlas#acquire}{@code (1)} for the whole call), so the pool and BLAS never compete for cores. Task
+ * {@code OpenBlas.acquire(1)} for the whole call), so the pool and BLAS never compete for cores: measured on 2
+ * cores at {@code B = 2, H = 4, T = 1024, Dh = 64}, letting OpenBLAS use 2 threads for the tile products (with or
+ * without our pool) is 10–20× slower, as its threads are woken for every 64×128 product. Task
  * boundaries depend only on the shapes, each task writes only its own rows, and every reduction has one fixed
  * order, so <b>results are bitwise the same for any thread count</b> (and for any batch composition).
  *
- * <p><b>Cost.</b> Forward {@code 4·B·H·Tq·Tk·Dh} FLOPs in two sgemms per tile plus about 12 float operations per
- * score for the softmax; backward 2.5× the FLOPs in five sgemms per tile. Bytes: {@code q}, {@code out} once,
+ * <p><b>Cost.</b> Forward {@code 4·B·H·Tq·Tk·Dh} FLOPs in two sgemms per tile plus about 15 float operations per
+ * score for the softmax (max fold, exponential, sum fold, tile copies); backward 2.5× the FLOPs in five sgemms per
+ * tile plus the exponential and {@code dS}. Bytes: {@code q}, {@code out} once,
  * {@code k}, {@code v} once per query block (from cache for short sequences).
  *
  * <p>Works with any {@link Backend} whose device is the CPU. Thread-safe. {@link #close()} frees the scratch

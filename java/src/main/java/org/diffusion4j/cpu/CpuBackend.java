@@ -3,6 +3,7 @@ package org.diffusion4j.cpu;
 import org.diffusion4j.random.Philox;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.GemmShape;
 import org.diffusion4j.tensor.Device;
 import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Shape;
@@ -608,7 +609,7 @@ public final class CpuBackend implements Backend {
         f32("a", a);
         f32("b", b);
         f32("c", c);
-        Gemm g = Gemm.of(transA, transB, a, b, c);
+        GemmShape g = GemmShape.of(transA, transB, a, b, c);
         requireNoOverlap("gemm", "c", c, "a", a);
         requireNoOverlap("gemm", "c", c, "b", b);
         if (c.numel() == 0) {

@@ -2,6 +2,7 @@ package org.diffusion4j.cuda;
 
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.GemmShape;
 import org.diffusion4j.tensor.Device;
 import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Shape;
@@ -555,48 +556,7 @@ public final class CudaBackend implements Backend {
         cublas().gemmF32(transB, transA, g.n(), g.m(), g.k(), alpha,
                 b.address(), g.ldb(), g.strideB(),
                 a.address(), g.lda(), g.strideA(), beta,
-                c.address(), g.n(), g.m() * g.n(), g.batch(), gemmMath, operands);
-    }
-
-    /**
-     * The dimensions of a row-major (strided-batched) product, checked.
-     *
-     * @param lda row-major leading dimension of a as stored (its last dim)
-     */
-    record GemmShape(long batch, long m, long n, long k, long lda, long ldb, long strideA, long strideB) {
-
-        static GemmShape of(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
-            if (c.rank() != 2 && c.rank() != 3) {
-                throw new IllegalArgumentException("gemm: c " + c + " must have rank 2 [M, N] or 3 [B, M, N]");
-            }
-            for (Tensor t : new Tensor[] {a, b}) {
-                if (t.rank() != 2 && !(t.rank() == 3 && c.rank() == 3)) {
-                    throw new IllegalArgumentException("gemm: " + (t == a ? "a " : "b ") + t + " must have rank 2"
-                            + (c.rank() == 3 ? " or 3" : "") + " for c " + c);
-                }
-            }
-            long batch = c.rank() == 3 ? c.shape(0) : 1;
-            long m = c.shape(-2);
-            long n = c.shape(-1);
-            long am = transA ? a.shape(-1) : a.shape(-2);
-            long k = transA ? a.shape(-2) : a.shape(-1);
-            long bk = transB ? b.shape(-1) : b.shape(-2);
-            long bn = transB ? b.shape(-2) : b.shape(-1);
-            if (am != m || bn != n || bk != k) {
-                throw new IllegalArgumentException("gemm: shapes do not match: op(a) of a " + a + (transA ? "^T" : "")
-                        + " is [" + am + ", " + k + "], op(b) of b " + b + (transB ? "^T" : "") + " is [" + bk + ", "
-                        + bn + "], c " + c + " needs [" + m + ", K] x [K, " + n + "]");
-            }
-            for (Tensor t : new Tensor[] {a, b}) {
-                if (t.rank() == 3 && t.shape(0) != batch) {
-                    throw new IllegalArgumentException("gemm: " + (t == a ? "a " : "b ") + t + " has batch " + t.shape(0)
-                            + " but c " + c + " has batch " + batch);
-                }
-            }
-            long strideA = a.rank() == 3 ? a.shape(-2) * a.shape(-1) : 0;
-            long strideB = b.rank() == 3 ? b.shape(-2) * b.shape(-1) : 0;
-            return new GemmShape(batch, m, n, k, Math.max(1, a.shape(-1)), Math.max(1, b.shape(-1)), strideA, strideB);
-        }
+                c.address(), g.ldc(), g.strideC(), g.batch(), gemmMath, operands);
     }
 
     private CublasApi cublas() {

@@ -34,8 +34,12 @@ import java.util.stream.IntStream;
  * <p>When both arguments are the same {@link PointSet} object, the sums use the symmetry
  * {@code Σ_ij f(d_ij) = N f(0) + 2 Σ_{i<j} f(d_ij)} and touch each pair once.
  *
- * <p>Measured on the 2-core build machine (AMD EPYC Zen 4, OpenBLAS), {@code N = M = 10,000}, {@code D = 64}:
- * see the package documentation for the numbers; the GEMM engine is the faster from a few hundred points on.
+ * <p><b>Measured</b> ({@code MetricsSpeed} in the tests; 2-core AMD EPYC build machine shared with other builds,
+ * load average 7–12, so these are upper bounds; 2026-11-30): at {@code N = M = 10,000}, {@code D = 64} the GEMM
+ * engine on the CPU backend took 0.9–4.2 s for the {@code 10^8} RBF pairs of one cross term (the scalar
+ * {@code Math.exp} of the backend's EXP dominates) and 0.15–1.4 s for {@code 10^8} distances; the host engine
+ * runs at about 130–160 ns per pair at {@code D = 64} (some 15–30 s for the same term). The two are about equal
+ * near {@code N = M = 700}, hence {@link #auto}. On an NVIDIA H200 (cuBLAS FP32) the same cross term took 12 ms.
  */
 public final class Pairwise {
 
@@ -47,17 +51,35 @@ public final class Pairwise {
     /** Rows of {@code b} per cache block of the host engine. */
     private static final int HOST_COL_BLOCK = 256;
 
+    /**
+     * Multiply-adds {@code N M D} of one pairwise term below which {@link #auto} uses the host loops: about
+     * {@code N = M = 700} at {@code D = 64}, where the two engines took about the same time on the 2-core build
+     * machine (the GEMM engine's fixed costs — uploads, per-tile op launches — dominate below).
+     */
+    public static final long AUTO_HOST_MAX_MACS = 32L << 20;
+
     private final Backend backend;
     private final int tile;
+    private final boolean auto;
 
-    private Pairwise(Backend backend, int tile) {
+    private Pairwise(Backend backend, int tile, boolean auto) {
         this.backend = backend;
         this.tile = tile;
+        this.auto = auto;
     }
 
     /** The float64 host engine (see the class comment). */
     public static Pairwise host() {
-        return new Pairwise(null, 0);
+        return new Pairwise(null, 0, false);
+    }
+
+    /**
+     * The GEMM engine on {@code backend} for terms of at least {@link #AUTO_HOST_MAX_MACS} multiply-adds, the
+     * float64 host loops for smaller ones: the faster of the two at each size.
+     */
+    public static Pairwise auto(Backend backend) {
+        Objects.requireNonNull(backend, "backend");
+        return new Pairwise(backend, DEFAULT_TILE, true);
     }
 
     /** The blocked-GEMM engine on {@code backend} with {@link #DEFAULT_TILE}. */
@@ -75,7 +97,7 @@ public final class Pairwise {
         if (tile < 1 || tile > 16384) {
             throw new IllegalArgumentException("tile must be in [1, 16384], got " + tile);
         }
-        return new Pairwise(backend, tile);
+        return new Pairwise(backend, tile, false);
     }
 
     /** The backend of the GEMM engine, or {@code null} for {@link #host()}. */
@@ -83,10 +105,16 @@ public final class Pairwise {
         return backend;
     }
 
-    /** {@code "host float64"} or {@code "gemm on <backend> (tile T)"}. */
+    /** {@code "host float64"}, {@code "gemm on <backend> (tile T)"} or {@code "auto: ..."}. */
     @Override
     public String toString() {
-        return backend == null ? "host float64" : "gemm on " + backend.name() + " (tile " + tile + ")";
+        return backend == null ? "host float64" : (auto ? "auto: host float64 below " + AUTO_HOST_MAX_MACS
+                + " multiply-adds, else " : "") + "gemm on " + backend.name() + " (tile " + tile + ")";
+    }
+
+    /** Whether the pairs of {@code a x b} go through the GEMM engine. */
+    private boolean gemm(PointSet a, PointSet b) {
+        return backend != null && (!auto || (long) a.size() * b.size() * a.dim() >= AUTO_HOST_MAX_MACS);
     }
 
     // ---------------------------------------------------------------- public sums
@@ -104,7 +132,7 @@ public final class Pairwise {
             throw new IllegalArgumentException("RBF bandwidth must be finite and > 0, got " + bandwidth);
         }
         double gamma = 1.0 / (2.0 * bandwidth * bandwidth);
-        return backend == null ? hostSum(a, b, Kind.RBF, gamma) : gemmSum(a, b, Kind.RBF, gamma);
+        return gemm(a, b) ? gemmSum(a, b, Kind.RBF, gamma) : hostSum(a, b, Kind.RBF, gamma);
     }
 
     /**
@@ -115,7 +143,7 @@ public final class Pairwise {
      */
     public double distanceSum(PointSet a, PointSet b) {
         PointSet.requireSameDim(a, b);
-        return backend == null ? hostSum(a, b, Kind.DISTANCE, 0) : gemmSum(a, b, Kind.DISTANCE, 0);
+        return gemm(a, b) ? gemmSum(a, b, Kind.DISTANCE, 0) : hostSum(a, b, Kind.DISTANCE, 0);
     }
 
     /**
@@ -127,7 +155,7 @@ public final class Pairwise {
      */
     public double[] nearestDistances(PointSet query, PointSet reference) {
         PointSet.requireSameDim(query, reference);
-        return backend == null ? hostNearest(query, reference) : gemmNearest(query, reference);
+        return gemm(query, reference) ? gemmNearest(query, reference) : hostNearest(query, reference);
     }
 
     // ---------------------------------------------------------------- host engine

@@ -23,8 +23,8 @@ import java.util.stream.IntStream;
  * for {@code p = 1}. Units: those of the data.
  *
  * <p><b>Unequal sample counts.</b> In one dimension {@code W_p^p = ∫_0^1 |F^{-1}(t) − G^{-1}(t)|^p dt} for the
- * quantile functions {@code F^{-1}, G^{-1}} (e.g. Peyré and Cuturi, "Computational Optimal Transport", 2019,
- * Remark 2.30). For empirical measures these are step functions with steps at {@code i/N} and {@code j/M}; the
+ * quantile functions {@code F^{-1}, G^{-1}} (e.g. Villani, "Topics in Optimal Transportation", AMS 2003,
+ * Ch. 2). For empirical measures these are step functions with steps at {@code i/N} and {@code j/M}; the
  * integral is evaluated exactly on the merged grid of both step sets (after sorting the projections), so
  * {@code N ≠ M} needs no resampling or interpolation and gives the exact {@code W_p} between the two projected
  * empirical distributions. For {@code N = M} it reduces to {@code (1/N) Σ_i |x_(i) − y_(i)|^p} over the sorted

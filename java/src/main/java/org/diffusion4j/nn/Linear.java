@@ -63,7 +63,8 @@ public final class Linear extends Module {
         if (in < 0 || out < 0) {
             throw new IllegalArgumentException("Linear sizes must be >= 0, got in=" + in + ", out=" + out);
         }
-        if (weightShape.length < 2 || weightShape[0] != out || Shape.numel(weightShape) != Math.multiplyExact(in, out)) {
+        if (weightShape.length < 2 || weightShape[0] != out
+                || Shape.numel(weightShape) != Math.multiplyExact(in, out)) {
             throw new IllegalArgumentException("weight shape " + Arrays.toString(weightShape) + " cannot hold a ["
                     + out + ", " + in + "] linear weight");
         }

@@ -11,7 +11,7 @@ package org.diffusion4j.nn;
  *
  * <h2>Activations (per element, {@code z = x + bias[col]})</h2>
  * <pre>
- *   SiLU      y = z·σ(z),  σ(z) = 1/(1 + e^(−z))                         (Elfwing et al. 2018; Hendrycks &amp; Gimpel 2016)
+ *   SiLU      y = z·σ(z),  σ(z) = 1/(1 + e^(−z))          (Elfwing et al. 2018; Hendrycks &amp; Gimpel 2016)
  *             dz = dy·(σ·(1 + z·(1 − σ)))
  *   GELU-tanh y = 0.5·z·(1 + tanh(u)),  u = c·(z + 0.044715·z³),  c = √(2/π)   (Hendrycks &amp; Gimpel 2016, §2;
  *                                                                        PyTorch GELU(approximate='tanh'))
@@ -23,7 +23,8 @@ package org.diffusion4j.nn;
  *
  * <h2>LayerNorm fused with adaLN modulation (per row r of sample b, feature d)</h2>
  * <pre>
- *   μ_r = Σ x/D,  var_r = Σ (x − μ)²/D   (float64, two passes over the row, in index order)
+ *   μ_r = Σ x/D                          (float64 sum in index order, rounded to float)
+ *   var_r = Σ (x − μ_r)²/D               (the difference in float, its square and the sum in float64)
  *   rstd_r = 1/√(var_r + eps)            (float64, rounded to float once)
  *   x̂ = (x − μ)·rstd                    (Ba et al. 2016, eq. 4)
  *   n = x̂·γ_d + β_d                     (affine; n = x̂ without it)
@@ -62,7 +63,7 @@ public final class NnMath {
     /** {@code 3·0.044715}, rounded once. */
     public static final float GELU_3K = (float) (3 * 0.044715);
 
-    /** Logistic sigmoid {@code 1/(1 + e^(−z))} in float64, rounded once (saturates to 0 and 1, never NaN for finite z). */
+    /** Logistic sigmoid {@code 1/(1 + e^(−z))} in float64, rounded once (saturates to 0 and 1; finite z never NaN). */
     public static float sigmoid(float z) {
         return (float) (1.0 / (1.0 + Math.exp(-z)));
     }

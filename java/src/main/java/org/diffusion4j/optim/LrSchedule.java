@@ -42,7 +42,8 @@ public interface LrSchedule {
             throw new IllegalArgumentException("need 0 <= warmup <= total, got warmup=" + warmup + ", total=" + total);
         }
         if (!(minLr >= 0 && minLr <= peak)) {
-            throw new IllegalArgumentException("minimum learning rate must be in [0, peak = " + peak + "], got " + minLr);
+            throw new IllegalArgumentException("minimum learning rate must be in [0, peak = " + peak + "], got "
+                    + minLr);
         }
         return step -> {
             if (step < 0) {

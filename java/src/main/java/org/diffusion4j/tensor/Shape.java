@@ -57,7 +57,12 @@ public final class Shape {
             } else if (s[i] < 0) {
                 throw new IllegalArgumentException("negative dim in reshape " + Arrays.toString(newShape));
             } else {
-                known *= s[i];
+                try {
+                    known = Math.multiplyExact(known, s[i]);
+                } catch (ArithmeticException e) {
+                    throw new IllegalArgumentException("cannot reshape " + of + " (" + numel + " elements) to "
+                            + Arrays.toString(newShape) + ": the dims multiply to more than 2^63 - 1");
+                }
             }
         }
         if (unknown >= 0) {
@@ -116,6 +121,48 @@ public final class Shape {
         requireOn(name, t, backend);
         requireDType(name, t, want);
         requireContiguous(name, t);
+    }
+
+    /**
+     * The aliasing rule of {@link Backend}: {@code out} may be exactly {@code in} (same first element, dtype,
+     * shape and strides: an in-place op) or lie outside the byte range it spans (from its first to one past
+     * its last element, so interleaved strided views count as overlapping); a partial overlap (e.g. {@code out} one
+     * element after {@code in} in one storage, or the same bytes read as another dtype) is rejected, because
+     * an op would read elements it has already overwritten. Compares addresses only (host or device), so it
+     * costs nothing per element; empty tensors never overlap.
+     *
+     * @throws IllegalArgumentException naming the op, both arguments and their byte ranges on a partial overlap
+     * @throws IllegalStateException    when either tensor's scope is closed
+     */
+    public static void requireSameOrDisjoint(String op, String outName, Tensor out, String inName, Tensor in) {
+        if (out.numel() == 0 || in.numel() == 0) {
+            return;
+        }
+        long o0 = out.storage().address() + out.offset() * out.dtype().byteSize();
+        long i0 = in.storage().address() + in.offset() * in.dtype().byteSize();
+        if (o0 == i0 && out.dtype() == in.dtype() && out.sameShape(in)
+                && Arrays.equals(out.strides(), in.strides())) {
+            return;
+        }
+        long o1 = o0 + spanBytes(out);
+        long i1 = i0 + spanBytes(in);
+        if (o0 < i1 && i0 < o1) {
+            throw new IllegalArgumentException(op + ": " + outName + " " + out + " (bytes [0x" + Long.toHexString(o0)
+                    + ", 0x" + Long.toHexString(o1) + ")) partially overlaps " + inName + " " + in + " (bytes [0x"
+                    + Long.toHexString(i0) + ", 0x" + Long.toHexString(i1) + ")); use the same tensor for an "
+                    + "in-place op or disjoint memory");
+        }
+    }
+
+    /** Bytes from the first to one past the last element of a non-empty tensor (any strides). */
+    private static long spanBytes(Tensor t) {
+        long span = 1;
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        for (int d = 0; d < shape.length; d++) {
+            span += (shape[d] - 1) * strides[d];
+        }
+        return span * t.dtype().byteSize();
     }
 
     /** @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device, alive */

@@ -51,7 +51,12 @@ public final class Tensor {
         Objects.requireNonNull(storage, "storage");
         Objects.requireNonNull(dtype, "dtype");
         long[] s = Shape.checked(shape);
-        long need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+        long need;
+        try {
+            need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 - 1 bytes");
+        }
         if (storage.byteSize() < need) {
             throw new IllegalArgumentException("storage of " + storage.byteSize() + " bytes is too small for "
                     + dtype + " " + Arrays.toString(s) + " (" + need + " bytes)");
@@ -162,7 +167,9 @@ public final class Tensor {
 
     /**
      * The bytes of this contiguous tensor: {@code storage.asSlice(offset * es, numel * es)}. On a CUDA
-     * tensor the slice holds the device address and must not be dereferenced.
+     * tensor the slice holds the device address and must not be dereferenced. An empty tensor gives an
+     * empty slice (at the end of the storage when its offset lies beyond it, e.g. {@code slice(1, n, n)} of
+     * a {@code [0, n]} tensor).
      *
      * @throws IllegalStateException    when the owning scope is closed
      * @throws IllegalArgumentException when this view is not contiguous
@@ -174,6 +181,10 @@ public final class Tensor {
                     + "); copy it into a contiguous tensor first");
         }
         long es = dtype.byteSize();
+        if (numel == 0) {
+            // An empty view may sit past the end of its storage (its offset counts the dims of size > 0).
+            return storage.asSlice(Math.min(offset * es, storage.byteSize()), 0);
+        }
         return storage.asSlice(offset * es, numel * es);
     }
 
@@ -272,12 +283,23 @@ public final class Tensor {
         return this;
     }
 
-    /** Copies the remaining {@code numel} floats of {@code src} into this F32 tensor; advances the buffer. */
+    /**
+     * Copies the remaining {@code numel} floats of {@code src} into this F32 tensor and advances the buffer;
+     * on any exception the buffer's position is unchanged.
+     *
+     * @throws IllegalArgumentException when {@code src.remaining() != numel}, the dtype is not F32 or this
+     *                                  view is not contiguous
+     * @throws IllegalStateException    when the owning scope is closed
+     */
     public Tensor copyFrom(FloatBuffer src) {
         requireHostCopy(src.remaining(), DType.F32);
+        checkAlive();
         float[] a = new float[src.remaining()];
-        src.get(a);
-        return copyFrom(a);
+        int pos = src.position();
+        src.get(pos, a);
+        copyFrom(a);
+        src.position(pos + a.length);
+        return this;
     }
 
     /**
@@ -308,8 +330,22 @@ public final class Tensor {
         return out;
     }
 
-    /** Copies the elements of this F32 tensor into {@code dst} at its position; advances the buffer. */
+    /**
+     * Copies the {@code numel} elements of this F32 tensor (row-major, any strides) into {@code dst} at its
+     * position and advances the buffer; on any exception {@code dst} is unchanged.
+     *
+     * @throws IllegalArgumentException when the dtype is not F32, or {@code dst} is read-only or has fewer
+     *                                  than {@code numel} floats remaining
+     * @throws IllegalStateException    when the owning scope is closed
+     */
     public void copyTo(FloatBuffer dst) {
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("destination buffer is read-only; " + this + " cannot be copied into it");
+        }
+        if (dst.remaining() < numel) {
+            throw new IllegalArgumentException("destination buffer has " + dst.remaining() + " floats remaining, "
+                    + this + " holds " + numel);
+        }
         float[] a = toFloatArray();
         dst.put(a);
     }

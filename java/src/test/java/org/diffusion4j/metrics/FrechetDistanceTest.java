@@ -134,7 +134,7 @@ class FrechetDistanceTest {
      * {@code Tr(A^{1/2})} of a matrix with positive real eigenvalues by the Denman–Beavers iteration
      * {@code Y ← (Y + Z^{-1})/2, Z ← (Z + Y^{-1})/2}, {@code Y0 = A, Z0 = I}, which converges quadratically to
      * the principal square root (Denman and Beavers, Appl. Math. Comput. 2, 1976; Higham, "Functions of
-     * Matrices", 2008, eq. 6.15) — no symmetric eigendecomposition involved.
+     * Matrices", SIAM 2008, Ch. 6) — no symmetric eigendecomposition involved.
      */
     static double traceSqrtDenmanBeavers(double[][] a) {
         int n = a.length;

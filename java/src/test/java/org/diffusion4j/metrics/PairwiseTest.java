@@ -96,6 +96,22 @@ class PairwiseTest {
         }
     }
 
+    /** {@link Pairwise#auto}: the host loops below the threshold, the GEMM engine above it, bit for bit. */
+    @Test
+    void autoPicksTheEngineBySize() {
+        Pairwise auto = Pairwise.auto(backend);
+        PointSet a = gaussian("a", 40, 3, null, 1, 7);
+        PointSet b = gaussian("b", 30, 3, null, 1, 8);
+        assertEquals(Pairwise.host().rbfSum(a, b, 1.1), auto.rbfSum(a, b, 1.1));
+        assertEquals(Pairwise.host().distanceSum(a, a), auto.distanceSum(a, a));
+        int n = (int) Math.ceil(Math.sqrt(Pairwise.AUTO_HOST_MAX_MACS / 64.0)) + 1;   // just above, at D = 64
+        PointSet big = gaussian("big", n, 64, null, 1, 9);
+        Pairwise gemm = Pairwise.on(backend);
+        assertEquals(gemm.distanceSum(big, big), auto.distanceSum(big, big));
+        assertTrue(java.util.Arrays.equals(gemm.nearestDistances(big, big), auto.nearestDistances(big, big)));
+        assertTrue(auto.toString().startsWith("auto: host float64 below"), auto.toString());
+    }
+
     @Test
     void rejectsBadSettings() {
         PointSet a = gaussian("a", 3, 2, null, 1, 6);

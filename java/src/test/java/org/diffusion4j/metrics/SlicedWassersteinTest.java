@@ -52,7 +52,7 @@ class SlicedWassersteinTest {
     /** {@code E|θ_1|} for {@code θ} uniform on {@code S^{D−1}}: {@code Γ(D/2) / (√π Γ((D+1)/2))}. */
     static double meanAbsCoordinate(int d) {
         // θ_1 has density ∝ (1 − t²)^{(D−3)/2} on [−1, 1] (e.g. Fang, Kotz and Ng, "Symmetric Multivariate and
-        // Related Distributions", 1990, Sec. 2.1); integrating 2t(1 − t²)^{(D−3)/2} over [0, 1] gives 2/(D−1),
+        // Related Distributions", 1990); integrating 2t(1 − t²)^{(D−3)/2} over [0, 1] gives 2/(D−1),
         // normalised by B(1/2, (D−1)/2), which simplifies to the ratio of gammas. r(D) = Γ(D/2)/Γ((D+1)/2)
         // obeys r(1) = √π, r(2) = 2/√π, r(D + 2) = r(D) · D/(D + 1).
         double r = d % 2 == 1 ? Math.sqrt(Math.PI) : 2 / Math.sqrt(Math.PI);

@@ -89,8 +89,8 @@ class LayerNormTest {
                     float[] sh1 = uniform(r, (long) b * d, -1, 1);
                     float[] sc1 = uniform(r, (long) b * d, -1, 1);
                     LayerNorm.Cache c = modulated
-                            ? ln.forward(scope, be.fromArray(scope, x, b, t, d), perSample(scope, sh1, b, d, strided, 0),
-                                perSample(scope, sc1, b, d, strided, 1))
+                            ? ln.forward(scope, be.fromArray(scope, x, b, t, d),
+                                perSample(scope, sh1, b, d, strided, 0), perSample(scope, sc1, b, d, strided, 1))
                             : ln.forward(scope, be.fromArray(scope, x, b, t, d));
                     double[] ref = Ref.layerNorm(doubles(x), b, t, d, affine ? doubles(g) : null,
                             affine ? doubles(bt) : null, modulated ? doubles(sh1) : null,

@@ -174,7 +174,8 @@ class PatchifyTest {
                     () -> Patchify.patchify(be, x, 4, PatchLayout.CHANNEL_FIRST, be.zeros(scope, DType.F32, 1, 2, 48)));
             assertEquals(true, e.getMessage().contains("patch size 4"), e.getMessage());
             assertThrows(IllegalArgumentException.class,
-                    () -> Patchify.patchify(be, x, 2, PatchLayout.CHANNEL_FIRST, be.zeros(scope, DType.F32, 1, 12, 13)));
+                    () -> Patchify.patchify(be, x, 2, PatchLayout.CHANNEL_FIRST,
+                            be.zeros(scope, DType.F32, 1, 12, 13)));
             assertThrows(IllegalArgumentException.class,
                     () -> Patchify.patchify(be, x, 0, PatchLayout.CHANNEL_LAST, be.zeros(scope, DType.F32, 1, 12, 12)));
             assertThrows(IllegalArgumentException.class, () -> Patchify.patchShape(new long[] {1, 2, 3}, 1));

@@ -1,11 +1,10 @@
-package org.diffusion4j.cpu;
-
-import org.diffusion4j.tensor.Tensor;
+package org.diffusion4j.tensor;
 
 /**
  * The shape rule of {@code Backend.gemm}: resolves {@code op(a) [M, K] @ op(b) [K, N] -> c [M, N]}, plain or
  * strided-batched over a leading dim {@code B} with rank-2 operands shared by every batch, into the
- * arguments of row-major {@code cblas_sgemm} calls.
+ * arguments of row-major BLAS calls ({@code cblas_sgemm} on the CPU, cuBLAS with swapped operands on CUDA).
+ * Every backend resolves its operands through this one rule.
  *
  * @param transA  whether {@code a} is stored transposed ({@code [K, M]})
  * @param transB  whether {@code b} is stored transposed ({@code [N, K]})
@@ -20,7 +19,7 @@ import org.diffusion4j.tensor.Tensor;
  * @param strideB elements between consecutive batches of {@code b}; 0 when shared
  * @param strideC elements between consecutive batches of {@code c}
  */
-record Gemm(boolean transA, boolean transB, int batch, int m, int n, int k, int lda, int ldb, int ldc,
+public record GemmShape(boolean transA, boolean transB, int batch, int m, int n, int k, int lda, int ldb, int ldc,
             long strideA, long strideB, long strideC) {
 
     /**
@@ -28,7 +27,7 @@ record Gemm(boolean transA, boolean transB, int batch, int m, int n, int k, int 
      *
      * @throws IllegalArgumentException naming all three shapes when they do not fit together
      */
-    static Gemm of(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
+    public static GemmShape of(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
         if (c.rank() != 2 && c.rank() != 3) {
             throw new IllegalArgumentException("gemm: c " + c + " must have rank 2 [M, N] or 3 [B, M, N], has rank "
                     + c.rank());
@@ -61,7 +60,7 @@ record Gemm(boolean transA, boolean transB, int batch, int m, int n, int k, int 
         }
         long strideA = a.rank() == 3 ? a.shape(-2) * a.shape(-1) : 0;
         long strideB = b.rank() == 3 ? b.shape(-2) * b.shape(-1) : 0;
-        return new Gemm(transA, transB, (int) batch, (int) m, (int) n, (int) ka, (int) lda, (int) ldb, (int) ldc,
+        return new GemmShape(transA, transB, (int) batch, (int) m, (int) n, (int) ka, (int) lda, (int) ldb, (int) ldc,
                 strideA, strideB, m * n);
     }
 
@@ -74,7 +73,7 @@ record Gemm(boolean transA, boolean transB, int batch, int m, int n, int k, int 
     }
 
     /** Multiply-adds of one product: {@code m * n * k}. */
-    long macsPerProduct() {
+    public long macsPerProduct() {
         return (long) m * n * k;
     }
 }
