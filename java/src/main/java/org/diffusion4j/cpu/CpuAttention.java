@@ -69,6 +69,7 @@ public final class CpuAttention implements AttentionOps {
     private final Arena arena = Arena.ofShared();               // scratch memory of this instance
     private final ConcurrentLinkedDeque<Scratch> free = new ConcurrentLinkedDeque<>();
     private WorkerPool pool;                                     // guarded by this
+    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
     private boolean closed;                                      // guarded by this
 
     /**
@@ -120,10 +121,10 @@ public final class CpuAttention implements AttentionOps {
             return;
         }
         closed = true;
-        if (pool != null) {
+        if (pool != null && ownsPool) {
             pool.close();
-            pool = null;
         }
+        pool = null;
         free.clear();
         arena.close();
     }
@@ -453,7 +454,9 @@ public final class CpuAttention implements AttentionOps {
             }
             if (threads > 1 && tasks > 1 && flops >= SERIAL_MAX_FLOPS) {
                 if (pool == null) {
-                    pool = new WorkerPool(threads);
+                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
+                    ownsPool = shared == null;
+                    pool = ownsPool ? new WorkerPool(threads) : shared;
                 }
                 p = pool;
             }

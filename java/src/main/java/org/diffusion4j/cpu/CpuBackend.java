@@ -124,6 +124,15 @@ public final class CpuBackend implements Backend {
         return pool;
     }
 
+    /**
+     * The pool an op family ({@code Cpu*Ops}) working on {@code backend} with {@code threads} threads should use:
+     * the backend's own when it is a {@code CpuBackend} of that thread count (so the families never put more
+     * spinning threads to work than there are cores), else null (the family makes its own).
+     */
+    static WorkerPool sharedPool(Backend backend, int threads) {
+        return backend instanceof CpuBackend cpu && cpu.threads == threads ? cpu.pool : null;
+    }
+
     /** E.g. {@code "cpu (2 threads, OpenBLAS 0.3.31)"}; loads OpenBLAS if it is not loaded yet. */
     @Override
     public String name() {
@@ -363,6 +372,7 @@ public final class CpuBackend implements Backend {
         Shape.requireSameShape("src", src, "dst", dst);
         Shape.requireContiguous("src", src);
         Shape.requireContiguous("dst", dst);
+        Shape.requireSameOrDisjoint("cast", "dst", dst, "src", src);
         DType sd = src.dtype();
         DType dd = dst.dtype();
         if (sd == dd) {
@@ -395,6 +405,8 @@ public final class CpuBackend implements Backend {
         f32("out", out);
         Ops.Broadcast kind = Ops.Broadcast.of(a, b);
         Shape.requireSameShape("a", a, "out", out);
+        Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
+        Shape.requireSameOrDisjoint("binary", "out", out, "b", b);
         long n = a.numel();
         if (n == 0) {
             return;
@@ -412,6 +424,7 @@ public final class CpuBackend implements Backend {
         f32("a", a);
         f32("out", out);
         Shape.requireSameShape("a", a, "out", out);
+        Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
         long n = a.numel();
         if (n == 0) {
             return;
@@ -429,6 +442,7 @@ public final class CpuBackend implements Backend {
         f32("a", a);
         f32("out", out);
         Shape.requireSameShape("a", a, "out", out);
+        Shape.requireSameOrDisjoint("unary", "out", out, "a", a);
         long n = a.numel();
         if (n == 0) {
             return;
@@ -446,6 +460,8 @@ public final class CpuBackend implements Backend {
         f32("out", out);
         Shape.requireSameShape("x", x, "y", y);
         Shape.requireSameShape("x", x, "out", out);
+        Shape.requireSameOrDisjoint("axpby", "out", out, "x", x);
+        Shape.requireSameOrDisjoint("axpby", "out", out, "y", y);
         long n = x.numel();
         if (n == 0) {
             return;
@@ -467,6 +483,9 @@ public final class CpuBackend implements Backend {
         Ops.Broadcast kb = broadcast("b", b, a);
         Ops.Broadcast kc = broadcast("c", c, a);
         Shape.requireSameShape("a", a, "out", out);
+        Shape.requireSameOrDisjoint("fma", "out", out, "a", a);
+        Shape.requireSameOrDisjoint("fma", "out", out, "b", b);
+        Shape.requireSameOrDisjoint("fma", "out", out, "c", c);
         long n = a.numel();
         if (n == 0) {
             return;
@@ -485,6 +504,7 @@ public final class CpuBackend implements Backend {
         f32("a", a);
         f32("out", out);
         Shape.requireSameShape("a", a, "out", out);
+        Shape.requireSameOrDisjoint("scaleShift", "out", out, "a", a);
         long n = a.numel();
         if (n == 0) {
             return;
@@ -513,6 +533,7 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("out " + out + " must have " + x.rows() + " elements (one per row of x "
                     + x + "), has " + out.numel());
         }
+        Shape.requireSameOrDisjoint("reduceLastDim", "out", out, "x", x);
         long rows = x.rows();
         if (rows == 0) {
             return;
@@ -583,6 +604,7 @@ public final class CpuBackend implements Backend {
         f32("x", x);
         f32("out", out);
         Shape.requireSameShape("x", x, "out", out);
+        Shape.requireSameOrDisjoint("softmaxLastDim", "out", out, "x", x);
         if (x.numel() == 0) {
             return;
         }
@@ -674,6 +696,8 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for table "
                     + table + " and indices " + indices);
         }
+        requireNoOverlap("gatherRows", "out", out, "table", table);
+        requireNoOverlap("gatherRows", "out", out, "indices", indices);
         if (n == 0) {
             return;
         }

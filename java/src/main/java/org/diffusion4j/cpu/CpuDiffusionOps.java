@@ -47,6 +47,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
     private final Backend backend;
     private final int threads;
     private WorkerPool pool;      // created at the first op large enough to run in parallel
+    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
     private boolean closed;
 
     /**
@@ -85,10 +86,10 @@ public final class CpuDiffusionOps implements DiffusionOps {
     @Override
     public synchronized void close() {
         closed = true;
-        if (pool != null) {
+        if (pool != null && ownsPool) {
             pool.close();
-            pool = null;
         }
+        pool = null;
     }
 
     @Override
@@ -105,7 +106,9 @@ public final class CpuDiffusionOps implements DiffusionOps {
         if (threads > 1 && tasks > 1 && elements >= WorkerPool.SERIAL_MAX) {
             synchronized (this) {
                 if (pool == null && !closed) {
-                    pool = new WorkerPool(threads);
+                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
+                    ownsPool = shared == null;
+                    pool = ownsPool ? new WorkerPool(threads) : shared;
                 }
                 p = pool;
             }

@@ -45,6 +45,7 @@ public final class CpuNnOps implements NnOps {
     private final Backend backend;
     private final int threads;
     private WorkerPool pool;
+    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
     private boolean closed;
 
     /**
@@ -88,10 +89,10 @@ public final class CpuNnOps implements NnOps {
     @Override
     public synchronized void close() {
         closed = true;
-        if (pool != null) {
+        if (pool != null && ownsPool) {
             pool.close();
-            pool = null;
         }
+        pool = null;
     }
 
     @Override
@@ -107,7 +108,9 @@ public final class CpuNnOps implements NnOps {
         if (threads > 1 && tasks > 1 && elements >= WorkerPool.SERIAL_MAX) {
             synchronized (this) {
                 if (pool == null && !closed) {
-                    pool = new WorkerPool(threads);
+                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
+                    ownsPool = shared == null;
+                    pool = ownsPool ? new WorkerPool(threads) : shared;
                 }
                 p = pool;
             }

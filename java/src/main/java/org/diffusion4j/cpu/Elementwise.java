@@ -14,9 +14,9 @@ import java.util.Arrays;
  * copied from their segments into per-thread {@code float[]} scratch with {@link MemorySegment#copy}, the
  * op runs as a plain indexed loop over the arrays, and the result is copied back. C2 auto-vectorises the
  * array loops (JDK 25 does not vectorise loops over two different native segments, whose addresses it
- * cannot prove disjoint), which measured 1.3–1.8x faster than a loop of {@code getAtIndex/setAtIndex} over
- * the segments for tensors that fit in L2/L3 (the common CPU case), at the cost of up to 1.5x for
- * DRAM-resident tensors; see {@code benchmarks/RESULTS.md}.
+ * cannot prove disjoint). Measured against a loop of {@code getAtIndex/setAtIndex} over the segments (axpby,
+ * one thread, {@code ElementwiseBench}): 1.5x faster in L2 and 1.2x from DRAM; see
+ * {@code benchmarks/RESULTS.md}.
  *
  * <p>Every output element depends only on the input elements at the same index (and the broadcast
  * operand), so results do not depend on how a tensor is cut into ranges or on the thread count.

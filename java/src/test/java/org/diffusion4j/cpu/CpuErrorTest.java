@@ -116,6 +116,32 @@ class CpuErrorTest {
     }
 
     @Test
+    void partialOverlapsOfOutputAndInputAreRejected() {
+        Tensor buf = cpu.zeros(scope, DType.F32, 2, 100);
+        Tensor flat = buf.reshape(200);
+        Tensor x = flat.slice(0, 0, 100);
+        Tensor shifted = flat.slice(0, 1, 101);  // one element after x
+        iae(() -> cpu.unary(Ops.Unary.EXP, x, shifted), "unary", "overlaps", "[100]");
+        iae(() -> cpu.binary(Ops.Binary.ADD, x, x, shifted), "binary", "overlaps");
+        iae(() -> cpu.binary(Ops.Binary.ADD, x, 1f, shifted), "overlaps");
+        iae(() -> cpu.axpby(1, x, 1, cpu.zeros(scope, DType.F32, 100), shifted), "axpby", "overlaps");
+        iae(() -> cpu.fma(x, x, x, shifted), "fma", "overlaps");
+        iae(() -> cpu.scaleShift(x, 1, 1, shifted), "scaleShift", "overlaps");
+        iae(() -> cpu.softmaxLastDim(x, shifted), "softmaxLastDim", "overlaps");
+        iae(() -> cpu.reduceLastDim(Ops.Reduce.SUM, x.reshape(4, 25), flat.slice(0, 3, 7)), "reduceLastDim",
+                "overlaps");
+        iae(() -> cpu.cast(x, flat.slice(0, 50, 150).reshape(100).slice(0, 0, 100)), "cast", "overlaps");
+        iae(() -> cpu.copy(x, flat.slice(0, 50, 150)), "copy", "overlaps");
+        Tensor table = buf.reshape(20, 10);
+        iae(() -> cpu.gatherRows(table, cpu.zeros(scope, DType.I32, 3), buf.reshape(20, 10).slice(0, 0, 3)),
+                "gatherRows", "overlaps");
+        // exactly the same tensor is an in-place op, allowed
+        cpu.unary(Ops.Unary.NEG, x, x);
+        cpu.softmaxLastDim(x, x);
+        cpu.cast(x, x);
+    }
+
+    @Test
     void closedScopesThrowIllegalState() {
         Tensor dead;
         try (TensorScope inner = TensorScope.open()) {
