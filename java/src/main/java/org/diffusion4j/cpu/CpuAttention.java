@@ -65,12 +65,9 @@ public final class CpuAttention implements AttentionOps {
     private static final int TILE = BLOCK_Q * BLOCK_K;
 
     private final Backend backend;
-    private final int threads;
     private final Arena arena = Arena.ofShared();               // scratch memory of this instance
     private final ConcurrentLinkedDeque<Scratch> free = new ConcurrentLinkedDeque<>();
-    private WorkerPool pool;                                     // guarded by this
-    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
-    private boolean closed;                                      // guarded by this
+    private final OpsPool pool;
 
     /**
      * Fused attention on {@code backend}'s tensors with its thread count ({@link CpuBackend#threads()}), or
@@ -79,7 +76,7 @@ public final class CpuAttention implements AttentionOps {
      * @throws IllegalArgumentException when the backend's device is not the CPU
      */
     public CpuAttention(Backend backend) {
-        this(backend, backend instanceof CpuBackend cpu ? cpu.threads() : CpuBackend.defaultThreads());
+        this(backend, OpsPool.threadsOf(backend));
     }
 
     /**
@@ -89,14 +86,7 @@ public final class CpuAttention implements AttentionOps {
      */
     public CpuAttention(Backend backend, int threads) {
         this.backend = Objects.requireNonNull(backend, "backend");
-        if (backend.device().type() != Device.Type.CPU) {
-            throw new IllegalArgumentException("CpuAttention needs a backend on the CPU, " + backend.name() + " is on "
-                    + backend.device());
-        }
-        if (threads < 1) {
-            throw new IllegalArgumentException("CpuAttention needs at least 1 thread, got " + threads);
-        }
-        this.threads = threads;
+        this.pool = new OpsPool("CpuAttention", backend, threads);
     }
 
     @Override
@@ -106,25 +96,21 @@ public final class CpuAttention implements AttentionOps {
 
     /** Threads a call runs on. */
     public int threads() {
-        return threads;
+        return pool.threads();
     }
 
     @Override
     public String toString() {
-        return "CpuAttention[" + threads + " threads, tiles " + BLOCK_Q + "x" + BLOCK_K + " on " + backend.name() + "]";
+        return "CpuAttention[" + pool.threads() + " threads, tiles " + BLOCK_Q + "x" + BLOCK_K + " on " + backend.name() + "]";
     }
 
     /** Shuts the worker threads down and frees the scratch memory; later calls throw. Idempotent. */
     @Override
     public synchronized void close() {
-        if (closed) {
+        if (pool.isClosed()) {
             return;
         }
-        closed = true;
-        if (pool != null && ownsPool) {
-            pool.close();
-        }
-        pool = null;
+        pool.close();
         free.clear();
         arena.close();
     }
@@ -447,19 +433,12 @@ public final class CpuAttention implements AttentionOps {
      * and the call is large enough, else in order on the calling thread. Either way the results are the same.
      */
     private void run(int tasks, double flops, TileTask body) {
-        WorkerPool p = null;
+        WorkerPool p;
         synchronized (this) {
-            if (closed) {
+            if (pool.isClosed()) {
                 throw new IllegalStateException("CpuAttention is closed");
             }
-            if (threads > 1 && tasks > 1 && flops >= SERIAL_MAX_FLOPS) {
-                if (pool == null) {
-                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
-                    ownsPool = shared == null;
-                    pool = ownsPool ? new WorkerPool(threads) : shared;
-                }
-                p = pool;
-            }
+            p = pool.poolFor(tasks, flops, SERIAL_MAX_FLOPS);
         }
         OpenBlas blas = OpenBlas.get();
         blas.acquire(1);
@@ -472,13 +451,7 @@ public final class CpuAttention implements AttentionOps {
                     free.push(sc);
                 }
             };
-            if (p == null) {
-                for (int t = 0; t < tasks; t++) {
-                    task.run(t);
-                }
-            } else {
-                p.forTasks(tasks, true, task);
-            }
+            OpsPool.run(p, tasks, task);
         } finally {
             blas.release();
         }
@@ -490,7 +463,7 @@ public final class CpuAttention implements AttentionOps {
             return sc;
         }
         synchronized (this) {
-            if (closed) {
+            if (pool.isClosed()) {
                 throw new IllegalStateException("CpuAttention is closed");
             }
             return new Scratch(arena);

@@ -45,10 +45,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private final Backend backend;
-    private final int threads;
-    private WorkerPool pool;      // created at the first op large enough to run in parallel
-    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
-    private boolean closed;
+    private final OpsPool pool;
 
     /**
      * Fused ops on {@code backend}'s tensors with its thread count ({@link CpuBackend#threads()}), or
@@ -57,7 +54,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
      * @throws IllegalArgumentException when the backend's device is not the CPU
      */
     public CpuDiffusionOps(Backend backend) {
-        this(backend, backend instanceof CpuBackend cpu ? cpu.threads() : CpuBackend.defaultThreads());
+        this(backend, OpsPool.threadsOf(backend));
     }
 
     /**
@@ -67,14 +64,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
      */
     public CpuDiffusionOps(Backend backend, int threads) {
         this.backend = Objects.requireNonNull(backend, "backend");
-        if (backend.device().type() != Device.Type.CPU) {
-            throw new IllegalArgumentException("CpuDiffusionOps needs a backend on the CPU, " + backend.name()
-                    + " is on " + backend.device());
-        }
-        if (threads < 1) {
-            throw new IllegalArgumentException("CpuDiffusionOps needs at least 1 thread, got " + threads);
-        }
-        this.threads = threads;
+        this.pool = new OpsPool("CpuDiffusionOps", backend, threads);
     }
 
     @Override
@@ -84,42 +74,21 @@ public final class CpuDiffusionOps implements DiffusionOps {
 
     /** Shuts this instance's worker threads down (if any were started); later ops run on the calling thread. */
     @Override
-    public synchronized void close() {
-        closed = true;
-        if (pool != null && ownsPool) {
-            pool.close();
-        }
-        pool = null;
+    public void close() {
+        pool.close();
     }
 
     @Override
     public String toString() {
-        return "CpuDiffusionOps[" + threads + " threads on " + backend.name() + "]";
+        return "CpuDiffusionOps[" + pool.threads() + " threads on " + backend.name() + "]";
     }
 
     /**
      * Runs {@code body} for tasks {@code [0, tasks)}: on the calling thread for small problems, a single thread or
      * after {@link #close()}; else on the pool (started at the first such call).
      */
-    private void forTasks(int tasks, long elements, WorkerPool.Task body) {
-        WorkerPool p = null;
-        if (threads > 1 && tasks > 1 && elements >= WorkerPool.SERIAL_MAX) {
-            synchronized (this) {
-                if (pool == null && !closed) {
-                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
-                    ownsPool = shared == null;
-                    pool = ownsPool ? new WorkerPool(threads) : shared;
-                }
-                p = pool;
-            }
-        }
-        if (p == null) {
-            for (int t = 0; t < tasks; t++) {
-                body.run(t);
-            }
-        } else {
-            p.forTasks(tasks, true, body);
-        }
+    private void forTasks(long tasks, long elements, WorkerPool.Task body) {
+        pool.forTasks(tasks, elements, WorkerPool.SERIAL_MAX, body);
     }
 
     // ---------------------------------------------------------------- forward noising

@@ -43,10 +43,7 @@ public final class CpuNnOps implements NnOps {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private final Backend backend;
-    private final int threads;
-    private WorkerPool pool;
-    private boolean ownsPool;     // false when the pool is the CpuBackend's own (see CpuBackend.sharedPool)
-    private boolean closed;
+    private final OpsPool pool;
 
     /**
      * Ops on {@code backend}'s tensors with its thread count ({@link CpuBackend#threads()}), or
@@ -55,7 +52,7 @@ public final class CpuNnOps implements NnOps {
      * @throws IllegalArgumentException when the backend's device is not the CPU
      */
     public CpuNnOps(Backend backend) {
-        this(backend, backend instanceof CpuBackend cpu ? cpu.threads() : CpuBackend.defaultThreads());
+        this(backend, OpsPool.threadsOf(backend));
     }
 
     /**
@@ -65,14 +62,7 @@ public final class CpuNnOps implements NnOps {
      */
     public CpuNnOps(Backend backend, int threads) {
         this.backend = Objects.requireNonNull(backend, "backend");
-        if (backend.device().type() != Device.Type.CPU) {
-            throw new IllegalArgumentException("CpuNnOps needs a backend on the CPU, " + backend.name() + " is on "
-                    + backend.device());
-        }
-        if (threads < 1) {
-            throw new IllegalArgumentException("CpuNnOps needs at least 1 thread, got " + threads);
-        }
-        this.threads = threads;
+        this.pool = new OpsPool("CpuNnOps", backend, threads);
     }
 
     @Override
@@ -82,46 +72,22 @@ public final class CpuNnOps implements NnOps {
 
     /** Threads an op runs on. */
     public int threads() {
-        return threads;
+        return pool.threads();
     }
 
     /** Shuts this instance's worker threads down (if any were started); later ops run on the calling thread. */
     @Override
-    public synchronized void close() {
-        closed = true;
-        if (pool != null && ownsPool) {
-            pool.close();
-        }
-        pool = null;
+    public void close() {
+        pool.close();
     }
 
     @Override
     public String toString() {
-        return "CpuNnOps[" + threads + " threads on " + backend.name() + "]";
+        return "CpuNnOps[" + pool.threads() + " threads on " + backend.name() + "]";
     }
 
     private void forTasks(long tasks, long elements, WorkerPool.Task body) {
-        if (tasks > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("op of " + elements + " elements needs too many tasks (" + tasks + ")");
-        }
-        WorkerPool p = null;
-        if (threads > 1 && tasks > 1 && elements >= WorkerPool.SERIAL_MAX) {
-            synchronized (this) {
-                if (pool == null && !closed) {
-                    WorkerPool shared = CpuBackend.sharedPool(backend, threads);
-                    ownsPool = shared == null;
-                    pool = ownsPool ? new WorkerPool(threads) : shared;
-                }
-                p = pool;
-            }
-        }
-        if (p == null) {
-            for (int t = 0; t < tasks; t++) {
-                body.run(t);
-            }
-        } else {
-            p.forTasks((int) tasks, true, body);
-        }
+        pool.forTasks(tasks, elements, WorkerPool.SERIAL_MAX, body);
     }
 
     /** Rows per task of a pointwise row op over rows of {@code cols} elements. */
