@@ -1,12 +1,23 @@
 package org.diffusion4j.cli;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,19 +41,57 @@ class MainTest {
     }
 
     @Test
-    void demoRunsOnCpuAndTheLossFalls() {
-        Object[] r = run("demo", "--backend", "cpu", "--batch", "512", "--dim", "8", "--steps", "40");
+    void demoTrainsSamplesPrintsMetricsAndWritesAPng(@TempDir Path dir) throws Exception {
+        Path png = dir.resolve("out.png");
+        Object[] r = run("demo", "--backend", "cpu", "--steps", "12", "--batch", "64", "--samples", "200",
+                "--sampling-steps", "4", "--hidden", "16", "--dataset", "moons", "--out", png.toString());
         String out = (String) r[1];
         assertEquals(0, r[0], () -> "stdout:\n" + out + "\nstderr:\n" + r[2]);
-        assertTrue(out.contains("falling"), out);
         assertTrue(out.contains("backend     cpu"), out);
+        assertTrue(out.contains("step    12/12"), out);
+        assertTrue(out.contains("final loss"), out);
+        assertTrue(out.contains("model       200 samples"), out);
+        assertTrue(out.contains("reference   200 real points"), out);
+        assertTrue(out.contains("SW2 ") && out.contains("MMD²"), out);
+        assertTrue(out.contains("png         " + png.toAbsolutePath()), out);
+        byte[] bytes = Files.readAllBytes(png);
+        byte[] magic = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        assertArrayEquals(magic, Arrays.copyOf(bytes, 8), "PNG signature");
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertNotNull(img, "ImageIO could not decode " + png);
+        assertEquals(DemoCommand.PNG_WIDTH, img.getWidth());
+        assertEquals(DemoCommand.PNG_HEIGHT, img.getHeight());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(png), files.toList(), "no temporary files left beside the PNG");
+        }
     }
 
     @Test
     void demoRejectsNonPositiveSizesWithAOneLineReason() {
-        Object[] r = run("demo", "--backend", "cpu", "--batch", "0");
+        for (String opt : List.of("--batch", "--steps", "--samples", "--hidden", "--sampling-steps")) {
+            Object[] r = run("demo", "--backend", "cpu", opt, "0");
+            assertNotEquals(0, r[0], opt);
+            String err = (String) r[2];
+            assertTrue(err.contains(opt), err);
+            assertEquals(1, err.strip().lines().count(), err);
+        }
+    }
+
+    @Test
+    void demoRejectsAnUnknownDatasetNamingIt() {
+        Object[] r = run("demo", "--backend", "cpu", "--dataset", "spirals");
         assertNotEquals(0, r[0]);
-        assertTrue(((String) r[2]).contains("--batch"), (String) r[2]);
+        String err = (String) r[2];
+        assertTrue(err.contains("--dataset") && err.contains("spirals") && err.contains("checkerboard"), err);
+    }
+
+    @Test
+    void demoRejectsAnOutputInAMissingFolder(@TempDir Path dir) {
+        Path bad = dir.resolve("missing").resolve("x.png");
+        Object[] r = run("demo", "--backend", "cpu", "--steps", "1", "--out", bad.toString());
+        assertNotEquals(0, r[0]);
+        assertTrue(((String) r[2]).contains("--out"), (String) r[2]);
+        assertFalse(Files.exists(bad));
     }
 
     @Test
