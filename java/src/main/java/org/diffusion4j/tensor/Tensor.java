@@ -1,7 +1,6 @@
 package org.diffusion4j.tensor;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Objects;
@@ -401,7 +400,4 @@ public final class Tensor {
     public String toString() {
         return describe();
     }
-
-    /** Layout used for F32 elements in host segments (native order, 4-byte aligned). */
-    public static final ValueLayout.OfFloat F32_LAYOUT = ValueLayout.JAVA_FLOAT;
 }
