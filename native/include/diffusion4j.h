@@ -203,6 +203,43 @@ int d4j_scale_add_noise_f32(const float *x, float *out, int64_t batch, int64_t n
                             const uint64_t *host_keys, const uint64_t *host_ids, uint64_t noise_stream,
                             void *stream);
 
+/* ---------------------------------------------------------------- layer ops (F32)
+ *
+ * org.diffusion4j.nn.NnOps on CUDA; the per-element formulas are NnMath's, evaluated with the same float
+ * operations in the same order (no contraction). Token tensors are [batch, tokens, dim] contiguous; per-sample
+ * operands (shift, scale, gate, d_gate) are [batch, dim] with unit stride along dim and a row stride (elements)
+ * >= dim (ignored for batch <= 1). Activation codes: 0 identity, 1 SiLU, 2 GELU (tanh approximation). */
+
+/* out = act(x + bias[col]) over rows x cols (no add when bias is null); pre = x + bias when pre is not null.
+ * out may be x, pre may be x, pre and out must differ. */
+int d4j_activation_f32(int act, const float *x, const float *bias, float *pre, float *out, int64_t rows,
+                       int64_t cols, void *stream);
+
+/* dx = dy * act'(pre) over n elements; dx may be dy. */
+int d4j_activation_backward_f32(int act, const float *pre, const float *dy, float *dx, int64_t n, void *stream);
+
+/* One AdamW step over n elements, param, m, v updated in place. host_coef: decay, beta1, 1 - beta1, beta2,
+ * 1 - beta2, step size, 1/sqrt(1 - beta2^t), eps, gradient scale (9 floats, org.diffusion4j.nn.AdamWStep). */
+int d4j_adamw_f32(float *param, const float *grad, float *m, float *v, int64_t n, const float *host_coef,
+                  void *stream);
+
+/* LayerNorm over dim of each of the batch*tokens rows, statistics in double: y = ((x - mu) rstd [* gamma]
+ * [+ beta]) [* (1 + scale_b)] [+ shift_b] (each optional operand may be null); mean and rstd (batch*tokens
+ * floats each) written when not null. out may be x. eps must be finite and > 0. */
+int d4j_layer_norm_f32(const float *x, const float *gamma, const float *beta, const float *shift,
+                       int64_t shift_stride, const float *scale, int64_t scale_stride, float eps, float *out,
+                       float *mean, float *rstd, int64_t batch, int64_t tokens, int64_t dim, void *stream);
+
+/* adaLN-Zero gated residual out = x + gate_b * f; out may be x. */
+int d4j_gated_residual_f32(const float *x, const float *gate, int64_t gate_stride, const float *f, float *out,
+                           int64_t batch, int64_t tokens, int64_t dim, void *stream);
+
+/* Its backward: df = dy * gate_b (when df is not null; df may be f) and d_gate[b, d] = sum over tokens of
+ * dy * f in double, in token order (when d_gate is not null; 0 for tokens = 0). */
+int d4j_gated_residual_backward_f32(const float *gate, int64_t gate_stride, const float *f, const float *dy,
+                                    float *df, float *d_gate, int64_t d_gate_stride, int64_t batch, int64_t tokens,
+                                    int64_t dim, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

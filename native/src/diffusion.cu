@@ -332,7 +332,7 @@ step_kernel(const float *x, const float *x_in, const float *cond, const float *u
     const float kb = p.kb[b];
     const bool read_x = ax != 0.0f;
     const bool read_in = ai != 0.0f || (hist_out != nullptr && ka != 0.0f);
-    const bool same_in = read_x && x_in == x;
+    const bool same_in = read_in && read_x && x_in == x; /* as on the CPU: xIn unread (zeros) when !read_in */
     const bool read_h = ah != 0.0f;
     const bool noise = az != 0.0f;
     const uint64_t key = noise ? p.key[b] : 0;

@@ -174,4 +174,42 @@ public final class NativeLib {
                                                      @Cast("const uint64_t*") long[] hostKeys,
                                                      @Cast("const uint64_t*") long[] hostIds,
                                                      @Cast("uint64_t") long noiseStream, @Cast("void*") long stream);
+
+    // ---------------------------------------------------------------- layer ops (F32)
+
+    public static native int d4j_activation_f32(int act, @Cast("const float*") long x, @Cast("const float*") long bias,
+                                                @Cast("float*") long pre, @Cast("float*") long out,
+                                                @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+                                                @Cast("void*") long stream);
+
+    public static native int d4j_activation_backward_f32(int act, @Cast("const float*") long pre,
+                                                         @Cast("const float*") long dy, @Cast("float*") long dx,
+                                                         @Cast("int64_t") long n, @Cast("void*") long stream);
+
+    public static native int d4j_adamw_f32(@Cast("float*") long param, @Cast("const float*") long grad,
+                                           @Cast("float*") long m, @Cast("float*") long v, @Cast("int64_t") long n,
+                                           @Cast("const float*") float[] hostCoef, @Cast("void*") long stream);
+
+    public static native int d4j_layer_norm_f32(@Cast("const float*") long x, @Cast("const float*") long gamma,
+                                                @Cast("const float*") long beta, @Cast("const float*") long shift,
+                                                @Cast("int64_t") long shiftStride, @Cast("const float*") long scale,
+                                                @Cast("int64_t") long scaleStride, float eps, @Cast("float*") long out,
+                                                @Cast("float*") long mean, @Cast("float*") long rstd,
+                                                @Cast("int64_t") long batch, @Cast("int64_t") long tokens,
+                                                @Cast("int64_t") long dim, @Cast("void*") long stream);
+
+    public static native int d4j_gated_residual_f32(@Cast("const float*") long x, @Cast("const float*") long gate,
+                                                    @Cast("int64_t") long gateStride, @Cast("const float*") long f,
+                                                    @Cast("float*") long out, @Cast("int64_t") long batch,
+                                                    @Cast("int64_t") long tokens, @Cast("int64_t") long dim,
+                                                    @Cast("void*") long stream);
+
+    public static native int d4j_gated_residual_backward_f32(@Cast("const float*") long gate,
+                                                             @Cast("int64_t") long gateStride,
+                                                             @Cast("const float*") long f,
+                                                             @Cast("const float*") long dy, @Cast("float*") long df,
+                                                             @Cast("float*") long dGate,
+                                                             @Cast("int64_t") long dGateStride,
+                                                             @Cast("int64_t") long batch, @Cast("int64_t") long tokens,
+                                                             @Cast("int64_t") long dim, @Cast("void*") long stream);
 }

@@ -1,6 +1,8 @@
 package org.diffusion4j.nn;
 
 import org.diffusion4j.cpu.CpuNnOps;
+import org.diffusion4j.cuda.CudaBackend;
+import org.diffusion4j.cuda.CudaNnOps;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Device;
@@ -29,8 +31,9 @@ import java.util.Objects;
  * {@code B = shape(0)}, {@code D = shape(-1)}, {@code T = numel/(B·D)} (so {@code [B, D]} is {@code T = 1}).
  *
  * <p>Implementations: {@link CpuNnOps} (one pass per op, multithreaded, bitwise the same for any thread count) and
- * {@link ComposedNnOps} (the same math from generic {@link Backend} ops: the reference in tests and the CUDA path
- * until the CUDA kernels exist). Every op has a composition, so no op throws for lack of a kernel.
+ * {@link CudaNnOps} (CUDA kernels; the ops without one yet run composed) and {@link ComposedNnOps} (the same math
+ * from generic {@link Backend} ops: the reference in tests). Every op has a composition, so no op throws for lack
+ * of a kernel.
  */
 public interface NnOps extends AutoCloseable {
 
@@ -145,15 +148,15 @@ public interface NnOps extends AutoCloseable {
     }
 
     /**
-     * The ops for {@code backend}: {@link CpuNnOps} on the CPU, {@link ComposedNnOps} elsewhere (CUDA, until its
-     * kernels exist).
+     * The ops for {@code backend}: {@link CpuNnOps} on the CPU, {@link CudaNnOps} on a {@link CudaBackend}
+     * (kernels for most ops, compositions for the rest), {@link ComposedNnOps} elsewhere.
      */
     static NnOps forBackend(Backend backend) {
         Objects.requireNonNull(backend, "backend");
         if (backend.device().type() == Device.Type.CPU) {
             return new CpuNnOps(backend);
         }
-        return new ComposedNnOps(backend);
+        return backend instanceof CudaBackend ? new CudaNnOps(backend) : new ComposedNnOps(backend);
     }
 
     // ---------------------------------------------------------------- argument checks for implementations

@@ -187,6 +187,18 @@ public final class Tensor {
         return storage.asSlice(offset * es, numel * es);
     }
 
+    /**
+     * Address of the first element of this view whatever its strides, for native calls that take a pointer plus
+     * strides (e.g. a row-strided {@code [B, D]} column slice). Views are only made by checked operations, so
+     * every element the strides reach lies inside the storage.
+     *
+     * @throws IllegalStateException when the owning scope is closed
+     */
+    public long firstElementAddress() {
+        checkAlive();
+        return storage.address() + offset * dtype.byteSize();
+    }
+
     /** Address of the first element (host or device), checked as {@link #segment()} is. */
     public long address() {
         return segment().address();

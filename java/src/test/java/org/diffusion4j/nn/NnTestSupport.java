@@ -25,6 +25,31 @@ public final class NnTestSupport {
 
     /** Forward of elementwise ops against float64: a few float ulps. */
     public static final double ELEMENTWISE = 2e-6;
+
+    /**
+     * Like {@link #assertClose} for a pointwise function {@code y = f(z)} evaluated in float: the error of element
+     * {@code i} is measured against {@code max(|y_i|, |z_i f'(z_i)|)} rather than {@code |y_i|}, since rounding
+     * the input (or an inner float term) by one ulp moves {@code y} by {@code |z f'(z)|} ulps (the condition
+     * number; e.g. ~30 in GELU's far negative tail, where {@code y ~ 1e-12}). {@code f'} is taken by central
+     * differences of the float64 reference.
+     */
+    public static void assertClosePointwise(String what, float[] out, double[] z,
+                                            java.util.function.DoubleUnaryOperator f, double tol, String seed) {
+        if (out.length != z.length) {
+            fail(what + ": " + out.length + " values, expected " + z.length + "; " + seed);
+        }
+        for (int i = 0; i < out.length; i++) {
+            double y = f.applyAsDouble(z[i]);
+            double h = 1e-6 * Math.max(1, Math.abs(z[i]));
+            double slope = (f.applyAsDouble(z[i] + h) - f.applyAsDouble(z[i] - h)) / (2 * h);
+            double scale = Math.max(Math.abs(y), Math.abs(z[i] * slope));
+            double err = Math.abs(out[i] - y);
+            if (Float.isNaN(out[i]) || !(err <= tol * scale + Double.MIN_NORMAL)) {
+                fail(String.format("%s: element %d (z = %s) is %s, expected %s (error %.3g > %.1g x %.3g); %s", what, i,
+                        z[i], out[i], y, err, tol, scale, seed));
+            }
+        }
+    }
     /** Forward of reductions / GEMM against float64. */
     public static final double REDUCTION = 2e-5;
     /** Analytic float32 gradients against central differences of the float64 reference. */

@@ -32,9 +32,14 @@ public final class Ref {
         return z * sigmoid(z);
     }
 
-    /** GELU, tanh approximation (Hendrycks &amp; Gimpel 2016, §2). */
+    /**
+     * GELU, tanh approximation (Hendrycks &amp; Gimpel 2016, §2): {@code 0.5 z (1 + tanh u)}, evaluated as the
+     * identical {@code z σ(2u)}, since {@code 1 + tanh u} cancels in float64 too once {@code u < -10} (the
+     * far negative tail, where GELU is ~1e-12 and below).
+     */
     public static double gelu(double z) {
-        return 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z * z * z)));
+        double u = Math.sqrt(2 / Math.PI) * (z + 0.044715 * z * z * z);
+        return z * sigmoid(2 * u);
     }
 
     public static double act(Activation a, double z) {
