@@ -15,8 +15,7 @@
 
 #include <cmath>
 
-#include "diffusion_math.cuh"
-#include "philox.cuh"
+#include "exact_fp.cuh"
 
 namespace d4j {
 namespace nn {

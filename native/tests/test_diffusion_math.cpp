@@ -17,61 +17,9 @@
 #include <random>
 
 #include "fused_math_golden.inc"
+#include "host_check.h"
 
 namespace {
-
-int g_passed = 0;
-int g_failed = 0;
-
-void check(bool ok, const char *what, int row) {
-    if (ok) {
-        ++g_passed;
-    } else {
-        ++g_failed;
-        std::printf("FAILED: %s (row %d)\n", what, row);
-    }
-}
-
-float fl(uint32_t u) {
-    float x;
-    std::memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-uint32_t bits(float x) {
-    uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-double db(uint64_t u) {
-    double x;
-    std::memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-uint64_t dbits(double x) {
-    uint64_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-bool same(float a, float b) { return bits(a) == bits(b) || (std::isnan(a) && std::isnan(b)); }
-
-// Float64 oracle of one float operation: exact result rounded once to float. The volatile store keeps a
-// compiler allowed to contract (-ffp-contract=fast) from narrowing the oracle itself into a float FMA.
-float rmul(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
-    return r;
-}
-float radd(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) + static_cast<double>(b));
-    return r;
-}
-float rsub(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) - static_cast<double>(b));
-    return r;
-}
 
 void oracle_tests() {
     std::mt19937_64 rng(12345);

@@ -16,53 +16,9 @@
 #include <random>
 
 #include "nn_math_golden.inc"
+#include "host_check.h"
 
 namespace {
-
-int g_passed = 0;
-int g_failed = 0;
-
-void check(bool ok, const char *what, int row) {
-    if (ok) {
-        ++g_passed;
-    } else {
-        ++g_failed;
-        std::printf("FAILED: %s (row %d)\n", what, row);
-    }
-}
-
-float fl(uint32_t u) {
-    float x;
-    std::memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-uint32_t bits(float x) {
-    uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-bool same(float a, float b) { return bits(a) == bits(b) || (std::isnan(a) && std::isnan(b)); }
-
-// Float64 oracle of one float operation: exact result (a double holds the product and, double-rounding-free,
-// the sum/difference of two floats) rounded once to float; volatile keeps the oracle itself uncontracted.
-float rmul(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) * static_cast<double>(b));
-    return r;
-}
-float radd(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) + static_cast<double>(b));
-    return r;
-}
-float rsub(float a, float b) {
-    volatile float r = static_cast<float>(static_cast<double>(a) - static_cast<double>(b));
-    return r;
-}
-float rdiv(float a, float b) {  // the double quotient of floats rounds to the float quotient (no double rounding)
-    volatile float r = static_cast<float>(static_cast<double>(a) / static_cast<double>(b));
-    return r;
-}
 float rsqrt(float a) {
     volatile float r = static_cast<float>(std::sqrt(static_cast<double>(a)));
     return r;

@@ -59,18 +59,18 @@ class TorchCrossCheckTest {
             Linear fc1 = new Linear(ops, scope, 24, 40, true);
             f.loadParameters(fc1, "fc1.");
             Linear.Cache c = fc1.forward(scope, x, Activation.GELU_TANH);
-            f.checkOutput("Linear pre-activation", c.pre(), "pre");                        // [2, 5, 40]
-            f.checkOutput("Linear + GELU_TANH", c.out(), "out");
+            f.assertOutputClose("Linear pre-activation", c.pre(), "pre");                        // [2, 5, 40]
+            f.assertOutputClose("Linear + GELU_TANH", c.out(), "out");
             Tensor dx = fc1.backward(scope, c, f.tensor("dout"), true);
-            f.checkGrad("Linear backward dx", dx, "dx");
-            f.checkGrad("Linear backward dW", fc1.weight().grad(), "fc1.weight.grad");
-            f.checkGrad("Linear backward db", fc1.bias().grad(), "fc1.bias.grad");
+            f.assertGradClose("Linear backward dx", dx, "dx");
+            f.assertGradClose("Linear backward dW", fc1.weight().grad(), "fc1.weight.grad");
+            f.assertGradClose("Linear backward db", fc1.bias().grad(), "fc1.bias.grad");
 
             // the standalone layer on PyTorch's pre-activation
             Gelu gelu = new Gelu(ops);
             PointwiseLayer.Cache g = gelu.forward(scope, f.tensor("pre"));
-            f.checkOutput("Gelu layer", g.out(), "out");
-            f.checkGrad("Gelu layer backward", gelu.backward(scope, g, f.tensor("dout")), "dpre");
+            f.assertOutputClose("Gelu layer", g.out(), "out");
+            f.assertGradClose("Gelu layer backward", gelu.backward(scope, g, f.tensor("dout")), "dpre");
             System.out.println(f.summary(label(composedOps)));
         }
     }
@@ -91,16 +91,16 @@ class TorchCrossCheckTest {
             Tensor shift = f.tensor("shift");                         // [2, 48]
             Tensor scale = f.tensor("scale");                         // [2, 48]
             LayerNorm.Cache c = norm.forward(scope, x, shift, scale);
-            f.checkOutput("LayerNorm + modulate", c.out(), "out");
+            f.assertOutputClose("LayerNorm + modulate", c.out(), "out");
             Tensor dShift = poisoned(backend, scope, 2, 48);
             Tensor dScale = poisoned(backend, scope, 2, 48);
             Tensor dx = norm.backward(scope, c, f.tensor("dout"), dShift, dScale);
-            f.checkGrad("LayerNorm backward dx", dx, "dx");
-            f.checkGrad("LayerNorm backward dshift", dShift, "dshift");
-            f.checkGrad("LayerNorm backward dscale", dScale, "dscale");
+            f.assertGradClose("LayerNorm backward dx", dx, "dx");
+            f.assertGradClose("LayerNorm backward dshift", dShift, "dshift");
+            f.assertGradClose("LayerNorm backward dscale", dScale, "dscale");
             if (affine) {
-                f.checkGrad("LayerNorm backward dγ", norm.weight().grad(), "norm.weight.grad");
-                f.checkGrad("LayerNorm backward dβ", norm.bias().grad(), "norm.bias.grad");
+                f.assertGradClose("LayerNorm backward dγ", norm.weight().grad(), "norm.weight.grad");
+                f.assertGradClose("LayerNorm backward dβ", norm.bias().grad(), "norm.bias.grad");
             }
             System.out.println(f.summary(label(composedOps)));
         }
@@ -113,8 +113,8 @@ class TorchCrossCheckTest {
             TorchFixture f = TorchFixture.load("silu.safetensors", scope, backend);
             SiLU silu = new SiLU(ops(composedOps));
             PointwiseLayer.Cache c = silu.forward(scope, f.tensor("x"));                 // [3, 37]
-            f.checkOutput("SiLU", c.out(), "out");
-            f.checkGrad("SiLU backward", silu.backward(scope, c, f.tensor("dout")), "dx");
+            f.assertOutputClose("SiLU", c.out(), "out");
+            f.assertGradClose("SiLU backward", silu.backward(scope, c, f.tensor("dout")), "dx");
             System.out.println(f.summary(label(composedOps)));
         }
     }

@@ -102,7 +102,7 @@ public final class TorchFixture {
     }
 
     /** Compares a forward result with the file's {@code name} at {@link #OUTPUT_TOL}. */
-    public double checkOutput(String what, Tensor ours, String name) {
+    public double assertOutputClose(String what, Tensor ours, String name) {
         double e = check(what, ours, name, OUTPUT_TOL);
         if (e >= maxOutputErr) {
             maxOutputErr = e;
@@ -112,7 +112,7 @@ public final class TorchFixture {
     }
 
     /** Compares a gradient with the file's {@code name} at {@link #GRAD_TOL}. */
-    public double checkGrad(String what, Tensor ours, String name) {
+    public double assertGradClose(String what, Tensor ours, String name) {
         double e = check(what, ours, name, GRAD_TOL);
         if (e >= maxGradErr) {
             maxGradErr = e;

@@ -72,15 +72,15 @@ class TorchAttentionCrossCheckTest {
             Tensor out = poisoned(backend, scope, s);
             Tensor lse = poisoned(backend, scope, s[0], s[1], s[2]);
             att.forward(q, k, v, scale, out, lse);
-            f.checkOutput("attention forward", out, "out");
-            f.checkOutput("attention log-sum-exp", lse, "lse");
+            f.assertOutputClose("attention forward", out, "out");
+            f.assertOutputClose("attention log-sum-exp", lse, "lse");
             Tensor dq = poisoned(backend, scope, s);
             Tensor dk = poisoned(backend, scope, k.shape());
             Tensor dv = poisoned(backend, scope, v.shape());
             att.backward(q, k, v, out, lse, f.tensor("dout"), scale, dq, dk, dv);
-            f.checkGrad("attention backward", dq, "dq");
-            f.checkGrad("attention backward", dk, "dk");
-            f.checkGrad("attention backward", dv, "dv");
+            f.assertGradClose("attention backward", dq, "dq");
+            f.assertGradClose("attention backward", dk, "dk");
+            f.assertGradClose("attention backward", dv, "dv");
             System.out.println(f.summary(label(composed)));
         }
     }
@@ -96,11 +96,11 @@ class TorchAttentionCrossCheckTest {
                     List.copyOf(attn.namedParameters().keySet()), "timm state-dict names");
             f.loadParameters(attn, "");
             MultiHeadSelfAttention.Cache c = attn.forward(scope, f.tensor("x"));
-            f.checkOutput("MultiHeadSelfAttention forward", c.out(), "out");
+            f.assertOutputClose("MultiHeadSelfAttention forward", c.out(), "out");
             Tensor dx = attn.backward(scope, c, f.tensor("dout"));
-            f.checkGrad("MultiHeadSelfAttention backward dx", dx, "dx");
+            f.assertGradClose("MultiHeadSelfAttention backward dx", dx, "dx");
             for (String p : new String[] {"qkv.weight", "qkv.bias", "proj.weight", "proj.bias"}) {
-                f.checkGrad("MultiHeadSelfAttention backward", attn.namedParameters().get(p).grad(), p + ".grad");
+                f.assertGradClose("MultiHeadSelfAttention backward", attn.namedParameters().get(p).grad(), p + ".grad");
             }
             System.out.println(f.summary(label(composed)));
         }
