@@ -33,7 +33,7 @@ import java.util.Objects;
  * {@code xt [B, ...]} with {@code numel/B = D}. For training call {@link #forward} and {@link #backward} directly;
  * gradients accumulate into the parameters.
  */
-public final class MlpDenoiser extends Module implements Denoiser {
+public final class MlpDenoiser extends Module implements DenoiserModel {
 
     /**
      * Architecture.
@@ -85,8 +85,9 @@ public final class MlpDenoiser extends Module implements Denoiser {
 
     /** Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}. */
     public record Cache(TimestepEmbedder.Cache time, Tensor s, Linear.Cache in, List<BlockCache> blocks,
-                        LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj) {
+                        LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj) implements Pass {
         /** The prediction {@code [B, D]}. */
+        @Override
         public Tensor out() {
             return outProj.out();
         }
@@ -130,6 +131,49 @@ public final class MlpDenoiser extends Module implements Denoiser {
     /** The architecture. */
     public Config config() {
         return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    /** {@code [D]}. */
+    @Override
+    public long[] sampleShape() {
+        return new long[] {config.dataDim()};
+    }
+
+    /** 0: this model is unconditional. */
+    @Override
+    public int numClasses() {
+        return 0;
+    }
+
+    /**
+     * {@link #forward(TensorScope, Tensor, double[])} for inputs {@code [B, D]}.
+     *
+     * @throws IllegalArgumentException when {@code labels} is not null (the model is unconditional), or see there
+     */
+    @Override
+    public Cache forward(TensorScope scope, Tensor x, double[] t, int[] labels) {
+        if (labels != null) {
+            throw new IllegalArgumentException("MlpDenoiser is unconditional; got " + labels.length + " labels");
+        }
+        return forward(scope, x, t);
+    }
+
+    /**
+     * {@link #backward(TensorScope, Cache, Tensor)} for a pass of this model.
+     *
+     * @throws IllegalArgumentException when {@code pass} is not an {@link MlpDenoiser} pass
+     */
+    @Override
+    public void backward(TensorScope scope, Pass pass, Tensor dOut) {
+        if (!(pass instanceof Cache c)) {
+            throw new IllegalArgumentException("not an MlpDenoiser pass: " + pass);
+        }
+        backward(scope, c, dOut);
     }
 
     /**
