@@ -24,7 +24,7 @@ Names follow PyTorch state dicts: module parameters under their state-dict names
 norm.weight, ...), their gradients under the same name plus ".grad"; free tensors are x, q, k, v, shift, scale,
 dout (the upstream gradient of `out`), out, and d<input> for input gradients (dx, dq, dshift, ...).
 
-Cases (all small: the directory stays under 300 KB):
+Cases (all small: the directory stays under 1 MB):
   attention_d32_t11.safetensors, attention_d64_t7.safetensors
         softmax(q·kᵀ/√Dh)·v written out in torch (1.13 has no F.scaled_dot_product_attention), q, k, v
         [B=2, H=3, T, Dh]; also lse = logsumexp(q·kᵀ/√Dh) [B, H, T]. Inputs: q, k, v, dout.
@@ -43,13 +43,32 @@ Cases (all small: the directory stays under 300 KB):
         norm.bias.grad when affine).
   silu.safetensors
         nn.SiLU on x [3, 37] (values spread over [-12, 12]). Results: out, dx.
+  dit_block_d32_h2_t6.safetensors
+        One DiT block (tools/torch_dit.py DiTBlock: adaLN-Zero, Peebles & Xie 2023 Fig. 3, names of
+        facebookresearch/DiT models.py) with width 32, 2 heads, mlp_ratio 4; x [2, 6, 32], c [2, 32]; every weight
+        random (not the zero adaLN init, which would make the block the identity). Results: out, dx, dc, and
+        <param>.grad for every parameter.
+  dit_small.safetensors
+        A whole DiT (tools/torch_dit.py DiT): image 8, channels 2, patch 2, hidden 32, depth 2, heads 2, 3 classes,
+        mlp_ratio 4, frequency dim 256, time scale 1000; every parameter random; x [3, 2, 8, 8], t [3] model times
+        in [0, 1], y [3] labels (F32 holding integers; 3 = the null class). The state dict (pos_embed included) is
+        stored under its names; metadata "config" (JSON of DiT.Config) and "state_dict" (JSON list of
+        [name, shape] in torch's state_dict order). Results: out, and <param>.grad for every parameter for the
+        upstream gradient dout.
+  pos_embed_d128_g7.safetensors
+        get_2d_sincos_pos_embed(128, 7) of the reference (numpy, float64, rounded to float32): pos_embed [49, 128]
+        (the patch-4 Fashion-MNIST DiT's grid).
 """
 import json
 import math
 import os
 import struct
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_dit  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "src", "test", "resources", "torch")
 
@@ -205,6 +224,69 @@ def silu_case(seed):
     save(os.path.join(OUT, "silu.safetensors"), {"x": x, "dout": dout, "out": out, "dx": dx}, metadata("silu"))
 
 
+def randomize_fanin(module, bias_std=0.2):
+    """Weights N(0, 1/fan_in) (biases N(0, bias_std²), embedding rows N(0, 1)), drawn in float32: activations stay of
+    order 1, and every adaLN gate, shift and scale is far from 0."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("bias"):
+                std = bias_std
+            elif "embedding_table" in name:
+                std = 1.0
+            else:
+                std = 1.0 / math.sqrt(p[0].numel())
+            p.copy_(torch.randn(p.shape, dtype=torch.float32) * std)
+
+
+def dit_block_case(seed, b, t, d, h):
+    torch.manual_seed(seed)
+    m = torch_dit.DiTBlock(d, h, 4.0).to(torch.float64)
+    randomize_fanin(m)
+    x = f32_randn(b, t, d)
+    c = f32_randn(b, d)
+    dout = f32_randn(b, t, d).detach()
+    out = m(x, c)
+    params = dict(m.named_parameters())
+    g = grads(out, dout, [x, c] + list(params.values()))
+    tensors = {"x": x, "c": c, "dout": dout, "out": out, "dx": g[0], "dc": g[1]}
+    for (n, p), gp in zip(params.items(), g[2:]):
+        tensors[n] = p
+        tensors[n + ".grad"] = gp
+    name = "dit_block_d%d_h%d_t%d" % (d, h, t)
+    save(os.path.join(OUT, name + ".safetensors"), tensors,
+         metadata(name, dim=d, heads=h, mlp_ratio=4.0,
+                  state_dict=json.dumps([[k, list(v.shape)] for k, v in m.state_dict().items()])))
+
+
+def dit_small_case(seed):
+    torch.manual_seed(seed)
+    cfg = {"imageSize": 8, "channels": 2, "patch": 2, "hidden": 32, "depth": 2, "heads": 2, "mlpRatio": 4.0,
+           "numClasses": 3, "classDropProb": 0.1, "frequencyDim": 256, "timeScale": 1000.0}
+    m = torch_dit.DiT(cfg).to(torch.float64)
+    randomize_fanin(m)
+    x = f32_randn(3, 2, 8, 8).detach()
+    t = torch.tensor([0.0, 0.37, 0.93], dtype=torch.float32).to(torch.float64)
+    y = torch.tensor([2, 0, 3])
+    dout = f32_randn(3, 2, 8, 8).detach()
+    out = m(x, t, y)
+    params = dict(m.named_parameters())
+    g = grads(out, dout, list(params.values()))
+    tensors = dict(m.state_dict())
+    tensors.update({"x": x, "t": t, "y": y.to(torch.float64), "dout": dout, "out": out})
+    for n, gp in zip(params, g):
+        tensors[n + ".grad"] = gp
+    save(os.path.join(OUT, "dit_small.safetensors"), tensors,
+         metadata("dit_small", config=json.dumps(cfg),
+                  state_dict=json.dumps([[k, list(v.shape)] for k, v in m.state_dict().items()])))
+
+
+def pos_embed_case(dim, grid):
+    name = "pos_embed_d%d_g%d" % (dim, grid)
+    save(os.path.join(OUT, name + ".safetensors"),
+         {"pos_embed": torch.from_numpy(torch_dit.sincos_2d(dim, grid))},
+         metadata(name, dim=dim, grid=grid, source="get_2d_sincos_pos_embed of facebookresearch/DiT models.py"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     attention_case(5001, 2, 3, 11, 32)
@@ -214,6 +296,9 @@ def main():
     layernorm_case(5005, affine=True)
     layernorm_case(5006, affine=False)
     silu_case(5007)
+    dit_block_case(5008, 2, 6, 32, 2)
+    dit_small_case(5009)
+    pos_embed_case(128, 7)
 
 
 if __name__ == "__main__":

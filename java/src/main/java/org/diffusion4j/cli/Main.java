@@ -3,6 +3,11 @@ package org.diffusion4j.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.NoSuchFileException;
+
 /**
  * The {@code diffusion4j} command-line tool. Each subcommand is its own class in this package.
  * Exit code 0 on success; on failure a one-line reason on stderr and a non-zero code.
@@ -11,7 +16,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Train and sample diffusion and flow-matching models on the JVM.",
-        subcommands = {InfoCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, DemoCommand.class, TrainCommand.class, SampleCommand.class, EvalCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -28,22 +34,76 @@ public final class Main implements Runnable {
 
     /** Runs the tool and returns its exit code (for tests). */
     public static int execute(String... args) {
+        return execute(null, null, args);
+    }
+
+    /**
+     * Runs the tool with the given output and error writers (null: the standard streams) and returns its exit code:
+     * 0 on success, 1 when a command fails, 2 for a bad command line. A failure prints one line,
+     * {@code diffusion4j COMMAND: reason}, to the error writer; with {@code --verbose} (or the system property
+     * {@code d4j.stacktrace=true}) the stack trace follows.
+     */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cli = new CommandLine(new Main());
+        if (out != null) {
+            cli.setOut(out);
+        }
+        if (err != null) {
+            cli.setErr(err);
+        }
         cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
-            cmd.getErr().println("diffusion4j " + cmd.getCommandName() + ": " + msg);
-            if (Boolean.getBoolean("d4j.stacktrace")) {
+            cmd.getErr().println("diffusion4j " + cmd.getCommandName() + ": " + reason(ex));
+            if (Boolean.getBoolean("d4j.stacktrace") || verbose(parsed)) {
                 ex.printStackTrace(cmd.getErr());
             }
+            cmd.getErr().flush();
             return 1;
+        });
+        cli.setParameterExceptionHandler((ex, params) -> {
+            CommandLine cmd = ex.getCommandLine();
+            String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage().strip();
+            cmd.getErr().println("diffusion4j " + cmd.getCommandName() + ": " + msg.replace('\n', ' ')
+                    + " (see --help)");
+            cmd.getErr().flush();
+            return 2;
         });
         try {
             return cli.execute(args);
         } catch (OutOfMemoryError e) {
             cli.getErr().println("diffusion4j: out of memory: " + e.getMessage()
                     + " (use smaller sizes, or a larger heap with -Xmx for host arrays)");
+            cli.getErr().flush();
             return 1;
         }
+    }
+
+    /** A one-line reason for a failure: the message, with the kind of problem for bare file-system exceptions. */
+    static String reason(Throwable ex) {
+        if (ex instanceof NoSuchFileException e) {
+            return e.getReason() != null ? e.getFile() + ": " + e.getReason() : "no such file: " + e.getFile();
+        }
+        if (ex instanceof AccessDeniedException e) {
+            return "permission denied: " + e.getFile();
+        }
+        if (ex instanceof FileAlreadyExistsException e) {
+            return "already exists: " + e.getFile();
+        }
+        String msg = ex.getMessage();
+        if (msg == null || msg.isBlank()) {
+            return ex.getClass().getSimpleName() + (ex.getCause() != null ? ": " + reason(ex.getCause()) : "");
+        }
+        String line = msg.strip().replace('\n', ' ');
+        return ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
+                || ex instanceof IllegalStateException ? line : ex.getClass().getSimpleName() + ": " + line;
+    }
+
+    private static boolean verbose(CommandLine.ParseResult parsed) {
+        for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+            if (p.hasMatchedOption("--verbose")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Reports the library version from the jar manifest. */

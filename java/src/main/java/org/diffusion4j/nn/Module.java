@@ -1,6 +1,11 @@
 package org.diffusion4j.nn;
 
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Shape;
+import org.diffusion4j.tensor.Tensor;
+
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,11 +18,17 @@ import java.util.Objects;
  * then each child's, depth first, as {@code torch.nn.Module.named_parameters()} lists them. Layers compute with
  * explicit {@code forward}/{@code backward} methods of their own; this class only holds the structure.
  *
+ * <p><b>Buffers.</b> A module may also hold named non-trainable tensors ({@link #registerBuffer}): fixed values that
+ * belong to the model's state dict but get no gradient and no optimizer state, like the reference DiT's
+ * {@code pos_embed} (a {@code requires_grad=False} tensor in its {@code state_dict}). They are listed by
+ * {@link #namedBuffers()} and {@link #stateDict()}, never by {@link #namedParameters()} or {@link #parameters()}.
+ *
  * <p>Not thread-safe during construction; read-only afterwards.
  */
 public abstract class Module {
 
     private final LinkedHashMap<String, Parameter> parameters = new LinkedHashMap<>();
+    private final LinkedHashMap<String, Tensor> buffers = new LinkedHashMap<>();
     private final LinkedHashMap<String, Module> children = new LinkedHashMap<>();
 
     /**
@@ -31,6 +42,23 @@ public abstract class Module {
         requireFree(p.name());
         parameters.put(p.name(), p);
         return p;
+    }
+
+    /**
+     * Registers a non-trainable tensor (see the class comment) under {@code name} (non-empty, no {@code '.'}).
+     *
+     * @param value F32 contiguous; the module keeps the reference (the caller's scope owns the memory)
+     * @return {@code value}
+     * @throws IllegalArgumentException when the name is invalid or taken, or the tensor is not F32 contiguous
+     */
+    protected final Tensor registerBuffer(String name, Tensor value) {
+        Parameter.checkName(name);
+        Objects.requireNonNull(value, "value");
+        Shape.requireDType(name, value, DType.F32);
+        Shape.requireContiguous(name, value);
+        requireFree(name);
+        buffers.put(name, value);
+        return value;
     }
 
     /**
@@ -51,7 +79,7 @@ public abstract class Module {
     }
 
     private void requireFree(String name) {
-        if (parameters.containsKey(name) || children.containsKey(name)) {
+        if (parameters.containsKey(name) || buffers.containsKey(name) || children.containsKey(name)) {
             throw new IllegalArgumentException("name '" + name + "' is already used in " + getClass().getSimpleName());
         }
     }
@@ -80,6 +108,101 @@ public abstract class Module {
         for (Map.Entry<String, Module> e : children.entrySet()) {
             e.getValue().collect(prefix + e.getKey() + ".", out);
         }
+    }
+
+    /** This module's own buffers (not its children's), in registration order. */
+    public final Map<String, Tensor> localBuffers() {
+        return Collections.unmodifiableMap(buffers);
+    }
+
+    /** Every buffer, recursively, by dotted state-dict name: own buffers first, then each child's, depth first. */
+    public final Map<String, Tensor> namedBuffers() {
+        LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        collectBuffers("", out);
+        return Collections.unmodifiableMap(out);
+    }
+
+    private void collectBuffers(String prefix, Map<String, Tensor> out) {
+        for (Map.Entry<String, Tensor> e : buffers.entrySet()) {
+            out.put(prefix + e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, Module> e : children.entrySet()) {
+            e.getValue().collectBuffers(prefix + e.getKey() + ".", out);
+        }
+    }
+
+    /**
+     * The state dict: every parameter value and every buffer by dotted name, in the order of
+     * {@code torch.nn.Module.state_dict()} — per module its own parameters, then its own buffers, then each child's
+     * entries, depth first. The tensors are the live values (not copies); a checkpoint writes exactly these.
+     */
+    public final Map<String, Tensor> stateDict() {
+        LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        collectState("", out);
+        return Collections.unmodifiableMap(out);
+    }
+
+    private void collectState(String prefix, Map<String, Tensor> out) {
+        for (Map.Entry<String, Parameter> e : parameters.entrySet()) {
+            out.put(prefix + e.getKey(), e.getValue().value());
+        }
+        for (Map.Entry<String, Tensor> e : buffers.entrySet()) {
+            out.put(prefix + e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, Module> e : children.entrySet()) {
+            e.getValue().collectState(prefix + e.getKey() + ".", out);
+        }
+    }
+
+    /**
+     * Copies every entry of {@link #stateDict()} from {@code source} by name (strict in the sense of PyTorch's
+     * {@code load_state_dict(strict=True)} for the model's own names: each must be present, F32, of the same shape),
+     * checking all of them before copying any. Entries of {@code source} that are not in the state dict (e.g. a
+     * checkpoint's {@code optim.*} or {@code ema.*} tensors) are not touched; their names are returned. Gradients are
+     * left as they are.
+     *
+     * @param source tensors by state-dict name, on any backend (e.g. memory-mapped host tensors of a checkpoint)
+     * @return the names in {@code source} that are not in this module's state dict, sorted
+     * @throws IllegalArgumentException listing every missing name, or naming a tensor of the wrong dtype or shape
+     */
+    public final List<String> loadStateDict(Map<String, Tensor> source) {
+        Objects.requireNonNull(source, "source");
+        Map<String, Tensor> own = stateDict();
+        List<String> missing = new ArrayList<>();
+        for (Map.Entry<String, Tensor> e : own.entrySet()) {
+            Tensor src = source.get(e.getKey());
+            if (src == null) {
+                missing.add(e.getKey());
+                continue;
+            }
+            Shape.requireDType(e.getKey(), src, DType.F32);
+            if (!Arrays.equals(src.shape(), e.getValue().shape())) {
+                throw new IllegalArgumentException("state-dict entry " + e.getKey() + " is "
+                        + Arrays.toString(src.shape()) + " in the source but "
+                        + Arrays.toString(e.getValue().shape()) + " in " + getClass().getSimpleName());
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(missing.size() + " state-dict entries missing from the source: "
+                    + missing);
+        }
+        for (Map.Entry<String, Tensor> e : own.entrySet()) {
+            Tensor src = source.get(e.getKey());
+            Tensor dst = e.getValue();
+            if (src.device().equals(dst.device())) {
+                dst.backend().copy(src, dst);
+            } else {
+                dst.copyFrom(src.toFloatArray());
+            }
+        }
+        List<String> unexpected = new ArrayList<>();
+        for (String k : source.keySet()) {
+            if (!own.containsKey(k)) {
+                unexpected.add(k);
+            }
+        }
+        Collections.sort(unexpected);
+        return unexpected;
     }
 
     /** Every parameter, recursively, in {@link #namedParameters()} order. */

@@ -1,6 +1,11 @@
 /**
- * Training-side scalars: time and noise-level samplers, loss weights and preconditioning — pure host functions
- * of {@code double}s that the fused noising op and the trainer evaluate per sample.
+ * Training: the {@link org.diffusion4j.training.Trainer} with its {@link org.diffusion4j.training.TrainingConfig},
+ * per-step {@link org.diffusion4j.training.StepStats} for {@link org.diffusion4j.training.TrainingListener}s,
+ * deterministic resumable {@link org.diffusion4j.training.BatchSource batches}, and safetensors
+ * {@link org.diffusion4j.training.Checkpoint checkpoints} of the whole training state; and the training-side
+ * scalars: time and noise-level samplers, loss weights and preconditioning — pure host functions of
+ * {@code double}s that the fused noising op ({@link org.diffusion4j.training.ForwardNoising}) and the trainer
+ * evaluate per sample.
  *
  * <ul>
  *   <li>{@link org.diffusion4j.training.TimeSampler}: uniform, logit-normal, SD3 mode, CosMap — each a pure

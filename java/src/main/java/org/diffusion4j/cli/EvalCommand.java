@@ -1,0 +1,338 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.Backends;
+import org.diffusion4j.io.AtomicFiles;
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.io.FileFormatException;
+import org.diffusion4j.io.Npy;
+import org.diffusion4j.metrics.ClassifierFeatures;
+import org.diffusion4j.metrics.FrechetDistance;
+import org.diffusion4j.metrics.GaussianFit;
+import org.diffusion4j.metrics.LabelMetrics;
+import org.diffusion4j.metrics.MetricsReport;
+import org.diffusion4j.metrics.NearestNeighbourRatio;
+import org.diffusion4j.metrics.Pairwise;
+import org.diffusion4j.metrics.PointSet;
+import org.diffusion4j.metrics.VectorMetrics;
+import org.diffusion4j.tensor.Backend;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code eval}: the quality of samples — drawn from a checkpoint, or read from an NPY file — against the held-out
+ * part of the data ({@link DataLoading}).
+ *
+ * <p>Images: the <b>classifier-feature Fréchet distance</b> ({@link FrechetDistance} in the penultimate features of
+ * a small classifier trained once on the training split and cached, {@link ClassifierFeatures}; not the Inception
+ * FID) against held-out images, with the same number for an equal-sized set of real training images as the
+ * "perfect model" reference; for a class-conditional model the classifier's accuracy on the samples (their intended
+ * class against its prediction; beside its accuracy on held-out real images) and the class coverage
+ * ({@link LabelMetrics#coverage}, classes predicted for at least {@code max(1, n/(4K))} samples); the
+ * nearest-neighbour memorisation ratio ({@link NearestNeighbourRatio}, ≈ 1 novel, ≪ 1 copying the training set).
+ * Vectors: sliced Wasserstein, MMD² (RBF, median heuristic) and energy distance ({@link VectorMetrics}), again with
+ * a real-data reference row.
+ *
+ * <p>Prints the report and writes it as JSON ({@code --out}, default {@code eval.json} in the run folder of the
+ * checkpoint, else in the working folder); a checkpoint inside a run folder also gets the metrics in its
+ * {@code run.json}.
+ */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Evaluate samples (from a checkpoint, or an .npy file) against held-out data; prints the "
+                + "metrics and writes them as JSON.")
+final class EvalCommand implements Callable<Integer> {
+
+    /** Philox stream of the choice of held-out and training subsets. */
+    static final long SUBSET_STREAM = 77;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", description = "a checkpoint file or a run folder (its latest) to sample from")
+    Path checkpoint;
+
+    @Option(names = "--samples", description = "an .npy of samples [n, ...] to evaluate instead of sampling")
+    Path samplesFile;
+
+    @Option(names = "--data", description = "the dataset (default: the run's --data)")
+    Path data;
+
+    @Option(names = "--n", defaultValue = "500", description = "samples to draw (default: ${DEFAULT-VALUE})")
+    int n;
+
+    @Option(names = "--reference", defaultValue = "2000",
+            description = "held-out (and real reference) samples used at most (default: ${DEFAULT-VALUE})")
+    int reference;
+
+    @Option(names = "--sampler", description = "sampler (default: flow-midpoint for flow models, dpmpp-2m otherwise)")
+    String sampler;
+
+    @Option(names = "--steps", defaultValue = "16", description = "sampler steps (default: ${DEFAULT-VALUE})")
+    int steps;
+
+    @Option(names = "--guidance", description = "guidance scale (default: 2 for a conditional model trained with "
+            + "label dropout, else 1)")
+    Double guidance;
+
+    @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--weights", defaultValue = "auto", description = "auto, ema or raw (default: ${DEFAULT-VALUE})")
+    String weights;
+
+    @Option(names = "--batch", defaultValue = "64", description = "samples per model batch (default: "
+            + "${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--held-out", defaultValue = "0.1",
+            description = "fraction held out when the data has no test split; must match training (default: "
+                    + "${DEFAULT-VALUE}; the run's value for a run folder)")
+    double heldOut;
+
+    @Option(names = "--resolution", defaultValue = "32", description = "image-folder resolution (default: "
+            + "${DEFAULT-VALUE}; the run's value for a run folder)")
+    int resolution;
+
+    @Option(names = "--channels", defaultValue = "1", description = "image-folder channels (default: "
+            + "${DEFAULT-VALUE}; the run's value for a run folder)")
+    int channels;
+
+    @Option(names = "--split-seed", description = "seed of the held-out split (default: the run's seed, else 0)")
+    Long splitSeed;
+
+    @Option(names = "--classifier-epochs", defaultValue = "3",
+            description = "epochs of the feature classifier (default: ${DEFAULT-VALUE})")
+    int classifierEpochs;
+
+    @Option(names = "--cache-dir", description = "classifier cache (default: ${XDG_CACHE_HOME:-~/.cache}/diffusion4j)")
+    Path cacheDir;
+
+    @Option(names = "--out", description = "JSON to write (default: eval.json in the run folder, else here)")
+    Path out;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
+            + "${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter o = spec.commandLine().getOut();
+        if ((checkpoint == null) == (samplesFile == null)) {
+            throw new IllegalArgumentException("give exactly one of --checkpoint (sample a model) and --samples "
+                    + "(an .npy of samples)");
+        }
+        if (n < 2 || reference < 2) {
+            throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
+        }
+        Path jsonOut = out == null ? null : SampleCommand.requireWritable("--out", out, ".json");
+        long start = System.nanoTime();
+
+        float[] generated;
+        int[] intended = null;
+        int count;
+        long[] sampleShape;
+        Path dataPath = data;
+        RunFolder folder = null;
+        double frac = heldOut;
+        int res = resolution;
+        int ch = channels;
+        long split = splitSeed != null ? splitSeed : 0;
+        MetricsReport report;
+        Map<String, String> settings = new LinkedHashMap<>();
+        if (checkpoint != null) {
+            try (ModelSession s = ModelSession.open(checkpoint, backend, threads, weights)) {
+                o.println("checkpoint  " + s.file + ": " + s.describe());
+                folder = s.runFolder;
+                if (s.run != null) {
+                    RunJson.TrainOptions ro = s.run.options();
+                    if (dataPath == null) {
+                        dataPath = s.runData();
+                    }
+                    frac = ro.heldOut();
+                    res = ro.resolution();
+                    ch = ro.channels();
+                    if (splitSeed == null) {
+                        split = ro.seed();
+                    }
+                }
+                if (dataPath == null) {
+                    throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
+                }
+                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, null, seed, n, batch);
+                generated = r.samples();
+                intended = r.labels();
+                count = n;
+                long[] img = s.imageShape();
+                sampleShape = img != null ? img : s.model().sampleShape();
+                settings.put("checkpoint", s.file.toString());
+                settings.put("sampler", r.samplerName() + ", " + steps + " steps, guidance " + r.guidance()
+                        + ", seed " + seed);
+                settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
+            }
+        } else {
+            if (dataPath == null) {
+                throw new IllegalArgumentException("--data is needed with --samples");
+            }
+            Npy.Array a = Npy.read(samplesFile);
+            long[] shape = a.shape();
+            if (shape.length < 2) {
+                throw new FileFormatException(samplesFile, "holds an array of shape " + Arrays.toString(shape)
+                        + "; need [n, ...sample shape]");
+            }
+            count = Math.toIntExact(shape[0]);
+            sampleShape = Arrays.copyOfRange(shape, 1, shape.length);
+            generated = a.values();
+            for (int i = 0; i < generated.length; i++) {
+                if (!Float.isFinite(generated[i])) {
+                    throw new FileFormatException(samplesFile, "value " + i + " is " + generated[i]);
+                }
+            }
+            settings.put("samples", samplesFile.toAbsolutePath().normalize().toString());
+        }
+        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split);
+        o.println("data        " + dataPath + ": " + loaded.describe());
+        long[] dataShape = loaded.sampleShape();
+        if (sampleShape.length == 2 && dataShape.length == 3 && dataShape[0] == 1) {
+            sampleShape = new long[] {1, sampleShape[0], sampleShape[1]};
+        }
+        if (!Arrays.equals(sampleShape, dataShape)) {
+            throw new IllegalArgumentException("the samples are " + Arrays.toString(sampleShape) + " but the data's are "
+                    + Arrays.toString(dataShape));
+        }
+        Dataset held = subset(loaded.heldOut(), reference, split, 0);
+        Dataset trainRef = subset(loaded.train(), Math.min(held.size(), loaded.train().size()), split, 1);
+        settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
+
+        try (Backend be = Backends.create(backend)) {
+            if (loaded.kind() == DataLoading.Kind.IMAGES) {
+                report = images(o, be, loaded, held, trainRef, generated, count, intended);
+            } else {
+                report = vectors(be, loaded, held, trainRef, generated, count);
+            }
+        }
+        for (Map.Entry<String, String> e : settings.entrySet()) {
+            report = report.withSetting(e.getKey(), e.getValue());
+        }
+        report = report.withSetting("seconds", String.format(Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e9));
+        o.print(report.toText());
+        if (!report.toText().endsWith("\n")) {
+            o.println();
+        }
+        if (jsonOut == null) {
+            jsonOut = (folder != null ? folder.root() : Path.of("")).resolve("eval.json").toAbsolutePath();
+        }
+        AtomicFiles.writeBytes(jsonOut, (report.toJson() + "\n").getBytes(StandardCharsets.UTF_8));
+        o.println("json        " + jsonOut);
+        if (folder != null && Files.isRegularFile(folder.runJson())) {
+            RunJson run = RunJson.read(folder.runJson());
+            Map<String, Double> m = new LinkedHashMap<>(run.results().metrics() == null ? Map.of()
+                    : run.results().metrics());
+            m.putAll(report.metrics());
+            RunJson.Results r = run.results();
+            run.withResults(new RunJson.Results(r.steps(), r.wallSeconds(), r.trainSeconds(), r.finalLoss(),
+                    r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m))
+                    .write(folder.runJson());
+        }
+        o.flush();
+        return 0;
+    }
+
+    /** Up to {@code max} samples of {@code d} chosen by a Philox permutation (all of them, in order, if fewer). */
+    static Dataset subset(Dataset d, int max, long seed, long which) {
+        if (d.size() <= max) {
+            return d;
+        }
+        int[] p = org.diffusion4j.io.PhiloxShuffle.permutation(d.size(), seed, SUBSET_STREAM + which);
+        int[] idx = Arrays.copyOf(p, max);
+        Arrays.sort(idx);
+        return d.subset(idx);
+    }
+
+    private MetricsReport images(PrintWriter o, Backend be, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
+                                 float[] generated, int count, int[] intended) {
+        int dim = held.sampleSize();
+        PointSet genPixels = PointSet.of("generated", generated, count, dim);
+        PointSet heldPixels = PointSet.of("held-out", held.toArray(), held.size(), dim);
+        Dataset nnTrain = subset(loaded.train(), 10_000, 0, 2);
+        PointSet nnTrainPixels = PointSet.of("training", nnTrain.toArray(), nnTrain.size(), dim);
+        Pairwise engine = Pairwise.auto(be);
+        MetricsReport report;
+        if (loaded.train().hasLabels() && loaded.train().numClasses() >= 2) {
+            ClassifierFeatures.Config cc = ClassifierFeatures.Config.defaults();
+            cc = new ClassifierFeatures.Config(cc.hidden(), cc.featureDim(), classifierEpochs, cc.batch(), cc.lr(),
+                    cc.weightDecay(), cc.seed());
+            Path cache = cacheDir != null ? cacheDir : ClassifierFeatures.defaultCacheDir();
+            try (ClassifierFeatures clf = ClassifierFeatures.trainOrLoad(be, loaded.train(), cc, cache,
+                    line -> {
+                        o.println("classifier  " + line);
+                        o.flush();
+                    })) {
+                int k = clf.numClasses();
+                GaussianFit heldFit = GaussianFit.of(clf.featureSet("held-out", held.toArray(), held.size()));
+                double fd = FrechetDistance.between(GaussianFit.of(clf.featureSet("generated", generated, count)),
+                        heldFit);
+                double fdRef = FrechetDistance.between(GaussianFit.of(clf.featureSet("training", trainRef.toArray(),
+                        trainRef.size())), heldFit);
+                int[] predicted = clf.predict(generated, count);
+                int[] heldPred = clf.predict(held.toArray(), held.size());
+                LabelMetrics.Coverage cov = LabelMetrics.coverage(predicted, k, Math.max(1, count / (4 * k)));
+                report = MetricsReport.of("images", count, held.size(), clf.featureDim())
+                        .with("classifier_fd", fd)
+                        .with("classifier_fd_real_reference", fdRef);
+                if (intended != null) {
+                    report = report.with("classifier_accuracy", LabelMetrics.accuracy(predicted, intended));
+                }
+                report = report.with("classifier_accuracy_held_out", LabelMetrics.accuracy(heldPred, held.labels()))
+                        .with("class_coverage", cov.coverage())
+                        .withSetting("classifier", "MLP " + held.sampleSize() + "-" + cc.hidden() + "-"
+                                + cc.featureDim() + "-" + k + " (GELU), " + cc.epochs() + " epochs on the training "
+                                + "split, features = penultimate layer; FD is a classifier-feature Frechet distance,"
+                                + " not Inception FID; cache key " + clf.provenance().key().substring(0, 16))
+                        .withSetting("class_coverage", "classes predicted for >= " + cov.minCount() + " samples; "
+                                + "counts " + Arrays.toString(cov.counts()));
+            }
+        } else {
+            report = MetricsReport.of("images", count, held.size(), dim)
+                    .withSetting("classifier", "none: the data has no class labels, so no classifier-feature FD");
+        }
+        NearestNeighbourRatio nn = NearestNeighbourRatio.compute(genPixels, nnTrainPixels, heldPixels, engine);
+        return report.with("nn_ratio", nn.medianRatio())
+                .withSetting("nn_ratio", "median nearest-training-image distance of the samples over that of "
+                        + "held-out images (pixels, " + nnTrain.size() + " training images); ~1 novel, << 1 copying");
+    }
+
+    private MetricsReport vectors(Backend be, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
+                                  float[] generated, int count) {
+        int dim = held.sampleSize();
+        Pairwise engine = Pairwise.auto(be);
+        PointSet gen = PointSet.of("generated", generated, count, dim);
+        PointSet ref = PointSet.of("held-out", held.toArray(), held.size(), dim);
+        MetricsReport r = VectorMetrics.evaluate(gen, ref, engine, 0);
+        MetricsReport real = VectorMetrics.evaluate(PointSet.of("training", trainRef.toArray(), trainRef.size(), dim),
+                ref, engine, 0);
+        for (Map.Entry<String, Double> e : real.metrics().entrySet()) {
+            if (!e.getKey().equals("mmd_bandwidth")) {
+                r = r.with(e.getKey() + "_real_reference", e.getValue());
+            }
+        }
+        return r.withSetting("real_reference", trainRef.size() + " training samples against the same held-out set "
+                + "(what a perfect model scores)");
+    }
+}

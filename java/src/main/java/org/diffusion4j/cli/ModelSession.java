@@ -1,0 +1,157 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.Backends;
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.training.Checkpoint;
+import org.diffusion4j.training.CheckpointException;
+import org.diffusion4j.training.TrainingConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * A model loaded from a checkpoint for {@code sample} and {@code eval}: the backend and ops it runs on, the model
+ * (EMA weights when the file has them, unless asked otherwise), its training configuration (for the prediction type
+ * and noise schedule) and, when the checkpoint lies in a run folder, that run's {@code run.json} (for the image
+ * shape of a flattened MLP and for the dataset).
+ */
+final class ModelSession implements AutoCloseable {
+
+    final Path file;
+    final Backend backend;
+    final NnOps ops;
+    final AttentionOps attention;
+    final TensorScope scope;
+    final Checkpoint.Loaded loaded;
+    final RunFolder runFolder;
+    final RunJson run;
+
+    private ModelSession(Path file, Backend backend, NnOps ops, AttentionOps attention, TensorScope scope,
+                         Checkpoint.Loaded loaded, RunFolder runFolder, RunJson run) {
+        this.file = file;
+        this.backend = backend;
+        this.ops = ops;
+        this.attention = attention;
+        this.scope = scope;
+        this.loaded = loaded;
+        this.runFolder = runFolder;
+        this.run = run;
+    }
+
+    /**
+     * Opens {@code checkpointArg} (a checkpoint file or a run folder).
+     *
+     * @param weights {@code ema}, {@code raw} or {@code auto} (EMA when present)
+     * @throws IOException naming the file when it is missing, malformed or not a training checkpoint
+     */
+    static ModelSession open(Path checkpointArg, String backendSpec, Integer threads, String weights)
+            throws IOException {
+        Path file = RunFolder.resolveCheckpoint(checkpointArg);
+        Checkpoint.Weights which = switch (weights.trim().toLowerCase(Locale.ROOT)) {
+            case "auto" -> Checkpoint.Weights.PREFER_EMA;
+            case "ema" -> Checkpoint.Weights.EMA;
+            case "raw" -> Checkpoint.Weights.RAW;
+            default -> throw new IllegalArgumentException("--weights must be auto, ema or raw, got '" + weights + "'");
+        };
+        Checkpoint.Info info = Checkpoint.readInfo(file);
+        if (info.training() == null) {
+            throw new CheckpointException(file, "has no training configuration (d4j.training.config), so its "
+                    + "objective and noise schedule are unknown; sample from a checkpoint written by train");
+        }
+        if (threads != null) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+            }
+            System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
+        }
+        RunFolder folder = RunFolder.ofCheckpoint(file);
+        RunJson run = folder == null ? null : RunJson.read(folder.runJson());
+        Backend be = Backends.create(backendSpec);
+        NnOps ops = null;
+        AttentionOps att = null;
+        TensorScope scope = null;
+        try {
+            ops = NnOps.forBackend(be);
+            att = AttentionOps.forBackend(be);
+            scope = TensorScope.open();
+            Checkpoint.Loaded loaded = Checkpoint.loadModel(file, ops, att, scope, which);
+            return new ModelSession(file, be, ops, att, scope, loaded, folder, run);
+        } catch (IOException | RuntimeException e) {
+            if (scope != null) {
+                scope.close();
+            }
+            if (att != null) {
+                att.close();
+            }
+            if (ops != null) {
+                ops.close();
+            }
+            be.close();
+            throw e;
+        }
+    }
+
+    DenoiserModel model() {
+        return loaded.model();
+    }
+
+    TrainingConfig training() {
+        return loaded.info().training();
+    }
+
+    Prediction prediction() {
+        return training().objective().prediction();
+    }
+
+    /**
+     * The image shape {@code [C, H, W]} of the samples, or null for vectors: the model's own shape when it has rank
+     * 3, else the run's data shape when that is an image (a flattened MLP).
+     */
+    long[] imageShape() {
+        long[] s = model().sampleShape();
+        if (s.length == 3) {
+            return s;
+        }
+        if (run != null && run.data() != null && run.data().sampleShape() != null
+                && run.data().sampleShape().length == 3) {
+            long[] img = run.data().sampleShape();
+            if (img[0] * img[1] * img[2] == s[0]) {
+                return img;
+            }
+        }
+        return null;
+    }
+
+    /** The run's dataset path, or null. */
+    Path runData() {
+        return run == null || run.options() == null || run.options().data() == null ? null
+                : Path.of(run.options().data());
+    }
+
+    /** A one-line description. */
+    String describe() {
+        return String.format(Locale.ROOT, "%s %s, step %d, %s weights, objective %s", loaded.info().modelKind(),
+                loaded.info().modelConfig(), loaded.info().step(), loaded.emaUsed() ? "EMA" : "raw",
+                training().objective());
+    }
+
+    static boolean exists(Path p) {
+        return p != null && Files.exists(p);
+    }
+
+    @Override
+    public void close() {
+        scope.close();
+        attention.close();
+        ops.close();
+        backend.close();
+    }
+}

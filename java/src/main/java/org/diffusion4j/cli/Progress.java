@@ -1,0 +1,99 @@
+package org.diffusion4j.cli;
+
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.Locale;
+
+/**
+ * Training progress: step, loss, images/s and ETA. On a terminal it is a live bar (me.tongfei progressbar) on
+ * stderr; otherwise (redirected output, tests, CI) it prints a plain line to {@code out} about every tenth of the run
+ * and at least every {@value #PLAIN_INTERVAL_SECONDS} seconds, so logs stay short and readable.
+ */
+final class Progress implements AutoCloseable {
+
+    /** Longest gap between two plain lines, seconds. */
+    static final int PLAIN_INTERVAL_SECONDS = 30;
+
+    private final PrintWriter out;
+    private final ProgressBar bar;
+    private final long first;
+    private final long total;
+    private final long startNanos = System.nanoTime();
+    private long lastLineNanos = System.nanoTime();
+    private long lastLineStep;
+
+    private Progress(PrintWriter out, ProgressBar bar, long first, long total) {
+        this.out = out;
+        this.bar = bar;
+        this.first = first;
+        this.total = total;
+        this.lastLineStep = first;
+    }
+
+    /**
+     * Progress over steps {@code first .. total}.
+     *
+     * @param interactive a live bar (only when stdout and stderr are a terminal: {@link #isTerminal()})
+     */
+    static Progress start(String task, long first, long total, PrintWriter out, boolean interactive) {
+        ProgressBar bar = null;
+        if (interactive) {
+            bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
+                    .setUpdateIntervalMillis(500).startsFrom(first, Duration.ZERO).build();
+        }
+        return new Progress(out, bar, first, total);
+    }
+
+    /** True when the JVM's console is an interactive terminal. */
+    static boolean isTerminal() {
+        java.io.Console c = System.console();
+        return c != null && c.isTerminal() && !"dumb".equals(System.getenv("TERM"));
+    }
+
+    /**
+     * Reports that {@code step} steps are done.
+     *
+     * @param loss          the recent mean loss
+     * @param imagesPerSec  recent throughput, samples/s
+     */
+    void update(long step, double loss, double imagesPerSec) {
+        String msg = String.format(Locale.ROOT, "loss %.4f  %.0f img/s", loss, imagesPerSec);
+        if (bar != null) {
+            bar.stepTo(step);
+            bar.setExtraMessage(msg);
+            return;
+        }
+        long now = System.nanoTime();
+        long tenth = Math.max(1, (total - first) / 10);
+        if (step - lastLineStep >= tenth || step == total
+                || (now - lastLineNanos) / 1e9 >= PLAIN_INTERVAL_SECONDS) {
+            double elapsed = (now - startNanos) / 1e9;
+            double eta = step > first ? elapsed / (step - first) * (total - step) : Double.NaN;
+            out.printf(Locale.ROOT, "step %d/%d  %s  elapsed %s  ETA %s%n", step, total, msg, clock(elapsed),
+                    clock(eta));
+            out.flush();
+            lastLineNanos = now;
+            lastLineStep = step;
+        }
+    }
+
+    /** {@code h:mm:ss}, or {@code ?} when unknown. */
+    static String clock(double seconds) {
+        if (!Double.isFinite(seconds) || seconds < 0) {
+            return "?";
+        }
+        long s = Math.round(seconds);
+        return String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+    }
+
+    @Override
+    public void close() {
+        if (bar != null) {
+            bar.close();
+        }
+    }
+}

@@ -1,0 +1,170 @@
+package org.diffusion4j.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.diffusion4j.io.AtomicFiles;
+import org.diffusion4j.io.FileFormatException;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code run.json}: what a training run is (the options it was started with, the data, the model and the training
+ * configuration, versions and backend) and what it measured (wall time, final loss, images/s, metrics). Written
+ * atomically at the start, at every checkpoint and at the end; {@code --resume} reads it back.
+ *
+ * @param format   {@value #FORMAT}
+ * @param status   {@code running}, {@code complete} or {@code failed}
+ * @param options  the {@code train} options in effect
+ * @param versions diffusion4j, Java and OS versions
+ * @param backend  the backend's name
+ * @param data     the data
+ * @param model    the model
+ * @param training the {@link org.diffusion4j.training.TrainingConfig} as JSON
+ * @param results  measured numbers (updated as the run goes)
+ */
+record RunJson(String format, String status, TrainOptions options, Map<String, String> versions, String backend,
+               DataInfo data, ModelInfo model, JsonNode training, Results results) {
+
+    static final String FORMAT = "diffusion4j-run-1";
+
+    static final JsonMapper JSON = JsonMapper.builder()
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .build();
+
+    /**
+     * The {@code train} options (component names are the option names in camel case).
+     */
+    record TrainOptions(String data, String model, int hidden, int depth, int heads, int patch, int blocks,
+                        String objective, String schedule, String timeSampler, String lossWeight, long steps, int batch,
+                        double lr, double minLr, long warmup, double weightDecay, double ema, double gradClip,
+                        boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
+                        long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance) {
+    }
+
+    /** The data as the run saw it. */
+    record DataInfo(String path, String kind, long[] sampleShape, int train, int heldOut, String heldOutFrom,
+                    int numClasses, List<String> classNames) {
+    }
+
+    /** The model: its {@link org.diffusion4j.nn.Models} kind, configuration JSON and parameter count. */
+    record ModelInfo(String kind, JsonNode config, long parameters) {
+    }
+
+    /**
+     * Measured numbers.
+     *
+     * @param steps            completed steps
+     * @param wallSeconds      wall time of the whole run so far (all sessions, including data loading, checkpoints
+     *                         and sample grids), seconds
+     * @param trainSeconds     time spent in training steps only, seconds
+     * @param finalLoss        mean loss over the last 10% of steps (at most 1000) of this session
+     * @param imagesPerSecond  samples per second of training-step time
+     * @param msPerStep        milliseconds per training step
+     * @param latestCheckpoint relative path of the newest checkpoint, or null
+     * @param latestGrid       relative path of the newest sample grid, or null
+     * @param metrics          quality metrics (written by {@code eval --update-run}), may be empty
+     */
+    record Results(long steps, double wallSeconds, double trainSeconds, double finalLoss, double imagesPerSecond,
+                   double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics) {
+
+        static Results empty() {
+            return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>());
+        }
+    }
+
+    RunJson withStatus(String s) {
+        return new RunJson(format, s, options, versions, backend, data, model, training, results);
+    }
+
+    RunJson withResults(Results r) {
+        return new RunJson(format, status, options, versions, backend, data, model, training, r);
+    }
+
+    RunJson withOptions(TrainOptions o) {
+        return new RunJson(format, status, o, versions, backend, data, model, training, results);
+    }
+
+    RunJson withBackend(String b) {
+        return new RunJson(format, status, options, versions, b, data, model, training, results);
+    }
+
+    /** Writes this record to {@code file} atomically. NaN and infinite numbers are written as null. */
+    void write(Path file) throws IOException {
+        AtomicFiles.writeBytes(file, toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    String toJson() {
+        try {
+            JsonNode tree = JSON.valueToTree(this);
+            return JSON.writeValueAsString(finiteOnly(tree)) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write run.json", e);
+        }
+    }
+
+    /** Replaces NaN/infinite numbers by null (JSON has no NaN). */
+    private static JsonNode finiteOnly(JsonNode n) {
+        if (n.isObject()) {
+            var o = (com.fasterxml.jackson.databind.node.ObjectNode) n;
+            var it = o.fields();
+            List<String> nulls = new java.util.ArrayList<>();
+            while (it.hasNext()) {
+                var e = it.next();
+                if (e.getValue().isNumber() && !Double.isFinite(e.getValue().asDouble())) {
+                    nulls.add(e.getKey());
+                } else {
+                    finiteOnly(e.getValue());
+                }
+            }
+            for (String k : nulls) {
+                o.putNull(k);
+            }
+        } else if (n.isArray()) {
+            for (JsonNode c : n) {
+                finiteOnly(c);
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Reads {@code file}.
+     *
+     * @throws FileFormatException when it is not a run.json of this format
+     */
+    static RunJson read(Path file) throws IOException {
+        String text = Files.readString(file, StandardCharsets.UTF_8);
+        RunJson r;
+        try {
+            r = JSON.readValue(text, RunJson.class);
+        } catch (JsonProcessingException e) {
+            throw new FileFormatException(file, "is not a valid run.json: " + e.getOriginalMessage());
+        }
+        if (!FORMAT.equals(r.format()) || r.options() == null || r.training() == null || r.model() == null) {
+            throw new FileFormatException(file, "is not a diffusion4j run.json (format " + r.format() + ")");
+        }
+        return r;
+    }
+
+    /** diffusion4j, Java and OS versions. */
+    static Map<String, String> currentVersions() {
+        Map<String, String> v = new LinkedHashMap<>();
+        String impl = Main.class.getPackage().getImplementationVersion();
+        v.put("diffusion4j", impl == null ? "development build" : impl);
+        v.put("java", Runtime.version() + " (" + System.getProperty("java.vendor") + ")");
+        v.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                + System.getProperty("os.arch"));
+        v.put("cpus", Integer.toString(Runtime.getRuntime().availableProcessors()));
+        return v;
+    }
+}

@@ -1,0 +1,199 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.io.Idx;
+import org.diffusion4j.io.Npy;
+import org.diffusion4j.sampling.SamplingGrid;
+import org.diffusion4j.schedule.Prediction;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.IntUnaryOperator;
+
+/**
+ * {@code sample}: draws samples from a checkpoint and writes a PNG (a grid of images, or a scatter plot of vectors)
+ * and optionally the raw samples as NPY or IDX. Sample {@code i} depends only on {@code --seed}, {@code i}, its
+ * class and the sampling settings (not on {@code --n}; see {@link Sampling}). For a class-conditional model sample
+ * {@code i} has class {@code i mod K} (so the grid's column {@code c} shows class {@code c}) unless {@code --class}
+ * fixes one.
+ */
+@Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Sample from a checkpoint; writes a PNG grid and optionally the raw samples (.npy or .idx).")
+final class SampleCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "a checkpoint file or a run folder (its latest)")
+    Path checkpoint;
+
+    @Option(names = "--n", defaultValue = "64", description = "number of samples (default: ${DEFAULT-VALUE})")
+    int n;
+
+    @Option(names = "--sampler", description = "one of " + Sampling.NAMES
+            + " (default: flow-midpoint for flow models, dpmpp-2m otherwise)")
+    String sampler;
+
+    @Option(names = "--steps", defaultValue = "32", description = "sampler steps (default: ${DEFAULT-VALUE})")
+    int steps;
+
+    @Option(names = "--guidance", description = "classifier-free guidance scale, 1 = none (default: 2 for a "
+            + "class-conditional model trained with label dropout, else 1)")
+    Double guidance;
+
+    @Option(names = "--class", description = "sample only this class (0-based)")
+    Integer classLabel;
+
+    @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--out", defaultValue = "samples.png", description = "PNG to write (default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Option(names = "--save-raw", description = "also write the samples as .npy or .idx (float32, [n, ...shape])")
+    Path saveRaw;
+
+    @Option(names = "--columns", description = "grid columns (default: the number of classes, or sqrt(n))")
+    Integer columns;
+
+    @Option(names = "--weights", defaultValue = "auto", description = "auto (EMA when present), ema or raw "
+            + "(default: ${DEFAULT-VALUE})")
+    String weights;
+
+    @Option(names = "--batch", defaultValue = "64", description = "samples per model batch; results depend on it "
+            + "(default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
+            + "${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter o = spec.commandLine().getOut();
+        Path png = requireWritable("--out", out, ".png");
+        Path raw = saveRaw == null ? null : requireWritable("--save-raw", saveRaw, null);
+        if (raw != null && !lower(raw).endsWith(".npy") && !lower(raw).endsWith(".idx")) {
+            throw new IllegalArgumentException("--save-raw must end in .npy or .idx, got " + saveRaw);
+        }
+        if (n < 1) {
+            throw new IllegalArgumentException("--n must be >= 1, got " + n);
+        }
+        if (batch < 1) {
+            throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
+        }
+        long start = System.nanoTime();
+        try (ModelSession s = ModelSession.open(checkpoint, backend, threads, weights)) {
+            o.println("checkpoint  " + s.file + ": " + s.describe());
+            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch);
+            long[] image = s.imageShape();
+            int cols = columns != null ? columns : r.classes() > 0 && classLabel == null ? r.classes()
+                    : org.diffusion4j.io.ImageGrid.defaultColumns(n);
+            if (cols < 1) {
+                throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
+            }
+            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null);
+            if (raw != null) {
+                long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
+                        : prepend(n, s.model().sampleShape());
+                if (lower(raw).endsWith(".npy")) {
+                    Npy.write(raw, r.samples(), shape);
+                } else {
+                    int[] dims = new int[shape.length];
+                    for (int i = 0; i < shape.length; i++) {
+                        dims[i] = Math.toIntExact(shape[i]);
+                    }
+                    Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
+                }
+            }
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d steps, guidance %.2f%s, seed %d in %.1f s%n", n,
+                    r.samplerName(), steps, r.guidance(), classLabel != null ? ", class " + classLabel : "", seed,
+                    (System.nanoTime() - start) / 1e9);
+            o.println("png         " + png);
+            if (raw != null) {
+                o.println("raw         " + raw.toAbsolutePath().normalize());
+            }
+            o.flush();
+            return 0;
+        }
+    }
+
+    /** Samples and what produced them. */
+    record Result(float[] samples, int[] labels, int classes, String samplerName, double guidance) {
+    }
+
+    /**
+     * Samples {@code n} from a session's model (shared with {@code eval}).
+     *
+     * @param samplerName null for the objective's default
+     * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
+     * @param classLabel  null for {@code i mod K}
+     */
+    static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
+                      int n, int batch) {
+        Prediction pred = s.prediction();
+        String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
+        var smp = Sampling.sampler(name);
+        SamplingGrid grid = Sampling.grid(s.training().buildNoiseSchedule(), name, steps);
+        int k = s.model().numClasses();
+        if (classLabel != null && k == 0) {
+            throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
+        }
+        if (classLabel != null && (classLabel < 0 || classLabel >= k)) {
+            throw new IllegalArgumentException("--class " + classLabel + " is outside [0, " + k + ")");
+        }
+        IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
+        double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
+        float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
+                new Sampling.Request(n, seed, labelOf, g, batch), null);
+        if (!Sampling.allFinite(x)) {
+            throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
+        }
+        int[] labels = null;
+        if (labelOf != null) {
+            labels = new int[n];
+            for (int i = 0; i < n; i++) {
+                labels[i] = labelOf.applyAsInt(i);
+            }
+        }
+        return new Result(x, labels, k, name, g);
+    }
+
+    static long[] prepend(long n, long[] shape) {
+        long[] s = new long[shape.length + 1];
+        s[0] = n;
+        System.arraycopy(shape, 0, s, 1, shape.length);
+        return s;
+    }
+
+    private static String lower(Path p) {
+        return p.getFileName().toString().toLowerCase(Locale.ROOT);
+    }
+
+    /** The absolute path of an output file whose folder exists; checked before any work. */
+    static Path requireWritable(String option, Path file, String extension) {
+        Path p = file.toAbsolutePath().normalize();
+        if (extension != null && !lower(p).endsWith(extension)) {
+            throw new IllegalArgumentException(option + " must end in " + extension + ", got " + file);
+        }
+        if (p.getParent() != null && !Files.isDirectory(p.getParent())) {
+            throw new IllegalArgumentException(option + ": folder " + p.getParent() + " does not exist");
+        }
+        if (Files.isDirectory(p)) {
+            throw new IllegalArgumentException(option + ": " + p + " is a folder");
+        }
+        return p;
+    }
+}

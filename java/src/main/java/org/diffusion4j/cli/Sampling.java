@@ -1,0 +1,192 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.sampling.Guidance;
+import org.diffusion4j.sampling.NoiseSeeds;
+import org.diffusion4j.sampling.Sampler;
+import org.diffusion4j.sampling.SamplerContext;
+import org.diffusion4j.sampling.Samplers;
+import org.diffusion4j.sampling.SamplingGrid;
+import org.diffusion4j.schedule.DiscreteVpSchedule;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.schedule.RectifiedFlowSchedule;
+import org.diffusion4j.schedule.SigmaGrids;
+import org.diffusion4j.schedule.TimestepSpacing;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Locale;
+import java.util.function.IntUnaryOperator;
+
+/**
+ * Sampling for the commands: the grid for a schedule, a sampler by its command-line name, and a chunked sampling
+ * loop whose every sample depends only on {@code (seed, its index, its label)}.
+ *
+ * <p><b>Reproducibility.</b> Sample {@code i} draws its noise from {@link NoiseSeeds#batch} at global id {@code i}
+ * and is computed in the chunk {@code ⌊i / chunk⌋}, always run at the full chunk size (the last chunk is padded with
+ * the samples that would follow and the padding is dropped), so sample {@code i} is the same bits whatever
+ * {@code --n} is; its label is a function of {@code i} alone.
+ */
+final class Sampling {
+
+    /** Philox stream of a sampling run's noise (draw {@code k} uses {@code STREAM + k}). */
+    static final long STREAM = 1L << 40;
+
+    /** Names accepted by {@code --sampler} (dashes or underscores). */
+    static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, euler-ancestral, "
+            + "dpmpp-2m-sde";
+
+    private Sampling() {
+    }
+
+    /** The default sampler of a prediction type: flow-midpoint for velocity, DPM-Solver++(2M) otherwise. */
+    static String defaultSampler(Prediction prediction) {
+        return prediction == Prediction.VELOCITY ? "flow-midpoint" : "dpmpp-2m";
+    }
+
+    /** A sampler by its command-line name ({@code flow-euler} or {@code flow_euler}). */
+    static Sampler sampler(String name) {
+        String n = name.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+        try {
+            return Samplers.byName(n);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown --sampler '" + name + "'; expected one of " + NAMES);
+        }
+    }
+
+    /**
+     * The sampling grid of {@code steps} steps from noise to data over {@code schedule}: uniform in time for a
+     * rectified flow ({@code t = 1 → 0}); trailing timesteps ({@link TimestepSpacing#TRAILING}) of a discrete VP
+     * schedule; uniform in log-SNR from {@code t = 1} (or {@code 0.999} where {@code α(1) = 0}) to {@code 1e-3},
+     * then clean data, for a continuous diffusion schedule.
+     */
+    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps) {
+        if (steps < 1) {
+            throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+        }
+        boolean flowSampler = samplerName.replace('-', '_').startsWith("flow_");
+        if (schedule instanceof RectifiedFlowSchedule) {
+            if (flowSampler) {
+                return SamplingGrid.ofTimes(schedule, SigmaGrids.linspace(1, 0, steps + 1));
+            }
+            double[] t = SigmaGrids.linspace(0.999, 0, steps + 1);
+            return SamplingGrid.ofTimes(schedule, t);
+        }
+        if (flowSampler) {
+            throw new IllegalArgumentException("--sampler " + samplerName + " needs a flow-matching model (trained "
+                    + "with --objective flow); this one uses " + schedule);
+        }
+        if (schedule instanceof DiscreteVpSchedule d) {
+            int n = Math.min(steps, d.numTrainTimesteps());
+            return SamplingGrid.ofTimesteps(d, TimestepSpacing.TRAILING.timesteps(d.numTrainTimesteps(), n));
+        }
+        double tMax = schedule.alpha(1.0) == 0 ? 0.999 : 1.0;
+        double[] t = SigmaGrids.uniformLogSnr(schedule, steps, tMax, 1e-3);
+        double[] all = new double[steps + 1];
+        System.arraycopy(t, 0, all, 0, steps);
+        all[steps] = 0;
+        return SamplingGrid.ofTimes(schedule, all);
+    }
+
+    /**
+     * What to sample.
+     *
+     * @param n        samples
+     * @param seed     the noise seed
+     * @param labelOf  the label of sample {@code i} ({@code [0, K)}), or null for an unconditional model
+     * @param guidance classifier-free guidance scale ({@code 1}: none)
+     * @param chunk    samples per model batch
+     */
+    record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, int chunk) {
+        Request {
+            if (n < 1) {
+                throw new IllegalArgumentException("--n must be >= 1, got " + n);
+            }
+            if (chunk < 1) {
+                throw new IllegalArgumentException("sampling batch must be >= 1, got " + chunk);
+            }
+            if (!(guidance >= 0 && Double.isFinite(guidance))) {
+                throw new IllegalArgumentException("--guidance must be finite and >= 0, got " + guidance);
+            }
+        }
+    }
+
+    /**
+     * Draws {@code r.n()} samples {@code [n, ...sampleShape]} (row-major) from {@code model}.
+     *
+     * @param progress called with the number of samples done after each chunk (may be null)
+     */
+    static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
+                          Request r, java.util.function.IntConsumer progress) {
+        long per = 1;
+        long[] sampleShape = model.sampleShape();
+        for (long d : sampleShape) {
+            per *= d;
+        }
+        int k = model.numClasses();
+        if (k > 0 && r.labelOf() == null) {
+            throw new IllegalArgumentException("the model is class-conditional; labels are needed");
+        }
+        if (k == 0 && r.guidance() != 1.0) {
+            throw new IllegalArgumentException("--guidance needs a class-conditional model; this one is "
+                    + "unconditional (use --guidance 1)");
+        }
+        float[] out = new float[Math.toIntExact(r.n() * per)];
+        int chunk = r.chunk();
+        long[] shape = new long[sampleShape.length + 1];
+        shape[0] = chunk;
+        System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
+        for (int from = 0; from < r.n(); from += chunk) {
+            try (TensorScope scope = TensorScope.open()) {
+                Tensor cond = null;
+                Tensor uncond = null;
+                if (k > 0) {
+                    int[] labels = new int[chunk];
+                    int[] nulls = new int[chunk];
+                    for (int i = 0; i < chunk; i++) {
+                        int l = r.labelOf().applyAsInt(from + i);
+                        if (l < 0 || l >= k) {
+                            throw new IllegalArgumentException("class " + l + " is outside [0, " + k + ")");
+                        }
+                        labels[i] = l;
+                        nulls[i] = k;
+                    }
+                    cond = be.empty(scope, DType.I32, chunk).copyFrom(MemorySegment.ofArray(labels));
+                    uncond = be.empty(scope, DType.I32, chunk).copyFrom(MemorySegment.ofArray(nulls));
+                }
+                SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
+                        .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond);
+                if (k > 0 && r.guidance() != 1.0) {
+                    b.guidance(Guidance.of(r.guidance()), uncond);
+                }
+                try (SamplerContext ctx = b.build()) {
+                    Tensor x = be.empty(scope, DType.F32, shape);
+                    ctx.initialNoise(x, grid);
+                    ctx.sample(sampler, x, grid);
+                    be.synchronize();
+                    float[] xs = x.toFloatArray();
+                    int take = Math.min(chunk, r.n() - from);
+                    System.arraycopy(xs, 0, out, Math.toIntExact(from * per), Math.toIntExact(take * per));
+                    if (progress != null) {
+                        progress.accept(from + take);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** True when every value is finite. */
+    static boolean allFinite(float[] v) {
+        for (float f : v) {
+            if (!Float.isFinite(f)) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,615 @@
+package org.diffusion4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.diffusion4j.Backends;
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.io.AtomicFiles;
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.DiT;
+import org.diffusion4j.nn.MlpDenoiser;
+import org.diffusion4j.nn.Models;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.Parameter;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.optim.AdamW;
+import org.diffusion4j.optim.Ema;
+import org.diffusion4j.sampling.Sampler;
+import org.diffusion4j.sampling.SamplingGrid;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.training.Checkpoint;
+import org.diffusion4j.training.StepStats;
+import org.diffusion4j.training.Trainer;
+import org.diffusion4j.training.TrainingConfig;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.reflect.RecordComponent;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+/**
+ * {@code train}: trains a denoiser ({@code --model dit|mlp}) on a dataset with {@link Trainer} and keeps everything
+ * in a run folder ({@link RunFolder}): {@code run.json}, periodic checkpoints, sample grids, the loss curve.
+ * {@code --resume} continues a run folder from its latest checkpoint with the configuration in its
+ * {@code run.json}; options that would change that configuration are refused (only {@code --steps} may grow, and
+ * the checkpoint and grid options, threads and backend may change).
+ */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train a diffusion / flow-matching model on a dataset; writes a run folder with run.json, "
+                + "checkpoints, sample grids and a loss curve.")
+final class TrainCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--data", description = "IDX folder or file, image folder (class sub-folders), .csv or .npy")
+    Path data;
+
+    @Option(names = "--out", required = true, description = "run folder to create (or to continue with --resume)")
+    Path out;
+
+    @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
+    boolean resume;
+
+    @Option(names = "--model", defaultValue = "dit", description = "dit (images) or mlp (default: ${DEFAULT-VALUE})")
+    String model;
+
+    @Option(names = "--hidden", defaultValue = "128", description = "width (default: ${DEFAULT-VALUE})")
+    int hidden;
+
+    @Option(names = "--depth", defaultValue = "4", description = "DiT blocks (default: ${DEFAULT-VALUE})")
+    int depth;
+
+    @Option(names = "--heads", defaultValue = "4", description = "DiT attention heads (default: ${DEFAULT-VALUE})")
+    int heads;
+
+    @Option(names = "--patch", defaultValue = "4", description = "DiT patch size (default: ${DEFAULT-VALUE})")
+    int patch;
+
+    @Option(names = "--blocks", defaultValue = "4", description = "MLP residual blocks (default: ${DEFAULT-VALUE})")
+    int blocks;
+
+    @Option(names = "--objective", defaultValue = "flow",
+            description = "flow (rectified flow, velocity), eps, v or x0 (default: ${DEFAULT-VALUE})")
+    String objective;
+
+    @Option(names = "--schedule", description = "noise schedule: rf, rf:SHIFT (flow); linear, linear:T, cosine, vp "
+            + "(eps/v/x0) (default: rf for flow, linear otherwise)")
+    String schedule;
+
+    @Option(names = "--time-sampler", defaultValue = "uniform",
+            description = "uniform, uniform:TMIN:TMAX, logit-normal[:M:S], mode:S, cosmap (default: ${DEFAULT-VALUE})")
+    String timeSampler;
+
+    @Option(names = "--loss-weight", defaultValue = "none", description = "none or min-snr:GAMMA (default: "
+            + "${DEFAULT-VALUE})")
+    String lossWeight;
+
+    @Option(names = "--steps", defaultValue = "10000", description = "training steps (default: ${DEFAULT-VALUE})")
+    long steps;
+
+    @Option(names = "--batch", defaultValue = "128", description = "samples per step (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--lr", defaultValue = "1e-3", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+    double lr;
+
+    @Option(names = "--min-lr", description = "floor of the cosine decay (default: lr/100)")
+    Double minLr;
+
+    @Option(names = "--warmup", description = "linear warm-up steps (default: min(1000, steps/10))")
+    Long warmup;
+
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: "
+            + "${DEFAULT-VALUE})")
+    double weightDecay;
+
+    @Option(names = "--ema", defaultValue = "0.9999",
+            description = "EMA maximum decay, with warm-up; 0 for no EMA (default: ${DEFAULT-VALUE})")
+    double ema;
+
+    @Option(names = "--grad-clip", defaultValue = "1.0", description = "global gradient-norm clip, 0 for none "
+            + "(default: ${DEFAULT-VALUE})")
+    double gradClip;
+
+    @Option(names = "--cond", description = "class-conditional (needs labelled data; DiT only)")
+    boolean cond;
+
+    @Option(names = "--label-dropout", defaultValue = "0.1",
+            description = "probability of the null class in conditional training, for guidance (default: "
+                    + "${DEFAULT-VALUE})")
+    double labelDropout;
+
+    @Option(names = "--seed", defaultValue = "0", description = "seed of everything random (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--held-out", defaultValue = "0.1",
+            description = "fraction held out for eval when the data has no test split (default: ${DEFAULT-VALUE})")
+    double heldOut;
+
+    @Option(names = "--resolution", defaultValue = "32", description = "side of images read from an image folder "
+            + "(default: ${DEFAULT-VALUE})")
+    int resolution;
+
+    @Option(names = "--channels", defaultValue = "1", description = "1 (grey) or 3 (RGB) for an image folder "
+            + "(default: ${DEFAULT-VALUE})")
+    int channels;
+
+    @Option(names = "--checkpoint-every", defaultValue = "1000", description = "steps between checkpoints "
+            + "(default: ${DEFAULT-VALUE}; one is always written at the end)")
+    long checkpointEvery;
+
+    @Option(names = "--sample-every", defaultValue = "1000", description = "steps between sample grids, 0 for only "
+            + "at the end (default: ${DEFAULT-VALUE})")
+    long sampleEvery;
+
+    @Option(names = "--sample-steps", defaultValue = "16", description = "sampler steps of the grids (default: "
+            + "${DEFAULT-VALUE})")
+    int sampleSteps;
+
+    @Option(names = "--sampler", description = "sampler of the grids (default: flow-midpoint for flow, dpmpp-2m "
+            + "otherwise)")
+    String sampler;
+
+    @Option(names = "--guidance", defaultValue = "2.0", description = "guidance scale of the grids of a conditional "
+            + "model (default: ${DEFAULT-VALUE})")
+    double guidance;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
+            + "${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+
+    /** Options that --resume may change (the rest must match run.json). */
+    private static final Set<String> RESUMABLE = Set.of("--steps", "--checkpoint-every", "--sample-every",
+            "--sample-steps", "--sampler", "--guidance", "--backend", "--threads", "--verbose", "--resume", "--out",
+            "--data");
+
+    /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
+    static final int GRID_COLUMNS = 8;
+
+    @Override
+    public Integer call() throws IOException {
+        long wallStart = System.nanoTime();
+        PrintWriter o = spec.commandLine().getOut();
+        RunFolder folder = new RunFolder(out.toAbsolutePath().normalize());
+        RunJson previous = null;
+        RunJson.TrainOptions opts;
+        if (resume) {
+            if (!Files.isRegularFile(folder.runJson())) {
+                throw new IllegalArgumentException("--resume: " + folder.root() + " holds no run.json");
+            }
+            if (!Files.isRegularFile(folder.latestCheckpoint())) {
+                throw new IllegalArgumentException("--resume: " + folder.root() + " has no checkpoint yet ("
+                        + folder.relative(folder.latestCheckpoint()) + ")");
+            }
+            previous = RunJson.read(folder.runJson());
+            opts = mergeForResume(previous.options(), given());
+        } else {
+            if (Files.exists(folder.runJson())) {
+                throw new IllegalArgumentException("--out " + folder.root() + " already holds a run (run.json); use "
+                        + "--resume to continue it, or another folder");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("--data is required (the dataset to train on)");
+            }
+            opts = given();
+        }
+        validate(opts);
+
+        DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
+                opts.heldOut(), opts.seed());
+        o.println("data        " + opts.data() + ": " + loaded.describe());
+        long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
+        Dataset train = loaded.train();
+        boolean mlp = opts.model().equals(Models.MLP);
+        if (mlp && imageShape != null) {
+            train = DataLoading.flatten(train);
+        }
+        if (opts.cond() && !train.hasLabels()) {
+            throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
+        }
+        if (opts.cond() && train.numClasses() < 2) {
+            throw new IllegalArgumentException("--cond needs >= 2 classes; " + opts.data() + " has "
+                    + train.numClasses());
+        }
+        Record modelConfig = modelConfig(opts, train, imageShape);
+        String kind = Models.kindOf(modelConfig);
+        String modelJson = Models.toJson(modelConfig);
+        TrainingConfig tc = trainingConfig(opts);
+        Sampling.grid(tc.buildNoiseSchedule(), opts.sampler(), opts.sampleSteps());   // refuse a bad --sampler now
+        if (previous != null) {
+            String before = previous.model().config().toString();
+            if (!Models.parseConfig(previous.model().kind(), before).equals(modelConfig)) {
+                throw new IllegalArgumentException("--resume: the data or model options give model " + modelJson
+                        + " but the run has " + before);
+            }
+        }
+
+        if (threads != null) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+            }
+            System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
+        }
+        try (Backend be = Backends.create(backend);
+             NnOps ops = NnOps.forBackend(be);
+             AttentionOps att = AttentionOps.forBackend(be);
+             TensorScope params = TensorScope.open();
+             TensorScope gridParams = TensorScope.open()) {
+            DenoiserModel net = Models.create(kind, modelJson, ops, att, params, opts.seed());
+            folder.create();
+            long parameterCount = net.module().parameterCount();
+            o.printf(Locale.ROOT, "model       %s %s, %,d parameters%n", kind, modelJson, parameterCount);
+            o.printf(Locale.ROOT, "backend     %s%n", be.name());
+            RunJson run = new RunJson(RunJson.FORMAT, "running", opts, RunJson.currentVersions(), be.name(),
+                    new RunJson.DataInfo(opts.data(), loaded.kind().name().toLowerCase(Locale.ROOT),
+                            loaded.sampleShape(), loaded.train().size(), loaded.heldOut().size(),
+                            loaded.heldOutFrom(), train.hasLabels() ? train.numClasses() : 0,
+                            train.hasLabels() ? train.classNames() : List.of()),
+                    new RunJson.ModelInfo(kind, RunJson.JSON.readTree(modelJson), parameterCount),
+                    RunJson.JSON.readTree(Checkpoint.toJson(tc)),
+                    previous == null ? RunJson.Results.empty() : previous.results());
+            double previousWall = previous == null ? 0 : nz(previous.results().wallSeconds());
+            double previousTrain = previous == null ? 0 : nz(previous.results().trainSeconds());
+            try (Trainer trainer = new Trainer(net, ops, train, tc)) {
+                List<double[]> losses = new ArrayList<>();
+                if (resume) {
+                    trainer.restore(folder.latestCheckpoint());
+                    losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
+                    o.printf(Locale.ROOT, "resume      from step %d (%s)%n", trainer.completedSteps(),
+                            folder.relative(folder.latestCheckpoint()));
+                }
+                run.write(folder.runJson());
+                DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
+                GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train);
+                long first = trainer.completedSteps();
+                long total = opts.steps();
+                if (first >= total) {
+                    o.printf(Locale.ROOT, "the run has already completed %d of %d steps; nothing to do (raise "
+                            + "--steps to continue)%n", first, total);
+                    return 0;
+                }
+                double[] trainSeconds = {0};
+                String[] latestCkpt = {run.results().latestCheckpoint()};
+                String[] latestGrid = {run.results().latestGrid()};
+                try (Progress progress = Progress.start("train", first, total, o, Progress.isTerminal())) {
+                    double[] window = {0, 0, 0};                           // loss sum, images, seconds
+                    trainer.addListener(s -> {
+                        losses.add(new double[] {s.step() + 1, s.loss()});
+                        trainSeconds[0] += s.seconds();
+                        window[0] += s.loss();
+                        window[1] += opts.batch();
+                        window[2] += s.seconds();
+                        long done = s.step() + 1;
+                        int count = (int) Math.min(done - first, 50);
+                        progress.update(done, meanLoss(losses, count), window[1] / Math.max(window[2], 1e-9));
+                        if (done % 50 == 0) {
+                            window[0] = 0;
+                            window[1] = 0;
+                            window[2] = 0;
+                        }
+                    });
+                    for (long step = first; step < total; step++) {
+                        StepStats st = trainer.step();
+                        long done = st.step() + 1;
+                        boolean last = done == total;
+                        if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
+                            latestGrid[0] = grids.write(folder, done);
+                        }
+                        if (last || done % opts.checkpointEvery() == 0) {
+                            Path ck = folder.checkpoint(done);
+                            trainer.save(ck);
+                            RunFolder.copyAtomically(ck, folder.latestCheckpoint());
+                            latestCkpt[0] = folder.relative(ck);
+                            writeLosses(folder, losses);
+                            run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
+                                    previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
+                                    latestGrid[0], run.results().metrics()));
+                            run.write(folder.runJson());
+                        }
+                    }
+                } catch (RuntimeException | IOException e) {
+                    run.withStatus("failed").write(folder.runJson());
+                    throw e;
+                }
+                run = run.withStatus("complete").withResults(results(total, first, losses,
+                        previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
+                        opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
+                run.write(folder.runJson());
+                RunJson.Results r = run.results();
+                o.printf(Locale.ROOT, "done        %d steps, final loss %.4f, %.1f ms/step, %.0f images/s, wall %s%n",
+                        total, r.finalLoss(), r.msPerStep(), r.imagesPerSecond(), Progress.clock(r.wallSeconds()));
+                o.println("run         " + folder.root());
+                o.flush();
+                return 0;
+            }
+        }
+    }
+
+    private static double nz(double v) {
+        return Double.isFinite(v) ? v : 0;
+    }
+
+    private static double seconds(long start) {
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    private static double meanLoss(List<double[]> losses, int count) {
+        double s = 0;
+        int n = Math.max(1, Math.min(count, losses.size()));
+        for (int i = losses.size() - n; i < losses.size(); i++) {
+            s += losses.get(i)[1];
+        }
+        return s / n;
+    }
+
+    private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
+                                           double trainTotal, double trainSession, int batch, String ckpt,
+                                           String grid, Map<String, Double> metrics) {
+        long session = steps - first;
+        int tail = (int) Math.max(1, Math.min(1000, session / 10));
+        double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
+        double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
+        return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,
+                metrics == null ? new LinkedHashMap<>() : metrics);
+    }
+
+    // ---------------------------------------------------------------- options
+
+    /** The options as given on the command line (with defaults). */
+    private RunJson.TrainOptions given() {
+        String obj = objective.trim().toLowerCase(Locale.ROOT);
+        String sched = schedule != null ? schedule : obj.equals("flow") ? "rf" : "linear";
+        long wu = warmup != null ? warmup : Math.min(1000, steps / 10);
+        double min = minLr != null ? minLr : lr / 100;
+        String smp = sampler != null ? sampler : Sampling.defaultSampler(objective(obj).prediction());
+        return new RunJson.TrainOptions(data == null ? null : data.toAbsolutePath().normalize().toString(),
+                model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
+                lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
+                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance);
+    }
+
+    /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
+    static String optionName(String component) {
+        StringBuilder b = new StringBuilder("--");
+        for (char c : component.toCharArray()) {
+            if (Character.isUpperCase(c)) {
+                b.append('-').append(Character.toLowerCase(c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
+    /**
+     * The stored options with the resumable ones taken from the command line; any other option given explicitly
+     * with a value different from the stored one is refused.
+     */
+    private RunJson.TrainOptions mergeForResume(RunJson.TrainOptions stored, RunJson.TrainOptions cli) {
+        CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+        Object[] values = new Object[RunJson.TrainOptions.class.getRecordComponents().length];
+        RecordComponent[] comps = RunJson.TrainOptions.class.getRecordComponents();
+        for (int i = 0; i < comps.length; i++) {
+            String name = optionName(comps[i].getName());
+            Object mine;
+            Object theirs;
+            try {
+                mine = comps[i].getAccessor().invoke(cli);
+                theirs = comps[i].getAccessor().invoke(stored);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+            boolean explicit = pr.hasMatchedOption(name);
+            if (name.equals("--data")) {
+                if (explicit && !java.util.Objects.equals(mine, theirs)) {
+                    throw new IllegalArgumentException("--resume: --data " + mine + " differs from the run's "
+                            + theirs + " (run.json)");
+                }
+                values[i] = theirs;
+            } else if (explicit && RESUMABLE.contains(name)) {
+                values[i] = mine;
+            } else if (explicit && !java.util.Objects.equals(mine, theirs)) {
+                throw new IllegalArgumentException("--resume: " + name + " " + mine + " conflicts with the run's "
+                        + theirs + " (run.json); a resumed run keeps its configuration (only --steps, "
+                        + "--threads, --backend and the checkpoint and sample-grid options may change)");
+            } else {
+                values[i] = theirs;
+            }
+        }
+        try {
+            Class<?>[] types = Stream.of(comps).map(RecordComponent::getType).toArray(Class<?>[]::new);
+            return RunJson.TrainOptions.class.getDeclaredConstructor(types).newInstance(values);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void validate(RunJson.TrainOptions o) {
+        if (!o.model().equals(Models.MLP) && !o.model().equals(Models.DIT)) {
+            throw new IllegalArgumentException("--model must be dit or mlp, got '" + o.model() + "'");
+        }
+        objective(o.objective());
+        positive("--steps", o.steps());
+        positive("--batch", o.batch());
+        positive("--hidden", o.hidden());
+        positive("--checkpoint-every", o.checkpointEvery());
+        positive("--sample-steps", o.sampleSteps());
+        if (o.sampleEvery() < 0) {
+            throw new IllegalArgumentException("--sample-every must be >= 0, got " + o.sampleEvery());
+        }
+        if (!(o.lr() > 0 && o.lr() < 1)) {
+            throw new IllegalArgumentException("--lr must be in (0, 1), got " + o.lr());
+        }
+        if (!(o.ema() == 0 || (o.ema() > 0 && o.ema() < 1))) {
+            throw new IllegalArgumentException("--ema must be 0 (none) or in (0, 1), got " + o.ema());
+        }
+        if (!(o.heldOut() > 0 && o.heldOut() < 1)) {
+            throw new IllegalArgumentException("--held-out must be in (0, 1), got " + o.heldOut());
+        }
+        if (o.warmup() < 0 || o.warmup() > o.steps()) {
+            throw new IllegalArgumentException("--warmup must be in [0, --steps = " + o.steps() + "], got "
+                    + o.warmup());
+        }
+        if (o.cond() && o.model().equals(Models.MLP)) {
+            throw new IllegalArgumentException("--cond needs --model dit (the MLP denoiser is unconditional)");
+        }
+        Sampling.sampler(o.sampler());
+    }
+
+    private static void positive(String name, long v) {
+        if (v < 1) {
+            throw new IllegalArgumentException(name + " must be >= 1, got " + v);
+        }
+    }
+
+    static TrainingConfig.Objective objective(String s) {
+        return switch (s.trim().toLowerCase(Locale.ROOT)) {
+            case "flow" -> TrainingConfig.Objective.FLOW;
+            case "eps", "epsilon" -> TrainingConfig.Objective.EPSILON;
+            case "v" -> TrainingConfig.Objective.V;
+            case "x0", "sample" -> TrainingConfig.Objective.X0;
+            default -> throw new IllegalArgumentException("--objective must be flow, eps, v or x0, got '" + s + "'");
+        };
+    }
+
+    private static TrainingConfig trainingConfig(RunJson.TrainOptions o) {
+        Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
+        return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
+                AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
+                o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0);
+    }
+
+    private static Record modelConfig(RunJson.TrainOptions o, Dataset train, long[] imageShape) {
+        if (o.model().equals(Models.MLP)) {
+            return MlpDenoiser.Config.of(train.sampleSize(), o.hidden(), o.blocks());
+        }
+        if (imageShape == null) {
+            throw new IllegalArgumentException("--model dit needs images; " + o.data() + " holds vectors "
+                    + Arrays.toString(train.sampleShape()) + " (use --model mlp)");
+        }
+        if (imageShape[1] != imageShape[2]) {
+            throw new IllegalArgumentException("--model dit needs square images, got " + imageShape[1] + " x "
+                    + imageShape[2]);
+        }
+        int size = (int) imageShape[1];
+        if (o.patch() < 1 || size % o.patch() != 0) {
+            throw new IllegalArgumentException("--patch " + o.patch() + " must divide the image size " + size);
+        }
+        int k = o.cond() ? train.numClasses() : 0;
+        DiT.Config base = DiT.Config.of(size, (int) imageShape[0], o.patch(), o.hidden(), o.depth(), o.heads(), k);
+        return new DiT.Config(base.imageSize(), base.channels(), base.patch(), base.hidden(), base.depth(),
+                base.heads(), base.mlpRatio(), k, o.cond() ? o.labelDropout() : 0.0, base.frequencyDim(),
+                base.timeScale());
+    }
+
+    // ---------------------------------------------------------------- losses
+
+    private static List<double[]> readLosses(Path csv, long upTo) throws IOException {
+        List<double[]> out = new ArrayList<>();
+        if (!Files.isRegularFile(csv)) {
+            return out;
+        }
+        for (String line : Files.readAllLines(csv, StandardCharsets.UTF_8)) {
+            String[] p = line.split(",");
+            if (p.length != 2 || !Character.isDigit(p[0].trim().isEmpty() ? 'x' : p[0].trim().charAt(0))) {
+                continue;
+            }
+            try {
+                long step = Long.parseLong(p[0].trim());
+                if (step <= upTo) {
+                    out.add(new double[] {step, Double.parseDouble(p[1].trim())});
+                }
+            } catch (NumberFormatException e) {
+                // a damaged line: skip it (the curve is informational)
+            }
+        }
+        return out;
+    }
+
+    private static void writeLosses(RunFolder folder, List<double[]> losses) throws IOException {
+        StringBuilder b = new StringBuilder("step,loss\n");
+        long[] steps = new long[losses.size()];
+        double[] values = new double[losses.size()];
+        for (int i = 0; i < losses.size(); i++) {
+            steps[i] = (long) losses.get(i)[0];
+            values[i] = losses.get(i)[1];
+            b.append(steps[i]).append(',').append(values[i]).append('\n');
+        }
+        AtomicFiles.writeBytes(folder.lossCsv(), b.toString().getBytes(StandardCharsets.UTF_8));
+        if (!losses.isEmpty()) {
+            Plots.lossCurve(folder.lossPng(), steps, values, "training loss (" + folder.root().getFileName() + ")");
+        }
+    }
+
+    // ---------------------------------------------------------------- sample grids
+
+    /** Samples from the EMA weights (or the raw ones without EMA) into a second model and writes a grid. */
+    static final class GridMaker {
+        private final Backend be;
+        private final Trainer trainer;
+        private final DenoiserModel gridModel;
+        private final Prediction prediction;
+        private final Sampler sampler;
+        private final SamplingGrid grid;
+        private final RunJson.TrainOptions opts;
+        private final long[] imageShape;
+        private final int classes;
+
+        GridMaker(Backend be, Trainer trainer, DenoiserModel gridModel, TrainingConfig tc, RunJson.TrainOptions opts,
+                  long[] imageShape, Dataset train) {
+            this.be = be;
+            this.trainer = trainer;
+            this.gridModel = gridModel;
+            this.prediction = tc.objective().prediction();
+            this.sampler = Sampling.sampler(opts.sampler());
+            this.grid = Sampling.grid(tc.buildNoiseSchedule(), opts.sampler(), opts.sampleSteps());
+            this.opts = opts;
+            this.imageShape = imageShape;
+            this.classes = gridModel.numClasses();
+        }
+
+        /** Writes the grid of step {@code step} and returns its path relative to the run folder. */
+        String write(RunFolder folder, long step) throws IOException {
+            Map<String, Parameter> dst = gridModel.module().namedParameters();
+            Map<String, Tensor> ema = trainer.ema() == null ? null : trainer.ema().averages();
+            for (Map.Entry<String, Parameter> e : trainer.model().module().namedParameters().entrySet()) {
+                Tensor src = ema != null ? ema.get(e.getKey()) : e.getValue().value();
+                be.copy(src, dst.get(e.getKey()).value());
+            }
+            int n = classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS;
+            double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
+            Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i / GRID_COLUMNS : null,
+                    g, n);
+            float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
+            Path file = imageShape == null ? folder.samples().resolve(String.format(Locale.ROOT, "step-%06d.png",
+                    step)) : folder.grid(step);
+            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), GRID_COLUMNS, null);
+            RunFolder.copyAtomically(file, folder.latestGrid());
+            return folder.relative(file);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package org.diffusion4j.training;
+
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.tensor.Tensor;
+
+import java.util.Objects;
+
+/**
+ * Deterministic, resumable batches of a {@link Dataset} for training: batch {@code k} holds the samples at
+ * positions {@code k·B … k·B + B − 1} of the endless sequence that visits epoch {@code e} in the order of the
+ * Philox permutation {@code (seed, stream e)} ({@link Dataset#batches}, {@link org.diffusion4j.io.PhiloxShuffle}).
+ * A batch is a pure function of {@code (seed, k)}, so resuming at step {@code k} needs nothing but {@code k}.
+ *
+ * <p>Not thread-safe (the current epoch's permutation is cached).
+ */
+public final class BatchSource {
+
+    /** One batch: the sample indices and, for a labelled dataset, their labels (else null). */
+    public record Batch(int[] indices, int[] labels) {
+    }
+
+    private final Dataset data;
+    private final Dataset.Batches batches;
+
+    /**
+     * Batches of {@code batchSize} from {@code data} for {@code seed}.
+     *
+     * @throws IllegalArgumentException when {@code batchSize < 1} or the dataset is empty
+     */
+    public BatchSource(Dataset data, int batchSize, long seed) {
+        this.data = Objects.requireNonNull(data, "data");
+        this.batches = data.batches(batchSize, seed);
+    }
+
+    /** The dataset. */
+    public Dataset dataset() {
+        return data;
+    }
+
+    /** Samples per batch {@code B}. */
+    public int batchSize() {
+        return batches.batchSize();
+    }
+
+    /** Which samples batch {@code k ≥ 0} holds. */
+    public Batch batch(long k) {
+        int[] idx = batches.indices(k);
+        int[] labels = null;
+        if (data.hasLabels()) {
+            labels = new int[idx.length];
+            for (int i = 0; i < idx.length; i++) {
+                labels[i] = data.label(idx[i]);
+            }
+        }
+        return new Batch(idx, labels);
+    }
+
+    /**
+     * Copies batch {@code k} into {@code x} ({@code [B, ...sampleShape]} F32 contiguous, any backend).
+     *
+     * @throws IllegalArgumentException when {@code x} has the wrong shape or dtype
+     */
+    public Batch load(long k, Tensor x) {
+        Batch b = batch(k);
+        data.gather(b.indices(), x, null);
+        return b;
+    }
+}

@@ -1,0 +1,578 @@
+package org.diffusion4j.training;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+
+import org.diffusion4j.io.Safetensors;
+import org.diffusion4j.io.SafetensorsDType;
+import org.diffusion4j.io.SafetensorsFile;
+import org.diffusion4j.io.SafetensorsHeader;
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.Models;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.Parameter;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.optim.AdamW;
+import org.diffusion4j.optim.Ema;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Training checkpoints in the <b>safetensors</b> format ({@link Safetensors}; written atomically: temporary file,
+ * fsync, rename — a failed save leaves any previous file intact).
+ *
+ * <h2>Layout</h2>
+ * <pre>
+ *   NAME              model parameters and buffers under their state-dict names ({@code Module#stateDict()}),
+ *                     F32, PyTorch's layout: {@code torch.nn.Module.load_state_dict} takes them after dropping
+ *                     the prefixed entries below (or use {@link #exportWeights}, which writes only these)
+ *   ema.NAME          EMA average of parameter NAME (when the run has an EMA)
+ *   optim.m.NAME      AdamW first moment of parameter NAME
+ *   optim.v.NAME      AdamW second moment of parameter NAME
+ *   __metadata__      d4j.format            format version ({@value #FORMAT_VERSION})
+ *                     d4j.model.kind        {@link Models} kind, e.g. "mlp"
+ *                     d4j.model.config      the model's configuration record as JSON
+ *                     d4j.training.config   the {@link TrainingConfig} as JSON
+ *                     d4j.step              completed steps (also the position of every random stream: the
+ *                                           trainer's draws are functions of (seed, step))
+ *                     d4j.seed              the run's seed
+ *                     d4j.optim.steps       AdamW's step counter (bias correction)
+ *                     d4j.ema.updates       the EMA's update counter (warm-up)
+ * </pre>
+ *
+ * <h2>Loading</h2>
+ * The file is memory-mapped ({@link Safetensors#read}, zero-copy on the CPU backend) into a temporary scope and
+ * every tensor is <b>copied</b> into the tensors that already exist (the model's parameters and buffers in the
+ * model's scope, the optimizer's moments and the EMA's averages in theirs); the mapping is released when the load
+ * returns, so the model never depends on the file (it may be overwritten by the next save). Before anything is
+ * copied, every name, shape and dtype and the metadata are checked; a problem is a {@link CheckpointException}
+ * naming the file and the tensor or key (missing tensor, unexpected tensor, shape mismatch, dtype other than F32,
+ * missing or malformed metadata, a model or run that does not match), and the target is then left unchanged. A
+ * file that breaks the safetensors format itself is a {@code SafetensorsFormatException}.
+ *
+ * <h2>Resuming and sampling</h2>
+ * <pre>{@code
+ * Checkpoint.Info info = Checkpoint.readInfo(file);                       // header only
+ * DenoiserModel model = Models.create(info.modelKind(), info.modelConfig(), ops, attention, scope, 0);
+ * try (Trainer trainer = new Trainer(model, ops, data, info.training())) {
+ *     trainer.restore(file);                                              // weights, moments, EMA, step
+ *     trainer.train(info.training().totalSteps() - trainer.completedSteps());
+ * }
+ * Checkpoint.Loaded l = Checkpoint.loadModel(file, ops, attention, scope, Checkpoint.Weights.PREFER_EMA);
+ * }</pre>
+ */
+public final class Checkpoint {
+
+    /** The format version this class writes and reads. */
+    public static final String FORMAT_VERSION = "1";
+
+    /** Metadata key of the format version. */
+    public static final String KEY_FORMAT = "d4j.format";
+    /** Metadata key of the model kind. */
+    public static final String KEY_MODEL_KIND = "d4j.model.kind";
+    /** Metadata key of the model configuration JSON. */
+    public static final String KEY_MODEL_CONFIG = "d4j.model.config";
+    /** Metadata key of the training configuration JSON. */
+    public static final String KEY_TRAINING_CONFIG = "d4j.training.config";
+    /** Metadata key of the completed steps. */
+    public static final String KEY_STEP = "d4j.step";
+    /** Metadata key of the seed. */
+    public static final String KEY_SEED = "d4j.seed";
+    /** Metadata key of AdamW's step counter. */
+    public static final String KEY_OPTIM_STEPS = "d4j.optim.steps";
+    /** Metadata key of the EMA's update counter. */
+    public static final String KEY_EMA_UPDATES = "d4j.ema.updates";
+
+    /** Prefix of the EMA averages. */
+    public static final String EMA_PREFIX = "ema.";
+    /** Prefix of AdamW's first moments. */
+    public static final String M_PREFIX = "optim.m.";
+    /** Prefix of AdamW's second moments. */
+    public static final String V_PREFIX = "optim.v.";
+
+    private static final JsonMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+
+    private Checkpoint() {
+    }
+
+    /**
+     * What a checkpoint's metadata says.
+     *
+     * @param modelKind      {@link Models} kind, or null when the file has none (e.g. a file written by PyTorch)
+     * @param modelConfig    the model configuration JSON, or null
+     * @param training       the training configuration, or null for a weights-only file
+     * @param step           completed steps (0 when absent)
+     * @param seed           the run's seed (0 when absent)
+     * @param optimSteps     AdamW's step counter (0 when absent)
+     * @param emaUpdates     EMA update counter (0 when absent)
+     * @param hasEma         whether the file holds {@code ema.*} tensors
+     * @param hasOptimizer   whether the file holds {@code optim.*} tensors
+     * @param metadata       all metadata strings
+     */
+    public record Info(String modelKind, String modelConfig, TrainingConfig training, long step, long seed,
+                       long optimSteps, long emaUpdates, boolean hasEma, boolean hasOptimizer,
+                       Map<String, String> metadata) {
+
+        /** Copies the map. */
+        public Info {
+            metadata = Map.copyOf(metadata);
+        }
+    }
+
+    /** Which weights a weights-only load takes. */
+    public enum Weights {
+        /** The trained parameters (the plain state-dict names). */
+        RAW,
+        /** The EMA averages ({@code ema.*}); the file must have them. */
+        EMA,
+        /** The EMA averages when the file has them, else the trained parameters. */
+        PREFER_EMA
+    }
+
+    /** A model built from a checkpoint: {@code emaUsed} tells whether its weights are the EMA averages. */
+    public record Loaded(DenoiserModel model, Info info, boolean emaUsed) {
+    }
+
+    // ================================================================ save
+
+    /**
+     * Writes the full training state of {@code trainer} (see the class comment) to {@code file} atomically.
+     *
+     * @throws IOException on a write failure; {@code file} is then unchanged
+     * @throws IllegalStateException when the trainer is closed
+     */
+    public static void save(Trainer trainer, Path file) throws IOException {
+        Objects.requireNonNull(trainer, "trainer");
+        Objects.requireNonNull(file, "file");
+        if (trainer.isClosed()) {
+            throw new IllegalStateException("cannot save a closed trainer");
+        }
+        DenoiserModel model = trainer.model();
+        Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
+        Ema ema = trainer.ema();
+        if (ema != null) {
+            for (Map.Entry<String, Tensor> e : ema.averages().entrySet()) {
+                tensors.put(EMA_PREFIX + e.getKey(), e.getValue());
+            }
+        }
+        AdamW opt = trainer.optimizer();
+        for (Map.Entry<String, Tensor> e : opt.firstMoments().entrySet()) {
+            tensors.put(M_PREFIX + e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, Tensor> e : opt.secondMoments().entrySet()) {
+            tensors.put(V_PREFIX + e.getKey(), e.getValue());
+        }
+        Map<String, String> meta = modelMetadata(model);
+        meta.put(KEY_TRAINING_CONFIG, toJson(trainer.config()));
+        meta.put(KEY_STEP, Long.toString(trainer.completedSteps()));
+        meta.put(KEY_SEED, Long.toString(trainer.config().seed()));
+        meta.put(KEY_OPTIM_STEPS, Long.toString(opt.stepCount()));
+        if (ema != null) {
+            meta.put(KEY_EMA_UPDATES, Long.toString(ema.updates()));
+        }
+        trainer.ops().backend().synchronize();
+        Safetensors.write(file, tensors, meta);
+    }
+
+    /**
+     * Writes only the model's state dict (parameters and buffers; with {@code ema} given, the parameters replaced
+     * by its averages) and the model metadata: a file that {@code torch.nn.Module.load_state_dict} takes as it is
+     * and {@link #loadModel} builds a model from.
+     *
+     * @param ema the EMA whose averages to write instead of the parameters, or null
+     * @throws IOException on a write failure; {@code file} is then unchanged
+     */
+    public static void exportWeights(Path file, DenoiserModel model, Ema ema) throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(model, "model");
+        Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
+        if (ema != null) {
+            for (String name : model.module().namedParameters().keySet()) {
+                Tensor avg = ema.averages().get(name);
+                if (avg == null) {
+                    throw new IllegalArgumentException("the EMA has no average of parameter '" + name + "'");
+                }
+                tensors.put(name, avg);
+            }
+        }
+        Safetensors.write(file, tensors, modelMetadata(model));
+    }
+
+    private static Map<String, String> modelMetadata(DenoiserModel model) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put(KEY_FORMAT, FORMAT_VERSION);
+        meta.put(KEY_MODEL_KIND, Models.kindOf(model));
+        meta.put(KEY_MODEL_CONFIG, Models.configJson(model));
+        return meta;
+    }
+
+    /** The training configuration as JSON (the form of {@code d4j.training.config}). */
+    public static String toJson(TrainingConfig config) {
+        try {
+            return JSON.writeValueAsString(config);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialise " + config, e);
+        }
+    }
+
+    /**
+     * Parses a training configuration from JSON.
+     *
+     * @throws IllegalArgumentException for malformed JSON, an unknown or missing field or an invalid value
+     */
+    public static TrainingConfig trainingConfigFromJson(String json) {
+        Objects.requireNonNull(json, "json");
+        try {
+            return JSON.readValue(json, TrainingConfig.class);
+        } catch (JsonProcessingException e) {
+            Throwable c = e;
+            while (c.getCause() != null && c.getCause() != c) {
+                c = c.getCause();
+            }
+            String why = c instanceof IllegalArgumentException || c instanceof NullPointerException ? c.getMessage()
+                    : e.getOriginalMessage();
+            throw new IllegalArgumentException("bad training config: " + why, e);
+        }
+    }
+
+    // ================================================================ info
+
+    /**
+     * Reads and checks the metadata of {@code file} (the header only; no tensor data is read).
+     *
+     * @throws CheckpointException for an unsupported format version or malformed metadata
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static Info readInfo(Path file) throws IOException {
+        Objects.requireNonNull(file, "file");
+        return info(file, Safetensors.readHeader(file));
+    }
+
+    private static Info info(Path file, SafetensorsHeader header) throws CheckpointException {
+        Map<String, String> meta = header.metadata();
+        String format = meta.get(KEY_FORMAT);
+        if (format != null && !format.equals(FORMAT_VERSION)) {
+            throw new CheckpointException(file, "metadata " + KEY_FORMAT + " = '" + format
+                    + "': this version reads format " + FORMAT_VERSION);
+        }
+        String kind = meta.get(KEY_MODEL_KIND);
+        String config = meta.get(KEY_MODEL_CONFIG);
+        if ((kind == null) != (config == null)) {
+            throw new CheckpointException(file, "metadata has " + (kind == null ? KEY_MODEL_CONFIG : KEY_MODEL_KIND)
+                    + " without " + (kind == null ? KEY_MODEL_KIND : KEY_MODEL_CONFIG));
+        }
+        if (kind != null) {
+            try {
+                Models.parseConfig(kind, config);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + "/" + KEY_MODEL_CONFIG + ": "
+                        + e.getMessage(), e);
+            }
+        }
+        TrainingConfig training = null;
+        String tc = meta.get(KEY_TRAINING_CONFIG);
+        if (tc != null) {
+            try {
+                training = trainingConfigFromJson(tc);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_TRAINING_CONFIG + ": " + e.getMessage(), e);
+            }
+        }
+        boolean hasEma = false;
+        boolean hasOpt = false;
+        for (SafetensorsHeader.Entry e : header.entries()) {
+            hasEma |= e.name().startsWith(EMA_PREFIX);
+            hasOpt |= e.name().startsWith(M_PREFIX) || e.name().startsWith(V_PREFIX);
+        }
+        return new Info(kind, config, training, count(file, meta, KEY_STEP), count(file, meta, KEY_SEED, true),
+                count(file, meta, KEY_OPTIM_STEPS), count(file, meta, KEY_EMA_UPDATES), hasEma, hasOpt, meta);
+    }
+
+    private static long count(Path file, Map<String, String> meta, String key) throws CheckpointException {
+        return count(file, meta, key, false);
+    }
+
+    private static long count(Path file, Map<String, String> meta, String key, boolean signed)
+            throws CheckpointException {
+        String v = meta.get(key);
+        if (v == null) {
+            return 0;
+        }
+        long n;
+        try {
+            n = Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new CheckpointException(file, "metadata " + key + " = '" + v + "' is not an integer", e);
+        }
+        if (!signed && n < 0) {
+            throw new CheckpointException(file, "metadata " + key + " = " + n + " is negative");
+        }
+        return n;
+    }
+
+    // ================================================================ restore
+
+    /**
+     * Loads the full training state saved by {@link #save} into {@code trainer}: weights, buffers, AdamW moments
+     * and step counter, EMA averages and update counter, and the trainer's step, so that training continues
+     * bit-exactly as the saved run would have. The trainer's model must have the checkpoint's kind and
+     * configuration, and its configuration the checkpoint's seed and batch size (which fix the random streams);
+     * other training settings may differ (e.g. more total steps).
+     *
+     * @throws CheckpointException naming the tensor or key when anything does not match (nothing is changed then)
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static void restore(Path file, Trainer trainer) throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(trainer, "trainer");
+        if (trainer.isClosed()) {
+            throw new IllegalStateException("cannot restore into a closed trainer");
+        }
+        SafetensorsHeader header = Safetensors.readHeader(file);
+        Info info = info(file, header);
+        Map<String, String> meta = info.metadata();
+        for (String key : List.of(KEY_MODEL_KIND, KEY_TRAINING_CONFIG, KEY_STEP, KEY_SEED, KEY_OPTIM_STEPS)) {
+            if (!meta.containsKey(key)) {
+                throw new CheckpointException(file, "metadata " + key + " is missing: not a training checkpoint"
+                        + " (a weights-only file loads with loadWeights/loadModel)");
+            }
+        }
+        requireSameModel(file, info, trainer.model());
+        TrainingConfig mine = trainer.config();
+        TrainingConfig theirs = info.training();
+        if (theirs.seed() != mine.seed() || info.seed() != mine.seed()) {
+            throw new CheckpointException(file, "checkpoint seed " + info.seed() + " differs from the trainer's "
+                    + mine.seed() + " (the seed fixes the batch order and noise; resume with the same seed)");
+        }
+        if (theirs.batchSize() != mine.batchSize()) {
+            throw new CheckpointException(file, "checkpoint batch size " + theirs.batchSize()
+                    + " differs from the trainer's " + mine.batchSize());
+        }
+        Ema ema = trainer.ema();
+        if (ema == null && meta.containsKey(KEY_EMA_UPDATES)) {
+            throw new CheckpointException(file, "metadata " + KEY_EMA_UPDATES + " is present but the trainer has no "
+                    + "EMA");
+        }
+        if (ema != null && !meta.containsKey(KEY_EMA_UPDATES)) {
+            throw new CheckpointException(file, "metadata " + KEY_EMA_UPDATES + " is missing but the trainer has an "
+                    + "EMA");
+        }
+
+        Map<String, Tensor> targets = new LinkedHashMap<>(trainer.model().module().stateDict());
+        if (ema != null) {
+            for (Map.Entry<String, Tensor> e : ema.averages().entrySet()) {
+                targets.put(EMA_PREFIX + e.getKey(), e.getValue());
+            }
+        }
+        AdamW opt = trainer.optimizer();
+        for (Map.Entry<String, Tensor> e : opt.firstMoments().entrySet()) {
+            targets.put(M_PREFIX + e.getKey(), e.getValue());
+        }
+        for (Map.Entry<String, Tensor> e : opt.secondMoments().entrySet()) {
+            targets.put(V_PREFIX + e.getKey(), e.getValue());
+        }
+        checkTensors(file, header, targets, Set.of(), true);
+        copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()));
+        opt.setStepCount(info.optimSteps());
+        if (ema != null) {
+            ema.setUpdates(info.emaUpdates());
+        }
+        trainer.setCompletedSteps(info.step());
+    }
+
+    // ================================================================ weights only
+
+    /**
+     * Builds the model a checkpoint describes (metadata {@code d4j.model.kind}, {@code d4j.model.config}) in
+     * {@code scope} and loads its weights (see {@link #loadWeights}).
+     *
+     * @param attention attention ops for a DiT (the caller keeps ownership), may be null for an MLP
+     *
+     * @throws CheckpointException when the file has no model metadata, or see {@link #loadWeights}
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static Loaded loadModel(Path file, NnOps ops, AttentionOps attention, TensorScope scope, Weights which)
+            throws IOException {
+        Objects.requireNonNull(ops, "ops");
+        Objects.requireNonNull(scope, "scope");
+        Info info = readInfo(file);
+        if (info.modelKind() == null) {
+            throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + " is missing: the file does not say "
+                    + "which model it holds; build the model yourself and use loadWeights");
+        }
+        DenoiserModel model = Models.create(info.modelKind(), info.modelConfig(), ops, attention, scope, 0);
+        boolean ema = loadWeights(file, model, ops.backend(), which);
+        return new Loaded(model, info, ema);
+    }
+
+    /**
+     * Loads the model weights of a checkpoint (a training checkpoint, an {@link #exportWeights export}, or a
+     * safetensors state dict written by PyTorch) into {@code model}'s existing parameters and buffers. F32, BF16
+     * and F16 tensors are accepted (converted to F32). {@code ema.*} and {@code optim.*} entries are otherwise
+     * ignored; any other name the model does not have is an error. When the file has model metadata, its kind and
+     * configuration must match the model.
+     *
+     * @param backend the model's backend
+     * @return true when the EMA averages were loaded into the parameters
+     * @throws CheckpointException naming the tensor: missing, unexpected, shape mismatch, unsupported dtype, or
+     *                             {@code EMA} asked for a file without EMA averages (the model is then unchanged)
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which)
+            throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(backend, "backend");
+        Objects.requireNonNull(which, "which");
+        SafetensorsHeader header = Safetensors.readHeader(file);
+        Info info = info(file, header);
+        if (info.modelKind() != null) {
+            requireSameModel(file, info, model);
+        }
+        Map<String, Parameter> params = model.module().namedParameters();
+        boolean useEma = switch (which) {
+            case RAW -> false;
+            case EMA -> {
+                if (!info.hasEma()) {
+                    throw new CheckpointException(file, "EMA weights were asked for but the file has no "
+                            + EMA_PREFIX + "* tensors");
+                }
+                yield true;
+            }
+            case PREFER_EMA -> info.hasEma();
+        };
+        Map<String, Tensor> targets = new LinkedHashMap<>(model.module().stateDict());
+        Map<String, String> source = new LinkedHashMap<>();
+        for (String name : targets.keySet()) {
+            source.put(name, useEma && params.containsKey(name) ? EMA_PREFIX + name : name);
+        }
+        Map<String, Tensor> bySource = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : source.entrySet()) {
+            bySource.put(e.getValue(), targets.get(e.getKey()));
+        }
+        // Names the model does not consume but a training checkpoint legitimately carries.
+        Set<String> tolerated = new LinkedHashSet<>();
+        for (SafetensorsHeader.Entry e : header.entries()) {
+            String n = e.name();
+            if (n.startsWith(M_PREFIX) || n.startsWith(V_PREFIX)
+                    || (n.startsWith(EMA_PREFIX) && params.containsKey(n.substring(EMA_PREFIX.length())))
+                    || (useEma && params.containsKey(n))) {
+                tolerated.add(n);
+            }
+        }
+        checkTensors(file, header, bySource, tolerated, false);
+        Map<String, String> identity = identity(bySource.keySet());
+        copyAll(file, backend, bySource, identity);
+        return useEma;
+    }
+
+    // ================================================================ checks and copies
+
+    private static void requireSameModel(Path file, Info info, DenoiserModel model) throws CheckpointException {
+        String kind = Models.kindOf(model);
+        if (!kind.equals(info.modelKind())) {
+            throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + " = '" + info.modelKind()
+                    + "' but the model is '" + kind + "'");
+        }
+        Record theirs = Models.parseConfig(info.modelKind(), info.modelConfig());
+        Record mine = Models.configOf(model);
+        if (!theirs.equals(mine)) {
+            throw new CheckpointException(file, "metadata " + KEY_MODEL_CONFIG + " = " + info.modelConfig()
+                    + " but the model's configuration is " + Models.toJson(mine));
+        }
+    }
+
+    /**
+     * Checks that the file holds exactly the {@code targets} (plus {@code tolerated}), each with the target's shape
+     * and an accepted dtype (F32 only when {@code strictF32}, else F32/BF16/F16).
+     */
+    private static void checkTensors(Path file, SafetensorsHeader header, Map<String, Tensor> targets,
+                                     Set<String> tolerated, boolean strictF32) throws CheckpointException {
+        Map<String, SafetensorsHeader.Entry> entries = new LinkedHashMap<>();
+        for (SafetensorsHeader.Entry e : header.entries()) {
+            entries.put(e.name(), e);
+        }
+        List<String> missing = new ArrayList<>();
+        for (String name : targets.keySet()) {
+            if (!entries.containsKey(name)) {
+                missing.add(name);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new CheckpointException(file, "missing tensor" + (missing.size() == 1 ? " '" + missing.get(0) + "'"
+                    : "s " + missing) + " (the file has " + entries.size() + " tensors)");
+        }
+        Set<String> unexpected = new TreeSet<>();
+        for (String name : entries.keySet()) {
+            if (!targets.containsKey(name) && !tolerated.contains(name)) {
+                unexpected.add(name);
+            }
+        }
+        if (!unexpected.isEmpty()) {
+            throw new CheckpointException(file, "unexpected tensor" + (unexpected.size() == 1 ? " '"
+                    + unexpected.iterator().next() + "'" : "s " + unexpected) + ": the target has no such entry");
+        }
+        for (Map.Entry<String, Tensor> t : targets.entrySet()) {
+            SafetensorsHeader.Entry e = entries.get(t.getKey());
+            if (!Arrays.equals(e.shape(), t.getValue().shape())) {
+                throw new CheckpointException(file, "tensor '" + t.getKey() + "' has shape "
+                        + Arrays.toString(e.shape()) + " in the file but " + Arrays.toString(t.getValue().shape())
+                        + " in the target");
+            }
+            SafetensorsDType d = e.dtype();
+            boolean ok = d == SafetensorsDType.F32
+                    || (!strictF32 && (d == SafetensorsDType.BF16 || d == SafetensorsDType.F16));
+            if (!ok) {
+                throw new CheckpointException(file, "tensor '" + t.getKey() + "' has dtype " + d + "; expected F32"
+                        + (strictF32 ? " (training state is stored exactly)" : ", BF16 or F16"));
+            }
+        }
+    }
+
+    private static Map<String, String> identity(Set<String> names) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String n : names) {
+            m.put(n, n);
+        }
+        return m;
+    }
+
+    /** Maps the file into a temporary scope and copies (casting to F32 where needed) each source into its target. */
+    private static void copyAll(Path file, Backend backend, Map<String, Tensor> targets, Map<String, String> names)
+            throws IOException {
+        Set<String> wanted = new LinkedHashSet<>(names.values());
+        try (TensorScope tmp = TensorScope.open()) {
+            SafetensorsFile f = Safetensors.read(file, tmp, backend, wanted::contains);
+            for (Map.Entry<String, Tensor> e : targets.entrySet()) {
+                Tensor src = f.tensor(names.get(e.getKey()));
+                Tensor dst = e.getValue();
+                if (src.dtype() == DType.F32) {
+                    backend.copy(src, dst);
+                } else {
+                    backend.cast(src, dst);
+                }
+            }
+            backend.synchronize();
+        }
+    }
+}

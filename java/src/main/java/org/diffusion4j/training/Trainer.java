@@ -1,0 +1,390 @@
+package org.diffusion4j.training;
+
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.nn.ClassEmbedder;
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.Embedding;
+import org.diffusion4j.nn.Module;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.Parameter;
+import org.diffusion4j.optim.AdamW;
+import org.diffusion4j.optim.Ema;
+import org.diffusion4j.optim.GradClip;
+import org.diffusion4j.optim.LrSchedule;
+import org.diffusion4j.random.Philox;
+import org.diffusion4j.sampling.DiffusionOps;
+import org.diffusion4j.sampling.NoiseSeeds;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Ops;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * Trains a {@link DenoiserModel} on a {@link Dataset} by denoising score matching / flow matching with explicit
+ * forward and backward passes. One {@link #step()}:
+ * <pre>
+ *   x0, y   = batch k of the data                              [B, ...]   (BatchSource: Philox permutation per epoch)
+ *   y       = y with label dropout to the null class           [B]        (conditional models only)
+ *   t, ε    = Philox draws of the batch's global sample ids k·B … k·B+B−1
+ *   x_t, u  = α_t x0 + σ_t ε,  c_t x0 + d_t ε                             (ForwardNoising, one fused pass)
+ *   out     = model(x_t, t, y)                                 [B, ...]
+ *   L       = (1/B) Σ_b w_b · (1/n) Σ_j (out − u)²                         (w: loss weight, n = numel/B)
+ *   ∂L/∂out = 2 w_b (out − u) / (B n)                                      (composed Backend ops)
+ *   grads   = model.backward(∂L/∂out)
+ *   N       = ‖grads‖₂ (global, float64);  f = min(1, maxNorm/(N + 1e-6))  (Pascanu et al. 2013; f = 1 unclipped)
+ *   AdamW step at lr(k) on f·grads                                         (Loshchilov &amp; Hutter 2019)
+ *   EMA update                                                             (warm-up decay 1 − (1 + n/γ)^(−p))
+ * </pre>
+ * with every tensor of the step in a {@link TensorScope} closed at the end of the step (native memory does not grow
+ * with the number of steps; the parameters, AdamW moments and EMA averages are the only long-lived tensors).
+ *
+ * <p><b>Determinism.</b> Every random draw is a Philox counter keyed by the config's {@code seed}: the batch order
+ * uses streams {@code 0, 1, 2, …} (one per epoch, {@link Dataset#batches}); noise, times and label dropout use
+ * streams {@link #NOISE_STREAM} {@code + 0, 1, 3} at the sample's global id {@code k·B + b} (noise element
+ * {@code j} at {@code id·n + j}, {@link NoiseSeeds}). So step {@code k} depends only on {@code (seed, k)} and the
+ * state, a run is bitwise reproducible on the CPU for a fixed thread count, and a run resumed from a checkpoint at
+ * step {@code k} ({@link Checkpoint}) continues bit-exactly.
+ *
+ * <p><b>Weight decay</b> (decoupled, AdamW's {@code λ}) applies only to weight matrices: parameters of rank
+ * {@code ≥ 2} that are neither embedding tables ({@link Embedding}, {@link ClassEmbedder}) nor a position embedding
+ * ({@code pos_embed}); biases and norm scales/shifts are not decayed. This is the common choice for transformers
+ * (e.g. minGPT's {@code configure_optimizers}; Loshchilov &amp; Hutter decay every weight, which the config can
+ * approximate with {@code weightDecay = 0}).
+ *
+ * <p>A diverging step (a non-finite loss or gradient norm) throws {@link IllegalStateException} naming the step
+ * before the optimizer touches the weights. Not thread-safe.
+ */
+public final class Trainer implements AutoCloseable {
+
+    /** First Philox stream of the per-sample draws: noise {@code +0}, time {@code +1}, label dropout {@code +3}. */
+    public static final long NOISE_STREAM = 1L << 62;
+
+    /** Stream offset of the label-dropout uniforms (after NoiseSeeds' draws 0..2). */
+    public static final long DRAW_LABEL_DROP = 3;
+
+    private final DenoiserModel model;
+    private final NnOps ops;
+    private final Backend backend;
+    private final DiffusionOps diffusionOps;
+    private final Dataset data;
+    private final TrainingConfig config;
+    private final BatchSource batches;
+    private final NoiseSchedule schedule;
+    private final TimeSampler timeSampler;
+    private final ForwardNoising noising;
+    private final LrSchedule lrSchedule;
+    private final Map<String, Parameter> params;
+    private final List<Parameter> paramList;
+    private final Set<String> decayed;
+    private final AdamW optimizer;
+    private final Ema ema;
+    private final List<TrainingListener> listeners = new CopyOnWriteArrayList<>();
+    private long completed;
+    private boolean closed;
+
+    /**
+     * A trainer at step 0 for {@code model} (whose current weights are the starting point) on {@code data}.
+     *
+     * @param ops the layer ops of the model's backend (AdamW runs through them)
+     * @throws IllegalArgumentException when the data's sample shape differs from the model's, a conditional model
+     *                                  gets unlabelled data or more classes than it has, or the model's parameters
+     *                                  are not on {@code ops}' backend
+     */
+    public Trainer(DenoiserModel model, NnOps ops, Dataset data, TrainingConfig config) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.ops = Objects.requireNonNull(ops, "ops");
+        this.data = Objects.requireNonNull(data, "data");
+        this.config = Objects.requireNonNull(config, "config");
+        this.backend = ops.backend();
+        if (!Arrays.equals(data.sampleShape(), model.sampleShape())) {
+            throw new IllegalArgumentException("dataset samples are " + Arrays.toString(data.sampleShape())
+                    + " but the model takes " + Arrays.toString(model.sampleShape()));
+        }
+        if (model.numClasses() > 0) {
+            if (!data.hasLabels()) {
+                throw new IllegalArgumentException("the model is class-conditional (" + model.numClasses()
+                        + " classes) but the dataset has no labels");
+            }
+            if (data.numClasses() > model.numClasses()) {
+                throw new IllegalArgumentException("the dataset has " + data.numClasses()
+                        + " classes, the model only " + model.numClasses());
+            }
+        }
+        this.batches = new BatchSource(data, config.batchSize(), config.seed());
+        this.schedule = config.buildNoiseSchedule();
+        this.timeSampler = config.buildTimeSampler();
+        this.noising = new ForwardNoising(config.objective().prediction()).withLossWeight(config.buildLossWeight());
+        this.lrSchedule = config.buildLrSchedule();
+        this.params = model.module().namedParameters();
+        this.paramList = List.copyOf(params.values());
+        this.decayed = decayedNames(model.module());
+        DiffusionOps dops = null;
+        AdamW opt = null;
+        Ema e = null;
+        try {
+            dops = DiffusionOps.forBackend(backend);
+            opt = new AdamW(ops, params, config.adamw(), decayed::contains);
+            e = config.ema() == null ? null : new Ema(backend, params, config.ema());
+        } catch (RuntimeException ex) {
+            if (opt != null) {
+                opt.close();
+            }
+            if (dops != null) {
+                dops.close();
+            }
+            throw ex;
+        }
+        this.diffusionOps = dops;
+        this.optimizer = opt;
+        this.ema = e;
+    }
+
+    /**
+     * The names of the parameters that get weight decay (see the class comment), in parameter order.
+     */
+    public static Set<String> decayedNames(Module root) {
+        Set<String> out = new java.util.LinkedHashSet<>();
+        collectDecayed(root, "", out);
+        return out;
+    }
+
+    private static void collectDecayed(Module m, String prefix, Set<String> out) {
+        boolean embedding = m instanceof Embedding || m instanceof ClassEmbedder;
+        for (Map.Entry<String, Parameter> e : m.localParameters().entrySet()) {
+            String name = e.getKey();
+            if (!embedding && e.getValue().value().rank() >= 2 && !name.contains("pos_embed")) {
+                out.add(prefix + name);
+            }
+        }
+        for (Map.Entry<String, Module> c : m.children().entrySet()) {
+            collectDecayed(c.getValue(), prefix + c.getKey() + ".", out);
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /** The model being trained. */
+    public DenoiserModel model() {
+        return model;
+    }
+
+    /** The layer ops. */
+    public NnOps ops() {
+        return ops;
+    }
+
+    /** The training data. */
+    public Dataset data() {
+        return data;
+    }
+
+    /** The configuration. */
+    public TrainingConfig config() {
+        return config;
+    }
+
+    /** The optimizer (its moments and step counter are part of a checkpoint). */
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /** The EMA of the weights, or {@code null} when the config has none. */
+    public Ema ema() {
+        return ema;
+    }
+
+    /** The batch source. */
+    public BatchSource batches() {
+        return batches;
+    }
+
+    /** Steps completed so far; the next {@link #step()} has this index. */
+    public long completedSteps() {
+        return completed;
+    }
+
+    /** Sets the step counter (used by {@link Checkpoint#restore} when resuming). */
+    void setCompletedSteps(long steps) {
+        if (steps < 0) {
+            throw new IllegalArgumentException("step count must be >= 0, got " + steps);
+        }
+        completed = steps;
+    }
+
+    /** Adds a listener, called after every step. */
+    public void addListener(TrainingListener listener) {
+        listeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    /** Removes a listener. */
+    public void removeListener(TrainingListener listener) {
+        listeners.remove(listener);
+    }
+
+    // ---------------------------------------------------------------- training
+
+    /**
+     * Runs {@code steps} more steps.
+     *
+     * @return the last step's stats, or null when {@code steps == 0}
+     * @throws IllegalArgumentException for {@code steps < 0}
+     * @throws IllegalStateException    on divergence (see the class comment) or after {@link #close()}
+     */
+    public StepStats train(long steps) {
+        if (steps < 0) {
+            throw new IllegalArgumentException("steps must be >= 0, got " + steps);
+        }
+        StepStats last = null;
+        for (long i = 0; i < steps; i++) {
+            last = step();
+        }
+        return last;
+    }
+
+    /**
+     * One training step (see the class comment), then the listeners.
+     *
+     * @throws IllegalStateException on divergence or after {@link #close()}
+     */
+    public StepStats step() {
+        if (closed) {
+            throw new IllegalStateException("trainer is closed");
+        }
+        long k = completed;
+        long t0 = System.nanoTime();
+        int batch = config.batchSize();
+        double loss;
+        double weighted;
+        double norm;
+        double factor;
+        double lr = lrSchedule.lr(k);
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x0 = backend.empty(scope, DType.F32, data.batchShape(batch));
+            BatchSource.Batch b = batches.load(k, x0);
+            long firstId = Math.multiplyExact(k, (long) batch);
+            NoiseSeeds seeds = NoiseSeeds.batch(config.seed(), NOISE_STREAM, firstId, batch);
+            int[] labels = model.numClasses() > 0 ? dropLabels(b.labels(), firstId) : null;
+
+            Tensor xt = backend.empty(scope, DType.F32, x0.shape());
+            Tensor target = backend.empty(scope, DType.F32, x0.shape());
+            ForwardNoising.Result r = noising.apply(diffusionOps, schedule, timeSampler, seeds, x0, xt, target, null,
+                    null);
+
+            model.module().zeroGrad();
+            DenoiserModel.Pass pass = model.forward(scope, xt, r.t(), labels);
+            Tensor out = pass.out();
+            long n = x0.numel() / batch;
+            Tensor diff = backend.empty(scope, DType.F32, batch, n);
+            backend.binary(Ops.Binary.SUB, out.reshape(batch, n), target.reshape(batch, n), diff);   // out − u
+            Tensor sq = backend.empty(scope, DType.F32, batch, n);
+            backend.binary(Ops.Binary.MUL, diff, diff, sq);
+            Tensor perSample = backend.empty(scope, DType.F32, batch, 1);
+            backend.reduceLastDim(Ops.Reduce.SUM, sq, perSample);                                    // Σ_j (out − u)²
+            float[] sums = perSample.toFloatArray();
+            double[] w = r.weights();
+            float[] scale = new float[batch];
+            double l = 0;
+            double lw = 0;
+            for (int i = 0; i < batch; i++) {
+                double mse = (double) sums[i] / n;
+                l += mse;
+                lw += w[i] * mse;
+                scale[i] = (float) (2.0 * w[i] / ((double) batch * n));
+            }
+            loss = l / batch;
+            weighted = lw / batch;
+            if (!Double.isFinite(weighted)) {
+                throw new IllegalStateException("training diverged at step " + k + ": loss " + loss
+                        + ", weighted loss " + weighted);
+            }
+            Tensor dOut = backend.empty(scope, DType.F32, batch, n);
+            backend.binary(Ops.Binary.MUL, diff, backend.fromArray(scope, scale, batch, 1), dOut);    // ∂L/∂out
+            model.backward(scope, pass, dOut.reshape(out.shape()));
+
+            norm = GradClip.globalNorm(backend, paramList);
+            if (!Double.isFinite(norm)) {
+                throw new IllegalStateException("training diverged at step " + k + ": gradient norm " + norm
+                        + " (loss " + loss + ")");
+            }
+            factor = config.maxGradNorm() > 0 ? GradClip.clipFactor(norm, config.maxGradNorm()) : 1.0;
+            optimizer.step(lr, factor);
+            if (ema != null) {
+                ema.update();
+            }
+            backend.synchronize();
+        }
+        completed = k + 1;
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        StepStats stats = new StepStats(k, loss, weighted, norm, factor, lr, batch / seconds, seconds);
+        for (TrainingListener listener : listeners) {
+            listener.onStep(stats);
+        }
+        return stats;
+    }
+
+    /**
+     * Classifier-free-guidance label dropout: label {@code b} becomes the null class {@code numClasses} when
+     * {@code Philox.uniform(seed, NOISE_STREAM + 3, firstId + b) <= labelDropout} (the rule of
+     * {@link ClassEmbedder#dropLabels}, keyed by the global sample id).
+     */
+    private int[] dropLabels(int[] labels, long firstId) {
+        int[] out = labels.clone();
+        double p = config.labelDropout();
+        if (p > 0) {
+            for (int b = 0; b < out.length; b++) {
+                if (Philox.uniform(config.seed(), NOISE_STREAM + DRAW_LABEL_DROP, firstId + b) <= p) {
+                    out[b] = model.numClasses();
+                }
+            }
+        }
+        return out;
+    }
+
+    // ---------------------------------------------------------------- checkpoints
+
+    /** {@link Checkpoint#save}: writes this trainer's state to {@code file} atomically. */
+    public void save(Path file) throws IOException {
+        Checkpoint.save(this, file);
+    }
+
+    /** {@link Checkpoint#restore}: loads the state saved in {@code file} into this trainer. */
+    public void restore(Path file) throws IOException {
+        Checkpoint.restore(file, this);
+    }
+
+    /** Frees the optimizer moments, the EMA averages and the fused-op resources (not the model). */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        optimizer.close();
+        if (ema != null) {
+            ema.close();
+        }
+        diffusionOps.close();
+    }
+
+    /** Names of the parameters in state-dict order. */
+    List<String> parameterNames() {
+        return new ArrayList<>(params.keySet());
+    }
+
+    /** True once closed. */
+    boolean isClosed() {
+        return closed;
+    }
+}

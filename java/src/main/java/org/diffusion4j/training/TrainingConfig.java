@@ -1,0 +1,329 @@
+package org.diffusion4j.training;
+
+import org.diffusion4j.optim.AdamW;
+import org.diffusion4j.optim.Ema;
+import org.diffusion4j.optim.LrSchedule;
+import org.diffusion4j.schedule.CosineSchedule;
+import org.diffusion4j.schedule.DiscreteVpSchedule;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.schedule.RectifiedFlowSchedule;
+import org.diffusion4j.schedule.VpSchedule;
+
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * Everything that defines a training run of {@link Trainer}, serialisable as JSON (Jackson, component names as
+ * fields; stored in checkpoints as {@code d4j.training.config}).
+ *
+ * @param seed            the run's seed: batch order, times, noise and label dropout are all Philox draws keyed by it
+ *                        (see {@link Trainer})
+ * @param batchSize       samples per step {@code B ≥ 1}
+ * @param totalSteps      planned steps {@code ≥ 1}: the end of the cosine decay (training may run past it at
+ *                        {@code minLearningRate})
+ * @param learningRate    peak learning rate {@code ≥ 0}
+ * @param warmupSteps     linear warm-up steps in {@code [0, totalSteps]}
+ * @param minLearningRate floor of the cosine decay in {@code [0, learningRate]}
+ * @param adamw           AdamW hyper-parameters; weight decay applies only to weight matrices (see {@link Trainer})
+ * @param maxGradNorm     global-norm clipping threshold {@code > 0}, or {@code 0} for no clipping
+ * @param ema             EMA warm-up schedule, or {@code null} for no EMA
+ * @param objective       what the network regresses
+ * @param schedule        noise schedule for the {@code EPSILON}, {@code V} and {@code X0} objectives (ignored, and
+ *                        normally {@code "rf"}, for {@code FLOW}): {@code "rf"} / {@code "rf:SHIFT"}
+ *                        ({@link RectifiedFlowSchedule}), {@code "cosine"} ({@link CosineSchedule#nicholDhariwal}),
+ *                        {@code "vp"} ({@link VpSchedule#song2021}), {@code "linear"} / {@code "linear:T"}
+ *                        (DDPM's discrete linear β schedule with {@code T} steps, default 1000,
+ *                        {@link DiscreteVpSchedule#linear})
+ * @param timeSampler     training distribution of {@code t}: {@code "uniform"}, {@code "uniform:TMIN:TMAX"},
+ *                        {@code "logit-normal"} / {@code "logit-normal:M:S"}, {@code "mode:S"}, {@code "cosmap"}
+ *                        ({@link TimeSampler})
+ * @param lossWeight      per-sample loss weight: {@code "none"} or {@code "min-snr:GAMMA"} ({@link LossWeights#minSnr})
+ * @param labelDropout    probability in {@code [0, 1]} of replacing a class label by the null class (classifier-free
+ *                        guidance training, Ho &amp; Salimans 2022, §3.2); ignored for unconditional models. The
+ *                        trainer draws the dropout itself and passes labels in {@code [0, numClasses]} to the model, so
+ *                        a model's own dropout setting (e.g. {@code DiT.Config.classDropProb}) is not used in training
+ */
+public record TrainingConfig(long seed, int batchSize, long totalSteps, double learningRate, long warmupSteps,
+                             double minLearningRate, AdamW.Hyper adamw, double maxGradNorm, Ema.Schedule ema,
+                             Objective objective, String schedule, String timeSampler, String lossWeight,
+                             double labelDropout) {
+
+    /** The regression target of training. */
+    public enum Objective {
+        /** Rectified flow (Liu et al. 2022; Lipman et al. 2023): {@code x_t = (1 − t) x0 + t ε}, target {@code ε − x0}. */
+        FLOW,
+        /** Noise prediction (Ho et al. 2020, eq. 14) on {@link #schedule}. */
+        EPSILON,
+        /** v-prediction {@code α ε − σ x0} (Salimans &amp; Ho 2022, §4) on {@link #schedule}. */
+        V,
+        /** Clean-data prediction on {@link #schedule}. */
+        X0;
+
+        /** The {@link Prediction} the network outputs. */
+        public Prediction prediction() {
+            return switch (this) {
+                case FLOW -> Prediction.VELOCITY;
+                case EPSILON -> Prediction.EPSILON;
+                case V -> Prediction.V;
+                case X0 -> Prediction.SAMPLE;
+            };
+        }
+    }
+
+    /**
+     * Validates every field, including the three specification strings.
+     *
+     * @throws IllegalArgumentException naming the bad field and value
+     */
+    public TrainingConfig {
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+        }
+        if (totalSteps < 1) {
+            throw new IllegalArgumentException("totalSteps must be >= 1, got " + totalSteps);
+        }
+        Objects.requireNonNull(adamw, "adamw");
+        Objects.requireNonNull(objective, "objective");
+        Objects.requireNonNull(schedule, "schedule");
+        Objects.requireNonNull(timeSampler, "timeSampler");
+        Objects.requireNonNull(lossWeight, "lossWeight");
+        LrSchedule.warmupCosine(learningRate, warmupSteps, totalSteps, minLearningRate);
+        if (!(maxGradNorm >= 0 && Double.isFinite(maxGradNorm))) {
+            throw new IllegalArgumentException("maxGradNorm must be finite and >= 0 (0: no clipping), got "
+                    + maxGradNorm);
+        }
+        if (!(labelDropout >= 0 && labelDropout <= 1)) {
+            throw new IllegalArgumentException("labelDropout must be in [0, 1], got " + labelDropout);
+        }
+        NoiseSchedule s = parseSchedule(objective, schedule);
+        TimeSampler ts = parseTimeSampler(timeSampler);
+        parseLossWeight(lossWeight, objective.prediction());
+        Objectives.requireDefined(s, objective.prediction(), ts.fromUniform(1.0));
+    }
+
+    /**
+     * Rectified-flow training with the usual settings: uniform {@code t}, no loss weight, AdamW
+     * {@code β = (0.9, 0.999)}, {@code ε = 1e-8}, weight decay 0, peak learning rate 1e-3 with
+     * {@code min(1000, totalSteps/10)} warm-up steps and cosine decay to 1e-5, clipping at norm 1, EMA with
+     * {@code max decay 0.9999, p = 2/3}, label dropout 0.1.
+     */
+    public static TrainingConfig defaults(long seed, int batchSize, long totalSteps) {
+        return new TrainingConfig(seed, batchSize, totalSteps, 1e-3, Math.min(1000, totalSteps / 10), 1e-5,
+                AdamW.Hyper.defaults().withWeightDecay(0), 1.0, Ema.Schedule.defaults(), Objective.FLOW, "rf",
+                "uniform", "none", 0.1);
+    }
+
+    /** This configuration with another seed. */
+    public TrainingConfig withSeed(long s) {
+        return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with another learning-rate schedule. */
+    public TrainingConfig withLearningRate(double peak, long warmup, double min) {
+        return new TrainingConfig(seed, batchSize, totalSteps, peak, warmup, min, adamw, maxGradNorm, ema, objective,
+                schedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with other AdamW hyper-parameters. */
+    public TrainingConfig withAdamW(AdamW.Hyper h) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, h,
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with another clipping threshold (0: none). */
+    public TrainingConfig withMaxGradNorm(double max) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw, max,
+                ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with another EMA schedule ({@code null}: no EMA). */
+    public TrainingConfig withEma(Ema.Schedule e) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with another objective and schedule. */
+    public TrainingConfig withObjective(Objective o, String noiseSchedule) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout);
+    }
+
+    /** This configuration with another time sampler and loss weight. */
+    public TrainingConfig withTimeSampling(String sampler, String weight) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout);
+    }
+
+    /** This configuration with another label-dropout probability. */
+    public TrainingConfig withLabelDropout(double p) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p);
+    }
+
+    /** The learning rate per step: warm-up then cosine decay ({@link LrSchedule#warmupCosine}). */
+    public LrSchedule buildLrSchedule() {
+        return LrSchedule.warmupCosine(learningRate, warmupSteps, totalSteps, minLearningRate);
+    }
+
+    /** The noise schedule of the objective ({@link RectifiedFlowSchedule#unshifted()}-like for {@code FLOW}). */
+    public NoiseSchedule buildNoiseSchedule() {
+        return parseSchedule(objective, schedule);
+    }
+
+    /** The time sampler. */
+    public TimeSampler buildTimeSampler() {
+        return parseTimeSampler(timeSampler);
+    }
+
+    /** The per-sample loss weight. */
+    public ForwardNoising.LossWeight buildLossWeight() {
+        return parseLossWeight(lossWeight, objective.prediction());
+    }
+
+    // ---------------------------------------------------------------- specification strings
+
+    /**
+     * The schedule named by {@code spec} (see the record comment). {@code FLOW} requires a rectified-flow
+     * schedule ({@code "rf"} or {@code "rf:SHIFT"}).
+     *
+     * @throws IllegalArgumentException naming the specification
+     */
+    public static NoiseSchedule parseSchedule(Objective objective, String spec) {
+        String[] p = split("schedule", spec);
+        NoiseSchedule s;
+        try {
+            s = switch (p[0]) {
+                case "rf" -> p.length == 1 ? RectifiedFlowSchedule.unshifted()
+                        : new RectifiedFlowSchedule(number("schedule", spec, p, 1));
+                case "cosine" -> {
+                    arity("schedule", spec, p, 1);
+                    yield CosineSchedule.nicholDhariwal();
+                }
+                case "vp" -> {
+                    arity("schedule", spec, p, 1);
+                    yield VpSchedule.song2021();
+                }
+                case "linear" -> DiscreteVpSchedule.linear(p.length == 1 ? 1000 : (int) integer("schedule", spec, p,
+                        1));
+                default -> throw new IllegalArgumentException("unknown schedule '" + spec
+                        + "'; expected rf, rf:SHIFT, cosine, vp, linear or linear:T");
+            };
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage() != null && e.getMessage().contains(spec)) {
+                throw e;
+            }
+            throw new IllegalArgumentException("bad schedule '" + spec + "': " + e.getMessage(), e);
+        }
+        if (objective == Objective.FLOW && !(s instanceof RectifiedFlowSchedule)) {
+            throw new IllegalArgumentException("the FLOW objective trains on the rectified-flow path; schedule '"
+                    + spec + "' is not one (use rf or rf:SHIFT, or an EPSILON/V/X0 objective)");
+        }
+        return s;
+    }
+
+    /**
+     * The time sampler named by {@code spec} (see the record comment).
+     *
+     * @throws IllegalArgumentException naming the specification
+     */
+    public static TimeSampler parseTimeSampler(String spec) {
+        String[] p = split("timeSampler", spec);
+        try {
+            return switch (p[0]) {
+                case "uniform" -> {
+                    if (p.length == 1) {
+                        yield TimeSampler.uniform();
+                    }
+                    arity("timeSampler", spec, p, 3);
+                    yield new TimeSampler.Uniform(number("timeSampler", spec, p, 1), number("timeSampler", spec, p,
+                            2));
+                }
+                case "logit-normal" -> {
+                    if (p.length == 1) {
+                        yield new TimeSampler.LogitNormal(0, 1);
+                    }
+                    arity("timeSampler", spec, p, 3);
+                    yield new TimeSampler.LogitNormal(number("timeSampler", spec, p, 1),
+                            number("timeSampler", spec, p, 2));
+                }
+                case "mode" -> {
+                    arity("timeSampler", spec, p, 2);
+                    yield new TimeSampler.Mode(number("timeSampler", spec, p, 1));
+                }
+                case "cosmap" -> {
+                    arity("timeSampler", spec, p, 1);
+                    yield new TimeSampler.CosMap();
+                }
+                default -> throw new IllegalArgumentException("unknown time sampler '" + spec
+                        + "'; expected uniform, uniform:TMIN:TMAX, logit-normal, logit-normal:M:S, mode:S or cosmap");
+            };
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage() != null && e.getMessage().contains(spec)) {
+                throw e;
+            }
+            throw new IllegalArgumentException("bad time sampler '" + spec + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The loss weight named by {@code spec}: {@code "none"} or {@code "min-snr:GAMMA"}.
+     *
+     * @throws IllegalArgumentException naming the specification
+     */
+    public static ForwardNoising.LossWeight parseLossWeight(String spec, Prediction target) {
+        String[] p = split("lossWeight", spec);
+        return switch (p[0]) {
+            case "none" -> {
+                arity("lossWeight", spec, p, 1);
+                yield ForwardNoising.LossWeight.none();
+            }
+            case "min-snr" -> {
+                arity("lossWeight", spec, p, 2);
+                double gamma = number("lossWeight", spec, p, 1);
+                if (!(gamma > 0 && Double.isFinite(gamma))) {
+                    throw new IllegalArgumentException("min-SNR gamma must be finite and > 0, got '" + spec + "'");
+                }
+                yield ForwardNoising.LossWeight.minSnr(gamma, target);
+            }
+            default -> throw new IllegalArgumentException("unknown loss weight '" + spec
+                    + "'; expected none or min-snr:GAMMA");
+        };
+    }
+
+    private static String[] split(String field, String spec) {
+        Objects.requireNonNull(spec, field);
+        String s = spec.trim().toLowerCase(Locale.ROOT);
+        if (s.isEmpty()) {
+            throw new IllegalArgumentException(field + " must not be empty");
+        }
+        return s.split(":", -1);
+    }
+
+    private static void arity(String field, String spec, String[] p, int n) {
+        if (p.length != n) {
+            throw new IllegalArgumentException(field + " '" + spec + "' needs " + (n - 1) + " parameter(s), got "
+                    + (p.length - 1));
+        }
+    }
+
+    private static double number(String field, String spec, String[] p, int i) {
+        if (i >= p.length) {
+            throw new IllegalArgumentException(field + " '" + spec + "' lacks parameter " + i);
+        }
+        try {
+            return Double.parseDouble(p[i]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(field + " '" + spec + "': '" + p[i] + "' is not a number", e);
+        }
+    }
+
+    private static long integer(String field, String spec, String[] p, int i) {
+        try {
+            return Long.parseLong(p[i]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(field + " '" + spec + "': '" + p[i] + "' is not an integer", e);
+        }
+    }
+}

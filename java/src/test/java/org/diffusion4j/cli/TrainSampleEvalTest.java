@@ -1,0 +1,321 @@
+package org.diffusion4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.diffusion4j.io.Idx;
+import org.diffusion4j.io.Npy;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * End to end on a tiny generated IDX dataset: {@code train} a small class-conditional DiT into a run folder,
+ * {@code sample} from it (determinism, invariance to {@code --n}), {@code eval} it, {@code --resume} it; commands are
+ * run in-process through picocli with captured output.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TrainSampleEvalTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private Path dir;
+
+    private Path data;
+    private Path run;
+    private Path cache;
+
+    /** Exit code, stdout, stderr. */
+    record Result(int code, String out, String err) {
+        @Override
+        public String toString() {
+            return "exit " + code + "\n--- stdout\n" + out + "--- stderr\n" + err;
+        }
+    }
+
+    static Result run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(Arrays.asList(a));
+        l.addAll(Arrays.asList(b));
+        return l.toArray(String[]::new);
+    }
+
+    private String[] trainArgs(int steps) {
+        return new String[] {"train", "--data", data.toString(), "--out", run.toString(), "--model", "dit", "--cond",
+            "--hidden", "32", "--depth", "1", "--heads", "2", "--patch", "4", "--steps", Integer.toString(steps),
+            "--batch", "16", "--lr", "2e-3", "--checkpoint-every", "15", "--sample-every", "15", "--sample-steps", "3",
+            "--backend", "cpu", "--seed", "5"};
+    }
+
+    @BeforeAll
+    void trainOnce(@TempDir Path tmp) throws IOException {
+        dir = tmp;
+        data = TinyData.idxFolder(dir.resolve("tiny"), 96, 30);
+        run = dir.resolve("run");
+        cache = dir.resolve("cache");
+        Result r = run(trainArgs(30));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("done        30 steps"), r::toString);
+    }
+
+    @Test
+    @Order(1)
+    void trainWritesRunJsonCheckpointsGridsAndLossCurve() throws IOException {
+        JsonNode j = JSON.readTree(run.resolve("run.json").toFile());
+        assertEquals("complete", j.get("status").asText());
+        assertEquals(30, j.get("results").get("steps").asLong());
+        assertTrue(Double.isFinite(j.get("results").get("finalLoss").asDouble()), j.toString());
+        assertTrue(j.get("results").get("imagesPerSecond").asDouble() > 0, j.toString());
+        assertTrue(j.get("results").get("wallSeconds").asDouble() > 0, j.toString());
+        assertEquals("dit", j.get("model").get("kind").asText());
+        assertEquals(3, j.get("model").get("config").get("numClasses").asInt());
+        assertEquals("FLOW", j.get("training").get("objective").asText());
+        assertEquals("t10k", j.get("data").get("heldOutFrom").asText());
+        assertEquals(96, j.get("data").get("train").asInt());
+        assertTrue(j.get("versions").has("java"));
+        for (String f : List.of("checkpoints/step-000015.safetensors", "checkpoints/step-000030.safetensors",
+                "checkpoints/latest.safetensors", "samples/step-000015.png", "samples/step-000030.png",
+                "samples/latest.png", "loss.png", "loss.csv")) {
+            assertTrue(Files.isRegularFile(run.resolve(f)), f);
+        }
+        assertArrayEquals(Files.readAllBytes(run.resolve("checkpoints/step-000030.safetensors")),
+                Files.readAllBytes(run.resolve("checkpoints/latest.safetensors")));
+        BufferedImage grid = ImageIO.read(run.resolve("samples/latest.png").toFile());
+        assertNotNull(grid);
+        // one row per class, 8 columns of 16-pixel tiles with 2-pixel padding
+        assertEquals(8 * 16 + 9 * 2, grid.getWidth());
+        assertEquals(3 * 16 + 4 * 2, grid.getHeight());
+        assertNotNull(ImageIO.read(run.resolve("loss.png").toFile()));
+        assertEquals(31, Files.readAllLines(run.resolve("loss.csv")).size());
+        try (var s = Files.walk(run)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary files left");
+        }
+    }
+
+    @Test
+    @Order(2)
+    void sampleIsDeterministicAndTheNthSampleDoesNotDependOnN() throws IOException {
+        String[] base = {"sample", "--checkpoint", run.toString(), "--steps", "3", "--backend", "cpu", "--batch", "4"};
+        Result a = run(concat(base, "--seed", "11", "--n", "6", "--out", dir.resolve("a.png").toString(), "--save-raw",
+                dir.resolve("a.npy").toString()));
+        assertEquals(0, a.code(), a::toString);
+        Result b = run(concat(base, "--seed", "11", "--n", "6", "--out", dir.resolve("b.png").toString(), "--save-raw",
+                dir.resolve("b.npy").toString()));
+        assertEquals(0, b.code(), b::toString);
+        assertArrayEquals(Files.readAllBytes(dir.resolve("a.png")), Files.readAllBytes(dir.resolve("b.png")));
+        assertArrayEquals(Files.readAllBytes(dir.resolve("a.npy")), Files.readAllBytes(dir.resolve("b.npy")));
+        Result c = run(concat(base, "--seed", "11", "--n", "3", "--out", dir.resolve("c.png").toString(), "--save-raw",
+                dir.resolve("c.idx").toString()));
+        assertEquals(0, c.code(), c::toString);
+        Npy.Array six = Npy.read(dir.resolve("a.npy"));
+        assertArrayEquals(new long[] {6, 1, 16, 16}, six.shape());
+        Idx.Array three = Idx.read(dir.resolve("c.idx"));
+        assertArrayEquals(new int[] {3, 1, 16, 16}, three.dims());
+        assertArrayEquals(Arrays.copyOf(six.values(), 3 * 256), three.toFloatArray(),
+                "samples 0..2 are the same with --n 3 and --n 6");
+        Result d = run(concat(base, "--n", "6", "--seed", "12", "--out", dir.resolve("d.png").toString(),
+                "--save-raw", dir.resolve("d.npy").toString()));
+        assertEquals(0, d.code(), d::toString);
+        assertFalse(Arrays.equals(six.values(), Npy.read(dir.resolve("d.npy")).values()), "another seed differs");
+        Result k = run(concat(base, "--n", "2", "--class", "7", "--out", dir.resolve("k.png").toString()));
+        assertEquals(1, k.code(), k::toString);
+        assertTrue(k.err().contains("--class 7"), k::toString);
+    }
+
+    @Test
+    @Order(3)
+    void evalWritesTheImageMetricsAndAddsThemToRunJson() throws IOException {
+        Result r = run("eval", "--checkpoint", run.toString(), "--n", "24", "--reference", "30", "--steps", "3",
+                "--batch", "8", "--backend", "cpu", "--cache-dir", cache.toString());
+        assertEquals(0, r.code(), r::toString);
+        JsonNode j = JSON.readTree(run.resolve("eval.json").toFile());
+        JsonNode m = j.get("metrics");
+        for (String key : List.of("classifier_fd", "classifier_fd_real_reference", "classifier_accuracy",
+                "classifier_accuracy_held_out", "class_coverage", "nn_ratio")) {
+            assertTrue(m.has(key) && Double.isFinite(m.get(key).asDouble()), key + " in " + j);
+        }
+        assertTrue(m.get("classifier_fd").asDouble() >= 0);
+        double acc = m.get("classifier_accuracy_held_out").asDouble();
+        assertTrue(acc > 0.9, "the classifier separates the three synthetic classes: " + acc);
+        JsonNode runJson = JSON.readTree(run.resolve("run.json").toFile());
+        assertTrue(runJson.get("results").get("metrics").has("classifier_fd"), runJson.toString());
+        try (var s = Files.list(cache)) {
+            assertEquals(1, s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).count());
+        }
+    }
+
+    @Test
+    @Order(4)
+    void evalOfTheHeldOutSetItselfGivesZeroFdAndUnitNnRatio() throws IOException {
+        // the held-out images as "samples": the feature pipeline must give FD ~ 0 and the NN ratio exactly 1
+        Idx.Array images = Idx.readImages(data.resolve("t10k-images-idx3-ubyte.gz"));
+        float[] v = new float[images.numel()];
+        float[] raw = images.toFloatArray();
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (raw[i] / 127.5 - 1.0);
+        }
+        Path npy = dir.resolve("held.npy");
+        Npy.write(npy, v, 30, 1, 16, 16);
+        Path out = dir.resolve("held-eval.json");
+        Result r = run("eval", "--samples", npy.toString(), "--data", data.toString(), "--reference", "30",
+                "--backend", "cpu", "--cache-dir", cache.toString(), "--out", out.toString());
+        assertEquals(0, r.code(), r::toString);
+        JsonNode m = JSON.readTree(out.toFile()).get("metrics");
+        assertEquals(0.0, m.get("classifier_fd").asDouble(), 1e-6, m.toString());
+        assertEquals(1.0, m.get("nn_ratio").asDouble(), 1e-12, m.toString());
+        assertTrue(r.out().contains("classifier") && !r.out().contains("training the feature classifier"),
+                "the classifier comes from the cache the first eval wrote: " + r);
+    }
+
+    @Test
+    @Order(5)
+    void resumeContinuesAndRefusesConflictingOptions() throws IOException {
+        Result bad = run("train", "--out", run.toString(), "--resume", "--steps", "45", "--lr", "1e-4",
+                "--backend", "cpu");
+        assertEquals(1, bad.code(), bad::toString);
+        assertEquals(1, bad.err().strip().lines().count(), bad::toString);
+        assertTrue(bad.err().contains("--lr") && bad.err().contains("conflicts"), bad::toString);
+
+        Result r = run(concat(trainArgs(45), "--resume"));              // the same options again are fine
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("resume      from step 30"), r::toString);
+        JsonNode j = JSON.readTree(run.resolve("run.json").toFile());
+        assertEquals(45, j.get("results").get("steps").asLong());
+        assertEquals("complete", j.get("status").asText());
+        assertTrue(Files.isRegularFile(run.resolve("checkpoints/step-000045.safetensors")));
+        assertEquals(46, Files.readAllLines(run.resolve("loss.csv")).size());
+        assertTrue(j.get("results").get("metrics").has("classifier_fd"), "metrics survive a resume");
+
+        Result again = run(trainArgs(30));
+        assertEquals(1, again.code(), again::toString);
+        assertTrue(again.err().contains("already holds a run"), again::toString);
+    }
+
+    // ---------------------------------------------------------------- bad input
+
+    private void assertOneLineFailure(Result r, String... fragments) {
+        assertNotEquals(0, r.code(), r::toString);
+        String err = r.err().strip();
+        assertEquals(1, err.lines().count(), () -> "one line: " + r);
+        assertFalse(err.contains("\tat "), () -> "no stack trace: " + r);
+        for (String f : fragments) {
+            assertTrue(err.contains(f), () -> "'" + f + "' in " + r);
+        }
+    }
+
+    @Test
+    void badInputsGiveOneLineReasons() throws IOException {
+        Path out = dir.resolve("bad-run");
+        Path missing = dir.resolve("nope");
+        assertOneLineFailure(run("train", "--data", missing.toString(), "--out", out.toString(), "--backend", "cpu"),
+                missing.toString());
+
+        Path corrupt = dir.resolve("corrupt");
+        Files.createDirectories(corrupt);
+        TinyData.writeIdx(corrupt, "train", 10, 0, false);
+        Path img = corrupt.resolve("train-images-idx3-ubyte");
+        byte[] bytes = Files.readAllBytes(img);
+        Files.write(img, Arrays.copyOf(bytes, bytes.length - 100));
+        assertOneLineFailure(run("train", "--data", corrupt.toString(), "--out", out.toString(), "--backend", "cpu"),
+                "train-images-idx3-ubyte");
+
+        Path empty = dir.resolve("empty");
+        Files.createDirectories(empty);
+        assertOneLineFailure(run("train", "--data", empty.toString(), "--out", out.toString(), "--backend", "cpu"),
+                empty.toString());
+
+        Path csv = dir.resolve("nan.csv");
+        Files.writeString(csv, "x,y\n1,2\n3,NaN\n");
+        assertOneLineFailure(run("train", "--data", csv.toString(), "--out", out.toString(), "--model", "mlp",
+                "--backend", "cpu"), "nan.csv", "NaN");
+
+        Path npy = dir.resolve("short.npy");
+        Files.write(npy, new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0});
+        assertOneLineFailure(run("train", "--data", npy.toString(), "--out", out.toString(), "--model", "mlp",
+                "--backend", "cpu"), "short.npy");
+
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--patch", "5",
+                "--backend", "cpu"), "--patch 5");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--model", "mlp",
+                "--cond", "--backend", "cpu"), "--cond");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
+                "--sampler", "flow-euler", "--backend", "cpu"), "flow-euler");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
+                "--schedule", "rf", "--backend", "cpu"), "EPSILON");
+        Result unknown = run("train", "--out", out.toString(), "--bogus");
+        assertEquals(2, unknown.code(), unknown::toString);
+        assertOneLineFailure(unknown, "--bogus");
+        assertOneLineFailure(run("sample", "--checkpoint", missing.toString(), "--backend", "cpu"), missing.toString());
+        assertOneLineFailure(run("sample", "--checkpoint", npy.toString(), "--backend", "cpu"), "short.npy");
+        assertOneLineFailure(run("eval", "--backend", "cpu"), "--checkpoint", "--samples");
+        assertFalse(Files.exists(out), "nothing written for bad input");
+
+        Result verbose = run("train", "--data", missing.toString(), "--out", out.toString(), "--verbose");
+        assertNotEquals(0, verbose.code());
+        assertTrue(verbose.err().contains("\tat "), "--verbose prints the stack trace: " + verbose);
+    }
+
+    @Test
+    void everyCommandHasHelp() {
+        for (String cmd : List.of("train", "sample", "eval")) {
+            Result r = run(cmd, "--help");
+            assertEquals(0, r.code(), r::toString);
+            assertTrue(r.out().contains("Usage: diffusion4j " + cmd), r::toString);
+        }
+    }
+
+    @Test
+    void vectorsTrainAnMlpAndEvalGivesTheVectorMetrics() throws IOException {
+        StringBuilder b = new StringBuilder("x,y\n");
+        for (int i = 0; i < 200; i++) {
+            double a = i * 2 * Math.PI / 200;
+            b.append(Math.cos(a)).append(',').append(Math.sin(a)).append('\n');
+        }
+        Path csv = dir.resolve("ring.csv");
+        Files.writeString(csv, b.toString());
+        Path vrun = dir.resolve("vrun");
+        Result t = run("train", "--data", csv.toString(), "--out", vrun.toString(), "--model", "mlp", "--hidden",
+                "32", "--blocks", "1", "--steps", "20", "--batch", "32", "--checkpoint-every", "20",
+                "--sample-every", "0", "--sample-steps", "4", "--backend", "cpu");
+        assertEquals(0, t.code(), t::toString);
+        assertNotNull(ImageIO.read(vrun.resolve("samples/latest.png").toFile()), "a scatter plot of the samples");
+        Result e = run("eval", "--checkpoint", vrun.toString(), "--n", "40", "--steps", "4", "--backend", "cpu");
+        assertEquals(0, e.code(), e::toString);
+        JsonNode m = JSON.readTree(vrun.resolve("eval.json").toFile()).get("metrics");
+        for (String key : List.of("sliced_wasserstein", "mmd2_u", "energy_distance_u",
+                "sliced_wasserstein_real_reference")) {
+            assertTrue(m.has(key), key + " in " + m);
+        }
+        Result s = run("sample", "--checkpoint", vrun.toString(), "--n", "5", "--steps", "4", "--backend", "cpu",
+                "--guidance", "3", "--out", dir.resolve("v.png").toString());
+        assertOneLineFailure(s, "--guidance");
+    }
+}

@@ -1,0 +1,359 @@
+package org.diffusion4j.training;
+
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.io.Safetensors;
+import org.diffusion4j.io.SafetensorsDType;
+import org.diffusion4j.io.SafetensorsFile;
+import org.diffusion4j.io.SafetensorsHeader;
+import org.diffusion4j.nn.DiT;
+import org.diffusion4j.nn.MlpDenoiser;
+import org.diffusion4j.nn.Models;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+import static org.diffusion4j.training.TrainingTestSupport.assertBitwise;
+import static org.diffusion4j.training.TrainingTestSupport.busy;
+import static org.diffusion4j.training.TrainingTestSupport.copies;
+import static org.diffusion4j.training.TrainingTestSupport.weights;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Checkpoints: layout and metadata, weights-only loads (EMA by option, exports that hold only the state dict),
+ * every kind of mismatch and corruption named in the error with the target left unchanged, and atomic saves.
+ */
+class CheckpointTest {
+
+    static CpuBackend be;
+    static NnOps ops;
+    static AttentionOps attention;
+
+    @BeforeAll
+    static void start() {
+        be = new CpuBackend(2);
+        ops = NnOps.forBackend(be);
+        attention = AttentionOps.forBackend(be);
+    }
+
+    @AfterAll
+    static void stop() {
+        attention.close();
+        ops.close();
+        be.close();
+    }
+
+    static Dataset points() {
+        return TrainingTestSupport.gaussian2d(19, 5);
+    }
+
+    /** Trains an MLP for 3 steps and saves it to {@code file}; returns the trainer (open) for comparisons. */
+    static Trainer trained(TensorScope scope, Path file) throws IOException {
+        Trainer t = new Trainer(new MlpDenoiser(ops, scope, TrainingTestSupport.mlp(), 3), ops, points(),
+                busy(9, 4, 10));
+        t.train(3);
+        t.save(file);
+        return t;
+    }
+
+    // ---------------------------------------------------------------- layout
+
+    @Test
+    void aCheckpointHoldsStateDictEmaMomentsAndMetadata(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f)) {
+            SafetensorsHeader h = Safetensors.readHeader(f);
+            Set<String> want = new TreeSet<>();
+            for (String n : t.model().module().namedParameters().keySet()) {
+                want.addAll(List.of(n, "ema." + n, "optim.m." + n, "optim.v." + n));
+            }
+            Set<String> have = new TreeSet<>();
+            for (SafetensorsHeader.Entry e : h.entries()) {
+                have.add(e.name());
+                assertEquals(SafetensorsDType.F32, e.dtype(), e.name());
+            }
+            assertEquals(want, have);
+            Map<String, String> meta = h.metadata();
+            assertEquals("1", meta.get("d4j.format"));
+            assertEquals("mlp", meta.get("d4j.model.kind"));
+            assertEquals(TrainingTestSupport.mlp(), Models.parseConfig("mlp", meta.get("d4j.model.config")));
+            assertEquals(t.config(), Checkpoint.trainingConfigFromJson(meta.get("d4j.training.config")));
+            assertEquals("3", meta.get("d4j.step"));
+            assertEquals("9", meta.get("d4j.seed"));
+            assertEquals("3", meta.get("d4j.optim.steps"));
+            assertEquals("3", meta.get("d4j.ema.updates"));
+            Checkpoint.Info info = Checkpoint.readInfo(f);
+            assertEquals(3, info.step());
+            assertTrue(info.hasEma() && info.hasOptimizer());
+            try (TensorScope r = TensorScope.open()) {
+                SafetensorsFile file = Safetensors.read(f, r, be);
+                for (Map.Entry<String, Tensor> e : t.model().module().stateDict().entrySet()) {
+                    assertArrayEquals(e.getValue().toFloatArray(), file.tensor(e.getKey()).toFloatArray(),
+                            e.getKey());
+                }
+                for (Map.Entry<String, Tensor> e : t.optimizer().secondMoments().entrySet()) {
+                    assertArrayEquals(e.getValue().toFloatArray(), file.tensor("optim.v." + e.getKey())
+                            .toFloatArray(), e.getKey());
+                }
+            }
+        }
+    }
+
+    @Test
+    void aDitCheckpointUsesTheReferenceNamesAndHoldsThePositionEmbeddingBuffer(@TempDir Path dir)
+            throws IOException {
+        Path f = dir.resolve("dit.safetensors");
+        Dataset data = TrainingTestSupport.images(7, 1, 4, 3, 1);
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new DiT(ops, attention, s, TrainingTestSupport.tinyDit(), 2), ops, data,
+                     busy(1, 3, 5))) {
+            t.train(2);
+            t.save(f);
+            Set<String> names = new TreeSet<>();
+            for (SafetensorsHeader.Entry e : Safetensors.readHeader(f).entries()) {
+                names.add(e.name());
+            }
+            for (String n : List.of("pos_embed", "x_embedder.proj.weight", "blocks.0.attn.qkv.weight",
+                    "blocks.0.adaLN_modulation.1.weight", "final_layer.linear.weight",
+                    "y_embedder.embedding_table.weight", "ema.blocks.0.attn.qkv.weight")) {
+                assertTrue(names.contains(n), n + " missing from " + names);
+            }
+            assertFalse(names.contains("ema.pos_embed"), "a buffer has no EMA");
+            assertFalse(names.contains("optim.m.pos_embed"), "a buffer has no optimizer state");
+            try (TensorScope r = TensorScope.open()) {
+                Checkpoint.Loaded l = Checkpoint.loadModel(f, ops, attention, r, Checkpoint.Weights.PREFER_EMA);
+                assertTrue(l.emaUsed());
+                assertEquals(TrainingTestSupport.tinyDit(), ((DiT) l.model()).config());
+                assertBitwise("EMA weights", copies(t.ema().averages()), weights(l.model()));
+                assertArrayEquals(((DiT) t.model()).posEmbed().toFloatArray(), ((DiT) l.model()).posEmbed()
+                        .toFloatArray());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- weights only
+
+    @Test
+    void weightsOnlyLoadsPickEmaOrRawWeightsByOption(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        Path raw = dir.resolve("raw.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f); TensorScope r = TensorScope.open()) {
+            Checkpoint.Loaded ema = Checkpoint.loadModel(f, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            assertTrue(ema.emaUsed());
+            assertBitwise("EMA weights", copies(t.ema().averages()), weights(ema.model()));
+            Checkpoint.Loaded plain = Checkpoint.loadModel(f, ops, null, r, Checkpoint.Weights.RAW);
+            assertFalse(plain.emaUsed());
+            assertBitwise("raw weights", weights(t.model()), weights(plain.model()));
+            assertThrows(AssertionError.class, () -> assertBitwise("", weights(plain.model()),
+                    weights(ema.model())));
+
+            // an export holds exactly the state dict (what torch's load_state_dict(strict=True) wants)
+            Checkpoint.exportWeights(raw, t.model(), null);
+            Set<String> names = new TreeSet<>();
+            for (SafetensorsHeader.Entry e : Safetensors.readHeader(raw).entries()) {
+                names.add(e.name());
+            }
+            assertEquals(new TreeSet<>(t.model().module().stateDict().keySet()), names);
+            Checkpoint.Info info = Checkpoint.readInfo(raw);
+            assertNull(info.training());
+            assertFalse(info.hasEma());
+            Checkpoint.Loaded back = Checkpoint.loadModel(raw, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            assertFalse(back.emaUsed());
+            assertBitwise("exported weights", weights(t.model()), weights(back.model()));
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadModel(raw, ops, null, r, Checkpoint.Weights.EMA));
+            assertTrue(e.getMessage().contains("ema."), e.getMessage());
+            // a weights-only file cannot resume training
+            e = assertThrows(CheckpointException.class, () -> t.restore(raw));
+            assertTrue(e.getMessage().contains("d4j.training.config"), e.getMessage());
+
+            // an export of the EMA weights, loaded into an existing model in BF16 form
+            Path emaExport = dir.resolve("ema.safetensors");
+            Checkpoint.exportWeights(emaExport, t.model(), t.ema());
+            Path bf16 = rewrite(emaExport, dir.resolve("bf16.safetensors"), (m, meta) -> {
+                for (Map.Entry<String, Tensor> en : m.entrySet()) {
+                    Tensor b = be.empty(r, DType.BF16, en.getValue().shape());
+                    be.cast(en.getValue(), b);
+                    en.setValue(b);
+                }
+            });
+            MlpDenoiser target = new MlpDenoiser(ops, r, TrainingTestSupport.mlp(), 44);
+            assertFalse(Checkpoint.loadWeights(bf16, target, be, Checkpoint.Weights.RAW));
+            float[] want = t.ema().averages().get("out_proj.weight").toFloatArray();
+            float[] got = target.namedParameters().get("out_proj.weight").value().toFloatArray();
+            for (int i = 0; i < want.length; i++) {
+                assertEquals(want[i], got[i], Math.abs(want[i]) * 0x1p-8, "bf16 element " + i);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    interface Edit {
+        void apply(Map<String, Tensor> tensors, Map<String, String> metadata);
+    }
+
+    /** Reads {@code src}, applies {@code edit} and writes the result to {@code dst}. */
+    static Path rewrite(Path src, Path dst, Edit edit) throws IOException {
+        try (TensorScope s = TensorScope.open()) {
+            SafetensorsFile f = Safetensors.read(src, s, be);
+            Map<String, Tensor> tensors = new LinkedHashMap<>(f.tensors());
+            Map<String, String> meta = new HashMap<>(f.metadata());
+            edit.apply(tensors, meta);
+            Safetensors.write(dst, tensors, meta);
+        }
+        return dst;
+    }
+
+    /** Asserts that restoring {@code file} into {@code t} fails with a message holding every fragment, and changes nothing. */
+    static void assertRestoreFails(Trainer t, Path file, String... fragments) {
+        Map<String, float[]> w = weights(t.model());
+        Map<String, float[]> m = copies(t.optimizer().firstMoments());
+        long step = t.completedSteps();
+        long opt = t.optimizer().stepCount();
+        IOException e = assertThrows(IOException.class, () -> t.restore(file));
+        for (String frag : fragments) {
+            assertTrue(e.getMessage().contains(frag), "message lacks '" + frag + "': " + e.getMessage());
+        }
+        assertTrue(e.getMessage().contains(file.getFileName().toString()), e.getMessage());
+        assertBitwise("weights after a failed restore", w, weights(t.model()));
+        assertBitwise("moments after a failed restore", m, copies(t.optimizer().firstMoments()));
+        assertEquals(step, t.completedSteps());
+        assertEquals(opt, t.optimizer().stepCount());
+    }
+
+    @Test
+    void mismatchesAreNamedAndLeaveTheTrainerUnchanged(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); TensorScope s2 = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s2, TrainingTestSupport.mlp(), 8), ops, points(),
+                     busy(9, 4, 10))) {
+            trained(s, f).close();
+            t.train(1);
+            // the unedited file restores (so each failure below is due to its edit alone)
+            try (TensorScope s3 = TensorScope.open();
+                 Trainer u = new Trainer(new MlpDenoiser(ops, s3, TrainingTestSupport.mlp(), 1), ops, points(),
+                         busy(9, 4, 10))) {
+                u.restore(f);
+                assertEquals(3, u.completedSteps());
+            }
+            assertRestoreFails(t, rewrite(f, dir.resolve("missing.safetensors"),
+                    (m, meta) -> m.remove("optim.v.out_proj.bias")), "missing tensor 'optim.v.out_proj.bias'");
+            assertRestoreFails(t, rewrite(f, dir.resolve("extra.safetensors"),
+                    (m, meta) -> m.put("extra.weight", m.get("out_proj.bias"))), "unexpected tensor 'extra.weight'");
+            try (TensorScope tmp = TensorScope.open()) {
+                assertRestoreFails(t, rewrite(f, dir.resolve("shape.safetensors"),
+                        (m, meta) -> m.put("in_proj.bias", be.zeros(tmp, DType.F32, 5))), "'in_proj.bias'", "[5]",
+                        "[24]");
+                assertRestoreFails(t, rewrite(f, dir.resolve("dtype.safetensors"), (m, meta) -> {
+                    Tensor src = m.get("ema.in_proj.weight");
+                    Tensor b = be.empty(tmp, DType.BF16, src.shape());
+                    be.cast(src, b);
+                    m.put("ema.in_proj.weight", b);
+                }), "'ema.in_proj.weight'", "BF16");
+            }
+            assertRestoreFails(t, rewrite(f, dir.resolve("step.safetensors"),
+                    (m, meta) -> meta.put("d4j.step", "three")), "d4j.step", "three");
+            assertRestoreFails(t, rewrite(f, dir.resolve("nostep.safetensors"),
+                    (m, meta) -> meta.remove("d4j.optim.steps")), "d4j.optim.steps", "missing");
+            assertRestoreFails(t, rewrite(f, dir.resolve("format.safetensors"),
+                    (m, meta) -> meta.put("d4j.format", "99")), "d4j.format", "99");
+            assertRestoreFails(t, rewrite(f, dir.resolve("config.safetensors"),
+                    (m, meta) -> meta.put("d4j.training.config", "{\"seed\": 1}")), "d4j.training.config");
+            assertRestoreFails(t, rewrite(f, dir.resolve("kind.safetensors"),
+                    (m, meta) -> meta.put("d4j.model.kind", "unet")), "d4j.model.kind", "unet");
+        }
+    }
+
+    @Test
+    void anotherModelOrSeedIsRefused(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); TensorScope s2 = TensorScope.open()) {
+            trained(s, f).close();
+            try (Trainer wider = new Trainer(new MlpDenoiser(ops, s2, new MlpDenoiser.Config(2, 32, 2, 16, 1000), 1),
+                    ops, points(), busy(9, 4, 10))) {
+                assertRestoreFails(wider, f, "d4j.model.config", "\"hidden\":24");
+            }
+            try (Trainer otherSeed = new Trainer(new MlpDenoiser(ops, s2, TrainingTestSupport.mlp(), 1), ops,
+                    points(), busy(10, 4, 10))) {
+                assertRestoreFails(otherSeed, f, "seed 9", "10");
+            }
+            try (Trainer noEma = new Trainer(new MlpDenoiser(ops, s2, TrainingTestSupport.mlp(), 1), ops, points(),
+                    busy(9, 4, 10).withEma(null))) {
+                assertRestoreFails(noEma, f, "no EMA");
+            }
+        }
+    }
+
+    @Test
+    void corruptedOrAbsentFilesAreErrorsNamingTheFile(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f)) {
+            byte[] bytes = Files.readAllBytes(f);
+            Path truncated = dir.resolve("truncated.safetensors");
+            Files.write(truncated, java.util.Arrays.copyOf(bytes, bytes.length - 7));
+            assertRestoreFails(t, truncated);
+            Path garbled = dir.resolve("garbled.safetensors");
+            byte[] g = bytes.clone();
+            for (int i = 8; i < 40; i++) {
+                g[i] = (byte) '#';
+            }
+            Files.write(garbled, g);
+            assertRestoreFails(t, garbled);
+            Path empty = dir.resolve("empty.safetensors");
+            Files.write(empty, new byte[3]);
+            assertRestoreFails(t, empty);
+            assertThrows(NoSuchFileException.class, () -> t.restore(dir.resolve("absent.safetensors")));
+            IOException e = assertThrows(IOException.class,
+                    () -> Checkpoint.loadModel(truncated, ops, null, s, Checkpoint.Weights.RAW));
+            assertTrue(e.getMessage().contains("truncated.safetensors"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aFailedSaveLeavesThePreviousCheckpointIntact(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f)) {
+            byte[] before = Files.readAllBytes(f);
+            t.train(1);
+            // an interrupted thread's channel write fails (ClosedByInterruptException) in the middle of the save
+            Thread.currentThread().interrupt();
+            try {
+                IOException e = assertThrows(IOException.class, () -> t.save(f));
+                assertTrue(e instanceof java.nio.channels.ClosedByInterruptException, "expected the write itself to "
+                        + "fail, got " + e);
+            } finally {
+                Thread.interrupted();
+            }
+            assertArrayEquals(before, Files.readAllBytes(f), "the previous checkpoint changed");
+            try (Stream<Path> files = Files.list(dir)) {
+                assertEquals(List.of(f), files.toList(), "a temporary file was left behind");
+            }
+            t.save(f);     // and the next save works
+            assertEquals("4", Checkpoint.readInfo(f).metadata().get("d4j.step"));
+        }
+    }
+}

@@ -1,0 +1,575 @@
+package org.diffusion4j.training;
+
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.io.Dataset;
+import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.DiT;
+import org.diffusion4j.nn.MlpDenoiser;
+import org.diffusion4j.nn.Models;
+import org.diffusion4j.nn.Module;
+import org.diffusion4j.nn.NnOps;
+import org.diffusion4j.nn.Parameter;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.optim.AdamW;
+import org.diffusion4j.optim.Ema;
+import org.diffusion4j.optim.GradClip;
+import org.diffusion4j.random.Philox;
+import org.diffusion4j.sampling.NoiseLevels;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.schedule.Prediction;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.diffusion4j.training.TrainingTestSupport.assertBitwise;
+import static org.diffusion4j.training.TrainingTestSupport.assertSameTrajectory;
+import static org.diffusion4j.training.TrainingTestSupport.busy;
+import static org.diffusion4j.training.TrainingTestSupport.copies;
+import static org.diffusion4j.training.TrainingTestSupport.weights;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The trainer: bit-exact resume (MLP and DiT), determinism for a seed, learning on a 2-D Gaussian, a step compared
+ * with one written out by hand (noise, times, loss, its gradient, clipping, AdamW, EMA, learning rate), weight-decay
+ * groups, label dropout, per-step scopes and input checks.
+ */
+class TrainerTest {
+
+    static CpuBackend be;
+    static NnOps ops;
+    static AttentionOps attention;
+
+    @BeforeAll
+    static void start() {
+        be = new CpuBackend(2);
+        ops = NnOps.forBackend(be);
+        attention = AttentionOps.forBackend(be);
+    }
+
+    @AfterAll
+    static void stop() {
+        attention.close();
+        ops.close();
+        be.close();
+    }
+
+    interface Factory {
+        DenoiserModel create(TensorScope scope, long initSeed);
+    }
+
+    static Factory mlpFactory() {
+        return (scope, seed) -> new MlpDenoiser(ops, scope, TrainingTestSupport.mlp(), seed);
+    }
+
+    static Factory ditFactory() {
+        return (scope, seed) -> new DiT(ops, attention, scope, TrainingTestSupport.tinyDit(), seed);
+    }
+
+    static List<StepStats> collect(Trainer t, long steps) {
+        List<StepStats> out = new ArrayList<>();
+        TrainingListener l = out::add;
+        t.addListener(l);
+        try {
+            t.train(steps);
+        } finally {
+            t.removeListener(l);
+        }
+        return out;
+    }
+
+    // ---------------------------------------------------------------- resume
+
+    @Test
+    void resumedMlpRunContinuesBitExactly(@TempDir Path dir) throws IOException {
+        // 37 points, batch 8: epochs end mid-batch, so the resumed batch order crosses an epoch boundary
+        resume(dir, mlpFactory(), TrainingTestSupport.gaussian2d(37, 3), busy(11, 8, 14), 14, 6);
+    }
+
+    @Test
+    void resumedDitRunContinuesBitExactly(@TempDir Path dir) throws IOException {
+        TrainingConfig cfg = busy(12, 5, 7).withObjective(TrainingConfig.Objective.V, "cosine")
+                .withTimeSampling("logit-normal:0:1", "min-snr:5").withLabelDropout(0.3);
+        resume(dir, ditFactory(), TrainingTestSupport.images(13, 1, 4, 3, 4), cfg, 7, 3);
+    }
+
+    private static void resume(Path dir, Factory factory, Dataset data, TrainingConfig cfg, int total, int at)
+            throws IOException {
+        Path ck = dir.resolve("at" + at + ".safetensors");
+        try (TensorScope s1 = TensorScope.open(); TensorScope s2 = TensorScope.open();
+             TensorScope s3 = TensorScope.open()) {
+            DenoiserModel a = factory.create(s1, 5);
+            List<StepStats> full;
+            Map<String, float[]> w;
+            Map<String, float[]> ema;
+            Map<String, float[]> m;
+            Map<String, float[]> v;
+            try (Trainer t = new Trainer(a, ops, data, cfg)) {
+                full = collect(t, total);
+                w = weights(a);
+                ema = copies(t.ema().averages());
+                m = copies(t.optimizer().firstMoments());
+                v = copies(t.optimizer().secondMoments());
+            }
+            try (Trainer t = new Trainer(factory.create(s2, 5), ops, data, cfg)) {
+                List<StepStats> first = collect(t, at);
+                assertSameTrajectory(full.subList(0, at), first);
+                t.save(ck);
+            }
+            DenoiserModel c = factory.create(s3, 777);      // other initial weights: the checkpoint must replace them
+            try (Trainer t = new Trainer(c, ops, data, cfg)) {
+                t.restore(ck);
+                assertEquals(at, t.completedSteps());
+                assertEquals(at, t.optimizer().stepCount());
+                assertEquals(at, t.ema().updates());
+                List<StepStats> rest = collect(t, total - at);
+                assertEquals(at, rest.get(0).step());
+                assertSameTrajectory(full.subList(at, total), rest);
+                assertBitwise("weights", w, weights(c));
+                assertBitwise("EMA", ema, copies(t.ema().averages()));
+                assertBitwise("AdamW m", m, copies(t.optimizer().firstMoments()));
+                assertBitwise("AdamW v", v, copies(t.optimizer().secondMoments()));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- determinism
+
+    @Test
+    void sameSeedGivesTheSameBitsAndAnotherSeedDoesNot() {
+        Dataset data = TrainingTestSupport.gaussian2d(50, 1);
+        List<List<StepStats>> runs = new ArrayList<>();
+        List<Map<String, float[]>> finals = new ArrayList<>();
+        for (long seed : new long[] {21, 21, 22}) {
+            try (TensorScope s = TensorScope.open();
+                 Trainer t = new Trainer(mlpFactory().create(s, 5), ops, data, busy(seed, 16, 8))) {
+                runs.add(collect(t, 8));
+                finals.add(weights(t.model()));
+            }
+        }
+        assertSameTrajectory(runs.get(0), runs.get(1));
+        assertBitwise("final weights", finals.get(0), finals.get(1));
+        for (int k = 0; k < 8; k++) {
+            assertNotEquals(runs.get(0).get(k).loss(), runs.get(2).get(k).loss(), "step " + k
+                    + " has the same loss for seeds 21 and 22");
+        }
+    }
+
+    @Test
+    void theRunIsTheSameForOneAndTwoThreads() {
+        Dataset data = TrainingTestSupport.images(13, 1, 4, 3, 4);
+        TrainingConfig cfg = busy(17, 5, 6);
+        List<List<StepStats>> runs = new ArrayList<>();
+        List<Map<String, float[]>> finals = new ArrayList<>();
+        for (int threads : new int[] {1, 2}) {
+            try (CpuBackend b = new CpuBackend(threads); NnOps o = NnOps.forBackend(b);
+                 AttentionOps a = AttentionOps.forBackend(b); TensorScope s = TensorScope.open();
+                 Trainer t = new Trainer(new DiT(o, a, s, TrainingTestSupport.tinyDit(), 5), o, data, cfg)) {
+                runs.add(collect(t, 6));
+                finals.add(weights(t.model()));
+            }
+        }
+        assertSameTrajectory(runs.get(0), runs.get(1));
+        assertBitwise("weights, 1 vs 2 threads", finals.get(0), finals.get(1));
+    }
+
+    // ---------------------------------------------------------------- learning
+
+    @Test
+    void learnsAGaussianInTwoDimensionsToTheOptimalLoss() {
+        // Flow matching on x0 ~ N((2, -1), diag(s1², s2²)), s = (0.5, 0.3), uniform t. Per dimension u = ε − x0 and
+        // x_t = (1 − t) x0 + t ε are jointly Gaussian, so the best possible loss at t is
+        //   Var(u | x_t) = Var(u) − Cov(u, x_t)²/Var(x_t) = s²/((1 − t)² s² + t²),
+        // and completing the square in t, ∫₀¹ s²/((1 + s²)(t − c)² + s²/(1 + s²)) dt = s·(arctan(1/s) + arctan(s))
+        // = s·π/2 (c = s²/(1 + s²); also checked by quadrature for both s). The optimum of the mean over the two
+        // dims is (0.5 + 0.3)·π/4 = 0.2π ≈ 0.628 (for the population; the 512 points differ by a few percent). A
+        // model that outputs 0 scores E(ε − x0)² = mean(1 + s² + μ²) = 3.67. The last 20 steps (1280 samples,
+        // sampling error about 3%) must come within 25% of the optimum, and cannot be clearly below it.
+        Dataset data = TrainingTestSupport.gaussian2d(512, 2);
+        TrainingConfig cfg = TrainingConfig.defaults(5, 64, 300).withLearningRate(3e-3, 20, 1e-4);
+        double optimum = 0.2 * Math.PI;
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(mlpFactory().create(s, 5), ops, data, cfg)) {
+            List<StepStats> st = collect(t, 300);
+            double first = 0;
+            double last = 0;
+            for (int k = 0; k < 5; k++) {
+                first += st.get(k).loss() / 5;
+            }
+            for (int k = 280; k < 300; k++) {
+                last += st.get(k).loss() / 20;
+            }
+            assertTrue(first > 2.5 && first < 5.0, "initial loss " + first + " should be near 3.67");
+            assertTrue(last < 1.25 * optimum && last > 0.85 * optimum, "final loss " + last
+                    + " is not near the optimum " + optimum + " (initial " + first + ")");
+            for (StepStats x : st) {
+                assertTrue(x.imagesPerSecond() > 0 && x.seconds() > 0, x.toString());
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- one step by hand
+
+    @Test
+    void aStepMatchesOneWrittenOutByHand() {
+        int batch = 6;
+        long seed = 31;
+        Dataset data = TrainingTestSupport.gaussian2d(9, 6);
+        // V objective on the cosine schedule with min-SNR weights, large AdamW eps (so the update depends on the
+        // gradient's scale and clipping shows), clipping far below the gradient norm, no warm-up.
+        TrainingConfig cfg = new TrainingConfig(seed, batch, 10, 0.05, 0, 0.0, new AdamW.Hyper(0.9, 0.99, 0.1, 0.2),
+                1e-3, new Ema.Schedule(0.99, 0, 1, 0.75, 0), TrainingConfig.Objective.V, "cosine", "uniform",
+                "min-snr:5", 0);
+        try (TensorScope sa = TensorScope.open(); TensorScope sb = TensorScope.open();
+             TensorScope sc = TensorScope.open()) {
+            MlpDenoiser a = new MlpDenoiser(ops, sa, TrainingTestSupport.mlp(), 8);
+            MlpDenoiser b = new MlpDenoiser(ops, sb, TrainingTestSupport.mlp(), 8);
+            MlpDenoiser c = new MlpDenoiser(ops, sc, TrainingTestSupport.mlp(), 8);
+            StepStats st;
+            try (Trainer t = new Trainer(a, ops, data, cfg)) {
+                st = t.step();
+                assertEquals(1, t.completedSteps());
+                for (int k = 1; k < 4; k++) {     // learning rates of later steps: warm-up-free cosine
+                    assertEquals(cfg.buildLrSchedule().lr(k), t.step().lr());
+                }
+            }
+            assertEquals(0.05, st.lr());
+
+            // 1. Host float64 re-computation of the step's inputs, loss and dLoss/dOut.
+            int n = 2;
+            int[] idx = new BatchSource(data, batch, seed).batch(0).indices();
+            NoiseSchedule sched = cfg.buildNoiseSchedule();
+            double[] t = new double[batch];
+            double[] w = new double[batch];
+            float[] xt = new float[batch * n];
+            double[] target = new double[batch * n];
+            for (int i = 0; i < batch; i++) {
+                t[i] = Philox.uniform(seed, Trainer.NOISE_STREAM + 1, i);             // uniform t, id i
+                double al = sched.alpha(t[i]);
+                double si = sched.sigma(t[i]);
+                double snr = al * al / (si * si);
+                w[i] = Math.min(snr, 5) / (snr + 1);                                  // min-SNR for V
+                float[] x0 = data.sample(idx[i]);
+                for (int j = 0; j < n; j++) {
+                    double eps = Philox.normal(seed, Trainer.NOISE_STREAM, (long) i * n + j);
+                    xt[i * n + j] = (float) (al * x0[j] + si * eps);
+                    target[i * n + j] = al * eps - si * x0[j];                        // v = alpha eps - sigma x0
+                }
+            }
+            double[] out;
+            MlpDenoiser.Cache cache;
+            try (TensorScope tmp = TensorScope.open()) {
+                c.zeroGrad();
+                cache = c.forward(tmp, be.fromArray(tmp, xt, batch, n), t);
+                out = toDoubles(cache.out().toFloatArray());
+                double[] dOut = lossGradient(out, target, w, batch, n);
+                // the gradient formula against central differences of the loss
+                for (int e = 0; e < out.length; e++) {
+                    double[] p = out.clone();
+                    double[] q = out.clone();
+                    p[e] += 1e-6;
+                    q[e] -= 1e-6;
+                    double fd = (loss(p, target, w, batch, n) - loss(q, target, w, batch, n)) / 2e-6;
+                    assertEquals(fd, dOut[e], 1e-7 + 1e-5 * Math.abs(fd), "dLoss/dOut[" + e + "]");
+                }
+                float[] dOutF = new float[dOut.length];
+                for (int e = 0; e < dOut.length; e++) {
+                    dOutF[e] = (float) dOut[e];
+                }
+                c.backward(tmp, cache, be.fromArray(tmp, dOutF, batch, n));
+            }
+            double[] plain = new double[batch];
+            Arrays.fill(plain, 1);
+            assertEquals(loss(out, target, plain, batch, n), st.loss(), 1e-5 * st.loss(), "plain loss");
+            assertEquals(loss(out, target, w, batch, n), st.weightedLoss(), 1e-5 * st.weightedLoss(),
+                    "weighted loss");
+            double norm = GradClip.globalNorm(be, c.parameters());
+            assertEquals(norm, st.gradNorm(), 1e-4 * norm, "gradient norm before clipping");
+            assertEquals(GradClip.clipFactor(st.gradNorm(), 1e-3), st.clipFactor());
+            assertTrue(st.clipFactor() < 0.01, "clipping must be active: factor " + st.clipFactor());
+
+            // 2. The same update applied by hand to a copy of the initial weights, from the trainer's (unclipped)
+            //    gradients of step 0: AdamW on the clipped gradients and the EMA must match bit for bit.
+            try (TensorScope sa2 = TensorScope.open()) {
+                MlpDenoiser a2 = new MlpDenoiser(ops, sa2, TrainingTestSupport.mlp(), 8);
+                try (Trainer t2 = new Trainer(a2, ops, data, cfg)) {
+                    StepStats again = t2.step();
+                    assertEquals(Double.doubleToRawLongBits(st.gradNorm()),
+                            Double.doubleToRawLongBits(GradClip.globalNorm(be, a2.parameters())),
+                            "reported norm is GradClip.globalNorm of the step's gradients");
+                    assertEquals(st.loss(), again.loss());
+                    Map<String, Parameter> pb = b.namedParameters();
+                    for (Map.Entry<String, Parameter> e : a2.namedParameters().entrySet()) {
+                        be.copy(e.getValue().grad(), pb.get(e.getKey()).grad());
+                    }
+                    Map<String, float[]> unclipped;
+                    try (TensorScope su = TensorScope.open()) {
+                        MlpDenoiser u = new MlpDenoiser(ops, su, TrainingTestSupport.mlp(), 8);
+                        for (Map.Entry<String, Parameter> e : a2.namedParameters().entrySet()) {
+                            be.copy(e.getValue().grad(), u.namedParameters().get(e.getKey()).grad());
+                        }
+                        try (AdamW opt = new AdamW(ops, u.namedParameters(), cfg.adamw(),
+                                Trainer.decayedNames(u)::contains)) {
+                            opt.step(0.05, 1.0);
+                        }
+                        unclipped = weights(u);
+                    }
+                    try (AdamW opt = new AdamW(ops, pb, cfg.adamw(), Trainer.decayedNames(b)::contains);
+                         Ema ema = new Ema(be, pb, cfg.ema())) {
+                        opt.step(0.05, st.clipFactor());
+                        ema.update();
+                        assertBitwise("weights after one step", weights(b), weights(a2));
+                        assertBitwise("EMA after one step", copies(ema.averages()), copies(t2.ema().averages()));
+                        assertBitwise("AdamW m", copies(opt.firstMoments()), copies(t2.optimizer().firstMoments()));
+                    }
+                    float[] wu = unclipped.get("out_proj.weight");
+                    float[] wc = weights(b).get("out_proj.weight");
+                    assertFalse(Arrays.equals(wu, wc), "clipping made no difference to the update");
+                }
+            }
+        }
+    }
+
+    static double loss(double[] out, double[] target, double[] w, int batch, int n) {
+        double l = 0;
+        for (int i = 0; i < batch; i++) {
+            double s = 0;
+            for (int j = 0; j < n; j++) {
+                double d = out[i * n + j] - target[i * n + j];
+                s += d * d;
+            }
+            l += w[i] * s / n;
+        }
+        return l / batch;
+    }
+
+    static double[] lossGradient(double[] out, double[] target, double[] w, int batch, int n) {
+        double[] g = new double[out.length];
+        for (int i = 0; i < batch; i++) {
+            for (int j = 0; j < n; j++) {
+                g[i * n + j] = 2 * w[i] * (out[i * n + j] - target[i * n + j]) / ((double) batch * n);
+            }
+        }
+        return g;
+    }
+
+    static double[] toDoubles(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    @Test
+    void warmUpStartsAtRateZeroAndLeavesTheWeights() {
+        Dataset data = TrainingTestSupport.gaussian2d(20, 1);
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(mlpFactory().create(s, 5), ops, data, busy(3, 4, 10))) {
+            Map<String, float[]> before = weights(t.model());
+            StepStats st = t.step();
+            assertEquals(0.0, st.lr());
+            assertBitwise("weights after a step at lr 0", before, weights(t.model()));
+            StepStats st1 = t.step();
+            assertEquals(2e-2 / 3, st1.lr(), 1e-18);
+            assertThrows(AssertionError.class, () -> assertBitwise("", before, weights(t.model())));
+        }
+    }
+
+    // ---------------------------------------------------------------- decay groups, labels, scopes
+
+    @Test
+    void weightDecayGoesToWeightMatricesOnly() {
+        try (TensorScope s = TensorScope.open()) {
+            MlpDenoiser m = new MlpDenoiser(ops, s, new MlpDenoiser.Config(3, 8, 1, 6, 1000), 1);
+            assertEquals(Set.of("t_embedder.mlp.0.weight", "t_embedder.mlp.2.weight", "in_proj.weight",
+                    "blocks.0.fc1.weight", "blocks.0.t_proj.weight", "blocks.0.fc2.weight", "out_proj.weight"),
+                    Trainer.decayedNames(m));
+            DiT d = new DiT(ops, attention, s, TrainingTestSupport.tinyDit(), 1);
+            Set<String> decayed = Trainer.decayedNames(d);
+            assertTrue(decayed.contains("x_embedder.proj.weight"), decayed.toString());
+            assertTrue(decayed.contains("blocks.0.attn.qkv.weight"), decayed.toString());
+            assertFalse(decayed.contains("y_embedder.embedding_table.weight"), decayed.toString());
+            for (String name : decayed) {
+                assertFalse(name.endsWith(".bias"), name);
+            }
+        }
+    }
+
+    /** Delegates to a model and records what the trainer passes. */
+    static final class Recording implements DenoiserModel {
+        final DenoiserModel inner;
+        final List<TensorScope> scopes = new ArrayList<>();
+        final List<int[]> labels = new ArrayList<>();
+
+        Recording(DenoiserModel inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public Module module() {
+            return inner.module();
+        }
+
+        @Override
+        public long[] sampleShape() {
+            return inner.sampleShape();
+        }
+
+        @Override
+        public int numClasses() {
+            return inner.numClasses();
+        }
+
+        @Override
+        public Pass forward(TensorScope scope, Tensor x, double[] t, int[] y) {
+            scopes.add(scope);
+            labels.add(y == null ? null : y.clone());
+            return inner.forward(scope, x, t, y);
+        }
+
+        @Override
+        public void backward(TensorScope scope, Pass pass, Tensor dOut) {
+            inner.backward(scope, pass, dOut);
+        }
+
+        @Override
+        public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out) {
+            inner.predict(xt, levels, condition, out);
+        }
+    }
+
+    @Test
+    void everyStepRunsInItsOwnScopeThatIsClosedAfterwards() {
+        Dataset data = TrainingTestSupport.gaussian2d(20, 1);
+        try (TensorScope s = TensorScope.open()) {
+            Recording r = new Recording(mlpFactory().create(s, 5));
+            try (Trainer t = new Trainer(r, ops, data, busy(3, 4, 10))) {
+                t.train(5);
+            }
+            assertEquals(5, r.scopes.size());
+            assertEquals(5, r.scopes.stream().distinct().count(), "one scope per step");
+            for (TensorScope sc : r.scopes) {
+                assertFalse(sc.isAlive(), "a step's scope is still open: its activations leak");
+            }
+            assertTrue(s.isAlive());
+        }
+    }
+
+    @Test
+    void labelDropoutReplacesLabelsByTheNullClassPerSampleId() {
+        Dataset data = TrainingTestSupport.images(11, 1, 4, 3, 2);
+        long seed = 4;
+        int batch = 5;
+        for (double p : new double[] {0.0, 0.5, 1.0}) {
+            try (TensorScope s = TensorScope.open()) {
+                Recording r = new Recording(ditFactory().create(s, 5));
+                TrainingConfig cfg = busy(seed, batch, 10).withLabelDropout(p);
+                try (Trainer t = new Trainer(r, ops, data, cfg)) {
+                    t.train(3);
+                }
+                BatchSource src = new BatchSource(data, batch, seed);
+                int dropped = 0;
+                for (int k = 0; k < 3; k++) {
+                    int[] real = src.batch(k).labels();
+                    int[] seen = r.labels.get(k);
+                    for (int b = 0; b < batch; b++) {
+                        boolean drop = Philox.uniform(seed, Trainer.NOISE_STREAM + Trainer.DRAW_LABEL_DROP,
+                                (long) k * batch + b) <= p;
+                        assertEquals(drop ? 3 : real[b], seen[b], "p " + p + ", step " + k + ", sample " + b);
+                        dropped += drop ? 1 : 0;
+                    }
+                }
+                if (p == 0.5) {
+                    assertTrue(dropped > 0 && dropped < 15, "dropped " + dropped + " of 15 at p = 0.5");
+                }
+            }
+        }
+    }
+
+    @Test
+    void rejectsDataThatDoesNotFitTheModel() {
+        try (TensorScope s = TensorScope.open()) {
+            DenoiserModel mlp = mlpFactory().create(s, 1);
+            Dataset three = Dataset.of(new float[9], new long[] {3}, null, List.of());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Trainer(mlp, ops, three, busy(1, 2, 5)));
+            assertTrue(e.getMessage().contains("[3]") && e.getMessage().contains("[2]"), e.getMessage());
+            DenoiserModel dit = ditFactory().create(s, 1);
+            Dataset unlabelled = Dataset.of(new float[32], new long[] {1, 4, 4}, null, List.of());
+            e = assertThrows(IllegalArgumentException.class, () -> new Trainer(dit, ops, unlabelled, busy(1, 2, 5)));
+            assertTrue(e.getMessage().contains("no labels"), e.getMessage());
+            Dataset many = TrainingTestSupport.images(8, 1, 4, 4, 1);
+            e = assertThrows(IllegalArgumentException.class, () -> new Trainer(dit, ops, many, busy(1, 2, 5)));
+            assertTrue(e.getMessage().contains("4 classes"), e.getMessage());
+        }
+    }
+
+    @Test
+    void divergenceStopsBeforeTheWeightsChange() {
+        Dataset data = Dataset.of(new float[] {1e30f, -1e30f, 1e30f, 1e30f}, new long[] {2}, null, List.of());
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(mlpFactory().create(s, 5), ops, data, busy(3, 2, 10))) {
+            Map<String, float[]> before = weights(t.model());
+            IllegalStateException e = assertThrows(IllegalStateException.class, t::step);
+            assertTrue(e.getMessage().contains("step 0"), e.getMessage());
+            assertBitwise("weights", before, weights(t.model()));
+            assertEquals(0, t.completedSteps());
+        }
+    }
+
+    @Test
+    void configRejectsBadValuesByName() {
+        TrainingConfig ok = busy(1, 4, 10);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ok.withObjective(TrainingConfig.Objective.EPSILON, "rf"));
+        assertTrue(e.getMessage().contains("EPSILON"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ok.withObjective(TrainingConfig.Objective.FLOW,
+                "cosine"));
+        assertTrue(e.getMessage().contains("cosine"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ok.withTimeSampling("gamma:2", "none"));
+        assertTrue(e.getMessage().contains("gamma:2"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ok.withTimeSampling("uniform", "min-snr:x"));
+        assertTrue(e.getMessage().contains("min-snr:x"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ok.withMaxGradNorm(-1));
+        assertTrue(e.getMessage().contains("maxGradNorm"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ok.withLabelDropout(1.5));
+        assertTrue(e.getMessage().contains("labelDropout"), e.getMessage());
+        assertEquals(Prediction.SAMPLE, ok.withObjective(TrainingConfig.Objective.X0, "linear:100").objective()
+                .prediction());
+        String json = Checkpoint.toJson(ok);
+        assertEquals(ok, Checkpoint.trainingConfigFromJson(json));
+        assertEquals(ok.withEma(null), Checkpoint.trainingConfigFromJson(Checkpoint.toJson(ok.withEma(null))));
+        e = assertThrows(IllegalArgumentException.class,
+                () -> Checkpoint.trainingConfigFromJson(json.replace("\"batchSize\":4", "\"batchSize\":0")));
+        assertTrue(e.getMessage().contains("batchSize"), e.getMessage());
+
+        // model configurations: JSON round trip, strict parsing with the problem named
+        assertEquals(TrainingTestSupport.tinyDit(), Models.parseConfig("dit",
+                Models.toJson(TrainingTestSupport.tinyDit())));
+        String mlp = Models.toJson(TrainingTestSupport.mlp());
+        assertEquals(TrainingTestSupport.mlp(), Models.parseConfig("mlp", mlp));
+        e = assertThrows(IllegalArgumentException.class, () -> Models.parseConfig("mlp",
+                mlp.replace("\"hidden\":24", "\"hidden\":0")));
+        assertTrue(e.getMessage().contains("hidden"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Models.parseConfig("mlp",
+                mlp.replace("{", "{\"depth\":3,")));
+        assertTrue(e.getMessage().contains("depth"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Models.parseConfig("unet", mlp));
+        assertTrue(e.getMessage().contains("unet"), e.getMessage());
+    }
+}
