@@ -240,6 +240,65 @@ int d4j_gated_residual_backward_f32(const float *gate, int64_t gate_stride, cons
                                     float *df, float *d_gate, int64_t d_gate_stride, int64_t batch, int64_t tokens,
                                     int64_t dim, void *stream);
 
+
+/* ---------------------------------------------------------------- layer-op reductions (F32)
+ *
+ * The rest of org.diffusion4j.nn.NnOps: deterministic (no atomics; every sum in a fixed order that depends on the
+ * shape only), float64 sums rounded to float once. */
+
+/* out[c] = (float) ([(double) out[c] +] sum_r dy[r, c]) over rows x cols (accumulate != 0 adds to out). */
+int d4j_column_sum_f32(const float *dy, float *out, int64_t rows, int64_t cols, int accumulate, void *stream);
+
+/* Backward of d4j_layer_norm_f32 given its saved mean and rstd (batch*tokens floats each): dx (may be dy) =
+ * rstd (dxhat - m1 - xhat m2) with dn = dy (1 + scale_b), dxhat = dn gamma, m1 = mean(dxhat),
+ * m2 = mean(dxhat xhat) per row;
+ * d_gamma += sum dn xhat and d_beta += sum dn over all rows (added to); d_shift[b] = sum_t dy and d_scale[b] =
+ * sum_t dy n with n = xhat gamma + beta (overwritten; 0 for tokens = 0). gamma, beta, scale (per-sample, row stride
+ * scale_stride) as in the forward, each may be null; every gradient output may be null (not wanted); d_gamma needs
+ * gamma. */
+int d4j_layer_norm_backward_f32(const float *x, const float *gamma, const float *beta, const float *scale,
+                                int64_t scale_stride, const float *mean, const float *rstd, const float *dy, float *dx,
+                                float *d_gamma, float *d_beta, float *d_shift, int64_t d_shift_stride, float *d_scale,
+                                int64_t d_scale_stride, int64_t batch, int64_t tokens, int64_t dim, void *stream);
+
+/* Embedding gradient d_table[idx[i], :] += dy[i, :] (dy [n, dim], d_table [vocab, dim]), rows added in order of i
+ * in float (bitwise the sequential sum). `plan` (device, n + 2*touched + 1 int32) groups the positions by table row:
+ * order[n] (the positions i, grouped by idx[i], increasing within a group) | start[touched + 1] (group u is
+ * order[start[u] .. start[u+1])) | rows[touched] (the table row of group u). The caller validates the indices;
+ * a group whose row is outside [0, vocab) is skipped. */
+int d4j_embedding_backward_f32(const float *dy, float *d_table, int64_t vocab, int64_t dim, const int32_t *plan,
+                               int64_t n, int64_t touched, void *stream);
+
+/* ---------------------------------------------------------------- fused attention (F32 tensors)
+ *
+ * org.diffusion4j.nn.attention.AttentionOps on CUDA: FlashAttention-2 (Dao 2023, Algorithms 1 and 2). q [bh, tq,
+ * dh], k and v [bh, tk, dh], out [bh, tq, dh], lse [bh, tq] (natural log-sum-exp of scale*q.k per query row),
+ * contiguous F32, bh = batch*heads. 1 <= dh <= 128 (D4J_ERR_INVALID otherwise), tk >= 1 when tq > 0, scale finite
+ * and >= 0. The softmax arithmetic is org.diffusion4j.nn.attention.AttentionMath's. Outputs must not overlap
+ * inputs. */
+
+/* Forward in F32 (FMA dot products). lse may be null. */
+int d4j_attention_forward_f32(const float *q, const float *k, const float *v, float *out, float *lse, int64_t bh,
+                              int64_t tq, int64_t tk, int64_t dh, float scale, void *stream);
+
+/* Forward with both products on BF16 tensor cores (mma.sync m16n8k16, F32 accumulation): q, k, v and P are rounded
+ * to BF16; the softmax, out and lse are F32. Needs compute capability >= 8.0. */
+int d4j_attention_forward_bf16(const float *q, const float *k, const float *v, float *out, float *lse, int64_t bh,
+                               int64_t tq, int64_t tk, int64_t dh, float scale, void *stream);
+
+/* Backward in F32 given the forward's out and lse: dq, dk, dv overwritten (dk = dv = 0 when tq = 0).
+ * Deterministic: no atomics (dQ and dK/dV are separate kernels that each recompute P). */
+int d4j_attention_backward_f32(const float *q, const float *k, const float *v, const float *out, const float *lse,
+                               const float *dout, float *dq, float *dk, float *dv, int64_t bh, int64_t tq, int64_t tk,
+                               int64_t dh, float scale, void *stream);
+
+/* Backward with the tile products on BF16 tensor cores (mma.sync m16n8k16, F32 accumulation): q, k, v, dout and the
+ * recomputed P and dS are rounded to BF16; D = rowsum(dout o out), the softmax and the accumulators are F32.
+ * Deterministic like d4j_attention_backward_f32. Needs compute capability >= 8.0. */
+int d4j_attention_backward_bf16(const float *q, const float *k, const float *v, const float *out, const float *lse,
+                                const float *dout, float *dq, float *dk, float *dv, int64_t bh, int64_t tq, int64_t tk,
+                                int64_t dh, float scale, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -175,6 +175,35 @@ D4J_HD float ln_output(float x, float mu, float rstd, bool has_gamma, float gamm
     return n;
 }
 
+/* NnMath.normalize: x̂ = (x - mu) * rstd. */
+D4J_HD float ln_normalize(float x, float mu, float rstd) { return fp::mul(fp::sub(x, mu), rstd); }
+
+/* The affine output n = x̂ γ + β of the backward's dScale term (CpuNnOps.layerNormBackward: x̂ without gamma, no
+ * addition without beta). */
+D4J_HD float ln_affine(float xhat, bool has_gamma, float gamma, bool has_beta, float beta) {
+    float n = has_gamma ? fp::mul(xhat, gamma) : xhat;
+    if (has_beta) {
+        n = fp::add(n, beta);
+    }
+    return n;
+}
+
+/* dn = dy (1 + scale) (dy without modulation), with one_plus_scale = fl(1 + scale) precomputed. */
+D4J_HD float ln_dn(float dy, bool has_scale, float one_plus_scale) {
+    return has_scale ? fp::mul(dy, one_plus_scale) : dy;
+}
+
+/* NnMath.layerNormInputGrad: dx = rstd * (dx̂ - m1 - x̂ * m2), left to right. */
+D4J_HD float ln_input_grad(float rstd, float dxhat, float m1, float xhat, float m2) {
+    return fp::mul(rstd, fp::sub(fp::sub(dxhat, m1), fp::mul(xhat, m2)));
+}
+
+/* m1 or m2 of the backward: (float) (sum / d). */
+D4J_HD float ln_row_mean(double sum, int64_t d) { return dfp::to_float(dfp::div(sum, static_cast<double>(d))); }
+
+/* One float64 term (double) a * b of the backward's sums. */
+D4J_HD double dprod(float a, float b) { return dfp::mul(static_cast<double>(a), static_cast<double>(b)); }
+
 /* ------------------------------------------------------------------ gated residual */
 
 /* NnMath.gatedResidual: x + gate * f. */

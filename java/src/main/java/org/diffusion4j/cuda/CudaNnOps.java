@@ -2,18 +2,20 @@ package org.diffusion4j.cuda;
 
 import org.diffusion4j.nn.Activation;
 import org.diffusion4j.nn.AdamWStep;
-import org.diffusion4j.nn.ComposedNnOps;
 import org.diffusion4j.nn.NnMath;
 import org.diffusion4j.nn.NnOps;
 import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
 /**
- * The layer and optimizer ops ({@link NnOps}) as CUDA kernels ({@code native/src/nn.cu}), with the per-element
- * arithmetic of {@link NnMath} evaluated with the same float operations in the same order (never contracted into
- * FMAs). One kernel per op:
+ * The layer and optimizer ops ({@link NnOps}) as CUDA kernels ({@code native/src/nn.cu},
+ * {@code nn_backward.cu}), with the per-element arithmetic of {@link NnMath} evaluated with the same float
+ * operations in the same order (never contracted into FMAs). One kernel per op:
  * <ul>
  *   <li>{@link #activation} (SiLU, GELU-tanh, identity, with the bias and {@code pre}) and
  *       {@link #activationBackward}: one pass, 4–12 bytes per element; <b>bitwise equal to
@@ -27,9 +29,15 @@ import java.util.Objects;
  *   <li>{@link #gatedResidual} (bitwise the CPU) and {@link #gatedResidualBackward} (one thread per
  *       {@code (sample, feature)} summing {@code dGate} over the tokens in order in float64; {@code df} bitwise
  *       the CPU).</li>
+ *   <li>{@link #columnSum}, the parameter gradients of {@link #layerNormBackward} ({@code dGamma}, {@code dBeta},
+ *       {@code dShift}, {@code dScale}): column reductions, each block owning 32 columns with 16 row lanes that add
+ *       in float64 in a fixed order, the lanes then added in order — deterministic without atomics, equal to the
+ *       CPU up to the last float bit (its float64 partial sums run in another order);</li>
+ *   <li>{@link #layerNormBackward} {@code dx}: one block per row as in the forward (within 1e-5 relative of the
+ *       CPU: the row sums {@code m1}, {@code m2} are float64 sums added in another fixed order);</li>
+ *   <li>{@link #embeddingBackward}: the host checks and groups the indices by table row, one block per touched row
+ *       adds its rows in order of position — bitwise the CPU.</li>
  * </ul>
- * {@link #columnSum}, {@link #layerNormBackward} and {@link #embeddingBackward} have no kernel yet and run as
- * {@link ComposedNnOps} compositions on the same backend.
  *
  * <p>Ops are queued on the backend's stream without synchronisation; scalar coefficients travel in the kernel
  * parameters. Thread-safe; {@link #close()} releases nothing of the backend.
@@ -38,7 +46,6 @@ public final class CudaNnOps implements NnOps {
 
     private final CudaBackend backend;
     private final int device;
-    private final ComposedNnOps composed;
 
     /**
      * Layer ops on {@code backend}'s tensors.
@@ -53,7 +60,6 @@ public final class CudaNnOps implements NnOps {
         }
         this.backend = cuda;
         this.device = cuda.deviceInfo().index();
-        this.composed = new ComposedNnOps(backend);
     }
 
     @Override
@@ -68,7 +74,6 @@ public final class CudaNnOps implements NnOps {
 
     @Override
     public void close() {
-        composed.close();
     }
 
     // ---------------------------------------------------------------- activations
@@ -101,22 +106,138 @@ public final class CudaNnOps implements NnOps {
                 "activationBackward", "d4j_activation_backward_f32", act + " of pre " + pre);
     }
 
-    // ---------------------------------------------------------------- composed (no kernel yet)
+    // ---------------------------------------------------------------- reductions (native/src/nn_backward.cu)
 
     @Override
     public void columnSum(Tensor dy, Tensor out, boolean accumulate) {
-        composed.columnSum(dy, out, accumulate);
+        NnOps.checkTensor(backend, "dy", dy, false);
+        long cols = dy.cols();
+        NnOps.checkVector(backend, "out", out, cols, false);
+        if (cols == 0) {
+            return;
+        }
+        long rows = dy.numel() == 0 ? 0 : dy.rows();
+        prepare();
+        check(NativeLib.d4j_column_sum_f32(rows == 0 ? 0L : dy.address(), out.address(), rows, cols,
+                        accumulate ? 1 : 0, backend.stream()),
+                "columnSum", "d4j_column_sum_f32", "dy " + dy);
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor beta, Tensor scale, Tensor mean, Tensor rstd,
                                   Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dShift, Tensor dScale) {
-        composed.layerNormBackward(x, gamma, beta, scale, mean, rstd, dy, dx, dGamma, dBeta, dShift, dScale);
+        NnOps.Tokens k = NnOps.checkLayerNormBackward(backend, x, gamma, beta, scale, mean, rstd, dy, dx, dGamma,
+                dBeta, dShift, dScale);
+        if (k.batch() == 0 || k.dim() == 0) {
+            return;
+        }
+        boolean empty = k.rows() == 0;
+        prepare();
+        // rows = 0 still runs: dShift and dScale are the empty sums, 0
+        check(NativeLib.d4j_layer_norm_backward_f32(empty ? 0L : x.address(), address(gamma), address(beta),
+                        rowAddress(scale), rowStride(scale), empty ? 0L : mean.address(),
+                        empty ? 0L : rstd.address(), empty ? 0L : dy.address(), empty ? 0L : dx.address(),
+                        address(dGamma), address(dBeta), rowAddress(dShift), rowStride(dShift), rowAddress(dScale),
+                        rowStride(dScale), k.batch(), k.tokens(), k.dim(), backend.stream()),
+                "layerNormBackward", "d4j_layer_norm_backward_f32", "x " + x);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The indices are copied to the host (synchronously) and checked there, then grouped by table row (a
+     * stable counting sort, {@code O(N + V)}); the kernel gives each touched row one block, which adds its
+     * {@code dy} rows in order of position: bitwise the CPU's sequential sums, without atomics.
+     */
     @Override
     public void embeddingBackward(Tensor indices, Tensor dy, Tensor dTable) {
-        composed.embeddingBackward(indices, dy, dTable);
+        NnOps.checkEmbeddingBackward(backend, indices, dy, dTable);
+        long n = indices.shape(0);
+        long vocab = dTable.shape(0);
+        long dim = dTable.shape(1);
+        if (n == 0 || dim == 0) {
+            return;
+        }
+        int[] plan = EmbeddingPlan.build(indices, vocab, dTable);
+        int touched = EmbeddingPlan.touched(plan);
+        prepare();
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor p = backend.empty(scope, DType.I32, plan.length);
+            p.copyFrom(MemorySegment.ofArray(plan));
+            check(NativeLib.d4j_embedding_backward_f32(dy.address(), dTable.address(), vocab, dim, p.address(), n,
+                            touched, backend.stream()),
+                    "embeddingBackward", "d4j_embedding_backward_f32", "dy " + dy + ", dTable " + dTable);
+            backend.synchronize(); // the plan's memory is freed when the scope closes
+        }
+    }
+
+    /** The host side of {@link #embeddingBackward}: index checks and the grouping of positions by table row. */
+    static final class EmbeddingPlan {
+
+        private EmbeddingPlan() {
+        }
+
+        /**
+         * {@code order[n] | start[touched + 1] | rows[touched]} (the layout of {@code d4j_embedding_backward_f32}),
+         * with {@code touched} appended as the last element (read it with {@link #touched}).
+         *
+         * @throws IndexOutOfBoundsException naming the position and value of the first index outside
+         *                                   {@code [0, vocab)}
+         */
+        static int[] build(Tensor indices, long vocab, Tensor dTable) {
+            int n = Math.toIntExact(indices.shape(0));
+            int[] idx = new int[n];
+            indices.backend().copyToHost(indices, MemorySegment.ofArray(idx));
+            return build(idx, vocab, dTable);
+        }
+
+        static int[] build(int[] idx, long vocab, Object table) {
+            int n = idx.length;
+            for (int i = 0; i < n; i++) {
+                if (idx[i] < 0 || idx[i] >= vocab) {
+                    throw new IndexOutOfBoundsException("indices[" + i + "] = " + idx[i] + " is outside [0, " + vocab
+                            + ") of dTable " + table);
+                }
+            }
+            // counting sort over the touched rows only: rows in order of first appearance, positions increasing
+            java.util.HashMap<Integer, Integer> group = new java.util.HashMap<>();
+            int[] groupOf = new int[n];
+            int[] counts = new int[n];
+            int[] rowOf = new int[n];
+            int touched = 0;
+            for (int i = 0; i < n; i++) {
+                Integer g = group.get(idx[i]);
+                if (g == null) {
+                    g = touched++;
+                    group.put(idx[i], g);
+                    rowOf[g] = idx[i];
+                }
+                groupOf[i] = g;
+                counts[g]++;
+            }
+            int[] plan = new int[n + 2 * touched + 2];
+            int startAt = n;
+            int rowsAt = n + touched + 1;
+            int acc = 0;
+            for (int g = 0; g < touched; g++) {
+                plan[startAt + g] = acc;
+                acc += counts[g];
+                plan[rowsAt + g] = rowOf[g];
+            }
+            plan[startAt + touched] = acc;
+            int[] fill = new int[touched];
+            for (int i = 0; i < n; i++) {
+                int g = groupOf[i];
+                plan[plan[startAt + g] + fill[g]++] = i;
+            }
+            plan[plan.length - 1] = touched;
+            return plan;
+        }
+
+        /** The number of touched rows stored by {@link #build}. */
+        static int touched(int[] plan) {
+            return plan[plan.length - 1];
+        }
     }
 
     // ---------------------------------------------------------------- LayerNorm + modulation

@@ -212,4 +212,64 @@ public final class NativeLib {
                                                              @Cast("int64_t") long dGateStride,
                                                              @Cast("int64_t") long batch, @Cast("int64_t") long tokens,
                                                              @Cast("int64_t") long dim, @Cast("void*") long stream);
+
+    // ---------------------------------------------------------------- layer-op reductions (F32)
+
+    public static native int d4j_column_sum_f32(@Cast("const float*") long dy, @Cast("float*") long out,
+                                                @Cast("int64_t") long rows, @Cast("int64_t") long cols, int accumulate,
+                                                @Cast("void*") long stream);
+
+    public static native int d4j_layer_norm_backward_f32(@Cast("const float*") long x, @Cast("const float*") long gamma,
+                                                         @Cast("const float*") long beta,
+                                                         @Cast("const float*") long scale,
+                                                         @Cast("int64_t") long scaleStride,
+                                                         @Cast("const float*") long mean,
+                                                         @Cast("const float*") long rstd,
+                                                         @Cast("const float*") long dy, @Cast("float*") long dx,
+                                                         @Cast("float*") long dGamma, @Cast("float*") long dBeta,
+                                                         @Cast("float*") long dShift,
+                                                         @Cast("int64_t") long dShiftStride,
+                                                         @Cast("float*") long dScale,
+                                                         @Cast("int64_t") long dScaleStride,
+                                                         @Cast("int64_t") long batch, @Cast("int64_t") long tokens,
+                                                         @Cast("int64_t") long dim, @Cast("void*") long stream);
+
+    public static native int d4j_embedding_backward_f32(@Cast("const float*") long dy, @Cast("float*") long dTable,
+                                                        @Cast("int64_t") long vocab, @Cast("int64_t") long dim,
+                                                        @Cast("const int32_t*") long plan, @Cast("int64_t") long n,
+                                                        @Cast("int64_t") long touched, @Cast("void*") long stream);
+
+    // ---------------------------------------------------------------- fused attention
+
+    public static native int d4j_attention_forward_f32(@Cast("const float*") long q, @Cast("const float*") long k,
+                                                       @Cast("const float*") long v, @Cast("float*") long out,
+                                                       @Cast("float*") long lse, @Cast("int64_t") long bh,
+                                                       @Cast("int64_t") long tq, @Cast("int64_t") long tk,
+                                                       @Cast("int64_t") long dh, float scale,
+                                                       @Cast("void*") long stream);
+
+    public static native int d4j_attention_forward_bf16(@Cast("const float*") long q, @Cast("const float*") long k,
+                                                        @Cast("const float*") long v, @Cast("float*") long out,
+                                                        @Cast("float*") long lse, @Cast("int64_t") long bh,
+                                                        @Cast("int64_t") long tq, @Cast("int64_t") long tk,
+                                                        @Cast("int64_t") long dh, float scale,
+                                                        @Cast("void*") long stream);
+
+    public static native int d4j_attention_backward_f32(@Cast("const float*") long q, @Cast("const float*") long k,
+                                                        @Cast("const float*") long v, @Cast("const float*") long out,
+                                                        @Cast("const float*") long lse,
+                                                        @Cast("const float*") long dOut, @Cast("float*") long dq,
+                                                        @Cast("float*") long dk, @Cast("float*") long dv,
+                                                        @Cast("int64_t") long bh, @Cast("int64_t") long tq,
+                                                        @Cast("int64_t") long tk, @Cast("int64_t") long dh,
+                                                        float scale, @Cast("void*") long stream);
+
+    public static native int d4j_attention_backward_bf16(@Cast("const float*") long q, @Cast("const float*") long k,
+                                                         @Cast("const float*") long v, @Cast("const float*") long out,
+                                                         @Cast("const float*") long lse,
+                                                         @Cast("const float*") long dOut, @Cast("float*") long dq,
+                                                         @Cast("float*") long dk, @Cast("float*") long dv,
+                                                         @Cast("int64_t") long bh, @Cast("int64_t") long tq,
+                                                         @Cast("int64_t") long tk, @Cast("int64_t") long dh,
+                                                         float scale, @Cast("void*") long stream);
 }

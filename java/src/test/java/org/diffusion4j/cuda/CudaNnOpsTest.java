@@ -99,7 +99,9 @@ class CudaNnOpsTest {
 
     @Test
     void forBackendPicksTheKernels() {
-        assertInstanceOf(CudaNnOps.class, NnOps.forBackend(gpu));
+        try (NnOps ops = NnOps.forBackend(gpu)) {
+            assertInstanceOf(CudaNnOps.class, ops);
+        }
     }
 
     @Test
@@ -274,16 +276,120 @@ class CudaNnOpsTest {
     }
 
     @Test
-    void composedOpsStillWork() {
-        String name = "columnSum";
-        SplittableRandom r = CudaTestSupport.random(name);
-        try (TensorScope s = TensorScope.open()) {
-            Tensor[] dy = randomPair(s, r, -1, 1, 9, 13);
-            Tensor[] out = randomPair(s, r, -1, 1, 13);
-            cpuOps.columnSum(dy[0], out[0], true);
-            gpuOps.columnSum(dy[1], out[1], true);
-            CudaTestSupport.assertClose("columnSum (composed)", "[9, 13]", out[1].toFloatArray(),
-                    out[0].toFloatArray(), 1e-6, CudaTestSupport.seedOf(name));
+    void columnSumMatchesTheCpu() {
+        long[][] shapes = {{1, 1}, {9, 13}, {1, 1031}, {257, 3}, {0, 5}, {3, 0, 7}, {5, 17, 96}, {4097, 33}};
+        for (long[] shape : shapes) {
+            for (boolean accumulate : new boolean[] {false, true}) {
+                String name = "columnSum " + Arrays.toString(shape) + " " + accumulate;
+                SplittableRandom r = CudaTestSupport.random(name);
+                long cols = shape[shape.length - 1];
+                try (TensorScope s = TensorScope.open()) {
+                    Tensor[] dy = randomPair(s, r, -1, 1, shape);
+                    Tensor[] out = accumulate ? randomPair(s, r, -1, 1, cols) : nanPair(s, cols);
+                    cpuOps.columnSum(dy[0], out[0], accumulate);
+                    gpuOps.columnSum(dy[1], out[1], accumulate);
+                    // float64 sums in another fixed order: equal up to the final rounding (1 ulp)
+                    CudaTestSupport.assertClose("columnSum", Arrays.toString(shape), out[1].toFloatArray(),
+                            out[0].toFloatArray(), 1e-6, CudaTestSupport.seedOf(name));
+                }
+            }
+        }
+    }
+
+    @Test
+    void layerNormBackwardMatchesTheCpu() {
+        for (long[] shape : SHAPES) {
+            for (int mode = 0; mode < 6; mode++) { // bit 0 affine, bit 1 modulation; 4: dx = dy, 5: gamma only
+                String name = "layerNormBackward " + Arrays.toString(shape) + " mode " + mode;
+                SplittableRandom r = CudaTestSupport.random(name);
+                String seed = CudaTestSupport.seedOf(name);
+                String sh = Arrays.toString(shape);
+                long b = shape[0];
+                long d = shape[2];
+                boolean affine = (mode & 1) != 0 || mode >= 4;
+                boolean modulated = (mode & 2) != 0 || mode == 4;
+                try (TensorScope s = TensorScope.open()) {
+                    Tensor[] x = randomPair(s, r, -3, 3 + mode, shape);
+                    Tensor[] gamma = affine ? randomPair(s, r, 0.5, 1.5, d) : null;
+                    Tensor[] beta = affine && mode != 5 ? randomPair(s, r, -0.5, 0.5, d) : null;
+                    Tensor[] scale = modulated ? perSample(randomPair(s, r, -0.5, 0.5, b, 3 * d), d) : null;
+                    Tensor[] mean = nanPair(s, b * shape[1]);
+                    Tensor[] rstd = nanPair(s, b * shape[1]);
+                    Tensor[] y = nanPair(s, shape);
+                    cpuOps.layerNorm(x[0], at(gamma, 0), at(beta, 0), null, at(scale, 0), 1e-5f, y[0], mean[0],
+                            rstd[0]);
+                    // the same saved statistics on both sides
+                    Tensor[] meanPair = pair(s, mean[0].toFloatArray(), b * shape[1]);
+                    Tensor[] rstdPair = pair(s, rstd[0].toFloatArray(), b * shape[1]);
+                    Tensor[] dy = randomPair(s, r, -2, 2, shape);
+                    Tensor[] dx = mode == 4 ? dy : nanPair(s, shape);
+                    Tensor[] dGamma = affine ? randomPair(s, r, -1, 1, d) : null;
+                    Tensor[] dBeta = mode != 5 ? randomPair(s, r, -1, 1, d) : null;
+                    Tensor[] dShiftParent = nanPair(s, b, 3 * d);
+                    Tensor[] dScaleParent = nanPair(s, b, 3 * d);
+                    Tensor[] dShift = modulated || mode == 0 ? perSample(dShiftParent, d) : null;
+                    Tensor[] dScale = modulated ? perSample(dScaleParent, d) : null;
+                    for (int i = 0; i < 2; i++) {
+                        (i == 0 ? cpuOps : gpuOps).layerNormBackward(x[i], at(gamma, i), at(beta, i), at(scale, i),
+                                meanPair[i], rstdPair[i], dy[i], dx[i], at(dGamma, i), at(dBeta, i), at(dShift, i),
+                                at(dScale, i));
+                    }
+                    CudaTestSupport.assertClose("layerNormBackward dx", sh, dx[1].toFloatArray(),
+                            dx[0].toFloatArray(), 1e-5, seed);
+                    if (dGamma != null) {
+                        CudaTestSupport.assertClose("layerNormBackward dGamma", sh, dGamma[1].toFloatArray(),
+                                dGamma[0].toFloatArray(), 1e-6, seed);
+                    }
+                    if (dBeta != null) {
+                        CudaTestSupport.assertClose("layerNormBackward dBeta", sh, dBeta[1].toFloatArray(),
+                                dBeta[0].toFloatArray(), 1e-6, seed);
+                    }
+                    // whole [B, 3D] parents: columns outside the slices stay NaN
+                    CudaTestSupport.assertClose("layerNormBackward dShift", sh, dShiftParent[1].toFloatArray(),
+                            dShiftParent[0].toFloatArray(), 1e-6, seed);
+                    CudaTestSupport.assertClose("layerNormBackward dScale", sh, dScaleParent[1].toFloatArray(),
+                            dScaleParent[0].toFloatArray(), 1e-6, seed);
+                }
+            }
+        }
+    }
+
+    @Test
+    void embeddingBackwardIsBitwiseTheCpu() {
+        long[][] cases = {{1, 1, 1}, {7, 5, 3}, {50, 11, 33}, {1000, 10, 96}, {13, 1000, 257}}; // {N, V, D}
+        for (long[] c : cases) {
+            String name = "embeddingBackward " + Arrays.toString(c);
+            SplittableRandom r = CudaTestSupport.random(name);
+            int n = (int) c[0];
+            int[] idx = new int[n];
+            for (int i = 0; i < n; i++) {
+                idx[i] = r.nextInt((int) c[1]);
+            }
+            try (TensorScope s = TensorScope.open()) {
+                Tensor[] indices = new Tensor[2];
+                Backend[] bs = {cpu, gpu};
+                for (int i = 0; i < 2; i++) {
+                    indices[i] = bs[i].empty(s, org.diffusion4j.tensor.DType.I32, n);
+                    indices[i].copyFrom(java.lang.foreign.MemorySegment.ofArray(idx));
+                }
+                Tensor[] dy = randomPair(s, r, -1, 1, n, c[2]);
+                Tensor[] table = randomPair(s, r, -1, 1, c[1], c[2]);
+                cpuOps.embeddingBackward(indices[0], dy[0], table[0]);
+                gpuOps.embeddingBackward(indices[1], dy[1], table[1]);
+                CudaTestSupport.assertBitwise("embeddingBackward", Arrays.toString(c), table[1].toFloatArray(),
+                        table[0].toFloatArray(), CudaTestSupport.seedOf(name));
+                // a bad index: exception naming it, nothing written
+                float[] before = table[1].toFloatArray();
+                idx[n / 2] = (int) c[1];
+                indices[1].copyFrom(java.lang.foreign.MemorySegment.ofArray(idx));
+                Tensor bad = indices[1];
+                IndexOutOfBoundsException e = assertThrows(IndexOutOfBoundsException.class,
+                        () -> gpuOps.embeddingBackward(bad, dy[1], table[1]));
+                org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("indices[" + (n / 2) + "] = "
+                        + c[1]), e.getMessage());
+                CudaTestSupport.assertBitwise("embeddingBackward untouched on error", Arrays.toString(c),
+                        table[1].toFloatArray(), before, CudaTestSupport.seedOf(name));
+            }
         }
     }
 

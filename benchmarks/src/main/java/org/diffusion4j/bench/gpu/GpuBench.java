@@ -1,8 +1,12 @@
 package org.diffusion4j.bench.gpu;
 
 import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.cuda.CudaAttention;
 import org.diffusion4j.cuda.CudaBackend;
 import org.diffusion4j.cuda.CudaRuntime;
+import org.diffusion4j.nn.attention.AttentionDims;
+import org.diffusion4j.nn.attention.AttentionOps;
+import org.diffusion4j.nn.attention.ComposedAttention;
 import org.diffusion4j.sampling.ComposedDiffusionOps;
 import org.diffusion4j.sampling.DiffusionOps;
 import org.diffusion4j.sampling.FusedStep;
@@ -203,6 +207,7 @@ public final class GpuBench {
             for (long size : gemmSizes) {
                 gemmCases(cuda, size);
             }
+            attentionCases(cuda);
         }
         log.printf(Locale.ROOT, "   benchmarks took %.1f s%n", (System.nanoTime() - start) / 1e9);
     }
@@ -333,6 +338,96 @@ public final class GpuBench {
             }
         } finally {
             cuda.setGemmMath(previous);
+        }
+    }
+
+    // ---------------------------------------------------------------- attention (fused kernels vs composed)
+
+    /** {@code {T, Dh}} of the attention cases. */
+    static final int[][] ATTENTION_SHAPES = {{1024, 64}, {1024, 128}, {4096, 64}, {4096, 128}};
+    /** Heads of every attention case; the batch is 4 at T = 1024 and 1 at T = 4096. */
+    static final int ATTENTION_HEADS = 8;
+
+    /**
+     * Self-attention {@code [B, H, T, Dh]} forward and backward: {@link CudaAttention} (FlashAttention-2 kernels, F32
+     * and BF16 tensor cores) against {@link ComposedAttention} (cuBLAS matmul, softmax, matmul with a
+     * {@code T×T} matrix per head) on the same backend. FLOPs by the FlashAttention convention
+     * ({@link AttentionDims#forwardFlops}: {@code 4·B·H·T²·Dh}; backward 2.5×); the fraction is of the F32 or BF16
+     * peak, and each fused row notes its speed-up over the composed row of the same shape and pass.
+     */
+    private void attentionCases(CudaBackend cuda) {
+        for (int[] sh : ATTENTION_SHAPES) {
+            int t = sh[0];
+            int dh = sh[1];
+            long b = t <= 1024 ? 4 : 1;
+            AttentionDims d = new AttentionDims(b, ATTENTION_HEADS, t, t, dh);
+            String shape = "[" + b + ", " + ATTENTION_HEADS + ", " + t + ", " + dh + "] f32";
+            double fp32 = peak(CudaBackend.GemmMath.FP32) * 1e12;
+            double bf16Peak = peak(CudaBackend.GemmMath.BF16) * 1e12;
+            try (TensorScope scope = TensorScope.open();
+                 CudaAttention f32 = new CudaAttention(cuda);
+                 CudaAttention bf16 = new CudaAttention(cuda, CudaAttention.Precision.BF16);
+                 ComposedAttention composed = new ComposedAttention(cuda)) {
+                Tensor[] x = new Tensor[9]; // q, k, v, out, dOut, dq, dk, dv (4D) and lse
+                for (int i = 0; i < 8; i++) {
+                    x[i] = cuda.empty(scope, DType.F32, b, ATTENTION_HEADS, t, dh);
+                }
+                x[8] = cuda.empty(scope, DType.F32, b, ATTENTION_HEADS, t);
+                for (int i = 0; i < 5; i++) {
+                    cuda.randn(x[i], 13, i);
+                }
+                Tensor q = x[0];
+                Tensor k = x[1];
+                Tensor v = x[2];
+                Tensor out = x[3];
+                Tensor dOut = x[4];
+                Tensor lse = x[8];
+                float scale = AttentionOps.defaultScale(dh);
+                double fwd = d.forwardFlops();
+                double bwd = d.backwardFlops();
+                double composedFwd = attentionCase("attention fwd composed", shape, fwd, fp32, "peak fp32", "",
+                        i -> composed.forward(q, k, v, scale, out, lse));
+                fusedAttentionCase("attention fwd f32", shape, fwd, fp32, "peak fp32", composedFwd,
+                        i -> f32.forward(q, k, v, scale, out, lse));
+                fusedAttentionCase("attention fwd bf16", shape, fwd, bf16Peak, "peak bf16", composedFwd,
+                        i -> bf16.forward(q, k, v, scale, out, lse));
+                f32.forward(q, k, v, scale, out, lse); // the backward's saved outputs
+                double composedBwd = attentionCase("attention bwd composed", shape, bwd, fp32, "peak fp32", "",
+                        i -> composed.backward(q, k, v, out, lse, dOut, scale, x[5], x[6], x[7]));
+                fusedAttentionCase("attention bwd f32", shape, bwd, fp32, "peak fp32", composedBwd,
+                        i -> f32.backward(q, k, v, out, lse, dOut, scale, x[5], x[6], x[7]));
+                fusedAttentionCase("attention bwd bf16", shape, bwd, bf16Peak, "peak bf16", composedBwd,
+                        i -> bf16.backward(q, k, v, out, lse, dOut, scale, x[5], x[6], x[7]));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                failure("attention " + t + "/" + dh, shape, "TFLOP/s", e);
+            }
+        }
+    }
+
+    /** A fused case noting its speed-up over {@code composedSeconds} (NaN when that case failed or was skipped). */
+    private void fusedAttentionCase(String name, String shape, double flops, double peak, String peakName,
+                                    double composedSeconds, IntConsumer call) {
+        double s = attentionCase(name, shape, flops, peak, peakName, "", call);
+        if (!Double.isNaN(s) && !Double.isNaN(composedSeconds) && !rows.isEmpty()) {
+            Row r = rows.removeLast();
+            rows.add(new Row(r.name(), r.shape(), r.seconds(), r.rate(), r.unit(), r.ref(), r.refName(), r.calls(),
+                    String.format(Locale.ROOT, "%.1fx composed", composedSeconds / s)));
+        }
+    }
+
+    /** One timed attention case; returns its seconds per call (NaN when skipped or failed). */
+    private double attentionCase(String name, String shape, double flops, double peak, String peakName, String note,
+                                 IntConsumer call) {
+        if (skipped(name, shape, "TFLOP/s")) {
+            return Double.NaN;
+        }
+        try {
+            Timing t = time(call, 1);
+            add(new Row(name, shape, t.seconds(), flops / t.seconds(), "TFLOP/s", peak, peakName, t.calls(), note));
+            return t.seconds();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            failure(name, shape, "TFLOP/s", e);
+            return Double.NaN;
         }
     }
 

@@ -84,7 +84,8 @@ public interface AttentionOps extends AutoCloseable {
         if (backend.device().type() == Device.Type.CPU) {
             return new CpuAttention(backend);
         }
-        return new ComposedAttention(backend);
+        return backend instanceof org.diffusion4j.cuda.CudaBackend ? new org.diffusion4j.cuda.CudaAttention(backend)
+                : new ComposedAttention(backend);
     }
 
     /**

@@ -1,0 +1,575 @@
+/*
+ * Fused attention forward on tensor cores (org.diffusion4j.cuda.CudaAttention, Precision.BF16): FlashAttention-2
+ * (Dao 2023, Algorithm 1) with both tile products on mma.sync.aligned.m16n8k16 BF16 instructions (PTX ISA,
+ * "Matrix fragments for mma.m16n8k16 with floating point type"; sm_80 and later) and FP32 accumulation.
+ *
+ * The tensors stay F32 (the AttentionOps contract): Q, K, V are rounded to BF16 (nearest even) when a tile is
+ * loaded into shared memory; scores, the online softmax (attention_math.cuh, the same formulas as the F32 kernel),
+ * the output accumulators and the log-sum-exp are F32. P is rounded to BF16 for the P V product while the row sums
+ * use the F32 P (as FlashAttention does). Expect about 3 significant digits (relative error ~1e-2 worst case).
+ *
+ * Block: 4 warps, 64 query rows (16 per warp); per 64-key tile: K [64][dh] and V transposed [dh][64] in shared
+ * memory (rows padded by 8 BF16, so the fragment loads are bank-conflict free), S = Q K^T as 8 m16n8 tiles per warp
+ * in registers, the online softmax on them (a row's 16 scores per lane, reduced over the 4 lanes of a quad), and
+ * O += P V with P reused straight from the S accumulators: the C fragment of two adjacent n8 tiles is the A
+ * fragment of one k16 step (Dao 2023, §3.1; the layouts in the PTX ISA). Head dims 1..128 run on kernels compiled
+ * for 32, 64 and 128 (zero-padded tiles); ragged query blocks and key tiles are masked as in attention_f32.cu.
+ */
+#include <cuda_bf16.h>
+
+#include <cfloat>
+
+#include "attention_common.cuh"
+#include "attention_math.cuh"
+
+namespace d4j {
+namespace attn {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr unsigned kFull = 0xffffffffu;
+
+template <int DH>
+struct Bf16Fwd {
+    static constexpr int kBq = 16 * kWarps;
+    static constexpr int kBk = 64;
+    static constexpr int kLdq = DH + 8;   // BF16 elements per row of Q and K tiles
+    static constexpr int kLdv = kBk + 8;  // BF16 elements per row of the transposed V tile
+    static constexpr size_t kSmem = sizeof(__nv_bfloat16) * (kBq * kLdq + kBk * kLdq + DH * kLdv);
+};
+
+/* D = A B + D for one m16n8k16 tile: A row-major 16x16 (a0..a3), B column-major 16x8 (b0, b1), BF16 in, F32 acc. */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+    (void)d;
+    (void)a0;
+    (void)a1;
+    (void)a2;
+    (void)a3;
+    (void)b0;
+    (void)b1;
+#endif
+}
+
+/* Two consecutive BF16 of shared memory as one 32-bit register (the lower-indexed element in the low half). */
+__device__ __forceinline__ uint32_t ld_pair(const __nv_bfloat16 *p) { return *reinterpret_cast<const uint32_t *>(p); }
+
+/* (lo, hi) rounded to BF16 and packed, lo in the low half. */
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
+/* Rows [row0, row0 + R) of a [T, dh] F32 matrix into shared BF16 [R][LD] (zero outside rows < T, columns < dh). */
+template <int R, int DH, int LD>
+__device__ __forceinline__ void load_rows(__nv_bfloat16 *dst, const float *src, int64_t row0, int64_t t, int dh) {
+    for (int e = threadIdx.x; e < R * DH; e += kThreads) {
+        const int r = e / DH;
+        const int d = e - r * DH;
+        const int64_t row = row0 + r;
+        dst[r * LD + d] = __float2bfloat16_rn((row < t && d < dh) ? src[row * dh + d] : 0.0f);
+    }
+}
+
+/* The same rows stored transposed: dst[d][r], row stride LD. */
+template <int R, int DH, int LD>
+__device__ __forceinline__ void load_rows_t(__nv_bfloat16 *dst, const float *src, int64_t row0, int64_t t, int dh) {
+    for (int e = threadIdx.x; e < R * DH; e += kThreads) {
+        const int r = e / DH;
+        const int d = e - r * DH;
+        const int64_t row = row0 + r;
+        dst[d * LD + r] = __float2bfloat16_rn((row < t && d < dh) ? src[row * dh + d] : 0.0f);
+    }
+}
+
+template <int DH>
+__global__ void __launch_bounds__(kThreads)
+forward_bf16_kernel(const float *q, const float *k, const float *v, float *out, float *lse, int64_t tq, int64_t tk,
+                    int dh, float c, int64_t q_blocks) {
+    using F = Bf16Fwd<DH>;
+    constexpr int NT = F::kBk / 8;  // n8 tiles of scores per warp
+    constexpr int DT = DH / 8;      // n8 tiles of the output per warp
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __nv_bfloat16 *s_q = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
+    __nv_bfloat16 *s_k = s_q + F::kBq * F::kLdq;
+    __nv_bfloat16 *s_vt = s_k + F::kBk * F::kLdq;
+    const int64_t bh = blockIdx.x / q_blocks;
+    const int64_t i0 = (blockIdx.x - bh * q_blocks) * F::kBq;
+    const float *kh = k + bh * tk * dh;
+    const float *vh = v + bh * tk * dh;
+    const int warp = static_cast<int>(threadIdx.x) >> 5;
+    const int lane = static_cast<int>(threadIdx.x) & 31;
+    const int g = lane >> 2;  // groupID: rows g and g + 8 of the warp's 16
+    const int t4 = lane & 3;  // threadID_in_group: columns 2 t4, 2 t4 + 1 of each n8 tile
+
+    load_rows<F::kBq, DH, F::kLdq>(s_q, q + bh * tq * dh, i0, tq, dh);
+    float o[DT][4];
+#pragma unroll
+    for (int t = 0; t < DT; ++t) {
+        o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.0f;
+    }
+    RowState st[2] = {RowState{0.0f, 0.0f, 0.0}, RowState{0.0f, 0.0f, 0.0}};
+    const __nv_bfloat16 *q_frag = s_q + (warp * 16 + g) * F::kLdq + 2 * t4;
+    for (int64_t j0 = 0; j0 < tk; j0 += F::kBk) {
+        const bool first = j0 == 0;
+        __syncthreads();  // the previous tile's readers of s_k, s_vt are done (and s_q is written)
+        load_rows<F::kBk, DH, F::kLdq>(s_k, kh, j0, tk, dh);
+        load_rows_t<F::kBk, DH, F::kLdv>(s_vt, vh, j0, tk, dh);
+        __syncthreads();
+        // S = Q K^T: B(k = d, n = key) = K[key][d], a column-major B read from the row-major K tile
+        float s[NT][4];
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kk = 0; kk < DH; kk += 16) {
+            const uint32_t a0 = ld_pair(q_frag + kk);
+            const uint32_t a1 = ld_pair(q_frag + 8 * F::kLdq + kk);
+            const uint32_t a2 = ld_pair(q_frag + kk + 8);
+            const uint32_t a3 = ld_pair(q_frag + 8 * F::kLdq + kk + 8);
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+                const __nv_bfloat16 *kr = s_k + (t * 8 + g) * F::kLdq + kk + 2 * t4;
+                mma_bf16(s[t], a0, a1, a2, a3, ld_pair(kr), ld_pair(kr + 8));
+            }
+        }
+        // online softmax on rows g (h = 0: s[t][0..1]) and g + 8 (h = 1: s[t][2..3])
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    if (j0 + t * 8 + 2 * t4 + e < tk) {
+                        mx = jmax(mx, s[t][2 * h + e]);
+                    }
+                }
+            }
+            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 1));
+            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 2));
+            const float alpha = update_max(st[h], mx, c, first);
+            float sum = 0.0f;
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const float p = (j0 + t * 8 + 2 * t4 + e < tk) ? prob(s[t][2 * h + e], c, st[h].mc) : 0.0f;
+                    s[t][2 * h + e] = p;
+                    sum = __fadd_rn(sum, p);
+                }
+            }
+            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 1));
+            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 2));
+            add_tile_sum(st[h], alpha, sum, first);
+            if (!first) {
+#pragma unroll
+                for (int t = 0; t < DT; ++t) {
+                    o[t][2 * h] = __fmul_rn(o[t][2 * h], alpha);
+                    o[t][2 * h + 1] = __fmul_rn(o[t][2 * h + 1], alpha);
+                }
+            }
+        }
+        // O += P V: A = P (the S accumulators of n8 tiles 2 kc and 2 kc + 1), B(k = key, n = d) = Vt[d][key]
+#pragma unroll
+        for (int kc = 0; kc < F::kBk / 16; ++kc) {
+            const uint32_t a0 = pack_pair(s[2 * kc][0], s[2 * kc][1]);
+            const uint32_t a1 = pack_pair(s[2 * kc][2], s[2 * kc][3]);
+            const uint32_t a2 = pack_pair(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+            const uint32_t a3 = pack_pair(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+#pragma unroll
+            for (int t = 0; t < DT; ++t) {
+                const __nv_bfloat16 *vr = s_vt + (t * 8 + g) * F::kLdv + kc * 16 + 2 * t4;
+                mma_bf16(o[t], a0, a1, a2, a3, ld_pair(vr), ld_pair(vr + 8));
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t row = i0 + warp * 16 + g + 8 * h;
+        if (row >= tq) {
+            continue;
+        }
+        const float inv = inv_sum(st[h].l);
+        float *orow = out + (bh * tq + row) * dh;
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int col = t * 8 + 2 * t4 + e;
+                if (col < dh) {
+                    orow[col] = __fmul_rn(o[t][2 * h + e], inv);
+                }
+            }
+        }
+        if (lse != nullptr && t4 == 0) {
+            lse[bh * tq + row] = log_sum_exp(st[h].mc, st[h].l);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ backward (FlashAttention-2, Algorithm 2) */
+
+/* Rows [row0, row0 + R) of the block's queries: Lc = fl(L log2 e) and D = rowsum(dO o O) in float64 index order
+ * from the F32 tensors (as the F32 kernels and the CPU); 0 for rows past tq (masked anyway). */
+template <int R>
+__device__ __forceinline__ void row_terms_bf16(const float *doh, const float *oh, const float *lh, int64_t row0,
+                                               int64_t tq, int dh, float *s_lc, float *s_d) {
+    for (int r = threadIdx.x; r < R; r += kThreads) {
+        const int64_t row = row0 + r;
+        float lc = 0.0f;
+        double acc = 0.0;
+        if (row < tq) {
+            lc = lse_shift(lh[row]);
+            for (int d = 0; d < dh; ++d) {
+                acc = dot_step(acc, doh[row * dh + d], oh[row * dh + d]);
+            }
+        }
+        s_lc[r] = lc;
+        s_d[r] = __double2float_rn(acc);
+    }
+}
+
+/* acc[t] (+)= A B over one 16 x 64 tile row of a warp: A rows from `a_frag` (row-major [.][LD], this lane's
+ * fragment base), B(k = d, n = j) = b[j][d] (row-major [64][LD]), k over DH. */
+template <int DH, int LD>
+__device__ __forceinline__ void tile_scores(const __nv_bfloat16 *a_frag, const __nv_bfloat16 *b, int g, int t4,
+                                           float (&acc)[8][4]) {
+#pragma unroll
+    for (int t = 0; t < 8; ++t) {
+        acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
+    }
+#pragma unroll
+    for (int kk = 0; kk < DH; kk += 16) {
+        const uint32_t a0 = ld_pair(a_frag + kk);
+        const uint32_t a1 = ld_pair(a_frag + 8 * LD + kk);
+        const uint32_t a2 = ld_pair(a_frag + kk + 8);
+        const uint32_t a3 = ld_pair(a_frag + 8 * LD + kk + 8);
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+            const __nv_bfloat16 *br = b + (t * 8 + g) * LD + kk + 2 * t4;
+            mma_bf16(acc[t], a0, a1, a2, a3, ld_pair(br), ld_pair(br + 8));
+        }
+    }
+}
+
+/* acc[t] += A B with A = the 16 x 64 C fragments `c` reused as A (k = the 64 columns), B(k = j, n = d) =
+ * bt[d][j] (transposed, row-major [DH][LDT]). */
+template <int DH, int LDT>
+__device__ __forceinline__ void tile_product(const float (&c)[8][4], const __nv_bfloat16 *bt, int g, int t4,
+                                            float (&acc)[DH / 8][4]) {
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) {
+        const uint32_t a0 = pack_pair(c[2 * kc][0], c[2 * kc][1]);
+        const uint32_t a1 = pack_pair(c[2 * kc][2], c[2 * kc][3]);
+        const uint32_t a2 = pack_pair(c[2 * kc + 1][0], c[2 * kc + 1][1]);
+        const uint32_t a3 = pack_pair(c[2 * kc + 1][2], c[2 * kc + 1][3]);
+#pragma unroll
+        for (int t = 0; t < DH / 8; ++t) {
+            const __nv_bfloat16 *br = bt + (t * 8 + g) * LDT + kc * 16 + 2 * t4;
+            mma_bf16(acc[t], a0, a1, a2, a3, ld_pair(br), ld_pair(br + 8));
+        }
+    }
+}
+
+template <int DH>
+struct Bf16Bwd {
+    static constexpr int kRows = 16 * kWarps;  // keys (dK/dV kernel) or queries (dQ kernel) per block
+    static constexpr int kStep = 64;           // queries or keys per step
+    static constexpr int kLd = DH + 8;
+    static constexpr int kLdt = kStep + 8;
+    static constexpr size_t kSmemKv =
+        sizeof(__nv_bfloat16) * (2 * kRows * kLd + 2 * kStep * kLd + 2 * DH * kLdt) + sizeof(float) * 2 * kStep;
+    static constexpr size_t kSmemQ =
+        sizeof(__nv_bfloat16) * (2 * kRows * kLd + 2 * kStep * kLd + DH * kLdt) + sizeof(float) * 2 * kRows;
+};
+
+/* dK, dV of one (problem, 64-key tile), each warp owning 16 keys: S^T = K Q^T and dP^T = V dO^T per 64-query step,
+ * P^T and dS^T from the saved log-sum-exp, dV += P^T dO and dK += dS^T Q with P^T, dS^T reused as A fragments. */
+template <int DH>
+__global__ void __launch_bounds__(kThreads)
+backward_kv_bf16_kernel(const float *q, const float *k, const float *v, const float *o, const float *lse,
+                        const float *dout, float *dk, float *dv, int64_t tq, int64_t tk, int dh, float scale, float c,
+                        int64_t k_blocks) {
+    using F = Bf16Bwd<DH>;
+    constexpr int DT = DH / 8;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __nv_bfloat16 *s_k = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
+    __nv_bfloat16 *s_v = s_k + F::kRows * F::kLd;
+    __nv_bfloat16 *s_q = s_v + F::kRows * F::kLd;
+    __nv_bfloat16 *s_do = s_q + F::kStep * F::kLd;
+    __nv_bfloat16 *s_qt = s_do + F::kStep * F::kLd;
+    __nv_bfloat16 *s_dot = s_qt + DH * F::kLdt;
+    float *s_lc = reinterpret_cast<float *>(s_dot + DH * F::kLdt);
+    float *s_d = s_lc + F::kStep;
+    const int64_t bh = blockIdx.x / k_blocks;
+    const int64_t k0 = (blockIdx.x - bh * k_blocks) * F::kRows;
+    const int warp = static_cast<int>(threadIdx.x) >> 5;
+    const int lane = static_cast<int>(threadIdx.x) & 31;
+    const int g = lane >> 2;
+    const int t4 = lane & 3;
+    const float *qh = q + bh * tq * dh;
+    const float *doh = dout + bh * tq * dh;
+
+    load_rows<F::kRows, DH, F::kLd>(s_k, k + bh * tk * dh, k0, tk, dh);
+    load_rows<F::kRows, DH, F::kLd>(s_v, v + bh * tk * dh, k0, tk, dh);
+    float acc_k[DT][4];
+    float acc_v[DT][4];
+#pragma unroll
+    for (int t = 0; t < DT; ++t) {
+        acc_k[t][0] = acc_k[t][1] = acc_k[t][2] = acc_k[t][3] = 0.0f;
+        acc_v[t][0] = acc_v[t][1] = acc_v[t][2] = acc_v[t][3] = 0.0f;
+    }
+    const __nv_bfloat16 *k_frag = s_k + (warp * 16 + g) * F::kLd + 2 * t4;
+    const __nv_bfloat16 *v_frag = s_v + (warp * 16 + g) * F::kLd + 2 * t4;
+    for (int64_t q0 = 0; q0 < tq; q0 += F::kStep) {
+        __syncthreads();  // the previous step's readers are done
+        load_rows<F::kStep, DH, F::kLd>(s_q, qh, q0, tq, dh);
+        load_rows<F::kStep, DH, F::kLd>(s_do, doh, q0, tq, dh);
+        load_rows_t<F::kStep, DH, F::kLdt>(s_qt, qh, q0, tq, dh);
+        load_rows_t<F::kStep, DH, F::kLdt>(s_dot, doh, q0, tq, dh);
+        row_terms_bf16<F::kStep>(doh, o + bh * tq * dh, lse + bh * tq, q0, tq, dh, s_lc, s_d);
+        __syncthreads();
+        float st[8][4];
+        float dpt[8][4];
+        tile_scores<DH, F::kLd>(k_frag, s_q, g, t4, st);    // S^T = K Q^T
+        tile_scores<DH, F::kLd>(v_frag, s_do, g, t4, dpt);  // dP^T = V dO^T
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const int qi = t * 8 + 2 * t4 + e;
+                    const bool ok = q0 + qi < tq && k0 + warp * 16 + g + 8 * h < tk;
+                    const float p = ok ? prob(st[t][2 * h + e], c, s_lc[qi]) : 0.0f;
+                    dpt[t][2 * h + e] = p == 0.0f ? 0.0f : d_score(p, dpt[t][2 * h + e], s_d[qi]);
+                    st[t][2 * h + e] = p;
+                }
+            }
+        }
+        tile_product<DH, F::kLdt>(st, s_dot, g, t4, acc_v);   // dV += P^T dO
+        tile_product<DH, F::kLdt>(dpt, s_qt, g, t4, acc_k);   // dK += dS^T Q
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t key = k0 + warp * 16 + g + 8 * h;
+        if (key >= tk) {
+            continue;
+        }
+        float *dkr = dk + (bh * tk + key) * dh;
+        float *dvr = dv + (bh * tk + key) * dh;
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int col = t * 8 + 2 * t4 + e;
+                if (col < dh) {
+                    dkr[col] = __fmul_rn(scale, acc_k[t][2 * h + e]);
+                    dvr[col] = acc_v[t][2 * h + e];
+                }
+            }
+        }
+    }
+}
+
+/* dQ of one (problem, 64 queries), each warp owning 16 queries: S = Q K^T, dP = dO V^T per 64-key step, P and dS
+ * from the saved log-sum-exp, dQ += dS K with dS reused as A fragments. */
+template <int DH>
+__global__ void __launch_bounds__(kThreads)
+backward_q_bf16_kernel(const float *q, const float *k, const float *v, const float *o, const float *lse,
+                       const float *dout, float *dq, int64_t tq, int64_t tk, int dh, float scale, float c,
+                       int64_t q_blocks) {
+    using F = Bf16Bwd<DH>;
+    constexpr int DT = DH / 8;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __nv_bfloat16 *s_q = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
+    __nv_bfloat16 *s_do = s_q + F::kRows * F::kLd;
+    __nv_bfloat16 *s_k = s_do + F::kRows * F::kLd;
+    __nv_bfloat16 *s_v = s_k + F::kStep * F::kLd;
+    __nv_bfloat16 *s_kt = s_v + F::kStep * F::kLd;
+    float *s_lc = reinterpret_cast<float *>(s_kt + DH * F::kLdt);
+    float *s_d = s_lc + F::kRows;
+    const int64_t bh = blockIdx.x / q_blocks;
+    const int64_t q0 = (blockIdx.x - bh * q_blocks) * F::kRows;
+    const int warp = static_cast<int>(threadIdx.x) >> 5;
+    const int lane = static_cast<int>(threadIdx.x) & 31;
+    const int g = lane >> 2;
+    const int t4 = lane & 3;
+    const float *kh = k + bh * tk * dh;
+    const float *vh = v + bh * tk * dh;
+
+    load_rows<F::kRows, DH, F::kLd>(s_q, q + bh * tq * dh, q0, tq, dh);
+    load_rows<F::kRows, DH, F::kLd>(s_do, dout + bh * tq * dh, q0, tq, dh);
+    row_terms_bf16<F::kRows>(dout + bh * tq * dh, o + bh * tq * dh, lse + bh * tq, q0, tq, dh, s_lc, s_d);
+    float acc[DT][4];
+#pragma unroll
+    for (int t = 0; t < DT; ++t) {
+        acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.0f;
+    }
+    const __nv_bfloat16 *q_frag = s_q + (warp * 16 + g) * F::kLd + 2 * t4;
+    const __nv_bfloat16 *do_frag = s_do + (warp * 16 + g) * F::kLd + 2 * t4;
+    for (int64_t k0 = 0; k0 < tk; k0 += F::kStep) {
+        __syncthreads();  // Q, dO and the row terms are written / the previous step's readers are done
+        load_rows<F::kStep, DH, F::kLd>(s_k, kh, k0, tk, dh);
+        load_rows<F::kStep, DH, F::kLd>(s_v, vh, k0, tk, dh);
+        load_rows_t<F::kStep, DH, F::kLdt>(s_kt, kh, k0, tk, dh);
+        __syncthreads();
+        float s[8][4];
+        float dp[8][4];
+        tile_scores<DH, F::kLd>(q_frag, s_k, g, t4, s);    // S = Q K^T
+        tile_scores<DH, F::kLd>(do_frag, s_v, g, t4, dp);  // dP = dO V^T
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = warp * 16 + g + 8 * h;
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const bool ok = q0 + row < tq && k0 + t * 8 + 2 * t4 + e < tk;
+                    const float p = ok ? prob(s[t][2 * h + e], c, s_lc[row]) : 0.0f;
+                    s[t][2 * h + e] = p == 0.0f ? 0.0f : d_score(p, dp[t][2 * h + e], s_d[row]);
+                }
+            }
+        }
+        tile_product<DH, F::kLdt>(s, s_kt, g, t4, acc);  // dQ += dS K
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t row = q0 + warp * 16 + g + 8 * h;
+        if (row >= tq) {
+            continue;
+        }
+        float *dqr = dq + (bh * tq + row) * dh;
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int col = t * 8 + 2 * t4 + e;
+                if (col < dh) {
+                    dqr[col] = __fmul_rn(scale, acc[t][2 * h + e]);
+                }
+            }
+        }
+    }
+}
+
+template <int DH>
+int backward_bf16_launch(const char *op, const float *q, const float *k, const float *v, const float *o,
+                         const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t bh, int64_t tq,
+                         int64_t tk, int dh, float scale, float c, cudaStream_t stream) {
+    using F = Bf16Bwd<DH>;
+    const int64_t k_blocks = ceil_div(tk, F::kRows);
+    const int64_t q_blocks = ceil_div(tq, F::kRows);
+    unsigned kv_grid = 0;
+    unsigned q_grid = 0;
+    int rc = grid_blocks(op, bh, k_blocks, &kv_grid);
+    if (rc == D4J_OK) {
+        rc = grid_blocks(op, bh, q_blocks, &q_grid);
+    }
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    constexpr auto kv = backward_kv_bf16_kernel<DH>;
+    constexpr auto qk = backward_q_bf16_kernel<DH>;
+    rc = allow_shared<kv>(op, F::kSmemKv);
+    if (rc == D4J_OK) {
+        rc = allow_shared<qk>(op, F::kSmemQ);
+    }
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    kv<<<kv_grid, kThreads, F::kSmemKv, stream>>>(q, k, v, o, lse, dout, dk, dv, tq, tk, dh, scale, c, k_blocks);
+    rc = d4j_check_launch(op);
+    if (rc != D4J_OK || q_grid == 0) {  // no queries: dK = dV = 0 written, no dQ
+        return rc;
+    }
+    qk<<<q_grid, kThreads, F::kSmemQ, stream>>>(q, k, v, o, lse, dout, dq, tq, tk, dh, scale, c, q_blocks);
+    return d4j_check_launch(op);
+}
+
+template <int DH>
+int forward_bf16_launch(const char *op, const float *q, const float *k, const float *v, float *out, float *lse,
+                        int64_t bh, int64_t tq, int64_t tk, int dh, float c, cudaStream_t stream) {
+    const int64_t q_blocks = ceil_div(tq, Bf16Fwd<DH>::kBq);
+    unsigned blocks = 0;
+    int rc = grid_blocks(op, bh, q_blocks, &blocks);
+    if (rc == D4J_OK) {
+        constexpr auto kernel = forward_bf16_kernel<DH>;
+        rc = allow_shared<kernel>(op, Bf16Fwd<DH>::kSmem);
+        if (rc == D4J_OK) {
+            kernel<<<blocks, kThreads, Bf16Fwd<DH>::kSmem, stream>>>(q, k, v, out, lse, tq, tk, dh, c, q_blocks);
+            rc = d4j_check_launch(op);
+        }
+    }
+    return rc;
+}
+
+}  // namespace
+}  // namespace attn
+}  // namespace d4j
+
+extern "C" int d4j_attention_forward_bf16(const float *q, const float *k, const float *v, float *out, float *lse,
+                                          int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale, void *stream) {
+    const char *op = "d4j_attention_forward_bf16";
+    const int rc = d4j::attn::check_sizes(op, bh, tq, tk, dh, scale);
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    if (bh == 0 || tq == 0) {
+        return D4J_OK;
+    }
+    D4J_REQUIRE(q != nullptr && k != nullptr && v != nullptr && out != nullptr, op, "q, k, v and out must not be null");
+    const float c = d4j::attn::log2_scale(scale);
+    const cudaStream_t s = d4j::as_stream(stream);
+    const int d = static_cast<int>(dh);
+    switch (d4j::attn::head_bucket(dh)) {
+        case 32:
+            return d4j::attn::forward_bf16_launch<32>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
+        case 64:
+            return d4j::attn::forward_bf16_launch<64>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
+        default:
+            return d4j::attn::forward_bf16_launch<128>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
+    }
+}
+
+extern "C" int d4j_attention_backward_bf16(const float *q, const float *k, const float *v, const float *out,
+                                           const float *lse, const float *dout, float *dq, float *dk, float *dv,
+                                           int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale,
+                                           void *stream) {
+    const char *op = "d4j_attention_backward_bf16";
+    const int rc = d4j::attn::check_sizes(op, bh, tq, tk, dh, scale);
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    if (bh == 0 || tk == 0) {
+        return D4J_OK;
+    }
+    D4J_REQUIRE(k != nullptr && v != nullptr && dk != nullptr && dv != nullptr, op,
+                "k, v, dk and dv must not be null");
+    D4J_REQUIRE(tq == 0 || (q != nullptr && out != nullptr && lse != nullptr && dout != nullptr && dq != nullptr), op,
+                "q, out, lse, dout and dq must not be null");
+    const float c = d4j::attn::log2_scale(scale);
+    const cudaStream_t s = d4j::as_stream(stream);
+    const int d = static_cast<int>(dh);
+    switch (d4j::attn::head_bucket(dh)) {
+        case 32:
+            return d4j::attn::backward_bf16_launch<32>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
+                                                       c, s);
+        case 64:
+            return d4j::attn::backward_bf16_launch<64>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
+                                                       c, s);
+        default:
+            return d4j::attn::backward_bf16_launch<128>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
+                                                        c, s);
+    }
+}
