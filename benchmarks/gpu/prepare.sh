@@ -62,8 +62,14 @@ console="junit-platform-console-standalone-$junit_platform_version.jar"
 echo "== jlink"
 # Modules the jars need (jdeps) plus what the console launcher uses at run time: java.xml (XML reports),
 # jdk.zipfs (class-path scanning), java.management/jdk.management.
+# progressbar is a named module that requires org.jline.terminal, which jdeps cannot resolve from the class
+# path: leave both out of the analysis (they need only java.base and jdk.unsupported, added below).
+analysed=()
+for jar in "$stage"/lib/*.jar; do
+  case "$(basename "$jar")" in progressbar-*|jline-*) ;; *) analysed+=("$jar") ;; esac
+done
 deps="$("$JAVA_HOME/bin/jdeps" --multi-release 25 --ignore-missing-deps --print-module-deps \
-  --class-path "$stage/lib/*" "$stage"/lib/*.jar 2>/dev/null | tail -n1)"
+  --class-path "$stage/lib/*" "${analysed[@]}" 2>/dev/null | tail -n1)"
 modules="$deps,java.logging,java.xml,jdk.zipfs,jdk.unsupported,java.management,jdk.management"
 # Incubator modules must also be named at run time (check.sh reads this from BUILD).
 add_modules=""
