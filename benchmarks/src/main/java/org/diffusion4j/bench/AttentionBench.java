@@ -29,7 +29,8 @@ import java.util.concurrent.TimeUnit;
  * Scaled dot-product attention on the CPU backend, fused ({@link CpuAttention}: FlashAttention-2 tiles over
  * OpenBLAS, never a {@code T×T} matrix) against naive ({@link ComposedAttention}: batched GEMM, softmax, GEMM with
  * the full score matrix), forward alone and forward + backward, {@code q, k, v [B, H, T, Dh]} with
- * {@code B = 2, H = 4, Dh = 64}.
+ * {@code B = 2, H = 4, Dh = 64}, at {@code T = 49} (DiT A's 7×7 tokens), 256, 1024 and 4096 (the naive path's score
+ * matrix is 512 MiB there, and one naive forward + backward call takes seconds).
  *
  * <p>Napkin math (the FlashAttention-2 convention, Dao 2023 §4.1): forward {@code 4·B·H·T²·Dh} FLOPs, backward
  * 2.5× that, so one forward + backward call counts {@code 14·B·H·T²·Dh}; the secondary result {@code flop} is
@@ -49,7 +50,7 @@ public class AttentionBench {
     static final int BATCH = 2;
     static final int HEADS = 4;
 
-    @Param({"256", "1024"})
+    @Param({"49", "256", "1024", "4096"})
     public int seqLen;
 
     @Param({"64"})

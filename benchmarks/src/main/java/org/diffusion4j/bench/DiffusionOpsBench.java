@@ -52,9 +52,12 @@ import java.util.concurrent.TimeUnit;
  *       (read + write).</li>
  * </ul>
  * The secondary result {@code bytes} is bytes/s (divide by 1e9 for GB/s); an op's fraction of copy bandwidth is
- * its {@code bytes} over a copy's. Sizes: {@code numel = 65536} (256 KiB per operand; 1 MiB for the four
- * distinct buffers of a step: within L2 of a Zen 4 core) and {@code numel = 16777216} (64 MiB per operand:
- * 192 MiB per noising call, 256 MiB per step, 6x and 8x the 32 MiB L3).
+ * its {@code bytes} over a copy's. Default sizes for a Zen 4 core (1 MiB L2, 32 MiB L3), from L2-resident to
+ * ≥ 4× the last-level cache: {@code numel = 32768} (128 KiB per operand, 512 KiB for the four buffers of a step),
+ * {@code 262144} (1 MiB per operand: L3), {@code 2097152} (8 MiB per operand: 16–32 MiB in all, about the L3) and
+ * {@code 16777216} (64 MiB per operand: 192 MiB per noising call, 256 MiB per step, 6x and 8x the L3);
+ * {@code benchmarks/run.sh} derives the same four sizes from the machine's cache sizes and passes them with
+ * {@code -p numel=...} to this class and {@link NnOpsBench}.
  *
  * <p>The step runs in place for thousands of calls; with v-prediction the linear recurrence it iterates is
  * contracting (spectral radius ~0.996), so the values stay finite and away from subnormals.
@@ -68,10 +71,10 @@ import java.util.concurrent.TimeUnit;
 public class DiffusionOpsBench {
 
     /** Samples per batch. */
-    static final int BATCH = 8;
+    public static final int BATCH = 8;
 
     /** Floats per operand ({@code B·n}). */
-    @Param({"65536", "16777216"})
+    @Param({"32768", "262144", "2097152", "16777216"})
     public int numel;
 
     CpuBackend cpu;
@@ -154,7 +157,7 @@ public class DiffusionOpsBench {
      * {@code Samplers.dpmSolverPp2mSde} (η = 0) and {@code SamplerContext.update} build it for a v-prediction
      * model evaluated at {@code x} itself ({@code xIn = x}, so {@code ai = 0}).
      */
-    static FusedStep dpmSolverPp2mStep() {
+    public static FusedStep dpmSolverPp2mStep() {
         double alphaT = 0.8;
         double sigmaT = 0.6;
         double alphaS = 0.85;
