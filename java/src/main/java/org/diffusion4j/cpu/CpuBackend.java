@@ -27,16 +27,17 @@ import static org.diffusion4j.cpu.Elementwise.I32;
  * environment variable {@code D4J_THREADS}, else {@link Runtime#availableProcessors()}. An op runs on the
  * calling thread plus {@code threads - 1} pool workers; ops on fewer than 32 Ki elements run on the calling
  * thread alone. Work is cut into pieces that do not depend on the thread count and every row reduction has
- * one fixed order, so <b>every op but {@link #gemm} gives bitwise the same result for any thread count</b>
- * (a product's summation order is OpenBLAS's).
+ * one fixed order, so <b>every op gives bitwise the same result for any thread count</b> (a product's summation
+ * order is OpenBLAS's single-threaded one).
  *
- * <p><b>GEMM and BLAS threads.</b> A product (or a batch of large ones) runs on OpenBLAS with
- * {@code min(threads, availableProcessors)} threads while this backend's pool is idle; a batch of small
- * products is spread over the pool with OpenBLAS single-threaded. OpenBLAS's thread count is process-global,
- * so products that need different counts (e.g. from two backends) take turns; {@code OPENBLAS_*} environment
- * variables are left as they are. Note that OpenBLAS's workers keep spinning for a while after a
- * multithreaded product (its {@code OPENBLAS_THREAD_TIMEOUT}, about 0.07 s by default); on 2 cores that
- * measured 1.1–1.5x slower elementwise ops right after a large product.
+ * <p><b>GEMM and BLAS threads.</b> OpenBLAS always runs single-threaded; a product is cut into blocks of rows (or
+ * columns) of {@code c} that depend only on its shape (at most 4 blocks of at least 2^20 multiply-adds each, see
+ * {@link #gemmBlock}), and a batch of products into its products times their blocks; the pool spreads these
+ * over its threads. OpenBLAS's own workers are never woken: after a multithreaded product they keep spinning
+ * (its {@code OPENBLAS_THREAD_TIMEOUT}, about 0.07 s by default), which on 2 cores took the cores from the
+ * pool's ops (a DiT training step measured 2.2x more CPU time with 2 BLAS threads). OpenBLAS's thread count is
+ * process-global, so a caller elsewhere that wants another count takes turns with this backend's products;
+ * {@code OPENBLAS_*} environment variables are left as they are.
  *
  * <p><b>Errors.</b> Every argument is checked before memory is touched: a wrong shape, dtype, device or
  * layout throws {@link IllegalArgumentException} naming the argument with its shape and dtype; a tensor whose
@@ -51,9 +52,6 @@ public final class CpuBackend implements Backend {
     /** Environment variable that sets the default thread count when the property is absent. */
     public static final String THREADS_ENV = "D4J_THREADS";
 
-    /** Per-product multiply-adds below which a batch is spread over the pool (OpenBLAS single-threaded). */
-    static final long SPLIT_BATCH_MAX_MACS = 1L << 21;
-
     /** Elements per partial sum of {@link #globalNorm}: fixed, so the result does not depend on threads. */
     static final long NORM_CHUNK = WorkerPool.GRAIN;
 
@@ -62,7 +60,6 @@ public final class CpuBackend implements Backend {
 
     private final WorkerPool pool;
     private final int threads;
-    private final int blasThreads;
     private volatile boolean closed;
 
     /** A backend with the default thread count (see the class comment). */
@@ -80,7 +77,6 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("the CPU backend needs at least 1 thread, got " + threads);
         }
         this.threads = threads;
-        this.blasThreads = Math.min(threads, Runtime.getRuntime().availableProcessors());
         this.pool = new WorkerPool(threads);
     }
 
@@ -152,7 +148,8 @@ public final class CpuBackend implements Backend {
     // ---------------------------------------------------------------- memory
 
     /**
-     * Allocates host memory from {@code scope}, aligned to 64 bytes (the FFM arena zero-fills it).
+     * Allocates host memory from {@code scope}, aligned to 64 bytes: uninitialised when it comes from the
+     * scope's {@link org.diffusion4j.tensor.Workspace}, zero-filled (by the FFM arena) otherwise.
      *
      * @throws IllegalArgumentException on a negative dim or a byte size beyond {@code 2^63 - 1}
      * @throws IllegalStateException    when {@code scope} or this backend is closed
@@ -649,27 +646,64 @@ public final class CpuBackend implements Backend {
         MemorySegment as = a.segment();
         MemorySegment bs = b.segment();
         MemorySegment cs = c.segment();
-        if (g.batch() == 1) {
-            blas.acquire(blasThreads);
-            try {
-                blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), alpha, as, g.lda(), bs, g.ldb(), beta, cs,
-                        g.ldc());
-            } finally {
-                blas.release();
-            }
-            return;
-        }
-        // Many small products: spread over the pool, each on one BLAS thread. Large ones: one after the other,
-        // each on all BLAS threads while the pool idles.
-        boolean split = threads > 1 && g.macsPerProduct() < SPLIT_BATCH_MAX_MACS;
-        blas.acquire(split ? 1 : blasThreads);
+        // Every product runs on one BLAS thread, cut into row (or column) blocks of c that the pool spreads over
+        // its threads. OpenBLAS's own threads are never woken: after a call they busy-wait (sched_yield) for
+        // ~0.1 s, and on a small machine that spinning took the cores from the pool's pointwise ops (measured
+        // on 2 cores: a DiT training step cost 2.8 s of CPU with 2 BLAS threads, 1.3 s with this scheme).
+        // The blocks depend only on the shape, so the result is the same for any thread count.
+        int m = g.m();
+        int n = g.n();
+        boolean alongM = m >= n;
+        int dim = alongM ? m : n;
+        int blockLen = gemmBlock(dim, (long) m * n * g.k());
+        int blocks = (dim + blockLen - 1) / blockLen;
+        long tasks = (long) g.batch() * blocks;
+        blas.acquire(1);
         try {
-            pool.forTasks(g.batch(), split, i -> blas.sgemm(g.transA(), g.transB(), g.m(), g.n(), g.k(), alpha,
-                    as.asSlice(i * g.strideA() * 4), g.lda(), bs.asSlice(i * g.strideB() * 4), g.ldb(), beta,
-                    cs.asSlice(i * g.strideC() * 4), g.ldc()));
+            pool.forTasks(Math.toIntExact(tasks), threads > 1, t -> {
+                long i = t / blocks;
+                int j0 = (int) (t % blocks) * blockLen;
+                int len = Math.min(blockLen, dim - j0);
+                long aOff = i * g.strideA();
+                long bOff = i * g.strideB();
+                long cOff = i * g.strideC();
+                if (alongM) {   // rows j0.. of op(a) and c
+                    aOff += g.transA() ? j0 : (long) j0 * g.lda();
+                    cOff += (long) j0 * g.ldc();
+                } else {        // columns j0.. of op(b) and c
+                    bOff += g.transB() ? (long) j0 * g.ldb() : j0;
+                    cOff += j0;
+                }
+                blas.sgemm(g.transA(), g.transB(), alongM ? len : m, alongM ? n : len, g.k(), alpha,
+                        as.asSlice(aOff * 4), g.lda(), bs.asSlice(bOff * 4), g.ldb(), beta, cs.asSlice(cOff * 4),
+                        g.ldc());
+            });
         } finally {
             blas.release();
         }
+    }
+
+    /** Smallest multiply-adds of one GEMM block worth a task of its own. */
+    static final long GEMM_BLOCK_MACS = 1L << 20;
+    /**
+     * Most blocks one product is cut into: every block packs the whole of the other operand again, so few large
+     * blocks beat many (on 2 cores a DiT step measured within noise of each other for 2, 4 and 8).
+     */
+    static final int GEMM_MAX_BLOCKS = 4;
+
+    /**
+     * Rows (or columns) per block when cutting a product of {@code macs} multiply-adds along a dim of
+     * {@code dim}: a multiple of 32 (whole micro-kernel panels), at most {@value #GEMM_MAX_BLOCKS} blocks, each of
+     * at least {@value #GEMM_BLOCK_MACS} multiply-adds. Depends only on the shape.
+     */
+    static int gemmBlock(int dim, long macs) {
+        long blocks = Math.min(GEMM_MAX_BLOCKS, Math.min(macs / GEMM_BLOCK_MACS, dim / 32));
+        if (blocks <= 1) {
+            return dim;
+        }
+        long len = (dim + blocks - 1) / blocks;
+        len = (len + 31) / 32 * 32;
+        return (int) Math.min(dim, len);
     }
 
     // ---------------------------------------------------------------- indexing

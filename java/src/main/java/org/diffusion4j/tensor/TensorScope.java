@@ -22,14 +22,34 @@ import java.lang.foreign.SegmentAllocator;
 public final class TensorScope implements AutoCloseable, SegmentAllocator {
 
     private final Arena arena;
+    private final Workspace workspace;   // null: every allocation from the arena
 
-    private TensorScope(Arena arena) {
+    private TensorScope(Arena arena, Workspace workspace) {
         this.arena = arena;
+        this.workspace = workspace;
     }
 
     /** Opens a new scope. */
     public static TensorScope open() {
-        return new TensorScope(Arena.ofShared());
+        return new TensorScope(Arena.ofShared(), null);
+    }
+
+    /**
+     * Opens a new scope whose host allocations come from {@code workspace}'s slab while it has room (uninitialised
+     * memory, no zero-filling; see {@link Workspace}). Tensors still die with this scope.
+     *
+     * @throws IllegalStateException when the workspace is closed or another scope on it is still open
+     */
+    public static TensorScope open(Workspace workspace) {
+        java.util.Objects.requireNonNull(workspace, "workspace");
+        TensorScope s = new TensorScope(Arena.ofShared(), workspace);
+        try {
+            workspace.attach(s);
+        } catch (RuntimeException e) {
+            s.arena.close();
+            throw e;
+        }
+        return s;
     }
 
     /** The arena whose lifetime bounds every tensor of this scope. */
@@ -43,21 +63,34 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
     }
 
     /**
-     * Allocates host memory owned by this scope.
+     * Allocates host memory owned by this scope: zero-filled from the arena, or uninitialised from the workspace
+     * slab when the scope has one and it has room.
      *
-     * @throws IllegalStateException when the scope is closed
+     * @throws IllegalArgumentException on a negative size or an alignment that is not a power of two
+     * @throws IllegalStateException    when the scope is closed
      */
     @Override
+    @SuppressWarnings("restricted") // re-scopes a slice of the workspace slab to this scope's arena (same memory)
     public MemorySegment allocate(long byteSize, long byteAlignment) {
         if (!isAlive()) {
             throw new IllegalStateException("tensor scope is closed");
         }
+        if (workspace != null && byteSize >= 0 && byteAlignment > 0 && (byteAlignment & (byteAlignment - 1)) == 0) {
+            MemorySegment s = workspace.take(this, byteSize, byteAlignment);
+            if (s != null) {
+                // the slice's lifetime becomes this scope's: use after close() throws like any scope tensor
+                return s.reinterpret(arena, null);
+            }
+        }
         return arena.allocate(byteSize, byteAlignment);
     }
 
-    /** Frees every host and device buffer allocated in this scope. */
+    /** Frees every host and device buffer allocated in this scope (and hands its workspace back). */
     @Override
     public void close() {
-        arena.close();
+        arena.close();   // throws while a tensor is in use elsewhere: then the scope keeps its workspace
+        if (workspace != null) {
+            workspace.detach(this);
+        }
     }
 }

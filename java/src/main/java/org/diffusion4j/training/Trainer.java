@@ -20,6 +20,7 @@ import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -47,8 +48,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *   AdamW step at lr(k) on f·grads                                         (Loshchilov &amp; Hutter 2019)
  *   EMA update                                                             (warm-up decay 1 − (1 + n/γ)^(−p))
  * </pre>
- * with every tensor of the step in a {@link TensorScope} closed at the end of the step (native memory does not grow
- * with the number of steps; the parameters, AdamW moments and EMA averages are the only long-lived tensors).
+ * with every tensor of the step in a {@link TensorScope} closed at the end of the step, its host memory taken from one
+ * {@link Workspace} reused by every step (native memory does not grow with the number of steps; the parameters,
+ * AdamW moments and EMA averages are the only long-lived tensors).
  *
  * <p><b>Determinism.</b> Every random draw is a Philox counter keyed by the config's {@code seed}: the batch order
  * uses streams {@code 0, 1, 2, …} (one per epoch, {@link Dataset#batches}); noise, times and label dropout use
@@ -91,6 +93,8 @@ public final class Trainer implements AutoCloseable {
     private final AdamW optimizer;
     private final Ema ema;
     private final List<TrainingListener> listeners = new CopyOnWriteArrayList<>();
+    /** Host memory of the step scopes, reused from step to step (no zero-filling or fresh pages per step). */
+    private final Workspace workspace = Workspace.create();
     private long completed;
     private boolean closed;
 
@@ -270,7 +274,7 @@ public final class Trainer implements AutoCloseable {
         double norm;
         double factor;
         double lr = lrSchedule.lr(k);
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope scope = TensorScope.open(workspace)) {
             Tensor x0 = backend.empty(scope, DType.F32, data.batchShape(batch));
             BatchSource.Batch b = batches.load(k, x0);
             long firstId = Math.multiplyExact(k, (long) batch);
@@ -376,6 +380,7 @@ public final class Trainer implements AutoCloseable {
             ema.close();
         }
         diffusionOps.close();
+        workspace.close();
     }
 
     /** Names of the parameters in state-dict order. */

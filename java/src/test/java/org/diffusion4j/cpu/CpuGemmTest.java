@@ -62,11 +62,13 @@ class CpuGemmTest {
     /**
      * Every transpose pair, rank 2 and strided-batched with own operands, a shared rank-2 {@code a} or
      * {@code b}; beta 0 (c poisoned with NaN, which must not propagate) and beta 0.5; small products (spread
-     * over the pool) and large ones (OpenBLAS threads).
+     * over the pool) and large ones (cut into blocks spread over the pool).
      */
     @Test
     void allLayoutsAndBatchings() {
-        long[][] mkn = {{1, 1, 1}, {17, 65, 33}, {64, 128, 96}, {3, 300, 5}, {129, 7, 255}, {1, 513, 1}, {200, 150, 170}};
+        // the last two are cut into blocks (CpuBackend.gemmBlock): 200x170 along m, 70x333 along n, ragged last block
+        long[][] mkn = {{1, 1, 1}, {17, 65, 33}, {64, 128, 96}, {3, 300, 5}, {129, 7, 255}, {1, 513, 1}, {200, 150, 170},
+            {70, 300, 333}};
         for (CpuBackend be : new CpuBackend[] {cpu, cpu1}) {
             for (long[] d : mkn) {
                 for (int layout = 0; layout < 4; layout++) {
@@ -124,6 +126,58 @@ class CpuGemmTest {
         assertCloseScaled("gemm", shape, got, ref, mag, GEMM, seedOf(tc));
         if (m * n >= 64) { // many outputs: cancellation averages out, so the plain relative error is small too
             assertClose("gemm", shape, got, ref, REDUCTION, seedOf(tc));
+        }
+    }
+
+    /** Blocks of a product depend only on its shape: multiples of 32, at most GEMM_MAX_BLOCKS, whole when small. */
+    @Test
+    void blocksDependOnlyOnTheShape() {
+        org.junit.jupiter.api.Assertions.assertEquals(64, CpuBackend.gemmBlock(200, 200L * 150 * 170));
+        org.junit.jupiter.api.Assertions.assertEquals(96, CpuBackend.gemmBlock(333, 70L * 300 * 333));
+        org.junit.jupiter.api.Assertions.assertEquals(129, CpuBackend.gemmBlock(129, 129L * 7 * 255), "too few MACs");
+        org.junit.jupiter.api.Assertions.assertEquals(40, CpuBackend.gemmBlock(40, 1L << 30), "too narrow to cut");
+        for (int dim = 1; dim < 2000; dim += 37) {
+            int len = CpuBackend.gemmBlock(dim, 1L << 32);
+            assertTrue(len == dim || len % 32 == 0, dim + " -> " + len);
+            assertTrue((dim + len - 1) / len <= CpuBackend.GEMM_MAX_BLOCKS, dim + " -> " + len);
+        }
+    }
+
+    /** A product cut into blocks gives bitwise the same c on 1 and 2 threads, for every layout and batching. */
+    @Test
+    void blockedProductsAreBitwiseTheSameForAnyThreadCount() {
+        for (int layout = 0; layout < 4; layout++) {
+            for (int batchCase = 0; batchCase < 4; batchCase++) {
+                boolean ta = (layout & 1) != 0;
+                boolean tb = (layout & 2) != 0;
+                for (long[] d : new long[][] {{200, 150, 170}, {70, 300, 333}}) {
+                    long m = d[0];
+                    long k = d[1];
+                    long n = d[2];
+                    long batch = batchCase == 0 ? 1 : 3;
+                    long[] as = ta ? new long[] {k, m} : new long[] {m, k};
+                    long[] bs = tb ? new long[] {n, k} : new long[] {k, n};
+                    if (batchCase == 1 || batchCase == 2) {
+                        as = new long[] {batch, as[0], as[1]};
+                    }
+                    if (batchCase == 1 || batchCase == 3) {
+                        bs = new long[] {batch, bs[0], bs[1]};
+                    }
+                    long[] cs = batchCase == 0 ? new long[] {m, n} : new long[] {batch, m, n};
+                    String tc = "gemm threads " + s(as) + " " + s(bs) + " " + layout;
+                    SplittableRandom r = random(tc);
+                    float[] av = uniform(r, numel(as), -1, 1);
+                    float[] bv = uniform(r, numel(bs), -1, 1);
+                    float[][] out = new float[2][];
+                    int i = 0;
+                    for (CpuBackend be : new CpuBackend[] {cpu, cpu1}) {
+                        Tensor c = poisoned(be, scope, cs);
+                        be.gemm(ta, tb, 0.75f, be.fromArray(scope, av, as), be.fromArray(scope, bv, bs), 0f, c);
+                        out[i++] = c.toFloatArray();
+                    }
+                    assertArrayEquals(out[1], out[0], tc);
+                }
+            }
         }
     }
 

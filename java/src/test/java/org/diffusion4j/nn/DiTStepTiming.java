@@ -48,7 +48,9 @@ public final class DiTStepTiming {
             }
             System.out.printf("DiT config %s: %s, %d parameters, batch %d, %d threads%n", which, c, m.parameterCount(),
                     batch, threads);
-            try (AdamW opt = new AdamW(ops, m.namedParameters(), AdamW.Hyper.defaults())) {
+            boolean reuse = !"off".equals(System.getProperty("workspace"));
+            try (AdamW opt = new AdamW(ops, m.namedParameters(), AdamW.Hyper.defaults());
+                 org.diffusion4j.tensor.Workspace ws = org.diffusion4j.tensor.Workspace.create()) {
                 double[] total = new double[steps];
                 double[] fwd = new double[steps];
                 double[] bwd = new double[steps];
@@ -60,7 +62,7 @@ public final class DiTStepTiming {
                     long t0 = System.nanoTime();
                     long t1;
                     long t2;
-                    try (TensorScope step = TensorScope.open()) {
+                    try (TensorScope step = reuse ? TensorScope.open(ws) : TensorScope.open()) {
                         DiT.Cache cache = m.forward(step, x, t, y);
                         Tensor d = be.empty(step, DType.F32, x.shape());
                         be.binary(Ops.Binary.SUB, cache.out(), target, d);
@@ -76,9 +78,11 @@ public final class DiTStepTiming {
                     total[s] = (t3 - t0) / 1e6;
                     fwd[s] = (t1 - t0) / 1e6;
                     bwd[s] = (t2 - t1) / 1e6;
-                    System.out.printf("step %d: %.1f ms (forward %.1f, backward %.1f, adamw+free %.1f), process CPU %.1f ms%n",
-                            s, total[s], fwd[s], bwd[s], total[s] - fwd[s] - bwd[s], cpu[s]);
+                    System.out.printf("step %d: %.1f ms (forward %.1f, backward %.1f, adamw+free %.1f), process CPU %.1f ms"
+                            + ", workspace %.1f MiB%n", s, total[s], fwd[s], bwd[s], total[s] - fwd[s] - bwd[s], cpu[s],
+                            ws.capacity() / 1048576.0);
                 }
+                System.out.printf("fastest step: %.1f ms%n", Arrays.stream(total).skip(2).min().orElse(total[0]));
                 System.out.printf("median of steps 2..: %.1f ms/step (forward %.1f, backward %.1f), %.0f images/s; "
                         + "process CPU %.1f ms/step (a load-independent floor: CPU/threads = %.1f ms)%n", median(total),
                         median(fwd), median(bwd), batch / median(total) * 1e3, median(cpu), median(cpu) / threads);
