@@ -135,13 +135,8 @@ final class DemoCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--sampling-steps must be >= 1, got " + samplingSteps);
         }
         Toy2d data = Toy2d.byName(dataset);
-        Path png = out.toAbsolutePath().normalize();
-        if (png.getParent() != null && !Files.isDirectory(png.getParent())) {
-            throw new IllegalArgumentException("--out: folder " + png.getParent() + " does not exist");
-        }
-        if (Files.isDirectory(png)) {
-            throw new IllegalArgumentException("--out: " + png + " is a folder");
-        }
+        Path png = SampleCommand.requireWritable("--out", out, ".png");
+        SampleCommand.refuseNonPng("--out", png);
         long start = System.nanoTime();
         try (Backend be = Backends.create(backend); NnOps ops = NnOps.forBackend(be);
              TensorScope params = TensorScope.open()) {

@@ -65,7 +65,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--samples", description = "an .npy of samples [n, ...] to evaluate instead of sampling")
     Path samplesFile;
 
-    @Option(names = "--data", description = "the dataset (default: the run's --data)")
+    @Option(names = "--data", description = "the dataset (default: the run's --data; for a run folder another "
+            + "one is refused, and so is data changed since training)")
     Path data;
 
     @Option(names = "--n", defaultValue = "500", description = "samples to draw (default: ${DEFAULT-VALUE})")
@@ -96,8 +97,8 @@ final class EvalCommand implements Callable<Integer> {
     int batch;
 
     @Option(names = "--held-out", defaultValue = "0.1",
-            description = "fraction held out when the data has no test split; must match training (default: "
-                    + "${DEFAULT-VALUE}; the run's value for a run folder)")
+            description = "fraction held out when the data has no test split (default: ${DEFAULT-VALUE}; for a run "
+                    + "folder the run's value, and another one is refused)")
     double heldOut;
 
     @Option(names = "--resolution", defaultValue = "32", description = "image-folder resolution (default: "
@@ -154,6 +155,7 @@ final class EvalCommand implements Callable<Integer> {
         int res = resolution;
         int ch = channels;
         long split = splitSeed != null ? splitSeed : 0;
+        String runFingerprint = null;
         MetricsReport report;
         Map<String, String> settings = new LinkedHashMap<>();
         if (checkpoint != null) {
@@ -162,9 +164,11 @@ final class EvalCommand implements Callable<Integer> {
                 folder = s.runFolder;
                 if (s.run != null) {
                     RunJson.TrainOptions ro = s.run.options();
+                    refuseConflicts(ro, s.runFolder);
                     if (dataPath == null) {
                         dataPath = s.runData();
                     }
+                    runFingerprint = s.run.data() == null ? null : s.run.data().fingerprint();
                     frac = ro.heldOut();
                     res = ro.resolution();
                     ch = ro.channels();
@@ -175,7 +179,8 @@ final class EvalCommand implements Callable<Integer> {
                 if (dataPath == null) {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
-                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, null, seed, n, batch);
+                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, null, seed, n, batch,
+                        spec.commandLine().getErr());
                 generated = r.samples();
                 intended = r.labels();
                 count = n;
@@ -208,6 +213,11 @@ final class EvalCommand implements Callable<Integer> {
         }
         DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split);
         o.println("data        " + dataPath + ": " + loaded.describe());
+        if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
+            throw new IllegalArgumentException("the data in " + dataPath + " changed since the run trained on it (now "
+                    + loaded.fingerprint() + ", run.json has " + runFingerprint + "); the held-out split would not "
+                    + "be the one training left out");
+        }
         long[] dataShape = loaded.sampleShape();
         if (sampleShape.length == 2 && dataShape.length == 3 && dataShape[0] == 1) {
             sampleShape = new long[] {1, sampleShape[0], sampleShape[1]};
@@ -240,7 +250,28 @@ final class EvalCommand implements Callable<Integer> {
         }
         AtomicFiles.writeBytes(jsonOut, (report.toJson() + "\n").getBytes(StandardCharsets.UTF_8));
         o.println("json        " + jsonOut);
+        RunFolder.Lock lock = null;
         if (folder != null && Files.isRegularFile(folder.runJson())) {
+            try {
+                lock = folder.lock();
+            } catch (IllegalStateException e) {
+                spec.commandLine().getErr().println("warning: run.json not updated with the metrics: "
+                        + e.getMessage());
+                spec.commandLine().getErr().flush();
+            }
+        }
+        if (lock != null) {
+            try (RunFolder.Lock ignored = lock) {
+                updateRun(folder, report);
+            }
+        }
+        o.flush();
+        return 0;
+    }
+
+    /** Adds the metrics to the run's run.json (under the run-folder lock). */
+    private static void updateRun(RunFolder folder, MetricsReport report) throws IOException {
+        {
             RunJson run = RunJson.read(folder.runJson());
             Map<String, Double> m = new LinkedHashMap<>(run.results().metrics() == null ? Map.of()
                     : run.results().metrics());
@@ -250,8 +281,44 @@ final class EvalCommand implements Callable<Integer> {
                     r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m))
                     .write(folder.runJson());
         }
-        o.flush();
-        return 0;
+    }
+
+    /**
+     * Refuses data options given explicitly with values that differ from the run's: the held-out split must be the
+     * one training left out.
+     */
+    private void refuseConflicts(RunJson.TrainOptions ro, RunFolder runFolder) {
+        CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+        String where = " (the run in " + runFolder.root() + " used ";
+        if (data != null && ro.data() != null && !realPath(data).equals(realPath(Path.of(ro.data())))) {
+            throw new IllegalArgumentException("--data " + data + " differs from the run's data" + where + ro.data()
+                    + "); leave --data out to use it");
+        }
+        if (pr.hasMatchedOption("--held-out") && heldOut != ro.heldOut()) {
+            throw new IllegalArgumentException("--held-out " + heldOut + " differs from the run's" + where
+                    + ro.heldOut() + "); leave it out");
+        }
+        if (pr.hasMatchedOption("--resolution") && resolution != ro.resolution()) {
+            throw new IllegalArgumentException("--resolution " + resolution + " differs from the run's" + where
+                    + ro.resolution() + "); leave it out");
+        }
+        if (pr.hasMatchedOption("--channels") && channels != ro.channels()) {
+            throw new IllegalArgumentException("--channels " + channels + " differs from the run's" + where
+                    + ro.channels() + "); leave it out");
+        }
+        if (splitSeed != null && splitSeed != ro.seed()) {
+            throw new IllegalArgumentException("--split-seed " + splitSeed + " differs from the run's seed" + where
+                    + ro.seed() + "); leave it out");
+        }
+    }
+
+    private static Path realPath(Path p) {
+        Path abs = p.toAbsolutePath().normalize();
+        try {
+            return abs.toRealPath();
+        } catch (IOException e) {
+            return abs;
+        }
     }
 
     /** Up to {@code max} samples of {@code d} chosen by a Philox permutation (all of them, in order, if fewer). */

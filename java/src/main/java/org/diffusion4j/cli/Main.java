@@ -52,7 +52,7 @@ public final class Main implements Runnable {
             cli.setErr(err);
         }
         cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("diffusion4j " + cmd.getCommandName() + ": " + reason(ex));
+            cmd.getErr().println(prefix(cmd) + reason(ex));
             if (Boolean.getBoolean("d4j.stacktrace") || verbose(parsed)) {
                 ex.printStackTrace(cmd.getErr());
             }
@@ -62,7 +62,7 @@ public final class Main implements Runnable {
         cli.setParameterExceptionHandler((ex, params) -> {
             CommandLine cmd = ex.getCommandLine();
             String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage().strip();
-            cmd.getErr().println("diffusion4j " + cmd.getCommandName() + ": " + msg.replace('\n', ' ')
+            cmd.getErr().println(prefix(cmd) + msg.replace('\n', ' ')
                     + " (see --help)");
             cmd.getErr().flush();
             return 2;
@@ -77,6 +77,12 @@ public final class Main implements Runnable {
         }
     }
 
+    /** {@code "diffusion4j COMMAND: "}, or {@code "diffusion4j: "} for the top-level command. */
+    private static String prefix(CommandLine cmd) {
+        return cmd.getParent() == null ? cmd.getCommandName() + ": "
+                : "diffusion4j " + cmd.getCommandName() + ": ";
+    }
+
     /** A one-line reason for a failure: the message, with the kind of problem for bare file-system exceptions. */
     static String reason(Throwable ex) {
         if (ex instanceof NoSuchFileException e) {
@@ -87,6 +93,10 @@ public final class Main implements Runnable {
         }
         if (ex instanceof FileAlreadyExistsException e) {
             return "already exists: " + e.getFile();
+        }
+        if (ex instanceof ArithmeticException) {
+            return "a size is too large (" + (ex.getMessage() == null ? "arithmetic overflow" : ex.getMessage())
+                    + "); use smaller sizes (e.g. --n, --resolution, --batch or the model's image size)";
         }
         String msg = ex.getMessage();
         if (msg == null || msg.isBlank()) {

@@ -61,7 +61,13 @@ final class ModelSession implements AutoCloseable {
             case "raw" -> Checkpoint.Weights.RAW;
             default -> throw new IllegalArgumentException("--weights must be auto, ema or raw, got '" + weights + "'");
         };
-        Checkpoint.Info info = Checkpoint.readInfo(file);
+        Checkpoint.Info info;
+        try {
+            info = Checkpoint.readInfo(file);
+        } catch (org.diffusion4j.io.FileFormatException e) {
+            throw new org.diffusion4j.io.FileFormatException(file, (e.problem().startsWith("not a safetensors")
+                    ? "" : "not a safetensors file: ") + e.problem(), e);
+        }
         if (info.training() == null) {
             throw new CheckpointException(file, "has no training configuration (d4j.training.config), so its "
                     + "objective and noise schedule are unknown; sample from a checkpoint written by train");
@@ -82,7 +88,13 @@ final class ModelSession implements AutoCloseable {
             ops = NnOps.forBackend(be);
             att = AttentionOps.forBackend(be);
             scope = TensorScope.open();
-            Checkpoint.Loaded loaded = Checkpoint.loadModel(file, ops, att, scope, which);
+            Checkpoint.Loaded loaded;
+            try {
+                loaded = Checkpoint.loadModel(file, ops, att, scope, which);
+            } catch (ArithmeticException e) {
+                throw new CheckpointException(file, "its model configuration " + info.modelConfig()
+                        + " has sizes too large to allocate (" + e.getMessage() + ")", e);
+            }
             return new ModelSession(file, be, ops, att, scope, loaded, folder, run);
         } catch (IOException | RuntimeException e) {
             if (scope != null) {

@@ -5,7 +5,9 @@ import org.diffusion4j.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 
 /**
@@ -18,8 +20,10 @@ import java.util.Locale;
  *   samples/latest.png               a copy of the newest grid
  *   loss.csv                         step,loss of every step
  *   loss.png                         the loss curve
+ *   .lock                            locked ({@link FileChannel#tryLock()}) by the process writing the folder
  * </pre>
- * Every file is written atomically ({@link AtomicFiles}).
+ * Every file is written atomically ({@link AtomicFiles}); a killed process can leave only temporary files
+ * ({@code .NAME.RANDOM.tmp}), never a partial file under a final name, and {@code --resume} deletes them.
  */
 record RunFolder(Path root) {
 
@@ -75,12 +79,84 @@ record RunFolder(Path root) {
 
     /** Atomically replaces {@code target} with a copy of {@code source}. */
     static void copyAtomically(Path source, Path target) throws IOException {
-        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".tmp");
+        try (FileChannel in = FileChannel.open(source, StandardOpenOption.READ)) {
+            long size = in.size();
+            AtomicFiles.write(target, ch -> {
+                long pos = 0;
+                while (pos < size) {
+                    long n = ch.transferFrom(in, pos, size - pos);
+                    if (n <= 0) {
+                        throw new java.io.EOFException(source + " shrank while being copied");
+                    }
+                    pos += n;
+                }
+            });
+        }
+    }
+
+    /** Name of the lock file held by the process writing the run folder. */
+    static final String LOCK = ".lock";
+
+    /**
+     * Deletes stale temporary files ({@code .*.tmp}, left by a killed process) in the root, {@code checkpoints/}
+     * and {@code samples/}.
+     *
+     * @return how many were deleted
+     */
+    int removeStaleTemporaries() throws IOException {
+        int n = 0;
+        for (Path dir : new Path[] {root, checkpoints(), samples()}) {
+            if (!Files.isDirectory(dir)) {
+                continue;
+            }
+            try (var s = Files.list(dir)) {
+                for (Path p : (Iterable<Path>) s::iterator) {
+                    String name = p.getFileName().toString();
+                    if (name.startsWith(".") && name.endsWith(".tmp") && Files.isRegularFile(p)
+                            && !AtomicFiles.inFlight().contains(p.toAbsolutePath().normalize())
+                            && Files.deleteIfExists(p)) {
+                        n++;
+                    }
+                }
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Locks the run folder (creating it) for this process: an exclusive {@link FileChannel#tryLock()} on its
+     * {@value #LOCK} file, held until the returned lock is closed.
+     *
+     * @throws IllegalStateException when another process (or another command in this one) holds it
+     */
+    Lock lock() throws IOException {
+        Files.createDirectories(root);
+        FileChannel ch = FileChannel.open(root.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock l;
         try {
-            Files.copy(source, tmp, StandardCopyOption.REPLACE_EXISTING);
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
+            l = ch.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            l = null;
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+        if (l == null) {
+            ch.close();
+            throw new IllegalStateException("run folder " + root + " is in use by another process");
+        }
+        return new Lock(ch, l);
+    }
+
+    /** A held run-folder lock. */
+    record Lock(FileChannel channel, FileLock lock) implements AutoCloseable {
+        @Override
+        public void close() throws IOException {
+            try {
+                lock.release();
+            } finally {
+                channel.close();
+            }
         }
     }
 
@@ -99,8 +175,12 @@ record RunFolder(Path root) {
             }
             return latest;
         }
-        if (!Files.isRegularFile(arg)) {
+        if (!Files.exists(arg)) {
             throw new java.nio.file.NoSuchFileException(arg.toString(), null, "no such checkpoint file");
+        }
+        if (!Files.isRegularFile(arg)) {
+            throw new java.nio.file.FileSystemException(arg.toString(), null,
+                    "not a regular file (give a checkpoint file or a run folder)");
         }
         return arg;
     }

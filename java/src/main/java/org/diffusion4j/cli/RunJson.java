@@ -22,7 +22,8 @@ import java.util.Map;
  * atomically at the start, at every checkpoint and at the end; {@code --resume} reads it back.
  *
  * @param format   {@value #FORMAT}
- * @param status   {@code running}, {@code complete} or {@code failed}
+ * @param status   {@code running}, {@code complete}, {@code failed} or {@code interrupted} (SIGINT/SIGTERM: set by
+ *                 the shutdown hook of {@code train})
  * @param options  the {@code train} options in effect
  * @param versions diffusion4j, Java and OS versions
  * @param backend  the backend's name
@@ -51,9 +52,13 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance) {
     }
 
-    /** The data as the run saw it. */
+    /**
+     * The data as the run saw it; {@code fingerprint} ({@link DataLoading.Loaded#fingerprint()}: sample counts,
+     * shape and a CRC-32 of every value and label) lets {@code --resume} and {@code eval} notice changed data (null
+     * in runs written before it existed: not checked).
+     */
     record DataInfo(String path, String kind, long[] sampleShape, int train, int heldOut, String heldOutFrom,
-                    int numClasses, List<String> classNames) {
+                    int numClasses, List<String> classNames, String fingerprint) {
     }
 
     /** The model: its {@link org.diffusion4j.nn.Models} kind, configuration JSON and parameter count. */

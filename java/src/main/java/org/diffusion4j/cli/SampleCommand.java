@@ -84,6 +84,7 @@ final class SampleCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter o = spec.commandLine().getOut();
         Path png = requireWritable("--out", out, ".png");
+        refuseNonPng("--out", png);
         Path raw = saveRaw == null ? null : requireWritable("--save-raw", saveRaw, null);
         if (raw != null && !lower(raw).endsWith(".npy") && !lower(raw).endsWith(".idx")) {
             throw new IllegalArgumentException("--save-raw must end in .npy or .idx, got " + saveRaw);
@@ -97,7 +98,7 @@ final class SampleCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (ModelSession s = ModelSession.open(checkpoint, backend, threads, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
-            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch);
+            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr());
             long[] image = s.imageShape();
             int cols = columns != null ? columns : r.classes() > 0 && classLabel == null ? r.classes()
                     : org.diffusion4j.io.ImageGrid.defaultColumns(n);
@@ -140,9 +141,10 @@ final class SampleCommand implements Callable<Integer> {
      * @param samplerName null for the objective's default
      * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
      * @param classLabel  null for {@code i mod K}
+     * @param warn        where warnings go (null: none)
      */
     static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
-                      int n, int batch) {
+                      int n, int batch, PrintWriter warn) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -153,6 +155,20 @@ final class SampleCommand implements Callable<Integer> {
         }
         if (classLabel != null && (classLabel < 0 || classLabel >= k)) {
             throw new IllegalArgumentException("--class " + classLabel + " is outside [0, " + k + ")");
+        }
+        long values = 1;
+        for (long d : s.model().sampleShape()) {
+            values *= d;
+        }
+        if ((long) n * values > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("--n " + n + " is too large: " + n + " samples of " + values
+                    + " values exceed one Java array (2^31 - 1 floats); use --n <= "
+                    + (Integer.MAX_VALUE - 8) / values);
+        }
+        if (k > 0 && guidance != null && guidance != 1.0 && s.training().labelDropout() == 0 && warn != null) {
+            warn.println("warning: --guidance " + guidance + " on a model trained with --label-dropout 0: its null "
+                    + "class was never trained, so guided samples are unreliable");
+            warn.flush();
         }
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
@@ -182,6 +198,25 @@ final class SampleCommand implements Callable<Integer> {
         return p.getFileName().toString().toLowerCase(Locale.ROOT);
     }
 
+    /**
+     * Refuses to replace an existing file that is not a PNG (it does not start with the PNG signature): a
+     * mistyped {@code --out} must not destroy other data.
+     */
+    static void refuseNonPng(String option, Path png) throws IOException {
+        if (!Files.isRegularFile(png) || Files.size(png) == 0) {
+            return;
+        }
+        byte[] sig = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        byte[] head;
+        try (var in = Files.newInputStream(png)) {
+            head = in.readNBytes(8);
+        }
+        if (!java.util.Arrays.equals(head, sig)) {
+            throw new IllegalArgumentException(option + ": " + png + " exists and is not a PNG; refusing to "
+                    + "overwrite it (delete it or choose another name)");
+        }
+    }
+
     /** The absolute path of an output file whose folder exists; checked before any work. */
     static Path requireWritable(String option, Path file, String extension) {
         Path p = file.toAbsolutePath().normalize();
@@ -189,10 +224,23 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException(option + " must end in " + extension + ", got " + file);
         }
         if (p.getParent() != null && !Files.isDirectory(p.getParent())) {
-            throw new IllegalArgumentException(option + ": folder " + p.getParent() + " does not exist");
+            throw new IllegalArgumentException(option + ": folder " + p.getParent()
+                    + (Files.exists(p.getParent()) ? " is not a folder" : " does not exist"));
+        }
+        if (p.getParent() != null) {
+            // a probe file: Files.isWritable says yes to root even where nothing can be created (e.g. /proc)
+            try {
+                Files.delete(Files.createTempFile(p.getParent(), ".d4j-probe", ".tmp"));
+            } catch (IOException | UnsupportedOperationException e) {
+                throw new IllegalArgumentException(option + ": cannot write " + p + ": folder " + p.getParent()
+                        + " is not writable (" + e.getClass().getSimpleName() + ")");
+            }
         }
         if (Files.isDirectory(p)) {
             throw new IllegalArgumentException(option + ": " + p + " is a folder");
+        }
+        if (Files.exists(p) && !Files.isRegularFile(p)) {
+            throw new IllegalArgumentException(option + ": " + p + " is not a regular file");
         }
         return p;
     }

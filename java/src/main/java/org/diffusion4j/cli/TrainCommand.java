@@ -50,6 +50,12 @@ import java.util.stream.Stream;
  * {@code --resume} continues a run folder from its latest checkpoint with the configuration in its
  * {@code run.json}; options that would change that configuration are refused (only {@code --steps} may grow, and
  * the checkpoint and grid options, threads and backend may change).
+ *
+ * <p>The run folder is locked for the whole command ({@link RunFolder#lock()}): a second {@code train} on it fails.
+ * A new run needs a new or empty {@code --out} outside the data. On SIGINT/SIGTERM a shutdown hook deletes the
+ * temporary files of writes in flight and marks run.json {@code interrupted}; {@code --resume} deletes temporary
+ * files a killed process left, refuses data whose fingerprint differs from run.json's, and refuses a
+ * {@code --steps} below the stored warm-up (rather than silently changing the learning-rate schedule).
  */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Train a diffusion / flow-matching model on a dataset; writes a run folder with run.json, "
@@ -59,10 +65,13 @@ final class TrainCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--data", description = "IDX folder or file, image folder (class sub-folders), .csv or .npy")
+    @Option(names = "--data", description = "IDX folder or file, image folder (class sub-folders), .csv or .npy "
+            + "(float32/float64 as is; uint8 images [N, H, W] or [N, C, H, W] scaled to [-1, 1] like IDX, uint8 "
+            + "vectors [N, D] kept in 0..255)")
     Path data;
 
-    @Option(names = "--out", required = true, description = "run folder to create (or to continue with --resume)")
+    @Option(names = "--out", required = true, description = "run folder to create: new or empty, not inside --data "
+            + "(or to continue with --resume); locked while the command runs")
     Path out;
 
     @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
@@ -114,7 +123,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--min-lr", description = "floor of the cosine decay (default: lr/100)")
     Double minLr;
 
-    @Option(names = "--warmup", description = "linear warm-up steps (default: min(1000, steps/10))")
+    @Option(names = "--warmup", description = "linear warm-up steps (default: min(1000, steps/10); --resume keeps "
+            + "the run's value and refuses a --steps below it)")
     Long warmup;
 
     @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW weight decay (default: "
@@ -190,16 +200,165 @@ final class TrainCommand implements Callable<Integer> {
     /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
     static final int GRID_COLUMNS = 8;
 
+    /** The run.json last written by this command (for the shutdown hook). */
+    private volatile RunJson current;
+
     @Override
     public Integer call() throws IOException {
         long wallStart = System.nanoTime();
-        PrintWriter o = spec.commandLine().getOut();
         RunFolder folder = new RunFolder(out.toAbsolutePath().normalize());
+        checkOutLocation(folder.root());
+        if (!resume && data == null) {
+            throw new IllegalArgumentException("--data is required (the dataset to train on)");
+        }
+        if (!resume) {
+            checkNewRunFolder(folder, false);
+        }
+        boolean existed = Files.exists(folder.root());
+        RunFolder.Lock lock = folder.lock();
+        Thread hook = new Thread(() -> onShutdown(folder, current), "diffusion4j-train-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return train(folder, wallStart);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException ignored) {
+                // the JVM is shutting down: the hook runs
+            }
+            lock.close();
+            if (!Files.exists(folder.runJson())) {
+                if (existed) {
+                    try {
+                        Files.deleteIfExists(folder.root().resolve(RunFolder.LOCK));
+                    } catch (IOException ignored) {
+                        // a leftover lock file is harmless
+                    }
+                } else {
+                    removeEmptyRunFolder(folder);
+                }
+            }
+        }
+    }
+
+    /**
+     * What the shutdown hook does on SIGINT/SIGTERM: deletes the temporary files of writes in flight and, when the
+     * run was still running, marks its run.json {@code interrupted} (an atomic write of a few KB).
+     */
+    static void onShutdown(RunFolder folder, RunJson run) {
+        AtomicFiles.deleteInFlight();
+        if (run != null && "running".equals(run.status())) {
+            try {
+                run.withStatus("interrupted").write(folder.runJson());
+            } catch (IOException | RuntimeException ignored) {
+                // best effort: the JVM is going down
+            }
+        }
+        AtomicFiles.deleteInFlight();
+    }
+
+    private void save(RunJson run, RunFolder folder) throws IOException {
+        run.write(folder.runJson());
+        current = run;
+    }
+
+    /** A folder this command created but did not get to use: removed again (with its lock file). */
+    private static void removeEmptyRunFolder(RunFolder folder) {
+        try {
+            Files.deleteIfExists(folder.root().resolve(RunFolder.LOCK));
+            for (Path p : new Path[] {folder.checkpoints(), folder.samples(), folder.root()}) {
+                try (Stream<Path> st = Files.list(p)) {
+                    if (st.findAny().isEmpty()) {
+                        Files.delete(p);
+                    }
+                } catch (java.nio.file.NoSuchFileException ignored) {
+                    // never created
+                }
+            }
+        } catch (IOException ignored) {
+            // leftovers of a failed start are harmless
+        }
+    }
+
+    /**
+     * Refuses an --out for a new run that holds a run, is not a folder, lies inside the data or holds files of its
+     * own. Before the lock ({@code locked} false) a folder with a lock file passes (it is a run folder, maybe in
+     * use: the lock decides); under the lock only the run's own sub-folders may be there.
+     */
+    private void checkNewRunFolder(RunFolder folder, boolean locked) throws IOException {
+        if (Files.exists(folder.runJson())) {
+            throw new IllegalArgumentException("--out " + folder.root() + " already holds a run (run.json); use "
+                    + "--resume to continue it, or another folder");
+        }
+        checkNotNested(folder.root(), data);
+        if (!Files.exists(folder.root())) {
+            return;
+        }
+        if (!Files.isDirectory(folder.root())) {
+            throw new IllegalArgumentException("--out " + folder.root() + " is not a folder");
+        }
+        Set<String> own = locked ? Set.of(RunFolder.LOCK, "checkpoints", "samples") : Set.of(RunFolder.LOCK);
+        List<String> names;
+        try (Stream<Path> st = Files.list(folder.root())) {
+            names = st.map(p -> p.getFileName().toString()).toList();
+        }
+        if (!locked && names.contains(RunFolder.LOCK)) {
+            return;
+        }
+        if (names.stream().anyMatch(n -> !own.contains(n))) {
+            throw new IllegalArgumentException("--out " + folder.root() + " is not empty and holds no run "
+                    + "(no run.json); give a new or empty folder");
+        }
+    }
+
+    /** Refuses an --out whose nearest existing ancestor is not a writable folder, before any work. */
+    static void checkOutLocation(Path root) {
+        Path p = root;
+        while (p != null && !Files.exists(p)) {
+            p = p.getParent();
+        }
+        if (p == null) {
+            throw new IllegalArgumentException("--out " + root + ": no existing parent folder");
+        }
+        if (!Files.isDirectory(p)) {
+            throw new IllegalArgumentException("--out " + root + ": " + p + " is not a folder");
+        }
+        if (!Files.isWritable(p)) {
+            throw new IllegalArgumentException("--out " + root + ": " + p + " is not writable");
+        }
+    }
+
+    /** Refuses --out equal to, inside or containing the data. */
+    static void checkNotNested(Path root, Path dataPath) {
+        Path o = real(root);
+        Path d = real(dataPath);
+        if (o.startsWith(d) || d.startsWith(o)) {
+            throw new IllegalArgumentException("--out " + root + " must be outside the data " + dataPath
+                    + (o.equals(d) ? " (it is the same folder)" : o.startsWith(d) ? " (it lies inside it)"
+                    : " (the data lies inside it)"));
+        }
+    }
+
+    private static Path real(Path p) {
+        Path abs = p.toAbsolutePath().normalize();
+        try {
+            return abs.toRealPath();
+        } catch (IOException e) {
+            return abs;
+        }
+    }
+
+    private Integer train(RunFolder folder, long wallStart) throws IOException {
+        PrintWriter o = spec.commandLine().getOut();
         RunJson previous = null;
         RunJson.TrainOptions opts;
         if (resume) {
             if (!Files.isRegularFile(folder.runJson())) {
                 throw new IllegalArgumentException("--resume: " + folder.root() + " holds no run.json");
+            }
+            int removed = folder.removeStaleTemporaries();
+            if (removed > 0) {
+                o.println("cleanup     removed " + removed + " stale temporary file(s) of an interrupted run");
             }
             if (!Files.isRegularFile(folder.latestCheckpoint())) {
                 throw new IllegalArgumentException("--resume: " + folder.root() + " has no checkpoint yet ("
@@ -208,20 +367,29 @@ final class TrainCommand implements Callable<Integer> {
             previous = RunJson.read(folder.runJson());
             opts = mergeForResume(previous.options(), given());
         } else {
-            if (Files.exists(folder.runJson())) {
-                throw new IllegalArgumentException("--out " + folder.root() + " already holds a run (run.json); use "
-                        + "--resume to continue it, or another folder");
-            }
-            if (data == null) {
-                throw new IllegalArgumentException("--data is required (the dataset to train on)");
-            }
+            checkNewRunFolder(folder, true);
             opts = given();
+        }
+        if (resume && opts.data() != null) {
+            checkNotNested(folder.root(), Path.of(opts.data()));
+        }
+        boolean warmupFromRun = resume && !spec.commandLine().getParseResult().hasMatchedOption("--warmup");
+        if (warmupFromRun && opts.warmup() > opts.steps()) {
+            throw new IllegalArgumentException("--steps " + opts.steps() + " is below the run's warm-up of "
+                    + opts.warmup() + " steps (stored in run.json, the default min(1000, steps/10) of the original "
+                    + "--steps unless it was given); give --steps >= " + opts.warmup());
         }
         validate(opts);
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
                 opts.heldOut(), opts.seed());
         o.println("data        " + opts.data() + ": " + loaded.describe());
+        String fingerprint = loaded.fingerprint();
+        if (previous != null && previous.data() != null && previous.data().fingerprint() != null
+                && !previous.data().fingerprint().equals(fingerprint)) {
+            throw new IllegalArgumentException("--resume: the data in " + opts.data() + " changed since the run "
+                    + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")");
+        }
         long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
         Dataset train = loaded.train();
         boolean mlp = opts.model().equals(Models.MLP);
@@ -268,7 +436,7 @@ final class TrainCommand implements Callable<Integer> {
                     new RunJson.DataInfo(opts.data(), loaded.kind().name().toLowerCase(Locale.ROOT),
                             loaded.sampleShape(), loaded.train().size(), loaded.heldOut().size(),
                             loaded.heldOutFrom(), train.hasLabels() ? train.numClasses() : 0,
-                            train.hasLabels() ? train.classNames() : List.of()),
+                            train.hasLabels() ? train.classNames() : List.of(), fingerprint),
                     new RunJson.ModelInfo(kind, RunJson.JSON.readTree(modelJson), parameterCount),
                     RunJson.JSON.readTree(Checkpoint.toJson(tc)),
                     previous == null ? RunJson.Results.empty() : previous.results());
@@ -277,12 +445,12 @@ final class TrainCommand implements Callable<Integer> {
             try (Trainer trainer = new Trainer(net, ops, train, tc)) {
                 List<double[]> losses = new ArrayList<>();
                 if (resume) {
-                    trainer.restore(folder.latestCheckpoint());
+                    restore(trainer, folder);
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
                     o.printf(Locale.ROOT, "resume      from step %d (%s)%n", trainer.completedSteps(),
                             folder.relative(folder.latestCheckpoint()));
                 }
-                run.write(folder.runJson());
+                save(run, folder);
                 DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
                 GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train);
                 long first = trainer.completedSteps();
@@ -328,17 +496,17 @@ final class TrainCommand implements Callable<Integer> {
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics()));
-                            run.write(folder.runJson());
+                            save(run, folder);
                         }
                     }
                 } catch (RuntimeException | IOException e) {
-                    run.withStatus("failed").write(folder.runJson());
+                    save(run.withStatus("failed"), folder);
                     throw e;
                 }
                 run = run.withStatus("complete").withResults(results(total, first, losses,
                         previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
                         opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
-                run.write(folder.runJson());
+                save(run, folder);
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d steps, final loss %.4f, %.1f ms/step, %.0f images/s, wall %s%n",
                         total, r.finalLoss(), r.msPerStep(), r.imagesPerSecond(), Progress.clock(r.wallSeconds()));
@@ -346,6 +514,33 @@ final class TrainCommand implements Callable<Integer> {
                 o.flush();
                 return 0;
             }
+        }
+    }
+
+    /** Restores the latest checkpoint; when it is unreadable, names the newest intact step checkpoint. */
+    private static void restore(Trainer trainer, RunFolder folder) throws IOException {
+        try {
+            trainer.restore(folder.latestCheckpoint());
+        } catch (IOException | RuntimeException e) {
+            String intact = null;
+            List<Path> steps = new ArrayList<>();
+            try (Stream<Path> st = Files.list(folder.checkpoints())) {
+                st.filter(p -> p.getFileName().toString().matches("step-\\d+\\.safetensors")).forEach(steps::add);
+            }
+            steps.sort(java.util.Comparator.reverseOrder());
+            for (Path p : steps) {
+                try {
+                    Checkpoint.readInfo(p);
+                    intact = folder.relative(p);
+                    break;
+                } catch (IOException | RuntimeException ignored) {
+                    // damaged too: try an older one
+                }
+            }
+            throw new IllegalArgumentException("--resume: " + folder.latestCheckpoint() + " cannot be read ("
+                    + Main.reason(e) + "); " + (intact != null ? "the newest intact checkpoint is " + intact
+                    + ": copy it over " + folder.relative(folder.latestCheckpoint()) + " to resume from it"
+                    : "no intact step-N checkpoint was found"), e);
         }
     }
 
@@ -456,6 +651,23 @@ final class TrainCommand implements Callable<Integer> {
         positive("--steps", o.steps());
         positive("--batch", o.batch());
         positive("--hidden", o.hidden());
+        positive("--depth", o.depth());
+        positive("--heads", o.heads());
+        positive("--patch", o.patch());
+        positive("--blocks", o.blocks());
+        if (o.hidden() > 65536) {
+            throw new IllegalArgumentException("--hidden must be <= 65536, got " + o.hidden());
+        }
+        if (o.resolution() < 1 || o.resolution() > DataLoading.MAX_RESOLUTION) {
+            throw new IllegalArgumentException("--resolution must be in [1, " + DataLoading.MAX_RESOLUTION
+                    + "], got " + o.resolution());
+        }
+        if (o.channels() != 1 && o.channels() != 3) {
+            throw new IllegalArgumentException("--channels must be 1 or 3, got " + o.channels());
+        }
+        if (o.labelDropout() < 0 || o.labelDropout() >= 1) {
+            throw new IllegalArgumentException("--label-dropout must be in [0, 1), got " + o.labelDropout());
+        }
         positive("--checkpoint-every", o.checkpointEvery());
         positive("--sample-steps", o.sampleSteps());
         if (o.sampleEvery() < 0) {
@@ -512,8 +724,11 @@ final class TrainCommand implements Callable<Integer> {
                     + Arrays.toString(train.sampleShape()) + " (use --model mlp)");
         }
         if (imageShape[1] != imageShape[2]) {
+            boolean channelsLast = imageShape[2] <= 4 && imageShape[2] < imageShape[1];
             throw new IllegalArgumentException("--model dit needs square images, got " + imageShape[1] + " x "
-                    + imageShape[2]);
+                    + imageShape[2] + (channelsLast ? " (an image array must be channels-first [N, C, H, W]; this "
+                    + "looks like channels-last [N, H, W, C]: transpose it, e.g. numpy x.transpose(0, 3, 1, 2))"
+                    : ""));
         }
         int size = (int) imageShape[1];
         if (o.patch() < 1 || size % o.patch() != 0) {

@@ -13,6 +13,8 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.HexFormat;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -25,8 +27,15 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Unlike {@link Files#createTempFile}, the temporary file is created with the process's default
  * permissions (umask), so the renamed file has the permissions a plain write would give it.
+ *
+ * <p>The temporary files in flight are kept in a process-wide registry, so that a shutdown hook (SIGINT, SIGTERM)
+ * can delete them with {@link #deleteInFlight()}; failures creating or writing the temporary file are reported
+ * with the target's path, not the temporary one.
  */
 public final class AtomicFiles {
+
+    /** Temporary files created and not yet renamed or deleted. */
+    private static final Set<Path> IN_FLIGHT = ConcurrentHashMap.newKeySet();
 
     /** Writes the contents through a channel positioned at 0. */
     @FunctionalInterface
@@ -61,7 +70,14 @@ public final class AtomicFiles {
         if (Files.isDirectory(abs)) {
             throw new FileSystemException(abs.toString(), null, "is a folder, cannot write a file there");
         }
-        Path tmp = createTemporary(dir, abs.getFileName().toString());
+        Path tmp;
+        try {
+            tmp = createTemporary(dir, abs.getFileName().toString());
+        } catch (FileSystemException e) {
+            throw new FileSystemException(abs.toString(), null, "cannot write here ("
+                    + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()) + ")");
+        }
+        IN_FLIGHT.add(tmp);
         boolean moved = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
@@ -70,6 +86,12 @@ public final class AtomicFiles {
             }
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
             moved = true;
+        } catch (FileSystemException e) {
+            if (tmp.toString().equals(e.getFile())) {
+                throw new FileSystemException(abs.toString(), null, "cannot write ("
+                        + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()) + ")");
+            }
+            throw e;
         } finally {
             if (!moved) {
                 try {
@@ -78,8 +100,35 @@ public final class AtomicFiles {
                     // the original failure is the one worth reporting
                 }
             }
+            IN_FLIGHT.remove(tmp);
         }
         forceFolder(dir);
+    }
+
+    /**
+     * Deletes every temporary file of a write still in progress (for a shutdown hook: the writes are abandoned, and
+     * their targets keep their previous contents). Safe to call from any thread.
+     *
+     * @return how many temporary files were deleted
+     */
+    public static int deleteInFlight() {
+        int n = 0;
+        for (Path tmp : IN_FLIGHT.toArray(Path[]::new)) {
+            try {
+                if (Files.deleteIfExists(tmp)) {
+                    n++;
+                }
+            } catch (IOException ignored) {
+                // best effort during shutdown
+            }
+            IN_FLIGHT.remove(tmp);
+        }
+        return n;
+    }
+
+    /** The temporary files of writes in progress (a snapshot). */
+    public static Set<Path> inFlight() {
+        return Set.copyOf(IN_FLIGHT);
     }
 
     /** Like {@link #write(Path, ChannelBody)} for a body that writes to a stream. */

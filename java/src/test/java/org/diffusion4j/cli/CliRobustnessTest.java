@@ -1,0 +1,378 @@
+package org.diffusion4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.diffusion4j.io.AtomicFiles;
+import org.diffusion4j.io.Npy;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The CLI against misuse found by a tester: concurrent runs on one folder, overwriting foreign files, interrupted
+ * runs, folders that are not run folders, uint8 NPY scaling, eval/resume against other data, sizes that overflow,
+ * confusing messages. Commands run in-process ({@link TrainSampleEvalTest#run}).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CliRobustnessTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private Path dir;
+    private Path data;
+    /** A finished 4-step conditional DiT run trained with --label-dropout 0 and --warmup 3; never modified. */
+    private Path base;
+
+    private static TrainSampleEvalTest.Result run(String... args) {
+        return TrainSampleEvalTest.run(args);
+    }
+
+    private String[] trainArgs(Path d, Path out, int steps) {
+        return new String[] {"train", "--data", d.toString(), "--out", out.toString(), "--model", "dit", "--cond",
+            "--label-dropout", "0", "--hidden", "16", "--depth", "1", "--heads", "2", "--patch", "4", "--steps",
+            Integer.toString(steps), "--warmup", "3", "--batch", "8", "--checkpoint-every", "2", "--sample-every",
+            "0", "--sample-steps", "2", "--backend", "cpu", "--seed", "3"};
+    }
+
+    @BeforeAll
+    void trainOnce(@TempDir Path tmp) throws IOException {
+        dir = tmp;
+        data = TinyData.idxFolder(dir.resolve("tiny"), 24, 6);
+        base = dir.resolve("base");
+        TrainSampleEvalTest.Result r = run(trainArgs(data, base, 4));
+        assertEquals(0, r.code(), r::toString);
+    }
+
+    /** A copy of the base run folder (for tests that change it). */
+    private Path copyOfBase(String name) throws IOException {
+        Path to = dir.resolve(name);
+        try (Stream<Path> s = Files.walk(base)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                Path q = to.resolve(base.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(q);
+                } else if (!p.getFileName().toString().equals(RunFolder.LOCK)) {
+                    Files.copy(p, q, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        return to;
+    }
+
+    private static void assertOneLineFailure(TrainSampleEvalTest.Result r, String... fragments) {
+        assertNotEquals(0, r.code(), r::toString);
+        String err = r.err().strip();
+        assertEquals(1, err.lines().count(), () -> "one line: " + r);
+        assertFalse(err.contains("\tat "), () -> "no stack trace: " + r);
+        for (String f : fragments) {
+            assertTrue(err.contains(f), () -> "'" + f + "' in " + r);
+        }
+    }
+
+    private static List<String> tmpFiles(Path root) throws IOException {
+        List<String> l = new ArrayList<>();
+        try (Stream<Path> s = Files.walk(root)) {
+            s.filter(p -> p.getFileName().toString().endsWith(".tmp")).forEach(p -> l.add(p.toString()));
+        }
+        return l;
+    }
+
+    // ---------------------------------------------------------------- 1. run-folder lock
+
+    @Test
+    void aRunFolderInUseIsRefused() throws IOException {
+        Path copy = copyOfBase("locked");
+        try (RunFolder.Lock held = new RunFolder(copy.toAbsolutePath()).lock()) {
+            assertOneLineFailure(run(concat(trainArgs(data, copy, 6), "--resume")), "run folder", "is in use by "
+                    + "another process");
+            Path fresh = dir.resolve("fresh-locked");
+            try (RunFolder.Lock other = new RunFolder(fresh.toAbsolutePath()).lock()) {
+                assertOneLineFailure(run(trainArgs(data, fresh, 2)), "is in use by another process");
+            }
+        }
+        // released: the same resume now works
+        TrainSampleEvalTest.Result ok = run(concat(trainArgs(data, copy, 6), "--resume"));
+        assertEquals(0, ok.code(), ok::toString);
+    }
+
+    // ---------------------------------------------------------------- 2. demo --out
+
+    @Test
+    void demoRefusesANonPngOutputAndAForeignFile() throws IOException {
+        Path victim = dir.resolve("victim.csv");
+        Files.writeString(victim, "a,b\n1,2\n");
+        assertOneLineFailure(run("demo", "--out", victim.toString()), ".png");
+        Path fake = dir.resolve("notreally.png");
+        Files.writeString(fake, "precious text");
+        assertOneLineFailure(run("demo", "--out", fake.toString()), "is not a PNG");
+        assertEquals("a,b\n1,2\n", Files.readString(victim));
+        assertEquals("precious text", Files.readString(fake));
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--out", fake.toString(), "--backend",
+                "cpu"), "is not a PNG");
+    }
+
+    // ---------------------------------------------------------------- 3. interrupts
+
+    @Test
+    void theShutdownHookDeletesTemporariesInFlightAndMarksTheRunInterrupted() throws IOException {
+        Path copy = copyOfBase("interrupted");
+        RunFolder folder = new RunFolder(copy.toAbsolutePath());
+        RunJson running = RunJson.read(folder.runJson()).withStatus("running");
+        Path target = folder.checkpoint(99);
+        List<Path> seen = new ArrayList<>();
+        // the write must fail (its temporary vanished under it) and leave nothing behind
+        assertThrows(IOException.class, () -> AtomicFiles.write(target, ch -> {
+            seen.addAll(AtomicFiles.inFlight());
+            ch.write(ByteBuffer.allocate(1000));
+            TrainCommand.onShutdown(folder, running);
+        }));
+        assertEquals(1, seen.size(), seen::toString);
+        assertTrue(seen.get(0).getFileName().toString().startsWith(".step-000099.safetensors."), seen::toString);
+        assertFalse(Files.exists(seen.get(0)), "the temporary file was deleted");
+        assertFalse(Files.exists(target));
+        assertEquals("interrupted", JSON.readTree(folder.runJson().toFile()).get("status").asText());
+        assertEquals(List.of(), tmpFiles(copy));
+    }
+
+    @Test
+    void resumeRemovesStaleTemporariesOfAKilledRun() throws IOException {
+        Path copy = copyOfBase("killed");
+        Files.writeString(copy.resolve(".run.json.0123456789ab.tmp"), "{");
+        Files.write(copy.resolve("checkpoints/.step-000006.safetensors.a1b2c3d4e5f6.tmp"), new byte[4096]);
+        Files.write(copy.resolve("samples/.latest.png.ffffffffffff.tmp"), new byte[10]);
+        Files.writeString(copy.resolve("notes.txt"), "mine");
+        TrainSampleEvalTest.Result r = run(concat(trainArgs(data, copy, 6), "--resume"));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("removed 3 stale temporary file(s)"), r::toString);
+        assertEquals(List.of(), tmpFiles(copy));
+        assertTrue(Files.exists(copy.resolve("notes.txt")), "only temporaries are removed");
+    }
+
+    // ---------------------------------------------------------------- 4. --out checks
+
+    @Test
+    void outMustBeANewOrEmptyFolderOutsideTheData() throws IOException {
+        Path full = dir.resolve("full");
+        Files.createDirectories(full);
+        Files.writeString(full.resolve("thesis.tex"), "\\begin{document}");
+        assertOneLineFailure(run(trainArgs(data, full, 2)), "is not empty and holds no run");
+        assertOneLineFailure(run(trainArgs(data, data, 2)), "must be outside the data", "same folder");
+        assertOneLineFailure(run(trainArgs(data, data.resolve("sub"), 2)), "must be outside the data", "inside");
+        Path outer = dir.resolve("outer");
+        Path inner = TinyData.idxFolder(outer.resolve("data"), 12, 3);
+        assertOneLineFailure(run(trainArgs(inner, outer, 2)), "must be outside the data", "data lies inside");
+        assertEquals(List.of("thesis.tex"), Files.list(full).map(p -> p.getFileName().toString()).toList());
+        assertFalse(Files.exists(data.resolve("sub")));
+        Path empty = dir.resolve("empty-out");
+        Files.createDirectories(empty);
+        TrainSampleEvalTest.Result ok = run(trainArgs(data, empty, 4));
+        assertEquals(0, ok.code(), ok::toString);
+    }
+
+    // ---------------------------------------------------------------- 5. uint8 NPY
+
+    /** A version-1.0 NPY file of dtype |u1. */
+    static void writeU8Npy(Path file, byte[] values, long... shape) throws IOException {
+        StringBuilder s = new StringBuilder();
+        for (long d : shape) {
+            s.append(s.isEmpty() ? "" : ", ").append(d);
+        }
+        String dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (" + s + (shape.length == 1 ? ",)" : ")")
+                + ", }";
+        int pad = 64 - (10 + dict.length() + 1) % 64;
+        String header = dict + " ".repeat(pad % 64) + "\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + values.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length())
+                .put(header.getBytes(StandardCharsets.ISO_8859_1)).put(values);
+        Files.write(file, b.array());
+    }
+
+    @Test
+    void uint8NpyImagesAreScaledLikeIdxAndVectorsAreNot() throws IOException {
+        byte[] v = new byte[4 * 2 * 2];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (byte) (i * 17);                                          // 0, 17, ..., 255
+        }
+        Path images = dir.resolve("u8-images.npy");
+        writeU8Npy(images, v, 4, 2, 2);
+        assertArrayEquals(new long[] {4, 2, 2}, Npy.read(images).shape(), "the test writer is valid NPY");
+        DataLoading.Loaded li = DataLoading.load(images, 32, 1, 0.25, 0);
+        Path vectors = dir.resolve("u8-vectors.npy");
+        writeU8Npy(vectors, v, 4, 4);
+        DataLoading.Loaded lv = DataLoading.load(vectors, 32, 1, 0.25, 0);
+        Path chw = dir.resolve("u8-chw.npy");
+        writeU8Npy(chw, v, 2, 2, 2, 2);
+        DataLoading.Loaded lc = DataLoading.load(chw, 32, 1, 0.5, 0);
+        assertEquals(DataLoading.Kind.IMAGES, lc.kind());
+        float[] all = concatAll(li);
+        float[] allVectors = concatAll(lv);
+        float[] allChw = concatAll(lc);
+        Arrays.sort(all);
+        Arrays.sort(allVectors);
+        Arrays.sort(allChw);
+        for (int i = 0; i < v.length; i++) {
+            double u = Byte.toUnsignedInt(v[i]);
+            assertEquals((float) (u / 127.5 - 1.0), all[i], 0f);         // the IDX mapping, Idx.toUnit
+            assertEquals((float) (u / 127.5 - 1.0), allChw[i], 0f);
+            assertEquals((float) u, allVectors[i], 0f);
+        }
+        assertEquals(-1f, all[0]);
+        assertEquals(1f, all[all.length - 1]);
+    }
+
+    private static float[] concatAll(DataLoading.Loaded l) {
+        float[] a = l.train().toArray();
+        float[] b = l.heldOut().toArray();
+        float[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+
+    // ---------------------------------------------------------------- 6, 7. eval / resume against other data
+
+    @Test
+    void evalRefusesDataOptionsThatDifferFromTheRun() throws IOException {
+        Path other = TinyData.idxFolder(dir.resolve("other"), 24, 6);
+        String[] e = {"eval", "--checkpoint", base.toString(), "--n", "4", "--reference", "4", "--steps", "2",
+            "--backend", "cpu", "--out", dir.resolve("e.json").toString()};
+        assertOneLineFailure(run(concat(e, "--held-out", "0.3")), "--held-out 0.3 differs");
+        assertOneLineFailure(run(concat(e, "--data", other.toString())), "--data", "differs from the run's data");
+        assertOneLineFailure(run(concat(e, "--split-seed", "9")), "--split-seed 9 differs");
+        assertFalse(Files.exists(dir.resolve("e.json")));
+    }
+
+    @Test
+    void resumeAndEvalNoticeThatTheDataChanged() throws IOException {
+        Path d = TinyData.idxFolder(dir.resolve("changing"), 24, 6);
+        Path r = dir.resolve("changing-run");
+        TrainSampleEvalTest.Result t = run(trainArgs(d, r, 4));
+        assertEquals(0, t.code(), t::toString);
+        String fp = JSON.readTree(r.resolve("run.json").toFile()).get("data").get("fingerprint").asText();
+        assertTrue(fp.matches("n=24\\+6 shape=\\[1, 16, 16] crc32=[0-9a-f]{8}"), fp);
+        TinyData.writeIdx(d, "train", 24, 500, true);                      // same count and shape, other images
+        assertOneLineFailure(run(concat(trainArgs(d, r, 6), "--resume")), "changed since the run started");
+        assertOneLineFailure(run("eval", "--checkpoint", r.toString(), "--n", "4", "--reference", "4", "--steps",
+                "2", "--backend", "cpu"), "changed since the run trained on it");
+    }
+
+    // ---------------------------------------------------------------- 8. sizes
+
+    /** A copy of the base checkpoint whose stored model configuration says imageSize 800000. */
+    private Path hugeCheckpoint() throws IOException {
+        byte[] b = Files.readAllBytes(base.resolve("checkpoints/latest.safetensors"));
+        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        int n = Math.toIntExact(bb.getLong(0));
+        String header = new String(b, 8, n, StandardCharsets.UTF_8);
+        String edited = header.replace("\\\"imageSize\\\":16", "\\\"imageSize\\\":800000");
+        assertNotEquals(header, edited, "the header stores the model configuration");
+        edited = edited + " ".repeat((8 - (edited.length() - header.length()) % 8) % 8);  // keep the data aligned
+        byte[] h = edited.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer outBuf = ByteBuffer.allocate(8 + h.length + b.length - 8 - n).order(ByteOrder.LITTLE_ENDIAN);
+        outBuf.putLong(h.length).put(h).put(b, 8 + n, b.length - 8 - n);
+        Path file = dir.resolve("huge.safetensors");
+        Files.write(file, outBuf.array());
+        return file;
+    }
+
+    @Test
+    void hugeSizesAreRefusedNamingTheOption() throws IOException {
+        assertOneLineFailure(run("sample", "--checkpoint", hugeCheckpoint().toString(), "--backend", "cpu",
+                "--out", dir.resolve("huge.png").toString()), "huge.safetensors", "imageSize\":800000",
+                "too large");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", dir.resolve("huge").toString(),
+                "--resolution", "100000", "--backend", "cpu"), "--resolution", "100000");
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "2000000000", "--backend", "cpu",
+                "--out", dir.resolve("huge.png").toString()), "--n 2000000000 is too large");
+        assertTrue(Main.reason(new ArithmeticException("integer overflow")).startsWith("a size is too large"));
+        assertFalse(Files.exists(dir.resolve("huge")));
+    }
+
+    // ---------------------------------------------------------------- 9. warm-up on resume
+
+    @Test
+    void resumeWithStepsBelowTheStoredWarmupSaysWhereItComesFrom() {
+        assertOneLineFailure(run("train", "--out", base.toString(), "--resume", "--steps", "2", "--backend",
+                "cpu"), "--steps 2", "warm-up of 3 steps", "run.json");
+    }
+
+    // ---------------------------------------------------------------- 10. output location
+
+    @Test
+    void anUnwritableOutputIsRefusedBeforeTheWorkNamingTheUsersPath() {
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--out", "/proc/x.png", "--backend",
+                "cpu"), "/proc/x.png", "not writable");
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--save-raw", "/proc/x.npy",
+                "--out", dir.resolve("ok.png").toString(), "--backend", "cpu"), "/proc/x.npy");
+        IOException e = assertThrows(IOException.class, () -> AtomicFiles.writeBytes(Path.of("/proc/x.npy"),
+                new byte[1]));
+        assertTrue(e.getMessage().contains("/proc/x.npy") && !e.getMessage().contains(".tmp"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("ok.png")));
+    }
+
+    // ---------------------------------------------------------------- 11. minor messages
+
+    @Test
+    void minorMessagesAreClear() throws IOException {
+        TrainSampleEvalTest.Result unknown = run("bogus-command");
+        assertOneLineFailure(unknown, "diffusion4j: ");
+        assertFalse(unknown.err().contains("diffusion4j diffusion4j"), unknown::toString);
+
+        assertOneLineFailure(run("sample", "--checkpoint", "/dev/null", "--backend", "cpu"), "not a regular file");
+        Path csv = dir.resolve("looks.csv");
+        Files.writeString(csv, "x,y,z,w,v,u\n1,2,3,4,5,6\n");
+        assertOneLineFailure(run("sample", "--checkpoint", csv.toString(), "--backend", "cpu"),
+                "not a safetensors file");
+
+        Path out = dir.resolve("zero");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--model", "mlp",
+                "--blocks", "0", "--backend", "cpu"), "--blocks must be >= 1, got 0");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--depth", "0",
+                "--backend", "cpu"), "--depth must be >= 1, got 0");
+
+        Path hwc = dir.resolve("hwc.npy");
+        Npy.write(hwc, new float[4 * 8 * 8 * 3], 4, 8, 8, 3);
+        assertOneLineFailure(run("train", "--data", hwc.toString(), "--out", out.toString(), "--backend", "cpu"),
+                "8 x 3", "[N, C, H, W]");
+        assertFalse(Files.exists(out));
+
+        TrainSampleEvalTest.Result g = run("sample", "--checkpoint", base.toString(), "--n", "3", "--steps", "2",
+                "--guidance", "3", "--backend", "cpu", "--out", dir.resolve("g.png").toString());
+        assertEquals(0, g.code(), g::toString);
+        assertTrue(g.err().contains("warning") && g.err().contains("--label-dropout 0"), g::toString);
+    }
+
+    @Test
+    void aCorruptLatestCheckpointOnResumeNamesTheNewestIntactOne() throws IOException {
+        Path copy = copyOfBase("corrupt-latest");
+        Files.writeString(copy.resolve("checkpoints/latest.safetensors"), "garbage");
+        Files.writeString(copy.resolve("checkpoints/step-000004.safetensors"), "garbage too");
+        assertOneLineFailure(run(concat(trainArgs(data, copy, 6), "--resume")), "latest.safetensors",
+                "newest intact checkpoint is checkpoints/step-000002.safetensors");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(Arrays.asList(a));
+        l.addAll(Arrays.asList(b));
+        return l.toArray(String[]::new);
+    }
+}
