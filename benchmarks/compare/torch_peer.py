@@ -40,9 +40,15 @@ N = 524288
 ATTN = (2, 4, 64)
 
 
+WARMUP_SECONDS = 2.0   # the same minimum warm-up as the Java side (which needs it for the JIT)
+
+
 def timed(fn, warmup, calls):
-    for _ in range(warmup):
+    w0 = time.perf_counter()
+    i = 0
+    while i < warmup or time.perf_counter() - w0 < WARMUP_SECONDS:
         fn()
+        i += 1
     out = []
     for _ in range(calls):
         t0 = time.perf_counter()

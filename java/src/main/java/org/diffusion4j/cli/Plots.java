@@ -56,6 +56,10 @@ final class Plots {
         chart.getStyler().setLegendVisible(true);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
         chart.getStyler().setYAxisLogarithmic(positive);
+        chart.getStyler().setYAxisLogarithmicDecadeOnly(false);                 // label 0.3, 0.5, ... not only 1
+        chart.getStyler().setYAxisDecimalPattern("0.###");
+        chart.getStyler().setXAxisDecimalPattern("#");
+        chart.getStyler().setXAxisMaxLabelCount(10);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         XYSeries raw = chart.addSeries("loss per step", x, y);
         raw.setMarker(SeriesMarkers.NONE);

@@ -25,6 +25,7 @@ final class Progress implements AutoCloseable {
     private final long startNanos = System.nanoTime();
     private long lastLineNanos = System.nanoTime();
     private long lastLineStep;
+    private String unit = "img/s";
 
     private Progress(PrintWriter out, ProgressBar bar, long first, long total) {
         this.out = out;
@@ -48,6 +49,12 @@ final class Progress implements AutoCloseable {
         return new Progress(out, bar, first, total);
     }
 
+    /** Names the throughput unit ({@code "img/s"} by default; e.g. {@code "samples/s"} for vectors). */
+    Progress unit(String u) {
+        this.unit = u;
+        return this;
+    }
+
     /** True when the JVM's console is an interactive terminal. */
     static boolean isTerminal() {
         java.io.Console c = System.console();
@@ -61,7 +68,7 @@ final class Progress implements AutoCloseable {
      * @param imagesPerSec  recent throughput, samples/s
      */
     void update(long step, double loss, double imagesPerSec) {
-        String msg = String.format(Locale.ROOT, "loss %.4f  %.0f img/s", loss, imagesPerSec);
+        String msg = String.format(Locale.ROOT, "loss %.4f  %.0f %s", loss, imagesPerSec, unit);
         if (bar != null) {
             bar.stepTo(step);
             bar.setExtraMessage(msg);

@@ -463,7 +463,8 @@ final class TrainCommand implements Callable<Integer> {
                 double[] trainSeconds = {0};
                 String[] latestCkpt = {run.results().latestCheckpoint()};
                 String[] latestGrid = {run.results().latestGrid()};
-                try (Progress progress = Progress.start("train", first, total, o, Progress.isTerminal())) {
+                try (Progress progress = Progress.start("train", first, total, o, Progress.isTerminal())
+                        .unit(imageShape != null ? "img/s" : "samples/s")) {
                     double[] window = {0, 0, 0};                           // loss sum, images, seconds
                     trainer.addListener(s -> {
                         losses.add(new double[] {s.step() + 1, s.loss()});
@@ -508,8 +509,9 @@ final class TrainCommand implements Callable<Integer> {
                         opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
                 save(run, folder);
                 RunJson.Results r = run.results();
-                o.printf(Locale.ROOT, "done        %d steps, final loss %.4f, %.1f ms/step, %.0f images/s, wall %s%n",
-                        total, r.finalLoss(), r.msPerStep(), r.imagesPerSecond(), Progress.clock(r.wallSeconds()));
+                o.printf(Locale.ROOT, "done        %d steps, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, wall %s%n",
+                        total, r.finalLoss(), finalLossWindow(total - first), r.msPerStep(), r.imagesPerSecond(),
+                        imageShape != null ? "images/s" : "samples/s", Progress.clock(r.wallSeconds()));
                 o.println("run         " + folder.root());
                 o.flush();
                 return 0;
@@ -561,11 +563,16 @@ final class TrainCommand implements Callable<Integer> {
         return s / n;
     }
 
+    /** How many of the last steps the reported final loss averages: 10 % of this session's steps, 1 to 1000. */
+    static int finalLossWindow(long sessionSteps) {
+        return (int) Math.max(1, Math.min(1000, sessionSteps / 10));
+    }
+
     private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
                                            double trainTotal, double trainSession, int batch, String ckpt,
                                            String grid, Map<String, Double> metrics) {
         long session = steps - first;
-        int tail = (int) Math.max(1, Math.min(1000, session / 10));
+        int tail = finalLossWindow(session);
         double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
         double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
         return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,

@@ -50,8 +50,12 @@ public final class Ours {
         void run();
     }
 
+    /** Minimum warm-up time, so the JIT has compiled the hot loops (C2) before the timed calls, as JMH's warm-up does. */
+    static final long WARMUP_NANOS = 2_000_000_000L;
+
     static List<Double> timed(Call c, int warmup, int calls) {
-        for (int i = 0; i < warmup; i++) {
+        long w0 = System.nanoTime();
+        for (int i = 0; i < warmup || System.nanoTime() - w0 < WARMUP_NANOS; i++) {
             c.run();
         }
         List<Double> ms = new ArrayList<>();
