@@ -98,7 +98,7 @@ final class DemoCommand implements Callable<Integer> {
             description = "points sampled, and in each held-out set (default: ${DEFAULT-VALUE})")
     int samples;
 
-    @Option(names = "--sampling-steps", defaultValue = "32",
+    @Option(names = {"--sample-steps", "--sampling-steps"}, defaultValue = "32",
             description = "midpoint-sampler steps (default: ${DEFAULT-VALUE})")
     int samplingSteps;
 
@@ -132,7 +132,7 @@ final class DemoCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--lr must be in (0, 1), got " + lr);
         }
         if (samplingSteps < 1) {
-            throw new IllegalArgumentException("--sampling-steps must be >= 1, got " + samplingSteps);
+            throw new IllegalArgumentException("--sample-steps must be >= 1, got " + samplingSteps);
         }
         Toy2d data = Toy2d.byName(dataset);
         Path png = SampleCommand.requireWritable("--out", out, ".png");

@@ -68,7 +68,7 @@ class MainTest {
 
     @Test
     void demoRejectsNonPositiveSizesWithAOneLineReason() {
-        for (String opt : List.of("--batch", "--steps", "--samples", "--hidden", "--sampling-steps")) {
+        for (String opt : List.of("--batch", "--steps", "--samples", "--hidden", "--sample-steps")) {
             Object[] r = run("demo", "--backend", "cpu", opt, "0");
             assertNotEquals(0, r[0], opt);
             String err = (String) r[2];
