@@ -39,6 +39,44 @@ inline int check_sizes(const char *op, int64_t bh, int64_t tq, int64_t tk, int64
     return D4J_OK;
 }
 
+/* Everything a forward entry point checks before touching memory: the sizes (check_sizes), then the operands.
+ * Returns D4J_OK with *empty = true when there is nothing to compute (no problems or no queries). */
+inline int check_forward(const char *op, const float *q, const float *k, const float *v, const float *out,
+                         int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale, bool *empty) {
+    *empty = false;
+    const int rc = check_sizes(op, bh, tq, tk, dh, scale);
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    if (bh == 0 || tq == 0) {
+        *empty = true;
+        return D4J_OK;
+    }
+    D4J_REQUIRE(q != nullptr && k != nullptr && v != nullptr && out != nullptr, op, "q, k, v and out must not be null");
+    return D4J_OK;
+}
+
+/* The same for a backward entry point: nothing to compute without problems or keys; with no queries only dK and dV
+ * (zeros) are written, so only the key-side operands must exist. */
+inline int check_backward(const char *op, const float *q, const float *k, const float *v, const float *out,
+                          const float *lse, const float *dout, const float *dq, const float *dk, const float *dv,
+                          int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale, bool *empty) {
+    *empty = false;
+    const int rc = check_sizes(op, bh, tq, tk, dh, scale);
+    if (rc != D4J_OK) {
+        return rc;
+    }
+    if (bh == 0 || tk == 0) {
+        *empty = true;
+        return D4J_OK;
+    }
+    D4J_REQUIRE(k != nullptr && v != nullptr && dk != nullptr && dv != nullptr, op,
+                "k, v, dk and dv must not be null");
+    D4J_REQUIRE(tq == 0 || (q != nullptr && out != nullptr && lse != nullptr && dout != nullptr && dq != nullptr), op,
+                "q, out, lse, dout and dq must not be null");
+    return D4J_OK;
+}
+
 /* Blocks of a grid of bh * tiles blocks (one per (problem, tile)), checked against the int32 grid limit. */
 inline int grid_blocks(const char *op, int64_t bh, int64_t tiles, unsigned *blocks) {
     int64_t n = 0;

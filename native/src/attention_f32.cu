@@ -485,14 +485,11 @@ int backward_launch(const char *op, const float *q, const float *k, const float 
 extern "C" int d4j_attention_forward_f32(const float *q, const float *k, const float *v, float *out, float *lse,
                                          int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale, void *stream) {
     const char *op = "d4j_attention_forward_f32";
-    const int rc = d4j::attn::check_sizes(op, bh, tq, tk, dh, scale);
-    if (rc != D4J_OK) {
+    bool empty = false;
+    const int rc = d4j::attn::check_forward(op, q, k, v, out, bh, tq, tk, dh, scale, &empty);
+    if (rc != D4J_OK || empty) {
         return rc;
     }
-    if (bh == 0 || tq == 0) {
-        return D4J_OK;
-    }
-    D4J_REQUIRE(q != nullptr && k != nullptr && v != nullptr && out != nullptr, op, "q, k, v and out must not be null");
     const float c = d4j::attn::log2_scale(scale);
     const cudaStream_t s = d4j::as_stream(stream);
     const int d = static_cast<int>(dh);
@@ -510,17 +507,11 @@ extern "C" int d4j_attention_backward_f32(const float *q, const float *k, const 
                                           const float *lse, const float *dout, float *dq, float *dk, float *dv,
                                           int64_t bh, int64_t tq, int64_t tk, int64_t dh, float scale, void *stream) {
     const char *op = "d4j_attention_backward_f32";
-    const int rc = d4j::attn::check_sizes(op, bh, tq, tk, dh, scale);
-    if (rc != D4J_OK) {
+    bool empty = false;
+    const int rc = d4j::attn::check_backward(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, dh, scale, &empty);
+    if (rc != D4J_OK || empty) {
         return rc;
     }
-    if (bh == 0 || tk == 0) {
-        return D4J_OK;
-    }
-    D4J_REQUIRE(k != nullptr && v != nullptr && dk != nullptr && dv != nullptr, op,
-                "k, v, dk and dv must not be null");
-    D4J_REQUIRE(tq == 0 || (q != nullptr && out != nullptr && lse != nullptr && dout != nullptr && dq != nullptr), op,
-                "q, out, lse, dout and dq must not be null");
     const float c = d4j::attn::log2_scale(scale);
     const cudaStream_t s = d4j::as_stream(stream);
     const int d = static_cast<int>(dh);
