@@ -17,8 +17,11 @@
  *       {@link org.diffusion4j.metrics.MetricsReport} (JSON through Jackson).</li>
  * </ul>
  *
- * <h2>Images (through a classifier trained elsewhere)</h2>
+ * <h2>Images (through a classifier)</h2>
  * <ul>
+ *   <li>{@link org.diffusion4j.metrics.ClassifierFeatures}: a small pixel classifier trained once on a dataset's
+ *       training split (softmax cross-entropy, {@link org.diffusion4j.metrics.SoftmaxCrossEntropy}) and cached;
+ *       its penultimate features feed the Fréchet distance, its predictions the label metrics.</li>
  *   <li>{@link org.diffusion4j.metrics.FrechetDistance}: the Fréchet distance between Gaussians fitted
  *       ({@link org.diffusion4j.metrics.GaussianFit}) to classifier features — a classifier-feature FD, not
  *       Inception FID — with the matrix square root through symmetric eigendecompositions (EJML).</li>

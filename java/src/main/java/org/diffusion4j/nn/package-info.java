@@ -14,7 +14,10 @@
  *       {@link org.diffusion4j.nn.TimestepEmbedder}, {@link org.diffusion4j.nn.Embedding},
  *       {@link org.diffusion4j.nn.ClassEmbedder} (learned null class, Philox label dropout),
  *       {@link org.diffusion4j.nn.Patchify} and {@link org.diffusion4j.nn.PatchEmbed}.</li>
- *   <li>Models: {@link org.diffusion4j.nn.MlpDenoiser}, a {@link org.diffusion4j.sampling.Denoiser}.</li>
+ *   <li>Models, behind {@link org.diffusion4j.nn.DenoiserModel} (a {@link org.diffusion4j.sampling.Denoiser} with
+ *       forward/backward for training): {@link org.diffusion4j.nn.MlpDenoiser} and {@link org.diffusion4j.nn.DiT}
+ *       (Peebles &amp; Xie 2023, with the reference implementation's state-dict names); {@link org.diffusion4j.nn.Models}
+ *       builds either from its kind and JSON config (checkpoints, CLI).</li>
  *   <li>{@link org.diffusion4j.nn.NnOps}: the SPI of the fused ops, per-element math in
  *       {@link org.diffusion4j.nn.NnMath}; {@code org.diffusion4j.cpu.CpuNnOps} on the CPU,
  *       {@link org.diffusion4j.nn.ComposedNnOps} (generic backend ops) elsewhere.</li>
