@@ -17,6 +17,7 @@ import org.diffusion4j.metrics.VectorMetrics;
 import org.diffusion4j.tensor.Backend;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -122,15 +123,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", description = "JSON to write (default: eval.json in the run folder, else here)")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
-            + "${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
-
-    @Option(names = "--verbose", description = "stack traces on errors")
-    boolean verbose;
+    @Mixin
+    RuntimeOptions runtime;
 
     @Override
     public Integer call() throws IOException {
@@ -159,7 +153,7 @@ final class EvalCommand implements Callable<Integer> {
         MetricsReport report;
         Map<String, String> settings = new LinkedHashMap<>();
         if (checkpoint != null) {
-            try (ModelSession s = ModelSession.open(checkpoint, backend, threads, weights)) {
+            try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
                 o.println("checkpoint  " + s.file + ": " + s.describe());
                 folder = s.runFolder;
                 if (s.run != null) {
@@ -230,7 +224,8 @@ final class EvalCommand implements Callable<Integer> {
         Dataset trainRef = subset(loaded.train(), Math.min(held.size(), loaded.train().size()), split, 1);
         settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
 
-        try (Backend be = Backends.create(backend)) {
+        runtime.applyThreads();
+        try (Backend be = Backends.create(runtime.backend)) {
             if (loaded.kind() == DataLoading.Kind.IMAGES) {
                 report = images(o, be, loaded, held, trainRef, generated, count, intended);
             } else {

@@ -1,7 +1,6 @@
 package org.diffusion4j.cli;
 
 import org.diffusion4j.Backends;
-import org.diffusion4j.cpu.CpuBackend;
 import org.diffusion4j.nn.DenoiserModel;
 import org.diffusion4j.nn.NnOps;
 import org.diffusion4j.nn.attention.AttentionOps;
@@ -49,10 +48,11 @@ final class ModelSession implements AutoCloseable {
     /**
      * Opens {@code checkpointArg} (a checkpoint file or a run folder).
      *
+     * @param runtime --backend (the backend to load on) and --threads (applied before creating it)
      * @param weights {@code ema}, {@code raw} or {@code auto} (EMA when present)
      * @throws IOException naming the file when it is missing, malformed or not a training checkpoint
      */
-    static ModelSession open(Path checkpointArg, String backendSpec, Integer threads, String weights)
+    static ModelSession open(Path checkpointArg, RuntimeOptions runtime, String weights)
             throws IOException {
         Path file = RunFolder.resolveCheckpoint(checkpointArg);
         Checkpoint.Weights which = switch (weights.trim().toLowerCase(Locale.ROOT)) {
@@ -72,15 +72,10 @@ final class ModelSession implements AutoCloseable {
             throw new CheckpointException(file, "has no training configuration (d4j.training.config), so its "
                     + "objective and noise schedule are unknown; sample from a checkpoint written by train");
         }
-        if (threads != null) {
-            if (threads < 1) {
-                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
-            }
-            System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
-        }
+        runtime.applyThreads();
         RunFolder folder = RunFolder.ofCheckpoint(file);
         RunJson run = folder == null ? null : RunJson.read(folder.runJson());
-        Backend be = Backends.create(backendSpec);
+        Backend be = Backends.create(runtime.backend);
         NnOps ops = null;
         AttentionOps att = null;
         TensorScope scope = null;

@@ -6,6 +6,7 @@ import org.diffusion4j.sampling.SamplingGrid;
 import org.diffusion4j.schedule.Prediction;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -70,15 +71,8 @@ final class SampleCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
-            + "${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
-
-    @Option(names = "--verbose", description = "stack traces on errors")
-    boolean verbose;
+    @Mixin
+    RuntimeOptions runtime;
 
     @Override
     public Integer call() throws IOException {
@@ -96,7 +90,7 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         }
         long start = System.nanoTime();
-        try (ModelSession s = ModelSession.open(checkpoint, backend, threads, weights)) {
+        try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
             Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr());
             long[] image = s.imageShape();

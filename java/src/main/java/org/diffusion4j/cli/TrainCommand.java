@@ -2,7 +2,6 @@ package org.diffusion4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.diffusion4j.Backends;
-import org.diffusion4j.cpu.CpuBackend;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Dataset;
 import org.diffusion4j.nn.DenoiserModel;
@@ -26,6 +25,7 @@ import org.diffusion4j.training.Trainer;
 import org.diffusion4j.training.TrainingConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -182,15 +182,8 @@ final class TrainCommand implements Callable<Integer> {
             + "model (default: ${DEFAULT-VALUE})")
     double guidance;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: "
-            + "${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
-
-    @Option(names = "--verbose", description = "stack traces on errors")
-    boolean verbose;
+    @Mixin
+    RuntimeOptions runtime;
 
     /** Options that --resume may change (the rest must match run.json). */
     private static final Set<String> RESUMABLE = Set.of("--steps", "--checkpoint-every", "--sample-every",
@@ -416,13 +409,8 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
 
-        if (threads != null) {
-            if (threads < 1) {
-                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
-            }
-            System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
-        }
-        try (Backend be = Backends.create(backend);
+        runtime.applyThreads();
+        try (Backend be = Backends.create(runtime.backend);
              NnOps ops = NnOps.forBackend(be);
              AttentionOps att = AttentionOps.forBackend(be);
              TensorScope params = TensorScope.open();

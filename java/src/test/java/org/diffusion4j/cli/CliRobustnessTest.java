@@ -361,6 +361,22 @@ class CliRobustnessTest {
         assertTrue(g.err().contains("warning") && g.err().contains("--label-dropout 0"), g::toString);
     }
 
+    /** --backend, --threads and --verbose come from one mixin ({@link RuntimeOptions}) in train, sample and eval. */
+    @Test
+    void theSharedRuntimeOptionsAreCheckedAlikeInEveryCommand() {
+        String bad = "--threads must be >= 1, got 0";
+        assertOneLineFailure(run(concat(trainArgs(data, dir.resolve("threads0"), 4), "--threads", "0")), bad);
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "2", "--backend", "cpu",
+                "--threads", "0", "--out", dir.resolve("t0.png").toString()), "diffusion4j sample: ", bad);
+        assertOneLineFailure(run("eval", "--checkpoint", base.toString(), "--n", "2", "--reference", "2",
+                "--backend", "cpu", "--threads", "0"), "diffusion4j eval: ", bad);
+
+        TrainSampleEvalTest.Result verbose = run("sample", "--checkpoint", base.toString(), "--n", "2", "--backend",
+                "cpu", "--threads", "0", "--verbose", "--out", dir.resolve("t0.png").toString());
+        assertEquals(1, verbose.code(), verbose::toString);
+        assertTrue(verbose.err().contains(bad) && verbose.err().contains("\tat "), verbose::toString);
+    }
+
     @Test
     void aCorruptLatestCheckpointOnResumeNamesTheNewestIntactOne() throws IOException {
         Path copy = copyOfBase("corrupt-latest");
