@@ -1,6 +1,5 @@
 package org.diffusion4j.cli;
 
-import org.diffusion4j.Backends;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Dataset;
 import org.diffusion4j.io.FileFormatException;
@@ -46,8 +45,8 @@ import java.util.concurrent.Callable;
  * a real-data reference row.
  *
  * <p>Prints the report and writes it as JSON ({@code --out}, default {@code eval.json} in the run folder of the
- * checkpoint, else in the working folder); a checkpoint inside a run folder also gets the metrics in its
- * {@code run.json}.
+ * checkpoint, else in the working folder; for {@code --samples x.npy}, {@code x.eval.json} beside it); a checkpoint
+ * inside a run folder also gets the metrics in its {@code run.json}.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Evaluate samples (from a checkpoint, or an .npy file) against held-out data; prints the "
@@ -120,7 +119,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--cache-dir", description = "classifier cache (default: ${XDG_CACHE_HOME:-~/.cache}/diffusion4j)")
     Path cacheDir;
 
-    @Option(names = "--out", description = "JSON to write (default: eval.json in the run folder, else here)")
+    @Option(names = "--out", description = "JSON to write (default: eval.json in the checkpoint's run folder, else "
+            + "in the working folder; with --samples x.npy: x.eval.json beside it)")
     Path out;
 
     @Mixin
@@ -136,7 +136,12 @@ final class EvalCommand implements Callable<Integer> {
         if (n < 2 || reference < 2) {
             throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
         }
-        Path jsonOut = out == null ? null : SampleCommand.requireWritable("--out", out, ".json");
+        if (checkpoint != null) {
+            SampleCommand.checkBeforeLoad(sampler, steps, null);
+        }
+        Path jsonOut = out != null ? SampleCommand.requireWritable("--out", out, ".json")
+                : samplesFile != null ? SampleCommand.requireWritable("--out", besideSamples(samplesFile), ".json")
+                : null;
         long start = System.nanoTime();
 
         float[] generated;
@@ -225,7 +230,7 @@ final class EvalCommand implements Callable<Integer> {
         settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
 
         runtime.applyThreads();
-        try (Backend be = Backends.create(runtime.backend)) {
+        try (Backend be = RuntimeOptions.createBackend(runtime.backend)) {
             if (loaded.kind() == DataLoading.Kind.IMAGES) {
                 report = images(o, be, loaded, held, trainRef, generated, count, intended);
             } else {
@@ -262,6 +267,14 @@ final class EvalCommand implements Callable<Integer> {
         }
         o.flush();
         return 0;
+    }
+
+    /** The default {@code --out} of {@code --samples x.npy}: {@code x.eval.json} beside it. */
+    static Path besideSamples(Path samples) {
+        Path abs = samples.toAbsolutePath().normalize();
+        String name = abs.getFileName().toString();
+        String stem = name.toLowerCase(Locale.ROOT).endsWith(".npy") ? name.substring(0, name.length() - 4) : name;
+        return abs.resolveSibling(stem + ".eval.json");
     }
 
     /** Adds the metrics to the run's run.json (under the run-folder lock). */

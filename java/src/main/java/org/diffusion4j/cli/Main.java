@@ -18,14 +18,19 @@ import java.nio.file.NoSuchFileException;
         description = "Train and sample diffusion and flow-matching models on the JVM.",
         subcommands = {InfoCommand.class, DemoCommand.class, TrainCommand.class, SampleCommand.class, EvalCommand.class,
                 CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** No command given: a usage error (exit 2, usage on stderr), like an unknown command. */
     @Override
-    public void run() {
-        spec.commandLine().usage(System.out);
+    public Integer call() {
+        CommandLine cmd = spec.commandLine();
+        cmd.getErr().println("diffusion4j: missing command");
+        cmd.usage(cmd.getErr());
+        cmd.getErr().flush();
+        return 2;
     }
 
     public static void main(String[] args) {
@@ -39,7 +44,8 @@ public final class Main implements Runnable {
 
     /**
      * Runs the tool with the given output and error writers (null: the standard streams) and returns its exit code:
-     * 0 on success, 1 when a command fails, 2 for a bad command line. A failure prints one line,
+     * 0 on success (and for {@code --help} / {@code --version}), 1 when a command fails, 2 for a bad command line
+     * (including no command at all). A failure prints one line,
      * {@code diffusion4j COMMAND: reason}, to the error writer; with {@code --verbose} (or the system property
      * {@code d4j.stacktrace=true}) the stack trace follows.
      */

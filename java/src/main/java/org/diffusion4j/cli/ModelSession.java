@@ -1,6 +1,5 @@
 package org.diffusion4j.cli;
 
-import org.diffusion4j.Backends;
 import org.diffusion4j.nn.DenoiserModel;
 import org.diffusion4j.nn.NnOps;
 import org.diffusion4j.nn.attention.AttentionOps;
@@ -75,7 +74,7 @@ final class ModelSession implements AutoCloseable {
         runtime.applyThreads();
         RunFolder folder = RunFolder.ofCheckpoint(file);
         RunJson run = folder == null ? null : RunJson.read(folder.runJson());
-        Backend be = Backends.create(runtime.backend);
+        Backend be = RuntimeOptions.createBackend(runtime.backend);
         NnOps ops = null;
         AttentionOps att = null;
         TensorScope scope = null;

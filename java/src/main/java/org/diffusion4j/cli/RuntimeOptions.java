@@ -1,7 +1,11 @@
 package org.diffusion4j.cli;
 
+import org.diffusion4j.Backends;
 import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.tensor.Backend;
 import picocli.CommandLine.Option;
+
+import java.util.Locale;
 
 /**
  * The runtime options that {@code train}, {@code sample} and {@code eval} share (a picocli mixin):
@@ -19,6 +23,30 @@ final class RuntimeOptions {
 
     @Option(names = "--verbose", description = "stack traces on errors")
     boolean verbose;
+
+    /** Set once {@code --backend auto} has chosen the CPU in this process (and {@link Backends} said why). */
+    private static volatile boolean autoChoseCpu;
+
+    /**
+     * Creates the backend of {@code spec} through {@link Backends#create}, except that {@code auto} after an
+     * earlier {@code auto} in this process chose the CPU creates the CPU backend directly: a command that makes
+     * several backends ({@code eval}: sampling, then metrics) says "CUDA not used: ..." once, not once per backend.
+     * CUDA's usability does not change within a process, so the choice is the same.
+     *
+     * @throws IllegalArgumentException as {@link Backends#create}
+     * @throws IllegalStateException    as {@link Backends#create}
+     */
+    static Backend createBackend(String spec) {
+        boolean auto = spec == null || spec.trim().toLowerCase(Locale.ROOT).equals("auto");
+        if (auto && autoChoseCpu) {
+            return new CpuBackend();
+        }
+        Backend be = Backends.create(spec);
+        if (auto && be instanceof CpuBackend) {
+            autoChoseCpu = true;
+        }
+        return be;
+    }
 
     /**
      * Sets the CPU backend's thread count ({@link CpuBackend#THREADS_PROPERTY}) from {@code --threads}; does nothing

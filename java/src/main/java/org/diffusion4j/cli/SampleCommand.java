@@ -89,6 +89,7 @@ final class SampleCommand implements Callable<Integer> {
         if (batch < 1) {
             throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         }
+        checkBeforeLoad(sampler, steps, classLabel);
         long start = System.nanoTime();
         try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
@@ -179,6 +180,25 @@ final class SampleCommand implements Callable<Integer> {
             }
         }
         return new Result(x, labels, k, name, g);
+    }
+
+    /**
+     * The sampling options checkable without the checkpoint (a known sampler name, {@code --steps >= 1}, a
+     * non-negative class), so that a typo fails before the slow load; what needs the model (class below its number
+     * of classes, sampler against its objective) is checked in {@link #run}.
+     *
+     * @throws IllegalArgumentException naming the bad option and value
+     */
+    static void checkBeforeLoad(String samplerName, int steps, Integer classLabel) {
+        if (samplerName != null) {
+            Sampling.sampler(samplerName);
+        }
+        if (steps < 1) {
+            throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+        }
+        if (classLabel != null && classLabel < 0) {
+            throw new IllegalArgumentException("--class must be >= 0, got " + classLabel);
+        }
     }
 
     static long[] prepend(long n, long[] shape) {

@@ -116,4 +116,71 @@ class MainTest {
         assertTrue(out.contains("cpu "), out);
         assertTrue(out.contains("cuda "), out);
     }
+
+    @Test
+    void noCommandIsAUsageErrorWithTheUsageOnStderr() {
+        Object[] r = run();
+        assertEquals(2, r[0], () -> r[1] + "" + r[2]);
+        assertEquals("", r[1]);
+        assertTrue(((String) r[2]).contains("Usage: diffusion4j"), (String) r[2]);
+        Object[] help = run("--help");
+        assertEquals(0, help[0], () -> help[1] + "" + help[2]);
+        assertTrue(((String) help[1]).contains("Usage: diffusion4j"), (String) help[1]);
+        Object[] version = run("--version");
+        assertEquals(0, version[0], () -> version[1] + "" + version[2]);
+        assertTrue(((String) version[1]).contains("diffusion4j"), (String) version[1]);
+    }
+
+    @Test
+    void samplingOptionsAreRejectedBeforeTheCheckpointIsRead(@TempDir Path dir) throws Exception {
+        // not a checkpoint: an error naming the option proves it was checked before the file was read
+        Path bogus = dir.resolve("not-a-checkpoint.safetensors");
+        Files.writeString(bogus, "garbage");
+        Path png = dir.resolve("s.png");
+        Object[] sampler = run("sample", "--checkpoint", bogus.toString(), "--sampler", "eulr", "--out",
+                png.toString(), "--backend", "cpu");
+        assertEquals(1, sampler[0], (String) sampler[2]);
+        assertTrue(((String) sampler[2]).contains("unknown --sampler 'eulr'"), (String) sampler[2]);
+        Object[] cls = run("sample", "--checkpoint", bogus.toString(), "--class", "-1", "--out", png.toString(),
+                "--backend", "cpu");
+        assertEquals(1, cls[0], (String) cls[2]);
+        assertTrue(((String) cls[2]).contains("--class must be >= 0, got -1"), (String) cls[2]);
+        Object[] steps = run("sample", "--checkpoint", bogus.toString(), "--steps", "0", "--out", png.toString(),
+                "--backend", "cpu");
+        assertTrue(((String) steps[2]).contains("--steps must be >= 1, got 0"), (String) steps[2]);
+        Object[] eval = run("eval", "--checkpoint", bogus.toString(), "--sampler", "eulr", "--backend", "cpu");
+        assertEquals(1, eval[0], (String) eval[2]);
+        assertTrue(((String) eval[2]).contains("unknown --sampler 'eulr'"), (String) eval[2]);
+        // the same file without the bad option fails on the file itself
+        Object[] file = run("sample", "--checkpoint", bogus.toString(), "--out", png.toString(), "--backend", "cpu");
+        assertEquals(1, file[0], (String) file[2]);
+        assertFalse(((String) file[2]).contains("--sampler"), (String) file[2]);
+        assertFalse(Files.exists(png));
+    }
+
+    @Test
+    void autoBackendSaysWhyCudaIsNotUsedOncePerProcess() {
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            for (int i = 0; i < 3; i++) {
+                try (var be = RuntimeOptions.createBackend("auto")) {
+                    assertNotNull(be);
+                }
+            }
+        } finally {
+            System.setErr(oldErr);
+        }
+        String log = err.toString(StandardCharsets.UTF_8);
+        int count = log.split("CUDA not used", -1).length - 1;
+        assertTrue(count <= 1, "three auto backends, the reason printed " + count + " times:\n" + log);
+    }
+
+    @Test
+    void evalSamplesDefaultOutputIsBesideTheSamples() {
+        assertEquals(Path.of("/a/b/x.eval.json"), EvalCommand.besideSamples(Path.of("/a/b/x.npy")));
+        assertEquals(Path.of("/a/b/x.eval.json"), EvalCommand.besideSamples(Path.of("/a/b/x.NPY")));
+        assertEquals(Path.of("/a/b/x.bin.eval.json"), EvalCommand.besideSamples(Path.of("/a/b/x.bin")));
+    }
 }

@@ -184,10 +184,12 @@ class TrainSampleEvalTest {
         }
         Path npy = dir.resolve("held.npy");
         Npy.write(npy, v, 30, 1, 16, 16);
-        Path out = dir.resolve("held-eval.json");
+        Path out = dir.resolve("held.eval.json"); // no --out: the default is x.eval.json beside x.npy
         Result r = run("eval", "--samples", npy.toString(), "--data", data.toString(), "--reference", "30",
-                "--backend", "cpu", "--cache-dir", cache.toString(), "--out", out.toString());
+                "--backend", "cpu", "--cache-dir", cache.toString());
         assertEquals(0, r.code(), r::toString);
+        assertTrue(Files.isRegularFile(out), r::toString);
+        assertTrue(r.out().contains(out.toAbsolutePath().normalize().toString()), r::toString);
         JsonNode m = JSON.readTree(out.toFile()).get("metrics");
         assertEquals(0.0, m.get("classifier_fd").asDouble(), 1e-6, m.toString());
         assertEquals(1.0, m.get("nn_ratio").asDouble(), 1e-12, m.toString());
