@@ -529,14 +529,9 @@ extern "C" int d4j_attention_forward_bf16(const float *q, const float *k, const 
     const float c = d4j::attn::log2_scale(scale);
     const cudaStream_t s = d4j::as_stream(stream);
     const int d = static_cast<int>(dh);
-    switch (d4j::attn::head_bucket(dh)) {
-        case 32:
-            return d4j::attn::forward_bf16_launch<32>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
-        case 64:
-            return d4j::attn::forward_bf16_launch<64>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
-        default:
-            return d4j::attn::forward_bf16_launch<128>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
-    }
+    return d4j::attn::with_head_bucket(dh, [&](auto bucket) {
+        return d4j::attn::forward_bf16_launch<decltype(bucket)::value>(op, q, k, v, out, lse, bh, tq, tk, d, c, s);
+    });
 }
 
 extern "C" int d4j_attention_backward_bf16(const float *q, const float *k, const float *v, const float *out,
@@ -552,15 +547,8 @@ extern "C" int d4j_attention_backward_bf16(const float *q, const float *k, const
     const float c = d4j::attn::log2_scale(scale);
     const cudaStream_t s = d4j::as_stream(stream);
     const int d = static_cast<int>(dh);
-    switch (d4j::attn::head_bucket(dh)) {
-        case 32:
-            return d4j::attn::backward_bf16_launch<32>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
-                                                       c, s);
-        case 64:
-            return d4j::attn::backward_bf16_launch<64>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
-                                                       c, s);
-        default:
-            return d4j::attn::backward_bf16_launch<128>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq, tk, d, scale,
-                                                        c, s);
-    }
+    return d4j::attn::with_head_bucket(dh, [&](auto bucket) {
+        return d4j::attn::backward_bf16_launch<decltype(bucket)::value>(op, q, k, v, out, lse, dout, dq, dk, dv, bh, tq,
+                                                                        tk, d, scale, c, s);
+    });
 }

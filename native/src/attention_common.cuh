@@ -7,6 +7,7 @@
 #define DIFFUSION4J_ATTENTION_COMMON_CUH
 
 #include <cfloat>
+#include <type_traits>
 
 #include "internal.cuh"
 
@@ -19,6 +20,20 @@ constexpr int64_t kMaxKernelHeadDim = 128;
 /* The compiled head dim a call runs with: the smallest of 32, 64, 128 that is >= dh (the tiles are zero-padded
  * from dh to it). */
 inline int head_bucket(int64_t dh) { return dh <= 32 ? 32 : dh <= 64 ? 64 : 128; }
+
+/* Calls launch(std::integral_constant<int, DH>{}) with DH = head_bucket(dh): the one place that maps a runtime head
+ * dim to the compiled kernels, for every entry point of every precision. */
+template <typename Launch>
+inline int with_head_bucket(int64_t dh, Launch launch) {
+    switch (head_bucket(dh)) {
+        case 32:
+            return launch(std::integral_constant<int, 32>{});
+        case 64:
+            return launch(std::integral_constant<int, 64>{});
+        default:
+            return launch(std::integral_constant<int, 128>{});
+    }
+}
 
 /* Sizes of one call: bh (batch*heads) problems of tq queries and tk keys of head dim dh. Checks what memory safety
  * needs; `blocks_per_problem` of the caller's grid must keep bh * blocks within int32. */
