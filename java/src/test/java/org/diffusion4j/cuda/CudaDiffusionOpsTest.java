@@ -47,19 +47,8 @@ class CudaDiffusionOpsTest {
     }
 
     @AfterAll
-    static void stop() {
-        if (gpuOps != null) {
-            gpuOps.close();
-        }
-        if (cpuOps != null) {
-            cpuOps.close();
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
-        if (gpu != null) {
-            gpu.close();
-        }
+    static void stop() throws Exception {
+        CudaTestSupport.closeAll(gpuOps, cpuOps, cpu, gpu);
     }
 
     private static double[] coef(SplittableRandom r, int b, double zeroProb) {

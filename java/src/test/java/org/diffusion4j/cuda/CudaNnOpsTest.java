@@ -50,19 +50,8 @@ class CudaNnOpsTest {
     }
 
     @AfterAll
-    static void stop() {
-        if (gpuOps != null) {
-            gpuOps.close();
-        }
-        if (cpuOps != null) {
-            cpuOps.close();
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
-        if (gpu != null) {
-            gpu.close();
-        }
+    static void stop() throws Exception {
+        CudaTestSupport.closeAll(gpuOps, cpuOps, cpu, gpu);
     }
 
     private static long numel(long[] shape) {

@@ -31,6 +31,15 @@ final class CudaTestSupport {
 
     private static volatile boolean skipPrinted;
 
+    /** Closes each non-null resource in the given order (a test class's {@code @AfterAll}: ops before backends). */
+    static void closeAll(AutoCloseable... resources) throws Exception {
+        for (AutoCloseable r : resources) {
+            if (r != null) {
+                r.close();
+            }
+        }
+    }
+
     /**
      * Gate for every CUDA test class ({@code @BeforeAll}): returns when device 0 is usable; skips, printing
      * the reason once, when there is simply no CUDA here (no native library in this build, no driver, no
