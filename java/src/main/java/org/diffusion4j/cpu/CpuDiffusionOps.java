@@ -34,8 +34,13 @@ import java.util.Objects;
  */
 public final class CpuDiffusionOps implements DiffusionOps {
 
-    /** Elements staged per inner block (16 KiB of floats per operand per thread in L1/L2). */
-    static final int BLOCK = 2048;
+    /**
+     * Elements staged per inner block: 32 KiB per operand, the 9 staging arrays of a thread (288 KiB) in its L2.
+     * Long runs per operand keep the hardware prefetchers streaming: on the 2-core Zen 4 VM an in-place
+     * DPM-Solver++(2M) + CFG step from DRAM (4 reads, 2 writes) went from 15-19 GB/s with 2048-element blocks to
+     * 21-25 GB/s with 8192 (in-run copy 23-30 GB/s).
+     */
+    static final int BLOCK = 8192;
     /** Elements per task, counted from each sample's start (fixed: results do not depend on threads). */
     static final long CHUNK = 16 * 1024;
 
@@ -121,7 +126,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
                 int len = (int) Math.min(BLOCK, j1 - e);
                 long off = (base + e) * 4;
                 MemorySegment.copy(x0s, F32, off, sc.x, 0, len);
-                Philox.fillNormal(sc.zSeg, len, seeds.key(b), stream, seeds.index(b, n, e));
+                Philox.fillNormal(sc.z, 0, len, seeds.key(b), stream, seeds.index(b, n, e));
                 float[] z = sc.z;
                 if (delta != null) {
                     for (int i = 0; i < len; i++) {
@@ -235,7 +240,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
                 float[] zv = ZERO;
                 if (noise) {
                     zv = sc.z;
-                    Philox.fillNormal(sc.zSeg, len, seeds.key(b), stream, seeds.index(b, n, e));
+                    Philox.fillNormal(sc.z, 0, len, seeds.key(b), stream, seeds.index(b, n, e));
                 }
                 stepBlock(len, cv, uv, wb, fb, xv, iv, hv, zv, ax[b], ai[b], ag[b], ah[b], az[b], ka[b], kb[b],
                         sc.o, hos == null ? null : sc.d);
@@ -359,7 +364,7 @@ public final class CpuDiffusionOps implements DiffusionOps {
                 float[] zv = ZERO;
                 if (sb != 0) {
                     zv = sc.z;
-                    Philox.fillNormal(sc.zSeg, len, seeds.key(b), stream, seeds.index(b, n, e));
+                    Philox.fillNormal(sc.z, 0, len, seeds.key(b), stream, seeds.index(b, n, e));
                 }
                 float[] o = sc.o;
                 for (int i = 0; i < len; i++) {
@@ -420,6 +425,5 @@ public final class CpuDiffusionOps implements DiffusionOps {
         final float[] z = new float[BLOCK];
         final float[] o = new float[BLOCK];
         final float[] d = new float[BLOCK];
-        final MemorySegment zSeg = MemorySegment.ofArray(z);
     }
 }

@@ -133,6 +133,45 @@ class PhiloxFillTest {
     }
 
     @Test
+    void arrayFillsEqualTheSingleElementFormsAndStayInsideTheirRange() {
+        int pad = 5;
+        for (boolean normal : new boolean[] {true, false}) {
+            for (long first : FIRSTS) {
+                for (int count : COUNTS) {
+                    float[] out = new float[count + 2 * pad];
+                    java.util.Arrays.fill(out, POISON);
+                    if (normal) {
+                        Philox.fillNormal(out, pad, count, 0xC0FFEE, 17, first);
+                    } else {
+                        Philox.fillUniform(out, pad, count, 0xC0FFEE, 17, first);
+                    }
+                    for (int k = 0; k < out.length; k++) {
+                        int want = k < pad || k >= pad + count ? Float.floatToRawIntBits(POISON)
+                                : Float.floatToRawIntBits(single(normal, 0xC0FFEE, 17, first + k - pad));
+                        if (Float.floatToRawIntBits(out[k]) != want) {
+                            throw new AssertionError((normal ? "normal" : "uniform") + " first " + first + " count "
+                                    + count + " slot " + k + ": " + Integer.toHexString(Float.floatToRawIntBits(out[k]))
+                                    + " vs " + Integer.toHexString(want));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void arrayFillsRejectRangesOutsideTheArrayBeforeWriting() {
+        float[] out = {POISON, POISON, POISON};
+        assertThrows(IndexOutOfBoundsException.class, () -> Philox.fillNormal(out, 1, 3, 0, 0, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> Philox.fillUniform(out, -1, 1, 0, 0, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> Philox.fillNormal(out, 0, -1, 0, 0, 0));
+        assertThrows(NullPointerException.class, () -> Philox.fillNormal(null, 0, 1, 0, 0, 0));
+        for (float v : out) {
+            assertEquals(Float.floatToRawIntBits(POISON), Float.floatToRawIntBits(v));
+        }
+    }
+
+    @Test
     void badArgumentsAreRejectedBeforeWriting() {
         float[] heap = {POISON, POISON};
         MemorySegment seg = MemorySegment.ofArray(heap);
