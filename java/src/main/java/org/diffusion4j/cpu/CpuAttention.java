@@ -409,15 +409,11 @@ public final class CpuAttention implements AttentionOps {
         }
     }
 
-    /** {@code Σ_d a[off + d]·b[off + d]} in float64 in index order, rounded to float once. */
+    /** {@code Σ_d a[off + d]·b[off + d]} in float64 in the fixed four-lane order of {@link Reductions}, rounded once. */
     private static float rowDot(MemorySegment a, MemorySegment b, long off, int n, float[] bufA, float[] bufB) {
         MemorySegment.copy(a, F32, off * 4, bufA, 0, n);
         MemorySegment.copy(b, F32, off * 4, bufB, 0, n);
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += (double) bufA[i] * bufB[i];
-        }
-        return (float) sum;
+        return (float) Reductions.dotOf(bufA, bufB, n);
     }
 
     // ---------------------------------------------------------------- tasks and scratch

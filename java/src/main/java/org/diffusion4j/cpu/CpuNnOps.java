@@ -308,17 +308,8 @@ public final class CpuNnOps implements NnOps {
                 }
                 long off = r * d * 4;
                 MemorySegment.copy(xs, F32, off, row, 0, d);
-                double sum = 0;
-                for (int i = 0; i < d; i++) {
-                    sum += row[i];
-                }
-                float mu = (float) (sum / d);
-                double sq = 0;
-                for (int i = 0; i < d; i++) {
-                    float c = row[i] - mu;
-                    sq += (double) c * c;
-                }
-                float rs1 = NnMath.rstd(sq / d, eps);
+                float mu = (float) (Reductions.sumOf(row, 0, d) / d);
+                float rs1 = NnMath.rstd(Reductions.sumSquaredDeviationsOf(row, 0, d, mu) / d, eps);
                 for (int i = 0; i < d; i++) {
                     row[i] = NnMath.normalize(row[i], mu, rs1);
                 }
@@ -440,14 +431,8 @@ public final class CpuNnOps implements NnOps {
                         dn[i] = dn[i] * g[i];           // dx̂
                     }
                 }
-                double s1 = 0;
-                double s2 = 0;
-                for (int i = 0; i < d; i++) {
-                    s1 += dn[i];
-                    s2 += (double) dn[i] * xh[i];
-                }
-                float m1 = (float) (s1 / d);
-                float m2 = (float) (s2 / d);
+                float m1 = (float) (Reductions.sumOf(dn, 0, d) / d);
+                float m2 = (float) (Reductions.dotOf(dn, xh, d) / d);
                 for (int i = 0; i < d; i++) {
                     dn[i] = NnMath.layerNormInputGrad(rs1, dn[i], m1, xh[i], m2);
                 }

@@ -112,6 +112,61 @@ final class Reductions {
     }
 
     /**
+     * {@code Σ (buf[off + k] − mu)²} over a whole row in the four-lane float64 order: each difference is a float
+     * subtraction (the LayerNorm variance pass), each square exact in float64.
+     */
+    static double sumSquaredDeviationsOf(float[] buf, int off, int n, float mu) {
+        double l0 = 0;
+        double l1 = 0;
+        double l2 = 0;
+        double l3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            double v0 = buf[off + i] - mu;
+            double v1 = buf[off + i + 1] - mu;
+            double v2 = buf[off + i + 2] - mu;
+            double v3 = buf[off + i + 3] - mu;
+            l0 += v0 * v0;
+            l1 += v1 * v1;
+            l2 += v2 * v2;
+            l3 += v3 * v3;
+        }
+        for (; i < n; i++) {                                   // lane i & 3 of the tail
+            double v = buf[off + i] - mu;
+            switch (i & 3) {
+                case 0 -> l0 += v * v;
+                case 1 -> l1 += v * v;
+                default -> l2 += v * v;
+            }
+        }
+        return (l0 + l1) + (l2 + l3);
+    }
+
+    /** {@code Σ a[k]·b[k]} over {@code [0, n)} in the four-lane float64 order (each product exact in float64). */
+    static double dotOf(float[] a, float[] b, int n) {
+        double l0 = 0;
+        double l1 = 0;
+        double l2 = 0;
+        double l3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            l0 += (double) a[i] * b[i];
+            l1 += (double) a[i + 1] * b[i + 1];
+            l2 += (double) a[i + 2] * b[i + 2];
+            l3 += (double) a[i + 3] * b[i + 3];
+        }
+        for (; i < n; i++) {
+            double v = (double) a[i] * b[i];
+            switch (i & 3) {
+                case 0 -> l0 += v;
+                case 1 -> l1 += v;
+                default -> l2 += v;
+            }
+        }
+        return (l0 + l1) + (l2 + l3);
+    }
+
+    /**
      * Adds the block {@code buf[off, off + n)} of a row to its four lanes; every block but a row's last has a
      * length that is a multiple of 4, so lane {@code k & 3} of the row is lane {@code i & 3} here.
      */

@@ -163,4 +163,42 @@ class CpuReductionTest {
             assertEquals(5.0, cpu.globalNorm(List.of(cpu.fromArray(scope, new float[] {3, 4}, 2))));
         }
     }
+
+    /**
+     * The row helpers of the LayerNorm and attention passes: the four-lane float64 order (lane {@code k & 3},
+     * combined as {@code (l0 + l1) + (l2 + l3)}) exactly, and within float64 rounding of a float64 oracle.
+     */
+    @Test
+    void fixedOrderRowDotAndSquaredDeviations() {
+        SplittableRandom r = new SplittableRandom(20261130);
+        for (int n = 0; n <= 37; n++) {
+            float[] a = uniform(r, n, -3, 3);
+            float[] b = uniform(r, n, -3, 3);
+            float mu = (float) r.nextDouble(-1, 1);
+            double[] dl = new double[4];
+            double[] ql = new double[4];
+            double dot64 = 0;
+            double sq64 = 0;
+            for (int k = 0; k < n; k++) {
+                dl[k & 3] += (double) a[k] * b[k];
+                double c = a[k] - mu;                          // the float difference, as LayerNorm takes it
+                ql[k & 3] += c * c;
+                dot64 += (double) a[k] * b[k];
+                sq64 += ((double) a[k] - mu) * ((double) a[k] - mu);
+            }
+            double dot = Reductions.dotOf(a, b, n);
+            double sq = Reductions.sumSquaredDeviationsOf(a, 0, n, mu);
+            assertEquals((dl[0] + dl[1]) + (dl[2] + dl[3]), dot, 0.0, "dot order, n = " + n);
+            assertEquals((ql[0] + ql[1]) + (ql[2] + ql[3]), sq, 0.0, "squared deviations order, n = " + n);
+            assertEquals(dot64, dot, 1e-12 * (1 + Math.abs(dot64)), "dot value, n = " + n);
+            assertEquals(sq64, sq, 1e-6 * (1 + sq64), "squared deviations value, n = " + n);
+        }
+        float[] padded = {9f, 1f, 2f, 4f, 9f};                  // a row at an offset: the neighbours are not read
+        float mu = 7f / 3;
+        double want = 0;
+        for (float v : new float[] {1f, 2f, 4f}) {
+            want += (double) (v - mu) * (v - mu);
+        }
+        assertEquals(want, Reductions.sumSquaredDeviationsOf(padded, 1, 3, mu), 1e-12);
+    }
 }
