@@ -9,6 +9,7 @@ import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Shape;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -426,13 +427,22 @@ public final class DiT extends Module implements DenoiserModel {
      */
     @Override
     public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out) {
+        predict(xt, levels, condition, out, null);
+    }
+
+    /**
+     * {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)} with the activations taken from {@code scratch} (the
+     * caller's, one call at a time; null: a scope of their own).
+     */
+    @Override
+    public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out, Workspace scratch) {
         Objects.requireNonNull(levels, "levels");
         int batch = levels.batch();
         checkSamples(xt, out, batch);
         int[] labels = readLabels(condition, batch);
         double[] t = times(levels, batch);
         Backend be = ops.backend();
-        try (TensorScope tmp = TensorScope.open()) {
+        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
             Cache c = forward(tmp, xt.reshape(imageShape(batch)), t, labels);
             be.copy(c.out(), out.reshape(imageShape(batch)));
         }
@@ -448,6 +458,16 @@ public final class DiT extends Module implements DenoiserModel {
     @Override
     public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
                               Tensor outUncond) {
+        predictGuided(xt, levels, cond, uncond, outCond, outUncond, null);
+    }
+
+    /**
+     * {@link #predictGuided(Tensor, NoiseLevels, Tensor, Tensor, Tensor, Tensor)} with the activations of the
+     * {@code 2B} batch taken from {@code scratch} (the caller's, one call at a time; null: a scope of their own).
+     */
+    @Override
+    public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
+                              Tensor outUncond, Workspace scratch) {
         Objects.requireNonNull(levels, "levels");
         int batch = levels.batch();
         checkSamples(xt, outCond, batch);
@@ -465,7 +485,7 @@ public final class DiT extends Module implements DenoiserModel {
             System.arraycopy(lu, 0, l2, batch, batch);
         }
         Backend be = ops.backend();
-        try (TensorScope tmp = TensorScope.open()) {
+        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
             Tensor x2 = be.empty(tmp, DType.F32, imageShape(2 * batch));
             be.copy(xt.reshape(imageShape(batch)), x2.slice(0, 0, batch));
             be.copy(xt.reshape(imageShape(batch)), x2.slice(0, batch, 2L * batch));

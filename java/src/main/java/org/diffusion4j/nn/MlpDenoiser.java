@@ -7,6 +7,7 @@ import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -267,6 +268,15 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
      */
     @Override
     public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out) {
+        predict(xt, levels, condition, out, null);
+    }
+
+    /**
+     * {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)} with the activations taken from {@code scratch} (the
+     * caller's, one call at a time; null: a scope of their own).
+     */
+    @Override
+    public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out, Workspace scratch) {
         if (condition != null) {
             throw new IllegalArgumentException("MlpDenoiser is unconditional; got condition " + condition);
         }
@@ -282,7 +292,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         for (int b = 0; b < batch; b++) {
             t[b] = levels.t(b);
         }
-        try (TensorScope tmp = TensorScope.open()) {
+        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
             Cache c = forward(tmp, xt.reshape(batch, config.dataDim()), t);
             be.copy(c.out(), out.reshape(batch, config.dataDim()));
         }

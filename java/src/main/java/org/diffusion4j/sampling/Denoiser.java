@@ -1,6 +1,7 @@
 package org.diffusion4j.sampling;
 
 import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.Workspace;
 
 /**
  * The model a sampler calls: any network — this library's, an ONNX Runtime session, a user's own — that maps a
@@ -35,5 +36,28 @@ public interface Denoiser {
                                Tensor outUncond) {
         predict(xt, levels, cond, outCond);
         predict(xt, levels, uncond, outUncond);
+    }
+
+    /**
+     * {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)} with the call's temporary tensors taken from
+     * {@code scratch}: a {@link Workspace} the caller owns and passes to every call of a loop (one call at a time),
+     * so that a sampling loop does not map, zero and unmap fresh native memory at every step ({@link SamplerContext}
+     * does this). The default ignores {@code scratch}; this library's models use it.
+     *
+     * @param scratch the caller's workspace, or null for temporaries of their own
+     */
+    default void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out, Workspace scratch) {
+        predict(xt, levels, condition, out);
+    }
+
+    /**
+     * {@link #predictGuided(Tensor, NoiseLevels, Tensor, Tensor, Tensor, Tensor)} with the temporaries taken from
+     * {@code scratch}, as {@link #predict(Tensor, NoiseLevels, Tensor, Tensor, Workspace)}.
+     *
+     * @param scratch the caller's workspace, or null for temporaries of their own
+     */
+    default void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
+                               Tensor outUncond, Workspace scratch) {
+        predictGuided(xt, levels, cond, uncond, outCond, outUncond);
     }
 }

@@ -6,6 +6,7 @@ import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 
 import java.util.Arrays;
 import java.util.Objects;
@@ -99,6 +100,8 @@ public final class SamplerContext implements AutoCloseable {
     private final NoiseSeeds seeds;
 
     private TensorScope scope;
+    /** The model calls' temporaries (reused by every call; freed at {@link #close()}). */
+    private final Workspace workspace = Workspace.create();
     private long[] shape;
     private Tensor outCond;
     private Tensor outUncond;
@@ -254,10 +257,10 @@ public final class SamplerContext implements AutoCloseable {
             if (outUncond == null) {
                 outUncond = backend.empty(scope, DType.F32, shape);
             }
-            model.predictGuided(xIn, levels, condition, uncondition, outCond, outUncond);
+            model.predictGuided(xIn, levels, condition, uncondition, outCond, outUncond, workspace);
             modelCalls += 2;
         } else {
-            model.predict(xIn, levels, condition, outCond);
+            model.predict(xIn, levels, condition, outCond, workspace);
             modelCalls++;
         }
         evalInput = xIn;
@@ -341,6 +344,7 @@ public final class SamplerContext implements AutoCloseable {
         if (!closed) {
             closed = true;
             scope.close();
+            workspace.close();
             if (ownsOps) {
                 ops.close();
             }

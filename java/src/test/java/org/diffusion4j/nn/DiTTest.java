@@ -9,6 +9,7 @@ import org.diffusion4j.sampling.NoiseLevels;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -377,6 +378,54 @@ class DiTTest {
         Tensor t = be.empty(scope, DType.I32, labels.length);
         t.copyFrom(MemorySegment.ofArray(labels));
         return t;
+    }
+
+    /**
+     * The prediction with the caller's {@link Workspace} (what {@code SamplerContext} passes every step) equals the
+     * one without, bit for bit, even when the slab is full of NaN from the previous call; the slab is sized by the
+     * first call and reused after.
+     */
+    @Test
+    void predictOnAReusedPoisonedWorkspaceEqualsAFreshScope() {
+        DiT.Config c = TINY;
+        String tc = "dit predict workspace";
+        SplittableRandom r = random(tc);
+        try (TensorScope scope = TensorScope.open(); Workspace ws = Workspace.create()) {
+            DiT m = new DiT(ops, att, scope, c, 3);
+            randomize(m, r);
+            int batch = 3;
+            long per = (long) c.channels() * c.imageSize() * c.imageSize();
+            Tensor xt = be.fromArray(scope, uniform(r, batch * per, -1, 1), batch, c.channels(), c.imageSize(),
+                    c.imageSize());
+            NoiseLevels levels = NoiseLevels.of(be, scope, new Level(0.2, 0.8, 0.2), new Level(0.5, 0.5, 0.5),
+                    new Level(0.9, 0.1, 0.9));
+            Tensor cond = labelsTensor(scope, 0, 2, 1);
+            Tensor uncond = labelsTensor(scope, 3, 3, 3);
+            Tensor want = NnTestSupport.poisoned(be, scope, xt.shape());
+            Tensor wantC = NnTestSupport.poisoned(be, scope, xt.shape());
+            Tensor wantU = NnTestSupport.poisoned(be, scope, xt.shape());
+            m.predict(xt, levels, cond, want);
+            m.predictGuided(xt, levels, cond, uncond, wantC, wantU);
+            long capacity = -1;
+            for (int round = 0; round < 3; round++) {
+                Tensor out = NnTestSupport.poisoned(be, scope, xt.shape());
+                Tensor gc = NnTestSupport.poisoned(be, scope, xt.shape());
+                Tensor gu = NnTestSupport.poisoned(be, scope, xt.shape());
+                m.predict(xt, levels, cond, out, ws);
+                m.predictGuided(xt, levels, cond, uncond, gc, gu, ws);
+                assertBitwise("predict, round " + round, want.toFloatArray(), out.toFloatArray(), seedOf(tc));
+                assertBitwise("guided cond, round " + round, wantC.toFloatArray(), gc.toFloatArray(), seedOf(tc));
+                assertBitwise("guided uncond, round " + round, wantU.toFloatArray(), gu.toFloatArray(), seedOf(tc));
+                assertTrue(ws.capacity() > 0, "the slab is sized by the first call");
+                if (round > 0) {
+                    assertEquals(capacity, ws.capacity(), "the slab is reused, not grown, round " + round);
+                }
+                capacity = ws.capacity();
+                try (TensorScope poison = TensorScope.open(ws)) {   // the next call starts from NaN garbage
+                    be.fill(be.empty(poison, DType.F32, ws.capacity() / 4 - 64), Float.NaN);
+                }
+            }
+        }
     }
 
     @Test
