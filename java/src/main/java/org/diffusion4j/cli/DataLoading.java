@@ -80,7 +80,31 @@ final class DataLoading {
             return String.format(Locale.ROOT, "%s %s: %d training, %d held out (%s)%s",
                     kind == Kind.IMAGES ? "images" : "vectors", Arrays.toString(sampleShape()), train.size(),
                     heldOut.size(), heldOutFrom,
-                    train.hasLabels() ? ", " + train.numClasses() + " classes" : ", unlabelled");
+                    train.hasLabels() ? ", " + train.numClasses() + " classes" + emptyClasses() : ", unlabelled");
+        }
+
+        /**
+         * A warning when labels leave classes of {@code [0, numClasses)} without a training example (the class count
+         * of integer labels is the largest label + 1, so one stray label such as 255 among 0..9 adds 246 classes),
+         * else "".
+         */
+        String emptyClasses() {
+            int k = train.numClasses();
+            boolean[] seen = new boolean[k];
+            for (int l : train.labels()) {
+                seen[l] = true;
+            }
+            int empty = 0;
+            int first = -1;
+            for (int c = 0; c < k; c++) {
+                if (!seen[c]) {
+                    empty++;
+                    first = first < 0 ? c : first;
+                }
+            }
+            return empty == 0 ? "" : String.format(Locale.ROOT, " (WARNING: %d of them have no training example, "
+                    + "first class %d; the class count is the largest label + 1 = %d: check the labels)", empty, first,
+                    k);
         }
     }
 

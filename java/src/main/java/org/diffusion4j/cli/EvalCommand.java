@@ -226,6 +226,10 @@ final class EvalCommand implements Callable<Integer> {
                     + Arrays.toString(dataShape));
         }
         Dataset held = subset(loaded.heldOut(), reference, split, 0);
+        if (held.size() < reference) {
+            o.println("note        --reference " + reference + " asks for more than the " + held.size()
+                    + " held-out samples of the data: using all " + held.size());
+        }
         Dataset trainRef = subset(loaded.train(), Math.min(held.size(), loaded.train().size()), split, 1);
         settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
 

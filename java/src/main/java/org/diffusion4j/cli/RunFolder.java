@@ -168,8 +168,13 @@ record RunFolder(Path root) {
      */
     static Path resolveCheckpoint(Path arg) throws IOException {
         if (Files.isDirectory(arg)) {
-            Path latest = new RunFolder(arg).latestCheckpoint();
+            RunFolder folder = new RunFolder(arg);
+            Path latest = folder.latestCheckpoint();
             if (!Files.isRegularFile(latest)) {
+                if (!Files.exists(folder.runJson())) {
+                    throw new java.nio.file.NoSuchFileException(arg.toString(), null, "not a run folder (no run.json, "
+                            + "no checkpoints/latest.safetensors); give a run folder of train or a .safetensors file");
+                }
                 throw new java.nio.file.NoSuchFileException(latest.toString(), null,
                         "the run folder has no checkpoint yet");
             }

@@ -280,6 +280,11 @@ final class TrainCommand implements Callable<Integer> {
      */
     private void checkNewRunFolder(RunFolder folder, boolean locked) throws IOException {
         if (Files.exists(folder.runJson())) {
+            if (!Files.isRegularFile(folder.latestCheckpoint())) {
+                throw new IllegalArgumentException("--out " + folder.root() + " holds a run that stopped before its "
+                        + "first checkpoint (see its run.json): nothing to resume; delete the folder or give another "
+                        + "--out");
+            }
             throw new IllegalArgumentException("--out " + folder.root() + " already holds a run (run.json); use "
                     + "--resume to continue it, or another folder");
         }
@@ -355,7 +360,8 @@ final class TrainCommand implements Callable<Integer> {
             }
             if (!Files.isRegularFile(folder.latestCheckpoint())) {
                 throw new IllegalArgumentException("--resume: " + folder.root() + " has no checkpoint yet ("
-                        + folder.relative(folder.latestCheckpoint()) + ")");
+                        + folder.relative(folder.latestCheckpoint()) + "): the run stopped before its first "
+                        + "checkpoint; delete the folder or start again with another --out");
             }
             previous = RunJson.read(folder.runJson());
             opts = mergeForResume(previous.options(), given());
@@ -671,6 +677,12 @@ final class TrainCommand implements Callable<Integer> {
         if (!(o.lr() > 0 && o.lr() < 1)) {
             throw new IllegalArgumentException("--lr must be in (0, 1), got " + o.lr());
         }
+        if (!(o.minLr() >= 0 && o.minLr() <= o.lr())) {
+            throw new IllegalArgumentException("--min-lr must be in [0, --lr = " + o.lr() + "], got " + o.minLr());
+        }
+        if (!(o.guidance() >= 0 && Double.isFinite(o.guidance()))) {
+            throw new IllegalArgumentException("--guidance must be finite and >= 0, got " + o.guidance());
+        }
         if (!(o.ema() == 0 || (o.ema() > 0 && o.ema() < 1))) {
             throw new IllegalArgumentException("--ema must be 0 (none) or in (0, 1), got " + o.ema());
         }
@@ -705,7 +717,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private static TrainingConfig trainingConfig(RunJson.TrainOptions o) {
         Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
-        return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
+        return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), o.minLr(),
                 AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
                 o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0);
     }

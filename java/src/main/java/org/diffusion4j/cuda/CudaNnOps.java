@@ -110,9 +110,7 @@ public final class CudaNnOps implements NnOps {
 
     @Override
     public void columnSum(Tensor dy, Tensor out, boolean accumulate) {
-        NnOps.checkTensor(backend, "dy", dy, false);
-        long cols = dy.cols();
-        NnOps.checkVector(backend, "out", out, cols, false);
+        long cols = NnOps.checkColumnSum(backend, dy, out);
         if (cols == 0) {
             return;
         }

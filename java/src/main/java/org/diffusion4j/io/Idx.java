@@ -244,7 +244,10 @@ public final class Idx {
         for (int i = 0; i < rank; i++) {
             long d = Integer.toUnsignedLong(db.getInt());
             if (d > Integer.MAX_VALUE) {
-                throw new FileFormatException(file, "dim " + i + " is " + d + ", too large");
+                throw new FileFormatException(file, String.format(Locale.ROOT,
+                        "dim %d of the %d that the magic number 0x%02X%02X%02X%02X declares is %d, too large (is the "
+                        + "rank byte right? MNIST images are 0x00000803, labels 0x00000801)", i, rank, magic[0],
+                        magic[1], magic[2], magic[3], d));
             }
             dims[i] = (int) d;
             count *= d; // at most 32 factors < 2^31 could overflow: checked below

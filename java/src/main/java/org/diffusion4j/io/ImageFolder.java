@@ -142,6 +142,12 @@ public final class ImageFolder {
      * Decodes the first image of {@code file}; decoder warnings (e.g. JPEG's "premature end of file", for
      * which Java returns a partly grey image) count as errors.
      */
+    /**
+     * The most pixels an image may declare (its header is read first): 64 megapixels, about 256 MiB decoded as
+     * 8-bit RGBA, far above any image a small diffusion model is trained on.
+     */
+    public static final long MAX_PIXELS = 1L << 26;
+
     private static BufferedImage decode(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "image file does not exist");
@@ -160,7 +166,15 @@ public final class ImageFolder {
             BufferedImage img;
             try {
                 reader.setInput(in, true, true);
+                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);   // from the header, before decoding
+                if (pixels > MAX_PIXELS) {
+                    throw new FileFormatException(file, "declares " + reader.getWidth(0) + " x " + reader.getHeight(0)
+                            + " pixels, more than the " + MAX_PIXELS + " this loader decodes (a decompression bomb or "
+                            + "a photo far larger than a training image; resize it first)");
+                }
                 img = reader.read(0);
+            } catch (FileFormatException e) {
+                throw e;
             } catch (IOException | RuntimeException e) {
                 throw new FileFormatException(file, "is damaged or truncated: cannot be decoded as "
                         + reader.getFormatName() + " (" + e.getMessage() + ")", e);

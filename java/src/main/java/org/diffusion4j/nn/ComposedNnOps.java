@@ -135,9 +135,7 @@ public final class ComposedNnOps implements NnOps {
 
     @Override
     public void columnSum(Tensor dy, Tensor out, boolean accumulate) {
-        NnOps.checkTensor(backend, "dy", dy, false);
-        long cols = dy.cols();
-        NnOps.checkVector(backend, "out", out, cols, false);
+        long cols = NnOps.checkColumnSum(backend, dy, out);
         if (cols == 0) {
             return;
         }

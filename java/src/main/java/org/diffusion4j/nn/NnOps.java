@@ -65,8 +65,9 @@ public interface NnOps extends AutoCloseable {
      * Column sums {@code out[n] (+)= Σ_r dy[r, n]} over the rows of {@code dy [..., N]} (the bias gradient of a
      * linear layer), accumulated in float64 in a fixed order.
      *
-     * @param out        {@code [N]}
+     * @param out        {@code [N]}, not overlapping {@code dy}
      * @param accumulate add to {@code out} (true) or overwrite it
+     * @throws IllegalArgumentException when {@code out} is not {@code [N]} or overlaps {@code dy}
      */
     void columnSum(Tensor dy, Tensor out, boolean accumulate);
 
@@ -241,6 +242,15 @@ public interface NnOps extends AutoCloseable {
     }
 
     /** Checks every argument of {@link #activation}. */
+    /** The checks of {@link #columnSum}; returns {@code N}. {@code out} may not overlap {@code dy} at all. */
+    static long checkColumnSum(Backend backend, Tensor dy, Tensor out) {
+        checkTensor(backend, "dy", dy, false);
+        long cols = dy.cols();
+        checkVector(backend, "out", out, cols, false);
+        Shape.requireSameOrDisjoint("columnSum", "out", out, "dy", dy);
+        return cols;
+    }
+
     static void checkActivation(Backend backend, Activation act, Tensor x, Tensor bias, Tensor pre, Tensor out) {
         Objects.requireNonNull(act, "act");
         checkTensor(backend, "x", x, false);

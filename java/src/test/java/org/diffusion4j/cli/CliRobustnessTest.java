@@ -3,6 +3,7 @@ package org.diffusion4j.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.diffusion4j.io.AtomicFiles;
+import org.diffusion4j.io.Idx;
 import org.diffusion4j.io.Npy;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -205,6 +206,24 @@ class CliRobustnessTest {
         b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length())
                 .put(header.getBytes(StandardCharsets.ISO_8859_1)).put(values);
         Files.write(file, b.array());
+    }
+
+    /** One stray label (255 among 0..2) makes 256 classes, 252 of them empty: the data line warns, not silently. */
+    @Test
+    void labelsThatLeaveClassesEmptyAreFlagged() throws IOException {
+        Path d = TinyData.idxFolder(dir.resolve("stray-label"), 12, 6);
+        assertEquals("", DataLoading.load(d, 32, 1, 0.25, 0).emptyClasses(), "dense labels: no warning");
+        byte[] labels = new byte[12];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = (byte) (i % TinyData.CLASSES);
+        }
+        labels[5] = (byte) 255;
+        Idx.write(d.resolve("train-labels-idx1-ubyte.gz"), Idx.Array.ofU8(labels, labels.length));
+        DataLoading.Loaded loaded = DataLoading.load(d, 32, 1, 0.25, 0);
+        assertEquals(256, loaded.train().numClasses());
+        String line = loaded.describe();
+        assertTrue(line.contains("256 classes") && line.contains("WARNING: 252 of them have no training example")
+                && line.contains("first class 3"), line);
     }
 
     @Test

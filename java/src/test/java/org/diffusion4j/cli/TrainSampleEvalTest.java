@@ -272,6 +272,20 @@ class TrainSampleEvalTest {
                 "--sampler", "flow-euler", "--backend", "cpu"), "flow-euler");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
                 "--schedule", "rf", "--backend", "cpu"), "EPSILON");
+        // a guidance that only the sample grids use, and a floor above the peak, are refused before any training
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--cond",
+                "--guidance", "NaN", "--backend", "cpu"), "--guidance", "NaN");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--cond",
+                "--guidance", "-1", "--backend", "cpu"), "--guidance", "-1");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--lr", "1e-3",
+                "--min-lr", "2", "--backend", "cpu"), "--min-lr", "2.0");
+        Path stuck = dir.resolve("stuck");                  // a run that failed before its first checkpoint
+        Files.createDirectories(stuck);
+        Files.writeString(stuck.resolve("run.json"), "{}");
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", stuck.toString(), "--backend", "cpu"),
+                "before its first checkpoint", "delete the folder");
+        assertOneLineFailure(run("train", "--out", stuck.toString(), "--resume", "--backend", "cpu"),
+                "no checkpoint yet", "delete the folder");
         Result unknown = run("train", "--out", out.toString(), "--bogus");
         assertEquals(2, unknown.code(), unknown::toString);
         assertOneLineFailure(unknown, "--bogus");

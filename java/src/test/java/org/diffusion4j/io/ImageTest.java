@@ -236,8 +236,32 @@ class ImageTest {
         Files.delete(corrupt);
         Files.write(cutJpg, Arrays.copyOf(jb, jb.length / 2));
         assertFails(FileFormatException.class, cutJpg, () -> ImageFolder.load(root, 8, 1), "damaged or truncated");
+        Files.delete(cutJpg);
+        // a PNG whose header declares 20000 x 20000 pixels (a decompression bomb): refused from the header alone
+        Path bomb = root.resolve("a/bomb.png");
+        Files.write(bomb, pngHeaderOnly(20_000, 20_000));
+        assertFails(FileFormatException.class, bomb, () -> ImageFolder.load(root, 8, 1), "20000 x 20000",
+                "more than the " + ImageFolder.MAX_PIXELS);
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 8, 2));
+    }
+
+    /** The 8-byte PNG signature, an IHDR chunk (8-bit greyscale, {@code w x h}) and IEND: no pixel data at all. */
+    private static byte[] pngHeaderOnly(int w, int h) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 25 + 12);
+        b.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+        byte[] ihdr = java.nio.ByteBuffer.allocate(17).put(new byte[] {'I', 'H', 'D', 'R'}).putInt(w).putInt(h)
+                .put(new byte[] {8, 0, 0, 0, 0}).array();
+        b.putInt(13).put(ihdr).putInt(crc(ihdr));
+        byte[] iend = {'I', 'E', 'N', 'D'};
+        b.putInt(0).put(iend).putInt(crc(iend));
+        return b.array();
+    }
+
+    private static int crc(byte[] typeAndData) {
+        java.util.zip.CRC32 c = new java.util.zip.CRC32();
+        c.update(typeAndData);
+        return (int) c.getValue();
     }
 
     // ---------------------------------------------------------------- grids

@@ -23,6 +23,9 @@ import static org.diffusion4j.nn.NnTestSupport.random;
 import static org.diffusion4j.nn.NnTestSupport.seedOf;
 import static org.diffusion4j.nn.NnTestSupport.uniform;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * Every {@link NnOps} op on shapes large enough to use the thread pool: {@link CpuNnOps} gives bitwise the same
@@ -170,6 +173,24 @@ class NnOpsConsistencyTest {
             // LayerNorm gradients and column sums are float64 sums in the fused ops but float GEMM sums composed
             assertClose(k + ": composed vs fused", composed.get(k), doubles(fused.get(k)), 1e-5,
                     seedOf("consistency"));
+        }
+    }
+
+    /** A column-sum output inside its input (a row of it, or shifted by one) is refused by every implementation. */
+    @Test
+    void columnSumRefusesAnOutputInsideItsInput() {
+        try (TensorScope scope = TensorScope.open(); CpuNnOps cpu = new CpuNnOps(be, 2)) {
+            Tensor dy = in(scope, new SplittableRandom(1), -1, 1, 4, 6);
+            float[] before = dy.toFloatArray();
+            for (NnOps ops : new NnOps[] {cpu, new ComposedNnOps(be)}) {
+                for (Tensor out : new Tensor[] {dy.slice(0, 2, 3).reshape(6), dy.reshape(24).slice(0, 1, 7)}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> ops.columnSum(dy, out, false));
+                    assertTrue(e.getMessage().contains("columnSum") && e.getMessage().contains("overlaps"),
+                            e.getMessage());
+                }
+            }
+            assertArrayEquals(before, dy.toFloatArray(), "nothing written");
         }
     }
 
