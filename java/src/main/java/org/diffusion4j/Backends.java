@@ -40,7 +40,9 @@ public final class Backends {
                 return CudaRuntime.createBackend(0);
             }
             Backend cpu = new CpuBackend();
-            LOG.info("backend: {} chosen automatically; CUDA not used: {}", cpu.name(), status.description());
+            LOG.info("backend: {} chosen automatically; CUDA not used: {} (`diffusion4j info` says more)", cpu.name(),
+                    status.brief());
+            LOG.debug("CUDA probe: {}", status.description());
             return cpu;
         }
         Device device;

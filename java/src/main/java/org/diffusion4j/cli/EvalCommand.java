@@ -179,7 +179,7 @@ final class EvalCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
                 SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, null, seed, n, batch,
-                        spec.commandLine().getErr());
+                        spec.commandLine().getErr(), o);
                 generated = r.samples();
                 intended = r.labels();
                 count = n;

@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
+import java.util.List;
 
 /**
  * The {@code diffusion4j} command-line tool. Each subcommand is its own class in this package.
@@ -68,8 +69,12 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cli.setParameterExceptionHandler((ex, params) -> {
             CommandLine cmd = ex.getCommandLine();
             String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage().strip();
-            cmd.getErr().println(prefix(cmd) + msg.replace('\n', ' ')
-                    + " (see --help)");
+            String hint = "";
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+                List<String> s = u.getSuggestions();
+                hint = "; did you mean " + String.join(" or ", s.subList(0, Math.min(3, s.size()))) + "?";
+            }
+            cmd.getErr().println(prefix(cmd) + msg.replace('\n', ' ') + hint + " (see --help)");
             cmd.getErr().flush();
             return 2;
         });

@@ -64,11 +64,13 @@ final class Progress implements AutoCloseable {
     /**
      * Reports that {@code step} steps are done.
      *
-     * @param loss          the recent mean loss
+     * @param loss          the mean loss of the last {@code lossSteps} steps
+     * @param lossSteps     how many steps {@code loss} averages
      * @param imagesPerSec  recent throughput, samples/s
      */
-    void update(long step, double loss, double imagesPerSec) {
-        String msg = String.format(Locale.ROOT, "loss %.4f  %.0f %s", loss, imagesPerSec, unit);
+    void update(long step, double loss, int lossSteps, double imagesPerSec) {
+        String msg = String.format(Locale.ROOT, "loss %.4f (mean of %d)  %.0f %s", loss, lossSteps, imagesPerSec,
+                unit);
         if (bar != null) {
             bar.stepTo(step);
             bar.setExtraMessage(msg);
@@ -86,6 +88,30 @@ final class Progress implements AutoCloseable {
             lastLineNanos = now;
             lastLineStep = step;
         }
+    }
+
+    /** Says what a pause between steps is for (a sample grid, a checkpoint): on the bar, or as a line. */
+    void note(String what) {
+        if (bar != null) {
+            bar.setExtraMessage(what);
+        } else {
+            out.println(what);
+            out.flush();
+        }
+    }
+
+    /**
+     * A consumer of "samples done" counts (one call per model batch) that prints
+     * {@code sampling    k/n  elapsed h:mm:ss  ETA h:mm:ss} lines for {@code sample} and {@code eval}.
+     */
+    static java.util.function.IntConsumer samplingLines(PrintWriter out, int n) {
+        long start = System.nanoTime();
+        return done -> {
+            double elapsed = (System.nanoTime() - start) / 1e9;
+            double eta = done > 0 ? elapsed / done * (n - done) : Double.NaN;
+            out.printf(Locale.ROOT, "sampling    %d/%d  elapsed %s  ETA %s%n", done, n, clock(elapsed), clock(eta));
+            out.flush();
+        };
     }
 
     /** {@code h:mm:ss}, or {@code ?} when unknown. */

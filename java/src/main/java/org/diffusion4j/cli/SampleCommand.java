@@ -67,8 +67,9 @@ final class SampleCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})")
     String weights;
 
-    @Option(names = "--batch", defaultValue = "64", description = "samples per model batch; results depend on it "
-            + "(default: ${DEFAULT-VALUE})")
+    @Option(names = "--batch", defaultValue = "64", description = "samples per model batch (default: "
+            + "${DEFAULT-VALUE}); every batch runs at this size, the last one padded, so that sample k is the same "
+            + "for any --n; a smaller --batch is faster for a small --n but changes the samples' last bits")
     int batch;
 
     @Mixin
@@ -90,10 +91,15 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         }
         checkBeforeLoad(sampler, steps, classLabel);
+        if (n < batch) {
+            o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
+                    + "that sample k does not depend on --n); --batch " + n + " is faster, with samples that differ "
+                    + "in their last bits");
+        }
         long start = System.nanoTime();
         try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
-            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr());
+            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr(), o);
             long[] image = s.imageShape();
             int cols = columns != null ? columns : r.classes() > 0 && classLabel == null ? r.classes()
                     : org.diffusion4j.io.ImageGrid.defaultColumns(n);
@@ -139,7 +145,7 @@ final class SampleCommand implements Callable<Integer> {
      * @param warn        where warnings go (null: none)
      */
     static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
-                      int n, int batch, PrintWriter warn) {
+                      int n, int batch, PrintWriter warn, PrintWriter progress) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -167,8 +173,13 @@ final class SampleCommand implements Callable<Integer> {
         }
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
+        if (progress != null) {
+            progress.printf(Locale.ROOT, "sampling    %d samples, %s, %d steps, batches of %d%n", n, name, steps, batch);
+            progress.flush();
+        }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, batch), null);
+                new Sampling.Request(n, seed, labelOf, g, batch),
+                progress != null && n > batch ? Progress.samplingLines(progress, n) : null);
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
         }

@@ -50,9 +50,8 @@ final class Sampling {
 
     /** A sampler by its command-line name ({@code flow-euler} or {@code flow_euler}). */
     static Sampler sampler(String name) {
-        String n = name.trim().toLowerCase(Locale.ROOT).replace('-', '_');
         try {
-            return Samplers.byName(n);
+            return Samplers.byName(name);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("unknown --sampler '" + name + "'; expected one of " + NAMES);
         }

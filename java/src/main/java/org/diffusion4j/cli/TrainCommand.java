@@ -468,7 +468,8 @@ final class TrainCommand implements Callable<Integer> {
                         window[2] += s.seconds();
                         long done = s.step() + 1;
                         int count = (int) Math.min(done - first, 50);
-                        progress.update(done, meanLoss(losses, count), window[1] / Math.max(window[2], 1e-9));
+                        progress.update(done, meanLoss(losses, count), count,
+                                window[1] / Math.max(window[2], 1e-9));
                         if (done % 50 == 0) {
                             window[0] = 0;
                             window[1] = 0;
@@ -480,6 +481,8 @@ final class TrainCommand implements Callable<Integer> {
                         long done = st.step() + 1;
                         boolean last = done == total;
                         if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
+                            progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
+                                    + " steps)");
                             latestGrid[0] = grids.write(folder, done);
                         }
                         if (last || done % opts.checkpointEvery() == 0) {
@@ -504,7 +507,7 @@ final class TrainCommand implements Callable<Integer> {
                 save(run, folder);
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d steps, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, wall %s%n",
-                        total, r.finalLoss(), finalLossWindow(total - first), r.msPerStep(), r.imagesPerSecond(),
+                        total, r.finalLoss(), finalLossWindow(total), r.msPerStep(), r.imagesPerSecond(),
                         imageShape != null ? "images/s" : "samples/s", Progress.clock(r.wallSeconds()));
                 o.println("run         " + folder.root());
                 o.flush();
@@ -557,16 +560,19 @@ final class TrainCommand implements Callable<Integer> {
         return s / n;
     }
 
-    /** How many of the last steps the reported final loss averages: 10 % of this session's steps, 1 to 1000. */
-    static int finalLossWindow(long sessionSteps) {
-        return (int) Math.max(1, Math.min(1000, sessionSteps / 10));
+    /**
+     * How many of the last steps the reported final loss averages: 10 % of the run's steps, 1 to 1000 (the same for
+     * a resumed run as for an uninterrupted one: the losses of earlier sessions come back from loss.csv).
+     */
+    static int finalLossWindow(long runSteps) {
+        return (int) Math.max(1, Math.min(1000, runSteps / 10));
     }
 
     private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
                                            double trainTotal, double trainSession, int batch, String ckpt,
                                            String grid, Map<String, Double> metrics) {
         long session = steps - first;
-        int tail = finalLossWindow(session);
+        int tail = finalLossWindow(steps);
         double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
         double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
         return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,

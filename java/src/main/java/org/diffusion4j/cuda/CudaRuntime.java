@@ -36,8 +36,14 @@ public final class CudaRuntime {
     private CudaRuntime() {
     }
 
-    /** Outcome of probing one device. */
+    /** Outcome of probing one device: whether it is usable and why (or why not), with the technical detail. */
     public record Status(boolean usable, String description) {
+
+        /** The reason without its technical detail: {@link #description()} up to its first {@code ": "}. */
+        public String brief() {
+            int colon = description.indexOf(": ");
+            return colon > 0 ? description.substring(0, colon) : description;
+        }
     }
 
     /** Why a device is or is not usable, for callers that act on the kind rather than the text (tests). */

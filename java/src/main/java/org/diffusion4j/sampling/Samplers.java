@@ -128,12 +128,13 @@ public final class Samplers {
     /**
      * A sampler by its k-diffusion / diffusers-style name, with default parameters: {@code ddpm}
      * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
-     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint}.
+     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint}; case and
+     * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it).
      *
      * @throws IllegalArgumentException for an unknown name
      */
     public static Sampler byName(String name) {
-        return switch (name.trim().toLowerCase(Locale.ROOT)) {
+        return switch (name.trim().toLowerCase(Locale.ROOT).replace('-', '_')) {
             case "ddpm" -> ddpm(DdpmVariance.FIXED_SMALL);
             case "ddpm_large" -> ddpm(DdpmVariance.FIXED_LARGE);
             case "ddim" -> ddim(0);

@@ -213,8 +213,16 @@ class TrainSampleEvalTest {
         assertEquals(45, j.get("results").get("steps").asLong());
         assertEquals("complete", j.get("status").asText());
         assertTrue(Files.isRegularFile(run.resolve("checkpoints/step-000045.safetensors")));
-        assertEquals(46, Files.readAllLines(run.resolve("loss.csv")).size());
+        List<String> lossLines = Files.readAllLines(run.resolve("loss.csv"));
+        assertEquals(46, lossLines.size());
         assertTrue(j.get("results").get("metrics").has("classifier_fd"), "metrics survive a resume");
+        // the final loss averages the last 10 % of the whole run (4 of 45 steps), as without the interruption
+        assertTrue(r.out().contains("(mean of the last 4)"), r::toString);
+        double mean = 0;
+        for (String line : lossLines.subList(lossLines.size() - 4, lossLines.size())) {
+            mean += Double.parseDouble(line.split(",")[1]) / 4;
+        }
+        assertEquals(mean, j.get("results").get("finalLoss").asDouble(), 1e-6 * Math.abs(mean));
 
         Result again = run(trainArgs(30));
         assertEquals(1, again.code(), again::toString);

@@ -102,6 +102,9 @@ class CudaRuntimeTest {
         assertEquals(CudaRuntime.Availability.NO_DRIVER, p.kind());
         assertTrue(p.status().description().startsWith("no usable CUDA driver: cudaErrorInsufficientDriver (35)"),
                 p.status().description());
+        assertEquals("no usable CUDA driver", p.status().brief(), "the log line's short form");
+        assertEquals("CUDA is disabled by -Dd4j.cuda=off",
+                new CudaRuntime.Status(false, "CUDA is disabled by -Dd4j.cuda=off").brief(), "no detail: all of it");
         assertTrue(p.status().description().contains(d.lastError));
     }
 

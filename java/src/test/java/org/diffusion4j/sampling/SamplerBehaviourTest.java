@@ -192,6 +192,24 @@ class SamplerBehaviourTest {
         }
     }
 
+    /** {@code byName} gives the named algorithm with its defaults, whatever the case and {@code -}/{@code _}. */
+    @Test
+    void byNameGivesTheSameSamplesAsTheFactoriesForEverySpelling() {
+        DiscreteVpSchedule lin = DiscreteVpSchedule.linear(1000);
+        SamplingGrid grid = SamplingGrid.ofTimesteps(lin, TimestepSpacing.TRAILING.timesteps(1000, 6));
+        Map<String, Sampler> m = diffusionSamplers();
+        for (String name : List.of("ddpm", "ddpm_large", "euler", "euler_ancestral", "heun", "dpmpp_2m",
+                "dpmpp_2m_sde")) {
+            float[] want = run(m.get(name), Prediction.EPSILON, grid, 3);
+            for (String spelling : List.of(name, name.toUpperCase(java.util.Locale.ROOT), name.replace('_', '-'),
+                    " " + name + " ")) {
+                assertArrayEquals(want, run(Samplers.byName(spelling), Prediction.EPSILON, grid, 3), spelling);
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Samplers.byName("dpm3"));
+        assertTrue(e.getMessage().contains("'dpm3'") && e.getMessage().contains("dpmpp_2m"), e.getMessage());
+    }
+
     @Test
     void firstOrderSamplersCoincide() {
         DiscreteVpSchedule lin = DiscreteVpSchedule.linear(1000);
