@@ -20,7 +20,7 @@ final class Plots {
 
     /**
      * The loss curve: the loss of every step (light) and its moving average (dark), log-scaled when every value is
-     * positive.
+     * positive and they span more than a decade.
      *
      * @param steps  step numbers (1-based), ascending
      * @param losses loss of each step
@@ -55,7 +55,14 @@ final class Plots {
                 .yAxisTitle("loss").build();
         chart.getStyler().setLegendVisible(true);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
-        chart.getStyler().setYAxisLogarithmic(positive);
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = 0;
+        for (double v : y) {
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+        }
+        // log scale only for a range over a decade: within one, XChart's log axis labels too few ticks
+        chart.getStyler().setYAxisLogarithmic(positive && hi > 10 * lo);
         chart.getStyler().setYAxisLogarithmicDecadeOnly(false);                 // label 0.3, 0.5, ... not only 1
         chart.getStyler().setYAxisDecimalPattern("0.###");
         chart.getStyler().setXAxisDecimalPattern("#");
@@ -81,8 +88,15 @@ final class Plots {
      */
     static void samples(Path png, float[] x, int n, long[] imageShape, long[] sampleShape, int columns,
                         float[] reference) throws IOException {
+        samples(png, x, n, imageShape, sampleShape, columns, reference, 1);
+    }
+
+    /** {@link #samples} with an image grid drawn {@code zoom} times larger ({@link ImageGrid#zoom}). */
+    static void samples(Path png, float[] x, int n, long[] imageShape, long[] sampleShape, int columns,
+                        float[] reference, int zoom) throws IOException {
         if (imageShape != null) {
-            ImageGrid.write(png, x, new long[] {n, imageShape[0], imageShape[1], imageShape[2]}, columns, 2, 1f);
+            ImageGrid.writePng(png, ImageGrid.zoom(ImageGrid.render(x, new long[] {n, imageShape[0], imageShape[1],
+                imageShape[2]}, columns, 2, 1f), zoom));
             return;
         }
         System.setProperty("java.awt.headless", "true");

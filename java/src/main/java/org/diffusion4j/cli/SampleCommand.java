@@ -63,6 +63,10 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--columns", description = "grid columns (default: the number of classes, or sqrt(n))")
     Integer columns;
 
+    @Option(names = "--zoom", defaultValue = "1", description = "draw each pixel of an image grid as a zoom x zoom "
+            + "square, 1 to 64 (default: ${DEFAULT-VALUE}; e.g. 3 to look at 28x28 images on a screen)")
+    int zoom;
+
     @Option(names = "--weights", defaultValue = "auto", description = "auto (EMA when present), ema or raw "
             + "(default: ${DEFAULT-VALUE})")
     String weights;
@@ -90,6 +94,9 @@ final class SampleCommand implements Callable<Integer> {
         if (batch < 1) {
             throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         }
+        if (zoom < 1 || zoom > 64) {
+            throw new IllegalArgumentException("--zoom must be in [1, 64], got " + zoom);
+        }
         checkBeforeLoad(sampler, steps, classLabel);
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
@@ -106,7 +113,7 @@ final class SampleCommand implements Callable<Integer> {
             if (cols < 1) {
                 throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
             }
-            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null);
+            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom);
             if (raw != null) {
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
                         : prepend(n, s.model().sampleShape());

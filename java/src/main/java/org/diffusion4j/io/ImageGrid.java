@@ -109,6 +109,40 @@ public final class ImageGrid {
         write(file, images.toFloatArray(), images.shape(), columns, padding, -1f);
     }
 
+    /**
+     * {@code img} enlarged {@code zoom} times, each pixel drawn as a {@code zoom × zoom} square (nearest neighbour:
+     * no new values); {@code img} itself for {@code zoom = 1}.
+     *
+     * @throws IllegalArgumentException when {@code zoom} is not in {@code [1, 64]} or the result is too large
+     */
+    public static BufferedImage zoom(BufferedImage img, int zoom) {
+        Objects.requireNonNull(img, "img");
+        if (zoom < 1 || zoom > 64) {
+            throw new IllegalArgumentException("zoom must be in [1, 64], got " + zoom);
+        }
+        if (zoom == 1) {
+            return img;
+        }
+        long width = (long) img.getWidth() * zoom;
+        long height = (long) img.getHeight() * zoom;
+        if (width > 65_535 || height > 65_535 || width * height > (1L << 28)) {
+            throw new IllegalArgumentException("grid of " + width + " x " + height + " pixels (zoom " + zoom
+                    + ") is too large");
+        }
+        BufferedImage out = new BufferedImage((int) width, (int) height, img.getType());
+        WritableRaster src = img.getRaster();
+        WritableRaster dst = out.getRaster();
+        int bands = src.getNumBands();
+        for (int y = 0; y < height; y++) {
+            for (int x = 0; x < width; x++) {
+                for (int b = 0; b < bands; b++) {
+                    dst.setSample(x, y, b, src.getSample(x / zoom, y / zoom, b));
+                }
+            }
+        }
+        return out;
+    }
+
     /** Renders the grid ({@link #render}) and writes it to {@code file} as PNG, atomically. */
     public static void write(Path file, float[] values, long[] shape, int columns, int padding, float padValue)
             throws IOException {

@@ -92,7 +92,12 @@ public record MetricsReport(String kind, int generated, int reference, int dim, 
     public String toText() {
         StringBuilder sb = new StringBuilder(kind + ": " + generated + " generated vs " + reference
                 + " reference, D = " + dim + "\n");
-        metrics.forEach((k, v) -> sb.append(String.format(java.util.Locale.ROOT, "  %-22s %.6g%n", k, v)));
+        int width = 22;
+        for (String k : metrics.keySet()) {
+            width = Math.max(width, k.length());
+        }
+        String row = "  %-" + width + "s %.6g%n";                    // names padded to the longest: one column
+        metrics.forEach((k, v) -> sb.append(String.format(java.util.Locale.ROOT, row, k, v)));
         return sb.toString();
     }
 }

@@ -145,6 +145,17 @@ class TrainSampleEvalTest {
                 "--save-raw", dir.resolve("d.npy").toString()));
         assertEquals(0, d.code(), d::toString);
         assertFalse(Arrays.equals(six.values(), Npy.read(dir.resolve("d.npy")).values()), "another seed differs");
+        Result z = run(concat(base, "--seed", "11", "--n", "6", "--zoom", "3", "--out", dir.resolve("z.png").toString()));
+        assertEquals(0, z.code(), z::toString);
+        BufferedImage plain = ImageIO.read(dir.resolve("a.png").toFile());
+        BufferedImage zoomed = ImageIO.read(dir.resolve("z.png").toFile());
+        assertEquals(3 * plain.getWidth(), zoomed.getWidth());
+        assertEquals(plain.getRGB(plain.getWidth() - 5, 7), zoomed.getRGB(3 * (plain.getWidth() - 5) + 2, 3 * 7 + 1),
+                "--zoom draws each pixel as a 3 x 3 square");
+        assertTrue(a.out().contains("sampling    6 samples") && a.out().contains("sampling    4/6")
+                && a.out().contains("sampling    6/6"), "progress lines per batch: " + a);
+        Result small = run(concat(base, "--n", "2", "--out", dir.resolve("s.png").toString()));
+        assertTrue(small.out().contains("--n 2 runs as one batch of 4"), small::toString);
         Result k = run(concat(base, "--n", "2", "--class", "7", "--out", dir.resolve("k.png").toString()));
         assertEquals(1, k.code(), k::toString);
         assertTrue(k.err().contains("--class 7"), k::toString);

@@ -296,6 +296,18 @@ class ImageTest {
         assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {3, 2, 2, 1}, 2, 1, 0f));
         assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {4, 1, 2, 2}, 2, 1, 0f));
         assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(v, new long[] {3, 1, 2, 2}, 0, 1, 0f));
+        // zoom 3: every pixel becomes a 3 x 3 square of the same value
+        BufferedImage z = ImageGrid.zoom(g, 3);
+        assertEquals(21, z.getWidth());
+        assertEquals(21, z.getHeight());
+        for (int y = 0; y < 21; y++) {
+            for (int x = 0; x < 21; x++) {
+                assertEquals(g.getRaster().getSample(x / 3, y / 3, 0), z.getRaster().getSample(x, y, 0), x + "," + y);
+            }
+        }
+        assertEquals(g, ImageGrid.zoom(g, 1));
+        assertThrows(IllegalArgumentException.class, () -> ImageGrid.zoom(g, 0));
+        assertThrows(IllegalArgumentException.class, () -> ImageGrid.zoom(g, 65));
     }
 
     @Test
