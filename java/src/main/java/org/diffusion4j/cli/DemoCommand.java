@@ -1,6 +1,5 @@
 package org.diffusion4j.cli;
 
-import org.diffusion4j.Backends;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.metrics.Estimator;
 import org.diffusion4j.metrics.Mmd;
@@ -27,6 +26,7 @@ import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import javax.imageio.ImageIO;
@@ -81,8 +81,8 @@ final class DemoCommand implements Callable<Integer> {
     /** Height of the PNG written. */
     static final int PNG_HEIGHT = PANEL + TITLE;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-    String backend;
+    @Mixin
+    RuntimeOptions runtime;
 
     @Option(names = "--dataset", defaultValue = "checkerboard",
             description = "checkerboard, moons, 8gaussians or swissroll (default: ${DEFAULT-VALUE})")
@@ -138,7 +138,8 @@ final class DemoCommand implements Callable<Integer> {
         Path png = SampleCommand.requireWritable("--out", out, ".png");
         SampleCommand.refuseNonPng("--out", png);
         long start = System.nanoTime();
-        try (Backend be = Backends.create(backend); NnOps ops = NnOps.forBackend(be);
+        runtime.applyThreads();
+        try (Backend be = RuntimeOptions.createBackend(runtime.backend); NnOps ops = NnOps.forBackend(be);
              TensorScope params = TensorScope.open()) {
             System.out.println("backend     " + be.name());
             MlpDenoiser model = new MlpDenoiser(ops, params, MlpDenoiser.Config.of(2, hidden, 3), seed);

@@ -389,6 +389,9 @@ class CliRobustnessTest {
                 "--threads", "0", "--out", dir.resolve("t0.png").toString()), "diffusion4j sample: ", bad);
         assertOneLineFailure(run("eval", "--checkpoint", base.toString(), "--n", "2", "--reference", "2",
                 "--backend", "cpu", "--threads", "0"), "diffusion4j eval: ", bad);
+        assertOneLineFailure(run("demo", "--steps", "2", "--threads", "0", "--out",
+                dir.resolve("d0.png").toString()), "diffusion4j demo: ", bad);
+        assertFalse(Files.exists(dir.resolve("d0.png")), "nothing written");
 
         TrainSampleEvalTest.Result verbose = run("sample", "--checkpoint", base.toString(), "--n", "2", "--backend",
                 "cpu", "--threads", "0", "--verbose", "--out", dir.resolve("t0.png").toString());
