@@ -14,7 +14,8 @@
 namespace d4j {
 namespace attn {
 
-/* Largest head dim with a kernel; larger ones return D4J_ERR_UNSUPPORTED (the Java side runs them composed). */
+/* Largest head dim with a kernel; larger ones return D4J_ERR_INVALID (the Java side runs them composed before
+ * calling native code). */
 constexpr int64_t kMaxKernelHeadDim = 128;
 
 /* The compiled head dim a call runs with: the smallest of 32, 64, 128 that is >= dh (the tiles are zero-padded
@@ -107,6 +108,22 @@ template <auto Kernel>
 inline int allow_shared(const char *op, size_t bytes) {
     if (bytes <= 48u * 1024u) {
         return D4J_OK;
+    }
+    // sm_86/89/120 (A10, L4, L40S, RTX 30/40/50) allow 99 KiB per block, sm_80 163 KiB, sm_90 227 KiB: report a
+    // tile set that does not fit as unsupported (the Java side then runs the composed attention) instead of
+    // failing the attribute call with cudaErrorInvalidValue.
+    int dev = 0;
+    int optin = 0;
+    cudaError_t err = cudaGetDevice(&dev);
+    if (err == cudaSuccess) {
+        err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    }
+    if (err != cudaSuccess) {
+        return cuda_status(err, op);
+    }
+    if (bytes > static_cast<size_t>(optin)) {
+        return d4j_fail(D4J_ERR_UNSUPPORTED, op, "tiles need %zu bytes of shared memory per block, device %d allows %d",
+                        bytes, dev, optin);
     }
     return cuda_status(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(bytes)),

@@ -20,6 +20,10 @@ typedef int cudaError_t;
 #define cudaSuccess 0
 #define cudaFuncAttributeMaxDynamicSharedMemorySize 0
 template <class F> inline int cudaFuncSetAttribute(F, int, int) { return 0; }
+#define cudaDevAttrMaxSharedMemoryPerBlockOptin 0
+inline int cudaGetDevice(int *d) { *d = 0; return 0; }
+inline int emu_optin = 232448;  // H100/H200
+inline int cudaDeviceGetAttribute(int *v, int, int) { *v = emu_optin; return 0; }
 inline int cudaGetLastError() { return 0; }
 
 namespace emu {

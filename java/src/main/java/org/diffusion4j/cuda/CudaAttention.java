@@ -29,12 +29,17 @@ import java.util.Objects;
  *       {@code dOut}, and the recomputed {@code P}, {@code dS}) are rounded to BF16 in shared memory or registers;
  *       the softmax, {@code D = rowsum(dO∘O)}, the accumulators and all outputs stay F32. About three significant
  *       digits: relative error up to ~{@code 1e-2} ({@code dq}, {@code dk} a little more where {@code dP − D}
- *       cancels).</li>
+ *       cancels). The backward recomputes {@code P} from BF16-rounded {@code q}, {@code k} and the given
+ *       log-sum-exp, so pair it with a BF16 forward: an F32 forward's log-sum-exp makes the rows of {@code P} sum to
+ *       slightly more or less than 1 (gradients off by up to ~10 % at large logits, e.g. scale 2.5 with
+ *       {@code Dh = 128}).</li>
  * </ul>
  *
  * <p><b>Head dims.</b> {@code 1 ≤ Dh ≤ }{@value #MAX_KERNEL_HEAD_DIM} run on kernels compiled for 32, 64 and 128
  * (a smaller {@code Dh} is zero-padded to the next of them, which adds exact zeros); larger head dims (up to
- * {@link AttentionOps#MAX_HEAD_DIM}) run as {@link ComposedAttention} on the same backend. Any sequence length:
+ * {@link AttentionOps#MAX_HEAD_DIM}) run as {@link ComposedAttention} on the same backend, and so does a call whose
+ * tiles need more shared memory per block than the device allows (the F32 kernels and the BF16 backward at
+ * {@code Dh > 64} need 104–114 KiB: fine on sm_80 and sm_90, above the 99 KiB of sm_86/89/120 cards). Any sequence length:
  * the ragged last query block and key tile are masked.
  *
  * <p><b>Determinism.</b> No atomics: the backward computes {@code dK, dV} (one block per key tile, looping over the
@@ -122,15 +127,17 @@ public final class CudaAttention implements AttentionOps {
         }
         prepare();
         long lseAddress = lse == null ? 0L : lse.address();
-        if (precision == Precision.BF16) {
-            check(NativeLib.d4j_attention_forward_bf16(q.address(), k.address(), v.address(), out.address(),
-                    lseAddress, d.problems(), d.queries(), d.keys(), d.headDim(), scale, backend.stream()),
-                    "attention forward", "d4j_attention_forward_bf16", d);
-        } else {
-            check(NativeLib.d4j_attention_forward_f32(q.address(), k.address(), v.address(), out.address(),
-                    lseAddress, d.problems(), d.queries(), d.keys(), d.headDim(), scale, backend.stream()),
-                    "attention forward", "d4j_attention_forward_f32", d);
+        boolean half = precision == Precision.BF16;
+        int rc = half
+                ? NativeLib.d4j_attention_forward_bf16(q.address(), k.address(), v.address(), out.address(),
+                        lseAddress, d.problems(), d.queries(), d.keys(), d.headDim(), scale, backend.stream())
+                : NativeLib.d4j_attention_forward_f32(q.address(), k.address(), v.address(), out.address(),
+                        lseAddress, d.problems(), d.queries(), d.keys(), d.headDim(), scale, backend.stream());
+        if (rc == NativeLib.ERR_UNSUPPORTED) { // tiles above this device's shared memory per block; nothing launched
+            composed.forward(q, k, v, scale, out, lse);
+            return;
         }
+        check(rc, "attention forward", half ? "d4j_attention_forward_bf16" : "d4j_attention_forward_f32", d);
     }
 
     @Override
@@ -150,17 +157,19 @@ public final class CudaAttention implements AttentionOps {
             return;
         }
         prepare();
-        if (precision == Precision.BF16) {
-            check(NativeLib.d4j_attention_backward_bf16(q.address(), k.address(), v.address(), out.address(),
-                    lse.address(), dOut.address(), dq.address(), dk.address(), dv.address(), d.problems(),
-                    d.queries(), d.keys(), d.headDim(), scale, backend.stream()),
-                    "attention backward", "d4j_attention_backward_bf16", d);
-        } else {
-            check(NativeLib.d4j_attention_backward_f32(q.address(), k.address(), v.address(), out.address(),
-                    lse.address(), dOut.address(), dq.address(), dk.address(), dv.address(), d.problems(),
-                    d.queries(), d.keys(), d.headDim(), scale, backend.stream()),
-                    "attention backward", "d4j_attention_backward_f32", d);
+        boolean half = precision == Precision.BF16;
+        int rc = half
+                ? NativeLib.d4j_attention_backward_bf16(q.address(), k.address(), v.address(), out.address(),
+                        lse.address(), dOut.address(), dq.address(), dk.address(), dv.address(), d.problems(),
+                        d.queries(), d.keys(), d.headDim(), scale, backend.stream())
+                : NativeLib.d4j_attention_backward_f32(q.address(), k.address(), v.address(), out.address(),
+                        lse.address(), dOut.address(), dq.address(), dk.address(), dv.address(), d.problems(),
+                        d.queries(), d.keys(), d.headDim(), scale, backend.stream());
+        if (rc == NativeLib.ERR_UNSUPPORTED) { // checked for both kernels before either is launched
+            composed.backward(q, k, v, out, lse, dOut, scale, dq, dk, dv);
+            return;
         }
+        check(rc, "attention backward", half ? "d4j_attention_backward_bf16" : "d4j_attention_backward_f32", d);
     }
 
     /** Makes the backend's device current on the calling thread. */
