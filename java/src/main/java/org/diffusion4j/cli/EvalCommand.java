@@ -226,7 +226,7 @@ final class EvalCommand implements Callable<Integer> {
                     + Arrays.toString(dataShape));
         }
         Dataset held = subset(loaded.heldOut(), reference, split, 0);
-        if (held.size() < reference) {
+        if (held.size() < reference && spec.commandLine().getParseResult().hasMatchedOption("--reference")) {
             o.println("note        --reference " + reference + " asks for more than the " + held.size()
                     + " held-out samples of the data: using all " + held.size());
         }

@@ -106,13 +106,18 @@ final class SampleCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
-            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr(), o);
             long[] image = s.imageShape();
-            int cols = columns != null ? columns : r.classes() > 0 && classLabel == null ? r.classes()
+            int k = s.model().numClasses();
+            int cols = columns != null ? columns : k > 0 && classLabel == null ? k
                     : org.diffusion4j.io.ImageGrid.defaultColumns(n);
             if (cols < 1) {
                 throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
             }
+            checkCount(s, n);
+            if (image != null) {                               // before the sampling, not after it
+                org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
+            }
+            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr(), o);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom);
             if (raw != null) {
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
@@ -151,6 +156,19 @@ final class SampleCommand implements Callable<Integer> {
      * @param classLabel  null for {@code i mod K}
      * @param warn        where warnings go (null: none)
      */
+    /** Refuses an {@code --n} whose samples do not fit one Java array. */
+    static void checkCount(ModelSession s, int n) {
+        long values = 1;
+        for (long d : s.model().sampleShape()) {
+            values *= d;
+        }
+        if ((long) n * values > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("--n " + n + " is too large: " + n + " samples of " + values
+                    + " values exceed one Java array (2^31 - 1 floats); use --n <= "
+                    + (Integer.MAX_VALUE - 8) / values);
+        }
+    }
+
     static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
                       int n, int batch, PrintWriter warn, PrintWriter progress) {
         Prediction pred = s.prediction();
@@ -164,15 +182,7 @@ final class SampleCommand implements Callable<Integer> {
         if (classLabel != null && (classLabel < 0 || classLabel >= k)) {
             throw new IllegalArgumentException("--class " + classLabel + " is outside [0, " + k + ")");
         }
-        long values = 1;
-        for (long d : s.model().sampleShape()) {
-            values *= d;
-        }
-        if ((long) n * values > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("--n " + n + " is too large: " + n + " samples of " + values
-                    + " values exceed one Java array (2^31 - 1 floats); use --n <= "
-                    + (Integer.MAX_VALUE - 8) / values);
-        }
+        checkCount(s, n);
         if (k > 0 && guidance != null && guidance != 1.0 && s.training().labelDropout() == 0 && warn != null) {
             warn.println("warning: --guidance " + guidance + " on a model trained with --label-dropout 0: its null "
                     + "class was never trained, so guided samples are unreliable");

@@ -281,9 +281,12 @@ final class TrainCommand implements Callable<Integer> {
     private void checkNewRunFolder(RunFolder folder, boolean locked) throws IOException {
         if (Files.exists(folder.runJson())) {
             if (!Files.isRegularFile(folder.latestCheckpoint())) {
-                throw new IllegalArgumentException("--out " + folder.root() + " holds a run that stopped before its "
-                        + "first checkpoint (see its run.json): nothing to resume; delete the folder or give another "
-                        + "--out");
+                // before the lock is ours the run may still be training towards its first checkpoint
+                throw new IllegalArgumentException("--out " + folder.root() + (locked
+                        ? " holds a run that stopped before its first checkpoint (see its run.json): nothing to "
+                        + "resume; delete the folder or give another --out"
+                        : " holds a run with no checkpoint yet: it may still be running; if it stopped, delete the "
+                        + "folder or give another --out"));
             }
             throw new IllegalArgumentException("--out " + folder.root() + " already holds a run (run.json); use "
                     + "--resume to continue it, or another folder");
@@ -378,7 +381,7 @@ final class TrainCommand implements Callable<Integer> {
                     + opts.warmup() + " steps (stored in run.json, the default min(1000, steps/10) of the original "
                     + "--steps unless it was given); give --steps >= " + opts.warmup());
         }
-        validate(opts);
+        validate(opts, resume);
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
                 opts.heldOut(), opts.seed());
@@ -650,7 +653,7 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private static void validate(RunJson.TrainOptions o) {
+    private static void validate(RunJson.TrainOptions o, boolean resumed) {
         if (!o.model().equals(Models.MLP) && !o.model().equals(Models.DIT)) {
             throw new IllegalArgumentException("--model must be dit or mlp, got '" + o.model() + "'");
         }
@@ -683,7 +686,8 @@ final class TrainCommand implements Callable<Integer> {
         if (!(o.lr() > 0 && o.lr() < 1)) {
             throw new IllegalArgumentException("--lr must be in (0, 1), got " + o.lr());
         }
-        if (!(o.minLr() >= 0 && o.minLr() <= o.lr())) {
+        // a run stored before this check may hold a floor above the peak: it trained with min(floor, peak)
+        if (!(o.minLr() >= 0 && (resumed || o.minLr() <= o.lr()))) {
             throw new IllegalArgumentException("--min-lr must be in [0, --lr = " + o.lr() + "], got " + o.minLr());
         }
         if (!(o.guidance() >= 0 && Double.isFinite(o.guidance()))) {
@@ -723,7 +727,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private static TrainingConfig trainingConfig(RunJson.TrainOptions o) {
         Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
-        return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), o.minLr(),
+        return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
                 AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
                 o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0);
     }

@@ -5,7 +5,9 @@ import org.diffusion4j.nn.attention.AttentionMath;
 import org.diffusion4j.nn.attention.AttentionOps;
 import org.diffusion4j.nn.attention.ComposedAttention;
 import org.diffusion4j.tensor.Backend;
+import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
 
 import java.util.Objects;
 
@@ -166,7 +168,18 @@ public final class CudaAttention implements AttentionOps {
                         lse.address(), dOut.address(), dq.address(), dk.address(), dv.address(), d.problems(),
                         d.queries(), d.keys(), d.headDim(), scale, backend.stream());
         if (rc == NativeLib.ERR_UNSUPPORTED) { // checked for both kernels before either is launched
-            composed.backward(q, k, v, out, lse, dOut, scale, dq, dk, dv);
+            if (half) {
+                // out and lse came from the BF16 forward, which fits where this backward does not (sm_86/89/120 at
+                // Dh > 64): recompute both in F32, so that the P the composed backward rebuilds sums to 1 per row
+                try (TensorScope tmp = TensorScope.open()) {
+                    Tensor out32 = backend.empty(tmp, DType.F32, out.shape());
+                    Tensor lse32 = backend.empty(tmp, DType.F32, lse.shape());
+                    composed.forward(q, k, v, scale, out32, lse32);
+                    composed.backward(q, k, v, out32, lse32, dOut, scale, dq, dk, dv);
+                }
+            } else {
+                composed.backward(q, k, v, out, lse, dOut, scale, dq, dk, dv);
+            }
             return;
         }
         check(rc, "attention backward", half ? "d4j_attention_backward_bf16" : "d4j_attention_backward_f32", d);

@@ -25,7 +25,7 @@ import java.util.Objects;
  *       to the CPU (no transcendental: {@code sqrt} is correctly rounded on both);</li>
  *   <li>{@link #layerNorm} (optional affine and adaLN modulation; Ba et al. 2016, eq. 4; Peebles &amp; Xie 2023,
  *       §3.2): one block per row, float64 row statistics added in a fixed tree order (deterministic; the float
- *       mean and rstd may differ from the CPU's sequential sums in the last bit);</li>
+ *       mean and rstd may differ from the CPU's four-lane sums in the last bit);</li>
  *   <li>{@link #gatedResidual} (bitwise the CPU) and {@link #gatedResidualBackward} (one thread per
  *       {@code (sample, feature)} summing {@code dGate} over the tokens in order in float64; {@code df} bitwise
  *       the CPU).</li>

@@ -139,15 +139,16 @@ public final class ImageFolder {
     }
 
     /**
-     * Decodes the first image of {@code file}; decoder warnings (e.g. JPEG's "premature end of file", for
-     * which Java returns a partly grey image) count as errors.
-     */
-    /**
      * The most pixels an image may declare (its header is read first): 64 megapixels, about 256 MiB decoded as
      * 8-bit RGBA, far above any image a small diffusion model is trained on.
      */
     public static final long MAX_PIXELS = 1L << 26;
 
+    /**
+     * Decodes the first image of {@code file}; decoder warnings (e.g. JPEG's "premature end of file", for
+     * which Java returns a partly grey image) count as errors, and so does a header declaring more than
+     * {@link #MAX_PIXELS} pixels (checked before decoding).
+     */
     private static BufferedImage decode(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "image file does not exist");

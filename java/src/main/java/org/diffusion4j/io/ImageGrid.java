@@ -66,13 +66,11 @@ public final class ImageGrid {
         if (padding < 0) {
             throw new IllegalArgumentException("padding must be >= 0, got " + padding);
         }
+        checkSize(n, h, w, columns, padding, 1);
         long cols = Math.min(columns, n);
         long rows = (n + cols - 1) / cols;
         long width = cols * (w + padding) + padding;
         long height = rows * (h + padding) + padding;
-        if (width > 65_535 || height > 65_535 || width * height > (1L << 28)) {
-            throw new IllegalArgumentException("grid of " + width + " x " + height + " pixels is too large");
-        }
         BufferedImage img = new BufferedImage((int) width, (int) height,
                 c == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_3BYTE_BGR);
         WritableRaster r = img.getRaster();
@@ -107,6 +105,24 @@ public final class ImageGrid {
             throw new IllegalArgumentException("images " + images + " must be F32, is " + images.dtype());
         }
         write(file, images.toFloatArray(), images.shape(), columns, padding, -1f);
+    }
+
+    /**
+     * Checks that a grid of {@code n} images of {@code h × w} pixels, {@code columns} per row, {@code padding} pixels
+     * apart, drawn {@code zoom} times larger, fits a PNG this class writes (at most 65535 pixels a side and
+     * {@code 2^28} pixels); callers check before expensive work, {@link #render} and {@link #zoom} check again.
+     *
+     * @throws IllegalArgumentException naming the grid's size when it is too large
+     */
+    public static void checkSize(long n, long h, long w, int columns, int padding, int zoom) {
+        long cols = Math.max(1, Math.min(columns, n));
+        long rows = (n + cols - 1) / cols;
+        long width = (cols * (w + padding) + padding) * zoom;
+        long height = (rows * (h + padding) + padding) * zoom;
+        if (width > 65_535 || height > 65_535 || width * height > (1L << 28)) {
+            throw new IllegalArgumentException("grid of " + width + " x " + height + " pixels"
+                    + (zoom > 1 ? " (zoom " + zoom + ")" : "") + " is too large (at most 65535 a side and 2^28 in all)");
+        }
     }
 
     /**

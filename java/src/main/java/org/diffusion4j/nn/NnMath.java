@@ -23,7 +23,7 @@ package org.diffusion4j.nn;
  *
  * <h2>LayerNorm fused with adaLN modulation (per row r of sample b, feature d)</h2>
  * <pre>
- *   μ_r = Σ x/D                          (float64 sum in index order, rounded to float)
+ *   μ_r = Σ x/D                          (float64 sum in four lanes, k mod 4, rounded to float)
  *   var_r = Σ (x − μ_r)²/D               (the difference in float, its square and the sum in float64)
  *   rstd_r = 1/√(var_r + eps)            (float64, rounded to float once)
  *   x̂ = (x − μ)·rstd                    (Ba et al. 2016, eq. 4)

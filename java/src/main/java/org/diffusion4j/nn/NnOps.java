@@ -241,15 +241,24 @@ public interface NnOps extends AutoCloseable {
         return new Tokens(x.shape(0), t, x.shape(-1));
     }
 
-    /** Checks every argument of {@link #activation}. */
-    /** The checks of {@link #columnSum}; returns {@code N}. {@code out} may not overlap {@code dy} at all. */
+    /**
+     * The checks of {@link #columnSum}; returns {@code N}. {@code out} may not share any memory with {@code dy}, not
+     * even as the very same tensor (a rank-1 {@code dy} would be summed into itself).
+     */
     static long checkColumnSum(Backend backend, Tensor dy, Tensor out) {
         checkTensor(backend, "dy", dy, false);
         long cols = dy.cols();
         checkVector(backend, "out", out, cols, false);
         Shape.requireSameOrDisjoint("columnSum", "out", out, "dy", dy);
+        if (out.numel() > 0 && dy.numel() > 0 && out.storage().address() + out.offset() * 4
+                == dy.storage().address() + dy.offset() * 4) {
+            throw new IllegalArgumentException("columnSum: out " + out + " is the memory of dy " + dy
+                    + " (partially overlaps it); give a separate [" + cols + "] tensor");
+        }
         return cols;
     }
+
+    /** Checks every argument of {@link #activation}. */
 
     static void checkActivation(Backend backend, Activation act, Tensor x, Tensor bias, Tensor pre, Tensor out) {
         Objects.requireNonNull(act, "act");

@@ -328,6 +328,21 @@ class CliRobustnessTest {
 
     // ---------------------------------------------------------------- 9. warm-up on resume
 
+    /** A run stored before --min-lr > --lr was refused trained with min(floor, peak): it still resumes. */
+    @Test
+    void aStoredFloorAboveThePeakStillResumes() throws IOException {
+        Path copy = copyOfBase("old-min-lr");
+        Path runJson = copy.resolve("run.json");
+        String json = Files.readString(runJson);
+        String patched = json.replaceFirst("\"minLr\"\\s*:\\s*[0-9.eE+-]+", "\"minLr\" : 0.5");
+        assertNotEquals(json, patched, "run.json holds minLr");
+        Files.writeString(runJson, patched);
+        TrainSampleEvalTest.Result r = run(concat(trainArgs(data, copy, 6), "--resume"));
+        assertEquals(0, r.code(), r::toString);
+        assertOneLineFailure(run(concat(trainArgs(data, dir.resolve("new-min-lr"), 2), "--min-lr", "0.5")),
+                "--min-lr must be in [0, --lr");
+    }
+
     @Test
     void resumeWithStepsBelowTheStoredWarmupSaysWhereItComesFrom() {
         assertOneLineFailure(run("train", "--out", base.toString(), "--resume", "--steps", "2", "--backend",

@@ -154,6 +154,11 @@ class TrainSampleEvalTest {
                 "--zoom draws each pixel as a 3 x 3 square");
         assertTrue(a.out().contains("sampling    6 samples") && a.out().contains("sampling    4/6")
                 && a.out().contains("sampling    6/6"), "progress lines per batch: " + a);
+        Result huge = run(concat(base, "--n", "60", "--columns", "60", "--zoom", "64", "--out",
+                dir.resolve("huge.png").toString()));
+        assertEquals(1, huge.code(), huge::toString);
+        assertTrue(huge.err().contains("69248 x") && huge.err().contains("too large"), huge::toString);
+        assertFalse(huge.out().contains("sampling "), "refused before sampling: " + huge);
         Result small = run(concat(base, "--n", "2", "--out", dir.resolve("s.png").toString()));
         assertTrue(small.out().contains("--n 2 runs as one batch of 4"), small::toString);
         Result k = run(concat(base, "--n", "2", "--class", "7", "--out", dir.resolve("k.png").toString()));
@@ -302,7 +307,7 @@ class TrainSampleEvalTest {
         Files.createDirectories(stuck);
         Files.writeString(stuck.resolve("run.json"), "{}");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", stuck.toString(), "--backend", "cpu"),
-                "before its first checkpoint", "delete the folder");
+                "no checkpoint yet", "may still be running", "delete the folder");
         assertOneLineFailure(run("train", "--out", stuck.toString(), "--resume", "--backend", "cpu"),
                 "no checkpoint yet", "delete the folder");
         Result unknown = run("train", "--out", out.toString(), "--bogus");

@@ -191,6 +191,13 @@ class NnOpsConsistencyTest {
                 }
             }
             assertArrayEquals(before, dy.toFloatArray(), "nothing written");
+            Tensor row = in(scope, new SplittableRandom(2), -1, 1, 6);    // rank 1: out == dy is the same tensor
+            for (NnOps ops : new NnOps[] {cpu, new ComposedNnOps(be)}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> ops.columnSum(row, row, true));
+                assertTrue(e.getMessage().contains("columnSum") && e.getMessage().contains("memory of dy"),
+                        e.getMessage());
+            }
         }
     }
 

@@ -27,7 +27,10 @@ class PhiloxFillTest {
         0, 1, 2, 3, 4, 5, 1021, 1023, -7, -1, (1L << 34) - 1001, (1L << 34) - 3, 0x7FFF_FFFF_FFFF_FFF0L,
         Long.MIN_VALUE - 9,
     };
-    private static final int[] COUNTS = {0, 1, 2, 3, 4, 5, 7, 8, 9, 63, 1023, 1024, 1025, 1027, 3001};
+    /** Counts within one and across many of the 1024-element pieces the segment fills stage through. */
+    private static final int[] COUNTS = {0, 1, 2, 3, 4, 5, 7, 8, 9, 63, 1023, 1024, 1025, 1027, 3001, 4095, 4096, 4097,
+        8193, 12289};
+    private static final int MAX_COUNT = 12_300;
 
     private static void fill(boolean normal, MemorySegment out, long count, long seed, long stream, long first) {
         if (normal) {
@@ -44,12 +47,12 @@ class PhiloxFillTest {
     @Test
     void fillsEqualTheSingleElementFormsBitForBit() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment seg = arena.allocate(4L * 3100);
+            MemorySegment seg = arena.allocate(4L * MAX_COUNT);
             for (boolean normal : new boolean[] {true, false}) {
                 for (long first : FIRSTS) {
                     for (int count : COUNTS) {
                         seg.fill((byte) 0);
-                        for (int k = 0; k < 3100; k++) {
+                        for (int k = 0; k < MAX_COUNT; k++) {
                             seg.setAtIndex(F, k, POISON);
                         }
                         fill(normal, seg, count, 0xC0FFEE, 17, first);
@@ -62,7 +65,7 @@ class PhiloxFillTest {
                                         + " vs " + Integer.toHexString(want));
                             }
                         }
-                        for (int k = count; k < 3100; k++) {
+                        for (int k = count; k < MAX_COUNT; k++) {
                             assertEquals(Float.floatToRawIntBits(POISON), Float.floatToRawIntBits(seg.getAtIndex(F, k)),
                                     "wrote past count " + count + " at " + k);
                         }
