@@ -148,14 +148,6 @@ final class SampleCommand implements Callable<Integer> {
     record Result(float[] samples, int[] labels, int classes, String samplerName, double guidance) {
     }
 
-    /**
-     * Samples {@code n} from a session's model (shared with {@code eval}).
-     *
-     * @param samplerName null for the objective's default
-     * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
-     * @param classLabel  null for {@code i mod K}
-     * @param warn        where warnings go (null: none)
-     */
     /** Refuses an {@code --n} whose samples do not fit one Java array. */
     static void checkCount(ModelSession s, int n) {
         long values = 1;
@@ -169,6 +161,15 @@ final class SampleCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Samples {@code n} from a session's model (shared with {@code eval}).
+     *
+     * @param samplerName null for the objective's default
+     * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
+     * @param classLabel  null for {@code i mod K}
+     * @param warn        where warnings go (null: none)
+     * @param progress    where the sampling progress lines go (null: none)
+     */
     static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
                       int n, int batch, PrintWriter warn, PrintWriter progress) {
         Prediction pred = s.prediction();
