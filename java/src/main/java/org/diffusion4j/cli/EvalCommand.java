@@ -178,7 +178,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dataPath == null) {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
-                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, null, seed, n, batch,
+                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, 0.0, null, seed, n, batch,
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
                 intended = r.labels();

@@ -48,6 +48,11 @@ final class SampleCommand implements Callable<Integer> {
             + "class-conditional model trained with label dropout, else 1)")
     Double guidance;
 
+    @Option(names = "--guidance-rescale", defaultValue = "0", description = "guidance rescale phi in [0, 1] (Lin et "
+            + "al. 2023, sec. 3.4; diffusers' guidance_rescale): pulls each guided output's standard deviation back "
+            + "towards the conditional one's, against over-saturation at high --guidance; 0 = off (default)")
+    double guidanceRescale;
+
     @Option(names = "--class", description = "sample only this class (0-based)")
     Integer classLabel;
 
@@ -97,6 +102,9 @@ final class SampleCommand implements Callable<Integer> {
         if (zoom < 1 || zoom > 64) {
             throw new IllegalArgumentException("--zoom must be in [1, 64], got " + zoom);
         }
+        if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) {
+            throw new IllegalArgumentException("--guidance-rescale must be in [0, 1], got " + guidanceRescale);
+        }
         checkBeforeLoad(sampler, steps, classLabel);
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
@@ -117,7 +125,8 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
-            Result r = run(s, sampler, steps, guidance, classLabel, seed, n, batch, spec.commandLine().getErr(), o);
+            Result r = run(s, sampler, steps, guidance, guidanceRescale, classLabel, seed, n, batch,
+                    spec.commandLine().getErr(), o);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom);
             if (raw != null) {
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
@@ -132,9 +141,10 @@ final class SampleCommand implements Callable<Integer> {
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
             }
-            o.printf(Locale.ROOT, "sampled     %d with %s, %d steps, guidance %.2f%s, seed %d in %.1f s%n", n,
-                    r.samplerName(), steps, r.guidance(), classLabel != null ? ", class " + classLabel : "", seed,
-                    (System.nanoTime() - start) / 1e9);
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d steps, guidance %.2f%s%s, seed %d in %.1f s%n", n,
+                    r.samplerName(), steps, r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+                    ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
+                    classLabel != null ? ", class " + classLabel : "", seed, (System.nanoTime() - start) / 1e9);
             o.println("png         " + png);
             if (raw != null) {
                 o.println("raw         " + raw.toAbsolutePath().normalize());
@@ -166,12 +176,13 @@ final class SampleCommand implements Callable<Integer> {
      *
      * @param samplerName null for the objective's default
      * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
+     * @param rescale     guidance rescale φ in [0, 1] (0: none)
      * @param classLabel  null for {@code i mod K}
      * @param warn        where warnings go (null: none)
      * @param progress    where the sampling progress lines go (null: none)
      */
-    static Result run(ModelSession s, String samplerName, int steps, Double guidance, Integer classLabel, long seed,
-                      int n, int batch, PrintWriter warn, PrintWriter progress) {
+    static Result run(ModelSession s, String samplerName, int steps, Double guidance, double rescale,
+                      Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -196,7 +207,7 @@ final class SampleCommand implements Callable<Integer> {
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, batch),
+                new Sampling.Request(n, seed, labelOf, g, rescale, batch),
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null);
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");

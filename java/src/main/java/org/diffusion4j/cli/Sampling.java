@@ -98,9 +98,10 @@ final class Sampling {
      * @param seed     the noise seed
      * @param labelOf  the label of sample {@code i} ({@code [0, K)}), or null for an unconditional model
      * @param guidance classifier-free guidance scale ({@code 1}: none)
+     * @param rescale  guidance rescale φ in {@code [0, 1]} ({@code 0}: none; {@link Guidance})
      * @param chunk    samples per model batch
      */
-    record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, int chunk) {
+    record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk) {
         Request {
             if (n < 1) {
                 throw new IllegalArgumentException("--n must be >= 1, got " + n);
@@ -110,6 +111,9 @@ final class Sampling {
             }
             if (!(guidance >= 0 && Double.isFinite(guidance))) {
                 throw new IllegalArgumentException("--guidance must be finite and >= 0, got " + guidance);
+            }
+            if (!(rescale >= 0 && rescale <= 1)) {
+                throw new IllegalArgumentException("--guidance-rescale must be in [0, 1], got " + rescale);
             }
         }
     }
@@ -160,7 +164,7 @@ final class Sampling {
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond);
                 if (k > 0 && r.guidance() != 1.0) {
-                    b.guidance(Guidance.of(r.guidance()), uncond);
+                    b.guidance(Guidance.of(r.guidance(), r.rescale()), uncond);
                 }
                 try (SamplerContext ctx = b.build()) {
                     Tensor x = be.empty(scope, DType.F32, shape);

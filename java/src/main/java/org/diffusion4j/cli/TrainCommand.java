@@ -835,7 +835,7 @@ final class TrainCommand implements Callable<Integer> {
             int n = classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
             Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i / GRID_COLUMNS : null,
-                    g, n);
+                    g, 0.0, n);
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
             Path file = imageShape == null ? folder.samples().resolve(String.format(Locale.ROOT, "step-%06d.png",
                     step)) : folder.grid(step);

@@ -154,6 +154,31 @@ class TrainSampleEvalTest {
                 "--zoom draws each pixel as a 3 x 3 square");
         assertTrue(a.out().contains("sampling    6 samples") && a.out().contains("sampling    4/6")
                 && a.out().contains("sampling    6/6"), "progress lines per batch: " + a);
+        // guidance rescale: 0 is plain CFG bit for bit; 0.7 changes the guided samples, stays finite, keeps sample k
+        String[] guided = concat(base, "--seed", "11", "--guidance", "4", "--out", dir.resolve("g.png").toString());
+        Result g0 = run(concat(guided, "--n", "6", "--save-raw", dir.resolve("g0.npy").toString()));
+        Result gz = run(concat(guided, "--n", "6", "--guidance-rescale", "0", "--save-raw",
+                dir.resolve("gz.npy").toString()));
+        Result gr = run(concat(guided, "--n", "6", "--guidance-rescale", "0.7", "--save-raw",
+                dir.resolve("gr.npy").toString()));
+        Result gr3 = run(concat(guided, "--n", "3", "--guidance-rescale", "0.7", "--save-raw",
+                dir.resolve("gr3.npy").toString()));
+        for (Result x : List.of(g0, gz, gr, gr3)) {
+            assertEquals(0, x.code(), x::toString);
+        }
+        float[] plainCfg = Npy.read(dir.resolve("g0.npy")).values();
+        float[] rescaled = Npy.read(dir.resolve("gr.npy")).values();
+        assertArrayEquals(plainCfg, Npy.read(dir.resolve("gz.npy")).values(), "--guidance-rescale 0 is plain CFG");
+        assertFalse(Arrays.equals(plainCfg, rescaled), "rescale 0.7 changes the guided samples");
+        for (float v : rescaled) {
+            assertTrue(Float.isFinite(v));
+        }
+        assertArrayEquals(Arrays.copyOf(rescaled, 3 * 256), Npy.read(dir.resolve("gr3.npy")).values(),
+                "with the rescale too, samples 0..2 do not depend on --n");
+        assertTrue(gr.out().contains("(rescale 0.70)"), gr::toString);
+        Result badRescale = run(concat(guided, "--n", "2", "--guidance-rescale", "1.5"));
+        assertEquals(1, badRescale.code(), badRescale::toString);
+        assertTrue(badRescale.err().contains("--guidance-rescale must be in [0, 1], got 1.5"), badRescale::toString);
         Result huge = run(concat(base, "--n", "60", "--columns", "60", "--zoom", "64", "--out",
                 dir.resolve("huge.png").toString()));
         assertEquals(1, huge.code(), huge::toString);
