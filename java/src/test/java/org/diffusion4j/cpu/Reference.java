@@ -79,6 +79,35 @@ final class Reference {
         return out;
     }
 
+    // The magnitudes of the two terms that the two-rounding ops above add (|p| + |q| for p + q): what their float
+    // rounding error is proportional to, however much the terms cancel (a one-element result near 0 is otherwise a
+    // huge "relative" error).
+
+    static double[] axpbyScale(double alpha, float[] x, double beta, float[] y) {
+        double[] out = new double[x.length];
+        for (int e = 0; e < x.length; e++) {
+            out[e] = Math.abs(alpha * x[e]) + Math.abs(beta * y[e]);
+        }
+        return out;
+    }
+
+    static double[] fmaScale(float[] a, long[] aShape, Ops.Broadcast kb, float[] b, Ops.Broadcast kc, float[] c) {
+        double[] out = new double[a.length];
+        long cols = cols(aShape);
+        for (int e = 0; e < a.length; e++) {
+            out[e] = Math.abs((double) a[e] * operandAt(kb, b, cols, e)) + Math.abs(operandAt(kc, c, cols, e));
+        }
+        return out;
+    }
+
+    static double[] scaleShiftScale(float[] a, double s, double t) {
+        double[] out = new double[a.length];
+        for (int e = 0; e < a.length; e++) {
+            out[e] = Math.abs(a[e] * s) + Math.abs(t);
+        }
+        return out;
+    }
+
     // ---------------------------------------------------------------- reductions and softmax
 
     static double[] reduceLastDim(Ops.Reduce op, float[] x, long rows, long cols) {
