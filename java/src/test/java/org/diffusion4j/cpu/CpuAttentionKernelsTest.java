@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CpuAttentionKernelsTest {
 
-    static final long SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+    static final long SEED = org.diffusion4j.TestSeed.BASE;
 
     @Test
     void tileExp2EqualsScalarBitForBit() {

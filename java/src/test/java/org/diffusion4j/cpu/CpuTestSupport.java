@@ -14,8 +14,8 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Shared by the CPU backend tests: fresh random inputs (seeded by {@code -Dd4j.test.seed=N}, otherwise by
- * the clock; every failure message names the seed), NaN-poisoned outputs, odd shapes and the relative-error
+ * Shared by the CPU backend tests: random inputs (seeded by {@link org.diffusion4j.TestSeed}; every failure
+ * message names the seed), NaN-poisoned outputs, odd shapes and the relative-error
  * comparison {@code ‖out − ref‖ / ‖ref‖} of DESIGN.md §5.
  */
 final class CpuTestSupport {
@@ -23,7 +23,7 @@ final class CpuTestSupport {
     private CpuTestSupport() {
     }
 
-    static final long BASE_SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+    static final long BASE_SEED = org.diffusion4j.TestSeed.BASE;
 
     /** Elementwise tolerance: a few float ulps. */
     static final double ELEMENTWISE = 1e-6;

@@ -18,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  *
  * <p>System properties: {@code -Dd4j.cuda.required=true} turns "no device" into a failure (check.sh sets
  * it: on the GPU machine a skip would hide a broken setup); {@code -Dd4j.cuda.report=FILE} appends one
- * TSV line per comparison; {@code -Dd4j.test.seed=N} fixes the random inputs (otherwise fresh each run,
- * and every failure message names its seed).
+ * TSV line per comparison; the random inputs come from {@link org.diffusion4j.TestSeed} (fixed
+ * unless {@code -Dd4j.test.seed=N|random} says otherwise; every failure message names its seed).
  */
 final class CudaTestSupport {
 
@@ -27,7 +27,7 @@ final class CudaTestSupport {
     }
 
     static final boolean REQUIRED = Boolean.getBoolean("d4j.cuda.required");
-    static final long BASE_SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+    static final long BASE_SEED = org.diffusion4j.TestSeed.BASE;
 
     private static volatile boolean skipPrinted;
 

@@ -24,7 +24,7 @@ final class IoTestSupport {
     private IoTestSupport() {
     }
 
-    static final long BASE_SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+    static final long BASE_SEED = org.diffusion4j.TestSeed.BASE;
 
     static SplittableRandom random(String testCase) {
         return new SplittableRandom(BASE_SEED ^ testCase.hashCode() * 0x9E3779B97F4A7C15L);

@@ -13,7 +13,9 @@ import java.util.SplittableRandom;
 
 import static org.diffusion4j.nn.NnTestSupport.GRAD;
 import static org.diffusion4j.nn.NnTestSupport.REDUCTION;
+import static org.diffusion4j.nn.NnTestSupport.abs;
 import static org.diffusion4j.nn.NnTestSupport.assertClose;
+import static org.diffusion4j.nn.NnTestSupport.assertCloseScaled;
 import static org.diffusion4j.nn.NnTestSupport.doubles;
 import static org.diffusion4j.nn.NnTestSupport.dot;
 import static org.diffusion4j.nn.NnTestSupport.numel;
@@ -79,10 +81,20 @@ class LinearTest {
                         long[] ys = xs.clone();
                         ys[ys.length - 1] = out;
                         assertEquals(Arrays.toString(ys), Arrays.toString(cache.out().shape()), tc);
-                        double[] ref = Ref.act(act, Ref.linear(doubles(x), (int) rows, (int) in,
-                                doubles(l.weight().value().toFloatArray()),
-                                bias ? doubles(l.bias().value().toFloatArray()) : null, (int) out));
-                        assertClose(tc, cache.out().toFloatArray(), ref, REDUCTION, seedOf(tc));
+                        double[] w = doubles(l.weight().value().toFloatArray());
+                        double[] b = bias ? doubles(l.bias().value().toFloatArray()) : null;
+                        double[] z = Ref.linear(doubles(x), (int) rows, (int) in, w, b, (int) out);
+                        double[] ref = Ref.act(act, z);
+                        // Rounding moves z by a fraction of Σ|x w| + |b|, and y by |act'(z)| times that.
+                        double[] zMagnitude = Ref.linear(abs(doubles(x)), (int) rows, (int) in, abs(w),
+                                b == null ? null : abs(b), (int) out);
+                        double[] scale = new double[ref.length];
+                        for (int i = 0; i < scale.length; i++) {
+                            double h = 1e-6 * Math.max(1, Math.abs(z[i]));
+                            double slope = (Ref.act(act, z[i] + h) - Ref.act(act, z[i] - h)) / (2 * h);
+                            scale[i] = Math.max(Math.abs(ref[i]), Math.abs(slope) * zMagnitude[i]);
+                        }
+                        assertCloseScaled(tc, cache.out().toFloatArray(), ref, scale, REDUCTION, seedOf(tc));
                     }
                 }
             }

@@ -12,7 +12,7 @@ import java.util.function.ToDoubleFunction;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Shared by the layer tests: fresh random inputs (seeded by {@code -Dd4j.test.seed=N}, otherwise by the clock; every
+ * Shared by the layer tests: fresh random inputs (seeded by {@link org.diffusion4j.TestSeed}; every
  * failure names the seed), NaN-poisoned outputs, the relative error {@code ‖out − ref‖/‖ref‖} of DESIGN.md §5 and
  * central finite differences in float64.
  */
@@ -21,7 +21,7 @@ public final class NnTestSupport {
     private NnTestSupport() {
     }
 
-    public static final long BASE_SEED = Long.getLong("d4j.test.seed", System.nanoTime());
+    public static final long BASE_SEED = org.diffusion4j.TestSeed.BASE;
 
     /** Forward of elementwise ops against float64: a few float ulps. */
     public static final double ELEMENTWISE = 2e-6;
@@ -156,6 +156,49 @@ public final class NnTestSupport {
             fail(String.format("%s: relative error %.3g > %.1g (worst element %d: %s vs %s); %s", what, rel, tol, worst,
                     worst < 0 ? "-" : out[worst], worst < 0 ? "-" : ref[worst], seed));
         }
+    }
+
+    /**
+     * Asserts {@code ‖out − ref‖/‖scale‖ ≤ tol}: the error measured against the magnitude of the terms that were
+     * summed ({@code scale_i ≥ |ref_i|}; for a dot product {@code Σ|x_k w_k|}, the bound of Higham, <i>Accuracy
+     * and Stability of Numerical Algorithms</i>, 2nd ed., eq. 3.5), not against a result that cancellation may
+     * make arbitrarily small. NaN anywhere fails.
+     */
+    public static void assertCloseScaled(String what, float[] out, double[] ref, double[] scale, double tol,
+                                         String seed) {
+        if (out.length != ref.length || scale.length != ref.length) {
+            fail(what + ": " + out.length + " values, expected " + ref.length + "; " + seed);
+        }
+        double num = 0;
+        double den = 0;
+        int worst = -1;
+        double worstErr = -1;
+        for (int i = 0; i < out.length; i++) {
+            if (Float.isNaN(out[i]) || Double.isNaN(ref[i])) {
+                fail(what + ": element " + i + " is " + out[i] + ", expected " + ref[i] + "; " + seed);
+            }
+            double d = out[i] - ref[i];
+            num += d * d;
+            den += scale[i] * scale[i];
+            if (Math.abs(d) > worstErr) {
+                worstErr = Math.abs(d);
+                worst = i;
+            }
+        }
+        double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+        if (!(rel <= tol)) {
+            fail(String.format("%s: error %.3g of the magnitude > %.1g (worst element %d: %s vs %s); %s", what, rel,
+                    tol, worst, worst < 0 ? "-" : out[worst], worst < 0 ? "-" : ref[worst], seed));
+        }
+    }
+
+    /** Elementwise {@code |v_i|}. */
+    public static double[] abs(double[] v) {
+        double[] a = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            a[i] = Math.abs(v[i]);
+        }
+        return a;
     }
 
     /** Asserts the raw bits of two float arrays are equal. */
