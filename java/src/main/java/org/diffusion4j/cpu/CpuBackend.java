@@ -801,6 +801,11 @@ public final class CpuBackend implements Backend {
         pool.close();
     }
 
+    @Override
+    public boolean isClosed() {
+        return closed;
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private void ensureOpen() {

@@ -171,10 +171,7 @@ public final class CpuNnOps implements NnOps {
 
     @Override
     public void activationBackward(Activation act, Tensor pre, Tensor dy, Tensor dx) {
-        Objects.requireNonNull(act, "act");
-        NnOps.checkTensor(backend, "pre", pre, false);
-        NnOps.checkLike(backend, "dy", dy, "pre", pre, false);
-        NnOps.checkLike(backend, "dx", dx, "pre", pre, false);
+        NnOps.checkActivationBackward(backend, act, pre, dy, dx);
         long n = pre.numel();
         if (n == 0) {
             return;

@@ -667,6 +667,11 @@ public final class CudaBackend implements Backend {
         return name();
     }
 
+    @Override
+    public boolean isClosed() {
+        return closed;
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private void ensureOpen() {

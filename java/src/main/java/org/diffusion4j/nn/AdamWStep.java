@@ -23,7 +23,7 @@ public record AdamWStep(float decay, float beta1, float oneMinusBeta1, float bet
      * @param lr          learning rate {@code ≥ 0}
      * @param beta1       in {@code [0, 1)}
      * @param beta2       in {@code [0, 1)}
-     * @param eps         {@code > 0}
+     * @param eps         {@code ≥} {@link Float#MIN_NORMAL} (the step runs in float32)
      * @param weightDecay decoupled weight decay {@code λ ≥ 0}
      * @param t           step number {@code ≥ 1}
      * @param gradScale   finite factor {@code ≥ 0} applied to gradients
@@ -52,10 +52,20 @@ public record AdamWStep(float decay, float beta1, float oneMinusBeta1, float bet
         if (!(gradScale >= 0 && Double.isFinite(gradScale))) {
             throw new IllegalArgumentException("AdamW gradient scale must be finite and >= 0, got " + gradScale);
         }
+        if (!(eps >= Float.MIN_NORMAL)) {
+            throw new IllegalArgumentException("AdamW eps " + eps + " is below the smallest normal float32 ("
+                    + Float.MIN_NORMAL + "); the step would divide by (nearly) zero");
+        }
         double bc1 = 1.0 - Math.pow(beta1, t);
         double bc2 = 1.0 - Math.pow(beta2, t);
-        return new AdamWStep((float) (1.0 - lr * weightDecay), (float) beta1, (float) (1.0 - beta1), (float) beta2,
-                (float) (1.0 - beta2), (float) (lr / bc1), (float) (1.0 / Math.sqrt(bc2)), (float) eps,
+        double stepSize = lr / bc1;
+        double decay = 1.0 - lr * weightDecay;
+        if (!(stepSize <= Float.MAX_VALUE && Math.abs(decay) <= Float.MAX_VALUE && gradScale <= Float.MAX_VALUE)) {
+            throw new IllegalArgumentException("AdamW learning rate " + lr + " (step size " + stepSize
+                    + ", decay factor " + decay + ") or gradient scale " + gradScale + " overflows float32");
+        }
+        return new AdamWStep((float) decay, (float) beta1, (float) (1.0 - beta1), (float) beta2,
+                (float) (1.0 - beta2), (float) stepSize, (float) (1.0 / Math.sqrt(bc2)), (float) eps,
                 (float) gradScale);
     }
 }

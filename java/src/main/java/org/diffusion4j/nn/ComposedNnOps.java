@@ -90,10 +90,7 @@ public final class ComposedNnOps implements NnOps {
 
     @Override
     public void activationBackward(Activation act, Tensor pre, Tensor dy, Tensor dx) {
-        Objects.requireNonNull(act, "act");
-        NnOps.checkTensor(backend, "pre", pre, false);
-        NnOps.checkLike(backend, "dy", dy, "pre", pre, false);
-        NnOps.checkLike(backend, "dx", dx, "pre", pre, false);
+        NnOps.checkActivationBackward(backend, act, pre, dy, dx);
         if (pre.numel() == 0) {
             return;
         }

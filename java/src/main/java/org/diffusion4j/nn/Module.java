@@ -163,7 +163,10 @@ public abstract class Module {
      *
      * @param source tensors by state-dict name, on any backend (e.g. memory-mapped host tensors of a checkpoint)
      * @return the names in {@code source} that are not in this module's state dict, sorted
-     * @throws IllegalArgumentException listing every missing name, or naming a tensor of the wrong dtype or shape
+     * @throws IllegalArgumentException listing every missing name, or naming a tensor of the wrong dtype or shape,
+     *                                  or a source tensor that overlaps another entry's memory (a source entry that
+     *                                  is the module's own tensor is skipped)
+     * @throws IllegalStateException    when a source tensor's scope is closed; nothing is copied then
      */
     public final List<String> loadStateDict(Map<String, Tensor> source) {
         Objects.requireNonNull(source, "source");
@@ -175,11 +178,20 @@ public abstract class Module {
                 missing.add(e.getKey());
                 continue;
             }
+            src.checkAlive();
             Shape.requireDType(e.getKey(), src, DType.F32);
             if (!Arrays.equals(src.shape(), e.getValue().shape())) {
                 throw new IllegalArgumentException("state-dict entry " + e.getKey() + " is "
                         + Arrays.toString(src.shape()) + " in the source but "
                         + Arrays.toString(e.getValue().shape()) + " in " + getClass().getSimpleName());
+            }
+            // A source that is some other entry's own memory would be overwritten before it is read.
+            for (Map.Entry<String, Tensor> d : own.entrySet()) {
+                if (!d.getKey().equals(e.getKey()) && src.device().equals(d.getValue().device())
+                        && Shape.overlaps(src, d.getValue())) {
+                    throw new IllegalArgumentException("state-dict entry " + e.getKey() + " of the source " + src
+                            + " overlaps the memory of this module's " + d.getKey() + " " + d.getValue());
+                }
             }
         }
         if (!missing.isEmpty()) {
@@ -189,6 +201,9 @@ public abstract class Module {
         for (Map.Entry<String, Tensor> e : own.entrySet()) {
             Tensor src = source.get(e.getKey());
             Tensor dst = e.getValue();
+            if (isSameMemory(src, dst)) {
+                continue;                                   // loading a module's own tensors: nothing to copy
+            }
             if (src.device().equals(dst.device())) {
                 dst.backend().copy(src, dst);
             } else {
@@ -203,6 +218,11 @@ public abstract class Module {
         }
         Collections.sort(unexpected);
         return unexpected;
+    }
+
+    private static boolean isSameMemory(Tensor a, Tensor b) {
+        return a == b || a.device().equals(b.device()) && a.dtype() == b.dtype() && a.sameShape(b)
+                && Arrays.equals(a.strides(), b.strides()) && a.numel() > 0 && a.address() == b.address();
     }
 
     /** Every parameter, recursively, in {@link #namedParameters()} order. */

@@ -266,8 +266,36 @@ public interface NnOps extends AutoCloseable {
         checkVector(backend, "bias", bias, x.cols(), true);
         checkLike(backend, "pre", pre, "x", x, true);
         checkLike(backend, "out", out, "x", x, false);
-        if (pre != null && x.numel() > 0 && out.address() == pre.address()) {
-            throw new IllegalArgumentException("pre and out must be different tensors, both are " + out);
+        String op = "activation";
+        Shape.requireSameOrDisjoint(op, "out", out, "x", x);
+        disjoint(op, "out", out, "bias", bias);
+        if (pre != null) {
+            Shape.requireSameOrDisjoint(op, "pre", pre, "x", x);
+            Shape.requireDisjoint(op, "pre", pre, "out", out);
+            disjoint(op, "pre", pre, "bias", bias);
+        }
+    }
+
+    /** Checks every argument of {@link #activationBackward}. */
+    static void checkActivationBackward(Backend backend, Activation act, Tensor pre, Tensor dy, Tensor dx) {
+        Objects.requireNonNull(act, "act");
+        checkTensor(backend, "pre", pre, false);
+        checkLike(backend, "dy", dy, "pre", pre, false);
+        checkLike(backend, "dx", dx, "pre", pre, false);
+        Shape.requireSameOrDisjoint("activationBackward", "dx", dx, "dy", dy);
+        Shape.requireDisjoint("activationBackward", "dx", dx, "pre", pre);
+    }
+
+    /** {@link Shape#requireDisjoint} for each pair of an output and another argument that is not null. */
+    private static void disjoint(String op, String outName, Tensor out, Object... namesAndTensors) {
+        if (out == null) {
+            return;
+        }
+        for (int i = 0; i < namesAndTensors.length; i += 2) {
+            Tensor t = (Tensor) namesAndTensors[i + 1];
+            if (t != null) {
+                Shape.requireDisjoint(op, outName, out, (String) namesAndTensors[i], t);
+            }
         }
     }
 
@@ -286,6 +314,12 @@ public interface NnOps extends AutoCloseable {
         checkLike(backend, "out", out, "x", x, false);
         checkCount(backend, "mean", mean, k.rows(), true);
         checkCount(backend, "rstd", rstd, k.rows(), true);
+        String op = "layerNorm";
+        Shape.requireSameOrDisjoint(op, "out", out, "x", x);
+        disjoint(op, "out", out, "gamma", gamma, "beta", beta, "shift", shift, "scale", scale, "mean", mean,
+                "rstd", rstd);
+        disjoint(op, "mean", mean, "x", x, "gamma", gamma, "beta", beta, "shift", shift, "scale", scale, "rstd", rstd);
+        disjoint(op, "rstd", rstd, "x", x, "gamma", gamma, "beta", beta, "shift", shift, "scale", scale);
         return k;
     }
 
@@ -309,6 +343,19 @@ public interface NnOps extends AutoCloseable {
         if (dGamma != null && gamma == null) {
             throw new IllegalArgumentException("dGamma " + dGamma + " was given but the forward had no gamma");
         }
+        String op = "layerNormBackward";
+        Shape.requireSameOrDisjoint(op, "dx", dx, "dy", dy);
+        Object[] inputs = {"x", x, "gamma", gamma, "beta", beta, "scale", scale, "mean", mean, "rstd", rstd};
+        disjoint(op, "dx", dx, inputs);
+        disjoint(op, "dx", dx, "dGamma", dGamma, "dBeta", dBeta, "dShift", dShift, "dScale", dScale);
+        disjoint(op, "dGamma", dGamma, inputs);
+        disjoint(op, "dGamma", dGamma, "dy", dy, "dBeta", dBeta, "dShift", dShift, "dScale", dScale);
+        disjoint(op, "dBeta", dBeta, inputs);
+        disjoint(op, "dBeta", dBeta, "dy", dy, "dShift", dShift, "dScale", dScale);
+        disjoint(op, "dShift", dShift, inputs);
+        disjoint(op, "dShift", dShift, "dy", dy, "dScale", dScale);
+        disjoint(op, "dScale", dScale, inputs);
+        disjoint(op, "dScale", dScale, "dy", dy);
         return k;
     }
 
@@ -319,6 +366,8 @@ public interface NnOps extends AutoCloseable {
         checkPerSample(backend, "gate", gate, k.batch(), k.dim(), false);
         checkLike(backend, "f", f, "x", x, false);
         checkLike(backend, "out", out, "x", x, false);
+        Shape.requireSameOrDisjoint("gatedResidual", "out", out, "x", x);
+        disjoint("gatedResidual", "out", out, "gate", gate, "f", f);
         return k;
     }
 
@@ -331,6 +380,12 @@ public interface NnOps extends AutoCloseable {
         checkLike(backend, "f", f, "dy", dy, false);
         checkLike(backend, "df", df, "dy", dy, true);
         checkPerSample(backend, "dGate", dGate, k.batch(), k.dim(), true);
+        String op = "gatedResidualBackward";
+        if (df != null) {
+            Shape.requireSameOrDisjoint(op, "df", df, "f", f);
+        }
+        disjoint(op, "df", df, "gate", gate, "dy", dy, "dGate", dGate);
+        disjoint(op, "dGate", dGate, "gate", gate, "f", f, "dy", dy);
         return k;
     }
 
@@ -346,6 +401,7 @@ public interface NnOps extends AutoCloseable {
             throw new IllegalArgumentException("dy " + dy + " must be [" + indices.shape(0) + ", " + dTable.shape(1)
                     + "] for indices " + indices + " and dTable " + dTable);
         }
+        disjoint("embeddingBackward", "dTable", dTable, "dy", dy, "indices", indices);
     }
 
     /** Checks every argument of {@link #adamw}. */
@@ -355,5 +411,8 @@ public interface NnOps extends AutoCloseable {
         checkLike(backend, "grad", grad, "param", param, false);
         checkLike(backend, "m", m, "param", param, false);
         checkLike(backend, "v", v, "param", param, false);
+        disjoint("adamw", "param", param, "grad", grad, "m", m, "v", v);
+        disjoint("adamw", "m", m, "grad", grad, "v", v);
+        disjoint("adamw", "v", v, "grad", grad);
     }
 }

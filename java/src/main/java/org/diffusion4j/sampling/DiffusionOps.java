@@ -16,8 +16,9 @@ import org.diffusion4j.tensor.Tensor;
  *
  * <p><b>Layout.</b> Every tensor is F32, contiguous, alive, on {@link #backend()}'s device, of shape
  * {@code [B, ...]} with {@code B ≥ 1} samples of {@code n = numel/B} elements each; all tensors of one call share
- * that shape. Outputs may alias inputs of the same role exactly ({@code xOut = x}, {@code histOut = hist},
- * {@code xt = x0}) but must not partially overlap anything. A violation throws {@link IllegalArgumentException}
+ * that shape. Outputs may alias inputs of the same role exactly ({@code xOut = x} or {@code xIn},
+ * {@code histOut = hist}, {@code xt = x0}, {@code out = x}); every other pair of an output and another tensor of the
+ * call must be disjoint in memory. A violation throws {@link IllegalArgumentException}
  * (or {@link IllegalStateException} for a closed scope) naming the argument, before memory is touched.
  *
  * <p><b>Noise.</b> Gaussian noise is generated inside the op from {@link NoiseSeeds}, identical on every
@@ -115,6 +116,12 @@ public interface DiffusionOps extends AutoCloseable {
         }
     }
 
+    private static void disjointIfPresent(String op, String aName, Tensor a, String bName, Tensor b) {
+        if (b != null) {
+            Shape.requireDisjoint(op, aName, a, bName, b);
+        }
+    }
+
     /** The batch size {@code B = shape(0)} of {@code x}, checked against {@code expectedBatch}. */
     static int batchOf(String name, Tensor x, int expectedBatch) {
         if (x.rank() < 1) {
@@ -139,6 +146,22 @@ public interface DiffusionOps extends AutoCloseable {
         checkTensor(backend, "xOut", xOut, x, false);
         checkTensor(backend, "histOut", histOut, x, true);
         int batch = batchOf("x", x, p.batch());
+        String op = "samplerStep";
+        Shape.requireSameOrDisjoint(op, "xOut", xOut, "x", x);
+        Shape.requireSameOrDisjoint(op, "xOut", xOut, "xIn", xIn);
+        Shape.requireDisjoint(op, "xOut", xOut, "cond", cond);
+        disjointIfPresent(op, "xOut", xOut, "uncond", uncond);
+        disjointIfPresent(op, "xOut", xOut, "hist", hist);
+        if (histOut != null) {
+            Shape.requireDisjoint(op, "histOut", histOut, "xOut", xOut);
+            Shape.requireDisjoint(op, "histOut", histOut, "x", x);
+            Shape.requireDisjoint(op, "histOut", histOut, "xIn", xIn);
+            Shape.requireDisjoint(op, "histOut", histOut, "cond", cond);
+            disjointIfPresent(op, "histOut", histOut, "uncond", uncond);
+            if (hist != null) {
+                Shape.requireSameOrDisjoint(op, "histOut", histOut, "hist", hist);
+            }
+        }
         if (hist == null && p.readsHistory()) {
             throw new IllegalArgumentException("the step reads the history (ah != 0) but hist is null");
         }
@@ -153,6 +176,15 @@ public interface DiffusionOps extends AutoCloseable {
         checkTensor(backend, "target", target, x0, false);
         checkTensor(backend, "eps", eps, x0, true);
         int batch = batchOf("x0", x0, k.batch());
+        String op = "forwardNoise";
+        Shape.requireSameOrDisjoint(op, "xt", xt, "x0", x0);
+        Shape.requireDisjoint(op, "target", target, "x0", x0);
+        Shape.requireDisjoint(op, "target", target, "xt", xt);
+        if (eps != null) {
+            Shape.requireDisjoint(op, "eps", eps, "x0", x0);
+            Shape.requireDisjoint(op, "eps", eps, "xt", xt);
+            Shape.requireDisjoint(op, "eps", eps, "target", target);
+        }
         seeds.requireSize(batch);
         if (!(offsetStrength >= 0 && offsetStrength < Double.POSITIVE_INFINITY)) {
             throw new IllegalArgumentException("offset-noise strength must be finite and >= 0, got " + offsetStrength);
@@ -168,14 +200,15 @@ public interface DiffusionOps extends AutoCloseable {
         checkTensor(backend, "x", x, null, false);
         checkTensor(backend, "out", out, x, false);
         int batch = batchOf("x", x, scale.length);
+        Shape.requireSameOrDisjoint("scaleAddNoise", "out", out, "x", x);
         if (noiseScale.length != batch) {
             throw new IllegalArgumentException("noiseScale has " + noiseScale.length + " values for " + batch
                     + " samples");
         }
         for (int b = 0; b < batch; b++) {
-            if (!Double.isFinite(scale[b]) || !Double.isFinite(noiseScale[b])) {
-                throw new IllegalArgumentException("noise-injection coefficients of sample " + b + " are not finite: "
-                        + scale[b] + ", " + noiseScale[b]);
+            if (!(Math.abs(scale[b]) <= Float.MAX_VALUE) || !(Math.abs(noiseScale[b]) <= Float.MAX_VALUE)) {
+                throw new IllegalArgumentException("noise-injection coefficients of sample " + b
+                        + " are not finite in float32: " + scale[b] + ", " + noiseScale[b]);
             }
         }
         seeds.requireSize(batch);

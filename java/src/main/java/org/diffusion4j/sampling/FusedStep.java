@@ -23,7 +23,7 @@ public record FusedStep(double[] ax, double[] ai, double[] ag, double[] ah, doub
                         double guidance, double rescale, NoiseSeeds seeds, long draw) {
 
     /**
-     * Validates equal lengths, finite values, {@code φ ∈ [0, 1]} and the presence of seeds when noise is used.
+     * Validates equal lengths, values finite in float32 (the kernels' arithmetic), {@code φ ∈ [0, 1]} and the presence of seeds when noise is used.
      *
      * @throws IllegalArgumentException naming the offending field
      */
@@ -38,14 +38,14 @@ public record FusedStep(double[] ax, double[] ai, double[] ag, double[] ah, doub
                         + " values, ax has " + n + " (one per sample)");
             }
             for (int b = 0; b < n; b++) {
-                if (!Double.isFinite(all[i][b])) {
+                if (!(Math.abs(all[i][b]) <= Float.MAX_VALUE)) {
                     throw new IllegalArgumentException("coefficient " + names[i] + "[" + b + "] = " + all[i][b]
-                            + " is not finite");
+                            + " is not finite in float32 (the kernels' arithmetic)");
                 }
             }
         }
-        if (!Double.isFinite(guidance)) {
-            throw new IllegalArgumentException("guidance scale must be finite, got " + guidance);
+        if (!(Math.abs(guidance) <= Float.MAX_VALUE)) {
+            throw new IllegalArgumentException("guidance scale must be finite in float32, got " + guidance);
         }
         if (!(rescale >= 0 && rescale <= 1)) {
             throw new IllegalArgumentException("guidance rescale must be in [0, 1], got " + rescale);

@@ -16,7 +16,7 @@ import java.util.Objects;
 public record NoisingCoefficients(double[] a, double[] s, double[] c, double[] d) {
 
     /**
-     * Validates equal lengths and finite values.
+     * Validates equal lengths and values finite in float32 (the kernels' arithmetic).
      *
      * @throws IllegalArgumentException naming the offending array and index
      */
@@ -30,9 +30,9 @@ public record NoisingCoefficients(double[] a, double[] s, double[] c, double[] d
                         + " values, a has " + a.length);
             }
             for (int b = 0; b < a.length; b++) {
-                if (!Double.isFinite(all[i][b])) {
+                if (!(Math.abs(all[i][b]) <= Float.MAX_VALUE)) {
                     throw new IllegalArgumentException("noising coefficient " + names[i] + "[" + b + "] = "
-                            + all[i][b] + " is not finite");
+                            + all[i][b] + " is not finite in float32 (the kernels' arithmetic)");
                 }
             }
         }

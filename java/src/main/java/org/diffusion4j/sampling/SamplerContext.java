@@ -4,6 +4,7 @@ import org.diffusion4j.schedule.Prediction;
 import org.diffusion4j.schedule.PredictionConversion;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
+import org.diffusion4j.tensor.Shape;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import org.diffusion4j.tensor.Workspace;
@@ -193,9 +194,21 @@ public final class SamplerContext implements AutoCloseable {
 
     // ---------------------------------------------------------------- for users
 
-    /** Runs {@code sampler} over {@code grid}, updating {@code x} in place. */
+    /**
+     * Runs {@code sampler} over {@code grid}, updating {@code x} in place.
+     *
+     * @throws IllegalArgumentException when {@code x} is (or overlaps) one of this context's own buffers (its model
+     *                                  outputs, history or {@link #scratch} slots, which samplers overwrite)
+     */
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
+        Objects.requireNonNull(x, "x");
+        for (Tensor own : new Tensor[] {outCond, outUncond, history, scratch[0], scratch[1], scratch[2], scratch[3]}) {
+            if (own != null && own.device().equals(x.device()) && Shape.overlaps(own, x)) {
+                throw new IllegalArgumentException("x " + x + " is a buffer of this SamplerContext (model output,"
+                        + " history or scratch slot), which the sampler overwrites; sample into your own tensor");
+            }
+        }
         historyTarget = null;
         evalInput = null;
         sampler.sample(this, x, grid);
@@ -282,6 +295,11 @@ public final class SamplerContext implements AutoCloseable {
         if (evalInput == null) {
             throw new IllegalStateException("update before evaluate: call evaluate(xIn, level) first");
         }
+        Objects.requireNonNull(x, "x");
+        if (!Arrays.equals(shape, x.shape())) {
+            throw new IllegalArgumentException("update: x " + x + " does not have the shape "
+                    + Arrays.toString(shape) + " of the evaluated input " + evalInput);
+        }
         int batch = ensureShape(x);
         PredictionConversion conv = PredictionConversion.of(prediction, u.target(), evalLevel.alpha(),
                 evalLevel.sigma());
@@ -328,7 +346,10 @@ public final class SamplerContext implements AutoCloseable {
         ops.scaleAddNoise(filled(batch, scale), filled(batch, noiseScale), requireSeeds(batch), draw, x, x);
     }
 
-    /** Scratch buffer {@code slot} (0–3) of {@code x}'s shape, owned by this context. */
+    /**
+     * Scratch buffer {@code slot} (0–3) of {@code like}'s shape, owned by this context: workspace for
+     * {@link Sampler} implementations (the built-in two-stage samplers use slot 0), not a place to sample into.
+     */
     public Tensor scratch(int slot, Tensor like) {
         ensureShape(like);
         Objects.checkIndex(slot, scratch.length);

@@ -75,8 +75,10 @@ public final class FlowShift {
         if (t == 0) {
             return 0.0;
         }
-        double em = Math.exp(mu);
-        return em / (em + Math.pow(1.0 / t - 1.0, exponent));
+        // e^μ / (e^μ + r^e) with r = 1/t − 1, as the logistic function of μ − e·ln r: no overflow of e^μ
+        // for large |μ| (the dynamic μ of a long sequence), and exactly 1 at t = 1 (ln 0 = −∞).
+        double z = mu - exponent * (Math.log1p(-t) - Math.log(t));
+        return 1.0 / (1.0 + Math.exp(-z));
     }
 
     /**

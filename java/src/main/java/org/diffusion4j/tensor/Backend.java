@@ -202,7 +202,17 @@ public interface Backend extends AutoCloseable {
     /** Like {@link #randn} with uniforms in {@code (0, 1]}: element {@code i} is {@code Philox.uniform(seed, stream, i)}. */
     void rand(Tensor out, long seed, long stream);
 
-    /** Releases the backend's own resources (thread pool, handles, streams); tensors stay owned by their scopes. */
+    /**
+     * Releases the backend's own resources (thread pool, handles, streams). Tensors stay owned by their scopes, but
+     * every later op on this backend, or on an op family built on it ({@code DiffusionOps}, {@code NnOps},
+     * {@code AttentionOps}), and every copy to or from its tensors throws {@link IllegalStateException}: close a
+     * backend after the work that uses it.
+     */
     @Override
     void close();
+
+    /** Whether {@link #close()} was called. */
+    default boolean isClosed() {
+        return false;
+    }
 }

@@ -17,18 +17,23 @@ public final class Shape {
         return n;
     }
 
-    /** A validated copy of {@code shape}: every dim {@code >= 0}, product fits a long. */
+    /**
+     * A validated copy of {@code shape}: every dim {@code >= 0}, and the product of the dims (zeros counted as 1, so
+     * that the row-major strides of an empty tensor fit too, whatever the order of its dims) fits a long.
+     */
     public static long[] checked(long[] shape) {
         long[] s = shape.clone();
+        long span = 1;
         for (long d : s) {
             if (d < 0) {
                 throw new IllegalArgumentException("negative dim in shape " + Arrays.toString(s));
             }
-        }
-        try {
-            numel(s);
-        } catch (ArithmeticException e) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(s) + " has more than 2^63 elements");
+            try {
+                span = Math.multiplyExact(span, Math.max(d, 1));
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(s) + " has more than 2^63 elements"
+                        + " (counting a zero dim as 1, as its strides do)");
+            }
         }
         return s;
     }
@@ -146,12 +151,61 @@ public final class Shape {
         }
         long o1 = o0 + spanBytes(out);
         long i1 = i0 + spanBytes(in);
-        if (o0 < i1 && i0 < o1) {
+        if (overlaps(out, in)) {
             throw new IllegalArgumentException(op + ": " + outName + " " + out + " (bytes [0x" + Long.toHexString(o0)
                     + ", 0x" + Long.toHexString(o1) + ")) partially overlaps " + inName + " " + in + " (bytes [0x"
                     + Long.toHexString(i0) + ", 0x" + Long.toHexString(i1) + ")); use the same tensor for an "
                     + "in-place op or disjoint memory");
         }
+    }
+
+    /**
+     * Like {@link #requireSameOrDisjoint} but stricter: {@code a} and {@code b} must not share any byte, not even as
+     * the same tensor (e.g. two outputs of one op, or an output and an input of another role).
+     *
+     * @throws IllegalArgumentException naming the op and both arguments when their byte ranges overlap
+     * @throws IllegalStateException    when either tensor's scope is closed
+     */
+    public static void requireDisjoint(String op, String aName, Tensor a, String bName, Tensor b) {
+        if (a.numel() == 0 || b.numel() == 0) {
+            return;
+        }
+        if (overlaps(a, b)) {
+            throw new IllegalArgumentException(op + ": " + aName + " " + a + " and " + bName + " " + b
+                    + (a == b ? " are the same tensor" : " overlap in memory") + "; they must be disjoint");
+        }
+    }
+
+    /**
+     * Whether two tensors may share bytes. Exact for tensors whose byte spans (first to one past last element) are
+     * disjoint and for two {@code [B, D]} row views with unit column stride and one common row stride {@code S ≥ D}
+     * (e.g. the per-sample {@code shift} and {@code scale} slices of one {@code [B, 6D]} tensor, which interleave
+     * but never share an element); conservative (true) for other interleaved strided views. Empty tensors never
+     * overlap. Compares addresses only.
+     *
+     * @throws IllegalStateException when either tensor's scope is closed
+     */
+    public static boolean overlaps(Tensor a, Tensor b) {
+        if (a.numel() == 0 || b.numel() == 0) {
+            return false;
+        }
+        long a0 = a.storage().address() + a.offset() * a.dtype().byteSize();
+        long b0 = b.storage().address() + b.offset() * b.dtype().byteSize();
+        long a1 = a0 + spanBytes(a);
+        long b1 = b0 + spanBytes(b);
+        if (a1 <= b0 || b1 <= a0) {
+            return false;
+        }
+        if (a.rank() == 2 && b.rank() == 2 && a.dtype() == b.dtype() && a.stride(0) == b.stride(0)
+                && (a.shape(1) == 1 || a.stride(1) == 1) && (b.shape(1) == 1 || b.stride(1) == 1)
+                && a.stride(0) >= a.shape(1) && a.stride(0) >= b.shape(1) && a.stride(0) > 0) {
+            long row = a.stride(0) * a.dtype().byteSize();
+            long wa = a.shape(1) * a.dtype().byteSize();
+            long wb = b.shape(1) * b.dtype().byteSize();
+            // The columns of every row of a and b are [a0, a0 + wa) and [b0, b0 + wb) modulo the row pitch.
+            return Math.floorMod(b0 - a0, row) < wa || Math.floorMod(a0 - b0, row) < wb;
+        }
+        return true;
     }
 
     /** Bytes from the first to one past the last element of a non-empty tensor (any strides). */
@@ -165,8 +219,14 @@ public final class Shape {
         return span * t.dtype().byteSize();
     }
 
-    /** @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device, alive */
+    /**
+     * @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device
+     * @throws IllegalStateException    when {@code t}'s scope or {@code backend} is closed
+     */
     public static void requireOn(String name, Tensor t, Backend backend) {
+        if (backend.isClosed()) {
+            throw new IllegalStateException("backend " + backend.name() + " is closed");
+        }
         if (t.backend() != backend && !t.device().equals(backend.device())) {
             throw new IllegalArgumentException(name + " " + t + " is on " + t.device() + " but the op runs on "
                     + backend.device());
