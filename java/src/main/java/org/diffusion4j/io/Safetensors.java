@@ -74,9 +74,12 @@ import java.util.function.Predicate;
  * from writers that do not pad the header, as the reference's first versions did not) are copied into
  * scope memory, as are all tensors for non-host backends (through {@link Tensor#copyFrom(MemorySegment)})
  * and converted dtypes ({@link SafetensorsDType#loadedAs()}: F64 to F32, integers to I32). The mapping
- * lives until the scope closes. Do not truncate a file while tensors mapped from it are in use (the
- * operating system reports such access as a bus error); {@link #write} replaces files by rename, which
- * never disturbs an existing mapping.
+ * lives until the scope closes. Do not truncate or rewrite in place a file while tensors mapped from it are in
+ * use: the operating system reports access to the lost pages as a bus error, which Java code turns into an
+ * {@link InternalError} but which kills the process inside native code (BLAS, as with any memory-mapped array in
+ * other ecosystems). {@link #write} replaces files by rename, which never disturbs an existing mapping; when
+ * another program may rewrite a file in place, read it with {@link Mode#COPY} (what {@code Checkpoint} does for
+ * the tensors it keeps: it copies them out of a mapping that it releases before returning).
  *
  * <h2>Validation (hostile files)</h2>
  * Every problem is a {@link SafetensorsFormatException} naming the file and, where there is one, the tensor
@@ -278,6 +281,24 @@ public final class Safetensors {
      */
     public static SafetensorsFile read(Path file, TensorScope scope, Backend backend, Predicate<String> select)
             throws IOException {
+        return read(file, scope, backend, select, Mode.ZERO_COPY);
+    }
+
+    /** How {@link #read} hands out tensors of a host backend. */
+    public enum Mode {
+        /** Map the file and wrap aligned native-dtype tensors in place (the default; see the class comment). */
+        ZERO_COPY,
+        /** Copy every tensor into the scope's own memory; the file is mapped only while reading. */
+        COPY
+    }
+
+    /**
+     * Like {@link #read(Path, TensorScope, Backend, Predicate)}; with {@link Mode#COPY} no tensor refers to the
+     * file after the call returns, so later changes to the file cannot affect them.
+     */
+    public static SafetensorsFile read(Path file, TensorScope scope, Backend backend, Predicate<String> select,
+                                       Mode mode) throws IOException {
+        Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(scope, "scope");
         Objects.requireNonNull(backend, "backend");
@@ -286,7 +307,7 @@ public final class Safetensors {
         if (!scope.isAlive()) {
             throw new IllegalStateException("cannot read " + file + " into a closed tensor scope");
         }
-        boolean host = backend.device().type() == Device.Type.CPU;
+        boolean host = backend.device().type() == Device.Type.CPU && mode == Mode.ZERO_COPY;
         FileChannel ch = null;
         boolean privateMap = false;
         if (host) {
@@ -321,8 +342,8 @@ public final class Safetensors {
             Arena temporary = anyZeroCopy ? null : Arena.ofConfined();
             try {
                 Arena owner = anyZeroCopy ? scope.arena() : temporary;
-                FileChannel.MapMode mode = anyZeroCopy ? FileChannel.MapMode.PRIVATE : FileChannel.MapMode.READ_ONLY;
-                MemorySegment mapped = channel.map(mode, 0, size, owner);
+                FileChannel.MapMode mapMode = anyZeroCopy ? FileChannel.MapMode.PRIVATE : FileChannel.MapMode.READ_ONLY;
+                MemorySegment mapped = channel.map(mapMode, 0, size, owner);
                 for (SafetensorsHeader.Entry e : wanted) {
                     MemorySegment bytes = mapped.asSlice(header.dataStart() + e.begin(), e.end() - e.begin());
                     if (anyZeroCopy && zeroCopyable(header, e)) {

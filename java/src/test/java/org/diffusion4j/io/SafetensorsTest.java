@@ -213,6 +213,28 @@ class SafetensorsTest {
         }
     }
 
+    /** COPY mode: no tensor refers to the file, so truncating it afterwards (a bus error when mapped) is harmless. */
+    @Test
+    void copyModeTensorsDoNotDependOnTheFile() throws IOException {
+        Path file = dir.resolve("copied.safetensors");
+        float[] values = gaussian(new SplittableRandom(3), 64 * 64);
+        try (TensorScope scope = TensorScope.open()) {
+            Safetensors.write(file, Map.of("w", cpu.fromArray(scope, values, 64, 64)), Map.of());
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            SafetensorsFile f = Safetensors.read(file, scope, cpu, name -> true, Safetensors.Mode.COPY);
+            assertFalse(f.isZeroCopy("w"));
+            assertFalse(f.tensor("w").storage().isMapped());
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(100);
+            }
+            Tensor out = cpu.empty(scope, DType.F32, 64, 64);
+            cpu.gemm(false, false, 1f, f.tensor("w"), f.tensor("w"), 0f, out);   // native code reads it
+            assertArrayEquals(values, f.tensor("w").toFloatArray());
+        }
+    }
+
     @Test
     void zeroCopyTensorsAreCopyOnWriteAndOutliveNothing() throws IOException {
         Path file = dir.resolve("cow.safetensors");
