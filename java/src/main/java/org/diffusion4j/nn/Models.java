@@ -107,6 +107,11 @@ public final class Models {
                 + kinds());
     }
 
+    /** Whether {@code model} is one of this build's model kinds (so that checkpoints can rebuild it). */
+    public static boolean isBuiltIn(DenoiserModel model) {
+        return model instanceof MlpDenoiser || model instanceof DiT;
+    }
+
     /** The kind of {@code model} ({@code kindOf(configOf(model))}). */
     public static String kindOf(DenoiserModel model) {
         return kindOf(configOf(model));

@@ -45,8 +45,10 @@ import java.util.TreeSet;
  *   optim.m.NAME      AdamW first moment of parameter NAME
  *   optim.v.NAME      AdamW second moment of parameter NAME
  *   __metadata__      d4j.format            format version ({@value #FORMAT_VERSION})
- *                     d4j.model.kind        {@link Models} kind, e.g. "mlp"
- *                     d4j.model.config      the model's configuration record as JSON
+ *                     d4j.model.kind        {@link Models} kind, e.g. "mlp" (built-in models only)
+ *                     d4j.model.config      the model's configuration record as JSON (built-in models only)
+ *                     d4j.model.class       the model's Java class (informative; any DenoiserModel)
+ *                     d4j.weights           "raw" or "ema": what an {@link #exportWeights export} holds
  *                     d4j.training.config   the {@link TrainingConfig} as JSON
  *                     d4j.step              completed steps (also the position of every random stream: the
  *                                           trainer's draws are functions of (seed, step))
@@ -54,6 +56,10 @@ import java.util.TreeSet;
  *                     d4j.optim.steps       AdamW's step counter (bias correction)
  *                     d4j.ema.updates       the EMA's update counter (warm-up)
  * </pre>
+ *
+ * <p>Any {@link DenoiserModel} can be saved, restored and exported, the user's own included: for a model that is not
+ * one of {@link Models}' kinds the file has no kind and configuration (the caller builds the model, then
+ * {@link #restore} or {@link #loadWeights}; every tensor's name and shape is still checked).
  *
  * <h2>Loading</h2>
  * The file is memory-mapped ({@link Safetensors#read}, zero-copy on the CPU backend) into a temporary scope and
@@ -89,6 +95,10 @@ public final class Checkpoint {
     public static final String KEY_MODEL_CONFIG = "d4j.model.config";
     /** Metadata key of the training configuration JSON. */
     public static final String KEY_TRAINING_CONFIG = "d4j.training.config";
+    /** Metadata key: the Java class of the model (informative). */
+    public static final String KEY_MODEL_CLASS = "d4j.model.class";
+    /** Metadata key of an export: {@code "ema"} when its weights are EMA averages, else {@code "raw"}. */
+    public static final String KEY_WEIGHTS = "d4j.weights";
     /** Metadata key of the completed steps. */
     public static final String KEY_STEP = "d4j.step";
     /** Metadata key of the seed. */
@@ -149,7 +159,10 @@ public final class Checkpoint {
         PREFER_EMA
     }
 
-    /** A model built from a checkpoint: {@code emaUsed} tells whether its weights are the EMA averages. */
+    /**
+     * A model built from a checkpoint: {@code emaUsed} tells whether its weights are EMA averages (the file's
+     * {@code ema.*} tensors, or an export of EMA averages).
+     */
     public record Loaded(DenoiserModel model, Info info, boolean emaUsed) {
     }
 
@@ -197,12 +210,38 @@ public final class Checkpoint {
     /**
      * Writes only the model's state dict (parameters and buffers; with {@code ema} given, the parameters replaced
      * by its averages) and the model metadata: a file that {@code torch.nn.Module.load_state_dict} takes as it is
-     * and {@link #loadModel} builds a model from.
+     * and {@link #loadModel} builds a model from. Without a training configuration the file does not say which
+     * prediction type and schedule the model was trained for; {@link #exportWeights(Path, Trainer)} records them.
      *
      * @param ema the EMA whose averages to write instead of the parameters, or null
      * @throws IOException on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, DenoiserModel model, Ema ema) throws IOException {
+        exportWeights(file, model, ema, null);
+    }
+
+    /**
+     * {@link #exportWeights(Path, DenoiserModel, Ema)} of a trainer's model, with its EMA averages when it keeps an
+     * EMA, and its training configuration in the metadata (objective, schedule: what sampling needs).
+     *
+     * @throws IOException on a write failure; {@code file} is then unchanged
+     * @throws IllegalStateException when the trainer is closed
+     */
+    public static void exportWeights(Path file, Trainer trainer) throws IOException {
+        Objects.requireNonNull(trainer, "trainer");
+        if (trainer.isClosed()) {
+            throw new IllegalStateException("cannot export a closed trainer");
+        }
+        trainer.ops().backend().synchronize();
+        exportWeights(file, trainer.model(), trainer.ema(), trainer.config());
+    }
+
+    /**
+     * {@link #exportWeights(Path, DenoiserModel, Ema)} with the training configuration (may be null) in the
+     * metadata.
+     */
+    public static void exportWeights(Path file, DenoiserModel model, Ema ema, TrainingConfig training)
+            throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(model, "model");
         Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
@@ -215,14 +254,22 @@ public final class Checkpoint {
                 tensors.put(name, avg);
             }
         }
-        Safetensors.write(file, tensors, modelMetadata(model));
+        Map<String, String> meta = modelMetadata(model);
+        meta.put(KEY_WEIGHTS, ema != null ? "ema" : "raw");
+        if (training != null) {
+            meta.put(KEY_TRAINING_CONFIG, toJson(training));
+        }
+        Safetensors.write(file, tensors, meta);
     }
 
     private static Map<String, String> modelMetadata(DenoiserModel model) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(KEY_FORMAT, FORMAT_VERSION);
-        meta.put(KEY_MODEL_KIND, Models.kindOf(model));
-        meta.put(KEY_MODEL_CONFIG, Models.configJson(model));
+        if (Models.isBuiltIn(model)) {
+            meta.put(KEY_MODEL_KIND, Models.kindOf(model));
+            meta.put(KEY_MODEL_CONFIG, Models.configJson(model));
+        }
+        meta.put(KEY_MODEL_CLASS, model.getClass().getName());
         return meta;
     }
 
@@ -351,7 +398,7 @@ public final class Checkpoint {
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
         Map<String, String> meta = info.metadata();
-        for (String key : List.of(KEY_MODEL_KIND, KEY_TRAINING_CONFIG, KEY_STEP, KEY_SEED, KEY_OPTIM_STEPS)) {
+        for (String key : List.of(KEY_TRAINING_CONFIG, KEY_STEP, KEY_SEED, KEY_OPTIM_STEPS)) {
             if (!meta.containsKey(key)) {
                 throw new CheckpointException(file, "metadata " + key + " is missing: not a training checkpoint"
                         + " (a weights-only file loads with loadWeights/loadModel)");
@@ -433,7 +480,8 @@ public final class Checkpoint {
      * configuration must match the model.
      *
      * @param backend the model's backend
-     * @return true when the EMA averages were loaded into the parameters
+     * @return true when the loaded weights are EMA averages (the file's {@code ema.*} tensors, or the plain names
+     *         of an export whose {@code d4j.weights} is {@code "ema"})
      * @throws CheckpointException naming the tensor: missing, unexpected, shape mismatch, unsupported dtype, or
      *                             {@code EMA} asked for a file without EMA averages (the model is then unchanged)
      * @throws IOException         when the file cannot be read or breaks the safetensors format
@@ -446,9 +494,7 @@ public final class Checkpoint {
         Objects.requireNonNull(which, "which");
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
-        if (info.modelKind() != null) {
-            requireSameModel(file, info, model);
-        }
+        requireSameModel(file, info, model);
         Map<String, Parameter> params = model.module().namedParameters();
         boolean useEma = switch (which) {
             case RAW -> false;
@@ -483,12 +529,23 @@ public final class Checkpoint {
         checkTensors(file, header, bySource, tolerated, false);
         Map<String, String> identity = identity(bySource.keySet());
         copyAll(file, backend, bySource, identity);
-        return useEma;
+        return useEma || "ema".equals(info.metadata().get(KEY_WEIGHTS));
     }
 
     // ================================================================ checks and copies
 
+    /**
+     * A file with a model kind needs a built-in model of that kind and configuration; a file without one (a custom
+     * model's, or a foreign state dict) is checked by its tensors' names and shapes only.
+     */
     private static void requireSameModel(Path file, Info info, DenoiserModel model) throws CheckpointException {
+        if (info.modelKind() == null) {
+            return;
+        }
+        if (!Models.isBuiltIn(model)) {
+            throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + " = '" + info.modelKind()
+                    + "' but the model is " + model.getClass().getName() + ", not a built-in " + info.modelKind());
+        }
         String kind = Models.kindOf(model);
         if (!kind.equals(info.modelKind())) {
             throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + " = '" + info.modelKind()

@@ -201,12 +201,106 @@ class CheckpointTest {
                 }
             });
             MlpDenoiser target = new MlpDenoiser(ops, r, TrainingTestSupport.mlp(), 44);
-            assertFalse(Checkpoint.loadWeights(bf16, target, be, Checkpoint.Weights.RAW));
+            // its plain names hold EMA averages, and its metadata says so
+            assertEquals("ema", Checkpoint.readInfo(bf16).metadata().get(Checkpoint.KEY_WEIGHTS));
+            assertTrue(Checkpoint.loadWeights(bf16, target, be, Checkpoint.Weights.RAW));
             float[] want = t.ema().averages().get("out_proj.weight").toFloatArray();
             float[] got = target.namedParameters().get("out_proj.weight").value().toFloatArray();
             for (int i = 0; i < want.length; i++) {
                 assertEquals(want[i], got[i], Math.abs(want[i]) * 0x1p-8, "bf16 element " + i);
             }
+        }
+    }
+
+    /** The user's own model type: here an MLP behind a class that {@link Models} does not know. */
+    record CustomModel(MlpDenoiser inner) implements org.diffusion4j.nn.DenoiserModel {
+        public org.diffusion4j.nn.Module module() {
+            return inner;
+        }
+
+        public long[] sampleShape() {
+            return inner.sampleShape();
+        }
+
+        public int numClasses() {
+            return inner.numClasses();
+        }
+
+        public Pass forward(TensorScope scope, Tensor x, double[] t, int[] labels) {
+            return inner.forward(scope, x, t, labels);
+        }
+
+        public void backward(TensorScope scope, Pass pass, Tensor dOut) {
+            inner.backward(scope, pass, dOut);
+        }
+
+        public void predict(Tensor xt, org.diffusion4j.sampling.NoiseLevels levels, Tensor condition, Tensor out) {
+            inner.predict(xt, levels, condition, out);
+        }
+    }
+
+    @Test
+    void aCustomModelSavesRestoresAndExportsWithoutAModelKind(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("custom.safetensors");
+        Path exported = dir.resolve("custom-export.safetensors");
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new CustomModel(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 3)), ops,
+                     points(), busy(9, 4, 10))) {
+            t.train(3);
+            t.save(f);
+            Checkpoint.Info info = Checkpoint.readInfo(f);
+            assertNull(info.modelKind());
+            assertEquals(CustomModel.class.getName(), info.metadata().get(Checkpoint.KEY_MODEL_CLASS));
+            assertEquals(3, info.step());
+
+            // resume: a fresh custom model restored from the file continues bit for bit
+            try (Trainer u = new Trainer(new CustomModel(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 77)),
+                    ops, points(), busy(9, 4, 10))) {
+                u.restore(f);
+                assertBitwise("restored weights", weights(t.model()), weights(u.model()));
+                List<StepStats> a = new java.util.ArrayList<>();
+                List<StepStats> b = new java.util.ArrayList<>();
+                t.addListener(a::add);
+                u.addListener(b::add);
+                t.train(2);
+                u.train(2);
+                TrainingTestSupport.assertSameTrajectory(a, b);
+            }
+
+            // export: EMA weights, the training config, no model kind; loads into a custom model, not a built-in one
+            Checkpoint.exportWeights(exported, t);
+            Checkpoint.Info ex = Checkpoint.readInfo(exported);
+            assertNull(ex.modelKind());
+            assertEquals(t.config(), ex.training());
+            CustomModel target = new CustomModel(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 5));
+            assertTrue(Checkpoint.loadWeights(exported, target, be, Checkpoint.Weights.PREFER_EMA));
+            assertBitwise("EMA export", copies(t.ema().averages()), weights(target));
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadModel(exported, ops, null, s, Checkpoint.Weights.RAW));
+            assertTrue(e.getMessage().contains("d4j.model.kind"), e.getMessage());
+
+            // a built-in model's checkpoint is refused by a custom model (and the other way round by the names)
+            Path builtIn = dir.resolve("builtin.safetensors");
+            try (Trainer v = trained(s, builtIn)) {
+                e = assertThrows(CheckpointException.class,
+                        () -> Checkpoint.loadWeights(builtIn, target, be, Checkpoint.Weights.RAW));
+                assertTrue(e.getMessage().contains("not a built-in mlp"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void aTrainerExportRecordsTheTrainingConfigAndEmaProvenance(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        Path out = dir.resolve("export.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f); TensorScope r = TensorScope.open()) {
+            Checkpoint.exportWeights(out, t);
+            Checkpoint.Info info = Checkpoint.readInfo(out);
+            assertEquals(t.config(), info.training());
+            assertFalse(info.hasEma(), "the averages are under the plain names");
+            Checkpoint.Loaded l = Checkpoint.loadModel(out, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            assertTrue(l.emaUsed());
+            assertBitwise("EMA export", copies(t.ema().averages()), weights(l.model()));
         }
     }
 
