@@ -5,6 +5,7 @@ import org.diffusion4j.schedule.Prediction;
 import org.diffusion4j.tensor.Tensor;
 
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * The samplers, each one short function whose lines follow its paper (cf. k-diffusion's {@code sampling.py}).
@@ -69,28 +70,48 @@ public final class Samplers {
     }
 
     // ================================================================ factories
+    // Each factory's sampler prints as its name and parameters (e.g. "dpmpp_2m", "ddim(eta=0.0)").
+
+    private record Named(String name, Sampler algorithm) implements Sampler {
+        @Override
+        public void sample(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+            algorithm.sample(ctx, x, grid);
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    private static Sampler named(String name, Sampler algorithm) {
+        return new Named(name, algorithm);
+    }
 
     /** DDPM ancestral sampling with the given posterior variance. */
     public static Sampler ddpm(DdpmVariance variance) {
-        return (ctx, x, grid) -> ddpm(ctx, x, grid, variance);
+        Objects.requireNonNull(variance, "variance");
+        return named("ddpm(" + variance.name().toLowerCase(Locale.ROOT) + ")",
+                (ctx, x, grid) -> ddpm(ctx, x, grid, variance));
     }
 
     /** DDIM with stochasticity {@code η ≥ 0} (0: deterministic, 1: DDPM-like). */
     public static Sampler ddim(double eta) {
         requireNonNegative(eta, "eta");
-        return (ctx, x, grid) -> ddim(ctx, x, grid, eta);
+        return named("ddim(eta=" + eta + ")", (ctx, x, grid) -> ddim(ctx, x, grid, eta));
     }
 
     /** Euler's method on the probability-flow ODE in {@code σ̃}. */
     public static Sampler euler() {
-        return Samplers::euler;
+        return named("euler", Samplers::euler);
     }
 
     /** Euler ancestral with {@code η ≥ 0} and noise scale {@code s_noise ≥ 0} (k-diffusion defaults 1, 1). */
     public static Sampler eulerAncestral(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
-        return (ctx, x, grid) -> eulerAncestral(ctx, x, grid, eta, sNoise);
+        return named("euler_ancestral(eta=" + eta + ", s_noise=" + sNoise + ")",
+                (ctx, x, grid) -> eulerAncestral(ctx, x, grid, eta, sNoise));
     }
 
     /** Heun's second-order method, deterministic (Karras et al. 2022, Algorithm 1). */
@@ -100,29 +121,32 @@ public final class Samplers {
 
     /** Heun's method with churn (Karras et al. 2022, Algorithm 2). */
     public static Sampler heun(Churn churn) {
-        return (ctx, x, grid) -> heun(ctx, x, grid, churn);
+        Objects.requireNonNull(churn, "churn");
+        return named(churn.equals(Churn.NONE) ? "heun" : "heun(" + churn + ")",
+                (ctx, x, grid) -> heun(ctx, x, grid, churn));
     }
 
     /** DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2). */
     public static Sampler dpmSolverPp2m() {
-        return Samplers::dpmSolverPp2m;
+        return named("dpmpp_2m", Samplers::dpmSolverPp2m);
     }
 
     /** DPM-Solver++(2M) SDE with {@code η ≥ 0} and noise scale {@code s_noise} (k-diffusion defaults 1, 1). */
     public static Sampler dpmSolverPp2mSde(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
-        return (ctx, x, grid) -> dpmSolverPp2mSde(ctx, x, grid, eta, sNoise);
+        return named("dpmpp_2m_sde(eta=" + eta + ", s_noise=" + sNoise + ")",
+                (ctx, x, grid) -> dpmSolverPp2mSde(ctx, x, grid, eta, sNoise));
     }
 
     /** Flow-matching Euler. */
     public static Sampler flowEuler() {
-        return Samplers::flowEuler;
+        return named("flow_euler", Samplers::flowEuler);
     }
 
     /** Flow-matching explicit midpoint (second order). */
     public static Sampler flowMidpoint() {
-        return Samplers::flowMidpoint;
+        return named("flow_midpoint", Samplers::flowMidpoint);
     }
 
     /**

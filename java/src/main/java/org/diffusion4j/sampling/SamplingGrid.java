@@ -40,7 +40,8 @@ public final class SamplingGrid {
             }
             if (l.sigma() == 0 && i < levels.length - 1) {
                 throw new IllegalArgumentException("only the last level may have sigma = 0, but levels[" + i
-                        + "] = " + l);
+                        + "] = " + l + (i == 0 ? " (a grid runs from noise to data: times descend, e.g. 1 ... 0)"
+                        : ""));
             }
             if (i > 0 && !(l.lambda() > levels[i - 1].lambda())) {
                 throw new IllegalArgumentException("noise levels must strictly decrease (sigma/alpha), but levels["

@@ -26,11 +26,15 @@ import java.util.Objects;
  * {@link NoiseSeeds} ({@code n} elements per sample): with {@code NoiseSeeds.batch(seed, stream, firstId, B)} the
  * noise of global sample {@code firstId + b} is the same whatever batch or data-parallel shard it lands in, and
  * with {@code firstId = 0} it equals {@code backend.randn(eps, seed, stream)} exactly. Times drawn in the op use
- * stream {@code stream + 1} (uniform at index {@code id(b)}); offset noise {@code stream + 2}.
+ * stream {@code stream + 1} (uniform at index {@code id(b)}); offset noise {@code stream + 2}. A training loop
+ * therefore keeps <b>one fixed stream</b> and gives every step's samples fresh ids (as {@link Trainer} does):
+ * advancing the stream by one per step would make step {@code k + 1}'s noise reuse the Philox words of step
+ * {@code k}'s times.
  *
  * <pre>{@code
  * ForwardNoising fn = new ForwardNoising(Prediction.V).withLossWeight(ForwardNoising.LossWeight.minSnr(5, Prediction.V));
- * ForwardNoising.Result r = fn.apply(ops, schedule, TimeSampler.uniform(), NoiseSeeds.batch(seed, step, rank * B, B),
+ * long firstId = (step * worldSize + rank) * B;                      // global ids: unique across steps and ranks
+ * ForwardNoising.Result r = fn.apply(ops, schedule, TimeSampler.uniform(), NoiseSeeds.batch(seed, STREAM, firstId, B),
  *                                    x0, xt, target, null, weights);
  * }</pre>
  */

@@ -29,8 +29,8 @@ import java.util.Objects;
  * @param maxGradNorm     global-norm clipping threshold {@code > 0}, or {@code 0} for no clipping
  * @param ema             EMA warm-up schedule, or {@code null} for no EMA
  * @param objective       what the network regresses
- * @param schedule        noise schedule for the {@code EPSILON}, {@code V} and {@code X0} objectives (ignored, and
- *                        normally {@code "rf"}, for {@code FLOW}): {@code "rf"} / {@code "rf:SHIFT"}
+ * @param schedule        noise schedule (for {@code FLOW} it must be a rectified-flow one, {@code "rf"} or
+ *                        {@code "rf:SHIFT"}; any of them for the other objectives): {@code "rf"} / {@code "rf:SHIFT"}
  *                        ({@link RectifiedFlowSchedule}), {@code "cosine"} ({@link CosineSchedule#nicholDhariwal}),
  *                        {@code "vp"} ({@link VpSchedule#song2021}), {@code "linear"} / {@code "linear:T"}
  *                        (DDPM's discrete linear β schedule with {@code T} steps, default 1000,
