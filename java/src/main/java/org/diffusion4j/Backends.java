@@ -40,7 +40,8 @@ public final class Backends {
                 return CudaRuntime.createBackend(0);
             }
             Backend cpu = new CpuBackend();
-            LOG.info("backend: {} chosen automatically; CUDA not used: {} (`diffusion4j info` says more)", cpu.name(),
+            LOG.info("backend: {} chosen automatically; CUDA not used: {} (details: `diffusion4j info`, or "
+                    + "CudaRuntime.probe(0).description())", cpu.name(),
                     status.brief());
             LOG.debug("CUDA probe: {}", status.description());
             return cpu;

@@ -35,7 +35,28 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     public static void main(String[] args) {
+        configureLogging();
         System.exit(execute(args));
+    }
+
+    /**
+     * The CLI's log format through slf4j-simple (one line per message on stderr, level in brackets, no thread or
+     * logger names), set as system properties unless given on the command line: the library jar ships no logging
+     * configuration of its own, so that an application's takes effect.
+     */
+    static void configureLogging() {
+        String[][] defaults = {
+            {"org.slf4j.simpleLogger.defaultLogLevel", "info"},
+            {"org.slf4j.simpleLogger.showThreadName", "false"},
+            {"org.slf4j.simpleLogger.showLogName", "false"},
+            {"org.slf4j.simpleLogger.levelInBrackets", "true"},
+            {"org.slf4j.simpleLogger.logFile", "System.err"},
+        };
+        for (String[] kv : defaults) {
+            if (System.getProperty(kv[0]) == null) {
+                System.setProperty(kv[0], kv[1]);
+            }
+        }
     }
 
     /** Runs the tool and returns its exit code (for tests). */

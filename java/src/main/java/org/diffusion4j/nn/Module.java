@@ -24,6 +24,9 @@ import java.util.Objects;
  * {@link #namedBuffers()} and {@link #stateDict()}, never by {@link #namedParameters()} or {@link #parameters()}.
  *
  * <p>Not thread-safe during construction; read-only afterwards.
+ *
+ * <p>Named after PyTorch's {@code nn.Module}; with {@code import org.diffusion4j.nn.*} the bare name is ambiguous
+ * with {@link java.lang.Module}, so import this class by name where you use it.
  */
 public abstract class Module {
 
