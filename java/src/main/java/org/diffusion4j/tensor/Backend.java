@@ -54,6 +54,11 @@ public interface Backend extends AutoCloseable {
         return empty(scope, DType.F32, shape).copyFrom(values);
     }
 
+    /** An I32 tensor of {@code shape} holding {@code values} (row-major), e.g. class labels. */
+    default Tensor fromArray(TensorScope scope, int[] values, long... shape) {
+        return empty(scope, DType.I32, shape).copyFrom(values);
+    }
+
     /**
      * Wraps a caller's host segment as a tensor without copying (the caller keeps ownership and must keep
      * the segment alive). Only backends whose device is the host can do this.

@@ -295,6 +295,18 @@ public final class Tensor {
     }
 
     /**
+     * Copies {@code src} (row-major, {@code numel} values) into this contiguous I32 tensor (e.g. class labels or
+     * gather indices).
+     *
+     * @throws IllegalArgumentException when the length or dtype does not match
+     */
+    public Tensor copyFrom(int[] src) {
+        requireHostCopy(src.length, DType.I32);
+        backend.copyFromHost(MemorySegment.ofArray(src), this);
+        return this;
+    }
+
+    /**
      * Copies the remaining {@code numel} floats of {@code src} into this F32 tensor and advances the buffer;
      * on any exception the buffer's position is unchanged.
      *
@@ -337,6 +349,19 @@ public final class Tensor {
             throw new IllegalArgumentException(this + " has too many elements for a float[]");
         }
         float[] out = new float[(int) numel];
+        backend.copyToHost(this, MemorySegment.ofArray(out));
+        return out;
+    }
+
+    /** The elements of this I32 tensor as a new row-major array (any strides). */
+    public int[] toIntArray() {
+        if (dtype != DType.I32) {
+            throw new IllegalArgumentException("toIntArray needs I32, " + this + " is " + dtype);
+        }
+        if (numel > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(this + " has too many elements for an int[]");
+        }
+        int[] out = new int[(int) numel];
         backend.copyToHost(this, MemorySegment.ofArray(out));
         return out;
     }

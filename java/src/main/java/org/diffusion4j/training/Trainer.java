@@ -17,7 +17,6 @@ import org.diffusion4j.sampling.NoiseSeeds;
 import org.diffusion4j.schedule.NoiseSchedule;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
-import org.diffusion4j.tensor.Ops;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import org.diffusion4j.tensor.Workspace;
@@ -42,7 +41,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *   x_t, u  = α_t x0 + σ_t ε,  c_t x0 + d_t ε                             (ForwardNoising, one fused pass)
  *   out     = model(x_t, t, y)                                 [B, ...]
  *   L       = (1/B) Σ_b w_b · (1/n) Σ_j (out − u)²                         (w: loss weight, n = numel/B)
- *   ∂L/∂out = 2 w_b (out − u) / (B n)                                      (composed Backend ops)
+ *   ∂L/∂out = 2 w_b (out − u) / (B n)                                      (DenoisingLoss)
  *   grads   = model.backward(∂L/∂out)
  *   N       = ‖grads‖₂ (global, float64);  f = min(1, maxNorm/(N + 1e-6))  (Pascanu et al. 2013; f = 1 unclipped)
  *   AdamW step at lr(k) on f·grads                                         (Loshchilov &amp; Hutter 2019)
@@ -289,33 +288,15 @@ public final class Trainer implements AutoCloseable {
             model.module().zeroGrad();
             DenoiserModel.Pass pass = model.forward(scope, xt, r.t(), labels);
             Tensor out = pass.out();
-            long n = x0.numel() / batch;
-            Tensor diff = backend.empty(scope, DType.F32, batch, n);
-            backend.binary(Ops.Binary.SUB, out.reshape(batch, n), target.reshape(batch, n), diff);   // out − u
-            Tensor sq = backend.empty(scope, DType.F32, batch, n);
-            backend.binary(Ops.Binary.MUL, diff, diff, sq);
-            Tensor perSample = backend.empty(scope, DType.F32, batch, 1);
-            backend.reduceLastDim(Ops.Reduce.SUM, sq, perSample);                                    // Σ_j (out − u)²
-            float[] sums = perSample.toFloatArray();
-            double[] w = r.weights();
-            float[] scale = new float[batch];
-            double l = 0;
-            double lw = 0;
-            for (int i = 0; i < batch; i++) {
-                double mse = (double) sums[i] / n;
-                l += mse;
-                lw += w[i] * mse;
-                scale[i] = (float) (2.0 * w[i] / ((double) batch * n));
-            }
-            loss = l / batch;
-            weighted = lw / batch;
+            Tensor dOut = backend.empty(scope, DType.F32, out.shape());
+            DenoisingLoss.Value v = DenoisingLoss.compute(backend, scope, out, target, r.weights(), dOut);
+            loss = v.loss();
+            weighted = v.weightedLoss();
             if (!Double.isFinite(weighted)) {
                 throw new IllegalStateException("training diverged at step " + k + ": loss " + loss
                         + ", weighted loss " + weighted);
             }
-            Tensor dOut = backend.empty(scope, DType.F32, batch, n);
-            backend.binary(Ops.Binary.MUL, diff, backend.fromArray(scope, scale, batch, 1), dOut);    // ∂L/∂out
-            model.backward(scope, pass, dOut.reshape(out.shape()));
+            model.backward(scope, pass, dOut);
 
             norm = GradClip.globalNorm(backend, paramList);
             if (!Double.isFinite(norm)) {

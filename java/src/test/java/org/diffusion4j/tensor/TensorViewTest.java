@@ -64,6 +64,17 @@ class TensorViewTest {
     }
 
     @Test
+    void intArraysRoundTripThroughI32TensorsAndViews() {
+        Tensor labels = cpu.fromArray(scope, new int[] {3, -1, 7, 0, 2, 9}, 2, 3);
+        assertEquals(DType.I32, labels.dtype());
+        assertArrayEquals(new int[] {3, -1, 7, 0, 2, 9}, labels.toIntArray());
+        assertArrayEquals(new int[] {3, 0, -1, 2, 7, 9}, labels.transpose(0, 1).toIntArray());
+        assertThrows(IllegalArgumentException.class, () -> cpu.fromArray(scope, new int[] {1, 2}, 3));
+        assertThrows(IllegalArgumentException.class, () -> cpu.fromArray(scope, new float[] {1}, 1).toIntArray());
+        assertThrows(IllegalArgumentException.class, () -> cpu.empty(scope, DType.F32, 2).copyFrom(new int[] {1, 2}));
+    }
+
+    @Test
     void descriptors() {
         Tensor t = iota(2, 3, 4);
         assertEquals(3, t.rank());
