@@ -275,6 +275,32 @@ class ApiMisuseTest {
     }
 
     @Test
+    void checkFiniteStopsAtTheFirstModelOutputWithNaN() {
+        SamplingGrid grid = SamplingGrid.ofTimes(VpSchedule.song2021(), 0.9, 0.7, 0.5, 0.3, 0.1);
+        int[] calls = {0};
+        org.diffusion4j.sampling.Denoiser net = (xt, levels, cond, out) -> cpu.fill(out, ++calls[0] == 3 ? Float.NaN
+                : 0.25f);
+        try (TensorScope s = TensorScope.open()) {
+            for (boolean check : new boolean[] {false, true}) {
+                calls[0] = 0;
+                Tensor x = cpu.fromArray(s, new float[] {1, 2, 3, 4}, 2, 2);
+                try (SamplerContext ctx = SamplerContext.builder(cpu, net, Prediction.SAMPLE).checkFinite(check)
+                        .build()) {
+                    if (check) {
+                        IllegalStateException e = assertThrows(IllegalStateException.class,
+                                () -> ctx.sample(Samplers.euler(), x, grid));
+                        assertTrue(e.getMessage().contains("model call 3") && e.getMessage().contains("NaN"),
+                                e.getMessage());
+                    } else {
+                        ctx.sample(Samplers.euler(), x, grid);
+                        assertTrue(Float.isNaN(x.toFloatArray()[0]), "unchecked, NaN spreads silently");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void samplerContextRefusesItsOwnBuffersAndKeepsTheEvaluationOnAShapeMismatch() {
         try (TensorScope s = TensorScope.open()) {
             SamplingGrid grid = SamplingGrid.ofTimes(VpSchedule.song2021(), 0.8, 0.4, 0.1);

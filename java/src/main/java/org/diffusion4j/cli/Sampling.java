@@ -18,7 +18,6 @@ import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Locale;
 import java.util.function.IntUnaryOperator;
 
@@ -158,11 +157,12 @@ final class Sampling {
                         labels[i] = l;
                         nulls[i] = k;
                     }
-                    cond = be.empty(scope, DType.I32, chunk).copyFrom(MemorySegment.ofArray(labels));
-                    uncond = be.empty(scope, DType.I32, chunk).copyFrom(MemorySegment.ofArray(nulls));
+                    cond = be.fromArray(scope, labels, chunk);
+                    uncond = be.fromArray(scope, nulls, chunk);
                 }
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
-                        .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond);
+                        .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
+                        .checkFinite(true);   // a NaN model output stops with the level named, not a black grid
                 if (k > 0 && r.guidance() != 1.0) {
                     b.guidance(Guidance.of(r.guidance(), r.rescale()), uncond);
                 }

@@ -112,6 +112,7 @@ public final class SamplerContext implements AutoCloseable {
     private Tensor tBuffer;
     private Tensor sigmaVeBuffer;
 
+    private final boolean checkFinite;
     private Tensor evalInput;
     private Level evalLevel;
     private long modelCalls;
@@ -127,6 +128,7 @@ public final class SamplerContext implements AutoCloseable {
         this.uncondition = b.uncondition;
         this.guidance = b.guidance;
         this.seeds = b.seeds;
+        this.checkFinite = b.checkFinite;
         this.scope = TensorScope.open();
     }
 
@@ -147,6 +149,7 @@ public final class SamplerContext implements AutoCloseable {
         private Tensor uncondition;
         private Guidance guidance = Guidance.NONE;
         private NoiseSeeds seeds;
+        private boolean checkFinite;
 
         private Builder(Backend backend, Denoiser model, Prediction prediction) {
             this.backend = Objects.requireNonNull(backend, "backend");
@@ -183,6 +186,16 @@ public final class SamplerContext implements AutoCloseable {
         /** The batch's noise seeds, needed by stochastic samplers and {@link #initialNoise}. */
         public Builder noise(NoiseSeeds seeds) {
             this.seeds = seeds;
+            return this;
+        }
+
+        /**
+         * Checks every model output for NaN and infinities (one extra reduction pass per evaluation; off by
+         * default) and throws {@link IllegalStateException} naming the level and the call at the first bad one,
+         * instead of letting NaN spread silently through the rest of the run.
+         */
+        public Builder checkFinite(boolean check) {
+            this.checkFinite = check;
             return this;
         }
 
@@ -272,10 +285,12 @@ public final class SamplerContext implements AutoCloseable {
             }
             model.predictGuided(xIn, levels, condition, uncondition, outCond, outUncond, workspace);
             modelCalls += 2;
+            requireFinite("unconditional", outUncond, level);
         } else {
             model.predict(xIn, levels, condition, outCond, workspace);
             modelCalls++;
         }
+        requireFinite(guidance.isGuided() ? "conditional" : "", outCond, level);
         evalInput = xIn;
         evalLevel = level;
     }
@@ -394,6 +409,13 @@ public final class SamplerContext implements AutoCloseable {
             evalInput = null;
         }
         return (int) shape[0];
+    }
+
+    private void requireFinite(String which, Tensor out, Level level) {
+        if (checkFinite && !Double.isFinite(backend.globalNorm(java.util.List.of(out)))) {
+            throw new IllegalStateException("the model's " + (which.isEmpty() ? "" : which + " ") + "output at "
+                    + level + " (model call " + modelCalls + ") holds NaN or infinite values");
+        }
     }
 
     private Tensor tBuffer(int batch) {
