@@ -132,30 +132,7 @@ public final class NnTestSupport {
 
     /** Asserts {@code ‖out − ref‖/‖ref‖ ≤ tol} (absolute when {@code ‖ref‖ = 0}); NaN anywhere fails. */
     public static void assertClose(String what, float[] out, double[] ref, double tol, String seed) {
-        if (out.length != ref.length) {
-            fail(what + ": " + out.length + " values, expected " + ref.length + "; " + seed);
-        }
-        double num = 0;
-        double den = 0;
-        int worst = -1;
-        double worstErr = -1;
-        for (int i = 0; i < out.length; i++) {
-            if (Float.isNaN(out[i]) || Double.isNaN(ref[i])) {
-                fail(what + ": element " + i + " is " + out[i] + ", expected " + ref[i] + "; " + seed);
-            }
-            double d = out[i] - ref[i];
-            num += d * d;
-            den += ref[i] * ref[i];
-            if (Math.abs(d) > worstErr) {
-                worstErr = Math.abs(d);
-                worst = i;
-            }
-        }
-        double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-        if (!(rel <= tol)) {
-            fail(String.format("%s: relative error %.3g > %.1g (worst element %d: %s vs %s); %s", what, rel, tol, worst,
-                    worst < 0 ? "-" : out[worst], worst < 0 ? "-" : ref[worst], seed));
-        }
+        check(what, out, ref, abs(ref), tol, seed, "relative error");
     }
 
     /**
@@ -166,6 +143,11 @@ public final class NnTestSupport {
      */
     public static void assertCloseScaled(String what, float[] out, double[] ref, double[] scale, double tol,
                                          String seed) {
+        check(what, out, ref, scale, tol, seed, "error of the magnitude");
+    }
+
+    private static void check(String what, float[] out, double[] ref, double[] scale, double tol, String seed,
+                              String measure) {
         if (out.length != ref.length || scale.length != ref.length) {
             fail(what + ": " + out.length + " values, expected " + ref.length + "; " + seed);
         }
@@ -187,8 +169,8 @@ public final class NnTestSupport {
         }
         double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
         if (!(rel <= tol)) {
-            fail(String.format("%s: error %.3g of the magnitude > %.1g (worst element %d: %s vs %s); %s", what, rel,
-                    tol, worst, worst < 0 ? "-" : out[worst], worst < 0 ? "-" : ref[worst], seed));
+            fail(String.format("%s: %s %.3g > %.1g (worst element %d: %s vs %s); %s", what, measure, rel, tol, worst,
+                    worst < 0 ? "-" : out[worst], worst < 0 ? "-" : ref[worst], seed));
         }
     }
 

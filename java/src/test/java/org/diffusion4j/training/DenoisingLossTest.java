@@ -29,18 +29,11 @@ class DenoisingLossTest {
         be.close();
     }
 
+    /** The float64 reference loss of {@link TrainerTest#loss}, with unit weights for {@code w = null}. */
     static double lossOf(double[] out, double[] u, double[] w, int batch) {
-        int n = out.length / batch;
-        double l = 0;
-        for (int b = 0; b < batch; b++) {
-            double s = 0;
-            for (int j = 0; j < n; j++) {
-                double d = out[b * n + j] - u[b * n + j];
-                s += d * d;
-            }
-            l += (w == null ? 1 : w[b]) * s / n;
-        }
-        return l / batch;
+        double[] ones = new double[batch];
+        java.util.Arrays.fill(ones, 1.0);
+        return TrainerTest.loss(out, u, w == null ? ones : w, batch, out.length / batch);
     }
 
     @Test
