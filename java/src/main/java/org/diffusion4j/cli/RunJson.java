@@ -49,7 +49,8 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         String objective, String schedule, String timeSampler, String lossWeight, long steps, int batch,
                         double lr, double minLr, long warmup, double weightDecay, double ema, double gradClip,
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
-                        long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance) {
+                        long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
+                        boolean randomFlip) {
     }
 
     /**

@@ -147,6 +147,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE})")
     double labelDropout;
 
+    @Option(names = "--random-flip", description = "mirror each training image left-right with probability 1/2 "
+            + "(data augmentation for images whose classes are left-right symmetric; not for vectors)")
+    boolean randomFlip;
+
     @Option(names = "--seed", defaultValue = "0", description = "seed of everything random (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -594,7 +598,7 @@ final class TrainCommand implements Callable<Integer> {
         return new RunJson.TrainOptions(data == null ? null : data.toAbsolutePath().normalize().toString(),
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
-                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance);
+                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance, randomFlip);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -729,10 +733,15 @@ final class TrainCommand implements Callable<Integer> {
         Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
         return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
                 AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
-                o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0);
+                o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0, o.randomFlip());
     }
 
     private static Record modelConfig(RunJson.TrainOptions o, Dataset train, long[] imageShape) {
+        if (o.randomFlip() && (imageShape == null || !o.model().equals(Models.DIT))) {
+            throw new IllegalArgumentException("--random-flip mirrors images: it needs image data and --model dit"
+                    + (imageShape == null ? "; " + o.data() + " holds vectors " + Arrays.toString(train.sampleShape())
+                    : ""));
+        }
         if (o.model().equals(Models.MLP)) {
             return MlpDenoiser.Config.of(train.sampleSize(), o.hidden(), o.blocks());
         }

@@ -235,8 +235,28 @@ public final class Dataset {
      * @throws IllegalArgumentException naming the tensor when a shape or dtype does not match
      */
     public void gather(int[] indices, Tensor x, Tensor y) {
+        gather(indices, null, x, y);
+    }
+
+    /**
+     * Like {@link #gather(int[], Tensor, Tensor)}, mirroring sample {@code k} along its last dim (left-right for
+     * images {@code [C, H, W]} or {@code [H, W]}) where {@code mirror[k]} is true.
+     *
+     * @param mirror one flag per index, or null for none
+     * @throws IllegalArgumentException as the plain gather, for a {@code mirror} of another length, or for mirroring
+     *                                  samples of rank below 2 (vectors have no left and right)
+     */
+    public void gather(int[] indices, boolean[] mirror, Tensor x, Tensor y) {
         Objects.requireNonNull(indices, "indices");
         Objects.requireNonNull(x, "x");
+        if (mirror != null && mirror.length != indices.length) {
+            throw new IllegalArgumentException(mirror.length + " mirror flags for " + indices.length + " indices");
+        }
+        if (mirror != null && sampleShape.length < 2) {
+            throw new IllegalArgumentException("mirroring needs samples of rank >= 2 (images), these are "
+                    + Arrays.toString(sampleShape));
+        }
+        int width = sampleShape.length == 0 ? 1 : (int) sampleShape[sampleShape.length - 1];
         long[] want = batchShape(indices.length);
         if (!Arrays.equals(want, x.shape()) || x.dtype() != DType.F32) {
             throw new IllegalArgumentException("batch tensor x " + x + " must be F32 " + Arrays.toString(want));
@@ -251,7 +271,17 @@ public final class Dataset {
         }
         for (int k = 0; k < indices.length; k++) {
             int i = Objects.checkIndex(indices[k], size);
-            System.arraycopy(data, i * sampleSize, buf, k * sampleSize, sampleSize);
+            if (mirror != null && mirror[k]) {
+                for (int row = 0; row < sampleSize; row += width) {
+                    int from = i * sampleSize + row;
+                    int to = k * sampleSize + row;
+                    for (int c = 0; c < width; c++) {
+                        buf[to + c] = data[from + width - 1 - c];
+                    }
+                }
+            } else {
+                System.arraycopy(data, i * sampleSize, buf, k * sampleSize, sampleSize);
+            }
             if (lab != null) {
                 lab[k] = labels[i];
             }

@@ -61,8 +61,18 @@ public final class BatchSource {
      * @throws IllegalArgumentException when {@code x} has the wrong shape or dtype
      */
     public Batch load(long k, Tensor x) {
+        return load(k, x, null);
+    }
+
+    /**
+     * Like {@link #load(long, Tensor)}, mirroring sample {@code b} left-right where {@code mirror[b]}
+     * ({@link Dataset#gather(int[], boolean[], Tensor, Tensor)}).
+     *
+     * @param mirror one flag per sample of the batch, or null
+     */
+    public Batch load(long k, Tensor x, boolean[] mirror) {
         Batch b = batch(k);
-        data.gather(b.indices(), x, null);
+        data.gather(b.indices(), mirror, x, null);
         return b;
     }
 }

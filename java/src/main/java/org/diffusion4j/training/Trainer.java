@@ -53,7 +53,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *
  * <p><b>Determinism.</b> Every random draw is a Philox counter keyed by the config's {@code seed}: the batch order
  * uses streams {@code 0, 1, 2, …} (one per epoch, {@link Dataset#batches}); noise, times and label dropout use
- * streams {@link #NOISE_STREAM} {@code + 0, 1, 3} at the sample's global id {@code k·B + b} (noise element
+ * streams {@link #NOISE_STREAM} {@code + 0, 1, 3} (and {@code + 4} for horizontal flips) at the sample's global id {@code k·B + b} (noise element
  * {@code j} at {@code id·n + j}, {@link NoiseSeeds}). So step {@code k} depends only on {@code (seed, k)} and the
  * state, a run is bitwise reproducible on the CPU for a fixed thread count, and a run resumed from a checkpoint at
  * step {@code k} ({@link Checkpoint}) continues bit-exactly.
@@ -74,6 +74,8 @@ public final class Trainer implements AutoCloseable {
 
     /** Stream offset of the label-dropout uniforms (after NoiseSeeds' draws 0..2). */
     public static final long DRAW_LABEL_DROP = 3;
+    /** Stream offset of the horizontal-flip draws ({@link TrainingConfig#horizontalFlip()}). */
+    public static final long DRAW_FLIP = 4;
 
     private final DenoiserModel model;
     private final NnOps ops;
@@ -124,6 +126,10 @@ public final class Trainer implements AutoCloseable {
                 throw new IllegalArgumentException("the dataset has " + data.numClasses()
                         + " classes, the model only " + model.numClasses());
             }
+        }
+        if (config.horizontalFlip() && data.sampleShape().length < 2) {
+            throw new IllegalArgumentException("horizontal flips need image samples (rank >= 2), the dataset's are "
+                    + Arrays.toString(data.sampleShape()));
         }
         this.batches = new BatchSource(data, config.batchSize(), config.seed());
         this.schedule = config.buildNoiseSchedule();
@@ -275,8 +281,8 @@ public final class Trainer implements AutoCloseable {
         double lr = lrSchedule.lr(k);
         try (TensorScope scope = TensorScope.open(workspace)) {
             Tensor x0 = backend.empty(scope, DType.F32, data.batchShape(batch));
-            BatchSource.Batch b = batches.load(k, x0);
             long firstId = Math.multiplyExact(k, (long) batch);
+            BatchSource.Batch b = batches.load(k, x0, config.horizontalFlip() ? flips(firstId, batch) : null);
             NoiseSeeds seeds = NoiseSeeds.batch(config.seed(), NOISE_STREAM, firstId, batch);
             int[] labels = model.numClasses() > 0 ? dropLabels(b.labels(), firstId) : null;
 
@@ -335,6 +341,15 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** Sample {@code b} is mirrored when {@code Philox.uniform(seed, NOISE_STREAM + 4, firstId + b) <= 1/2}. */
+    private boolean[] flips(long firstId, int batch) {
+        boolean[] f = new boolean[batch];
+        for (int b = 0; b < batch; b++) {
+            f[b] = Philox.uniform(config.seed(), NOISE_STREAM + DRAW_FLIP, firstId + b) <= 0.5f;
+        }
+        return f;
     }
 
     // ---------------------------------------------------------------- checkpoints

@@ -43,11 +43,15 @@ import java.util.Objects;
  *                        guidance training, Ho &amp; Salimans 2022, §3.2); ignored for unconditional models. The
  *                        trainer draws the dropout itself and passes labels in {@code [0, numClasses]} to the model, so
  *                        a model's own dropout setting (e.g. {@code DiT.Config.classDropProb}) is not used in training
+ * @param horizontalFlip  mirror each training image left-right with probability 1/2 (the data augmentation of
+ *                        ADM, Dhariwal &amp; Nichol 2021, and DiT, Peebles &amp; Xie 2023; EDM's "xflip"); a Philox
+ *                        draw of the sample's global id decides, so runs stay reproducible and resumable. Images
+ *                        only (samples of rank ≥ 2); absent from configurations saved before it existed (false)
  */
 public record TrainingConfig(long seed, int batchSize, long totalSteps, double learningRate, long warmupSteps,
                              double minLearningRate, AdamW.Hyper adamw, double maxGradNorm, Ema.Schedule ema,
                              Objective objective, String schedule, String timeSampler, String lossWeight,
-                             double labelDropout) {
+                             double labelDropout, boolean horizontalFlip) {
 
     /** The regression target of training. */
     public enum Objective {
@@ -111,55 +115,61 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
     public static TrainingConfig defaults(long seed, int batchSize, long totalSteps) {
         return new TrainingConfig(seed, batchSize, totalSteps, 1e-3, Math.min(1000, totalSteps / 10), 1e-5,
                 AdamW.Hyper.defaults().withWeightDecay(0), 1.0, Ema.Schedule.defaults(), Objective.FLOW, "rf",
-                "uniform", "none", 0.1);
+                "uniform", "none", 0.1, false);
     }
 
     /** This configuration with another seed. */
     public TrainingConfig withSeed(long s) {
         return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another learning-rate schedule. */
     public TrainingConfig withLearningRate(double peak, long warmup, double min) {
         return new TrainingConfig(seed, batchSize, totalSteps, peak, warmup, min, adamw, maxGradNorm, ema, objective,
-                schedule, timeSampler, lossWeight, labelDropout);
+                schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with other AdamW hyper-parameters. */
     public TrainingConfig withAdamW(AdamW.Hyper h) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, h,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another clipping threshold (0: none). */
     public TrainingConfig withMaxGradNorm(double max) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw, max,
-                ema, objective, schedule, timeSampler, lossWeight, labelDropout);
+                ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another EMA schedule ({@code null}: no EMA). */
     public TrainingConfig withEma(Ema.Schedule e) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout);
+                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another objective and schedule. */
     public TrainingConfig withObjective(Objective o, String noiseSchedule) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout);
+                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another time sampler and loss weight. */
     public TrainingConfig withTimeSampling(String sampler, String weight) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout);
+                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, horizontalFlip);
     }
 
     /** This configuration with another label-dropout probability. */
     public TrainingConfig withLabelDropout(double p) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, horizontalFlip);
+    }
+
+    /** This configuration with or without random horizontal flips of the training images. */
+    public TrainingConfig withHorizontalFlip(boolean flip) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, flip);
     }
 
     /** The learning rate per step: warm-up then cosine decay ({@link LrSchedule#warmupCosine}). */

@@ -383,6 +383,10 @@ class CliRobustnessTest {
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--depth", "0",
                 "--backend", "cpu"), "--depth must be >= 1, got 0");
 
+        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--model", "mlp",
+                "--random-flip", "--backend", "cpu"), "--random-flip mirrors images");
+        assertFalse(Files.exists(out));
+
         Path hwc = dir.resolve("hwc.npy");
         Npy.write(hwc, new float[4 * 8 * 8 * 3], 4, 8, 8, 3);
         assertOneLineFailure(run("train", "--data", hwc.toString(), "--out", out.toString(), "--backend", "cpu"),

@@ -26,6 +26,27 @@ class DatasetsTest {
     Path dir;
 
     @Test
+    void gatherMirrorsTheLastDimOfTheFlaggedSamples() {
+        // two samples [C=2, H=1, W=3]
+        float[] values = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        Dataset d = Dataset.of(values, new long[] {2, 1, 3}, null, List.of());
+        try (org.diffusion4j.cpu.CpuBackend cpu = new org.diffusion4j.cpu.CpuBackend(1);
+             org.diffusion4j.tensor.TensorScope s = org.diffusion4j.tensor.TensorScope.open()) {
+            org.diffusion4j.tensor.Tensor x = cpu.empty(s, org.diffusion4j.tensor.DType.F32, 3, 2, 1, 3);
+            d.gather(new int[] {1, 0, 1}, new boolean[] {true, false, false}, x, null);
+            assertArrayEquals(new float[] {9, 8, 7, 12, 11, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+                    x.toFloatArray());
+            assertThrows(IllegalArgumentException.class,
+                    () -> d.gather(new int[] {0}, new boolean[] {true, true}, cpu.empty(s,
+                            org.diffusion4j.tensor.DType.F32, 1, 2, 1, 3), null));
+            Dataset vectors = Dataset.of(new float[] {1, 2, 3, 4}, new long[] {2}, null, List.of());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> vectors.gather(
+                    new int[] {0}, new boolean[] {true}, cpu.empty(s, org.diffusion4j.tensor.DType.F32, 1, 2), null));
+            assertTrue(e.getMessage().contains("rank >= 2"), e.getMessage());
+        }
+    }
+
+    @Test
     void idxFoldersInTheDebianLayout() throws IOException {
         Path fashion = Files.createDirectories(dir.resolve("fashion-mnist"));
         Files.write(fashion.resolve("train-images-idx3-ubyte.gz"), IdxTest.gzip(IdxTest.handMadeImages()));

@@ -103,8 +103,28 @@ class TrainerTest {
     @Test
     void resumedDitRunContinuesBitExactly(@TempDir Path dir) throws IOException {
         TrainingConfig cfg = busy(12, 5, 7).withObjective(TrainingConfig.Objective.V, "cosine")
-                .withTimeSampling("logit-normal:0:1", "min-snr:5").withLabelDropout(0.3);
+                .withTimeSampling("logit-normal:0:1", "min-snr:5").withLabelDropout(0.3).withHorizontalFlip(true);
         resume(dir, ditFactory(), TrainingTestSupport.images(13, 1, 4, 3, 4), cfg, 7, 3);
+    }
+
+    @Test
+    void horizontalFlipsChangeTheRunAndNeedImages() {
+        Dataset images = TrainingTestSupport.images(13, 1, 4, 3, 4);
+        TrainingConfig cfg = busy(12, 5, 7);
+        try (TensorScope s1 = TensorScope.open(); TensorScope s2 = TensorScope.open()) {
+            List<StepStats> plain;
+            List<StepStats> flipped;
+            try (Trainer t = new Trainer(ditFactory().create(s1, 5), ops, images, cfg)) {
+                plain = collect(t, 3);
+            }
+            try (Trainer t = new Trainer(ditFactory().create(s2, 5), ops, images, cfg.withHorizontalFlip(true))) {
+                flipped = collect(t, 3);
+            }
+            assertFalse(plain.get(0).loss() == flipped.get(0).loss(), "flips left the first batch unchanged");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(
+                    mlpFactory().create(s1, 5), ops, TrainingTestSupport.gaussian2d(9, 6), cfg.withHorizontalFlip(true)));
+            assertTrue(e.getMessage().contains("horizontal flips need image samples"), e.getMessage());
+        }
     }
 
     private static void resume(Path dir, Factory factory, Dataset data, TrainingConfig cfg, int total, int at)
@@ -233,7 +253,7 @@ class TrainerTest {
         // gradient's scale and clipping shows), clipping far below the gradient norm, no warm-up.
         TrainingConfig cfg = new TrainingConfig(seed, batch, 10, 0.05, 0, 0.0, new AdamW.Hyper(0.9, 0.99, 0.1, 0.2),
                 1e-3, new Ema.Schedule(0.99, 0, 1, 0.75, 0), TrainingConfig.Objective.V, "cosine", "uniform",
-                "min-snr:5", 0);
+                "min-snr:5", 0, false);
         try (TensorScope sa = TensorScope.open(); TensorScope sb = TensorScope.open();
              TensorScope sc = TensorScope.open()) {
             MlpDenoiser a = new MlpDenoiser(ops, sa, TrainingTestSupport.mlp(), 8);
