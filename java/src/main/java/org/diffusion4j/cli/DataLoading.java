@@ -195,6 +195,12 @@ final class DataLoading {
         if (d.size() == 0) {
             throw new IllegalArgumentException(path + ": holds no samples");
         }
+        if (s.length == 3 && s[0] != 1 && s[0] != 3) {
+            boolean channelsLast = (s[2] == 1 || s[2] == 3) && s[2] < s[1];
+            throw new IllegalArgumentException(path + ": images of shape " + Arrays.toString(s) + " have " + s[0]
+                    + " channels; the tool trains on grey (1) or RGB (3) images [C, H, W]"
+                    + (channelsLast ? " (this looks channels-last [H, W, C]: transpose to [N, C, H, W])" : ""));
+        }
         return switch (s.length) {
             case 1, 3 -> d;
             case 2 -> Dataset.of(d.toArray(), new long[] {1, s[0], s[1]}, d.hasLabels() ? d.labels() : null,

@@ -487,11 +487,7 @@ final class TrainCommand implements Callable<Integer> {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
-                        if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
-                            progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
-                                    + " steps)");
-                            latestGrid[0] = grids.write(folder, done);
-                        }
+                        // the checkpoint first: a grid that fails (a NaN model, an unwritable folder) loses nothing
                         if (last || done % opts.checkpointEvery() == 0) {
                             Path ck = folder.checkpoint(done);
                             trainer.save(ck);
@@ -501,6 +497,17 @@ final class TrainCommand implements Callable<Integer> {
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics()));
+                            save(run, folder);
+                        }
+                        if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
+                            progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
+                                    + " steps)");
+                            latestGrid[0] = grids.write(folder, done);
+                            run = run.withResults(new RunJson.Results(run.results().steps(),
+                                    run.results().wallSeconds(), run.results().trainSeconds(),
+                                    run.results().finalLoss(), run.results().imagesPerSecond(),
+                                    run.results().msPerStep(), run.results().latestCheckpoint(), latestGrid[0],
+                                    run.results().metrics()));
                             save(run, folder);
                         }
                     }

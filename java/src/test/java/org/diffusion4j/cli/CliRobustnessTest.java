@@ -240,7 +240,7 @@ class CliRobustnessTest {
         writeU8Npy(vectors, v, 4, 4);
         DataLoading.Loaded lv = DataLoading.load(vectors, 32, 1, 0.25, 0);
         Path chw = dir.resolve("u8-chw.npy");
-        writeU8Npy(chw, v, 2, 2, 2, 2);
+        writeU8Npy(chw, v, 4, 1, 2, 2);
         DataLoading.Loaded lc = DataLoading.load(chw, 32, 1, 0.5, 0);
         assertEquals(DataLoading.Kind.IMAGES, lc.kind());
         float[] all = concatAll(li);
@@ -390,7 +390,13 @@ class CliRobustnessTest {
         Path hwc = dir.resolve("hwc.npy");
         Npy.write(hwc, new float[4 * 8 * 8 * 3], 4, 8, 8, 3);
         assertOneLineFailure(run("train", "--data", hwc.toString(), "--out", out.toString(), "--backend", "cpu"),
-                "8 x 3", "[N, C, H, W]");
+                "8 channels", "channels-last", "[N, C, H, W]");
+        assertFalse(Files.exists(out));
+        // two channels used to train to the end and then fail at the first grid, before the final checkpoint
+        Path twoChannels = dir.resolve("c2.npy");
+        Npy.write(twoChannels, new float[4 * 2 * 8 * 8], 4, 2, 8, 8);
+        assertOneLineFailure(run("train", "--data", twoChannels.toString(), "--out", out.toString(), "--backend",
+                "cpu"), "2 channels", "grey (1) or RGB (3)");
         assertFalse(Files.exists(out));
 
         TrainSampleEvalTest.Result g = run("sample", "--checkpoint", base.toString(), "--n", "3", "--steps", "2",
