@@ -1,6 +1,7 @@
 package org.diffusion4j.io;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
 import java.awt.color.ColorSpace;
@@ -116,7 +117,7 @@ public final class ImageFolder {
      * @throws FileFormatException naming the file when it cannot be decoded
      */
     public static float[] loadImage(Path file, int resolution, int channels) throws IOException {
-        BufferedImage img = decode(file);
+        BufferedImage img = decode(file, resolution);
         int h = img.getHeight();
         int w = img.getWidth();
         int[] sq = ImageResize.centreSquare(h, w);
@@ -145,11 +146,21 @@ public final class ImageFolder {
     public static final long MAX_PIXELS = 1L << 26;
 
     /**
-     * Decodes the first image of {@code file}; decoder warnings (e.g. JPEG's "premature end of file", for
-     * which Java returns a partly grey image) count as errors, and so does a header declaring more than
-     * {@link #MAX_PIXELS} pixels (checked before decoding).
+     * The most bytes an image may take once decoded (after the source subsampling below; from the header's pixel
+     * layout, e.g. 8 bytes a pixel for 16-bit RGBA): 256 MiB.
      */
-    private static BufferedImage decode(Path file) throws IOException {
+    public static final long MAX_DECODED_BYTES = 1L << 28;
+
+    /**
+     * Decodes the first image of {@code file} for a target of {@code resolution} pixels a side; decoder warnings
+     * (e.g. JPEG's "premature end of file", for which Java returns a partly grey image) count as errors, and so
+     * does a header declaring more than {@link #MAX_PIXELS} pixels or more than {@link #MAX_DECODED_BYTES} once
+     * decoded (checked before decoding). An image whose shorter side exceeds {@code 16·resolution} is decoded at
+     * every {@code f}-th pixel and row, {@code f = ⌊side/(8·resolution)⌋}, so that it never occupies more memory
+     * than it needs: the area resampling that follows still averages at least 8 × 8 of the kept pixels into
+     * each output pixel.
+     */
+    private static BufferedImage decode(Path file, int resolution) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "image file does not exist");
         }
@@ -167,13 +178,27 @@ public final class ImageFolder {
             BufferedImage img;
             try {
                 reader.setInput(in, true, true);
-                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);   // from the header, before decoding
+                int width = reader.getWidth(0);                                   // from the header
+                int height = reader.getHeight(0);
+                long pixels = (long) width * height;
                 if (pixels > MAX_PIXELS) {
-                    throw new FileFormatException(file, "declares " + reader.getWidth(0) + " x " + reader.getHeight(0)
+                    throw new FileFormatException(file, "declares " + width + " x " + height
                             + " pixels, more than the " + MAX_PIXELS + " this loader decodes (a decompression bomb or "
                             + "a photo far larger than a training image; resize it first)");
                 }
-                img = reader.read(0);
+                int f = Math.max(1, Math.min(width, height) / (8 * Math.max(1, resolution)));
+                long kept = (long) ceilDiv(width, f) * ceilDiv(height, f);
+                long bytes = kept * bitsPerPixel(reader) / 8;
+                if (bytes > MAX_DECODED_BYTES) {
+                    throw new FileFormatException(file, "declares " + width + " x " + height + " pixels that "
+                            + "decode to " + bytes + " bytes, more than the " + MAX_DECODED_BYTES + " this loader "
+                            + "allows (a decompression bomb, or resize the image first)");
+                }
+                ImageReadParam param = reader.getDefaultReadParam();
+                if (f > 1) {
+                    param.setSourceSubsampling(f, f, 0, 0);
+                }
+                img = reader.read(0, param);
             } catch (FileFormatException e) {
                 throw e;
             } catch (IOException | RuntimeException e) {
@@ -191,6 +216,28 @@ public final class ImageFolder {
             }
             return img;
         }
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    /** Bits a decoded pixel takes (all bands), from the reader's first image type; 64 when it cannot say. */
+    private static int bitsPerPixel(ImageReader reader) {
+        try {
+            Iterator<javax.imageio.ImageTypeSpecifier> types = reader.getImageTypes(0);
+            if (types != null && types.hasNext()) {
+                int[] sizes = types.next().getSampleModel().getSampleSize();
+                int bits = 0;
+                for (int b : sizes) {
+                    bits += b;
+                }
+                return Math.max(bits, 8);
+            }
+        } catch (IOException | RuntimeException e) {
+            // fall through: assume the widest common layout
+        }
+        return 64;
     }
 
     /** Values in [0, 255] to v / 127.5 - 1, clamped (resampling keeps values in range up to rounding). */

@@ -242,16 +242,45 @@ class ImageTest {
         Files.write(bomb, pngHeaderOnly(20_000, 20_000));
         assertFails(FileFormatException.class, bomb, () -> ImageFolder.load(root, 8, 1), "20000 x 20000",
                 "more than the " + ImageFolder.MAX_PIXELS);
+        // within the pixel limit, but 16-bit RGBA at 524288 x 127 decodes to 533 MB: refused from the header too
+        Files.write(bomb, pngHeaderOnly(524_288, 127, 16, 6));
+        assertFails(FileFormatException.class, bomb, () -> ImageFolder.load(root, 8, 1), "524288 x 127",
+                "decode to", "more than the " + ImageFolder.MAX_DECODED_BYTES);
+        Files.delete(bomb);
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 8, 2));
     }
 
+    /** A 1024 x 1024 image for an 8 x 8 target is decoded at every 16th pixel, and still averages like the image. */
+    @Test
+    void largeImagesAreSubsampledWhileDecoding() throws IOException {
+        BufferedImage g = new BufferedImage(1024, 1024, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 1024; y++) {
+            for (int x = 0; x < 1024; x++) {
+                g.getRaster().setSample(x, y, 0, (int) Math.round(255.0 * y / 1023));
+            }
+        }
+        Path file = png(dir.resolve("big/gradient.png"), g);
+        float[] out = ImageFolder.loadImage(file, 8, 1);
+        for (int i = 0; i < 8; i++) {
+            double band = 255.0 * (128 * i + 63.5) / 1023 / 127.5 - 1;   // mean of rows 128i .. 128i + 127
+            for (int x = 0; x < 8; x++) {
+                assertEquals(band, out[i * 8 + x], 0.03, "row " + i + " column " + x);
+            }
+        }
+    }
+
     /** The 8-byte PNG signature, an IHDR chunk (8-bit greyscale, {@code w x h}) and IEND: no pixel data at all. */
     private static byte[] pngHeaderOnly(int w, int h) {
+        return pngHeaderOnly(w, h, 8, 0);
+    }
+
+    /** Like {@link #pngHeaderOnly(int, int)} with the IHDR's bit depth and colour type (6: RGBA). */
+    private static byte[] pngHeaderOnly(int w, int h, int bitDepth, int colourType) {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 25 + 12);
         b.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
         byte[] ihdr = java.nio.ByteBuffer.allocate(17).put(new byte[] {'I', 'H', 'D', 'R'}).putInt(w).putInt(h)
-                .put(new byte[] {8, 0, 0, 0, 0}).array();
+                .put(new byte[] {(byte) bitDepth, (byte) colourType, 0, 0, 0}).array();
         b.putInt(13).put(ihdr).putInt(crc(ihdr));
         byte[] iend = {'I', 'E', 'N', 'D'};
         b.putInt(0).put(iend).putInt(crc(iend));
