@@ -366,9 +366,13 @@ final class TrainCommand implements Callable<Integer> {
                 o.println("cleanup     removed " + removed + " stale temporary file(s) of an interrupted run");
             }
             if (!Files.isRegularFile(folder.latestCheckpoint())) {
-                throw new IllegalArgumentException("--resume: " + folder.root() + " has no checkpoint yet ("
-                        + folder.relative(folder.latestCheckpoint()) + "): the run stopped before its first "
-                        + "checkpoint; delete the folder or start again with another --out");
+                String intact = newestIntactCheckpoint(folder);
+                String latest = folder.relative(folder.latestCheckpoint());
+                throw new IllegalArgumentException("--resume: " + folder.root() + (intact != null
+                        ? " has no " + latest + ", but the newest intact checkpoint is " + intact + ": copy it to "
+                        + latest + " to resume from it"
+                        : " has no checkpoint yet (" + latest + "): the run stopped before its first checkpoint; "
+                        + "delete the folder or start again with another --out"));
             }
             previous = RunJson.read(folder.runJson());
             opts = mergeForResume(previous.options(), given());
@@ -535,26 +539,35 @@ final class TrainCommand implements Callable<Integer> {
         try {
             trainer.restore(folder.latestCheckpoint());
         } catch (IOException | RuntimeException e) {
-            String intact = null;
-            List<Path> steps = new ArrayList<>();
-            try (Stream<Path> st = Files.list(folder.checkpoints())) {
-                st.filter(p -> p.getFileName().toString().matches("step-\\d+\\.safetensors")).forEach(steps::add);
-            }
-            steps.sort(java.util.Comparator.reverseOrder());
-            for (Path p : steps) {
-                try {
-                    Checkpoint.readInfo(p);
-                    intact = folder.relative(p);
-                    break;
-                } catch (IOException | RuntimeException ignored) {
-                    // damaged too: try an older one
-                }
-            }
+            String intact = newestIntactCheckpoint(folder);
             throw new IllegalArgumentException("--resume: " + folder.latestCheckpoint() + " cannot be read ("
                     + Main.reason(e) + "); " + (intact != null ? "the newest intact checkpoint is " + intact
                     + ": copy it over " + folder.relative(folder.latestCheckpoint()) + " to resume from it"
                     : "no intact step-N checkpoint was found"), e);
         }
+    }
+
+    /** The run-relative path of the highest-numbered step-N checkpoint whose header reads, or null. */
+    static String newestIntactCheckpoint(RunFolder folder) throws IOException {
+        if (!Files.isDirectory(folder.checkpoints())) {
+            return null;
+        }
+        List<Path> steps = new ArrayList<>();
+        try (Stream<Path> st = Files.list(folder.checkpoints())) {
+            st.filter(p -> p.getFileName().toString().matches("step-\\d{1,18}\\.safetensors")).forEach(steps::add);
+        }
+        // by step number, not by name: step-1000000 comes after step-999999
+        steps.sort(java.util.Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString()
+                .replaceAll("\\D", ""))).reversed());
+        for (Path p : steps) {
+            try {
+                Checkpoint.readInfo(p);
+                return folder.relative(p);
+            } catch (IOException | RuntimeException ignored) {
+                // damaged too: try an older one
+            }
+        }
+        return null;
     }
 
     private static double nz(double v) {

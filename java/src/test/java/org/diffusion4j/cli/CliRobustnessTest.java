@@ -64,6 +64,24 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /** A deleted latest checkpoint points to the newest intact step checkpoint, by step number. */
+    @Test
+    void resumeWithoutLatestNamesTheNewestIntactStepCheckpoint() throws IOException {
+        Path run = copyOfBase("no-latest");
+        Path ck = run.resolve("checkpoints");
+        Files.delete(ck.resolve("latest.safetensors"));
+        // step 4 damaged, and a 7-digit name that sorts before "step-000002" as a string but is newer
+        Files.write(ck.resolve("step-000004.safetensors"), new byte[] {1, 2, 3});
+        Files.copy(ck.resolve("step-000002.safetensors"), ck.resolve("step-1000000.safetensors"));
+        TrainSampleEvalTest.Result r = run("train", "--out", run.toString(), "--resume", "--steps", "6",
+                "--backend", "cpu");
+        assertOneLineFailure(r, "newest intact checkpoint is checkpoints/step-1000000.safetensors",
+                "copy it to checkpoints/latest.safetensors");
+        Files.delete(ck.resolve("step-1000000.safetensors"));
+        assertOneLineFailure(run("train", "--out", run.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
+                "newest intact checkpoint is checkpoints/step-000002.safetensors");
+    }
+
     /** A copy of the base run folder (for tests that change it). */
     private Path copyOfBase(String name) throws IOException {
         Path to = dir.resolve(name);
