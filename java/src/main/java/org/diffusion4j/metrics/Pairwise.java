@@ -132,7 +132,11 @@ public final class Pairwise {
             throw new IllegalArgumentException("RBF bandwidth must be finite and > 0, got " + bandwidth);
         }
         double gamma = 1.0 / (2.0 * bandwidth * bandwidth);
-        return gemm(a, b) ? gemmSum(a, b, Kind.RBF, gamma) : hostSum(a, b, Kind.RBF, gamma);
+        if (!Double.isFinite(gamma)) {
+            throw new IllegalArgumentException("RBF bandwidth " + bandwidth + " is too small: 1/(2h^2) overflows");
+        }
+        return gemm(a, b) && (float) gamma < Float.POSITIVE_INFINITY ? gemmSum(a, b, Kind.RBF, gamma)
+                : hostSum(a, b, Kind.RBF, gamma);
     }
 
     /**
@@ -286,17 +290,35 @@ public final class Pairwise {
         return out;
     }
 
+    /**
+     * Whether every value is finite, and small enough that the GEMM's sums of products of them stay finite in float32
+     * (the squared norms are up to {@code 2^64}; beyond, the float64 host engine is used).
+     */
+    private static boolean finite(float[] v) {
+        for (float x : v) {
+            if (!(Math.abs(x) <= 0x1p64f)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private double gemmSum(PointSet a, PointSet b, Kind kind, double gamma) {
         boolean symmetric = a == b;
         int n = a.size();
         int m = b.size();
         int k2 = a.dim() + 2;
         double[] mean = pooledMean(a, b);
+        float[] la = augmented(a, mean, true);
+        float[] rb = augmented(b, mean, false);
+        if (!finite(la) || !finite(rb)) {
+            return hostSum(a, b, kind, gamma);                          // ‖x − μ‖² beyond float32: float64 instead
+        }
         Backend be = backend;
         double total = 0;
         try (TensorScope scope = TensorScope.open()) {
-            Tensor left = be.fromArray(scope, augmented(a, mean, true), n, k2);     // [N, D + 2]
-            Tensor right = be.fromArray(scope, augmented(b, mean, false), m, k2);   // [M, D + 2]
+            Tensor left = be.fromArray(scope, la, n, k2);                           // [N, D + 2]
+            Tensor right = be.fromArray(scope, rb, m, k2);                          // [M, D + 2]
             int t = tile;
             Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
             Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
@@ -309,7 +331,8 @@ public final class Pairwise {
                     Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
                     be.gemm(false, true, alpha, ai, right.slice(0, j0, j1), 0f, c);  // [ti, tj]: α‖a_i − b_j‖²
                     if (kind == Kind.RBF) {
-                        be.unary(Ops.Unary.EXP, c, c);                               // exp(−γ d²)
+                        be.binary(Ops.Binary.MIN, c, 0f, c);                         // rounding can make d² < 0
+                        be.unary(Ops.Unary.EXP, c, c);                               // exp(−γ d²) ≤ 1
                     } else {
                         be.binary(Ops.Binary.MAX, c, 0f, c);                         // rounding can make d² < 0
                         be.unary(Ops.Unary.SQRT, c, c);                              // d
@@ -332,12 +355,17 @@ public final class Pairwise {
         int m = r.size();
         int k2 = q.dim() + 2;
         double[] mean = pooledMean(q, r);
+        float[] lq = augmented(q, mean, true);
+        float[] rr = augmented(r, mean, false);
+        if (!finite(lq) || !finite(rr)) {
+            return hostNearest(q, r);
+        }
         Backend be = backend;
         double[] best = new double[n];                                              // max over tiles of −d²
         Arrays.fill(best, Double.NEGATIVE_INFINITY);
         try (TensorScope scope = TensorScope.open()) {
-            Tensor left = be.fromArray(scope, augmented(q, mean, true), n, k2);
-            Tensor right = be.fromArray(scope, augmented(r, mean, false), m, k2);
+            Tensor left = be.fromArray(scope, lq, n, k2);
+            Tensor right = be.fromArray(scope, rr, m, k2);
             int t = tile;
             Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
             Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));

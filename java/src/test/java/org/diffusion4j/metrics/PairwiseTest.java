@@ -35,6 +35,31 @@ class PairwiseTest {
         backend.close();
     }
 
+    /**
+     * Found by an adversarial trial: duplicated points made the float32 d² slightly negative and the RBF kernel
+     * exceed 1 (MMD² V 0.33 instead of 0.22 at h = 1e-3, Infinity at 1e-4); points near 1e20 overflowed the
+     * GEMM's squared norms (energy distance NaN). Kernels now stay in [0, 1] and huge values use float64.
+     */
+    @Test
+    void duplicatesTinyBandwidthsAndHugeValuesStayFinite() {
+        PointSet x = PointSet.of("x", new float[][] {{0, 1}, {2, 3}, {4, 5}});
+        PointSet y = PointSet.of("y", new float[][] {{0, 1}, {2, 3}, {4, 6}});
+        Pairwise gemm = Pairwise.on(backend, 16);
+        for (double h : new double[] {1e-3, 1e-4, 1e-6, 1e-30}) {
+            double got = gemm.rbfSum(x, y, h);
+            assertEquals(Pairwise.host().rbfSum(x, y, h), got, 1e-6, "h = " + h);   // the two duplicates: 2
+        }
+        assertThrows(IllegalArgumentException.class, () -> gemm.rbfSum(x, y, 1e-160));
+        PointSet big = PointSet.of("big", new float[][] {{1e20f, 0}, {-1e20f, 3e19f}, {5e19f, 1}});
+        double d = gemm.distanceSum(big, x);
+        assertEquals(Pairwise.host().distanceSum(big, x), d, 1e-9 * Math.abs(d));
+        double[] nn = gemm.nearestDistances(big, x);
+        double[] want = Pairwise.host().nearestDistances(big, x);
+        for (int i = 0; i < nn.length; i++) {
+            assertEquals(want[i], nn[i], 1e-9 * want[i]);
+        }
+    }
+
     /** float64 loops: equal to the oracle up to summation order. */
     @Test
     void hostEngineMatchesTheOracle() {
