@@ -156,6 +156,7 @@ final class EvalCommand implements Callable<Integer> {
         long split = splitSeed != null ? splitSeed : 0;
         String runFingerprint = null;
         MetricsReport report;
+        DataLoading.Loaded loaded = null;
         Map<String, String> settings = new LinkedHashMap<>();
         if (checkpoint != null) {
             try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
@@ -163,11 +164,11 @@ final class EvalCommand implements Callable<Integer> {
                 folder = s.runFolder;
                 if (s.run != null) {
                     RunJson.TrainOptions ro = s.run.options();
-                    refuseConflicts(ro, s.runFolder);
+                    runFingerprint = s.run.data() == null ? null : s.run.data().fingerprint();
+                    refuseConflicts(ro, s.runFolder, runFingerprint != null);
                     if (dataPath == null) {
                         dataPath = s.runData();
                     }
-                    runFingerprint = s.run.data() == null ? null : s.run.data().fingerprint();
                     frac = ro.heldOut();
                     res = ro.resolution();
                     ch = ro.channels();
@@ -178,6 +179,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dataPath == null) {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
+                loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint);   // before sampling
                 SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, 0.0, null, seed, n, batch,
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
@@ -194,6 +196,7 @@ final class EvalCommand implements Callable<Integer> {
             if (dataPath == null) {
                 throw new IllegalArgumentException("--data is needed with --samples");
             }
+            loaded = loadChecked(o, dataPath, res, ch, frac, split, null);
             Npy.Array a = Npy.read(samplesFile);
             long[] shape = a.shape();
             if (shape.length < 2) {
@@ -209,13 +212,6 @@ final class EvalCommand implements Callable<Integer> {
                 }
             }
             settings.put("samples", samplesFile.toAbsolutePath().normalize().toString());
-        }
-        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split);
-        o.println("data        " + dataPath + ": " + loaded.describe());
-        if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
-            throw new IllegalArgumentException("the data in " + dataPath + " changed since the run trained on it (now "
-                    + loaded.fingerprint() + ", run.json has " + runFingerprint + "); the held-out split would not "
-                    + "be the one training left out");
         }
         long[] dataShape = loaded.sampleShape();
         if (sampleShape.length == 2 && dataShape.length == 3 && dataShape[0] == 1) {
@@ -273,6 +269,20 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Loads the data and checks it against the run's fingerprint (when there is one). */
+    private static DataLoading.Loaded loadChecked(java.io.PrintWriter o, Path dataPath, int res, int ch, double frac,
+                                                  long split, String runFingerprint) throws IOException {
+        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split);
+        o.println("data        " + dataPath + ": " + loaded.describe());
+        o.flush();
+        if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
+            throw new IllegalArgumentException("the data in " + dataPath + " is not the data the run trained on (now "
+                    + loaded.fingerprint() + ", run.json has " + runFingerprint + "); the held-out split would not "
+                    + "be the one training left out");
+        }
+        return loaded;
+    }
+
     /** The default {@code --out} of {@code --samples x.npy}: {@code x.eval.json} beside it. */
     static Path besideSamples(Path samples) {
         Path abs = samples.toAbsolutePath().normalize();
@@ -299,12 +309,14 @@ final class EvalCommand implements Callable<Integer> {
      * Refuses data options given explicitly with values that differ from the run's: the held-out split must be the
      * one training left out.
      */
-    private void refuseConflicts(RunJson.TrainOptions ro, RunFolder runFolder) {
+    /** Options that would evaluate against another split than the run's; moved data passes by its fingerprint. */
+    private void refuseConflicts(RunJson.TrainOptions ro, RunFolder runFolder, boolean fingerprinted) {
         CommandLine.ParseResult pr = spec.commandLine().getParseResult();
         String where = " (the run in " + runFolder.root() + " used ";
-        if (data != null && ro.data() != null && !realPath(data).equals(realPath(Path.of(ro.data())))) {
+        if (data != null && ro.data() != null && !fingerprinted
+                && !realPath(data).equals(realPath(Path.of(ro.data())))) {
             throw new IllegalArgumentException("--data " + data + " differs from the run's data" + where + ro.data()
-                    + "); leave --data out to use it");
+                    + ", and run.json has no fingerprint to compare it with); leave --data out to use it");
         }
         if (pr.hasMatchedOption("--held-out") && heldOut != ro.heldOut()) {
             throw new IllegalArgumentException("--held-out " + heldOut + " differs from the run's" + where

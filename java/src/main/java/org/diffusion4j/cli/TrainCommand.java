@@ -375,7 +375,8 @@ final class TrainCommand implements Callable<Integer> {
                         + "delete the folder or start again with another --out"));
             }
             previous = RunJson.read(folder.runJson());
-            opts = mergeForResume(previous.options(), given());
+            opts = mergeForResume(previous.options(), given(),
+                    previous.data() != null && previous.data().fingerprint() != null);
         } else {
             checkNewRunFolder(folder, true);
             opts = given();
@@ -454,17 +455,17 @@ final class TrainCommand implements Callable<Integer> {
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
                     o.printf(Locale.ROOT, "resume      from step %d (%s)%n", trainer.completedSteps(),
                             folder.relative(folder.latestCheckpoint()));
+                    if (trainer.completedSteps() >= opts.steps()) {      // before run.json is touched
+                        o.printf(Locale.ROOT, "the run has already completed %d of %d steps; nothing to do (raise "
+                                + "--steps to continue)%n", trainer.completedSteps(), opts.steps());
+                        return 0;
+                    }
                 }
                 save(run, folder);
                 DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
                 GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train);
                 long first = trainer.completedSteps();
                 long total = opts.steps();
-                if (first >= total) {
-                    o.printf(Locale.ROOT, "the run has already completed %d of %d steps; nothing to do (raise "
-                            + "--steps to continue)%n", first, total);
-                    return 0;
-                }
                 double[] trainSeconds = {0};
                 String[] latestCkpt = {run.results().latestCheckpoint()};
                 String[] latestGrid = {run.results().latestGrid()};
@@ -638,7 +639,8 @@ final class TrainCommand implements Callable<Integer> {
      * The stored options with the resumable ones taken from the command line; any other option given explicitly
      * with a value different from the stored one is refused.
      */
-    private RunJson.TrainOptions mergeForResume(RunJson.TrainOptions stored, RunJson.TrainOptions cli) {
+    private RunJson.TrainOptions mergeForResume(RunJson.TrainOptions stored, RunJson.TrainOptions cli,
+                                                boolean fingerprinted) {
         CommandLine.ParseResult pr = spec.commandLine().getParseResult();
         Object[] values = new Object[RunJson.TrainOptions.class.getRecordComponents().length];
         RecordComponent[] comps = RunJson.TrainOptions.class.getRecordComponents();
@@ -654,11 +656,12 @@ final class TrainCommand implements Callable<Integer> {
             }
             boolean explicit = pr.hasMatchedOption(name);
             if (name.equals("--data")) {
-                if (explicit && !java.util.Objects.equals(mine, theirs)) {
+                // data moved elsewhere: taken when its fingerprint (checked once loaded) is the run's
+                if (explicit && !java.util.Objects.equals(mine, theirs) && !fingerprinted) {
                     throw new IllegalArgumentException("--resume: --data " + mine + " differs from the run's "
-                            + theirs + " (run.json)");
+                            + theirs + " (run.json, which has no fingerprint of the data to compare with)");
                 }
-                values[i] = theirs;
+                values[i] = explicit ? mine : theirs;
             } else if (explicit && RESUMABLE.contains(name)) {
                 values[i] = mine;
             } else if (explicit && !java.util.Objects.equals(mine, theirs)) {

@@ -64,6 +64,18 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /** A --resume with fewer --steps than done changes nothing, run.json included. */
+    @Test
+    void resumeWithFewerStepsLeavesTheRunAlone() throws IOException {
+        Path r = copyOfBase("fewer-steps");
+        byte[] before = Files.readAllBytes(r.resolve("run.json"));
+        TrainSampleEvalTest.Result t = run("train", "--out", r.toString(), "--resume", "--steps", "2", "--backend",
+                "cpu");
+        assertEquals(0, t.code(), t::toString);
+        assertTrue(t.out().contains("already completed 4 of 2 steps; nothing to do"), t::toString);
+        assertArrayEquals(before, Files.readAllBytes(r.resolve("run.json")));
+    }
+
     /** A deleted latest checkpoint points to the newest intact step checkpoint, by step number. */
     @Test
     void resumeWithoutLatestNamesTheNewestIntactStepCheckpoint() throws IOException {
@@ -290,12 +302,34 @@ class CliRobustnessTest {
     @Test
     void evalRefusesDataOptionsThatDifferFromTheRun() throws IOException {
         Path other = TinyData.idxFolder(dir.resolve("other"), 24, 6);
+        TinyData.writeIdx(other, "train", 24, 500, true);                  // other images than the run's
         String[] e = {"eval", "--checkpoint", base.toString(), "--n", "4", "--reference", "4", "--steps", "2",
             "--backend", "cpu", "--out", dir.resolve("e.json").toString()};
         assertOneLineFailure(run(concat(e, "--held-out", "0.3")), "--held-out 0.3 differs");
-        assertOneLineFailure(run(concat(e, "--data", other.toString())), "--data", "differs from the run's data");
+        assertOneLineFailure(run(concat(e, "--data", other.toString())), "is not the data the run trained on");
         assertOneLineFailure(run(concat(e, "--split-seed", "9")), "--split-seed 9 differs");
         assertFalse(Files.exists(dir.resolve("e.json")));
+    }
+
+    /** Data moved to another folder is accepted by its fingerprint, for eval and for --resume. */
+    @Test
+    void movedDataIsRecognisedByItsFingerprint() throws IOException {
+        Path moved = dir.resolve("moved-data");
+        Files.createDirectories(moved);
+        try (Stream<Path> files = Files.list(data)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.copy(f, moved.resolve(f.getFileName()));
+            }
+        }
+        TrainSampleEvalTest.Result ev = run("eval", "--checkpoint", base.toString(), "--data", moved.toString(),
+                "--n", "4", "--reference", "4", "--steps", "2", "--backend", "cpu", "--out",
+                dir.resolve("moved.json").toString());
+        assertEquals(0, ev.code(), ev::toString);
+        Path r = copyOfBase("moved-run");
+        TrainSampleEvalTest.Result t = run(concat(trainArgs(moved, r, 6), "--resume"));
+        assertEquals(0, t.code(), t::toString);
+        assertTrue(JSON.readTree(r.resolve("run.json").toFile()).get("options").get("data").asText()
+                .endsWith("moved-data"));
     }
 
     @Test
@@ -309,7 +343,7 @@ class CliRobustnessTest {
         TinyData.writeIdx(d, "train", 24, 500, true);                      // same count and shape, other images
         assertOneLineFailure(run(concat(trainArgs(d, r, 6), "--resume")), "changed since the run started");
         assertOneLineFailure(run("eval", "--checkpoint", r.toString(), "--n", "4", "--reference", "4", "--steps",
-                "2", "--backend", "cpu"), "changed since the run trained on it");
+                "2", "--backend", "cpu"), "is not the data the run trained on");
     }
 
     // ---------------------------------------------------------------- 8. sizes
