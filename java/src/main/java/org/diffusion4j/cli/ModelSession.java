@@ -118,6 +118,33 @@ final class ModelSession implements AutoCloseable {
     }
 
     /**
+     * The per-feature standardisation the model was trained on (vector data), or null.
+     *
+     * @throws CheckpointException when the metadata is malformed or does not fit the model's samples
+     */
+    org.diffusion4j.io.Standardization standardization() {
+        String json = loaded.info().metadata().get(Checkpoint.KEY_DATA_STANDARDIZATION);
+        if (json == null) {
+            return null;
+        }
+        try {
+            org.diffusion4j.io.Standardization st = org.diffusion4j.io.Standardization.fromJson(json);
+            long features = 1;
+            for (long d : model().sampleShape()) {
+                features *= d;
+            }
+            if (st.features() != features) {
+                throw new IllegalArgumentException("it has " + st.features() + " features, the model's samples "
+                        + features);
+            }
+            return st;
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException(new CheckpointException(file, "metadata "
+                    + Checkpoint.KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e).getMessage(), e);
+        }
+    }
+
+    /**
      * The image shape {@code [C, H, W]} of the samples, or null for vectors: the model's own shape when it has rank
      * 3, else the run's data shape when that is an image (a flattened MLP).
      */

@@ -212,6 +212,10 @@ final class SampleCommand implements Callable<Integer> {
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
         }
+        org.diffusion4j.io.Standardization scaling = s.standardization();
+        if (scaling != null) {
+            scaling.invert(x);                                   // back to the data's units
+        }
         int[] labels = null;
         if (labelOf != null) {
             labels = new int[n];

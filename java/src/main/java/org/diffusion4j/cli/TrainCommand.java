@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.diffusion4j.Backends;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Dataset;
+import org.diffusion4j.io.Standardization;
 import org.diffusion4j.nn.DenoiserModel;
 import org.diffusion4j.nn.DiT;
 import org.diffusion4j.nn.MlpDenoiser;
@@ -150,6 +151,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--random-flip", description = "mirror each training image left-right with probability 1/2 "
             + "(data augmentation for images whose classes are left-right symmetric; not for vectors)")
     boolean randomFlip;
+
+    @Option(names = "--standardize", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "vector data: train on each feature scaled to mean 0 and standard deviation 1 (from the "
+                    + "training split), and map samples back; --no-standardize trains on the raw values (default: "
+                    + "${DEFAULT-VALUE}; images are always in [-1, 1])")
+    boolean standardize;
 
     @Option(names = "--seed", defaultValue = "0", description = "seed of everything random (default: ${DEFAULT-VALUE})")
     long seed;
@@ -407,6 +414,21 @@ final class TrainCommand implements Callable<Integer> {
         if (mlp && imageShape != null) {
             train = DataLoading.flatten(train);
         }
+        Standardization scaling = null;
+        if (imageShape == null && opts.standardize()) {
+            scaling = Standardization.fit(train);
+            train = scaling.apply(train);
+            o.println("scaling     each of the " + scaling.features() + " features to mean 0, std 1 (train split: "
+                    + summary(scaling) + "); samples are mapped back (--no-standardize: raw values)");
+        } else if (imageShape == null) {
+            Standardization raw = Standardization.fit(train);
+            if (far(raw)) {
+                o.println("warning     the features are far from unit scale (" + summary(raw) + ") and "
+                        + "--no-standardize trains on them as they are: noise of scale 1 will not cover them");
+            }
+        }
+        Map<String, String> extraMeta = scaling == null ? Map.of()
+                : Map.of(Checkpoint.KEY_DATA_STANDARDIZATION, scaling.toJson());
         if (opts.cond() && !train.hasLabels()) {
             throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
         }
@@ -463,7 +485,7 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 save(run, folder);
                 DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
-                GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train);
+                GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train, scaling);
                 long first = trainer.completedSteps();
                 long total = opts.steps();
                 double[] trainSeconds = {0};
@@ -495,7 +517,7 @@ final class TrainCommand implements Callable<Integer> {
                         // the checkpoint first: a grid that fails (a NaN model, an unwritable folder) loses nothing
                         if (last || done % opts.checkpointEvery() == 0) {
                             Path ck = folder.checkpoint(done);
-                            trainer.save(ck);
+                            Checkpoint.save(trainer, ck, extraMeta);
                             RunFolder.copyAtomically(ck, folder.latestCheckpoint());
                             latestCkpt[0] = folder.relative(ck);
                             writeLosses(folder, losses);
@@ -533,6 +555,26 @@ final class TrainCommand implements Callable<Integer> {
                 return 0;
             }
         }
+    }
+
+    /** Ranges of the means and scales, for the log. */
+    static String summary(Standardization s) {
+        double[] m = s.mean();
+        double[] d = s.std();
+        return String.format(Locale.ROOT, "means %.3g .. %.3g, stds %.3g .. %.3g", Arrays.stream(m).min().orElse(0),
+                Arrays.stream(m).max().orElse(0), Arrays.stream(d).min().orElse(0), Arrays.stream(d).max().orElse(0));
+    }
+
+    /** Whether some feature's mean or scale is more than 10x off unit scale. */
+    static boolean far(Standardization s) {
+        for (int j = 0; j < s.features(); j++) {
+            double m = Math.abs(s.mean()[j]);
+            double d = s.std()[j];
+            if (m > 10 || d > 10 || d < 0.1) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Restores the latest checkpoint; when it is unreadable, names the newest intact step checkpoint. */
@@ -619,7 +661,7 @@ final class TrainCommand implements Callable<Integer> {
         return new RunJson.TrainOptions(data == null ? null : data.toAbsolutePath().normalize().toString(),
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
-                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance, randomFlip);
+                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance, randomFlip, standardize);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -842,9 +884,11 @@ final class TrainCommand implements Callable<Integer> {
         private final RunJson.TrainOptions opts;
         private final long[] imageShape;
         private final int classes;
+        private final Standardization scaling;
 
         GridMaker(Backend be, Trainer trainer, DenoiserModel gridModel, TrainingConfig tc, RunJson.TrainOptions opts,
-                  long[] imageShape, Dataset train) {
+                  long[] imageShape, Dataset train, Standardization scaling) {
+            this.scaling = scaling;
             this.be = be;
             this.trainer = trainer;
             this.gridModel = gridModel;
@@ -869,6 +913,9 @@ final class TrainCommand implements Callable<Integer> {
             Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i / GRID_COLUMNS : null,
                     g, 0.0, n);
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
+            if (scaling != null) {
+                scaling.invert(x);
+            }
             Path file = imageShape == null ? folder.samples().resolve(String.format(Locale.ROOT, "step-%06d.png",
                     step)) : folder.grid(step);
             Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), GRID_COLUMNS, null);

@@ -49,6 +49,7 @@ import java.util.TreeSet;
  *                     d4j.model.config      the model's configuration record as JSON (built-in models only)
  *                     d4j.model.class       the model's Java class (informative; any DenoiserModel)
  *                     d4j.weights           "raw" or "ema": what an {@link #exportWeights export} holds
+ *                     d4j.data.standardization  per-feature mean and scale of vector data (the CLI's)
  *                     d4j.training.config   the {@link TrainingConfig} as JSON
  *                     d4j.step              completed steps (also the position of every random stream: the
  *                                           trainer's draws are functions of (seed, step))
@@ -97,6 +98,12 @@ public final class Checkpoint {
     public static final String KEY_TRAINING_CONFIG = "d4j.training.config";
     /** Metadata key: the Java class of the model (informative). */
     public static final String KEY_MODEL_CLASS = "d4j.model.class";
+    /**
+     * Metadata key of the per-feature standardisation the model was trained on
+     * ({@link org.diffusion4j.io.Standardization#toJson()}; written by the CLI for vector data): samples are mapped
+     * back with it.
+     */
+    public static final String KEY_DATA_STANDARDIZATION = "d4j.data.standardization";
     /** Metadata key of an export: {@code "ema"} when its weights are EMA averages, else {@code "raw"}. */
     public static final String KEY_WEIGHTS = "d4j.weights";
     /** Metadata key of the completed steps. */
@@ -175,7 +182,19 @@ public final class Checkpoint {
      * @throws IllegalStateException when the trainer is closed
      */
     public static void save(Trainer trainer, Path file) throws IOException {
+        save(trainer, file, Map.of());
+    }
+
+    /**
+     * {@link #save(Trainer, Path)} with further metadata of the caller's (e.g. the CLI's
+     * {@value #KEY_DATA_STANDARDIZATION}); {@link #readInfo} returns it with the rest.
+     *
+     * @param extra metadata strings; a key the checkpoint writes itself is refused
+     * @throws IllegalArgumentException for a key of the checkpoint's own
+     */
+    public static void save(Trainer trainer, Path file, Map<String, String> extra) throws IOException {
         Objects.requireNonNull(trainer, "trainer");
+        Objects.requireNonNull(extra, "extra");
         Objects.requireNonNull(file, "file");
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot save a closed trainer");
@@ -202,6 +221,12 @@ public final class Checkpoint {
         meta.put(KEY_OPTIM_STEPS, Long.toString(opt.stepCount()));
         if (ema != null) {
             meta.put(KEY_EMA_UPDATES, Long.toString(ema.updates()));
+        }
+        for (Map.Entry<String, String> e : extra.entrySet()) {
+            if (meta.containsKey(e.getKey())) {
+                throw new IllegalArgumentException("metadata key " + e.getKey() + " is the checkpoint's own");
+            }
+            meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
         }
         trainer.ops().backend().synchronize();
         Safetensors.write(file, tensors, meta);

@@ -64,6 +64,50 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /**
+     * Vector data far from unit scale (found by a user trial: samples came out near 130 ± 1 for data at 500 ± 200):
+     * trained standardised, sampled back in the data's units; --no-standardize warns.
+     */
+    @Test
+    void offScaleVectorsAreStandardisedAndSampledBackInTheirUnits() throws IOException {
+        StringBuilder csv = new StringBuilder("a,b\n");
+        java.util.SplittableRandom r = new java.util.SplittableRandom(4);
+        for (int i = 0; i < 400; i++) {
+            csv.append(500 + 200 * r.nextGaussian()).append(',').append(-3 + 0.01 * r.nextGaussian()).append('\n');
+        }
+        Path file = dir.resolve("offscale.csv");
+        Files.writeString(file, csv);
+        Path out = dir.resolve("offscale-run");
+        TrainSampleEvalTest.Result t = run("train", "--data", file.toString(), "--out", out.toString(), "--model",
+                "mlp", "--hidden", "32", "--blocks", "2", "--steps", "300", "--batch", "64", "--sample-every", "0",
+                "--sample-steps", "4", "--backend", "cpu", "--seed", "1");
+        assertEquals(0, t.code(), t::toString);
+        assertTrue(t.out().contains("scaling     each of the 2 features to mean 0, std 1"), t::toString);
+        Path raw = dir.resolve("offscale.npy");
+        TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "256", "--steps", "16",
+                "--backend", "cpu", "--out", dir.resolve("offscale.png").toString(), "--save-raw", raw.toString());
+        assertEquals(0, s.code(), s::toString);
+        float[] v = Npy.read(raw).values();
+        double[] mean = new double[2];
+        double[] var = new double[2];
+        for (int i = 0; i < v.length; i++) {
+            mean[i % 2] += v[i] / 256.0;
+        }
+        for (int i = 0; i < v.length; i++) {
+            var[i % 2] += (v[i] - mean[i % 2]) * (v[i] - mean[i % 2]) / 256.0;
+        }
+        assertEquals(500, mean[0], 60, "feature a in its units");
+        assertEquals(200, Math.sqrt(var[0]), 80);
+        assertEquals(-3, mean[1], 0.01, "feature b in its units");
+        assertEquals(0.01, Math.sqrt(var[1]), 0.008);
+
+        TrainSampleEvalTest.Result w = run("train", "--data", file.toString(), "--out", dir.resolve("offscale-raw")
+                .toString(), "--model", "mlp", "--hidden", "8", "--blocks", "1", "--steps", "2", "--batch", "8",
+                "--sample-every", "0", "--sample-steps", "2", "--backend", "cpu", "--no-standardize");
+        assertEquals(0, w.code(), w::toString);
+        assertTrue(w.out().contains("warning     the features are far from unit scale"), w::toString);
+    }
+
     /** A --resume with fewer --steps than done changes nothing, run.json included. */
     @Test
     void resumeWithFewerStepsLeavesTheRunAlone() throws IOException {
