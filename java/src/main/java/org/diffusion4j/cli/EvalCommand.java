@@ -136,6 +136,9 @@ final class EvalCommand implements Callable<Integer> {
         if (n < 2 || reference < 2) {
             throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
         }
+        if (batch < 1 || batch > SampleCommand.MAX_BATCH) {
+            throw new IllegalArgumentException("--batch must be in [1, " + SampleCommand.MAX_BATCH + "], got " + batch);
+        }
         if (checkpoint != null) {
             SampleCommand.checkBeforeLoad(sampler, steps, null);
         }

@@ -73,6 +73,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cli = new CommandLine(new Main());
+        cli.setOverwrittenOptionsAllowed(true);       // the last of a repeated option wins (defaults + override)
         if (out != null) {
             cli.setOut(out);
         }

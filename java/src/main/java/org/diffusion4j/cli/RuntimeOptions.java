@@ -59,6 +59,11 @@ final class RuntimeOptions {
             if (threads < 1) {
                 throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
             }
+            int cores = Runtime.getRuntime().availableProcessors();
+            if (threads > cores) {
+                org.slf4j.LoggerFactory.getLogger(RuntimeOptions.class).warn("--threads {} is more than the {} "
+                        + "available cores: the threads take turns, which is slower, not faster", threads, cores);
+            }
             System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
         }
     }

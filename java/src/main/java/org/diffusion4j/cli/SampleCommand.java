@@ -28,6 +28,9 @@ import java.util.function.IntUnaryOperator;
         description = "Sample from a checkpoint; writes a PNG grid and optionally the raw samples (.npy or .idx).")
 final class SampleCommand implements Callable<Integer> {
 
+    /** The largest --batch of sample and eval (every batch runs at this size: memory grows with it). */
+    static final int MAX_BATCH = 8192;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -96,8 +99,8 @@ final class SampleCommand implements Callable<Integer> {
         if (n < 1) {
             throw new IllegalArgumentException("--n must be >= 1, got " + n);
         }
-        if (batch < 1) {
-            throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
+        if (batch < 1 || batch > MAX_BATCH) {
+            throw new IllegalArgumentException("--batch must be in [1, " + MAX_BATCH + "], got " + batch);
         }
         if (zoom < 1 || zoom > 64) {
             throw new IllegalArgumentException("--zoom must be in [1, 64], got " + zoom);
@@ -141,8 +144,8 @@ final class SampleCommand implements Callable<Integer> {
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
             }
-            o.printf(Locale.ROOT, "sampled     %d with %s, %d steps, guidance %.2f%s%s, seed %d in %.1f s%n", n,
-                    r.samplerName(), steps, r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
+                    r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     classLabel != null ? ", class " + classLabel : "", seed, (System.nanoTime() - start) / 1e9);
             o.println("png         " + png);
@@ -203,7 +206,8 @@ final class SampleCommand implements Callable<Integer> {
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
         if (progress != null) {
-            progress.printf(Locale.ROOT, "sampling    %d samples, %s, %d steps, batches of %d%n", n, name, steps, batch);
+            progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s, batches of %d%n", n, n == 1 ? "" : "s",
+                    name, steps, steps == 1 ? "" : "s", batch);
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
@@ -282,8 +286,16 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException(option + " must end in " + extension + ", got " + file);
         }
         if (p.getParent() != null && !Files.isDirectory(p.getParent())) {
-            throw new IllegalArgumentException(option + ": folder " + p.getParent()
-                    + (Files.exists(p.getParent()) ? " is not a folder" : " does not exist"));
+            if (Files.exists(p.getParent())) {
+                throw new IllegalArgumentException(option + ": " + p.getParent() + " is not a folder");
+            }
+            try {
+                Files.createDirectories(p.getParent());                // as train --out does
+            } catch (IOException | UnsupportedOperationException e) {
+                throw new IllegalArgumentException(option + ": cannot create the folder " + p.getParent() + " ("
+                        + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
+                        + ")");
+            }
         }
         if (p.getParent() != null) {
             // a probe file: Files.isWritable says yes to root even where nothing can be created (e.g. /proc)

@@ -137,6 +137,10 @@ final class Sampling {
             throw new IllegalArgumentException("--guidance needs a class-conditional model; this one is "
                     + "unconditional (use --guidance 1)");
         }
+        if (k == 0 && r.rescale() != 0) {
+            throw new IllegalArgumentException("--guidance-rescale needs a class-conditional model with guidance; "
+                    + "this one is unconditional");
+        }
         float[] out = new float[Math.toIntExact(r.n() * per)];
         int chunk = r.chunk();
         long[] shape = new long[sampleShape.length + 1];

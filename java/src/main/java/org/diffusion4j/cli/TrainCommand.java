@@ -185,8 +185,8 @@ final class TrainCommand implements Callable<Integer> {
             + "${DEFAULT-VALUE})")
     int sampleSteps;
 
-    @Option(names = "--sampler", description = "sampler of the grids (default: flow-midpoint for flow, dpmpp-2m "
-            + "otherwise)")
+    @Option(names = "--sampler", description = "sampler of the grids, one of " + Sampling.NAMES
+            + " (default: flow-midpoint for flow, dpmpp-2m otherwise)")
     String sampler;
 
     @Option(names = "--guidance", defaultValue = "2.0", description = "guidance scale of the grids of a conditional "
@@ -547,9 +547,10 @@ final class TrainCommand implements Callable<Integer> {
                         opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
                 save(run, folder);
                 RunJson.Results r = run.results();
-                o.printf(Locale.ROOT, "done        %d steps, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, wall %s%n",
-                        total, r.finalLoss(), finalLossWindow(total), r.msPerStep(), r.imagesPerSecond(),
-                        imageShape != null ? "images/s" : "samples/s", Progress.clock(r.wallSeconds()));
+                o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
+                        + "wall %s%s%n", total, total == 1 ? "" : "s", r.finalLoss(), finalLossWindow(total),
+                        r.msPerStep(), r.imagesPerSecond(), imageShape != null ? "images/s" : "samples/s",
+                        Progress.clock(r.wallSeconds()), resume ? " (all sessions)" : "");
                 o.println("run         " + folder.root());
                 o.flush();
                 return 0;

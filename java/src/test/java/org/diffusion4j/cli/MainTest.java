@@ -86,12 +86,17 @@ class MainTest {
     }
 
     @Test
-    void demoRejectsAnOutputInAMissingFolder(@TempDir Path dir) {
-        Path bad = dir.resolve("missing").resolve("x.png");
+    void demoCreatesAMissingOutputFolderButRejectsAFileAsOne(@TempDir Path dir) throws java.io.IOException {
+        Path file = Files.writeString(dir.resolve("plain"), "x");
+        Path bad = file.resolve("x.png");
         Object[] r = run("demo", "--backend", "cpu", "--steps", "1", "--out", bad.toString());
         assertNotEquals(0, r[0]);
-        assertTrue(((String) r[2]).contains("--out"), (String) r[2]);
-        assertFalse(Files.exists(bad));
+        assertTrue(((String) r[2]).contains("--out") && ((String) r[2]).contains("is not a folder"), (String) r[2]);
+        Path nested = dir.resolve("a").resolve("b").resolve("x.png");
+        r = run("demo", "--backend", "cpu", "--steps", "2", "--batch", "8", "--samples", "16", "--out",
+                nested.toString());
+        assertEquals(0, r[0], (String) r[2]);
+        assertTrue(Files.isRegularFile(nested));
     }
 
     @Test
