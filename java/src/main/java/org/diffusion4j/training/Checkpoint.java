@@ -645,6 +645,20 @@ public final class Checkpoint {
         Set<String> wanted = new LinkedHashSet<>(names.values());
         try (TensorScope tmp = TensorScope.open()) {
             SafetensorsFile f = Safetensors.read(file, tmp, backend, wanted::contains);
+            // every value finite, before anything is copied: a NaN would otherwise surface as a diverged step
+            for (Map.Entry<String, Tensor> e : targets.entrySet()) {
+                String name = names.get(e.getKey());
+                Tensor src = f.tensor(name);
+                Tensor f32 = src;
+                if (src.dtype() != DType.F32) {
+                    f32 = backend.empty(tmp, DType.F32, src.shape());
+                    backend.cast(src, f32);
+                }
+                if (f32.numel() > 0 && !Double.isFinite(backend.globalNorm(List.of(f32)))) {
+                    throw new CheckpointException(file, "tensor '" + name + "' holds NaN or infinite values (the "
+                            + "run that wrote it had diverged?)");
+                }
+            }
             for (Map.Entry<String, Tensor> e : targets.entrySet()) {
                 Tensor src = f.tensor(names.get(e.getKey()));
                 Tensor dst = e.getValue();

@@ -47,7 +47,7 @@ public final class DenoisingLoss {
      * @param dOut    output gradient of {@code out}'s shape, or null; must not overlap {@code out} or {@code target}
      * @return the loss values (non-finite when the batch diverged or a weight is not finite: check before
      *         stepping an optimizer)
-     * @throws IllegalArgumentException for mismatched shapes, a batch of 0 or a wrong number of weights
+     * @throws IllegalArgumentException for mismatched shapes, a batch of 0, empty samples or a wrong number of weights
      */
     public static Value compute(Backend backend, TensorScope scope, Tensor out, Tensor target, double[] weights,
                                 Tensor dOut) {
@@ -61,6 +61,9 @@ public final class DenoisingLoss {
         }
         int batch = Math.toIntExact(out.shape(0));
         long n = out.numel() / batch;
+        if (n == 0) {
+            throw new IllegalArgumentException("out " + out + " has no elements per sample");
+        }
         if (weights != null) {
             if (weights.length != batch) {
                 throw new IllegalArgumentException(weights.length + " loss weights for a batch of " + batch);

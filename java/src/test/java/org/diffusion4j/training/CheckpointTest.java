@@ -339,6 +339,33 @@ class CheckpointTest {
         assertEquals(opt, t.optimizer().stepCount());
     }
 
+    /** A NaN in a stored weight or moment is named on load, before anything is copied. */
+    @Test
+    void nonFiniteValuesAreRefusedByName(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f); TensorScope r = TensorScope.open()) {
+            Path bad = rewrite(f, dir.resolve("nan.safetensors"), (m, meta) -> {
+                Tensor w = m.get("optim.v.out_proj.weight");
+                float[] v = w.toFloatArray();
+                v[1] = Float.NaN;
+                m.put("optim.v.out_proj.weight", be.fromArray(r, v, w.shape()));
+            });
+            assertRestoreFails(t, bad, "optim.v.out_proj.weight", "NaN");
+            Path badWeight = rewrite(f, dir.resolve("inf.safetensors"), (m, meta) -> {
+                Tensor w = m.get("ema.out_proj.weight");
+                float[] v = w.toFloatArray();
+                v[0] = Float.POSITIVE_INFINITY;
+                m.put("ema.out_proj.weight", be.fromArray(r, v, w.shape()));
+            });
+            MlpDenoiser target = new MlpDenoiser(ops, r, TrainingTestSupport.mlp(), 44);
+            Map<String, float[]> before = weights(target);
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadWeights(badWeight, target, be, Checkpoint.Weights.EMA));
+            assertTrue(e.getMessage().contains("ema.out_proj.weight"), e.getMessage());
+            assertBitwise("weights after a refused load", before, weights(target));
+        }
+    }
+
     @Test
     void mismatchesAreNamedAndLeaveTheTrainerUnchanged(@TempDir Path dir) throws IOException {
         Path f = dir.resolve("ck.safetensors");
