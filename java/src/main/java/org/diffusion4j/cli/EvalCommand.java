@@ -238,6 +238,12 @@ final class EvalCommand implements Callable<Integer> {
                 report = images(o, be, loaded, held, trainRef, generated, count, intended);
             } else {
                 report = vectors(be, loaded, held, trainRef, generated, count);
+                if (held.size() < 50) {
+                    String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
+                            + "the real reference)";
+                    o.println("warning     " + w);
+                    report = report.withSetting("warning", w);
+                }
             }
         }
         for (Map.Entry<String, String> e : settings.entrySet()) {
@@ -390,6 +396,13 @@ final class EvalCommand implements Callable<Integer> {
                 report = MetricsReport.of("images", count, held.size(), clf.featureDim())
                         .with("classifier_fd", fd)
                         .with("classifier_fd_real_reference", fdRef);
+                if (held.size() < 2 * clf.featureDim()) {
+                    String w = "only " + held.size() + " held-out images for " + clf.featureDim() + "-dimensional "
+                            + "features: the Fréchet distances are mostly estimation error (compare with the real "
+                            + "reference; more held-out data, e.g. --held-out, makes them meaningful)";
+                    o.println("warning     " + w);
+                    report = report.withSetting("warning", w);
+                }
                 if (intended != null) {
                     report = report.with("classifier_accuracy", LabelMetrics.accuracy(predicted, intended));
                 }

@@ -61,4 +61,16 @@ class MetricsReportTest {
             assertEquals(4, a.dim());
         }
     }
+    /** Data where most points coincide (median distance 0): MMD is left out with a note, the rest still computed. */
+    @Test
+    void mostlyDuplicatedDataSkipsMmdWithANote() {
+        float[][] rows = new float[20][];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = i < 16 ? new float[] {1, 1} : new float[] {i, -i};
+        }
+        PointSet same = PointSet.of("held-out", rows);
+        MetricsReport r = VectorMetrics.evaluate(PointSet.of("generated", rows), same, Pairwise.host(), 0);
+        assertEquals(List.of("sliced_wasserstein", "energy_distance_u"), List.copyOf(r.metrics().keySet()));
+        assertTrue(r.settings().get("mmd").startsWith("not computed"), r.settings().toString());
+    }
 }
