@@ -919,7 +919,10 @@ final class TrainCommand implements Callable<Integer> {
             }
             Path file = imageShape == null ? folder.samples().resolve(String.format(Locale.ROOT, "step-%06d.png",
                     step)) : folder.grid(step);
-            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), GRID_COLUMNS, null);
+            // small images drawn at least 64 pixels a side, so that a 16 x 16 grid is not a thumbnail
+            int zoom = imageShape == null ? 1 : (int) Math.max(1, Math.min(8, 64 / Math.max(imageShape[1],
+                    imageShape[2])));
+            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), GRID_COLUMNS, null, zoom);
             RunFolder.copyAtomically(file, folder.latestGrid());
             return folder.relative(file);
         }
