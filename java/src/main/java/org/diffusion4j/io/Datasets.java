@@ -100,7 +100,7 @@ public final class Datasets {
                     throw new FileFormatException(path, "holds " + images.getFileName() + " but no "
                             + options.split().prefix() + "-labels-idx1-ubyte[.gz]");
                 }
-                return Idx.load(images, labels, namesFor(path));
+                return Idx.load(images, labels, namesFor(path, labels));
             }
             if (find(path, "train-images-idx3-ubyte") != null || find(path, "t10k-images-idx3-ubyte") != null) {
                 throw new FileFormatException(path, "holds IDX files but not the " + options.split().prefix()
@@ -118,8 +118,8 @@ public final class Datasets {
         if (name.contains("idx3-ubyte")) {
             String labelsName = path.getFileName().toString().replace("images-idx3", "labels-idx1");
             Path labels = path.resolveSibling(labelsName);
-            return Idx.load(path, !labelsName.equals(path.getFileName().toString()) && Files.exists(labels)
-                    ? labels : null, namesFor(path.toAbsolutePath().getParent()));
+            Path lab = !labelsName.equals(path.getFileName().toString()) && Files.exists(labels) ? labels : null;
+            return Idx.load(path, lab, lab == null ? List.of() : namesFor(path.toAbsolutePath().getParent(), lab));
         }
         throw new FileFormatException(path, "is not a dataset this tool reads: expected a folder (IDX files or "
                 + "images), an IDX image file, .csv or .npy");
@@ -135,9 +135,20 @@ public final class Datasets {
         return Files.isRegularFile(gz) ? gz : null;
     }
 
-    private static List<String> namesFor(Path dir) {
-        return dir != null && dir.getFileName() != null
-                && dir.getFileName().toString().toLowerCase(Locale.ROOT).contains("fashion")
-                ? FASHION_MNIST_CLASSES : List.of();
+    /**
+     * Fashion-MNIST's class names for a folder whose name says "fashion" and whose labels are all among its 10
+     * classes; none otherwise (other data in a folder of that name keeps numbered classes).
+     */
+    private static List<String> namesFor(Path dir, Path labels) throws IOException {
+        if (dir == null || dir.getFileName() == null
+                || !dir.getFileName().toString().toLowerCase(Locale.ROOT).contains("fashion")) {
+            return List.of();
+        }
+        for (int v : Idx.readLabels(labels).toIntArray()) {
+            if (v >= FASHION_MNIST_CLASSES.size()) {
+                return List.of();
+            }
+        }
+        return FASHION_MNIST_CLASSES;
     }
 }

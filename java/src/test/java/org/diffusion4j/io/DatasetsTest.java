@@ -61,6 +61,13 @@ class DatasetsTest {
         assertFails(FileFormatException.class, fashion, () -> Datasets.load(fashion, test), "no t10k-labels-idx1-ubyte");
         Files.write(fashion.resolve("t10k-labels-idx1-ubyte"), IdxTest.labels(4, 4));
         assertArrayEquals(new int[] {4, 4}, Datasets.load(fashion, test).labels());
+        // other data in a folder named "fashion": a label beyond Fashion-MNIST's 10 keeps numbered classes
+        Path mine = Files.createDirectories(dir.resolve("my_fashion"));
+        Files.write(mine.resolve("train-images-idx3-ubyte"), IdxTest.handMadeImages());
+        Files.write(mine.resolve("train-labels-idx1-ubyte"), IdxTest.labels(3, 12));
+        Dataset thirteen = Datasets.load(mine, Datasets.Options.defaults());
+        assertArrayEquals(new int[] {3, 12}, thirteen.labels());
+        assertEquals(13, thirteen.numClasses());
         // a single image file with its labels beside it; a plain folder name gets no class names
         Path mnist = Files.createDirectories(dir.resolve("mnist"));
         Path images = mnist.resolve("train-images-idx3-ubyte");
