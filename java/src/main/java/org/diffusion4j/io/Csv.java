@@ -87,7 +87,12 @@ public final class Csv {
                 if (trimmed.isEmpty() || trimmed.startsWith("#")) {
                     continue;
                 }
-                String[] fields = split(trimmed);
+                String[] fields;
+                try {
+                    fields = split(trimmed);
+                } catch (IllegalArgumentException e) {
+                    throw new FileFormatException(file, "line " + lineNo + ": " + e.getMessage());
+                }
                 if (first) {
                     first = false;
                     boolean isHeader = switch (header) {
@@ -157,28 +162,67 @@ public final class Csv {
         return v;
     }
 
-    /** Splits on commas outside double quotes; trims fields; strips enclosing quotes ("" is a quote). */
+    /**
+     * Splits on commas outside double quotes and trims the fields; a field may be enclosed in quotes (RFC 4180:
+     * the quote opens the field, {@code ""} inside is a quote, only spaces may follow the closing one).
+     *
+     * @throws IllegalArgumentException for a quote inside an unquoted field, text after a closing quote or an
+     *                                  unclosed quote
+     */
     private static String[] split(String line) {
         List<String> out = new ArrayList<>();
         StringBuilder cur = new StringBuilder();
-        boolean quoted = false;
-        for (int i = 0; i < line.length(); i++) {
-            char ch = line.charAt(i);
-            if (ch == '"') {
-                if (quoted && i + 1 < line.length() && line.charAt(i + 1) == '"') {
-                    cur.append('"');
-                    i++;
-                } else {
-                    quoted = !quoted;
-                }
-            } else if (ch == ',' && !quoted) {
-                out.add(cur.toString().strip());
-                cur.setLength(0);
-            } else {
-                cur.append(ch);
+        int field = 1;
+        int i = 0;
+        int n = line.length();
+        while (true) {
+            while (i < n && line.charAt(i) == ' ') {
+                i++;
             }
+            if (i < n && line.charAt(i) == '"') {                      // a quoted field
+                i++;
+                boolean closed = false;
+                while (i < n) {
+                    char ch = line.charAt(i++);
+                    if (ch == '"') {
+                        if (i < n && line.charAt(i) == '"') {
+                            cur.append('"');
+                            i++;
+                        } else {
+                            closed = true;
+                            break;
+                        }
+                    } else {
+                        cur.append(ch);
+                    }
+                }
+                if (!closed) {
+                    throw new IllegalArgumentException("field " + field + " opens a quote that is never closed");
+                }
+                while (i < n && line.charAt(i) == ' ') {
+                    i++;
+                }
+                if (i < n && line.charAt(i) != ',') {
+                    throw new IllegalArgumentException("field " + field + " has text after its closing quote");
+                }
+            } else {
+                while (i < n && line.charAt(i) != ',') {
+                    char ch = line.charAt(i++);
+                    if (ch == '"') {
+                        throw new IllegalArgumentException("field " + field + " has a quote inside it (quote the "
+                                + "whole field and double inner quotes)");
+                    }
+                    cur.append(ch);
+                }
+            }
+            out.add(cur.toString().strip());
+            cur.setLength(0);
+            if (i >= n) {
+                break;
+            }
+            i++;                                                          // the comma
+            field++;
         }
-        out.add(cur.toString().strip());
         return out.toArray(String[]::new);
     }
 

@@ -63,6 +63,16 @@ class CsvTest {
                 "not a number");
         Path blank = csv("blank.csv", "1,,3\n");
         assertFails(FileFormatException.class, blank, () -> Csv.read(blank, Csv.Header.AUTO), "column 2", "empty field");
+        // malformed quoting (an adversarial trial read "1"2 as 12 and "1,2 as a one-column header)
+        Path inner = csv("inner.csv", "1,2\n\"1\"2,3\n");
+        assertFails(FileFormatException.class, inner, () -> Csv.read(inner, Csv.Header.AUTO), "line 2",
+                "field 1 has text after its closing quote");
+        Path open = csv("open.csv", "\"1,2\n");
+        assertFails(FileFormatException.class, open, () -> Csv.read(open, Csv.Header.AUTO), "line 1",
+                "never closed");
+        Path mid = csv("mid.csv", "1,2\n3,4\"5\n");
+        assertFails(FileFormatException.class, mid, () -> Csv.read(mid, Csv.Header.AUTO), "line 2",
+                "field 2 has a quote inside it");
         Path ragged = csv("ragged.csv", "x,y\n1,2\n3\n");
         assertFails(FileFormatException.class, ragged, () -> Csv.read(ragged, Csv.Header.AUTO), "line 3 has 1 fields",
                 "the header has 2");
