@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
 
+import static org.diffusion4j.nn.attention.AttentionOracle.flooredErr;
 import static org.diffusion4j.nn.attention.AttentionOracle.poisoned;
 import static org.diffusion4j.nn.attention.AttentionOracle.relErr;
 import static org.diffusion4j.nn.attention.AttentionOracle.seedOf;
@@ -76,10 +77,11 @@ class AttentionBackwardTest {
                     AttentionOracle.finiteDifferences(d, q, k, v, dOut, scale, v, h));
             Grads analytic = AttentionOracle.backward(d, q, k, v, dOut, scale);
             String where = name + ", " + seedOf(name);
-            // the oracle's analytic gradient is the derivative of the oracle's forward
-            assertTrue(relErr(analytic.dq(), fd.dq()) < 1e-7, "oracle dq vs finite differences, " + where);
-            assertTrue(relErr(analytic.dk(), fd.dk()) < 1e-7, "oracle dk vs finite differences, " + where);
-            assertTrue(relErr(analytic.dv(), fd.dv()) < 1e-7, "oracle dv vs finite differences, " + where);
+            // the oracle's analytic gradient is the derivative of the oracle's forward (central differences carry
+            // ~1e-16·|f|/h ≈ 1e-10 of rounding: a gradient that cancels to ~0 is judged against a 1e-3 floor)
+            assertTrue(flooredErr(analytic.dq(), fd.dq(), 1e-3) < 1e-7, "oracle dq vs finite differences, " + where);
+            assertTrue(flooredErr(analytic.dk(), fd.dk(), 1e-3) < 1e-7, "oracle dk vs finite differences, " + where);
+            assertTrue(flooredErr(analytic.dv(), fd.dv(), 1e-3) < 1e-7, "oracle dv vs finite differences, " + where);
             checkAgainst(d, qa, ka, va, doa, scale, fd, TOL, where + " (vs finite differences)");
         }
     }
@@ -209,9 +211,10 @@ class AttentionBackwardTest {
                 ops.forward(q, k, v, scale, out, lse);
                 Tensor[] g = grads(s, d);
                 ops.backward(q, k, v, out, lse, dOut, scale, g[0], g[1], g[2]);
-                double eq = relErr(g[0].toFloatArray(), ref.dq());
-                double ek = relErr(g[1].toFloatArray(), ref.dk());
-                double ev = relErr(g[2].toFloatArray(), ref.dv());
+                // relative errors, floored at 1e-3 per element for gradients that cancel to nearly 0
+                double eq = flooredErr(g[0].toFloatArray(), ref.dq(), 1e-3);
+                double ek = flooredErr(g[1].toFloatArray(), ref.dk(), 1e-3);
+                double ev = flooredErr(g[2].toFloatArray(), ref.dv(), 1e-3);
                 assertTrue(eq < tol, "dq rel error " + eq + " >= " + tol + ", " + ops + " " + where);
                 assertTrue(ek < tol, "dk rel error " + ek + " >= " + tol + ", " + ops + " " + where);
                 assertTrue(ev < tol, "dv rel error " + ev + " >= " + tol + ", " + ops + " " + where);

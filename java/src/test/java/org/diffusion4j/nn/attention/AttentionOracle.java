@@ -203,6 +203,47 @@ final class AttentionOracle {
         return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
     }
 
+    /** {@code ‖x − ref‖/‖scale‖}: the error against a magnitude {@code scale ≥ |ref|} (NaN anywhere gives NaN). */
+    static double scaledErr(float[] x, double[] ref, double[] scale) {
+        if (x.length != ref.length || scale.length != ref.length) {
+            throw new IllegalArgumentException("lengths " + x.length + ", " + ref.length + ", " + scale.length);
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < x.length; i++) {
+            double e = x[i] - ref[i];
+            num += e * e;
+            den += scale[i] * scale[i];
+        }
+        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
+    }
+
+    /**
+     * {@code ‖x − ref‖/max(‖ref‖, floor·√n)}: relative error, but for a gradient that cancels to nearly 0 measured
+     * against {@code floor} per element (the scale of gradients of unit-normal inputs is ~1).
+     */
+    static double flooredErr(float[] x, double[] ref, double floor) {
+        double[] s = new double[ref.length];
+        java.util.Arrays.fill(s, floor);
+        double n2 = 0;
+        for (double r : ref) {
+            n2 += r * r;
+        }
+        return n2 >= floor * floor * ref.length ? relErr(x, ref) : scaledErr(x, ref, s);
+    }
+
+    /** {@link #flooredErr(float[], double[], double)} for a float64 {@code x}. */
+    static double flooredErr(double[] x, double[] ref, double floor) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < x.length; i++) {
+            double e = x[i] - ref[i];
+            num += e * e;
+            den += ref[i] * ref[i];
+        }
+        return Math.sqrt(num) / Math.max(Math.sqrt(den), floor * Math.sqrt(Math.max(1, x.length)));
+    }
+
     static double relErr(double[] x, double[] ref) {
         double num = 0;
         double den = 0;
