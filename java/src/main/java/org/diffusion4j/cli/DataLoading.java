@@ -3,6 +3,7 @@ package org.diffusion4j.cli;
 import org.diffusion4j.io.Csv;
 import org.diffusion4j.io.Dataset;
 import org.diffusion4j.io.Datasets;
+import org.diffusion4j.io.ImageFolder;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -124,8 +125,8 @@ final class DataLoading {
             throw new IllegalArgumentException("--resolution must be in [1, " + MAX_RESOLUTION + "], got "
                     + resolution);
         }
-        if (channels != 1 && channels != 3) {
-            throw new IllegalArgumentException("--channels must be 1 or 3, got " + channels);
+        if (channels != 1 && channels != 3 && channels != ImageFolder.AUTO_CHANNELS) {
+            throw new IllegalArgumentException("--channels must be auto, 1 or 3, got " + channels);
         }
         Dataset all = normalise(path, isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
         Kind kind = all.sampleShape().length == 3 ? Kind.IMAGES : Kind.VECTORS;
@@ -187,6 +188,20 @@ final class DataLoading {
                 || Files.isRegularFile(dir.resolve("t10k-images-idx3-ubyte.gz")))
                 && (Files.isRegularFile(dir.resolve("t10k-labels-idx1-ubyte"))
                 || Files.isRegularFile(dir.resolve("t10k-labels-idx1-ubyte.gz")));
+    }
+
+    /**
+     * The {@code --channels} option: {@code auto} ({@link ImageFolder#AUTO_CHANNELS}), 1 or 3.
+     *
+     * @throws IllegalArgumentException naming the value otherwise
+     */
+    static int parseChannels(String spec) {
+        return switch (spec == null ? "auto" : spec.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "auto", "0" -> ImageFolder.AUTO_CHANNELS;
+            case "1" -> 1;
+            case "3" -> 3;
+            default -> throw new IllegalArgumentException("--channels must be auto, 1 or 3, got '" + spec + "'");
+        };
     }
 
     /** Rank-2 samples ({@code [H, W]}) become grey images {@code [1, H, W]}; ranks 1 and 3 stay; others fail. */

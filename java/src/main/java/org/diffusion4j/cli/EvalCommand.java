@@ -105,9 +105,9 @@ final class EvalCommand implements Callable<Integer> {
             + "${DEFAULT-VALUE}; the run's value for a run folder)")
     int resolution;
 
-    @Option(names = "--channels", defaultValue = "1", description = "image-folder channels (default: "
+    @Option(names = "--channels", defaultValue = "auto", description = "image-folder channels: 1, 3 or auto (default: "
             + "${DEFAULT-VALUE}; the run's value for a run folder)")
-    int channels;
+    String channels;
 
     @Option(names = "--split-seed", description = "seed of the held-out split (default: the run's seed, else 0)")
     Long splitSeed;
@@ -155,7 +155,7 @@ final class EvalCommand implements Callable<Integer> {
         RunFolder folder = null;
         double frac = heldOut;
         int res = resolution;
-        int ch = channels;
+        int ch = DataLoading.parseChannels(channels);
         long split = splitSeed != null ? splitSeed : 0;
         String runFingerprint = null;
         MetricsReport report;
@@ -335,7 +335,7 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resolution " + resolution + " differs from the run's" + where
                     + ro.resolution() + "); leave it out");
         }
-        if (pr.hasMatchedOption("--channels") && channels != ro.channels()) {
+        if (pr.hasMatchedOption("--channels") && DataLoading.parseChannels(channels) != ro.channels()) {
             throw new IllegalArgumentException("--channels " + channels + " differs from the run's" + where
                     + ro.channels() + "); leave it out");
         }

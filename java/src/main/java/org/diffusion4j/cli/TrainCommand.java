@@ -169,9 +169,9 @@ final class TrainCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})")
     int resolution;
 
-    @Option(names = "--channels", defaultValue = "1", description = "1 (grey) or 3 (RGB) for an image folder "
-            + "(default: ${DEFAULT-VALUE})")
-    int channels;
+    @Option(names = "--channels", defaultValue = "auto", description = "image folder: 1 (grey), 3 (RGB) or auto "
+            + "(RGB when any image has colour) (default: ${DEFAULT-VALUE})")
+    String channels;
 
     @Option(names = "--checkpoint-every", defaultValue = "1000", description = "steps between checkpoints "
             + "(default: ${DEFAULT-VALUE}; one is always written at the end)")
@@ -662,7 +662,8 @@ final class TrainCommand implements Callable<Integer> {
         return new RunJson.TrainOptions(data == null ? null : data.toAbsolutePath().normalize().toString(),
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
-                resolution, channels, checkpointEvery, sampleEvery, sampleSteps, smp, guidance, randomFlip, standardize);
+                resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
+                randomFlip, standardize);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -742,8 +743,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resolution must be in [1, " + DataLoading.MAX_RESOLUTION
                     + "], got " + o.resolution());
         }
-        if (o.channels() != 1 && o.channels() != 3) {
-            throw new IllegalArgumentException("--channels must be 1 or 3, got " + o.channels());
+        if (o.channels() != 1 && o.channels() != 3 && o.channels() != org.diffusion4j.io.ImageFolder.AUTO_CHANNELS) {
+            throw new IllegalArgumentException("--channels must be auto, 1 or 3, got " + o.channels());
         }
         if (o.labelDropout() < 0 || o.labelDropout() >= 1) {
             throw new IllegalArgumentException("--label-dropout must be in [0, 1), got " + o.labelDropout());

@@ -43,20 +43,24 @@ public final class ImageFolder {
     private ImageFolder() {
     }
 
+    /** {@code channels} value of {@link #load}: RGB when any image has colour, else grey. */
+    public static final int AUTO_CHANNELS = 0;
+
     /**
      * Loads {@code root} at resolution {@code resolution} with {@code channels} channels.
      *
      * @param resolution output side {@code R >= 1}
-     * @param channels   1 (grey) or 3 (RGB)
-     * @throws IllegalArgumentException when {@code resolution < 1} or {@code channels} is not 1 or 3
+     * @param channels   1 (grey), 3 (RGB) or {@link #AUTO_CHANNELS} (3 when some pixel of some image has unequal
+     *                   red, green and blue after resampling, else 1)
+     * @throws IllegalArgumentException when {@code resolution < 1} or {@code channels} is not 0, 1 or 3
      */
     public static Dataset load(Path root, int resolution, int channels) throws IOException {
         Objects.requireNonNull(root, "root");
         if (resolution < 1) {
             throw new IllegalArgumentException("resolution must be >= 1, got " + resolution);
         }
-        if (channels != 1 && channels != 3) {
-            throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
+        if (channels != 1 && channels != 3 && channels != AUTO_CHANNELS) {
+            throw new IllegalArgumentException("channels must be 1, 3 or 0 (auto), got " + channels);
         }
         if (!Files.exists(root)) {
             throw new NoSuchFileException(root.toString(), null, "image folder does not exist");
@@ -101,14 +105,27 @@ public final class ImageFolder {
                 }
             }
         }
-        int per = channels * resolution * resolution;
+        int loadAs = channels == AUTO_CHANNELS ? 3 : channels;
+        int plane = resolution * resolution;
+        int per = loadAs * plane;
         float[] data = new float[Math.multiplyExact(files.size(), per)];
+        boolean colour = false;
         for (int i = 0; i < files.size(); i++) {
-            float[] img = loadImage(files.get(i), resolution, channels);
+            float[] img = loadImage(files.get(i), resolution, loadAs);
             System.arraycopy(img, 0, data, i * per, per);
+            for (int j = 0; !colour && loadAs == 3 && j < plane; j++) {
+                colour = img[j] != img[plane + j] || img[j] != img[2 * plane + j];
+            }
         }
         int[] labels = names.isEmpty() ? null : labelList.stream().mapToInt(Integer::intValue).toArray();
-        return Dataset.of(data, new long[] {channels, resolution, resolution}, labels, names);
+        if (channels == AUTO_CHANNELS && !colour) {                      // every image grey: keep one plane
+            float[] grey = new float[files.size() * plane];
+            for (int i = 0; i < files.size(); i++) {
+                System.arraycopy(data, i * per, grey, i * plane, plane);
+            }
+            return Dataset.of(grey, new long[] {1, resolution, resolution}, labels, names);
+        }
+        return Dataset.of(data, new long[] {loadAs, resolution, resolution}, labels, names);
     }
 
     /**

@@ -166,6 +166,17 @@ class ImageTest {
         for (int i = 0; i < 12; i++) {
             assertEquals((float) (51 / 127.5 - 1), greyAsRgb[i], 1e-6);
         }
+
+        // auto: one red image makes the folder RGB (equal to channels 3); a folder of grey images stays grey
+        Dataset auto = ImageFolder.load(root, 2, ImageFolder.AUTO_CHANNELS);
+        assertArrayEquals(new long[] {3, 2, 2}, auto.sampleShape());
+        assertArrayEquals(rgb.toArray(), auto.toArray());
+        Path greyRoot = dir.resolve("grey");
+        png(greyRoot.resolve("cat/b.png"), grey(2, 2, 0, 255, 255, 0));
+        png(greyRoot.resolve("cat/a.png"), solid(2, 2, 0x333333));          // an RGB image whose pixels are grey
+        Dataset greyAuto = ImageFolder.load(greyRoot, 2, ImageFolder.AUTO_CHANNELS);
+        assertArrayEquals(new long[] {1, 2, 2}, greyAuto.sampleShape());
+        assertArrayEquals(ImageFolder.load(greyRoot, 2, 1).toArray(), greyAuto.toArray());
     }
 
     @Test
@@ -249,6 +260,7 @@ class ImageTest {
         Files.delete(bomb);
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 8, 2));
+        assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(root, 8, -1));
     }
 
     /** A 1024 x 1024 image for an 8 x 8 target is decoded at every 16th pixel, and still averages like the image. */
