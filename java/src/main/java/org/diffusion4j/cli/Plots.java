@@ -101,6 +101,10 @@ final class Plots {
         }
         System.setProperty("java.awt.headless", "true");
         int d = (int) sampleShape[0];
+        if (d >= SERIES_MIN_DIM && reference == null) {
+            seriesPlot(png, x, n, d);
+            return;
+        }
         XYChart chart = new XYChartBuilder().width(640).height(640).title(n + " samples"
                 + (d > 2 ? " (first two of " + d + " coordinates)" : "")).xAxisTitle("x0").yAxisTitle(d > 1 ? "x1"
                 : "").build();
@@ -111,6 +115,32 @@ final class Plots {
             addPoints(chart, "data", reference, d, new Color(31, 119, 180, 90));
         }
         addPoints(chart, "samples", x, d, new Color(214, 39, 40, 110));
+        AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+    }
+
+    /** Vectors of at least this many coordinates are drawn as curves (time series, spectra), not scattered. */
+    static final int SERIES_MIN_DIM = 8;
+
+    /** Up to 12 samples, each a curve of value against coordinate index. */
+    private static void seriesPlot(Path png, float[] x, int n, int d) throws IOException {
+        int shown = Math.min(n, 12);
+        XYChart chart = new XYChartBuilder().width(800).height(480).title(shown + " of " + n + " samples, "
+                + d + " coordinates each").xAxisTitle("coordinate").yAxisTitle("value").build();
+        chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.getStyler().setLegendVisible(false);
+        double[] idx = new double[d];
+        for (int j = 0; j < d; j++) {
+            idx[j] = j;
+        }
+        for (int i = 0; i < shown; i++) {
+            double[] y = new double[d];
+            for (int j = 0; j < d; j++) {
+                y[j] = x[i * d + j];
+            }
+            XYSeries s = chart.addSeries("sample " + i, idx, y);
+            s.setMarker(SeriesMarkers.NONE);
+        }
         AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
     }
 
