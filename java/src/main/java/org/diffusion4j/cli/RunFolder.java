@@ -16,7 +16,7 @@ import java.util.Locale;
  *   run.json                         configuration and measured numbers ({@link RunJson})
  *   checkpoints/step-000500.safetensors, …   periodic checkpoints (full training state)
  *   checkpoints/latest.safetensors   a copy of the newest one (what --resume, sample and eval read)
- *   samples/step-000500.png, …       sample grids (one row per class for a class-conditional model)
+ *   samples/step-000500.png, …       sample grids (one column per class for a class-conditional model)
  *   samples/latest.png               a copy of the newest grid
  *   loss.csv                         step,loss of every step
  *   loss.png                         the loss curve

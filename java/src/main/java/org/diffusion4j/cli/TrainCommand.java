@@ -910,9 +910,11 @@ final class TrainCommand implements Callable<Integer> {
                 Tensor src = ema != null ? ema.get(e.getKey()) : e.getValue().value();
                 be.copy(src, dst.get(e.getKey()).value());
             }
+            // a column per class (as sample draws it), GRID_COLUMNS rows
             int n = classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS;
+            int columns = classes > 0 ? classes : GRID_COLUMNS;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
-            Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i / GRID_COLUMNS : null,
+            Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % classes : null,
                     g, 0.0, n);
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
             if (scaling != null) {
@@ -923,7 +925,7 @@ final class TrainCommand implements Callable<Integer> {
             // small images drawn at least 64 pixels a side, so that a 16 x 16 grid is not a thumbnail
             int zoom = imageShape == null ? 1 : (int) Math.max(1, Math.min(8, 64 / Math.max(imageShape[1],
                     imageShape[2])));
-            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), GRID_COLUMNS, null, zoom);
+            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), columns, null, zoom);
             RunFolder.copyAtomically(file, folder.latestGrid());
             return folder.relative(file);
         }

@@ -300,14 +300,16 @@ public final class Trainer implements AutoCloseable {
             weighted = v.weightedLoss();
             if (!Double.isFinite(weighted)) {
                 throw new IllegalStateException("training diverged at step " + k + ": loss " + loss
-                        + ", weighted loss " + weighted);
+                        + ", weighted loss " + weighted + (k == 0 ? " at the very first step:"
+                        + " check that the data is finite and near unit scale (images in [-1, 1], vectors"
+                        + " standardised)" : "; a lower learning rate or gradient clipping may help"));
             }
             model.backward(scope, pass, dOut);
 
             norm = GradClip.globalNorm(backend, paramList);
             if (!Double.isFinite(norm)) {
                 throw new IllegalStateException("training diverged at step " + k + ": gradient norm " + norm
-                        + " (loss " + loss + ")");
+                        + " (loss " + loss + "); a lower learning rate or gradient clipping may help");
             }
             factor = config.maxGradNorm() > 0 ? GradClip.clipFactor(norm, config.maxGradNorm()) : 1.0;
             optimizer.step(lr, factor);

@@ -110,9 +110,9 @@ class TrainSampleEvalTest {
                 Files.readAllBytes(run.resolve("checkpoints/latest.safetensors")));
         BufferedImage grid = ImageIO.read(run.resolve("samples/latest.png").toFile());
         assertNotNull(grid);
-        // one row per class, 8 columns of 16-pixel tiles with 2-pixel padding, drawn 4x (tiles of >= 64 pixels)
-        assertEquals(4 * (8 * 16 + 9 * 2), grid.getWidth());
-        assertEquals(4 * (3 * 16 + 4 * 2), grid.getHeight());
+        // one column per class, 8 rows of 16-pixel tiles with 2-pixel padding, drawn 4x (tiles of >= 64 pixels)
+        assertEquals(4 * (3 * 16 + 4 * 2), grid.getWidth());
+        assertEquals(4 * (8 * 16 + 9 * 2), grid.getHeight());
         assertNotNull(ImageIO.read(run.resolve("loss.png").toFile()));
         assertEquals(31, Files.readAllLines(run.resolve("loss.csv")).size());
         try (var s = Files.walk(run)) {
