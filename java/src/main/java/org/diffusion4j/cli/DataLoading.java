@@ -81,7 +81,22 @@ final class DataLoading {
             return String.format(Locale.ROOT, "%s %s: %d training, %d held out (%s)%s",
                     kind == Kind.IMAGES ? "images" : "vectors", Arrays.toString(sampleShape()), train.size(),
                     heldOut.size(), heldOutFrom,
-                    train.hasLabels() ? ", " + train.numClasses() + " classes" + emptyClasses() : ", unlabelled");
+                    train.hasLabels() ? ", " + train.numClasses() + " classes" + emptyClasses() + unseenHeldOut()
+                            : ", unlabelled");
+        }
+
+        /** A warning when held-out labels name classes the training split does not have, else "". */
+        String unseenHeldOut() {
+            if (!heldOut.hasLabels() || heldOut.size() == 0) {
+                return "";
+            }
+            int k = train.numClasses();
+            int beyond = 0;
+            for (int l : heldOut.labels()) {
+                beyond += l >= k ? 1 : 0;
+            }
+            return beyond == 0 ? "" : String.format(Locale.ROOT, " (WARNING: %d held-out samples have labels of "
+                    + "classes the training split lacks (>= %d); class metrics on them count as wrong)", beyond, k);
         }
 
         /**

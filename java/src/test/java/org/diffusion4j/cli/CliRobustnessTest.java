@@ -108,6 +108,20 @@ class CliRobustnessTest {
         assertTrue(w.out().contains("warning     the features are far from unit scale"), w::toString);
     }
 
+    /** Held-out labels of classes the training split lacks are pointed out on the data line. */
+    @Test
+    void heldOutLabelsBeyondTheTrainingClassesAreWarnedAbout() {
+        org.diffusion4j.io.Dataset train = org.diffusion4j.io.Dataset.of(new float[3], new long[] {1}, new int[] {0, 1, 2},
+                List.of());
+        org.diffusion4j.io.Dataset held = org.diffusion4j.io.Dataset.of(new float[2], new long[] {1}, new int[] {1, 7},
+                List.of());
+        String line = new DataLoading.Loaded(train, held, DataLoading.Kind.VECTORS, "t10k").describe();
+        assertTrue(line.contains("WARNING: 1 held-out samples have labels of classes the training split lacks (>= 3)"),
+                line);
+        String fine = new DataLoading.Loaded(train, train, DataLoading.Kind.VECTORS, "t10k").describe();
+        assertFalse(fine.contains("WARNING"), fine);
+    }
+
     /** A --resume with fewer --steps than done changes nothing, run.json included. */
     @Test
     void resumeWithFewerStepsLeavesTheRunAlone() throws IOException {
