@@ -315,7 +315,15 @@ public final class Checkpoint {
     public static TrainingConfig trainingConfigFromJson(String json) {
         Objects.requireNonNull(json, "json");
         try {
-            return JSON.readValue(json, TrainingConfig.class);
+            com.fasterxml.jackson.databind.JsonNode node = JSON.readTree(json);
+            if (node instanceof com.fasterxml.jackson.databind.node.ObjectNode o) {
+                for (Map.Entry<String, Boolean> e : ADDED_LATER.entrySet()) {
+                    if (!o.has(e.getKey())) {
+                        o.put(e.getKey(), e.getValue());       // written before the field existed: its old behaviour
+                    }
+                }
+            }
+            return JSON.treeToValue(node, TrainingConfig.class);
         } catch (JsonProcessingException e) {
             Throwable c = e;
             while (c.getCause() != null && c.getCause() != c) {
@@ -326,6 +334,12 @@ public final class Checkpoint {
             throw new IllegalArgumentException("bad training config: " + why, e);
         }
     }
+
+    /**
+     * Fields of {@link TrainingConfig} added after format 1 was first written, with the value that reproduces the
+     * behaviour of files that lack them (every other field must be present).
+     */
+    private static final Map<String, Boolean> ADDED_LATER = Map.of("randomFlip", false);
 
     // ================================================================ info
 

@@ -74,7 +74,7 @@ public final class Trainer implements AutoCloseable {
 
     /** Stream offset of the label-dropout uniforms (after NoiseSeeds' draws 0..2). */
     public static final long DRAW_LABEL_DROP = 3;
-    /** Stream offset of the horizontal-flip draws ({@link TrainingConfig#horizontalFlip()}). */
+    /** Stream offset of the horizontal-flip draws ({@link TrainingConfig#randomFlip()}). */
     public static final long DRAW_FLIP = 4;
 
     private final DenoiserModel model;
@@ -127,7 +127,7 @@ public final class Trainer implements AutoCloseable {
                         + " classes, the model only " + model.numClasses());
             }
         }
-        if (config.horizontalFlip() && data.sampleShape().length < 2) {
+        if (config.randomFlip() && data.sampleShape().length < 2) {
             throw new IllegalArgumentException("horizontal flips need image samples (rank >= 2), the dataset's are "
                     + Arrays.toString(data.sampleShape()));
         }
@@ -282,7 +282,7 @@ public final class Trainer implements AutoCloseable {
         try (TensorScope scope = TensorScope.open(workspace)) {
             Tensor x0 = backend.empty(scope, DType.F32, data.batchShape(batch));
             long firstId = Math.multiplyExact(k, (long) batch);
-            BatchSource.Batch b = batches.load(k, x0, config.horizontalFlip() ? flips(firstId, batch) : null);
+            BatchSource.Batch b = batches.load(k, x0, config.randomFlip() ? flips(firstId, batch) : null);
             NoiseSeeds seeds = NoiseSeeds.batch(config.seed(), NOISE_STREAM, firstId, batch);
             int[] labels = model.numClasses() > 0 ? dropLabels(b.labels(), firstId) : null;
 

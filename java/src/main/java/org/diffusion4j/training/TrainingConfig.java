@@ -43,7 +43,7 @@ import java.util.Objects;
  *                        guidance training, Ho &amp; Salimans 2022, §3.2); ignored for unconditional models. The
  *                        trainer draws the dropout itself and passes labels in {@code [0, numClasses]} to the model, so
  *                        a model's own dropout setting (e.g. {@code DiT.Config.classDropProb}) is not used in training
- * @param horizontalFlip  mirror each training image left-right with probability 1/2 (the data augmentation of
+ * @param randomFlip  mirror each training image left-right with probability 1/2 (the data augmentation of
  *                        ADM, Dhariwal &amp; Nichol 2021, and DiT, Peebles &amp; Xie 2023; EDM's "xflip"); a Philox
  *                        draw of the sample's global id decides, so runs stay reproducible and resumable. Images
  *                        only (samples of rank ≥ 2); absent from configurations saved before it existed (false)
@@ -51,7 +51,7 @@ import java.util.Objects;
 public record TrainingConfig(long seed, int batchSize, long totalSteps, double learningRate, long warmupSteps,
                              double minLearningRate, AdamW.Hyper adamw, double maxGradNorm, Ema.Schedule ema,
                              Objective objective, String schedule, String timeSampler, String lossWeight,
-                             double labelDropout, boolean horizontalFlip) {
+                             double labelDropout, boolean randomFlip) {
 
     /** The regression target of training. */
     public enum Objective {
@@ -121,53 +121,53 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
     /** This configuration with another seed. */
     public TrainingConfig withSeed(long s) {
         return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with another learning-rate schedule. */
     public TrainingConfig withLearningRate(double peak, long warmup, double min) {
         return new TrainingConfig(seed, batchSize, totalSteps, peak, warmup, min, adamw, maxGradNorm, ema, objective,
-                schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                schedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with other AdamW hyper-parameters. */
     public TrainingConfig withAdamW(AdamW.Hyper h) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, h,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with another clipping threshold (0: none). */
     public TrainingConfig withMaxGradNorm(double max) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw, max,
-                ema, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with another EMA schedule ({@code null}: no EMA). */
     public TrainingConfig withEma(Ema.Schedule e) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with another objective and schedule. */
     public TrainingConfig withObjective(Objective o, String noiseSchedule) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, horizontalFlip);
+                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, randomFlip);
     }
 
     /** This configuration with another time sampler and loss weight. */
     public TrainingConfig withTimeSampling(String sampler, String weight) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, horizontalFlip);
+                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, randomFlip);
     }
 
     /** This configuration with another label-dropout probability. */
     public TrainingConfig withLabelDropout(double p) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, horizontalFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, randomFlip);
     }
 
     /** This configuration with or without random horizontal flips of the training images. */
-    public TrainingConfig withHorizontalFlip(boolean flip) {
+    public TrainingConfig withRandomFlip(boolean flip) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
                 maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, flip);
     }

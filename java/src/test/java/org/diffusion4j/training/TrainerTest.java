@@ -103,12 +103,12 @@ class TrainerTest {
     @Test
     void resumedDitRunContinuesBitExactly(@TempDir Path dir) throws IOException {
         TrainingConfig cfg = busy(12, 5, 7).withObjective(TrainingConfig.Objective.V, "cosine")
-                .withTimeSampling("logit-normal:0:1", "min-snr:5").withLabelDropout(0.3).withHorizontalFlip(true);
+                .withTimeSampling("logit-normal:0:1", "min-snr:5").withLabelDropout(0.3).withRandomFlip(true);
         resume(dir, ditFactory(), TrainingTestSupport.images(13, 1, 4, 3, 4), cfg, 7, 3);
     }
 
     @Test
-    void horizontalFlipsChangeTheRunAndNeedImages() {
+    void randomFlipsChangeTheRunAndNeedImages() {
         Dataset images = TrainingTestSupport.images(13, 1, 4, 3, 4);
         TrainingConfig cfg = busy(12, 5, 7);
         try (TensorScope s1 = TensorScope.open(); TensorScope s2 = TensorScope.open()) {
@@ -117,12 +117,12 @@ class TrainerTest {
             try (Trainer t = new Trainer(ditFactory().create(s1, 5), ops, images, cfg)) {
                 plain = collect(t, 3);
             }
-            try (Trainer t = new Trainer(ditFactory().create(s2, 5), ops, images, cfg.withHorizontalFlip(true))) {
+            try (Trainer t = new Trainer(ditFactory().create(s2, 5), ops, images, cfg.withRandomFlip(true))) {
                 flipped = collect(t, 3);
             }
             assertFalse(plain.get(0).loss() == flipped.get(0).loss(), "flips left the first batch unchanged");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(
-                    mlpFactory().create(s1, 5), ops, TrainingTestSupport.gaussian2d(9, 6), cfg.withHorizontalFlip(true)));
+                    mlpFactory().create(s1, 5), ops, TrainingTestSupport.gaussian2d(9, 6), cfg.withRandomFlip(true)));
             assertTrue(e.getMessage().contains("horizontal flips need image samples"), e.getMessage());
         }
     }
