@@ -33,7 +33,7 @@ public final class AdamW implements AutoCloseable {
      *
      * @param beta1       first-moment decay in {@code [0, 1)} (PyTorch default 0.9)
      * @param beta2       second-moment decay in {@code [0, 1)} (0.999)
-     * @param eps         {@code > 0} (1e-8)
+     * @param eps         {@code ≥} {@link Float#MIN_NORMAL} (1e-8; the step runs in float32)
      * @param weightDecay decoupled decay {@code λ ≥ 0} (0.01)
      */
     public record Hyper(double beta1, double beta2, double eps, double weightDecay) {

@@ -454,6 +454,10 @@ public final class Checkpoint {
             throw new CheckpointException(file, "checkpoint batch size " + theirs.batchSize()
                     + " differs from the trainer's " + mine.batchSize());
         }
+        if (theirs.randomFlip() != mine.randomFlip()) {
+            throw new CheckpointException(file, "checkpoint random flips " + theirs.randomFlip() + " differ from the "
+                    + "trainer's " + mine.randomFlip() + " (the flips are part of each step's batch)");
+        }
         Ema ema = trainer.ema();
         if (ema == null && meta.containsKey(KEY_EMA_UPDATES)) {
             throw new CheckpointException(file, "metadata " + KEY_EMA_UPDATES + " is present but the trainer has no "

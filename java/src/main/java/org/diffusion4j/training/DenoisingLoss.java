@@ -44,7 +44,8 @@ public final class DenoisingLoss {
      * @param out     model output {@code [B, ...]}, F32 contiguous
      * @param target  regression target {@code u}, {@code out}'s shape
      * @param weights per-sample loss weights ({@code B} values), or null for all 1
-     * @param dOut    output gradient of {@code out}'s shape, or null; must not overlap {@code out} or {@code target}
+     * @param dOut    output gradient of {@code out}'s shape, or null; may be {@code out} or {@code target} itself
+     *                (overwritten last), must not partially overlap them
      * @return the loss values (non-finite when the batch diverged or a weight is not finite: check before
      *         stepping an optimizer)
      * @throws IllegalArgumentException for mismatched shapes, a batch of 0, empty samples or a wrong number of weights
@@ -72,8 +73,8 @@ public final class DenoisingLoss {
         if (dOut != null) {
             Shape.requireOperand("dOut", dOut, backend, DType.F32);
             Shape.requireSameShape("dOut", dOut, "out", out);
-            Shape.requireDisjoint("DenoisingLoss", "dOut", dOut, "out", out);
-            Shape.requireDisjoint("DenoisingLoss", "dOut", dOut, "target", target);
+            Shape.requireSameOrDisjoint("DenoisingLoss", "dOut", dOut, "out", out);     // written last, from a copy
+            Shape.requireSameOrDisjoint("DenoisingLoss", "dOut", dOut, "target", target);
         }
         Tensor diff = backend.empty(scope, DType.F32, batch, n);
         backend.binary(Ops.Binary.SUB, out.reshape(batch, n), target.reshape(batch, n), diff);   // out − u

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -78,8 +79,13 @@ class DenoisingLossTest {
                     String what = java.util.Arrays.toString(shape) + " weighted=" + weighted + "; " + seed;
                     assertEquals(want, v.weightedLoss(), 1e-6 * want, "weighted loss " + what);
                     assertEquals(lossOf(od, ud, null, batch), v.loss(), 1e-6 * v.loss(), "loss " + what);
+                    // the loss is quadratic: its gradient is exactly 2 w_b (o − u)/(B n) (the central difference of
+                    // the float64 loss agrees up to its own rounding); float32 gives it to a few ulps
                     float[] g = grad.toFloatArray();
+                    int n = total / batch;
                     for (int i = 0; i < total; i++) {
+                        double wi = w == null ? 1 : w[i / n];
+                        double exact = 2 * wi * (od[i] - ud[i]) / ((double) batch * n);
                         double h = 1e-6;
                         double keep = od[i];
                         od[i] = keep + h;
@@ -87,11 +93,14 @@ class DenoisingLossTest {
                         od[i] = keep - h;
                         double down = lossOf(od, ud, w, batch);
                         od[i] = keep;
-                        double num = (up - down) / (2 * h);
-                        double mag = 2 * Math.abs(od[i] - ud[i]) * (w == null ? 1 : w[i / (total / batch)])
-                                / total + 1e-12;
-                        assertEquals(num, g[i], 1e-5 * mag + 1e-9, "gradient element " + i + " " + what);
+                        assertEquals(exact, (up - down) / (2 * h), 1e-6 * Math.abs(exact) + 1e-8, "oracle " + what);
+                        double ulps = 2 * wi * (Math.abs(od[i]) + Math.abs(ud[i])) / ((double) batch * n);
+                        assertEquals(exact, g[i], 4 * Math.ulp(1f) * ulps, "gradient element " + i + " " + what);
                     }
+                    // in place: the gradient into out itself
+                    DenoisingLoss.Value again = DenoisingLoss.compute(be, s, out, target, w, out);
+                    assertEquals(v.weightedLoss(), again.weightedLoss(), 0.0);
+                    assertArrayEquals(g, out.toFloatArray());
                 }
             }
         }
@@ -108,7 +117,9 @@ class DenoisingLossTest {
             e = assertThrows(IllegalArgumentException.class,
                     () -> DenoisingLoss.compute(be, s, out, u, new double[] {1}, null));
             assertEquals(true, e.getMessage().contains("1 loss weights for a batch of 2"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> DenoisingLoss.compute(be, s, out, u, null, out));
+            Tensor wide = be.zeros(s, DType.F32, 3, 3);
+            e = assertThrows(IllegalArgumentException.class, () -> DenoisingLoss.compute(be, s, wide.slice(0, 0, 2), u,
+                    null, wide.slice(0, 1, 3)));
             assertEquals(true, e.getMessage().contains("dOut"), e.getMessage());
         }
     }
