@@ -168,14 +168,17 @@ public final class ImageFolder {
      */
     public static final long MAX_DECODED_BYTES = 1L << 28;
 
+    /** Images of up to this many pixels (16 megapixels, e.g. 4096 x 4096) are decoded whole. */
+    public static final long FULL_DECODE_PIXELS = 1L << 24;
+
     /**
      * Decodes the first image of {@code file} for a target of {@code resolution} pixels a side; decoder warnings
      * (e.g. JPEG's "premature end of file", for which Java returns a partly grey image) count as errors, and so
      * does a header declaring more than {@link #MAX_PIXELS} pixels or more than {@link #MAX_DECODED_BYTES} once
-     * decoded (checked before decoding). An image whose shorter side exceeds {@code 16·resolution} is decoded at
-     * every {@code f}-th pixel and row, {@code f = ⌊side/(8·resolution)⌋}, so that it never occupies more memory
-     * than it needs: the area resampling that follows still averages at least 8 × 8 of the kept pixels into
-     * each output pixel.
+     * decoded (checked before decoding). An image of more than {@link #FULL_DECODE_PIXELS} pixels, or more than
+     * {@link #MAX_DECODED_BYTES} decoded, is decoded at every {@code f}-th pixel and row for the smallest {@code f}
+     * that fits both limits (decimation before the area resampling: some aliasing, for images far larger than a
+     * training image); smaller images are decoded whole, as they always were.
      */
     private static BufferedImage decode(Path file, int resolution) throws IOException {
         if (!Files.isRegularFile(file)) {
@@ -203,9 +206,15 @@ public final class ImageFolder {
                             + " pixels, more than the " + MAX_PIXELS + " this loader decodes (a decompression bomb or "
                             + "a photo far larger than a training image; resize it first)");
                 }
-                int f = Math.max(1, Math.min(width, height) / (8 * Math.max(1, resolution)));
+                int bits = bitsPerPixel(reader);
+                int f = 1;                            // every f-th pixel and row: only for images beyond the limits
+                while (f < Math.min(width, height) && ((long) ceilDiv(width, f) * ceilDiv(height, f)
+                        > FULL_DECODE_PIXELS || (long) ceilDiv(width, f) * ceilDiv(height, f) * bits / 8
+                        > MAX_DECODED_BYTES)) {
+                    f++;
+                }
                 long kept = (long) ceilDiv(width, f) * ceilDiv(height, f);
-                long bytes = kept * bitsPerPixel(reader) / 8;
+                long bytes = kept * bits / 8;
                 if (bytes > MAX_DECODED_BYTES) {
                     throw new FileFormatException(file, "declares " + width + " x " + height + " pixels that "
                             + "decode to " + bytes + " bytes, more than the " + MAX_DECODED_BYTES + " this loader "
