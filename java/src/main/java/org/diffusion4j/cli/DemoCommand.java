@@ -175,6 +175,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf("  reference %5d real points   SW2 %.4f   MMD² %+.2e   (a perfect model scores about "
                     + "this)%n", samples, swRef, mmdRef.mmd2());
 
+            SampleCommand.createParent(png);
             writePng(png, heldOut, generated, data.id(), swModel);
             System.out.printf("time        %.1f s%n", (System.nanoTime() - start) / 1e9);
             System.out.println("png         " + png);

@@ -257,6 +257,7 @@ final class EvalCommand implements Callable<Integer> {
         if (jsonOut == null) {
             jsonOut = (folder != null ? folder.root() : Path.of("")).resolve("eval.json").toAbsolutePath();
         }
+        SampleCommand.createParent(jsonOut);
         AtomicFiles.writeBytes(jsonOut, (report.toJson() + "\n").getBytes(StandardCharsets.UTF_8));
         o.println("json        " + jsonOut);
         RunFolder.Lock lock = null;

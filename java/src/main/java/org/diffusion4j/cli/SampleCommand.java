@@ -130,17 +130,20 @@ final class SampleCommand implements Callable<Integer> {
             }
             Result r = run(s, sampler, steps, guidance, guidanceRescale, classLabel, seed, n, batch,
                     spec.commandLine().getErr(), o);
+            createParent(png);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom);
             if (raw != null) {
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
                         : prepend(n, s.model().sampleShape());
                 if (lower(raw).endsWith(".npy")) {
+                    createParent(raw);
                     Npy.write(raw, r.samples(), shape);
                 } else {
                     int[] dims = new int[shape.length];
                     for (int i = 0; i < shape.length; i++) {
                         dims[i] = Math.toIntExact(shape[i]);
                     }
+                    createParent(raw);
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
             }
@@ -280,29 +283,34 @@ final class SampleCommand implements Callable<Integer> {
     }
 
     /** The absolute path of an output file whose folder exists; checked before any work. */
+    /** Creates the missing folders above {@code file} (checked by {@link #requireWritable}), just before writing. */
+    static void createParent(Path file) throws IOException {
+        Path parent = file.toAbsolutePath().normalize().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+    }
+
     static Path requireWritable(String option, Path file, String extension) {
         Path p = file.toAbsolutePath().normalize();
         if (extension != null && !lower(p).endsWith(extension)) {
             throw new IllegalArgumentException(option + " must end in " + extension + ", got " + file);
         }
-        if (p.getParent() != null && !Files.isDirectory(p.getParent())) {
-            if (Files.exists(p.getParent())) {
-                throw new IllegalArgumentException(option + ": " + p.getParent() + " is not a folder");
-            }
-            try {
-                Files.createDirectories(p.getParent());                // as train --out does
-            } catch (IOException | UnsupportedOperationException e) {
-                throw new IllegalArgumentException(option + ": cannot create the folder " + p.getParent() + " ("
-                        + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
-                        + ")");
-            }
+        // the folders that do not exist yet are created only when the file is written (createParent), so a
+        // command refused later leaves nothing behind; here the nearest existing one must be a writable folder
+        Path existing = p.getParent();
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
         }
-        if (p.getParent() != null) {
+        if (existing != null) {
+            if (!Files.isDirectory(existing)) {
+                throw new IllegalArgumentException(option + ": " + existing + " is not a folder");
+            }
             // a probe file: Files.isWritable says yes to root even where nothing can be created (e.g. /proc)
             try {
-                Files.delete(Files.createTempFile(p.getParent(), ".d4j-probe", ".tmp"));
+                Files.delete(Files.createTempFile(existing, ".d4j-probe", ".tmp"));
             } catch (IOException | UnsupportedOperationException e) {
-                throw new IllegalArgumentException(option + ": cannot write " + p + ": folder " + p.getParent()
+                throw new IllegalArgumentException(option + ": cannot write " + p + ": folder " + existing
                         + " is not writable (" + e.getClass().getSimpleName() + ")");
             }
         }

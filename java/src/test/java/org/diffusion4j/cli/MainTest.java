@@ -92,6 +92,11 @@ class MainTest {
         Object[] r = run("demo", "--backend", "cpu", "--steps", "1", "--out", bad.toString());
         assertNotEquals(0, r[0]);
         assertTrue(((String) r[2]).contains("--out") && ((String) r[2]).contains("is not a folder"), (String) r[2]);
+        // refused for another reason: the missing folders are not created
+        Path unused = dir.resolve("c").resolve("d").resolve("x.png");
+        r = run("demo", "--backend", "cpu", "--steps", "0", "--out", unused.toString());
+        assertNotEquals(0, r[0]);
+        assertFalse(Files.exists(dir.resolve("c")), "nothing left behind by a refused command");
         Path nested = dir.resolve("a").resolve("b").resolve("x.png");
         r = run("demo", "--backend", "cpu", "--steps", "2", "--batch", "8", "--samples", "16", "--out",
                 nested.toString());
