@@ -140,9 +140,6 @@ final class DataLoading {
             throw new IllegalArgumentException("--resolution must be in [1, " + MAX_RESOLUTION + "], got "
                     + resolution);
         }
-        if (channels != 1 && channels != 3 && channels != ImageFolder.AUTO_CHANNELS) {
-            throw new IllegalArgumentException("--channels must be auto, 1 or 3, got " + channels);
-        }
         Dataset all = normalise(path, isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
         Kind kind = all.sampleShape().length == 3 ? Kind.IMAGES : Kind.VECTORS;
         if (Files.isDirectory(path) && hasTestSplit(path)) {

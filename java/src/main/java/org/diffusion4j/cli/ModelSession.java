@@ -129,10 +129,7 @@ final class ModelSession implements AutoCloseable {
         }
         try {
             org.diffusion4j.io.Standardization st = org.diffusion4j.io.Standardization.fromJson(json);
-            long features = 1;
-            for (long d : model().sampleShape()) {
-                features *= d;
-            }
+            long features = org.diffusion4j.tensor.Shape.numel(model().sampleShape());
             if (st.features() != features) {
                 throw new IllegalArgumentException("it has " + st.features() + " features, the model's samples "
                         + features);

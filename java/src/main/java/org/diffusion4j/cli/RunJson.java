@@ -83,6 +83,11 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
     record Results(long steps, double wallSeconds, double trainSeconds, double finalLoss, double imagesPerSecond,
                    double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics) {
 
+        Results withLatestGrid(String grid) {
+            return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
+                    latestCheckpoint, grid, metrics);
+        }
+
         static Results empty() {
             return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>());
         }

@@ -423,8 +423,9 @@ final class TrainCommand implements Callable<Integer> {
         } else if (imageShape == null) {
             Standardization raw = Standardization.fit(train);
             if (far(raw)) {
-                o.println("warning     the features are far from unit scale (" + summary(raw) + ") and "
-                        + "--no-standardize trains on them as they are: noise of scale 1 will not cover them");
+                o.println("warning     the features are far from unit scale (" + summary(raw) + ") and this run "
+                        + "trains on them as they are (" + (resume ? "it was started before standardisation, or with"
+                        + " --no-standardize" : "--no-standardize") + "): noise of scale 1 will not cover them");
             }
         }
         Map<String, String> extraMeta = scaling == null ? Map.of()
@@ -530,11 +531,7 @@ final class TrainCommand implements Callable<Integer> {
                             progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
                                     + " steps)");
                             latestGrid[0] = grids.write(folder, done);
-                            run = run.withResults(new RunJson.Results(run.results().steps(),
-                                    run.results().wallSeconds(), run.results().trainSeconds(),
-                                    run.results().finalLoss(), run.results().imagesPerSecond(),
-                                    run.results().msPerStep(), run.results().latestCheckpoint(), latestGrid[0],
-                                    run.results().metrics()));
+                            run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
                             save(run, folder);
                         }
                     }

@@ -70,7 +70,8 @@ public final class Samplers {
     }
 
     // ================================================================ factories
-    // Each factory's sampler prints as its name and parameters (e.g. "dpmpp_2m", "ddim(eta=0.0)").
+    // Each factory's sampler prints as its name (the CLI's spelling, which byName takes) and parameters, e.g.
+    // "dpmpp-2m", "ddim(eta=0.0)".
 
     private record Named(String name, Sampler algorithm) implements Sampler {
         @Override
@@ -91,7 +92,7 @@ public final class Samplers {
     /** DDPM ancestral sampling with the given posterior variance. */
     public static Sampler ddpm(DdpmVariance variance) {
         Objects.requireNonNull(variance, "variance");
-        return named("ddpm(" + variance.name().toLowerCase(Locale.ROOT) + ")",
+        return named("ddpm(" + variance.name().toLowerCase(Locale.ROOT).replace('_', '-') + ")",
                 (ctx, x, grid) -> ddpm(ctx, x, grid, variance));
     }
 
@@ -110,7 +111,7 @@ public final class Samplers {
     public static Sampler eulerAncestral(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
-        return named("euler_ancestral(eta=" + eta + ", s_noise=" + sNoise + ")",
+        return named("euler-ancestral(eta=" + eta + ", s-noise=" + sNoise + ")",
                 (ctx, x, grid) -> eulerAncestral(ctx, x, grid, eta, sNoise));
     }
 
@@ -128,25 +129,25 @@ public final class Samplers {
 
     /** DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2). */
     public static Sampler dpmSolverPp2m() {
-        return named("dpmpp_2m", Samplers::dpmSolverPp2m);
+        return named("dpmpp-2m", Samplers::dpmSolverPp2m);
     }
 
     /** DPM-Solver++(2M) SDE with {@code η ≥ 0} and noise scale {@code s_noise} (k-diffusion defaults 1, 1). */
     public static Sampler dpmSolverPp2mSde(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
-        return named("dpmpp_2m_sde(eta=" + eta + ", s_noise=" + sNoise + ")",
+        return named("dpmpp-2m-sde(eta=" + eta + ", s-noise=" + sNoise + ")",
                 (ctx, x, grid) -> dpmSolverPp2mSde(ctx, x, grid, eta, sNoise));
     }
 
     /** Flow-matching Euler. */
     public static Sampler flowEuler() {
-        return named("flow_euler", Samplers::flowEuler);
+        return named("flow-euler", Samplers::flowEuler);
     }
 
     /** Flow-matching explicit midpoint (second order). */
     public static Sampler flowMidpoint() {
-        return named("flow_midpoint", Samplers::flowMidpoint);
+        return named("flow-midpoint", Samplers::flowMidpoint);
     }
 
     /**

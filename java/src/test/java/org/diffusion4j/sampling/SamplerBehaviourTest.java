@@ -94,13 +94,13 @@ class SamplerBehaviourTest {
 
     @Test
     void samplersPrintTheirNameAndParameters() {
-        assertEquals("dpmpp_2m", Samplers.byName("DPMPP-2M").toString());
+        assertEquals("dpmpp-2m", Samplers.byName("DPMPP-2M").toString());
         assertEquals("ddim(eta=0.0)", Samplers.byName("ddim").toString());
-        assertEquals("ddpm(fixed_large)", Samplers.byName("ddpm_large").toString());
-        assertEquals("euler_ancestral(eta=1.0, s_noise=1.0)", Samplers.byName("euler_a").toString());
-        assertEquals("dpmpp_2m_sde(eta=0.5, s_noise=1.0)", Samplers.dpmSolverPp2mSde(0.5, 1).toString());
+        assertEquals("ddpm(fixed-large)", Samplers.byName("ddpm_large").toString());
+        assertEquals("euler-ancestral(eta=1.0, s-noise=1.0)", Samplers.byName("euler_a").toString());
+        assertEquals("dpmpp-2m-sde(eta=0.5, s-noise=1.0)", Samplers.dpmSolverPp2mSde(0.5, 1).toString());
         assertEquals("heun", Samplers.heun().toString());
-        assertEquals("flow_midpoint", Samplers.flowMidpoint().toString());
+        assertEquals("flow-midpoint", Samplers.flowMidpoint().toString());
     }
 
     @Test
