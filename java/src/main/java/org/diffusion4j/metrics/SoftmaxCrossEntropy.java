@@ -73,7 +73,11 @@ public final class SoftmaxCrossEntropy {
         return total / b;
     }
 
-    /** Index of the largest logit of each row of {@code [B, K]} logits (the first on ties). */
+    /**
+     * Index of the largest logit of each row of {@code [B, K]} logits (the first on ties).
+     *
+     * @throws IllegalArgumentException for a NaN logit (which no class would be the right answer for)
+     */
     public static int[] argmax(float[] logits, int classes) {
         if (classes < 1 || logits.length % classes != 0) {
             throw new IllegalArgumentException(logits.length + " logits are not rows of " + classes + " classes");
@@ -82,8 +86,13 @@ public final class SoftmaxCrossEntropy {
         int[] out = new int[b];
         for (int i = 0; i < b; i++) {
             int best = 0;
-            for (int k = 1; k < classes; k++) {
-                if (logits[i * classes + k] > logits[i * classes + best]) {
+            for (int k = 0; k < classes; k++) {
+                float v = logits[i * classes + k];
+                if (Float.isNaN(v)) {
+                    throw new IllegalArgumentException("logit " + k + " of row " + i + " is NaN (a diverged "
+                            + "classifier?)");
+                }
+                if (v > logits[i * classes + best]) {
                     best = k;
                 }
             }

@@ -104,5 +104,6 @@ class SoftmaxCrossEntropyTest {
     void argmaxTakesTheFirstOfTies() {
         assertArrayEquals(new int[] {1, 0, 2}, SoftmaxCrossEntropy.argmax(new float[] {0, 2, 2, 5, 1, 1, -1, -2, 0},
                 3));
+        assertThrows(IllegalArgumentException.class, () -> SoftmaxCrossEntropy.argmax(new float[] {Float.NaN, 2}, 2));
     }
 }
