@@ -190,21 +190,33 @@ final class AttentionOracle {
 
     /** {@code ‖x − ref‖/‖ref‖} (NaN anywhere gives NaN, which fails every {@code <} check). */
     static double relErr(float[] x, double[] ref) {
-        if (x.length != ref.length) {
-            throw new IllegalArgumentException("lengths " + x.length + " and " + ref.length + " differ");
-        }
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < x.length; i++) {
-            double e = x[i] - ref[i];
-            num += e * e;
-            den += ref[i] * ref[i];
-        }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
+        return scaledErr(x, ref, ref);
     }
 
     /** {@code ‖x − ref‖/‖scale‖}: the error against a magnitude {@code scale ≥ |ref|} (NaN anywhere gives NaN). */
     static double scaledErr(float[] x, double[] ref, double[] scale) {
+        return ratio(widen(x), ref, scale, 0);
+    }
+
+    /**
+     * {@code ‖x − ref‖/max(‖ref‖, floor·√n)}: relative error, but for a gradient that cancels to nearly 0 measured
+     * against {@code floor} per element (the scale of gradients of unit-normal inputs is ~1).
+     */
+    static double flooredErr(float[] x, double[] ref, double floor) {
+        return ratio(widen(x), ref, ref, floor);
+    }
+
+    /** {@link #flooredErr(float[], double[], double)} for a float64 {@code x}. */
+    static double flooredErr(double[] x, double[] ref, double floor) {
+        return ratio(x, ref, ref, floor);
+    }
+
+    static double relErr(double[] x, double[] ref) {
+        return ratio(x, ref, ref, 0);
+    }
+
+    /** {@code ‖x − ref‖/max(‖scale‖, floor·√n, MIN_NORMAL)}. */
+    private static double ratio(double[] x, double[] ref, double[] scale, double floor) {
         if (x.length != ref.length || scale.length != ref.length) {
             throw new IllegalArgumentException("lengths " + x.length + ", " + ref.length + ", " + scale.length);
         }
@@ -215,43 +227,7 @@ final class AttentionOracle {
             num += e * e;
             den += scale[i] * scale[i];
         }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
-    }
-
-    /**
-     * {@code ‖x − ref‖/max(‖ref‖, floor·√n)}: relative error, but for a gradient that cancels to nearly 0 measured
-     * against {@code floor} per element (the scale of gradients of unit-normal inputs is ~1).
-     */
-    static double flooredErr(float[] x, double[] ref, double floor) {
-        double[] s = new double[ref.length];
-        java.util.Arrays.fill(s, floor);
-        double n2 = 0;
-        for (double r : ref) {
-            n2 += r * r;
-        }
-        return n2 >= floor * floor * ref.length ? relErr(x, ref) : scaledErr(x, ref, s);
-    }
-
-    /** {@link #flooredErr(float[], double[], double)} for a float64 {@code x}. */
-    static double flooredErr(double[] x, double[] ref, double floor) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < x.length; i++) {
-            double e = x[i] - ref[i];
-            num += e * e;
-            den += ref[i] * ref[i];
-        }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), floor * Math.sqrt(Math.max(1, x.length)));
-    }
-
-    static double relErr(double[] x, double[] ref) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < x.length; i++) {
-            double e = x[i] - ref[i];
-            num += e * e;
-            den += ref[i] * ref[i];
-        }
-        return Math.sqrt(num) / Math.max(Math.sqrt(den), Double.MIN_NORMAL);
+        return Math.sqrt(num) / Math.max(Math.max(Math.sqrt(den), floor * Math.sqrt(Math.max(1, x.length))),
+                Double.MIN_NORMAL);
     }
 }
