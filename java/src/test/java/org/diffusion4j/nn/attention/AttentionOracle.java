@@ -90,6 +90,21 @@ final class AttentionOracle {
 
     /** The analytic gradient of {@code Σ dOut∘out} with respect to {@code q}, {@code k}, {@code v}, in float64. */
     static Grads backward(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale) {
+        return backward(d, q, k, v, dOut, scale, false);
+    }
+
+    /**
+     * The magnitudes that float rounding of the backward is proportional to (the sums of {@link #backward} with every
+     * product taken in absolute value: {@code |dP_ij| = Σ|dO_i||v_j|}, {@code |dS_ij| = P_ij(|dP_ij| + Σ_l P_il|dP_il|)},
+     * then {@code |dq| = scale Σ_j |dS_ij||k_j|}, {@code |dk| = scale Σ_i |dS_ij||q_i|}, {@code |dv| = Σ_i P_ij|dO_i|}):
+     * a gradient that cancels to nearly 0 is judged against these, not against itself.
+     */
+    static Grads backwardMagnitude(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale) {
+        return backward(d, q, k, v, dOut, scale, true);
+    }
+
+    private static Grads backward(Dims d, double[] q, double[] k, double[] v, double[] dOut, double scale,
+                                  boolean magnitude) {
         double[] dq = new double[d.qSize()];
         double[] dk = new double[d.kSize()];
         double[] dv = new double[d.kSize()];
@@ -118,17 +133,21 @@ final class AttentionOracle {
                     p[j] /= sum;
                     double dot = 0;
                     for (int x = 0; x < d.dh(); x++) {
-                        dot += dOut[qb + i * d.dh() + x] * v[kb + j * d.dh() + x];
+                        double t = dOut[qb + i * d.dh() + x] * v[kb + j * d.dh() + x];
+                        dot += magnitude ? Math.abs(t) : t;
                     }
                     dp[j] = dot;                                            // dP_ij = dO_i·v_j
                     pdp += p[j] * dp[j];
                 }
                 for (int j = 0; j < d.tk(); j++) {
-                    double ds = p[j] * (dp[j] - pdp);                       // softmax Jacobian
+                    double ds = magnitude ? p[j] * (dp[j] + pdp) : p[j] * (dp[j] - pdp);   // softmax Jacobian
                     for (int x = 0; x < d.dh(); x++) {
-                        dv[kb + j * d.dh() + x] += p[j] * dOut[qb + i * d.dh() + x];
-                        dq[qb + i * d.dh() + x] += scale * ds * k[kb + j * d.dh() + x];
-                        dk[kb + j * d.dh() + x] += scale * ds * q[qb + i * d.dh() + x];
+                        double o = dOut[qb + i * d.dh() + x];
+                        double kk = k[kb + j * d.dh() + x];
+                        double qq = q[qb + i * d.dh() + x];
+                        dv[kb + j * d.dh() + x] += p[j] * (magnitude ? Math.abs(o) : o);
+                        dq[qb + i * d.dh() + x] += scale * ds * (magnitude ? Math.abs(kk) : kk);
+                        dk[kb + j * d.dh() + x] += scale * ds * (magnitude ? Math.abs(qq) : qq);
                     }
                 }
             }
