@@ -240,7 +240,7 @@ final class EvalCommand implements Callable<Integer> {
                 report = vectors(be, loaded, held, trainRef, generated, count);
                 if (held.size() < 50) {
                     String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
-                            + "the real reference)";
+                            + "the real reference); " + moreHeldOut(loaded, held.size());
                     o.println("warning     " + w);
                     report = report.withSetting("warning", w);
                 }
@@ -277,6 +277,17 @@ final class EvalCommand implements Callable<Integer> {
         }
         o.flush();
         return 0;
+    }
+
+    /** How to evaluate against more held-out data than the {@code used} samples. */
+    private static String moreHeldOut(DataLoading.Loaded loaded, int used) {
+        int available = loaded.heldOut().size();
+        if (used < available) {
+            return "raise --reference (" + available + " held-out samples are available)";
+        }
+        return loaded.heldOutFrom().startsWith("split")
+                ? "all " + available + " held-out samples are used: a run trained with a larger --held-out keeps more"
+                : "all " + available + " samples of the data's test split are used";
     }
 
     /** Loads the data and checks it against the run's fingerprint (when there is one). */
@@ -400,7 +411,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (held.size() < 2 * clf.featureDim()) {
                     String w = "only " + held.size() + " held-out images for " + clf.featureDim() + "-dimensional "
                             + "features: the Fréchet distances are mostly estimation error (compare with the real "
-                            + "reference; more held-out data, e.g. --held-out, makes them meaningful)";
+                            + "reference); " + moreHeldOut(loaded, held.size());
                     o.println("warning     " + w);
                     report = report.withSetting("warning", w);
                 }

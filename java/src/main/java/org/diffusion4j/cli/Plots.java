@@ -71,9 +71,11 @@ final class Plots {
         XYSeries raw = chart.addSeries("loss per step", x, y);
         raw.setMarker(SeriesMarkers.NONE);
         raw.setLineColor(new Color(31, 119, 180, 90));
-        XYSeries smooth = chart.addSeries("moving average (" + window + " steps)", x, avg);
-        smooth.setMarker(SeriesMarkers.NONE);
-        smooth.setLineColor(new Color(214, 39, 40));
+        if (window > 1) {                                                        // of one step it is the loss
+            XYSeries smooth = chart.addSeries("moving average (" + window + " steps)", x, avg);
+            smooth.setMarker(SeriesMarkers.NONE);
+            smooth.setLineColor(new Color(214, 39, 40));
+        }
         byte[] bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
         AtomicFiles.writeBytes(png, bytes);
     }
