@@ -50,8 +50,12 @@ import java.util.function.Consumer;
  */
 public final class ClassifierFeatures implements AutoCloseable {
 
-    /** Format tag in the cache file's metadata; bump it when the network or its training changes. */
-    public static final String FORMAT = "diffusion4j-classifier-features-v1";
+    /**
+     * Format tag in the cache file's metadata and key; bump it when the network, its training or the float arithmetic
+     * of the ops it trains with changes (the key sees data and config, not code: v2 after the float64 row sums of
+     * LayerNorm and the blocked GEMM of 2026-11-30 changed the trained weights' last bits).
+     */
+    public static final String FORMAT = "diffusion4j-classifier-features-v2";
 
     /** Rows per inference chunk. */
     static final int CHUNK = 512;
