@@ -121,6 +121,34 @@ class TrainerTest {
                 flipped = collect(t, 3);
             }
             assertFalse(plain.get(0).loss() == flipped.get(0).loss(), "flips left the first batch unchanged");
+
+            // exactly the documented draw: the first step with flips equals the first step without them on data in
+            // which the samples of batch 0 whose Philox(seed, NOISE_STREAM + 4, id) <= 1/2 are mirrored beforehand
+            int[] idx = new BatchSource(images, cfg.batchSize(), cfg.seed()).batch(0).indices();
+            float[] values = images.toArray();
+            int per = images.sampleSize();
+            int w = (int) images.sampleShape()[2];
+            int mirrored = 0;
+            for (int b = 0; b < idx.length; b++) {
+                if (org.diffusion4j.random.Philox.uniform(cfg.seed(), Trainer.NOISE_STREAM + Trainer.DRAW_FLIP, b)
+                        <= 0.5f) {
+                    mirrored++;
+                    float[] row = new float[w];
+                    for (int r0 = idx[b] * per; r0 < (idx[b] + 1) * per; r0 += w) {
+                        for (int c = 0; c < w; c++) {
+                            row[c] = values[r0 + w - 1 - c];
+                        }
+                        System.arraycopy(row, 0, values, r0, w);
+                    }
+                }
+            }
+            assertTrue(mirrored > 0 && mirrored < idx.length, "the test needs some but not all samples mirrored");
+            Dataset premirrored = Dataset.of(values, images.sampleShape(), images.labels(), images.classNames());
+            try (TensorScope s3 = TensorScope.open();
+                 Trainer t = new Trainer(ditFactory().create(s3, 5), ops, premirrored, cfg)) {
+                assertEquals(flipped.get(0).loss(), collect(t, 1).get(0).loss(), 0.0,
+                        "step 0 with flips = step 0 on the pre-mirrored batch");
+            }
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(
                     mlpFactory().create(s1, 5), ops, TrainingTestSupport.gaussian2d(9, 6), cfg.withRandomFlip(true)));
             assertTrue(e.getMessage().contains("horizontal flips need image samples"), e.getMessage());
