@@ -5,6 +5,7 @@ import org.diffusion4j.sampling.NoiseLevels;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Ops;
+import org.diffusion4j.tensor.Shape;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import org.diffusion4j.tensor.Workspace;
@@ -18,7 +19,8 @@ import java.util.Objects;
  * vectors): {@code [B, D]} in, {@code [B, D]} out, in whatever prediction type it is trained for.
  *
  * <pre>
- *   e   = TimestepEmbedder(timeScale·t)                       [B, H]   (t_embedder.mlp.{0,2})
+ *   e   = TimestepEmbedder(timeScale·t) (+ table[y])          [B, H]   (t_embedder.mlp.{0,2},
+ *                                                                       y_embedder.embedding_table [K+1, H])
  *   s   = SiLU(e)
  *   h   = in_proj(x)                                          [B, H]
  *   for each block k:                                                  (blocks.k)
@@ -30,8 +32,12 @@ import java.util.Objects;
  * time embedding additively, as the residual blocks of ADM (Dhariwal &amp; Nichol 2021) do. LayerNorms are affine
  * with {@code eps = 1e-5}; linears start with PyTorch's default init from a Philox seed.
  *
- * <p>As a {@link Denoiser} it is unconditional (a non-null condition is rejected) and evaluates on
- * {@code xt [B, ...]} with {@code numel/B = D}. For training call {@link #forward} and {@link #backward} directly;
+ * <p>With {@code numClasses = K > 0} it is class-conditional as DiT is (Peebles &amp; Xie 2023, §3.2: the class
+ * embedding added to the time embedding), with the null class {@code K} for classifier-free guidance; as a
+ * {@link Denoiser} it then takes an I32 {@code [B]} condition of labels in {@code [0, K]}, and
+ * {@link #predictGuided} runs the conditional and unconditional halves as one batch. An unconditional model
+ * ({@code K = 0}, no {@code y_embedder}) rejects a non-null condition. It evaluates on {@code xt [B, ...]} with
+ * {@code numel/B = D}. For training call {@link #forward} and {@link #backward} directly;
  * gradients accumulate into the parameters.
  */
 public final class MlpDenoiser extends Module implements DenoiserModel {
@@ -44,8 +50,10 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
      * @param blocks       residual blocks {@code ≥ 0}
      * @param frequencyDim sinusoidal feature size of the time embedding {@code ≥ 1}
      * @param timeScale    factor from model time {@code t ∈ [0, 1]} to the embedded time (e.g. 1000, DiT's range)
+     * @param numClasses   real classes {@code K ≥ 0}; 0 = unconditional (configurations written before this field
+     *                     existed read as 0)
      */
-    public record Config(int dataDim, int hidden, int blocks, int frequencyDim, double timeScale) {
+    public record Config(int dataDim, int hidden, int blocks, int frequencyDim, double timeScale, int numClasses) {
 
         /** Validates. */
         public Config {
@@ -53,14 +61,33 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
                 throw new IllegalArgumentException("MlpDenoiser config needs dataDim, hidden, frequencyDim >= 1 and "
                         + "blocks >= 0, got " + dataDim + ", " + hidden + ", " + frequencyDim + ", " + blocks);
             }
+            if (numClasses < 0) {
+                throw new IllegalArgumentException("MlpDenoiser numClasses must be >= 0 (0 = unconditional), got "
+                        + numClasses);
+            }
             if (!(timeScale > 0 && Double.isFinite(timeScale))) {
                 throw new IllegalArgumentException("timeScale must be finite and > 0, got " + timeScale);
             }
         }
 
-        /** Frequency dim 64 and time scale 1000. */
+        /** An unconditional model. */
+        public Config(int dataDim, int hidden, int blocks, int frequencyDim, double timeScale) {
+            this(dataDim, hidden, blocks, frequencyDim, timeScale, 0);
+        }
+
+        /** Frequency dim 64 and time scale 1000, unconditional. */
         public static Config of(int dataDim, int hidden, int blocks) {
-            return new Config(dataDim, hidden, blocks, 64, 1000.0);
+            return new Config(dataDim, hidden, blocks, 64, 1000.0, 0);
+        }
+
+        /** This configuration with {@code numClasses} classes. */
+        public Config withClasses(int numClasses) {
+            return new Config(dataDim, hidden, blocks, frequencyDim, timeScale, numClasses);
+        }
+
+        /** Whether the model is class-conditional. */
+        public boolean conditional() {
+            return numClasses > 0;
         }
     }
 
@@ -85,8 +112,9 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     }
 
     /** Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}. */
-    public record Cache(TimestepEmbedder.Cache time, Tensor s, Linear.Cache in, List<BlockCache> blocks,
-                        LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj) implements Pass {
+    public record Cache(TimestepEmbedder.Cache time, Embedding.Cache label, Tensor e, Tensor s, Linear.Cache in,
+                        List<BlockCache> blocks, LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj)
+            implements Pass {
         /** The prediction {@code [B, D]}. */
         @Override
         public Tensor out() {
@@ -97,6 +125,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     private final NnOps ops;
     private final Config config;
     private final TimestepEmbedder tEmbedder;
+    private final DiT.LabelEmbedder yEmbedder;
     private final Linear inProj;
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm finalNorm;
@@ -112,6 +141,8 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         this.config = Objects.requireNonNull(config, "config");
         int h = config.hidden();
         tEmbedder = registerModule("t_embedder", new TimestepEmbedder(ops, scope, h, config.frequencyDim(), 10000));
+        yEmbedder = config.conditional()
+                ? registerModule("y_embedder", new DiT.LabelEmbedder(ops, scope, config.numClasses(), h)) : null;
         inProj = registerModule("in_proj", new Linear(ops, scope, config.dataDim(), h, true));
         ModuleList list = registerModule("blocks", new ModuleList());
         for (int k = 0; k < config.blocks(); k++) {
@@ -126,6 +157,9 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         linears.add(outProj);
         for (int k = 0; k < linears.size(); k++) {
             Init.linearDefault(linears.get(k), seed, 2L * k);
+        }
+        if (yEmbedder != null) {
+            Init.normal(yEmbedder.table.weight().value(), 0.02, seed, CLASS_TABLE_STREAM);   // as DiT's table
         }
     }
 
@@ -145,23 +179,49 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         return new long[] {config.dataDim()};
     }
 
-    /** 0: this model is unconditional. */
+    /** Philox stream of the class table's initial values (above every linear's {@code 2k, 2k + 1}). */
+    static final long CLASS_TABLE_STREAM = 1L << 40;
+
+    /** {@code K}, 0 when unconditional. */
     @Override
     public int numClasses() {
-        return 0;
+        return config.numClasses();
     }
 
     /**
-     * {@link #forward(TensorScope, Tensor, double[])} for inputs {@code [B, D]}.
+     * Forward pass for inputs {@code [B, D]} with class labels.
      *
-     * @throws IllegalArgumentException when {@code labels} is not null (the model is unconditional), or see there
+     * @param labels {@code B} labels in {@code [0, numClasses]} ({@code numClasses} = null class) for a conditional
+     *               model, null for an unconditional one
+     * @throws IllegalArgumentException when labels are missing, given to an unconditional model or out of range, or
+     *                                  see {@link #forward(TensorScope, Tensor, double[])}
      */
     @Override
     public Cache forward(TensorScope scope, Tensor x, double[] t, int[] labels) {
-        if (labels != null) {
-            throw new IllegalArgumentException("MlpDenoiser is unconditional; got " + labels.length + " labels");
+        if (!config.conditional()) {
+            if (labels != null) {
+                throw new IllegalArgumentException("MlpDenoiser is unconditional; got " + labels.length + " labels");
+            }
+            return forward(scope, x, t);
         }
-        return forward(scope, x, t);
+        if (labels == null) {
+            throw new IllegalArgumentException("this MlpDenoiser is class-conditional (numClasses = "
+                    + config.numClasses() + "): labels are required");
+        }
+        return forwardWith(scope, x, t, checkLabels(labels, t.length));
+    }
+
+    private int[] checkLabels(int[] labels, int batch) {
+        if (labels.length != batch) {
+            throw new IllegalArgumentException(labels.length + " labels for a batch of " + batch);
+        }
+        for (int b = 0; b < labels.length; b++) {
+            if (labels[b] < 0 || labels[b] > config.numClasses()) {
+                throw new IllegalArgumentException("label " + labels[b] + " of sample " + b + " is outside [0, "
+                        + config.numClasses() + "] (" + config.numClasses() + " = the null class)");
+            }
+        }
+        return labels;
     }
 
     /**
@@ -186,6 +246,14 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
      * @throws IllegalArgumentException on a shape mismatch or a non-finite time
      */
     public Cache forward(TensorScope scope, Tensor x, double[] t) {
+        if (config.conditional()) {
+            throw new IllegalArgumentException("this MlpDenoiser is class-conditional: use forward(scope, x, t, "
+                    + "labels)");
+        }
+        return forwardWith(scope, x, t, null);
+    }
+
+    private Cache forwardWith(TensorScope scope, Tensor x, double[] t, int[] labels) {
         Backend be = ops.backend();
         NnOps.checkTensor(be, "x", x, false);
         if (x.rank() != 2 || x.shape(1) != config.dataDim()) {
@@ -201,8 +269,15 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
         long h = config.hidden();
         TimestepEmbedder.Cache time = tEmbedder.forward(scope, ts);
+        Tensor e = time.out();
+        Embedding.Cache label = null;
+        if (labels != null) {
+            label = yEmbedder.table.forward(scope, be.fromArray(scope, labels.clone(), batch));   // [B, H]
+            e = be.empty(scope, DType.F32, batch, h);
+            be.binary(Ops.Binary.ADD, time.out(), label.out(), e);                 // e = t_emb + y_emb
+        }
         Tensor s = be.empty(scope, DType.F32, batch, h);
-        ops.activation(Activation.SILU, time.out(), null, null, s);                // s = SiLU(e)
+        ops.activation(Activation.SILU, e, null, null, s);                         // s = SiLU(e)
         Linear.Cache in = inProj.forward(scope, x);
         Tensor hid = in.out();
         List<BlockCache> caches = new ArrayList<>(blocks.size());
@@ -224,7 +299,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         Tensor fa = be.empty(scope, DType.F32, batch, h);
         ops.activation(Activation.SILU, fn.out(), null, null, fa);
         Linear.Cache o = outProj.forward(scope, fa);
-        return new Cache(time, s, in, caches, fn, fa, o);
+        return new Cache(time, label, e, s, in, caches, fn, fa, o);
     }
 
     /**
@@ -257,8 +332,11 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
         inProj.backward(scope, cache.in(), dh, false);
         Tensor de = be.empty(scope, DType.F32, batch, h);
-        ops.activationBackward(Activation.SILU, cache.time().out(), ds, de);
+        ops.activationBackward(Activation.SILU, cache.e(), ds, de);
         tEmbedder.backward(scope, cache.time(), de);
+        if (cache.label() != null) {
+            yEmbedder.table.backward(cache.label(), de);
+        }
     }
 
     /**
@@ -277,24 +355,91 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
      */
     @Override
     public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out, Workspace scratch) {
-        if (condition != null) {
-            throw new IllegalArgumentException("MlpDenoiser is unconditional; got condition " + condition);
+        Backend be = ops.backend();
+        int batch = levels.batch();
+        checkSamples(xt, out, batch);
+        int[] labels = readLabels(condition, batch);
+        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
+            Cache c = forwardWith(tmp, xt.reshape(batch, config.dataDim()), times(levels, batch), labels);
+            be.copy(c.out(), out.reshape(batch, config.dataDim()));
         }
+    }
+
+    /**
+     * The conditional and unconditional predictions as one forward pass over a batch of {@code 2B} (the inputs
+     * repeated, labels {@code cond} then {@code uncond}); an unconditional model takes null conditions.
+     */
+    @Override
+    public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
+                              Tensor outUncond, Workspace scratch) {
+        int batch = levels.batch();
+        checkSamples(xt, outCond, batch);
+        checkSamples(xt, outUncond, batch);
+        int[] lc = readLabels(cond, batch);
+        int[] lu = readLabels(uncond, batch);
+        if (lc == null) {                                   // unconditional: both halves are the same prediction
+            predict(xt, levels, null, outCond, scratch);
+            ops.backend().copy(outCond, outUncond);
+            return;
+        }
+        double[] t = times(levels, batch);
+        double[] t2 = new double[2 * batch];
+        System.arraycopy(t, 0, t2, 0, batch);
+        System.arraycopy(t, 0, t2, batch, batch);
+        int[] l2 = new int[2 * batch];
+        System.arraycopy(lc, 0, l2, 0, batch);
+        System.arraycopy(lu, 0, l2, batch, batch);
+        Backend be = ops.backend();
+        int d = config.dataDim();
+        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
+            Tensor x2 = be.empty(tmp, DType.F32, 2L * batch, d);
+            be.copy(xt.reshape(batch, d), x2.slice(0, 0, batch));
+            be.copy(xt.reshape(batch, d), x2.slice(0, batch, 2L * batch));
+            Cache c = forwardWith(tmp, x2, t2, l2);
+            be.copy(c.out().slice(0, 0, batch), outCond.reshape(batch, d));
+            be.copy(c.out().slice(0, batch, 2L * batch), outUncond.reshape(batch, d));
+        }
+    }
+
+    @Override
+    public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
+                              Tensor outUncond) {
+        predictGuided(xt, levels, cond, uncond, outCond, outUncond, null);
+    }
+
+    private void checkSamples(Tensor xt, Tensor out, int batch) {
         Backend be = ops.backend();
         NnOps.checkTensor(be, "xt", xt, false);
         NnOps.checkLike(be, "out", out, "xt", xt, false);
-        int batch = levels.batch();
         if (xt.rank() < 1 || xt.shape(0) != batch || xt.numel() != (long) batch * config.dataDim()) {
             throw new IllegalArgumentException("xt " + xt + " must be [" + batch + ", ...] with " + config.dataDim()
                     + " values per sample");
         }
+    }
+
+    private static double[] times(NoiseLevels levels, int batch) {
         double[] t = new double[batch];
         for (int b = 0; b < batch; b++) {
             t[b] = levels.t(b);
         }
-        try (TensorScope tmp = scratch == null ? TensorScope.open() : TensorScope.open(scratch)) {
-            Cache c = forward(tmp, xt.reshape(batch, config.dataDim()), t);
-            be.copy(c.out(), out.reshape(batch, config.dataDim()));
+        return t;
+    }
+
+    private int[] readLabels(Tensor condition, int batch) {
+        if (!config.conditional()) {
+            if (condition != null) {
+                throw new IllegalArgumentException("MlpDenoiser is unconditional; got condition " + condition);
+            }
+            return null;
         }
+        if (condition == null) {
+            throw new IllegalArgumentException("this MlpDenoiser is class-conditional; the condition (I32 [" + batch
+                    + "] labels) is required");
+        }
+        Shape.requireOperand("condition", condition, ops.backend(), DType.I32);
+        if (condition.rank() != 1 || condition.shape(0) != batch) {
+            throw new IllegalArgumentException("condition " + condition + " must be I32 [" + batch + "] labels");
+        }
+        return checkLabels(condition.toIntArray(), batch);
     }
 }

@@ -66,7 +66,12 @@ public final class Models {
                     + kinds());
         };
         try {
-            return JSON.readValue(json, type);
+            com.fasterxml.jackson.databind.JsonNode node = JSON.readTree(json);
+            if (type == MlpDenoiser.Config.class && node instanceof com.fasterxml.jackson.databind.node.ObjectNode o
+                    && !o.has("numClasses")) {
+                o.put("numClasses", 0);                 // written before conditional MLPs existed: unconditional
+            }
+            return JSON.treeToValue(node, type);
         } catch (JsonProcessingException e) {
             Throwable cause = rootCause(e);
             String why = cause instanceof IllegalArgumentException ? cause.getMessage() : e.getOriginalMessage();

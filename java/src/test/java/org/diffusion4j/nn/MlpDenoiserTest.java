@@ -32,6 +32,7 @@ import static org.diffusion4j.nn.NnTestSupport.numericGrad;
 import static org.diffusion4j.nn.NnTestSupport.random;
 import static org.diffusion4j.nn.NnTestSupport.seedOf;
 import static org.diffusion4j.nn.NnTestSupport.uniform;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -88,6 +89,12 @@ class MlpDenoiserTest {
 
     /** Float64 re-implementation of {@link MlpDenoiser}'s forward from its documented formula. */
     static double[] reference(Map<String, double[]> p, double[] x, double[] t, int batch, MlpDenoiser.Config c) {
+        return reference(p, x, t, null, batch, c);
+    }
+
+    /** The float64 model; {@code labels} add the rows {@code y_embedder.embedding_table.weight[y]} to the time embedding. */
+    static double[] reference(Map<String, double[]> p, double[] x, double[] t, int[] labels, int batch,
+                              MlpDenoiser.Config c) {
         int d = c.dataDim();
         int h = c.hidden();
         int f = c.frequencyDim();
@@ -99,6 +106,14 @@ class MlpDenoiserTest {
         double[] e = Ref.linear(Ref.act(Activation.SILU, Ref.linear(feat, batch, f, p.get("t_embedder.mlp.0.weight"),
                 p.get("t_embedder.mlp.0.bias"), h)), batch, h, p.get("t_embedder.mlp.2.weight"),
                 p.get("t_embedder.mlp.2.bias"), h);
+        if (labels != null) {
+            double[] table = p.get("y_embedder.embedding_table.weight");
+            for (int b = 0; b < batch; b++) {
+                for (int j = 0; j < h; j++) {
+                    e[b * h + j] += table[labels[b] * h + j];
+                }
+            }
+        }
         double[] s = Ref.act(Activation.SILU, e);
         double[] hid = Ref.linear(x, batch, d, p.get("in_proj.weight"), p.get("in_proj.bias"), h);
         double eps = 1e-5f;
@@ -124,9 +139,18 @@ class MlpDenoiserTest {
 
     @Test
     void forwardAndEveryGradientMatchFloat64() {
-        MlpDenoiser.Config c = new MlpDenoiser.Config(3, 6, 2, 7, 1000);
+        gradients(new MlpDenoiser.Config(3, 6, 2, 7, 1000), null);
+    }
+
+    /** Class-conditional: the class table's gradient too, with the null class (3) among the labels. */
+    @Test
+    void conditionalForwardAndEveryGradientMatchFloat64() {
+        gradients(new MlpDenoiser.Config(3, 6, 2, 7, 1000, 3), new int[] {2, 0, 3, 2});
+    }
+
+    private static void gradients(MlpDenoiser.Config c, int[] labels) {
         int batch = 4;
-        String tc = "mlp denoiser gradients";
+        String tc = "mlp denoiser gradients" + (labels == null ? "" : " conditional");
         SplittableRandom r = random(tc);
         try (TensorScope scope = TensorScope.open()) {
             MlpDenoiser m = new MlpDenoiser(ops, scope, c, r.nextLong());
@@ -141,10 +165,11 @@ class MlpDenoiserTest {
             }
             float[] x = uniform(r, (long) batch * c.dataDim(), -2, 2);
             double[] t = {0.0, 0.3, 0.77, 1.0};
-            MlpDenoiser.Cache cache = m.forward(scope, be.fromArray(scope, x, batch, c.dataDim()), t);
+            MlpDenoiser.Cache cache = m.forward(scope, be.fromArray(scope, x, batch, c.dataDim()), t, labels);
             double[] xd = doubles(x);
-            assertClose(tc + " forward", cache.out().toFloatArray(), reference(p, xd, t, batch, c), REDUCTION,
-                    seedOf(tc));
+            assertClose(tc + " forward", cache.out().toFloatArray(), reference(p, xd, t, labels, batch, c),
+                    REDUCTION, seedOf(tc));
+            assertEquals(labels != null, m.namedParameters().containsKey("y_embedder.embedding_table.weight"));
             float[] w = uniform(r, (long) batch * c.dataDim(), -1, 1);
             double[] wd = doubles(w);
             m.zeroGrad();
@@ -153,11 +178,41 @@ class MlpDenoiserTest {
                 double[] keep = p.get(e.getKey());
                 double[] num = numericGrad(v -> {
                     p.put(e.getKey(), v);
-                    return dot(wd, reference(p, xd, t, batch, c));
+                    return dot(wd, reference(p, xd, t, labels, batch, c));
                 }, keep.clone(), 1e-6);
                 p.put(e.getKey(), keep);
                 assertClose(tc + " d" + e.getKey(), e.getValue().grad().toFloatArray(), num, GRAD, seedOf(tc));
             }
+        }
+    }
+
+    @Test
+    void conditionalModelTakesLabelsAsItsCondition() {
+        MlpDenoiser.Config c = MlpDenoiser.Config.of(2, 16, 1).withClasses(3);
+        try (TensorScope scope = TensorScope.open()) {
+            MlpDenoiser m = new MlpDenoiser(ops, scope, c, 3);
+            assertEquals(3, m.numClasses());
+            SplittableRandom r = random("conditional denoiser");
+            float[] x = uniform(r, 2 * 2, -1, 1);
+            Tensor xt = be.fromArray(scope, x, 2, 2);
+            NoiseLevels levels = NoiseLevels.of(be, scope, new Level(0.2, 0.8, 0.2), new Level(0.9, 0.1, 0.9));
+            Tensor cond = be.fromArray(scope, new int[] {1, 2}, 2);
+            Tensor uncond = be.fromArray(scope, new int[] {3, 3}, 2);
+            Tensor outC = NnTestSupport.poisoned(be, scope, 2, 2);
+            Tensor outU = NnTestSupport.poisoned(be, scope, 2, 2);
+            m.predictGuided(xt, levels, cond, uncond, outC, outU);
+            double[] t = {0.2, 0.9};
+            assertArrayEquals(m.forward(scope, xt, t, new int[] {1, 2}).out().toFloatArray(), outC.toFloatArray(),
+                    1e-6f, "the conditional half");
+            assertArrayEquals(m.forward(scope, xt, t, new int[] {3, 3}).out().toFloatArray(), outU.toFloatArray(),
+                    1e-6f, "the unconditional half (null class)");
+            assertThrows(IllegalArgumentException.class, () -> m.predict(xt, levels, null, outC));
+            assertThrows(IllegalArgumentException.class, () -> m.forward(scope, xt, t));
+            assertThrows(IllegalArgumentException.class, () -> m.forward(scope, xt, t, new int[] {4, 0}));
+            assertThrows(IllegalArgumentException.class, () -> new MlpDenoiser.Config(2, 4, 1, 8, 1000, -1));
+            // configurations written before numClasses existed are unconditional
+            assertEquals(MlpDenoiser.Config.of(2, 16, 1), Models.parseConfig(Models.MLP,
+                    "{\"dataDim\":2,\"hidden\":16,\"blocks\":1,\"frequencyDim\":64,\"timeScale\":1000.0}"));
         }
     }
 

@@ -107,6 +107,20 @@ class TrainerTest {
         resume(dir, ditFactory(), TrainingTestSupport.images(13, 1, 4, 3, 4), cfg, 7, 3);
     }
 
+    /** A class-conditional MLP on labelled points (label dropout to the null class) resumes bit-exactly. */
+    @Test
+    void resumedConditionalMlpRunContinuesBitExactly(@TempDir Path dir) throws IOException {
+        Dataset plain = TrainingTestSupport.gaussian2d(29, 3);
+        int[] labels = new int[plain.size()];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i % 3;
+        }
+        Dataset labelled = Dataset.of(plain.toArray(), plain.sampleShape(), labels, List.of("a", "b", "c"));
+        Factory conditional = (scope, seed) -> new MlpDenoiser(ops, scope, TrainingTestSupport.mlp().withClasses(3),
+                seed);
+        resume(dir, conditional, labelled, busy(11, 8, 9).withLabelDropout(0.3), 9, 4);
+    }
+
     @Test
     void randomFlipsChangeTheRunAndNeedImages() {
         Dataset images = TrainingTestSupport.images(13, 1, 4, 3, 4);
