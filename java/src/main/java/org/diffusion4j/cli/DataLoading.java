@@ -135,12 +135,28 @@ final class DataLoading {
      * @throws IllegalArgumentException for data that cannot be split (too few samples) or of an unusable shape
      */
     static Loaded load(Path path, int resolution, int channels, double heldOut, long seed) throws IOException {
+        return load(path, resolution, channels, heldOut, seed, null);
+    }
+
+    /**
+     * Like {@link #load(Path, int, int, double, long)}; with {@code labelColumn} (a header name or 0-based index) a CSV
+     * file's column of integer class labels ({@link Csv#load(Path, Csv.Header, String)}).
+     *
+     * @throws IllegalArgumentException for a label column with data other than a CSV file
+     */
+    static Loaded load(Path path, int resolution, int channels, double heldOut, long seed, String labelColumn)
+            throws IOException {
         Datasets.Options opts = new Datasets.Options(resolution, channels, Datasets.Split.TRAIN, Csv.Header.AUTO);
+        if (labelColumn != null && !path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".csv")) {
+            throw new IllegalArgumentException("--label-column " + labelColumn + " applies to CSV files; " + path
+                    + " is not one (image folders label by sub-folder, IDX by its label file)");
+        }
         if (resolution < 1 || resolution > MAX_RESOLUTION) {
             throw new IllegalArgumentException("--resolution must be in [1, " + MAX_RESOLUTION + "], got "
                     + resolution);
         }
-        Dataset all = normalise(path, isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
+        Dataset all = normalise(path, labelColumn != null ? Csv.load(path, Csv.Header.AUTO, labelColumn)
+                : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
         Kind kind = all.sampleShape().length == 3 ? Kind.IMAGES : Kind.VECTORS;
         if (Files.isDirectory(path) && hasTestSplit(path)) {
             Dataset test = normalise(path, Datasets.load(path, new Datasets.Options(resolution, channels,

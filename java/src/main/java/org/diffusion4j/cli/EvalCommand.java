@@ -105,6 +105,10 @@ final class EvalCommand implements Callable<Integer> {
             + "${DEFAULT-VALUE}; the run's value for a run folder)")
     int resolution;
 
+    @Option(names = "--label-column", description = "CSV data: the column of class labels, left out of the vectors "
+            + "(the run's value for a run folder)")
+    String labelColumn;
+
     @Option(names = "--channels", defaultValue = "auto", description = "image-folder channels: 1, 3 or auto (default: "
             + "${DEFAULT-VALUE}; the run's value for a run folder)")
     String channels;
@@ -156,6 +160,7 @@ final class EvalCommand implements Callable<Integer> {
         double frac = heldOut;
         int res = resolution;
         int ch = DataLoading.parseChannels(channels);
+        String labels = labelColumn;
         long split = splitSeed != null ? splitSeed : 0;
         String runFingerprint = null;
         MetricsReport report;
@@ -173,6 +178,7 @@ final class EvalCommand implements Callable<Integer> {
                         dataPath = s.runData();
                     }
                     frac = ro.heldOut();
+                    labels = ro.labelColumn();
                     res = ro.resolution();
                     ch = ro.channels();
                     if (splitSeed == null) {
@@ -182,7 +188,7 @@ final class EvalCommand implements Callable<Integer> {
                 if (dataPath == null) {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
-                loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint);   // before sampling
+                loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
                 SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, 0.0, null, seed, n, batch,
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
@@ -199,7 +205,7 @@ final class EvalCommand implements Callable<Integer> {
             if (dataPath == null) {
                 throw new IllegalArgumentException("--data is needed with --samples");
             }
-            loaded = loadChecked(o, dataPath, res, ch, frac, split, null);
+            loaded = loadChecked(o, dataPath, res, ch, frac, split, null, labels);
             Npy.Array a = Npy.read(samplesFile);
             long[] shape = a.shape();
             if (shape.length < 2) {
@@ -292,8 +298,9 @@ final class EvalCommand implements Callable<Integer> {
 
     /** Loads the data and checks it against the run's fingerprint (when there is one). */
     private static DataLoading.Loaded loadChecked(java.io.PrintWriter o, Path dataPath, int res, int ch, double frac,
-                                                  long split, String runFingerprint) throws IOException {
-        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split);
+                                                  long split, String runFingerprint, String labelColumn)
+            throws IOException {
+        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn);
         o.println("data        " + dataPath + ": " + loaded.describe());
         o.flush();
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {

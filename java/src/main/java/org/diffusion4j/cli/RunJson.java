@@ -50,7 +50,7 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         double lr, double minLr, long warmup, double weightDecay, double ema, double gradClip,
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
-                        boolean randomFlip, boolean standardize) {
+                        boolean randomFlip, boolean standardize, String labelColumn) {
     }
 
     /**

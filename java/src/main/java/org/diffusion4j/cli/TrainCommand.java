@@ -158,6 +158,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}; images are always in [-1, 1])")
     boolean standardize;
 
+    @Option(names = "--label-column", description = "CSV data: the column (header name or 0-based index) of integer "
+            + "class labels, for --cond; the other columns are the vectors")
+    String labelColumn;
+
     @Option(names = "--seed", defaultValue = "0", description = "seed of everything random (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -400,7 +404,7 @@ final class TrainCommand implements Callable<Integer> {
         validate(opts, resume);
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
-                opts.heldOut(), opts.seed());
+                opts.heldOut(), opts.seed(), opts.labelColumn());
         o.println("data        " + opts.data() + ": " + loaded.describe());
         String fingerprint = loaded.fingerprint();
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
@@ -660,7 +664,7 @@ final class TrainCommand implements Callable<Integer> {
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
                 resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
-                randomFlip, standardize);
+                randomFlip, standardize, labelColumn);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -771,9 +775,6 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--warmup must be in [0, --steps = " + o.steps() + "], got "
                     + o.warmup());
         }
-        if (o.cond() && o.model().equals(Models.MLP)) {
-            throw new IllegalArgumentException("--cond needs --model dit (the MLP denoiser is unconditional)");
-        }
         Sampling.sampler(o.sampler());
     }
 
@@ -807,7 +808,8 @@ final class TrainCommand implements Callable<Integer> {
                     : ""));
         }
         if (o.model().equals(Models.MLP)) {
-            return MlpDenoiser.Config.of(train.sampleSize(), o.hidden(), o.blocks());
+            return MlpDenoiser.Config.of(train.sampleSize(), o.hidden(), o.blocks())
+                    .withClasses(o.cond() ? train.numClasses() : 0);
         }
         if (imageShape == null) {
             throw new IllegalArgumentException("--model dit needs images; " + o.data() + " holds vectors "

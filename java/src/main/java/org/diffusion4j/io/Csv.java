@@ -144,6 +144,47 @@ public final class Csv {
         return Dataset.of(t.values(), new long[] {t.cols()}, null, List.of());
     }
 
+    /**
+     * Loads a CSV file whose column {@code labelColumn} (a header name, or a 0-based index) holds integer class labels
+     * {@code ≥ 0}: a labelled dataset of {@code rows} vectors of the other {@code cols − 1} columns.
+     *
+     * @throws FileFormatException naming the file for an unknown column, a label that is not an integer {@code ≥ 0}
+     *                             (line and value), or a file with no other column
+     */
+    public static Dataset load(Path file, Header header, String labelColumn) throws IOException {
+        Objects.requireNonNull(labelColumn, "labelColumn");
+        Table t = read(file, header);
+        int col = t.columns().indexOf(labelColumn);
+        if (col < 0 && labelColumn.matches("\\d{1,9}")) {
+            col = Integer.parseInt(labelColumn);
+        }
+        if (col < 0 || col >= t.cols()) {
+            throw new FileFormatException(file, "has no column '" + labelColumn + "' for the labels (columns: "
+                    + t.columns() + "; give a header name or a 0-based index)");
+        }
+        if (t.cols() < 2) {
+            throw new FileFormatException(file, "has only the label column; the data needs at least one more");
+        }
+        int d = t.cols() - 1;
+        float[] values = new float[t.rows() * d];
+        int[] labels = new int[t.rows()];
+        float[] v = t.values();
+        for (int r = 0; r < t.rows(); r++) {
+            float y = v[r * t.cols() + col];
+            if (!(y >= 0 && y == Math.rint(y) && y < 1 << 24)) {
+                throw new FileFormatException(file, "data row " + (r + 1) + ": label " + y + " in column '"
+                        + t.columns().get(col) + "' is not an integer class label >= 0");
+            }
+            labels[r] = (int) y;
+            for (int c = 0, k = 0; c < t.cols(); c++) {
+                if (c != col) {
+                    values[r * d + k++] = v[r * t.cols() + c];
+                }
+            }
+        }
+        return Dataset.of(values, new long[] {d}, labels, List.of());
+    }
+
     private static float number(Path file, int line, int col, String field) throws FileFormatException {
         String where = "line " + line + ", column " + (col + 1) + ": ";
         if (field.isEmpty()) {

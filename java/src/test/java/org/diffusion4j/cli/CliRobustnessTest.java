@@ -122,6 +122,47 @@ class CliRobustnessTest {
         assertFalse(fine.contains("WARNING"), fine);
     }
 
+    /** Labelled tabular data: a CSV label column, a class-conditional MLP, and --class picking the class's cluster. */
+    @Test
+    void aCsvLabelColumnTrainsAClassConditionalMlp() throws IOException {
+        StringBuilder csv = new StringBuilder("a,label,b\n");
+        java.util.SplittableRandom r = new java.util.SplittableRandom(6);
+        double[] centre = {-40, 0, 40};
+        for (int i = 0; i < 450; i++) {
+            int y = i % 3;
+            csv.append(centre[y] + 3 * r.nextGaussian()).append(',').append(y).append(',')
+                    .append(100 + centre[y] + 3 * r.nextGaussian()).append('\n');
+        }
+        Path file = dir.resolve("labelled.csv");
+        Files.writeString(file, csv);
+        Path out = dir.resolve("labelled-run");
+        TrainSampleEvalTest.Result t = run("train", "--data", file.toString(), "--out", out.toString(), "--model",
+                "mlp", "--cond", "--label-column", "label", "--hidden", "32", "--blocks", "2", "--steps", "400",
+                "--batch", "64", "--sample-every", "0", "--sample-steps", "4", "--backend", "cpu", "--seed", "2");
+        assertEquals(0, t.code(), t::toString);
+        assertTrue(t.out().contains("vectors [2]") && t.out().contains("3 classes"), t::toString);
+        Path raw = dir.resolve("class2.npy");
+        TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", "2",
+                "--guidance", "1",
+                "--steps", "16", "--backend", "cpu", "--out", dir.resolve("class2.png").toString(), "--save-raw",
+                raw.toString());
+        assertEquals(0, s.code(), s::toString);
+        float[] v = Npy.read(raw).values();
+        double a = 0;
+        double b = 0;
+        for (int i = 0; i < 64; i++) {
+            a += v[2 * i] / 64.0;
+            b += v[2 * i + 1] / 64.0;
+        }
+        assertEquals(40, a, 10, "samples of class 2 sit at its centre (a)");
+        assertEquals(140, b, 10, "samples of class 2 sit at its centre (b)");
+        TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "4",
+                "--backend", "cpu");
+        assertEquals(0, e.code(), e::toString);
+        assertOneLineFailure(run("train", "--data", file.toString(), "--out", dir.resolve("bad-label").toString(),
+                "--model", "mlp", "--cond", "--label-column", "nope", "--backend", "cpu"), "no column 'nope'");
+    }
+
     /** A --resume with fewer --steps than done changes nothing, run.json included. */
     @Test
     void resumeWithFewerStepsLeavesTheRunAlone() throws IOException {
