@@ -140,7 +140,7 @@ final class TrainCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})")
     double gradClip;
 
-    @Option(names = "--cond", description = "class-conditional (needs labelled data; DiT only)")
+    @Option(names = "--cond", description = "class-conditional (needs labelled data: class sub-folders, IDX labels or --label-column)")
     boolean cond;
 
     @Option(names = "--label-dropout", defaultValue = "0.1",

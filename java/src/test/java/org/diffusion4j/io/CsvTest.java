@@ -46,6 +46,23 @@ class CsvTest {
     }
 
     @Test
+    void aLabelColumnMakesALabelledDataset() throws IOException {
+        Path f = csv("labelled.csv", "x,y,cls\n1,2,0\n3,4,2\n5,6,1\n");
+        for (String col : new String[] {"cls", "2"}) {
+            Dataset d = Csv.load(f, Csv.Header.AUTO, col);
+            assertArrayEquals(new long[] {2}, d.sampleShape());
+            assertArrayEquals(new int[] {0, 2, 1}, d.labels());
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, d.toArray());
+        }
+        assertFails(FileFormatException.class, f, () -> Csv.load(f, Csv.Header.AUTO, "z"), "no column 'z'");
+        Path frac = csv("frac.csv", "x,cls\n1,0\n2,1.5\n");
+        assertFails(FileFormatException.class, frac, () -> Csv.load(frac, Csv.Header.AUTO, "cls"), "data row 2",
+                "not an integer class label");
+        Path only = csv("only-label.csv", "cls\n1\n");
+        assertFails(FileFormatException.class, only, () -> Csv.load(only, Csv.Header.AUTO, "cls"), "only the label");
+    }
+
+    @Test
     void errorsNameFileLineAndColumn() throws IOException {
         Path nan = csv("nan.csv", "a,b\n1,2\n3,NaN\n");
         assertFails(FileFormatException.class, nan, () -> Csv.read(nan, Csv.Header.AUTO), "line 3, column 2", "'NaN'",
