@@ -315,8 +315,10 @@ class TrainSampleEvalTest {
 
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--patch", "5",
                 "--backend", "cpu"), "--patch 5");
-        assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--model", "mlp",
-                "--cond", "--backend", "cpu"), "--cond");
+        Path points = dir.resolve("points.csv");
+        Files.writeString(points, "x,y\n1,2\n3,4\n5,6\n");
+        assertOneLineFailure(run("train", "--data", points.toString(), "--out", out.toString(), "--model", "mlp",
+                "--cond", "--backend", "cpu"), "--cond needs labelled data");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
                 "--sampler", "flow-euler", "--backend", "cpu"), "flow-euler");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
