@@ -6,7 +6,6 @@ import org.diffusion4j.sampling.NoiseLevels;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Ops;
-import org.diffusion4j.tensor.Shape;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import org.diffusion4j.tensor.Workspace;
@@ -299,27 +298,7 @@ public final class DiT extends Module implements DenoiserModel {
     }
 
     private int[] checkLabels(int[] labels, long batch) {
-        if (!config.conditional()) {
-            if (labels != null) {
-                throw new IllegalArgumentException("this DiT is unconditional (numClasses = 0); got " + labels.length
-                        + " labels");
-            }
-            return null;
-        }
-        if (labels == null) {
-            throw new IllegalArgumentException("this DiT is class-conditional (numClasses = " + config.numClasses()
-                    + "); labels are required");
-        }
-        if (batch >= 0 && labels.length != batch) {
-            throw new IllegalArgumentException(labels.length + " labels for a batch of " + batch);
-        }
-        for (int b = 0; b < labels.length; b++) {
-            if (labels[b] < 0 || labels[b] > config.numClasses()) {
-                throw new IllegalArgumentException("labels[" + b + "] = " + labels[b] + " is outside [0, "
-                        + config.numClasses() + "] (" + config.numClasses() + " = null class)");
-            }
-        }
-        return labels;
+        return ClassLabels.check("DiT", config.numClasses(), labels, batch);
     }
 
     /**
@@ -519,25 +498,7 @@ public final class DiT extends Module implements DenoiserModel {
     }
 
     private int[] readLabels(Tensor condition, int batch) {
-        if (!config.conditional()) {
-            if (condition != null) {
-                throw new IllegalArgumentException("this DiT is unconditional; got condition " + condition);
-            }
-            return null;
-        }
-        if (condition == null) {
-            throw new IllegalArgumentException("this DiT is class-conditional; the condition (I32 [" + batch
-                    + "] labels) is required");
-        }
-        Shape.requireOperand("condition", condition, ops.backend(), DType.I32);
-        if (condition.rank() != 1 || condition.shape(0) != batch) {
-            throw new IllegalArgumentException("condition " + condition + " must be I32 [" + batch + "] labels");
-        }
-        int[] labels = new int[batch];
-        if (batch > 0) {
-            condition.copyTo(MemorySegment.ofArray(labels));
-        }
-        return checkLabels(labels, batch);
+        return ClassLabels.read("DiT", config.numClasses(), ops.backend(), condition, batch);
     }
 
     @Override

@@ -5,7 +5,6 @@ import org.diffusion4j.sampling.NoiseLevels;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Ops;
-import org.diffusion4j.tensor.Shape;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
 import org.diffusion4j.tensor.Workspace;
@@ -212,16 +211,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     }
 
     private int[] checkLabels(int[] labels, int batch) {
-        if (labels.length != batch) {
-            throw new IllegalArgumentException(labels.length + " labels for a batch of " + batch);
-        }
-        for (int b = 0; b < labels.length; b++) {
-            if (labels[b] < 0 || labels[b] > config.numClasses()) {
-                throw new IllegalArgumentException("label " + labels[b] + " of sample " + b + " is outside [0, "
-                        + config.numClasses() + "] (" + config.numClasses() + " = the null class)");
-            }
-        }
-        return labels;
+        return ClassLabels.check("MlpDenoiser", config.numClasses(), labels, batch);
     }
 
     /**
@@ -426,20 +416,6 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     }
 
     private int[] readLabels(Tensor condition, int batch) {
-        if (!config.conditional()) {
-            if (condition != null) {
-                throw new IllegalArgumentException("MlpDenoiser is unconditional; got condition " + condition);
-            }
-            return null;
-        }
-        if (condition == null) {
-            throw new IllegalArgumentException("this MlpDenoiser is class-conditional; the condition (I32 [" + batch
-                    + "] labels) is required");
-        }
-        Shape.requireOperand("condition", condition, ops.backend(), DType.I32);
-        if (condition.rank() != 1 || condition.shape(0) != batch) {
-            throw new IllegalArgumentException("condition " + condition + " must be I32 [" + batch + "] labels");
-        }
-        return checkLabels(condition.toIntArray(), batch);
+        return ClassLabels.read("MlpDenoiser", config.numClasses(), ops.backend(), condition, batch);
     }
 }
