@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -81,8 +82,18 @@ final class DataLoading {
             return String.format(Locale.ROOT, "%s %s: %d training, %d held out (%s)%s",
                     kind == Kind.IMAGES ? "images" : "vectors", Arrays.toString(sampleShape()), train.size(),
                     heldOut.size(), heldOutFrom,
-                    train.hasLabels() ? ", " + train.numClasses() + " classes" + emptyClasses() + unseenHeldOut()
-                            : ", unlabelled");
+                    train.hasLabels() ? ", " + train.numClasses() + " classes" + names() + emptyClasses()
+                            + unseenHeldOut() : ", unlabelled");
+        }
+
+        /** The class names, " (a, b, ...)" with at most ten, or "" when the classes have none. */
+        private String names() {
+            List<String> n = train.classNames();
+            if (n.isEmpty()) {
+                return "";
+            }
+            return " (" + String.join(", ", n.subList(0, Math.min(10, n.size())))
+                    + (n.size() > 10 ? ", ... " + (n.size() - 10) + " more" : "") + ")";
         }
 
         /** A warning when held-out labels name classes the training split does not have, else "". */

@@ -160,6 +160,79 @@ final class ModelSession implements AutoCloseable {
         return null;
     }
 
+    /**
+     * The names of the model's classes: the checkpoint's {@link Checkpoint#KEY_CLASS_NAMES}, else (checkpoints
+     * written before it) the run's {@code run.json}; an empty list when neither has one name per class.
+     */
+    java.util.List<String> classNames() {
+        int k = model().numClasses();
+        java.util.List<String> names = loaded.info().classNames();
+        if (names.size() == k && k > 0) {
+            return names;
+        }
+        if (run != null && run.data() != null && run.data().classNames() != null
+                && run.data().classNames().size() == k && k > 0) {
+            return run.data().classNames();
+        }
+        return java.util.List.of();
+    }
+
+    /**
+     * The class {@code spec} names: a 0-based index, or one of {@link #classNames()} (exact, else the one name equal
+     * ignoring case).
+     *
+     * @throws IllegalArgumentException naming the spec and the classes when it matches none (or several)
+     */
+    int classIndex(String spec) {
+        int k = model().numClasses();
+        if (k == 0) {
+            throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
+        }
+        java.util.List<String> names = classNames();
+        String s = spec.strip();
+        int exact = names.indexOf(s);
+        if (exact >= 0) {
+            return exact;
+        }
+        if (s.matches("[+-]?\\d{1,9}")) {
+            int c = Integer.parseInt(s);
+            if (c < 0 || c >= k) {
+                throw new IllegalArgumentException("--class " + c + " is outside [0, " + k + ")" + namesNote(names));
+            }
+            return c;
+        }
+        java.util.List<Integer> folded = new java.util.ArrayList<>();
+        for (int c = 0; c < names.size(); c++) {
+            if (names.get(c).equalsIgnoreCase(s)) {
+                folded.add(c);
+            }
+        }
+        if (folded.size() == 1) {
+            return folded.get(0);
+        }
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException("--class '" + spec + "': this model's classes have no names (give an "
+                    + "index in [0, " + k + "))");
+        }
+        throw new IllegalArgumentException("--class '" + spec + "' is " + (folded.isEmpty() ? "not a class name"
+                : "ambiguous ignoring case") + namesNote(names));
+    }
+
+    private static String namesNote(java.util.List<String> names) {
+        if (names.isEmpty()) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder(" (classes: ");
+        for (int c = 0; c < names.size(); c++) {
+            if (c == 20) {
+                b.append(", ... ").append(names.size() - 20).append(" more");
+                break;
+            }
+            b.append(c == 0 ? "" : ", ").append(c).append(" = ").append(names.get(c));
+        }
+        return b.append(')').toString();
+    }
+
     /** The run's dataset path, or null. */
     Path runData() {
         return run == null || run.options() == null || run.options().data() == null ? null

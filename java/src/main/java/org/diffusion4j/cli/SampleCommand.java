@@ -56,8 +56,9 @@ final class SampleCommand implements Callable<Integer> {
             + "towards the conditional one's, against over-saturation at high --guidance; 0 = off (default)")
     double guidanceRescale;
 
-    @Option(names = "--class", description = "sample only this class (0-based)")
-    Integer classLabel;
+    @Option(names = "--class", description = "sample only this class: a 0-based index or a class name (an image "
+            + "folder's sub-folder, a CSV label, a Fashion-MNIST class)")
+    String classSpec;
 
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
@@ -108,7 +109,7 @@ final class SampleCommand implements Callable<Integer> {
         if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) {
             throw new IllegalArgumentException("--guidance-rescale must be in [0, 1], got " + guidanceRescale);
         }
-        checkBeforeLoad(sampler, steps, classLabel);
+        checkBeforeLoad(sampler, steps, classSpec);
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
                     + "that sample k does not depend on --n); --batch " + n + " is faster, with samples that differ "
@@ -119,6 +120,7 @@ final class SampleCommand implements Callable<Integer> {
             o.println("checkpoint  " + s.file + ": " + s.describe());
             long[] image = s.imageShape();
             int k = s.model().numClasses();
+            Integer classLabel = classSpec == null ? null : s.classIndex(classSpec);
             int cols = columns != null ? columns : k > 0 && classLabel == null ? k
                     : org.diffusion4j.io.ImageGrid.defaultColumns(n);
             if (cols < 1) {
@@ -150,7 +152,9 @@ final class SampleCommand implements Callable<Integer> {
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
                     r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
-                    classLabel != null ? ", class " + classLabel : "", seed, (System.nanoTime() - start) / 1e9);
+                    classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
+                            : " (" + s.classNames().get(classLabel) + ")") : "", seed,
+                    (System.nanoTime() - start) / 1e9);
             o.println("png         " + png);
             if (raw != null) {
                 o.println("raw         " + raw.toAbsolutePath().normalize());
@@ -240,15 +244,15 @@ final class SampleCommand implements Callable<Integer> {
      *
      * @throws IllegalArgumentException naming the bad option and value
      */
-    static void checkBeforeLoad(String samplerName, int steps, Integer classLabel) {
+    static void checkBeforeLoad(String samplerName, int steps, String classSpec) {
         if (samplerName != null) {
             Sampling.sampler(samplerName);
         }
         if (steps < 1) {
             throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         }
-        if (classLabel != null && classLabel < 0) {
-            throw new IllegalArgumentException("--class must be >= 0, got " + classLabel);
+        if (classSpec != null && classSpec.strip().matches("-\\d+")) {
+            throw new IllegalArgumentException("--class must be >= 0, got " + classSpec.strip());
         }
     }
 

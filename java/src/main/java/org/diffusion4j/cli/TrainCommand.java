@@ -78,7 +78,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
     boolean resume;
 
-    @Option(names = "--model", defaultValue = "dit", description = "dit (images) or mlp (default: ${DEFAULT-VALUE})")
+    @Option(names = "--model", defaultValue = "auto", description = "auto (dit for images, mlp for vectors), dit "
+            + "or mlp (an MLP also trains on images, flattened) (default: ${DEFAULT-VALUE})")
     String model;
 
     @Option(names = "--hidden", defaultValue = "128", description = "width (default: ${DEFAULT-VALUE})")
@@ -158,8 +159,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE}; images are always in [-1, 1])")
     boolean standardize;
 
-    @Option(names = "--label-column", description = "CSV data: the column (header name or 0-based index) of integer "
-            + "class labels, for --cond; the other columns are the vectors")
+    @Option(names = "--label-column", description = "CSV data: the column (header name or 0-based index) of class "
+            + "labels (integers >= 0, or names: the sorted distinct names are classes 0, 1, ...), for --cond; the "
+            + "other columns are the vectors")
     String labelColumn;
 
     @Option(names = "--seed", defaultValue = "0", description = "seed of everything random (default: ${DEFAULT-VALUE})")
@@ -413,6 +415,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")");
         }
         long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
+        if (opts.model().equals(AUTO_MODEL)) {
+            opts = opts.withModel(imageShape != null ? Models.DIT : Models.MLP);
+        }
         Dataset train = loaded.train();
         boolean mlp = opts.model().equals(Models.MLP);
         if (mlp && imageShape != null) {
@@ -432,8 +437,13 @@ final class TrainCommand implements Callable<Integer> {
                         + " --no-standardize" : "--no-standardize") + "): noise of scale 1 will not cover them");
             }
         }
-        Map<String, String> extraMeta = scaling == null ? Map.of()
-                : Map.of(Checkpoint.KEY_DATA_STANDARDIZATION, scaling.toJson());
+        Map<String, String> extraMeta = new LinkedHashMap<>();
+        if (scaling != null) {
+            extraMeta.put(Checkpoint.KEY_DATA_STANDARDIZATION, scaling.toJson());
+        }
+        if (opts.cond() && !train.classNames().isEmpty()) {
+            extraMeta.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(train.classNames()));
+        }
         if (opts.cond() && !train.hasLabels()) {
             throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
         }
@@ -499,11 +509,12 @@ final class TrainCommand implements Callable<Integer> {
                 try (Progress progress = Progress.start("train", first, total, o, Progress.isTerminal())
                         .unit(imageShape != null ? "img/s" : "samples/s")) {
                     double[] window = {0, 0, 0};                           // loss sum, images, seconds
+                    int batchSize = opts.batch();
                     trainer.addListener(s -> {
                         losses.add(new double[] {s.step() + 1, s.loss()});
                         trainSeconds[0] += s.seconds();
                         window[0] += s.loss();
-                        window[1] += opts.batch();
+                        window[1] += batchSize;
                         window[2] += s.seconds();
                         long done = s.step() + 1;
                         int count = (int) Math.min(done - first, 50);
@@ -653,6 +664,9 @@ final class TrainCommand implements Callable<Integer> {
 
     // ---------------------------------------------------------------- options
 
+    /** {@code --model auto}: DiT for images, the MLP for vectors (run.json records the choice). */
+    static final String AUTO_MODEL = "auto";
+
     /** The options as given on the command line (with defaults). */
     private RunJson.TrainOptions given() {
         String obj = objective.trim().toLowerCase(Locale.ROOT);
@@ -707,6 +721,8 @@ final class TrainCommand implements Callable<Integer> {
                             + theirs + " (run.json, which has no fingerprint of the data to compare with)");
                 }
                 values[i] = explicit ? mine : theirs;
+            } else if (name.equals("--model") && AUTO_MODEL.equals(mine)) {
+                values[i] = theirs;                                   // auto: what the run chose
             } else if (explicit && RESUMABLE.contains(name)) {
                 values[i] = mine;
             } else if (explicit && !java.util.Objects.equals(mine, theirs)) {
@@ -726,8 +742,8 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private static void validate(RunJson.TrainOptions o, boolean resumed) {
-        if (!o.model().equals(Models.MLP) && !o.model().equals(Models.DIT)) {
-            throw new IllegalArgumentException("--model must be dit or mlp, got '" + o.model() + "'");
+        if (!o.model().equals(Models.MLP) && !o.model().equals(Models.DIT) && !o.model().equals(AUTO_MODEL)) {
+            throw new IllegalArgumentException("--model must be auto, dit or mlp, got '" + o.model() + "'");
         }
         objective(o.objective());
         positive("--steps", o.steps());

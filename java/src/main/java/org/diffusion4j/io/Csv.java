@@ -9,13 +9,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
  * Comma-separated numeric tables of vectors (points, tabular rows, fixed-length time series): one sample a
- * line, every column a finite decimal number.
+ * line, every column a finite decimal number — except a column of class labels named to
+ * {@link #load(Path, Header, String)}, which may hold integers or names.
  *
  * <ul>
  *   <li>Fields are separated by commas and trimmed of spaces; a field may be enclosed in double quotes.</li>
@@ -65,12 +68,26 @@ public final class Csv {
      *                             invalid UTF-8, and for a file without data rows
      */
     public static Table read(Path file, Header header) throws IOException {
+        return read(file, header, null).table();
+    }
+
+    /** A table whose label column was kept as text ({@code labels} in row order), the rest as numbers. */
+    private record Labelled(Table table, String[] labels, String labelName) {
+    }
+
+    /**
+     * Reads {@code file}; with {@code labelColumn} (a header name, or a 0-based index) that column is kept as text
+     * (non-empty, trimmed) and left out of the numeric table.
+     */
+    private static Labelled read(Path file, Header header, String labelColumn) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(header, "header");
         var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         List<String> columns = null;
         int cols = -1;
+        int labelCol = -1;
+        String[] labels = labelColumn == null ? null : new String[256];
         float[] values = new float[1024];
         int count = 0;
         int rows = 0;
@@ -101,6 +118,21 @@ public final class Csv {
                         case AUTO -> Arrays.stream(fields).noneMatch(f -> NUMBER.matcher(f).matches());
                     };
                     cols = fields.length;
+                    if (labelColumn != null) {
+                        labelCol = isHeader ? List.of(fields).indexOf(labelColumn) : -1;
+                        if (labelCol < 0 && labelColumn.matches("\\d{1,9}")) {
+                            labelCol = Integer.parseInt(labelColumn);
+                        }
+                        if (labelCol < 0 || labelCol >= cols) {
+                            throw new FileFormatException(file, "has no column '" + labelColumn + "' for the labels "
+                                    + "(columns: " + (isHeader ? List.of(fields) : cols + " without a header")
+                                    + "; give a header name or a 0-based index)");
+                        }
+                        if (cols < 2) {
+                            throw new FileFormatException(file, "has only the label column; the data needs at least "
+                                    + "one more");
+                        }
+                    }
                     if (isHeader) {
                         columns = List.of(fields);
                         continue;
@@ -118,7 +150,18 @@ public final class Csv {
                     values = Arrays.copyOf(values, (int) grown);
                 }
                 for (int c = 0; c < cols; c++) {
-                    values[count++] = number(file, lineNo, c, fields[c]);
+                    if (c == labelCol) {
+                        if (fields[c].isEmpty()) {
+                            throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1)
+                                    + ": empty class label");
+                        }
+                        if (rows == labels.length) {
+                            labels = Arrays.copyOf(labels, labels.length * 2);
+                        }
+                        labels[rows] = fields[c];
+                    } else {
+                        values[count++] = number(file, lineNo, c, fields[c]);
+                    }
                 }
                 rows++;
             }
@@ -135,7 +178,14 @@ public final class Csv {
             }
             columns = names;
         }
-        return new Table(columns, rows, Arrays.copyOf(values, count));
+        String labelName = null;
+        if (labelCol >= 0) {
+            labelName = columns.get(labelCol);
+            columns = new ArrayList<>(columns);
+            columns.remove(labelCol);
+        }
+        return new Labelled(new Table(columns, rows, Arrays.copyOf(values, count)),
+                labels == null ? null : Arrays.copyOf(labels, rows), labelName);
     }
 
     /** Loads a CSV file as an unlabelled dataset of {@code rows} vectors {@code [cols]}. */
@@ -145,44 +195,45 @@ public final class Csv {
     }
 
     /**
-     * Loads a CSV file whose column {@code labelColumn} (a header name, or a 0-based index) holds integer class labels
-     * {@code ≥ 0}: a labelled dataset of {@code rows} vectors of the other {@code cols − 1} columns.
+     * Loads a CSV file whose column {@code labelColumn} (a header name, or a 0-based index) holds class labels: a
+     * labelled dataset of {@code rows} vectors of the other {@code cols − 1} columns.
      *
-     * @throws FileFormatException naming the file for an unknown column, a label that is not an integer {@code ≥ 0}
-     *                             (line and value), or a file with no other column
+     * <p>A column of integers {@code ≥ 0} gives those labels, {@code numClasses = max + 1} and no class names
+     * ({@code 1.0} reads as 1). A column with any other text names the classes: the distinct names sorted (as
+     * {@link String#compareTo}, the order of an image folder's sub-folders and of scikit-learn's
+     * {@code LabelEncoder}) are classes {@code 0 … K−1}, and {@link Dataset#classNames()} holds them.
+     *
+     * @throws FileFormatException naming the file for an unknown column, an empty label, numeric labels that are
+     *                             not integers {@code ≥ 0} (line and value), or a file with no other column
      */
     public static Dataset load(Path file, Header header, String labelColumn) throws IOException {
         Objects.requireNonNull(labelColumn, "labelColumn");
-        Table t = read(file, header);
-        int col = t.columns().indexOf(labelColumn);
-        if (col < 0 && labelColumn.matches("\\d{1,9}")) {
-            col = Integer.parseInt(labelColumn);
-        }
-        if (col < 0 || col >= t.cols()) {
-            throw new FileFormatException(file, "has no column '" + labelColumn + "' for the labels (columns: "
-                    + t.columns() + "; give a header name or a 0-based index)");
-        }
-        if (t.cols() < 2) {
-            throw new FileFormatException(file, "has only the label column; the data needs at least one more");
-        }
-        int d = t.cols() - 1;
-        float[] values = new float[t.rows() * d];
+        Labelled l = read(file, header, labelColumn);
+        Table t = l.table();
+        String[] text = l.labels();
         int[] labels = new int[t.rows()];
-        float[] v = t.values();
-        for (int r = 0; r < t.rows(); r++) {
-            float y = v[r * t.cols() + col];
-            if (!(y >= 0 && y == Math.rint(y) && y < 1 << 24)) {
-                throw new FileFormatException(file, "data row " + (r + 1) + ": label " + y + " in column '"
-                        + t.columns().get(col) + "' is not an integer class label >= 0");
-            }
-            labels[r] = (int) y;
-            for (int c = 0, k = 0; c < t.cols(); c++) {
-                if (c != col) {
-                    values[r * d + k++] = v[r * t.cols() + c];
+        boolean numeric = Arrays.stream(text).allMatch(f -> NUMBER.matcher(f).matches());
+        if (numeric) {
+            for (int r = 0; r < t.rows(); r++) {
+                double y = Double.parseDouble(text[r]);
+                if (!(y >= 0 && y == Math.rint(y) && y < 1 << 24)) {
+                    throw new FileFormatException(file, "data row " + (r + 1) + ": label " + text[r] + " in column '"
+                            + l.labelName() + "' is not an integer class label >= 0 (labels are integers >= 0 or "
+                            + "names)");
                 }
+                labels[r] = (int) y;
             }
+            return Dataset.of(t.values(), new long[] {t.cols()}, labels, List.of());
         }
-        return Dataset.of(values, new long[] {d}, labels, List.of());
+        List<String> names = Arrays.stream(text).distinct().sorted().toList();
+        Map<String, Integer> index = new HashMap<>();
+        for (int k = 0; k < names.size(); k++) {
+            index.put(names.get(k), k);
+        }
+        for (int r = 0; r < t.rows(); r++) {
+            labels[r] = index.get(text[r]);
+        }
+        return Dataset.of(t.values(), new long[] {t.cols()}, labels, names);
     }
 
     private static float number(Path file, int line, int col, String field) throws FileFormatException {

@@ -2,6 +2,7 @@ package org.diffusion4j.training;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import org.diffusion4j.io.Safetensors;
@@ -24,6 +25,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -104,6 +106,12 @@ public final class Checkpoint {
      * back with it.
      */
     public static final String KEY_DATA_STANDARDIZATION = "d4j.data.standardization";
+    /**
+     * Metadata key of the class names of a class-conditional model's labels, a JSON array of strings (class
+     * {@code k} is element {@code k}; written by the CLI when its data names the classes): {@code sample --class}
+     * accepts them.
+     */
+    public static final String KEY_CLASS_NAMES = "d4j.data.class_names";
     /** Metadata key of an export: {@code "ema"} when its weights are EMA averages, else {@code "raw"}. */
     public static final String KEY_WEIGHTS = "d4j.weights";
     /** Metadata key of the completed steps. */
@@ -153,6 +161,15 @@ public final class Checkpoint {
         /** Copies the map. */
         public Info {
             metadata = Map.copyOf(metadata);
+        }
+
+        /**
+         * The class names of {@value #KEY_CLASS_NAMES} (class {@code k} is element {@code k}), or an empty list when
+         * the file has none. {@link #readInfo} has checked them (a JSON array of distinct non-empty strings).
+         */
+        public List<String> classNames() {
+            String json = metadata.get(KEY_CLASS_NAMES);
+            return json == null ? List.of() : parseClassNames(json);
         }
     }
 
@@ -384,6 +401,14 @@ public final class Checkpoint {
                 throw new CheckpointException(file, "metadata " + KEY_TRAINING_CONFIG + ": " + e.getMessage(), e);
             }
         }
+        String names = meta.get(KEY_CLASS_NAMES);
+        if (names != null) {
+            try {
+                parseClassNames(names);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + ": " + e.getMessage(), e);
+            }
+        }
         boolean hasEma = false;
         boolean hasOpt = false;
         for (SafetensorsHeader.Entry e : header.entries()) {
@@ -392,6 +417,57 @@ public final class Checkpoint {
         }
         return new Info(kind, config, training, count(file, meta, KEY_STEP), count(file, meta, KEY_SEED, true),
                 count(file, meta, KEY_OPTIM_STEPS), count(file, meta, KEY_EMA_UPDATES), hasEma, hasOpt, meta);
+    }
+
+    /**
+     * The metadata value of {@value #KEY_CLASS_NAMES} for {@code names}, for {@link #save(Trainer, Path, Map)}'s
+     * {@code extra}.
+     *
+     * @throws IllegalArgumentException for an empty list, an empty or repeated name
+     */
+    public static String classNamesJson(List<String> names) {
+        Objects.requireNonNull(names, "names");
+        checkClassNames(names);
+        try {
+            return JSON.writeValueAsString(names);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static List<String> parseClassNames(String json) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("not JSON (" + e.getOriginalMessage() + ")", e);
+        }
+        if (node == null || !node.isArray()) {
+            throw new IllegalArgumentException("not a JSON array of names");
+        }
+        List<String> names = new ArrayList<>();
+        for (JsonNode n : node) {
+            if (!n.isTextual()) {
+                throw new IllegalArgumentException("element " + names.size() + " is not a string: " + n);
+            }
+            names.add(n.asText());
+        }
+        checkClassNames(names);
+        return List.copyOf(names);
+    }
+
+    private static void checkClassNames(List<String> names) {
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException("no class names");
+        }
+        Set<String> seen = new HashSet<>();
+        for (int k = 0; k < names.size(); k++) {
+            String n = Objects.requireNonNull(names.get(k), "class name");
+            if (n.isEmpty() || !seen.add(n)) {
+                throw new IllegalArgumentException("class " + k + " has " + (n.isEmpty() ? "an empty name"
+                        : "the name '" + n + "' of an earlier class"));
+            }
+        }
     }
 
     private static long count(Path file, Map<String, String> meta, String key) throws CheckpointException {

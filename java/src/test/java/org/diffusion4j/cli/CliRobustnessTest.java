@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Idx;
 import org.diffusion4j.io.Npy;
+import org.diffusion4j.training.Checkpoint;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -122,45 +123,65 @@ class CliRobustnessTest {
         assertFalse(fine.contains("WARNING"), fine);
     }
 
-    /** Labelled tabular data: a CSV label column, a class-conditional MLP, and --class picking the class's cluster. */
+    /**
+     * Labelled tabular data: a CSV column of class names, a class-conditional MLP chosen by {@code --model auto}, and
+     * {@code --class} (a name, its index, the name in another case) picking the class's cluster.
+     */
     @Test
     void aCsvLabelColumnTrainsAClassConditionalMlp() throws IOException {
         StringBuilder csv = new StringBuilder("a,label,b\n");
         java.util.SplittableRandom r = new java.util.SplittableRandom(6);
         double[] centre = {-40, 0, 40};
+        String[] name = {"low", "mid", "high"};                 // sorted: high = 0, low = 1, mid = 2
         for (int i = 0; i < 450; i++) {
             int y = i % 3;
-            csv.append(centre[y] + 3 * r.nextGaussian()).append(',').append(y).append(',')
+            csv.append(centre[y] + 3 * r.nextGaussian()).append(',').append(name[y]).append(',')
                     .append(100 + centre[y] + 3 * r.nextGaussian()).append('\n');
         }
         Path file = dir.resolve("labelled.csv");
         Files.writeString(file, csv);
         Path out = dir.resolve("labelled-run");
-        TrainSampleEvalTest.Result t = run("train", "--data", file.toString(), "--out", out.toString(), "--model",
-                "mlp", "--cond", "--label-column", "label", "--hidden", "32", "--blocks", "2", "--steps", "400",
+        TrainSampleEvalTest.Result t = run("train", "--data", file.toString(), "--out", out.toString(), "--cond",
+                "--label-column", "label", "--hidden", "32", "--blocks", "2", "--steps", "400",
                 "--batch", "64", "--sample-every", "0", "--sample-steps", "4", "--backend", "cpu", "--seed", "2");
         assertEquals(0, t.code(), t::toString);
-        assertTrue(t.out().contains("vectors [2]") && t.out().contains("3 classes"), t::toString);
-        Path raw = dir.resolve("class2.npy");
-        TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", "2",
-                "--guidance", "1",
-                "--steps", "16", "--backend", "cpu", "--out", dir.resolve("class2.png").toString(), "--save-raw",
-                raw.toString());
-        assertEquals(0, s.code(), s::toString);
-        float[] v = Npy.read(raw).values();
-        double a = 0;
-        double b = 0;
-        for (int i = 0; i < 64; i++) {
-            a += v[2 * i] / 64.0;
-            b += v[2 * i + 1] / 64.0;
+        assertTrue(t.out().contains("vectors [2]") && t.out().contains("3 classes (high, low, mid)"), t::toString);
+        assertTrue(t.out().contains("model       mlp "), "--model auto picks the MLP for vectors: " + t);
+        assertEquals("mlp", RunJson.read(out.resolve("run.json")).options().model(), "run.json records the choice");
+        assertEquals(List.of("high", "low", "mid"),
+                Checkpoint.readInfo(out.resolve("checkpoints/latest.safetensors")).classNames());
+        for (String spec : new String[] {"high", "0", " HIGH"}) {
+            Path raw = dir.resolve("class-high.npy");
+            TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", spec,
+                    "--guidance", "1", "--steps", "16", "--backend", "cpu", "--out",
+                    dir.resolve("class-high.png").toString(), "--save-raw", raw.toString());
+            assertEquals(0, s.code(), s::toString);
+            assertTrue(s.out().contains("class 0 (high)"), s::toString);
+            float[] v = Npy.read(raw).values();
+            double a = 0;
+            double b = 0;
+            for (int i = 0; i < 64; i++) {
+                a += v[2 * i] / 64.0;
+                b += v[2 * i + 1] / 64.0;
+            }
+            assertEquals(40, a, 10, "samples of class 'high' sit at its centre (a), --class " + spec);
+            assertEquals(140, b, 10, "samples of class 'high' sit at its centre (b), --class " + spec);
         }
-        assertEquals(40, a, 10, "samples of class 2 sit at its centre (a)");
-        assertEquals(140, b, 10, "samples of class 2 sit at its centre (b)");
+        assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "top", "--backend", "cpu",
+                "--out", dir.resolve("top.png").toString()), "--class 'top' is not a class name",
+                "0 = high, 1 = low, 2 = mid");
+        assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "3", "--backend", "cpu",
+                "--out", dir.resolve("three.png").toString()), "--class 3 is outside [0, 3)");
         TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "4",
                 "--backend", "cpu");
         assertEquals(0, e.code(), e::toString);
         assertOneLineFailure(run("train", "--data", file.toString(), "--out", dir.resolve("bad-label").toString(),
                 "--model", "mlp", "--cond", "--label-column", "nope", "--backend", "cpu"), "no column 'nope'");
+        // a resumed run keeps the model --model auto chose, and auto given again agrees with it
+        TrainSampleEvalTest.Result more = run("train", "--out", out.toString(), "--resume", "--steps", "410",
+                "--model", "auto", "--backend", "cpu");
+        assertEquals(0, more.code(), more::toString);
+        assertTrue(more.out().contains("model       mlp "), more::toString);
     }
 
     /** A --resume with fewer --steps than done changes nothing, run.json included. */

@@ -63,6 +63,44 @@ class CsvTest {
     }
 
     @Test
+    void textLabelsNameTheClassesInSortedOrder() throws IOException {
+        // the iris layout: four measurements, then the species; a quoted name may hold a comma
+        Path f = csv("iris.csv", "sepal_length,sepal_width,petal_length,petal_width,species\n"
+                + "5.1,3.5,1.4,0.2,setosa\n7.0,3.2,4.7,1.4,versicolor\n6.3,3.3,6.0,2.5,virginica\n"
+                + "4.9,3.0,1.4,0.2, setosa \n5.8,2.7,5.1,1.9,\"virginica, tall\"\n");
+        Dataset d = Csv.load(f, Csv.Header.AUTO, "species");
+        assertEquals(List.of("setosa", "versicolor", "virginica", "virginica, tall"), d.classNames());
+        assertEquals(4, d.numClasses());
+        assertArrayEquals(new int[] {0, 1, 2, 0, 3}, d.labels());
+        assertArrayEquals(new long[] {4}, d.sampleShape());
+        assertArrayEquals(new float[] {5.1f, 3.5f, 1.4f, 0.2f}, java.util.Arrays.copyOf(d.toArray(), 4));
+        // by index, without a header; names mixed with numbers are all names ("10" sorts before "9")
+        Path g = csv("mixed.csv", "1.5,9\n2.5,10\n3.5,cat\n4.5,9\n");
+        Dataset m = Csv.load(g, Csv.Header.AUTO, "1");
+        assertEquals(List.of("10", "9", "cat"), m.classNames());
+        assertArrayEquals(new int[] {1, 0, 2, 1}, m.labels());
+        assertArrayEquals(new float[] {1.5f, 2.5f, 3.5f, 4.5f}, m.toArray());
+        // integer labels stay numbers: no names, the classes are 0 .. max
+        Path n = csv("numbers.csv", "x,y\n1,3\n2,1.0\n");
+        Dataset k = Csv.load(n, Csv.Header.AUTO, "y");
+        assertEquals(List.of(), k.classNames());
+        assertArrayEquals(new int[] {3, 1}, k.labels());
+        assertEquals(4, k.numClasses());
+        // the other columns are still numbers, and a label cannot be empty
+        Path bad = csv("bad.csv", "x,c\n1,a\nz,b\n");
+        assertFails(FileFormatException.class, bad, () -> Csv.load(bad, Csv.Header.AUTO, "c"), "line 3, column 1",
+                "'z' is not a number");
+        Path empty = csv("empty-label.csv", "x,c\n1,a\n2,\n");
+        assertFails(FileFormatException.class, empty, () -> Csv.load(empty, Csv.Header.AUTO, "c"), "line 3, column 2",
+                "empty class label");
+        // without a header only an index names the column
+        Path bare = csv("bare.csv", "1,a\n2,b\n");
+        assertFails(FileFormatException.class, bare, () -> Csv.load(bare, Csv.Header.AUTO, "c"), "no column 'c'",
+                "without a header");
+        assertEquals(List.of("a", "b"), Csv.load(bare, Csv.Header.AUTO, "1").classNames());
+    }
+
+    @Test
     void errorsNameFileLineAndColumn() throws IOException {
         Path nan = csv("nan.csv", "a,b\n1,2\n3,NaN\n");
         assertFails(FileFormatException.class, nan, () -> Csv.read(nan, Csv.Header.AUTO), "line 3, column 2", "'NaN'",

@@ -454,6 +454,31 @@ class CheckpointTest {
         }
     }
 
+    /** Class names travel as caller metadata; malformed ones are named when the file is read. */
+    @Test
+    void classNamesRoundTripAndMalformedOnesAreRefused(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f)) {
+            List<String> names = List.of("setosa", "versicolor", "virginica, \"tall\"", "Ünïcode");
+            Path named = dir.resolve("named.safetensors");
+            Checkpoint.save(t, named, Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(names)));
+            assertEquals(names, Checkpoint.readInfo(named).classNames());
+            assertEquals(List.of(), Checkpoint.readInfo(f).classNames(), "a file without names has none");
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of("a", "a")));
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of()));
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of("a", "")));
+            String[][] bad = {{"[\"a\", 3]", "element 1 is not a string"}, {"{\"a\": 1}", "not a JSON array"},
+                    {"[\"a\", \"a\"]", "the name 'a' of an earlier class"}, {"[\"a\"", "not JSON"}};
+            for (String[] b : bad) {
+                Path p = rewrite(named, dir.resolve("bad.safetensors"),
+                        (tensors, meta) -> meta.put(Checkpoint.KEY_CLASS_NAMES, b[0]));
+                CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.readInfo(p));
+                assertTrue(e.getMessage().contains(Checkpoint.KEY_CLASS_NAMES) && e.getMessage().contains(b[1])
+                        && e.getMessage().contains("bad.safetensors"), e.getMessage());
+            }
+        }
+    }
+
     @Test
     void aFailedSaveLeavesThePreviousCheckpointIntact(@TempDir Path dir) throws IOException {
         Path f = dir.resolve("ck.safetensors");
