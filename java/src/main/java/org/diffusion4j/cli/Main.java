@@ -18,6 +18,7 @@ import java.util.List;
         versionProvider = Main.Version.class,
         description = "Train and sample diffusion and flow-matching models on the JVM.",
         subcommands = {InfoCommand.class, DemoCommand.class, TrainCommand.class, SampleCommand.class, EvalCommand.class,
+                ExportCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {
 

@@ -304,6 +304,64 @@ public final class Checkpoint {
         Safetensors.write(file, tensors, meta);
     }
 
+    /**
+     * Exports what {@link #loadModel} loaded, as a weights-only file a PyTorch model of the reference layout loads
+     * with {@code load_state_dict} (the plain state-dict names hold the loaded weights: the EMA averages when
+     * {@link Loaded#emaUsed()}), and that {@link #loadModel} reads back. The metadata keeps the model and training
+     * configuration, the step and seed, the caller's entries (e.g. {@value #KEY_DATA_STANDARDIZATION},
+     * {@value #KEY_CLASS_NAMES}) and records {@value #KEY_WEIGHTS}; the optimizer state is left out, so the file
+     * cannot resume training. Written atomically.
+     *
+     * @param dtype {@link DType#F32} (exact), {@link DType#BF16} or {@link DType#F16} (half the bytes; rounded to
+     *              nearest even)
+     * @throws IllegalArgumentException for another dtype, or a weight beyond F16's range (±65504) with {@code F16}
+     *                                  (named; nothing is written)
+     * @throws IOException              on a write failure; {@code file} is then unchanged
+     */
+    public static void exportWeights(Path file, Loaded loaded, DType dtype) throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(loaded, "loaded");
+        Objects.requireNonNull(dtype, "dtype");
+        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16) {
+            throw new IllegalArgumentException("export dtype must be F32, BF16 or F16, got " + dtype);
+        }
+        DenoiserModel model = loaded.model();
+        Map<String, String> meta = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : loaded.info().metadata().entrySet()) {
+            if (!e.getKey().equals(KEY_OPTIM_STEPS) && !e.getKey().equals(KEY_EMA_UPDATES)) {
+                meta.put(e.getKey(), e.getValue());
+            }
+        }
+        meta.putAll(modelMetadata(model));
+        meta.put(KEY_WEIGHTS, loaded.emaUsed() ? "ema" : "raw");
+        Map<String, Tensor> state = model.module().stateDict();
+        Backend be = state.values().iterator().next().backend();
+        be.synchronize();
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (Map.Entry<String, Tensor> e : state.entrySet()) {
+                Tensor src = e.getValue();
+                if (dtype == DType.F32 || src.dtype() != DType.F32) {
+                    tensors.put(e.getKey(), src);
+                    continue;
+                }
+                if (dtype == DType.F16) {
+                    float[] v = src.toFloatArray();
+                    for (int i = 0; i < v.length; i++) {
+                        if (Math.abs(v[i]) >= 65520f) {                // rounds to infinity in binary16
+                            throw new IllegalArgumentException("weight '" + e.getKey() + "' element " + i + " = "
+                                    + v[i] + " is beyond the F16 range (±65504); export as BF16 or F32");
+                        }
+                    }
+                }
+                Tensor dst = be.empty(scope, dtype, src.shape());
+                be.cast(src, dst);
+                tensors.put(e.getKey(), dst);
+            }
+            Safetensors.write(file, tensors, meta);
+        }
+    }
+
     private static Map<String, String> modelMetadata(DenoiserModel model) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(KEY_FORMAT, FORMAT_VERSION);

@@ -132,6 +132,26 @@ class TrainSampleEvalTest {
         assertEquals(0, b.code(), b::toString);
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.png")), Files.readAllBytes(dir.resolve("b.png")));
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.npy")), Files.readAllBytes(dir.resolve("b.npy")));
+        // an export (EMA weights, no optimizer state) samples exactly like the run, with its class names
+        Path exported = dir.resolve("export/dit-ema.safetensors");
+        Result ex = run("export", "--checkpoint", run.toString(), "--out", exported.toString(), "--backend", "cpu");
+        assertEquals(0, ex.code(), ex::toString);
+        assertTrue(ex.out().contains("EMA weights as F32"), ex::toString);
+        assertTrue(Files.size(exported) < Files.size(run.resolve("checkpoints/latest.safetensors")) / 2,
+                "no optimizer moments, no second copy of the weights");
+        Result fromExport = run("sample", "--checkpoint", exported.toString(), "--steps", "3", "--backend", "cpu",
+                "--batch", "4", "--seed", "11", "--n", "6", "--out", dir.resolve("x.png").toString(), "--save-raw",
+                dir.resolve("x.npy").toString());
+        assertEquals(0, fromExport.code(), fromExport::toString);
+        assertArrayEquals(Files.readAllBytes(dir.resolve("a.npy")), Files.readAllBytes(dir.resolve("x.npy")),
+                "the export samples bit for bit like the run");
+        Result same = run("export", "--checkpoint", exported.toString(), "--out", exported.toString(), "--backend",
+                "cpu");
+        assertOneLineFailure(same, "is the checkpoint being exported");
+        assertOneLineFailure(run("export", "--checkpoint", run.toString(), "--out", dir.resolve("w.bin").toString(),
+                "--backend", "cpu"), "must end in .safetensors");
+        assertOneLineFailure(run("export", "--checkpoint", run.toString(), "--out", dir.resolve("w.safetensors")
+                .toString(), "--dtype", "f64", "--backend", "cpu"), "--dtype must be f32, bf16 or f16, got 'f64'");
         Result c = run(concat(base, "--seed", "11", "--n", "3", "--out", dir.resolve("c.png").toString(), "--save-raw",
                 dir.resolve("c.idx").toString()));
         assertEquals(0, c.code(), c::toString);
@@ -352,7 +372,7 @@ class TrainSampleEvalTest {
 
     @Test
     void everyCommandHasHelp() {
-        for (String cmd : List.of("train", "sample", "eval")) {
+        for (String cmd : List.of("train", "sample", "eval", "export")) {
             Result r = run(cmd, "--help");
             assertEquals(0, r.code(), r::toString);
             assertTrue(r.out().contains("Usage: diffusion4j " + cmd), r::toString);
@@ -380,6 +400,21 @@ class TrainSampleEvalTest {
         for (String key : List.of("sliced_wasserstein", "mmd2_u", "energy_distance_u",
                 "sliced_wasserstein_real_reference")) {
             assertTrue(m.has(key), key + " in " + m);
+        }
+        // the export keeps the standardisation: its samples come back in the data's units, as the run's do
+        Path vx = dir.resolve("vrun-bf16.safetensors");
+        assertEquals(0, run("export", "--checkpoint", vrun.toString(), "--out", vx.toString(), "--dtype", "bf16",
+                "--backend", "cpu").code());
+        Result fromRun = run("sample", "--checkpoint", vrun.toString(), "--n", "8", "--steps", "4", "--backend", "cpu",
+                "--out", dir.resolve("vr.png").toString(), "--save-raw", dir.resolve("vr.npy").toString());
+        Result fromBf16 = run("sample", "--checkpoint", vx.toString(), "--n", "8", "--steps", "4", "--backend", "cpu",
+                "--out", dir.resolve("vx.png").toString(), "--save-raw", dir.resolve("vx.npy").toString());
+        assertEquals(0, fromRun.code(), fromRun::toString);
+        assertEquals(0, fromBf16.code(), fromBf16::toString);
+        float[] want = Npy.read(dir.resolve("vr.npy")).values();
+        float[] got = Npy.read(dir.resolve("vx.npy")).values();
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(want[i], got[i], 0.05, "BF16 weights move sample " + i / 2 + " a little, not to other units");
         }
         Result s = run("sample", "--checkpoint", vrun.toString(), "--n", "5", "--steps", "4", "--backend", "cpu",
                 "--guidance", "3", "--out", dir.resolve("v.png").toString());

@@ -454,6 +454,75 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * An export of what loadModel loaded: the plain names hold the loaded (EMA) weights exactly in F32 and within
+     * one rounding in BF16/F16, the caller's metadata travels, the optimizer state does not, and it cannot resume.
+     */
+    @Test
+    void anExportOfALoadedModelKeepsItsWeightsAndMetadata(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("ck.safetensors");
+        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f); TensorScope r = TensorScope.open()) {
+            Path named = dir.resolve("named.safetensors");
+            Checkpoint.save(t, named, Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(List.of("a", "b")),
+                    "user.note", "kept"));
+            Checkpoint.Loaded ema = Checkpoint.loadModel(named, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            Map<String, float[]> want = weights(ema.model());
+            Path out = dir.resolve("export.safetensors");
+            Checkpoint.exportWeights(out, ema, DType.F32);
+            SafetensorsHeader h = Safetensors.readHeader(out);
+            Set<String> names = new TreeSet<>();
+            for (SafetensorsHeader.Entry e : h.entries()) {
+                names.add(e.name());
+                assertEquals(SafetensorsDType.F32, e.dtype(), e.name());
+            }
+            assertEquals(new TreeSet<>(t.model().module().stateDict().keySet()), names, "the state dict only");
+            Map<String, String> meta = h.metadata();
+            assertEquals("ema", meta.get(Checkpoint.KEY_WEIGHTS));
+            assertEquals("kept", meta.get("user.note"));
+            assertEquals("3", meta.get(Checkpoint.KEY_STEP));
+            assertFalse(meta.containsKey(Checkpoint.KEY_OPTIM_STEPS) || meta.containsKey(Checkpoint.KEY_EMA_UPDATES));
+            Checkpoint.Info info = Checkpoint.readInfo(out);
+            assertEquals(List.of("a", "b"), info.classNames());
+            assertEquals(t.config(), info.training());
+            Checkpoint.Loaded back = Checkpoint.loadModel(out, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            assertTrue(back.emaUsed(), "an export of EMA weights says so");
+            assertBitwise("F32 export", want, weights(back.model()));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> t.restore(out));
+            assertTrue(e.getMessage().contains("not a training checkpoint"), e.getMessage());
+            // half precision: one rounding of each weight
+            for (DType d : new DType[] {DType.BF16, DType.F16}) {
+                Path half = dir.resolve(d + ".safetensors");
+                Checkpoint.exportWeights(half, ema, d);
+                for (SafetensorsHeader.Entry en : Safetensors.readHeader(half).entries()) {
+                    assertEquals(d == DType.BF16 ? SafetensorsDType.BF16 : SafetensorsDType.F16, en.dtype());
+                }
+                assertTrue(Files.size(half) < Files.size(out) * 0.6, d + " halves the file");
+                Map<String, float[]> got = weights(Checkpoint.loadModel(half, ops, null, r,
+                        Checkpoint.Weights.PREFER_EMA).model());
+                double ulp = d == DType.BF16 ? 0x1p-8 : 0x1p-11;
+                for (Map.Entry<String, float[]> en : want.entrySet()) {
+                    float[] w = en.getValue();
+                    float[] g = got.get(en.getKey());
+                    for (int i = 0; i < w.length; i++) {
+                        assertEquals(w[i], g[i], Math.abs(w[i]) * ulp + 0x1p-24, d + " " + en.getKey() + "[" + i + "]");
+                    }
+                }
+            }
+            // F16 cannot hold 1e5: refused by name, nothing written
+            Tensor w = ema.model().module().namedParameters().get("out_proj.weight").value();
+            float[] v = w.toFloatArray();
+            v[0] = 1e5f;
+            w.copyFrom(v);
+            Path big = dir.resolve("big.safetensors");
+            IllegalArgumentException iae = assertThrows(IllegalArgumentException.class,
+                    () -> Checkpoint.exportWeights(big, ema, DType.F16));
+            assertTrue(iae.getMessage().contains("out_proj.weight") && iae.getMessage().contains("F16"),
+                    iae.getMessage());
+            assertFalse(Files.exists(big));
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.exportWeights(big, ema, DType.I32));
+        }
+    }
+
     /** Class names travel as caller metadata; malformed ones are named when the file is read. */
     @Test
     void classNamesRoundTripAndMalformedOnesAreRefused(@TempDir Path dir) throws IOException {

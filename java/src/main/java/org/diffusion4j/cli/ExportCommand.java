@@ -1,0 +1,74 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.tensor.DType;
+import org.diffusion4j.training.Checkpoint;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code export}: writes the weights of a checkpoint (EMA averages by default) as a weights-only safetensors file
+ * ({@link Checkpoint#exportWeights(Path, Checkpoint.Loaded, DType)}): the plain state-dict names of the reference
+ * layout, which PyTorch loads with {@code load_state_dict} and {@code sample}/{@code eval} read like a checkpoint;
+ * without the optimizer state, so about a third of a training checkpoint (a sixth in BF16).
+ */
+@Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Write a checkpoint's weights (EMA by default) as a weights-only safetensors file for PyTorch "
+                + "(load_state_dict) or for sample/eval; no optimizer state.")
+final class ExportCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "a checkpoint file or a run folder (its latest)")
+    Path checkpoint;
+
+    @Option(names = "--out", required = true, description = "the .safetensors file to write")
+    Path out;
+
+    @Option(names = "--weights", defaultValue = "auto", description = "auto (EMA when present), ema or raw "
+            + "(default: ${DEFAULT-VALUE})")
+    String weights;
+
+    @Option(names = "--dtype", defaultValue = "f32", description = "f32 (exact), bf16 or f16 (half the size, "
+            + "rounded) (default: ${DEFAULT-VALUE})")
+    String dtype;
+
+    @Mixin
+    RuntimeOptions runtime;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter o = spec.commandLine().getOut();
+        DType d = switch (dtype.trim().toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f16", "float16", "half" -> DType.F16;
+            default -> throw new IllegalArgumentException("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
+        };
+        if (!out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) {
+            throw new IllegalArgumentException("--out " + out + " must end in .safetensors");
+        }
+        try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
+            if (Files.exists(out) && Files.isSameFile(out, s.file)) {
+                throw new IllegalArgumentException("--out " + out + " is the checkpoint being exported");
+            }
+            o.println("checkpoint  " + s.file + ": " + s.describe());
+            SampleCommand.createParent(out);
+            Checkpoint.exportWeights(out, s.loaded, d);
+            o.printf(Locale.ROOT, "exported    %,d parameters, %s weights as %s: %s (%.1f MB)%n",
+                    s.model().module().parameterCount(), s.loaded.emaUsed() ? "EMA" : "raw", d,
+                    out.toAbsolutePath().normalize(), Files.size(out) / 1e6);
+            o.flush();
+            return 0;
+        }
+    }
+}
