@@ -143,12 +143,21 @@ final class ModelSession implements AutoCloseable {
 
     /**
      * The image shape {@code [C, H, W]} of the samples, or null for vectors: the model's own shape when it has rank
-     * 3, else the run's data shape when that is an image (a flattened MLP).
+     * 3, else (a flattened MLP) the checkpoint's {@link Checkpoint#KEY_DATA_IMAGE_SHAPE} or the run's data shape when
+     * that is an image of as many values.
      */
     long[] imageShape() {
         long[] s = model().sampleShape();
         if (s.length == 3) {
             return s;
+        }
+        String stored = loaded.info().metadata().get(Checkpoint.KEY_DATA_IMAGE_SHAPE);
+        if (stored != null && s.length == 1 && stored.matches("\\[\\d{1,9}, \\d{1,9}, \\d{1,9}]")) {
+            String[] f = stored.substring(1, stored.length() - 1).split(", ");
+            long[] img = {Long.parseLong(f[0]), Long.parseLong(f[1]), Long.parseLong(f[2])};
+            if (img[0] * img[1] * img[2] == s[0]) {
+                return img;
+            }
         }
         if (run != null && run.data() != null && run.data().sampleShape() != null
                 && run.data().sampleShape().length == 3) {

@@ -441,6 +441,9 @@ final class TrainCommand implements Callable<Integer> {
         if (scaling != null) {
             extraMeta.put(Checkpoint.KEY_DATA_STANDARDIZATION, scaling.toJson());
         }
+        if (mlp && imageShape != null) {
+            extraMeta.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(imageShape));
+        }
         if (opts.cond() && !train.classNames().isEmpty()) {
             extraMeta.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(train.classNames()));
         }

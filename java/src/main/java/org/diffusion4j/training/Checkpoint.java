@@ -112,6 +112,11 @@ public final class Checkpoint {
      * accepts them.
      */
     public static final String KEY_CLASS_NAMES = "d4j.data.class_names";
+    /**
+     * Metadata key of the image shape {@code [C, H, W]} (a JSON array) of a model trained on flattened images (an MLP
+     * on images; written by the CLI): samples are drawn as images of that shape.
+     */
+    public static final String KEY_DATA_IMAGE_SHAPE = "d4j.data.image_shape";
     /** Metadata key of an export: {@code "ema"} when its weights are EMA averages, else {@code "raw"}. */
     public static final String KEY_WEIGHTS = "d4j.weights";
     /** Metadata key of the completed steps. */

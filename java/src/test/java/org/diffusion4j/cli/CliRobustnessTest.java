@@ -184,6 +184,27 @@ class CliRobustnessTest {
         assertTrue(more.out().contains("model       mlp "), more::toString);
     }
 
+    /**
+     * An MLP on flattened images keeps drawing images when its checkpoint leaves the run folder (exported): the image
+     * shape travels in the checkpoint's metadata, not only in run.json.
+     */
+    @Test
+    void aFlattenedMlpExportStillSamplesImages() throws IOException {
+        Path out = dir.resolve("mlp-images");
+        TrainSampleEvalTest.Result t = run("train", "--data", data.toString(), "--out", out.toString(), "--model",
+                "mlp", "--hidden", "16", "--blocks", "1", "--steps", "2", "--batch", "8", "--sample-every", "0",
+                "--backend", "cpu");
+        assertEquals(0, t.code(), t::toString);
+        Path exported = dir.resolve("elsewhere/mlp.safetensors");
+        assertEquals(0, run("export", "--checkpoint", out.toString(), "--out", exported.toString(), "--backend",
+                "cpu").code());
+        Path raw = dir.resolve("mlp-images.npy");
+        TrainSampleEvalTest.Result s = run("sample", "--checkpoint", exported.toString(), "--n", "4", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("mlp-images.png").toString(), "--save-raw", raw.toString());
+        assertEquals(0, s.code(), s::toString);
+        assertArrayEquals(new long[] {4, 1, 16, 16}, Npy.read(raw).shape(), "images, not vectors [256]");
+    }
+
     /** A --resume with fewer --steps than done changes nothing, run.json included. */
     @Test
     void resumeWithFewerStepsLeavesTheRunAlone() throws IOException {
