@@ -9,6 +9,7 @@ import org.diffusion4j.metrics.FrechetDistance;
 import org.diffusion4j.metrics.GaussianFit;
 import org.diffusion4j.metrics.LabelMetrics;
 import org.diffusion4j.metrics.MetricsReport;
+import org.diffusion4j.metrics.NearestNeighbourClassifier;
 import org.diffusion4j.metrics.NearestNeighbourRatio;
 import org.diffusion4j.metrics.Pairwise;
 import org.diffusion4j.metrics.PointSet;
@@ -243,7 +244,7 @@ final class EvalCommand implements Callable<Integer> {
             if (loaded.kind() == DataLoading.Kind.IMAGES) {
                 report = images(o, be, loaded, held, trainRef, generated, count, intended);
             } else {
-                report = vectors(be, loaded, held, trainRef, generated, count);
+                report = vectors(be, loaded, held, trainRef, generated, count, intended);
                 if (held.size() < 50) {
                     String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
                             + "the real reference); " + moreHeldOut(loaded, held.size());
@@ -445,7 +446,7 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private MetricsReport vectors(Backend be, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
-                                  float[] generated, int count) {
+                                  float[] generated, int count, int[] intended) {
         int dim = held.sampleSize();
         Pairwise engine = Pairwise.auto(be);
         PointSet gen = PointSet.of("generated", generated, count, dim);
@@ -458,7 +459,45 @@ final class EvalCommand implements Callable<Integer> {
                 r = r.with(e.getKey() + "_real_reference", e.getValue());
             }
         }
-        return r.withSetting("real_reference", trainRef.size() + " training samples against the same held-out set "
+        r = r.withSetting("real_reference", trainRef.size() + " training samples against the same held-out set "
                 + "(what a perfect model scores)");
+        return loaded.train().hasLabels() && loaded.train().numClasses() >= 2 && held.hasLabels()
+                ? withNeighbourClasses(r, loaded.train(), held, generated, count, intended) : r;
+    }
+
+    /** Most training points the k-NN label metrics compare with (each query scans them all). */
+    static final int KNN_REFERENCE = 20_000;
+
+    /**
+     * The label metrics of labelled vectors: a 5-NN classifier over (up to {@link #KNN_REFERENCE}) standardised
+     * training points gives each sample a class; {@code knn_class_accuracy} is the fraction that has the class it
+     * was drawn for (class-conditional models), {@code knn_class_accuracy_held_out} the same classifier's accuracy
+     * on held-out data (what a perfect model scores), {@code class_coverage} the fraction of classes given to at
+     * least a quarter of their share of the samples.
+     */
+    private static MetricsReport withNeighbourClasses(MetricsReport r, Dataset train, Dataset held, float[] generated,
+                                                      int count, int[] intended) {
+        int dim = held.sampleSize();
+        int k = train.numClasses();
+        Dataset ref = subset(train, KNN_REFERENCE, 0, 3);
+        org.diffusion4j.io.Standardization z = org.diffusion4j.io.Standardization.fit(ref);
+        float[] gen = z.apply(Dataset.of(Arrays.copyOf(generated, count * dim), new long[] {dim}, null,
+                java.util.List.of())).toArray();
+        NearestNeighbourClassifier knn = new NearestNeighbourClassifier(
+                PointSet.of("training", z.apply(ref).toArray(), ref.size(), dim), ref.labels(), k,
+                Math.min(5, ref.size()));
+        int[] predicted = knn.predict(PointSet.of("generated", gen, count, dim));
+        int[] heldPred = knn.predict(PointSet.of("held-out", z.apply(held).toArray(), held.size(), dim));
+        LabelMetrics.Coverage cov = LabelMetrics.coverage(predicted, k, Math.max(1, count / (4 * k)));
+        if (intended != null) {
+            r = r.with("knn_class_accuracy", LabelMetrics.accuracy(predicted, intended));
+        }
+        return r.with("knn_class_accuracy_held_out", LabelMetrics.accuracy(heldPred, held.labels()))
+                .with("class_coverage", cov.coverage())
+                .withSetting("knn_class_accuracy", knn.k() + "-NN over " + ref.size() + " training samples, each "
+                        + "feature standardised by their mean and std; the class of each sample against the class it "
+                        + "was drawn for")
+                .withSetting("class_coverage", "classes given to >= " + cov.minCount() + " samples; counts "
+                        + Arrays.toString(cov.counts()));
     }
 }

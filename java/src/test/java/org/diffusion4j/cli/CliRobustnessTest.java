@@ -172,9 +172,14 @@ class CliRobustnessTest {
                 "0 = high, 1 = low, 2 = mid");
         assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "3", "--backend", "cpu",
                 "--out", dir.resolve("three.png").toString()), "--class 3 is outside [0, 3)");
-        TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "4",
+        TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "8",
                 "--backend", "cpu");
         assertEquals(0, e.code(), e::toString);
+        // the k-NN label metrics: samples of each class are recognised as that class, like held-out data
+        JsonNode m = JSON.readTree(out.resolve("eval.json").toFile()).get("metrics");
+        assertTrue(m.get("knn_class_accuracy").asDouble() > 0.9, m::toString);
+        assertEquals(1.0, m.get("knn_class_accuracy_held_out").asDouble(), m::toString);
+        assertEquals(1.0, m.get("class_coverage").asDouble(), m::toString);
         assertOneLineFailure(run("train", "--data", file.toString(), "--out", dir.resolve("bad-label").toString(),
                 "--model", "mlp", "--cond", "--label-column", "nope", "--backend", "cpu"), "no column 'nope'");
         // a resumed run keeps the model --model auto chose, and auto given again agrees with it
