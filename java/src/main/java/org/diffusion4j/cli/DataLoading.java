@@ -86,14 +86,22 @@ final class DataLoading {
                             + unseenHeldOut() : ", unlabelled");
         }
 
-        /** The class names, " (a, b, ...)" with at most ten, or "" when the classes have none. */
+        /**
+         * The class names, " (a, b, ...)" with at most ten (a name with a comma, quote or outer space quoted, a long
+         * one shortened), or "" when the classes have none; a warning when there are nearly as many classes as
+         * samples (an ID column taken for labels).
+         */
         private String names() {
             List<String> n = train.classNames();
+            String idLike = train.numClasses() >= 20 && train.numClasses() * 2L > train.size()
+                    ? String.format(Locale.ROOT, " (WARNING: %d classes for %d training samples: is the label "
+                    + "column an ID?)", train.numClasses(), train.size()) : "";
             if (n.isEmpty()) {
-                return "";
+                return idLike;
             }
-            return " (" + String.join(", ", n.subList(0, Math.min(10, n.size())))
-                    + (n.size() > 10 ? ", ... " + (n.size() - 10) + " more" : "") + ")";
+            List<String> shown = n.subList(0, Math.min(10, n.size())).stream().map(DataLoading::showName).toList();
+            return " (" + String.join(", ", shown) + (n.size() > 10 ? ", ... " + (n.size() - 10) + " more" : "")
+                    + ")" + idLike;
         }
 
         /** A warning when held-out labels name classes the training split does not have, else "". */
@@ -129,10 +137,24 @@ final class DataLoading {
                     first = first < 0 ? c : first;
                 }
             }
-            return empty == 0 ? "" : String.format(Locale.ROOT, " (WARNING: %d of them have no training example, "
+            if (empty == 0) {
+                return "";
+            }
+            if (!train.classNames().isEmpty()) {
+                return String.format(Locale.ROOT, " (WARNING: %d of them have no training example, first %s: only "
+                        + "held-out samples have them)", empty, showName(train.classNames().get(first)));
+            }
+            return String.format(Locale.ROOT, " (WARNING: %d of them have no training example, "
                     + "first class %d; the class count is the largest label + 1 = %d: check the labels)", empty, first,
                     k);
         }
+    }
+
+    /** A class name for one line of output: quoted when it holds a comma, a quote or outer spaces; at most 40. */
+    static String showName(String name) {
+        String s = name.length() <= 40 ? name : name.substring(0, 37) + "...";
+        boolean quote = s.contains(",") || s.contains("'") || !s.equals(s.strip()) || s.isEmpty();
+        return quote ? "'" + s.replace("'", "\\'") + "'" : s;
     }
 
     /**

@@ -359,6 +359,10 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--channels " + channels + " differs from the run's" + where
                     + ro.channels() + "); leave it out");
         }
+        if (labelColumn != null && !labelColumn.equals(ro.labelColumn())) {
+            throw new IllegalArgumentException("--label-column " + labelColumn + " differs from the run's" + where
+                    + (ro.labelColumn() == null ? "none" : ro.labelColumn()) + "); leave it out");
+        }
         if (splitSeed != null && splitSeed != ro.seed()) {
             throw new IllegalArgumentException("--split-seed " + splitSeed + " differs from the run's seed" + where
                     + ro.seed() + "); leave it out");

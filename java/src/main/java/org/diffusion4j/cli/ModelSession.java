@@ -89,6 +89,11 @@ final class ModelSession implements AutoCloseable {
                 throw new CheckpointException(file, "its model configuration " + info.modelConfig()
                         + " has sizes too large to allocate (" + e.getMessage() + ")", e);
             }
+            java.util.List<String> names = loaded.info().classNames();
+            if (!names.isEmpty() && names.size() != loaded.model().numClasses()) {
+                throw new CheckpointException(file, "metadata " + Checkpoint.KEY_CLASS_NAMES + " has " + names.size()
+                        + " names for a model of " + loaded.model().numClasses() + " classes");
+            }
             return new ModelSession(file, be, ops, att, scope, loaded, folder, run);
         } catch (IOException | RuntimeException e) {
             if (scope != null) {
@@ -170,13 +175,14 @@ final class ModelSession implements AutoCloseable {
     }
 
     /**
-     * The names of the model's classes: the checkpoint's {@link Checkpoint#KEY_CLASS_NAMES}, else (checkpoints
-     * written before it) the run's {@code run.json}; an empty list when neither has one name per class.
+     * The names of the model's classes: the checkpoint's {@link Checkpoint#KEY_CLASS_NAMES} (checked against the
+     * model's class count when the session opens), else (checkpoints written before it) the run's {@code run.json}
+     * when it has one name per class; else an empty list.
      */
     java.util.List<String> classNames() {
         int k = model().numClasses();
         java.util.List<String> names = loaded.info().classNames();
-        if (names.size() == k && k > 0) {
+        if (!names.isEmpty()) {
             return names;
         }
         if (run != null && run.data() != null && run.data().classNames() != null
@@ -187,44 +193,88 @@ final class ModelSession implements AutoCloseable {
     }
 
     /**
-     * The class {@code spec} names: a 0-based index, or one of {@link #classNames()} (exact, else the one name equal
-     * ignoring case).
+     * The class {@code spec} names: {@code index:N}, {@code name:NAME}, or a bare value — a class name (exactly, then
+     * in NFC form without surrounding spaces, then ignoring case when that matches one class) or a 0-based index.
+     * A bare integer that is a valid index and also the name of another class is refused as ambiguous (image
+     * folders {@code 0 … 11} sort as {@code 0, 1, 10, 11, 2, …}: {@code 2} is index 2 and the name of class 4).
      *
-     * @throws IllegalArgumentException naming the spec and the classes when it matches none (or several)
+     * @throws IllegalArgumentException naming the spec and the classes when it matches none, several, or is
+     *                                  ambiguous
      */
     int classIndex(String spec) {
-        int k = model().numClasses();
+        return classIndex(spec, model().numClasses(), classNames());
+    }
+
+    /** {@link #classIndex(String)} for a model of {@code k} classes named {@code names} (empty: no names). */
+    static int classIndex(String spec, int k, java.util.List<String> names) {
         if (k == 0) {
             throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
         }
-        java.util.List<String> names = classNames();
-        String s = spec.strip();
+        if (spec.startsWith("index:")) {
+            return index(spec, spec.substring("index:".length()), k, names);
+        }
+        if (spec.startsWith("name:")) {
+            int c = byName(spec.substring("name:".length()), names);
+            if (c < 0) {
+                throw new IllegalArgumentException("--class '" + spec + "' is not a class name" + (names.isEmpty()
+                        ? ": this model's classes have no names" : namesNote(names)));
+            }
+            return c;
+        }
+        int named = byName(spec, names);
+        boolean integer = spec.strip().matches("\\+?\\d{1,9}");
+        if (named >= 0 && integer) {
+            int i = Integer.parseInt(spec.strip());
+            if (i < k && i != named) {
+                throw new IllegalArgumentException("--class " + spec.strip() + " is ambiguous: class " + i + " is named '"
+                        + names.get(i) + "' and '" + spec.strip() + "' is the name of class " + named + "; write --class "
+                        + "index:" + i + " or --class name:" + spec.strip());
+            }
+        }
+        if (named >= 0) {
+            return named;
+        }
+        if (integer) {
+            return index(spec, spec, k, names);
+        }
+        throw new IllegalArgumentException(names.isEmpty()
+                ? "--class '" + spec + "': this model's classes have no names (give an index in [0, " + k + "))"
+                : "--class '" + spec + "' is not a class name" + namesNote(names));
+    }
+
+    private static int index(String spec, String digits, int k, java.util.List<String> names) {
+        String d = digits.strip();
+        if (!d.matches("\\+?\\d{1,9}")) {
+            throw new IllegalArgumentException("--class '" + spec + "': not a 0-based class index");
+        }
+        int c = Integer.parseInt(d);
+        if (c >= k) {
+            throw new IllegalArgumentException("--class " + c + " is outside [0, " + k + ")" + namesNote(names));
+        }
+        return c;
+    }
+
+    /** The class named {@code s}: exactly, else in normal form, else ignoring case (when unique); -1 if none. */
+    private static int byName(String s, java.util.List<String> names) {
         int exact = names.indexOf(s);
         if (exact >= 0) {
             return exact;
         }
-        if (s.matches("[+-]?\\d{1,9}")) {
-            int c = Integer.parseInt(s);
-            if (c < 0 || c >= k) {
-                throw new IllegalArgumentException("--class " + c + " is outside [0, " + k + ")" + namesNote(names));
+        String n = org.diffusion4j.io.Csv.normaliseLabel(s);
+        int found = -1;
+        for (int pass = 0; pass < 2 && found < 0; pass++) {
+            for (int c = 0; c < names.size(); c++) {
+                String m = org.diffusion4j.io.Csv.normaliseLabel(names.get(c));
+                if (pass == 0 ? m.equals(n) : m.equalsIgnoreCase(n)) {
+                    if (found >= 0) {
+                        throw new IllegalArgumentException("--class '" + s + "' is ambiguous"
+                                + (pass == 0 ? "" : " ignoring case") + namesNote(names));
+                    }
+                    found = c;
+                }
             }
-            return c;
         }
-        java.util.List<Integer> folded = new java.util.ArrayList<>();
-        for (int c = 0; c < names.size(); c++) {
-            if (names.get(c).equalsIgnoreCase(s)) {
-                folded.add(c);
-            }
-        }
-        if (folded.size() == 1) {
-            return folded.get(0);
-        }
-        if (names.isEmpty()) {
-            throw new IllegalArgumentException("--class '" + spec + "': this model's classes have no names (give an "
-                    + "index in [0, " + k + "))");
-        }
-        throw new IllegalArgumentException("--class '" + spec + "' is " + (folded.isEmpty() ? "not a class name"
-                : "ambiguous ignoring case") + namesNote(names));
+        return found;
     }
 
     private static String namesNote(java.util.List<String> names) {
@@ -237,7 +287,7 @@ final class ModelSession implements AutoCloseable {
                 b.append(", ... ").append(names.size() - 20).append(" more");
                 break;
             }
-            b.append(c == 0 ? "" : ", ").append(c).append(" = ").append(names.get(c));
+            b.append(c == 0 ? "" : ", ").append(c).append(" = '").append(names.get(c)).append('\'');
         }
         return b.append(')').toString();
     }

@@ -57,7 +57,8 @@ final class SampleCommand implements Callable<Integer> {
     double guidanceRescale;
 
     @Option(names = "--class", description = "sample only this class: a 0-based index or a class name (an image "
-            + "folder's sub-folder, a CSV label, a Fashion-MNIST class)")
+            + "folder's sub-folder, a CSV label, a Fashion-MNIST class); index:N or name:NAME when a name is also a "
+            + "number")
     String classSpec;
 
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
@@ -252,7 +253,8 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         }
         if (classSpec != null && classSpec.strip().matches("-\\d+")) {
-            throw new IllegalArgumentException("--class must be >= 0, got " + classSpec.strip());
+            throw new IllegalArgumentException("--class must be >= 0, got " + classSpec.strip() + " (a class named '"
+                    + classSpec.strip() + "': --class name:" + classSpec.strip() + ")");
         }
     }
 

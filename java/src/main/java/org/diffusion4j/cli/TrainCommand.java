@@ -414,8 +414,15 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resume: the data in " + opts.data() + " changed since the run "
                     + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")");
         }
+        List<String> namesBefore = previous == null || previous.data() == null
+                || previous.data().classNames() == null ? List.of() : previous.data().classNames();
+        if (!namesBefore.isEmpty() && !namesBefore.equals(loaded.train().classNames())) {
+            throw new IllegalArgumentException("--resume: the class names of " + opts.data() + " changed since the run "
+                    + "started (now " + loaded.train().classNames() + ", run.json has " + namesBefore + ")");
+        }
         long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
-        if (opts.model().equals(AUTO_MODEL)) {
+        boolean autoModel = opts.model().equals(AUTO_MODEL);
+        if (autoModel) {
             opts = opts.withModel(imageShape != null ? Models.DIT : Models.MLP);
         }
         Dataset train = loaded.train();
@@ -454,7 +461,8 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--cond needs >= 2 classes; " + opts.data() + " has "
                     + train.numClasses());
         }
-        Record modelConfig = modelConfig(opts, train, imageShape);
+        Record modelConfig = modelConfig(opts, train, imageShape, autoModel,
+                spec.commandLine().getParseResult().hasMatchedOption("--patch"));
         String kind = Models.kindOf(modelConfig);
         String modelJson = Models.toJson(modelConfig);
         TrainingConfig tc = trainingConfig(opts);
@@ -820,7 +828,9 @@ final class TrainCommand implements Callable<Integer> {
                 o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0, o.randomFlip());
     }
 
-    private static Record modelConfig(RunJson.TrainOptions o, Dataset train, long[] imageShape) {
+    private static Record modelConfig(RunJson.TrainOptions o, Dataset train, long[] imageShape, boolean autoModel,
+                                      boolean patchGiven) {
+        String dit = autoModel ? "a DiT (what --model auto picks for images)" : "--model dit";
         if (o.randomFlip() && (imageShape == null || !o.model().equals(Models.DIT))) {
             throw new IllegalArgumentException("--random-flip mirrors images: it needs image data and --model dit"
                     + (imageShape == null ? "; " + o.data() + " holds vectors " + Arrays.toString(train.sampleShape())
@@ -831,19 +841,30 @@ final class TrainCommand implements Callable<Integer> {
                     .withClasses(o.cond() ? train.numClasses() : 0);
         }
         if (imageShape == null) {
-            throw new IllegalArgumentException("--model dit needs images; " + o.data() + " holds vectors "
+            throw new IllegalArgumentException(dit + " needs images; " + o.data() + " holds vectors "
                     + Arrays.toString(train.sampleShape()) + " (use --model mlp)");
         }
         if (imageShape[1] != imageShape[2]) {
             boolean channelsLast = imageShape[2] <= 4 && imageShape[2] < imageShape[1];
-            throw new IllegalArgumentException("--model dit needs square images, got " + imageShape[1] + " x "
+            throw new IllegalArgumentException(dit + " needs square images, got " + imageShape[1] + " x "
                     + imageShape[2] + (channelsLast ? " (an image array must be channels-first [N, C, H, W]; this "
-                    + "looks like channels-last [N, H, W, C]: transpose it, e.g. numpy x.transpose(0, 3, 1, 2))"
-                    : ""));
+                    + "looks like channels-last [N, H, W, C]: transpose it, e.g. numpy x.transpose(0, 3, 1, 2); "
+                    + "sequences [N, T, F] are not images: flatten them to vectors [N, T*F])"
+                    : "; --model mlp trains on them flattened"));
         }
         int size = (int) imageShape[1];
         if (o.patch() < 1 || size % o.patch() != 0) {
-            throw new IllegalArgumentException("--patch " + o.patch() + " must divide the image size " + size);
+            List<Integer> fits = new ArrayList<>();
+            for (int p = 2; p <= Math.min(8, size); p++) {
+                if (size % p == 0) {
+                    fits.add(p);
+                }
+            }
+            throw new IllegalArgumentException("--patch " + o.patch() + (patchGiven ? "" : " (the default)")
+                    + " must divide the image size " + size + (fits.isEmpty() ? "; " + size + " has no divisor in 2.."
+                    + "8: resize the images (--resolution for an image folder) or use --model mlp"
+                    : "; give --patch " + fits.stream().map(String::valueOf).collect(
+                    java.util.stream.Collectors.joining(" or "))));
         }
         int k = o.cond() ? train.numClasses() : 0;
         DiT.Config base = DiT.Config.of(size, (int) imageShape[0], o.patch(), o.hidden(), o.depth(), o.heads(), k);

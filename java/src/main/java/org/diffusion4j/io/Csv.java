@@ -72,7 +72,7 @@ public final class Csv {
     }
 
     /** A table whose label column was kept as text ({@code labels} in row order), the rest as numbers. */
-    private record Labelled(Table table, String[] labels, String labelName) {
+    private record Labelled(Table table, String[] labels, int[] lines, String labelName) {
     }
 
     /**
@@ -88,6 +88,7 @@ public final class Csv {
         int cols = -1;
         int labelCol = -1;
         String[] labels = labelColumn == null ? null : new String[256];
+        int[] labelLines = labelColumn == null ? null : new int[256];
         float[] values = new float[1024];
         int count = 0;
         int rows = 0;
@@ -120,6 +121,12 @@ public final class Csv {
                     cols = fields.length;
                     if (labelColumn != null) {
                         labelCol = isHeader ? List.of(fields).indexOf(labelColumn) : -1;
+                        int again = isHeader ? List.of(fields).lastIndexOf(labelColumn) : -1;
+                        if (again != labelCol) {
+                            throw new FileFormatException(file, "has two columns named '" + labelColumn + "' ("
+                                    + (labelCol + 1) + " and " + (again + 1) + "); name the label column by its "
+                                    + "0-based index");
+                        }
                         if (labelCol < 0 && labelColumn.matches("\\d{1,9}")) {
                             labelCol = Integer.parseInt(labelColumn);
                         }
@@ -151,14 +158,21 @@ public final class Csv {
                 }
                 for (int c = 0; c < cols; c++) {
                     if (c == labelCol) {
-                        if (fields[c].isEmpty()) {
+                        String label = normaliseLabel(fields[c]);
+                        if (label.isEmpty()) {
                             throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1)
                                     + ": empty class label");
                         }
+                        if (label.length() > MAX_LABEL_LENGTH) {
+                            throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1) + ": a class "
+                                    + "label of " + label.length() + " characters (at most " + MAX_LABEL_LENGTH + ")");
+                        }
                         if (rows == labels.length) {
                             labels = Arrays.copyOf(labels, labels.length * 2);
+                            labelLines = Arrays.copyOf(labelLines, labelLines.length * 2);
                         }
-                        labels[rows] = fields[c];
+                        labels[rows] = label;
+                        labelLines[rows] = lineNo;
                     } else {
                         values[count++] = number(file, lineNo, c, fields[c]);
                     }
@@ -185,7 +199,8 @@ public final class Csv {
             columns.remove(labelCol);
         }
         return new Labelled(new Table(columns, rows, Arrays.copyOf(values, count)),
-                labels == null ? null : Arrays.copyOf(labels, rows), labelName);
+                labels == null ? null : Arrays.copyOf(labels, rows),
+                labelLines == null ? null : Arrays.copyOf(labelLines, rows), labelName);
     }
 
     /** Loads a CSV file as an unlabelled dataset of {@code rows} vectors {@code [cols]}. */
@@ -199,12 +214,16 @@ public final class Csv {
      * labelled dataset of {@code rows} vectors of the other {@code cols − 1} columns.
      *
      * <p>A column of integers {@code ≥ 0} gives those labels, {@code numClasses = max + 1} and no class names
-     * ({@code 1.0} reads as 1). A column with any other text names the classes: the distinct names sorted (as
-     * {@link String#compareTo}, the order of an image folder's sub-folders and of scikit-learn's
-     * {@code LabelEncoder}) are classes {@code 0 … K−1}, and {@link Dataset#classNames()} holds them.
+     * ({@code 1.0} reads as 1). A column of names (no field a number) names the classes: the distinct names, each
+     * in Unicode NFC form and trimmed of spaces (no-break spaces too), sorted by {@link String#compareTo} (the order
+     * of an image folder's sub-folders; Python's {@code sorted} agrees except for characters beyond U+FFFF) are
+     * classes {@code 0 … K−1}, and {@link Dataset#classNames()} holds them. A column that mixes numbers and names
+     * ({@code 1, 2, NaN}; a typo such as {@code 1O}) is refused: it is almost always a broken number column.
      *
-     * @throws FileFormatException naming the file for an unknown column, an empty label, numeric labels that are
-     *                             not integers {@code ≥ 0} (line and value), or a file with no other column
+     * @throws FileFormatException naming the file for an unknown or twice-named column, an empty label, a label
+     *                             longer than {@value #MAX_LABEL_LENGTH} characters, numeric labels that are not
+     *                             integers {@code ≥ 0}, numbers mixed with names (lines and values), or a file with
+     *                             no other column
      */
     public static Dataset load(Path file, Header header, String labelColumn) throws IOException {
         Objects.requireNonNull(labelColumn, "labelColumn");
@@ -212,12 +231,26 @@ public final class Csv {
         Table t = l.table();
         String[] text = l.labels();
         int[] labels = new int[t.rows()];
-        boolean numeric = Arrays.stream(text).allMatch(f -> NUMBER.matcher(f).matches());
-        if (numeric) {
+        int firstNumber = -1;
+        int firstName = -1;
+        for (int r = 0; r < t.rows() && (firstNumber < 0 || firstName < 0); r++) {
+            if (NUMBER.matcher(text[r]).matches()) {
+                firstNumber = firstNumber < 0 ? r : firstNumber;
+            } else {
+                firstName = firstName < 0 ? r : firstName;
+            }
+        }
+        if (firstNumber >= 0 && firstName >= 0) {
+            throw new FileFormatException(file, "label column '" + l.labelName() + "' mixes numbers (line "
+                    + l.lines()[firstNumber] + ": '" + text[firstNumber] + "') with names (line "
+                    + l.lines()[firstName] + ": '" + abbreviate(text[firstName]) + "'): labels must be all integers "
+                    + ">= 0 or all names");
+        }
+        if (firstName < 0) {
             for (int r = 0; r < t.rows(); r++) {
                 double y = Double.parseDouble(text[r]);
                 if (!(y >= 0 && y == Math.rint(y) && y < 1 << 24)) {
-                    throw new FileFormatException(file, "data row " + (r + 1) + ": label " + text[r] + " in column '"
+                    throw new FileFormatException(file, "line " + l.lines()[r] + ": label " + text[r] + " in column '"
                             + l.labelName() + "' is not an integer class label >= 0 (labels are integers >= 0 or "
                             + "names)");
                 }
@@ -234,6 +267,27 @@ public final class Csv {
             labels[r] = index.get(text[r]);
         }
         return Dataset.of(t.values(), new long[] {t.cols()}, labels, names);
+    }
+
+    /** Longest class label of a CSV label column, in UTF-16 characters. */
+    public static final int MAX_LABEL_LENGTH = 256;
+
+    /** {@code s} in Unicode NFC form without leading or trailing white or space characters (no-break spaces too). */
+    public static String normaliseLabel(String s) {
+        String n = java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFC);
+        int a = 0;
+        int b = n.length();
+        while (a < b && isSpace(n.charAt(a))) {
+            a++;
+        }
+        while (b > a && isSpace(n.charAt(b - 1))) {
+            b--;
+        }
+        return n.substring(a, b);
+    }
+
+    private static boolean isSpace(char c) {
+        return Character.isWhitespace(c) || Character.isSpaceChar(c);
     }
 
     private static float number(Path file, int line, int col, String field) throws FileFormatException {

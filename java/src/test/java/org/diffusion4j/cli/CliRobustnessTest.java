@@ -169,7 +169,7 @@ class CliRobustnessTest {
         }
         assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "top", "--backend", "cpu",
                 "--out", dir.resolve("top.png").toString()), "--class 'top' is not a class name",
-                "0 = high, 1 = low, 2 = mid");
+                "0 = 'high', 1 = 'low', 2 = 'mid'");
         assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "3", "--backend", "cpu",
                 "--out", dir.resolve("three.png").toString()), "--class 3 is outside [0, 3)");
         TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "8",
@@ -208,6 +208,43 @@ class CliRobustnessTest {
                 "--backend", "cpu", "--out", dir.resolve("mlp-images.png").toString(), "--save-raw", raw.toString());
         assertEquals(0, s.code(), s::toString);
         assertArrayEquals(new long[] {4, 1, 16, 16}, Npy.read(raw).shape(), "images, not vectors [256]");
+    }
+
+    /**
+     * From an adversarial trial: renamed classes on resume, an eval --label-column other than the run's, and what
+     * --model auto says about images a DiT cannot take (it never names options the user did not give).
+     */
+    @Test
+    void renamedClassesAndAutoModelMessages() throws IOException {
+        StringBuilder csv = new StringBuilder("x,y,kind\n");
+        for (int i = 0; i < 60; i++) {
+            csv.append(i % 7).append(',').append(i % 5).append(',').append(i % 2 == 0 ? "even" : "odd").append('\n');
+        }
+        Path file = dir.resolve("kinds.csv");
+        Files.writeString(file, csv);
+        Path out = dir.resolve("kinds-run");
+        assertEquals(0, run("train", "--data", file.toString(), "--out", out.toString(), "--cond", "--label-column",
+                "kind", "--hidden", "8", "--blocks", "1", "--steps", "2", "--batch", "8", "--sample-every", "0",
+                "--backend", "cpu").code());
+        Files.writeString(file, csv.toString().replace("even", "alpha").replace("odd", "beta"));
+        TrainSampleEvalTest.Result resumed = run("train", "--out", out.toString(), "--resume", "--steps", "4",
+                "--backend", "cpu");
+        assertOneLineFailure(resumed, "class names", "changed since the run started", "[alpha, beta]",
+                "[even, odd]");
+        assertOneLineFailure(run("eval", "--checkpoint", out.toString(), "--label-column", "x", "--backend", "cpu"),
+                "--label-column x differs from the run's", "kind");
+
+        float[] wide = new float[4 * 16 * 8];
+        Path npy = dir.resolve("wide.npy");
+        Npy.write(npy, wide, new long[] {4, 1, 16, 8});
+        assertOneLineFailure(run("train", "--data", npy.toString(), "--out", dir.resolve("wide-run").toString(),
+                "--backend", "cpu"), "a DiT (what --model auto picks for images) needs square images, got 16 x 8",
+                "--model mlp");
+        Path odd = dir.resolve("odd.npy");
+        Npy.write(odd, new float[4 * 15 * 15], new long[] {4, 1, 15, 15});
+        assertOneLineFailure(run("train", "--data", odd.toString(), "--out", dir.resolve("odd-run").toString(),
+                "--backend", "cpu"), "--patch 4 (the default) must divide the image size 15", "give --patch 3 or 5");
+        assertFalse(Files.exists(dir.resolve("odd-run")), "nothing written");
     }
 
     /** A --resume with fewer --steps than done changes nothing, run.json included. */

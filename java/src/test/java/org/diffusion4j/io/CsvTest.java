@@ -56,7 +56,7 @@ class CsvTest {
         }
         assertFails(FileFormatException.class, f, () -> Csv.load(f, Csv.Header.AUTO, "z"), "no column 'z'");
         Path frac = csv("frac.csv", "x,cls\n1,0\n2,1.5\n");
-        assertFails(FileFormatException.class, frac, () -> Csv.load(frac, Csv.Header.AUTO, "cls"), "data row 2",
+        assertFails(FileFormatException.class, frac, () -> Csv.load(frac, Csv.Header.AUTO, "cls"), "line 3",
                 "not an integer class label");
         Path only = csv("only-label.csv", "cls\n1\n");
         assertFails(FileFormatException.class, only, () -> Csv.load(only, Csv.Header.AUTO, "cls"), "only the label");
@@ -74,12 +74,23 @@ class CsvTest {
         assertArrayEquals(new int[] {0, 1, 2, 0, 3}, d.labels());
         assertArrayEquals(new long[] {4}, d.sampleShape());
         assertArrayEquals(new float[] {5.1f, 3.5f, 1.4f, 0.2f}, java.util.Arrays.copyOf(d.toArray(), 4));
-        // by index, without a header; names mixed with numbers are all names ("10" sorts before "9")
-        Path g = csv("mixed.csv", "1.5,9\n2.5,10\n3.5,cat\n4.5,9\n");
+        // by index, without a header; NFC form and no-break spaces do not make new classes
+        Path g = csv("forms.csv", "1.5,caf\u00e9\n2.5,cafe\u0301\n3.5,cat\u00a0\n4.5,cat\n");
         Dataset m = Csv.load(g, Csv.Header.AUTO, "1");
-        assertEquals(List.of("10", "9", "cat"), m.classNames());
-        assertArrayEquals(new int[] {1, 0, 2, 1}, m.labels());
+        assertEquals(List.of("caf\u00e9", "cat"), m.classNames());
+        assertArrayEquals(new int[] {0, 0, 1, 1}, m.labels());
         assertArrayEquals(new float[] {1.5f, 2.5f, 3.5f, 4.5f}, m.toArray());
+        // numbers mixed with names: a broken number column (NaN, a typo), refused with both lines
+        Path mixed = csv("mixed.csv", "x,c\n1,0\n2,1\n3,NaN\n4,1O\n");
+        assertFails(FileFormatException.class, mixed, () -> Csv.load(mixed, Csv.Header.AUTO, "c"), "mixes numbers",
+                "line 2: '0'", "line 4: 'NaN'");
+        // two columns of the label's name; an overlong label
+        Path twice = csv("twice.csv", "c,x,c\na,1,2\n");
+        assertFails(FileFormatException.class, twice, () -> Csv.load(twice, Csv.Header.AUTO, "c"),
+                "two columns named 'c' (1 and 3)");
+        Path longName = csv("long.csv", "x,c\n1,a\n2," + "b".repeat(Csv.MAX_LABEL_LENGTH + 1) + "\n");
+        assertFails(FileFormatException.class, longName, () -> Csv.load(longName, Csv.Header.AUTO, "c"),
+                "line 3, column 2", "257 characters");
         // integer labels stay numbers: no names, the classes are 0 .. max
         Path n = csv("numbers.csv", "x,y\n1,3\n2,1.0\n");
         Dataset k = Csv.load(n, Csv.Header.AUTO, "y");
