@@ -47,7 +47,12 @@ final class DataLoading {
      * @param kind        images or vectors
      * @param heldOutFrom {@code "t10k"} when the IDX test files are the held-out part, else {@code "split <f>"}
      */
-    record Loaded(Dataset train, Dataset heldOut, Kind kind, String heldOutFrom) {
+    record Loaded(Dataset train, Dataset heldOut, Kind kind, String heldOutFrom, List<String> featureNames) {
+
+        /** Data without feature names. */
+        Loaded(Dataset train, Dataset heldOut, Kind kind, String heldOutFrom) {
+            this(train, heldOut, kind, heldOutFrom, List.of());
+        }
 
         /** The sample shape, {@code [C, H, W]} or {@code [D]}. */
         long[] sampleShape() {
@@ -188,8 +193,19 @@ final class DataLoading {
             throw new IllegalArgumentException("--resolution must be in [1, " + MAX_RESOLUTION + "], got "
                     + resolution);
         }
-        Dataset all = normalise(path, labelColumn != null ? Csv.load(path, Csv.Header.AUTO, labelColumn)
-                : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
+        Dataset all;
+        try {
+            all = normalise(path, labelColumn != null ? Csv.load(path, Csv.Header.AUTO, labelColumn)
+                    : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
+        } catch (org.diffusion4j.io.FileFormatException e) {
+            java.util.regex.Matcher m = TEXT_IN_COLUMN.matcher(e.problem());
+            if (labelColumn == null && m.find()) {
+                int col = Integer.parseInt(m.group(1)) - 1;
+                throw new org.diffusion4j.io.FileFormatException(path, e.problem() + " (a column of class names? "
+                        + "give --label-column with its header name or 0-based index " + col + ")", e);
+            }
+            throw e;
+        }
         Kind kind = all.sampleShape().length == 3 ? Kind.IMAGES : Kind.VECTORS;
         if (Files.isDirectory(path) && hasTestSplit(path)) {
             Dataset test = normalise(path, Datasets.load(path, new Datasets.Options(resolution, channels,
@@ -206,8 +222,19 @@ final class DataLoading {
         }
         double frac = all.size() * heldOut < 1 ? 1.0 / all.size() : heldOut;
         Dataset.Split split = all.split(frac, seed);
-        return new Loaded(split.train(), split.heldOut(), kind, "split " + frac);
+        List<String> features = List.of();
+        if (kind == Kind.VECTORS && path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".csv")) {
+            features = Csv.featureNames(path, Csv.Header.AUTO, labelColumn);
+            if (features.size() != all.sampleSize()) {
+                features = List.of();
+            }
+        }
+        return new Loaded(split.train(), split.heldOut(), kind, "split " + frac, features);
     }
+
+    /** A CSV error about text in a number column: "column N: 'text' is not a number". */
+    private static final java.util.regex.Pattern TEXT_IN_COLUMN =
+            java.util.regex.Pattern.compile("column (\\d+): '.*' is not a number");
 
     /** Largest {@code --resolution}. */
     static final int MAX_RESOLUTION = 4096;

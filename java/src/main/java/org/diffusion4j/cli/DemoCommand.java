@@ -59,7 +59,7 @@ import java.util.concurrent.Callable;
  * and a held-out set of real points; the same numbers for a second, independent real set against the held-out
  * one show what "as good as the data itself" looks like at this sample size.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Train a flow-matching MLP on a built-in 2-D distribution, sample it, print quality metrics "
                 + "and write a PNG of the samples beside the data.")
 final class DemoCommand implements Callable<Integer> {

@@ -194,6 +194,11 @@ final class EvalCommand implements Callable<Integer> {
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
                 intended = r.labels();
+                if (guidance == null && r.guidance() != 1.0) {
+                    o.println("note        guidance " + r.guidance() + " (the default of a model trained with label "
+                            + "dropout) sharpens the classes and moves samples away from the data's distribution; "
+                            + "--guidance 1 measures the model's own distribution");
+                }
                 count = n;
                 long[] img = s.imageShape();
                 sampleShape = img != null ? img : s.model().sampleShape();
@@ -430,6 +435,15 @@ final class EvalCommand implements Callable<Integer> {
                 if (intended != null) {
                     report = report.with("classifier_accuracy", LabelMetrics.accuracy(predicted, intended));
                 }
+                double heldAccuracy = LabelMetrics.accuracy(heldPred, held.labels());
+                if (heldAccuracy < WEAK_CLASSIFIER) {
+                    String w = String.format(Locale.ROOT, "the feature classifier recognises only %.0f %% of held-out "
+                            + "images (chance %.0f %%): its FD, accuracy and coverage say little; train it longer "
+                            + "(--classifier-epochs, now %d) or on more data", 100 * heldAccuracy, 100.0 / k,
+                            classifierEpochs);
+                    o.println("warning     " + w);
+                    report = report.withSetting("warning_classifier", w);
+                }
                 report = report.with("classifier_accuracy_held_out", LabelMetrics.accuracy(heldPred, held.labels()))
                         .with("class_coverage", cov.coverage())
                         .withSetting("classifier", "MLP " + held.sampleSize() + "-" + cc.hidden() + "-"
@@ -448,6 +462,9 @@ final class EvalCommand implements Callable<Integer> {
                 .withSetting("nn_ratio", "median nearest-training-image distance of the samples over that of "
                         + "held-out images (pixels, " + nnTrain.size() + " training images); ~1 novel, << 1 copying");
     }
+
+    /** Held-out accuracy below which the image classifier's metrics are called unreliable. */
+    static final double WEAK_CLASSIFIER = 0.75;
 
     private MetricsReport vectors(Backend be, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
                                   float[] generated, int count, int[] intended) {

@@ -192,6 +192,12 @@ final class ModelSession implements AutoCloseable {
         return java.util.List.of();
     }
 
+    /** The names of the vector features (the CSV header), when the checkpoint has one per coordinate; else empty. */
+    java.util.List<String> featureNames() {
+        java.util.List<String> f = loaded.info().featureNames();
+        return f.size() == org.diffusion4j.tensor.Shape.numel(model().sampleShape()) ? f : java.util.List.of();
+    }
+
     /**
      * The class {@code spec} names: {@code index:N}, {@code name:NAME}, or a bare value — a class name (exactly, then
      * in NFC form without surrounding spaces, then ignoring case when that matches one class) or a 0-based index.

@@ -11,6 +11,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 
 /** Plots of a run, rendered headless with XChart and written as PNG atomically. */
 final class Plots {
@@ -81,6 +83,23 @@ final class Plots {
     }
 
     /**
+     * What a plot of vector samples can say about them: the class of each sample (null: none), the class names
+     * (empty: "class k") and the feature names (empty: x0, x1, ...).
+     */
+    record VectorLabels(int[] labels, List<String> classNames, List<String> featureNames) {
+
+        static final VectorLabels NONE = new VectorLabels(null, List.of(), List.of());
+
+        String className(int c) {
+            return c < classNames.size() ? classNames.get(c) : "class " + c;
+        }
+
+        String axis(int j) {
+            return j < featureNames.size() ? featureNames.get(j) : "x" + j;
+        }
+    }
+
+    /**
      * A picture of samples: images {@code [n, C, H, W]} as a grid of {@code columns} per row ({@link ImageGrid});
      * vectors {@code [n, D]} as a scatter plot of their first two coordinates (the value against 0 for
      * {@code D = 1}), over the {@code reference} points (same layout) when given.
@@ -90,12 +109,15 @@ final class Plots {
      */
     static void samples(Path png, float[] x, int n, long[] imageShape, long[] sampleShape, int columns,
                         float[] reference) throws IOException {
-        samples(png, x, n, imageShape, sampleShape, columns, reference, 1);
+        samples(png, x, n, imageShape, sampleShape, columns, reference, 1, VectorLabels.NONE);
     }
 
-    /** {@link #samples} with an image grid drawn {@code zoom} times larger ({@link ImageGrid#zoom}). */
+    /**
+     * {@link #samples} with an image grid drawn {@code zoom} times larger ({@link ImageGrid#zoom}) and vector samples
+     * drawn in a colour per class, named, on named axes.
+     */
     static void samples(Path png, float[] x, int n, long[] imageShape, long[] sampleShape, int columns,
-                        float[] reference, int zoom) throws IOException {
+                        float[] reference, int zoom, VectorLabels labels) throws IOException {
         if (imageShape != null) {
             ImageGrid.writePng(png, ImageGrid.zoom(ImageGrid.render(x, new long[] {n, imageShape[0], imageShape[1],
                 imageShape[2]}, columns, 2, 1f), zoom));
@@ -103,56 +125,96 @@ final class Plots {
         }
         System.setProperty("java.awt.headless", "true");
         int d = (int) sampleShape[0];
+        int[] cls = labels.labels();
+        int single = cls == null ? -1 : cls[0];
+        for (int i = 0; cls != null && i < n && single >= 0; i++) {
+            single = cls[i] == single ? single : -1;
+        }
+        String of = single >= 0 ? " of " + labels.className(single) : "";
         if (d >= SERIES_MIN_DIM && reference == null) {
-            seriesPlot(png, x, n, d);
+            seriesPlot(png, x, n, d, of, single >= 0 ? null : labels);
             return;
         }
-        XYChart chart = new XYChartBuilder().width(640).height(640).title(n + " samples"
-                + (d > 2 ? " (first two of " + d + " coordinates)" : "")).xAxisTitle("x0").yAxisTitle(d > 1 ? "x1"
-                : "").build();
+        XYChart chart = new XYChartBuilder().width(640).height(640).title(n + " samples" + of
+                + (d > 2 ? " (first two of " + d + " coordinates)" : "")).xAxisTitle(labels.axis(0))
+                .yAxisTitle(d > 1 ? labels.axis(1) : "").build();
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         chart.getStyler().setMarkerSize(3);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         if (reference != null) {
-            addPoints(chart, "data", reference, d, new Color(31, 119, 180, 90));
+            addPoints(chart, "data", reference, reference.length / d, d, null, -1, new Color(31, 119, 180, 90));
         }
-        addPoints(chart, "samples", x, d, new Color(214, 39, 40, 110));
+        if (cls == null || single >= 0) {
+            addPoints(chart, single >= 0 ? labels.className(single) : "samples", x, n, d, null, -1,
+                    new Color(214, 39, 40, 110));
+        } else {
+            int classes = Arrays.stream(cls, 0, n).max().orElse(0) + 1;
+            for (int c = 0; c < classes; c++) {
+                addPoints(chart, labels.className(c), x, n, d, cls, c, withAlpha(PALETTE[c % PALETTE.length], 140));
+            }
+        }
         AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+    }
+
+    /** Ten distinguishable colours (the "tab10" palette of matplotlib and d3's category10). */
+    private static final Color[] PALETTE = {new Color(31, 119, 180), new Color(255, 127, 14), new Color(44, 160, 44),
+        new Color(214, 39, 40), new Color(148, 103, 189), new Color(140, 86, 75), new Color(227, 119, 194),
+        new Color(127, 127, 127), new Color(188, 189, 34), new Color(23, 190, 207)};
+
+    private static Color withAlpha(Color c, int alpha) {
+        return new Color(c.getRed(), c.getGreen(), c.getBlue(), alpha);
     }
 
     /** Vectors of at least this many coordinates are drawn as curves (time series, spectra), not scattered. */
     static final int SERIES_MIN_DIM = 8;
 
-    /** Up to 12 samples, each a curve of value against coordinate index. */
-    private static void seriesPlot(Path png, float[] x, int n, int d) throws IOException {
+    /** Up to 12 samples, each a curve of value against coordinate index; coloured by class when labelled. */
+    private static void seriesPlot(Path png, float[] x, int n, int d, String of, VectorLabels labels)
+            throws IOException {
         int shown = Math.min(n, 12);
-        XYChart chart = new XYChartBuilder().width(800).height(480).title(shown + " of " + n + " samples, "
+        int[] cls = labels == null ? null : labels.labels();
+        XYChart chart = new XYChartBuilder().width(800).height(480).title(shown + " of " + n + " samples" + of + ", "
                 + d + " coordinates each").xAxisTitle("coordinate").yAxisTitle("value").build();
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
-        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setLegendVisible(cls != null);
         double[] idx = new double[d];
         for (int j = 0; j < d; j++) {
             idx[j] = j;
         }
+        java.util.Set<Integer> named = new java.util.HashSet<>();
         for (int i = 0; i < shown; i++) {
             double[] y = new double[d];
             for (int j = 0; j < d; j++) {
                 y[j] = x[i * d + j];
             }
-            XYSeries s = chart.addSeries("sample " + i, idx, y);
+            boolean first = cls != null && named.add(cls[i]);
+            XYSeries s = chart.addSeries(first ? labels.className(cls[i]) : "sample " + i, idx, y);
             s.setMarker(SeriesMarkers.NONE);
+            if (cls != null) {
+                s.setLineColor(PALETTE[cls[i] % PALETTE.length]);
+                s.setShowInLegend(first);
+            }
         }
         AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
     }
 
-    private static void addPoints(XYChart chart, String name, float[] v, int d, Color color) {
-        int n = v.length / d;
-        double[] xs = new double[n];
-        double[] ys = new double[n];
+    /** Rows {@code i < n} of {@code v} (of {@code class} {@code c} when {@code cls} is given) as one scatter series. */
+    private static void addPoints(XYChart chart, String name, float[] v, int n, int d, int[] cls, int c, Color color) {
+        int count = 0;
         for (int i = 0; i < n; i++) {
-            xs[i] = v[i * d];
-            ys[i] = d > 1 ? v[i * d + 1] : 0;
+            count += cls == null || cls[i] == c ? 1 : 0;
+        }
+        if (count == 0) {
+            return;
+        }
+        double[] xs = new double[count];
+        double[] ys = new double[count];
+        for (int i = 0, p = 0; i < n; i++) {
+            if (cls == null || cls[i] == c) {
+                xs[p] = v[i * d];
+                ys[p++] = d > 1 ? v[i * d + 1] : 0;
+            }
         }
         XYSeries s = chart.addSeries(name, xs, ys);
         s.setMarker(SeriesMarkers.CIRCLE);

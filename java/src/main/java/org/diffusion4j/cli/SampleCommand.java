@@ -67,7 +67,8 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "samples.png", description = "PNG to write (default: ${DEFAULT-VALUE})")
     Path out;
 
-    @Option(names = "--save-raw", description = "also write the samples as .npy or .idx (float32, [n, ...shape])")
+    @Option(names = "--save-raw", description = "also write the samples as .npy or .idx (float32, [n, ...shape]); "
+            + "for a class-conditional model also x.labels.npy (int32 [n], the class of each row: i mod K, or --class)")
     Path saveRaw;
 
     @Option(names = "--columns", description = "grid columns (default: the number of classes, or sqrt(n))")
@@ -134,7 +135,11 @@ final class SampleCommand implements Callable<Integer> {
             Result r = run(s, sampler, steps, guidance, guidanceRescale, classLabel, seed, n, batch,
                     spec.commandLine().getErr(), o);
             createParent(png);
-            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom);
+            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
+                    new Plots.VectorLabels(r.labels(), s.classNames(), s.featureNames()));
+            if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
+                o.println("columns     " + columnLegend(s.classNames()));
+            }
             if (raw != null) {
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
                         : prepend(n, s.model().sampleShape());
@@ -149,6 +154,9 @@ final class SampleCommand implements Callable<Integer> {
                     createParent(raw);
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
+                if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
+                    Npy.writeInt32(labelsFile(raw), r.labels(), n);
+                }
             }
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
                     r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
@@ -159,10 +167,33 @@ final class SampleCommand implements Callable<Integer> {
             o.println("png         " + png);
             if (raw != null) {
                 o.println("raw         " + raw.toAbsolutePath().normalize());
+                if (r.labels() != null) {
+                    o.println("labels      " + labelsFile(raw).toAbsolutePath().normalize() + " (int32, the class of "
+                            + "each row)");
+                }
             }
             o.flush();
             return 0;
         }
+    }
+
+    /** The labels file beside {@code --save-raw x.npy|x.idx}: {@code x.labels.npy}. */
+    static Path labelsFile(Path raw) {
+        String name = raw.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return raw.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + ".labels.npy");
+    }
+
+    /** "0 = T-shirt/top, 1 = Trouser, ..." for the grid's columns (at most 20 named). */
+    static String columnLegend(java.util.List<String> names) {
+        StringBuilder b = new StringBuilder();
+        for (int c = 0; c < names.size(); c++) {
+            if (c == 20) {
+                return b.append(", ... ").append(names.size() - 20).append(" more").toString();
+            }
+            b.append(c == 0 ? "" : ", ").append(c).append(" = ").append(DataLoading.showName(names.get(c)));
+        }
+        return b.toString();
     }
 
     /** Samples and what produced them. */

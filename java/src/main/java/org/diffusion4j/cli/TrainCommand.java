@@ -91,7 +91,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--heads", defaultValue = "4", description = "DiT attention heads (default: ${DEFAULT-VALUE})")
     int heads;
 
-    @Option(names = "--patch", defaultValue = "4", description = "DiT patch size (default: ${DEFAULT-VALUE})")
+    @Option(names = "--patch", defaultValue = "4", description = "DiT patch size; a DiT sees (size/patch)^2 tokens, so "
+            + "halving the patch makes each step ~4-8x slower (default: ${DEFAULT-VALUE})")
     int patch;
 
     @Option(names = "--blocks", defaultValue = "4", description = "MLP residual blocks (default: ${DEFAULT-VALUE})")
@@ -451,8 +452,12 @@ final class TrainCommand implements Callable<Integer> {
         if (mlp && imageShape != null) {
             extraMeta.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(imageShape));
         }
-        if (opts.cond() && !train.classNames().isEmpty()) {
-            extraMeta.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(train.classNames()));
+        if (!loaded.featureNames().isEmpty()) {
+            extraMeta.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(loaded.featureNames()));
+        }
+        if (!opts.cond() && opts.labelColumn() != null && train.numClasses() >= 2) {
+            o.println("note        the labels of --label-column " + opts.labelColumn() + " are not used: add --cond to "
+                    + "train a class-conditional model (sample --class needs one)");
         }
         if (opts.cond() && !train.hasLabels()) {
             throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
@@ -511,7 +516,8 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 save(run, folder);
                 DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
-                GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, train, scaling);
+                GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, scaling,
+                        train.classNames(), loaded.featureNames());
                 long first = trainer.completedSteps();
                 long total = opts.steps();
                 double[] trainSeconds = {0};
@@ -914,6 +920,9 @@ final class TrainCommand implements Callable<Integer> {
 
     // ---------------------------------------------------------------- sample grids
 
+    /** Points in the scatter plot of a vector run's sample grid. */
+    static final int VECTOR_GRID = 512;
+
     /** Samples from the EMA weights (or the raw ones without EMA) into a second model and writes a grid. */
     static final class GridMaker {
         private final Backend be;
@@ -926,10 +935,14 @@ final class TrainCommand implements Callable<Integer> {
         private final long[] imageShape;
         private final int classes;
         private final Standardization scaling;
+        private final List<String> classNames;
+        private final List<String> featureNames;
 
         GridMaker(Backend be, Trainer trainer, DenoiserModel gridModel, TrainingConfig tc, RunJson.TrainOptions opts,
-                  long[] imageShape, Dataset train, Standardization scaling) {
+                  long[] imageShape, Standardization scaling, List<String> classNames, List<String> featureNames) {
             this.scaling = scaling;
+            this.classNames = classNames;
+            this.featureNames = featureNames;
             this.be = be;
             this.trainer = trainer;
             this.gridModel = gridModel;
@@ -949,8 +962,9 @@ final class TrainCommand implements Callable<Integer> {
                 Tensor src = ema != null ? ema.get(e.getKey()) : e.getValue().value();
                 be.copy(src, dst.get(e.getKey()).value());
             }
-            // a column per class (as sample draws it), GRID_COLUMNS rows
-            int n = classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS;
+            // a column per class (as sample draws it), GRID_COLUMNS rows; vectors: a scatter of ~512, cheap to draw
+            int rows = imageShape == null ? Math.max(GRID_COLUMNS, VECTOR_GRID / Math.max(1, classes)) : GRID_COLUMNS;
+            int n = classes > 0 ? classes * rows : imageShape == null ? VECTOR_GRID : GRID_COLUMNS * GRID_COLUMNS;
             int columns = classes > 0 ? classes : GRID_COLUMNS;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
             Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % classes : null,
@@ -964,7 +978,15 @@ final class TrainCommand implements Callable<Integer> {
             // small images drawn at least 64 pixels a side, so that a 16 x 16 grid is not a thumbnail
             int zoom = imageShape == null ? 1 : (int) Math.max(1, Math.min(8, 64 / Math.max(imageShape[1],
                     imageShape[2])));
-            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), columns, null, zoom);
+            int[] labels = null;
+            if (classes > 0) {
+                labels = new int[n];
+                for (int i = 0; i < n; i++) {
+                    labels[i] = i % classes;
+                }
+            }
+            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), columns, null, zoom,
+                    new Plots.VectorLabels(labels, classNames, featureNames));
             RunFolder.copyAtomically(file, folder.latestGrid());
             return folder.relative(file);
         }

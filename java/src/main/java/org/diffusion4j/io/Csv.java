@@ -82,8 +82,6 @@ public final class Csv {
     private static Labelled read(Path file, Header header, String labelColumn) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(header, "header");
-        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
         List<String> columns = null;
         int cols = -1;
         int labelCol = -1;
@@ -92,17 +90,14 @@ public final class Csv {
         float[] values = new float[1024];
         int count = 0;
         int rows = 0;
-        try (BufferedReader in = new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
+        try (BufferedReader in = open(file)) {
             String line;
             int lineNo = 0;
             boolean first = true;
             while ((line = in.readLine()) != null) {
                 lineNo++;
-                String trimmed = line.strip();
-                if (lineNo == 1 && trimmed.startsWith("\uFEFF")) { // byte-order mark
-                    trimmed = trimmed.substring(1).strip();
-                }
-                if (trimmed.isEmpty() || trimmed.startsWith("#")) {
+                String trimmed = content(line, lineNo);
+                if (trimmed == null) {
                     continue;
                 }
                 String[] fields;
@@ -113,11 +108,7 @@ public final class Csv {
                 }
                 if (first) {
                     first = false;
-                    boolean isHeader = switch (header) {
-                        case PRESENT -> true;
-                        case ABSENT -> false;
-                        case AUTO -> Arrays.stream(fields).noneMatch(f -> NUMBER.matcher(f).matches());
-                    };
+                    boolean isHeader = isHeader(fields, header);
                     cols = fields.length;
                     if (labelColumn != null) {
                         labelCol = isHeader ? List.of(fields).indexOf(labelColumn) : -1;
@@ -146,7 +137,7 @@ public final class Csv {
                     }
                 }
                 if (fields.length != cols) {
-                    throw new FileFormatException(file, "line " + lineNo + " has " + fields.length + " fields, "
+                    throw new FileFormatException(file, "line " + lineNo + " has " + fields.length + (fields.length == 1 ? " field, " : " fields, ")
                             + (columns != null ? "the header has " : "the first line has ") + cols);
                 }
                 if (count + cols > values.length) {
@@ -201,6 +192,53 @@ public final class Csv {
         return new Labelled(new Table(columns, rows, Arrays.copyOf(values, count)),
                 labels == null ? null : Arrays.copyOf(labels, rows),
                 labelLines == null ? null : Arrays.copyOf(labelLines, rows), labelName);
+    }
+
+    /**
+     * The names of the data columns of {@code file} as {@link #load} would read it (the header without the label
+     * column, when {@code labelColumn} names one by header name or index), or an empty list when the file has no
+     * header. Reads only up to the first line that is not empty or a comment.
+     *
+     * @throws FileFormatException naming the file when that line cannot be split or is not valid UTF-8
+     */
+    public static List<String> featureNames(Path file, Header header, String labelColumn) throws IOException {
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(header, "header");
+        try (BufferedReader in = open(file)) {
+            String line;
+            int lineNo = 0;
+            while ((line = in.readLine()) != null) {
+                lineNo++;
+                String trimmed = content(line, lineNo);
+                if (trimmed == null) {
+                    continue;
+                }
+                String[] fields;
+                try {
+                    fields = split(trimmed);
+                } catch (IllegalArgumentException e) {
+                    throw new FileFormatException(file, "line " + lineNo + ": " + e.getMessage());
+                }
+                boolean isHeader = isHeader(fields, header);
+                if (!isHeader) {
+                    return List.of();
+                }
+                List<String> names = new ArrayList<>(List.of(fields));
+                if (labelColumn != null) {
+                    int col = names.indexOf(labelColumn);
+                    if (col < 0 && labelColumn.matches("\\d{1,9}")) {
+                        col = Integer.parseInt(labelColumn);
+                    }
+                    if (col >= 0 && col < names.size()) {
+                        names.remove(col);
+                    }
+                }
+                return List.copyOf(names);
+            }
+            return List.of();
+        } catch (CharacterCodingException e) {
+            throw new FileFormatException(file, "is not valid UTF-8 text", e);
+        }
     }
 
     /** Loads a CSV file as an unlabelled dataset of {@code rows} vectors {@code [cols]}. */
@@ -267,6 +305,31 @@ public final class Csv {
             labels[r] = index.get(text[r]);
         }
         return Dataset.of(t.values(), new long[] {t.cols()}, labels, names);
+    }
+
+    /** A UTF-8 reader that reports malformed input instead of replacing it. */
+    private static BufferedReader open(Path file) throws IOException {
+        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        return new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder));
+    }
+
+    /** The line's content without spaces and a first line's byte-order mark; null for an empty or comment line. */
+    private static String content(String line, int lineNo) {
+        String trimmed = line.strip();
+        if (lineNo == 1 && trimmed.startsWith("\uFEFF")) {
+            trimmed = trimmed.substring(1).strip();
+        }
+        return trimmed.isEmpty() || trimmed.startsWith("#") ? null : trimmed;
+    }
+
+    /** Whether the first line's {@code fields} are a header under {@code header} (AUTO: none is a number). */
+    private static boolean isHeader(String[] fields, Header header) {
+        return switch (header) {
+            case PRESENT -> true;
+            case ABSENT -> false;
+            case AUTO -> Arrays.stream(fields).noneMatch(f -> NUMBER.matcher(f).matches());
+        };
     }
 
     /** Longest class label of a CSV label column, in UTF-16 characters. */

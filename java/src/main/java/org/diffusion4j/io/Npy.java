@@ -30,11 +30,12 @@ import java.util.Objects;
  * data                                the elements, C order
  * </pre>
  *
- * <p>Reads {@code descr} {@code '<f4'}, {@code '<f8'}, {@code '|u1'} (and {@code '>f4'}, {@code '>f8'},
- * {@code '<u1'}) in C order into floats ({@code f8} rounded to nearest). {@code fortran_order: True},
+ * <p>Reads {@code descr} {@code '<f4'}, {@code '<f8'}, {@code '<i4'}, {@code '|u1'} (and {@code '>f4'},
+ * {@code '>f8'}, {@code '>i4'}, {@code '<u1'}) in C order into floats ({@code f8} and {@code i4} beyond
+ * {@code 2^24} rounded to nearest). {@code fortran_order: True},
  * structured and other dtypes are refused with a {@link FileFormatException}, as are headers longer than
  * {@link #MAX_HEADER_BYTES} (NumPy's own default {@code max_header_size}), a malformed dict, missing or extra
- * keys, truncated data and bytes after the data. Writes {@code '<f4'} C-order arrays, version 1.0 (2.0 when
+ * keys, truncated data and bytes after the data. Writes {@code '<f4'} (and, for labels, {@code '<i4'}) C-order arrays, version 1.0 (2.0 when
  * the header does not fit 65535 bytes), the header padded so the data start at a multiple of 64 bytes
  * ({@code ARRAY_ALIGN} in {@code format.py}), atomically.
  */
@@ -148,8 +149,9 @@ public final class Npy {
                 case "<f4", ">f4" -> itemBytes = 4;
                 case "<f8", ">f8" -> itemBytes = 8;
                 case "|u1", "<u1", ">u1" -> itemBytes = 1;
+                case "<i4", ">i4" -> itemBytes = 4;
                 default -> throw new FileFormatException(file, "dtype '" + descr
-                        + "' is not supported; use '<f4', '<f8' or '|u1'");
+                        + "' is not supported; use '<f4', '<f8', '<i4' or '|u1'");
             }
             order = descr.charAt(0) == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
             long count = 1;
@@ -176,10 +178,11 @@ public final class Npy {
             }
             float[] values = new float[(int) count];
             ByteBuffer b = ByteBuffer.wrap(data).order(order);
+            boolean int32 = descr.endsWith("i4");
             for (int i = 0; i < values.length; i++) {
                 values[i] = switch (itemBytes) {
                     case 1 -> Byte.toUnsignedInt(data[i]);
-                    case 4 -> b.getFloat(i * 4);
+                    case 4 -> int32 ? (float) b.getInt(i * 4) : b.getFloat(i * 4);
                     default -> (float) b.getDouble(i * 8);
                 };
             }
@@ -230,6 +233,25 @@ public final class Npy {
      */
     public static void write(Path file, float[] values, long... shape) throws IOException {
         Objects.requireNonNull(values, "values");
+        ByteBuffer data = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        data.asFloatBuffer().put(values);
+        write(file, "<f4", values.length, data, shape);
+    }
+
+    /**
+     * Writes {@code values} as a {@code '<i4'} (int32) C-order array of {@code shape}, atomically (e.g. class
+     * labels).
+     *
+     * @throws IllegalArgumentException when the value count does not match the shape
+     */
+    public static void writeInt32(Path file, int[] values, long... shape) throws IOException {
+        Objects.requireNonNull(values, "values");
+        ByteBuffer data = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        data.asIntBuffer().put(values);
+        write(file, "<i4", values.length, data, shape);
+    }
+
+    private static void write(Path file, String descr, int count, ByteBuffer data, long... shape) throws IOException {
         long n = 1;
         for (long d : shape) {
             if (d < 0) {
@@ -237,11 +259,11 @@ public final class Npy {
             }
             n *= d;
         }
-        if (n != values.length) {
-            throw new IllegalArgumentException(values.length + " values for shape " + Arrays.toString(shape)
+        if (n != count) {
+            throw new IllegalArgumentException(count + " values for shape " + Arrays.toString(shape)
                     + " (" + n + " elements)");
         }
-        StringBuilder dict = new StringBuilder("{'descr': '<f4', 'fortran_order': False, 'shape': (");
+        StringBuilder dict = new StringBuilder("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (");
         for (int i = 0; i < shape.length; i++) {
             dict.append(shape[i]).append(i == 0 && shape.length == 1 ? "," : i < shape.length - 1 ? ", " : "");
         }
@@ -264,8 +286,6 @@ public final class Npy {
             head.put((byte) ' ');
         }
         head.put((byte) '\n');
-        ByteBuffer data = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        data.asFloatBuffer().put(values);
         AtomicFiles.write(file, ch -> {
             AtomicFiles.writeFully(ch, head.flip());
             AtomicFiles.writeFully(ch, data);

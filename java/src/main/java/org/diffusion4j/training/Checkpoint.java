@@ -113,6 +113,11 @@ public final class Checkpoint {
      */
     public static final String KEY_CLASS_NAMES = "d4j.data.class_names";
     /**
+     * Metadata key of the names of the vector features (a JSON array of strings, one per coordinate; written by the
+     * CLI for a CSV with a header): plots label their axes with them.
+     */
+    public static final String KEY_DATA_FEATURE_NAMES = "d4j.data.feature_names";
+    /**
      * Metadata key of the image shape {@code [C, H, W]} (a JSON array) of a model trained on flattened images (an MLP
      * on images; written by the CLI): samples are drawn as images of that shape.
      */
@@ -176,6 +181,15 @@ public final class Checkpoint {
             String json = metadata.get(KEY_CLASS_NAMES);
             return json == null ? List.of() : parseClassNames(json);
         }
+
+        /**
+         * The feature names of {@value #KEY_DATA_FEATURE_NAMES}, or an empty list when the file has none.
+         * {@link #readInfo} has checked them (a JSON array of strings).
+         */
+        public List<String> featureNames() {
+            String json = metadata.get(KEY_DATA_FEATURE_NAMES);
+            return json == null ? List.of() : parseStrings(json);
+        }
     }
 
     /** Which weights a weights-only load takes. */
@@ -198,7 +212,9 @@ public final class Checkpoint {
     // ================================================================ save
 
     /**
-     * Writes the full training state of {@code trainer} (see the class comment) to {@code file} atomically.
+     * Writes the full training state of {@code trainer} (see the class comment) to {@code file} atomically, with the
+     * class names of its dataset ({@value #KEY_CLASS_NAMES}) when the model is class-conditional and the dataset
+     * names its classes.
      *
      * @throws IOException on a write failure; {@code file} is then unchanged
      * @throws IllegalStateException when the trainer is closed
@@ -250,8 +266,21 @@ public final class Checkpoint {
             }
             meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
         }
+        putClassNames(meta, trainer);
         trainer.ops().backend().synchronize();
         Safetensors.write(file, tensors, meta);
+    }
+
+    /**
+     * Adds {@value #KEY_CLASS_NAMES} from the trainer's dataset when its model is class-conditional, the dataset names
+     * one class per model class and {@code meta} has no names yet.
+     */
+    private static void putClassNames(Map<String, String> meta, Trainer trainer) {
+        List<String> names = trainer.data().classNames();
+        int k = trainer.model().numClasses();
+        if (k > 0 && names.size() == k && !meta.containsKey(KEY_CLASS_NAMES)) {
+            meta.put(KEY_CLASS_NAMES, classNamesJson(names));
+        }
     }
 
     /**
@@ -280,7 +309,9 @@ public final class Checkpoint {
             throw new IllegalStateException("cannot export a closed trainer");
         }
         trainer.ops().backend().synchronize();
-        exportWeights(file, trainer.model(), trainer.ema(), trainer.config());
+        Map<String, String> meta = new LinkedHashMap<>();
+        putClassNames(meta, trainer);
+        exportWeights(file, trainer.model(), trainer.ema(), trainer.config(), meta);
     }
 
     /**
@@ -289,6 +320,11 @@ public final class Checkpoint {
      */
     public static void exportWeights(Path file, DenoiserModel model, Ema ema, TrainingConfig training)
             throws IOException {
+        exportWeights(file, model, ema, training, Map.of());
+    }
+
+    private static void exportWeights(Path file, DenoiserModel model, Ema ema, TrainingConfig training,
+                                      Map<String, String> extra) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(model, "model");
         Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
@@ -306,6 +342,7 @@ public final class Checkpoint {
         if (training != null) {
             meta.put(KEY_TRAINING_CONFIG, toJson(training));
         }
+        meta.putAll(extra);
         Safetensors.write(file, tensors, meta);
     }
 
@@ -472,6 +509,14 @@ public final class Checkpoint {
                 throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + ": " + e.getMessage(), e);
             }
         }
+        String features = meta.get(KEY_DATA_FEATURE_NAMES);
+        if (features != null) {
+            try {
+                parseStrings(features);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
+            }
+        }
         boolean hasEma = false;
         boolean hasOpt = false;
         for (SafetensorsHeader.Entry e : header.entries()) {
@@ -491,14 +536,25 @@ public final class Checkpoint {
     public static String classNamesJson(List<String> names) {
         Objects.requireNonNull(names, "names");
         checkClassNames(names);
+        return stringsJson(names);
+    }
+
+    /** A list of strings as a JSON array (the form of {@value #KEY_DATA_FEATURE_NAMES}). */
+    public static String stringsJson(List<String> strings) {
         try {
-            return JSON.writeValueAsString(names);
+            return JSON.writeValueAsString(List.copyOf(strings));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
     }
 
     private static List<String> parseClassNames(String json) {
+        List<String> names = parseStrings(json);
+        checkClassNames(names);
+        return names;
+    }
+
+    private static List<String> parseStrings(String json) {
         JsonNode node;
         try {
             node = JSON.readTree(json);
@@ -515,7 +571,6 @@ public final class Checkpoint {
             }
             names.add(n.asText());
         }
-        checkClassNames(names);
         return List.copyOf(names);
     }
 

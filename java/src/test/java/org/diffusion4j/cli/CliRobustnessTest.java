@@ -148,8 +148,25 @@ class CliRobustnessTest {
         assertTrue(t.out().contains("vectors [2]") && t.out().contains("3 classes (high, low, mid)"), t::toString);
         assertTrue(t.out().contains("model       mlp "), "--model auto picks the MLP for vectors: " + t);
         assertEquals("mlp", RunJson.read(out.resolve("run.json")).options().model(), "run.json records the choice");
-        assertEquals(List.of("high", "low", "mid"),
-                Checkpoint.readInfo(out.resolve("checkpoints/latest.safetensors")).classNames());
+        Checkpoint.Info info = Checkpoint.readInfo(out.resolve("checkpoints/latest.safetensors"));
+        assertEquals(List.of("high", "low", "mid"), info.classNames());
+        assertEquals(List.of("a", "b"), info.featureNames(), "the CSV header, without the label column");
+        // every class: the rows cycle through the classes, and the labels file says so
+        Path all = dir.resolve("all-classes.npy");
+        TrainSampleEvalTest.Result every = run("sample", "--checkpoint", out.toString(), "--n", "7", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("all-classes.png").toString(), "--save-raw", all.toString());
+        assertEquals(0, every.code(), every::toString);
+        assertArrayEquals(new float[] {0, 1, 2, 0, 1, 2, 0}, Npy.read(dir.resolve("all-classes.labels.npy")).values());
+        assertTrue(every.out().contains("all-classes.labels.npy (int32"), every::toString);
+        // the same data without --label-column: the error says how to name the label column
+        assertOneLineFailure(run("train", "--data", file.toString(), "--out", dir.resolve("no-label").toString(),
+                "--backend", "cpu"), "'low' is not a number", "--label-column", "0-based index 1");
+        // labels without --cond are said to be unused
+        TrainSampleEvalTest.Result unused = run("train", "--data", file.toString(), "--out",
+                dir.resolve("unused-labels").toString(), "--label-column", "label", "--steps", "1", "--hidden", "8",
+                "--blocks", "1", "--batch", "8", "--sample-every", "0", "--backend", "cpu");
+        assertEquals(0, unused.code(), unused::toString);
+        assertTrue(unused.out().contains("are not used: add --cond"), unused::toString);
         for (String spec : new String[] {"high", "0", " HIGH"}) {
             Path raw = dir.resolve("class-high.npy");
             TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", spec,

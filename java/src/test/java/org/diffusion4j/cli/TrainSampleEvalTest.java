@@ -223,6 +223,10 @@ class TrainSampleEvalTest {
                 "classifier_accuracy_held_out", "class_coverage", "nn_ratio")) {
             assertTrue(m.has(key) && Double.isFinite(m.get(key).asDouble()), key + " in " + j);
         }
+        // a weak feature classifier is said to be one; the default guidance of a dropout-trained model is noted
+        assertEquals(m.get("classifier_accuracy_held_out").asDouble() < EvalCommand.WEAK_CLASSIFIER,
+                r.out().contains("the feature classifier recognises only"), r::toString);
+        assertTrue(r.out().contains("note        guidance 2.0 (the default"), r::toString);
         assertTrue(m.get("classifier_fd").asDouble() >= 0);
         double acc = m.get("classifier_accuracy_held_out").asDouble();
         assertTrue(acc > 0.9, "the classifier separates the three synthetic classes: " + acc);

@@ -140,7 +140,7 @@ class CsvTest {
         assertFails(FileFormatException.class, mid, () -> Csv.read(mid, Csv.Header.AUTO), "line 2",
                 "field 2 has a quote inside it");
         Path ragged = csv("ragged.csv", "x,y\n1,2\n3\n");
-        assertFails(FileFormatException.class, ragged, () -> Csv.read(ragged, Csv.Header.AUTO), "line 3 has 1 fields",
+        assertFails(FileFormatException.class, ragged, () -> Csv.read(ragged, Csv.Header.AUTO), "line 3 has 1 field,",
                 "the header has 2");
         Path empty = csv("empty.csv", "\n# only a comment\n");
         assertFails(FileFormatException.class, empty, () -> Csv.read(empty, Csv.Header.AUTO), "no data rows");

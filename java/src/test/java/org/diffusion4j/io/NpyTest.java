@@ -20,6 +20,7 @@ import static org.diffusion4j.io.IoTestSupport.assertFails;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** NPY: files written by NumPy 1.24 (committed fixtures), round trips, byte equality with numpy.save, bad files. */
 class NpyTest {
@@ -88,6 +89,26 @@ class NpyTest {
             assertEquals('\n', bytes[10 + headerLen - 1]);
         }
         assertThrows(IllegalArgumentException.class, () -> Npy.write(dir.resolve("x.npy"), new float[3], 2, 2));
+    }
+
+    @Test
+    void int32ArraysRoundTrip() throws IOException {
+        int[] v = {0, 1, -7, 1 << 24, Integer.MIN_VALUE + 1};
+        Path f = dir.resolve("labels.npy");
+        Npy.writeInt32(f, v, 5);
+        byte[] bytes = Files.readAllBytes(f);
+        int headerLen = (bytes[8] & 0xFF) | (bytes[9] & 0xFF) << 8;
+        String header = new String(bytes, 10, headerLen, java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertTrue(header.startsWith("{'descr': '<i4', 'fortran_order': False, 'shape': (5,), }"), header);
+        java.nio.ByteBuffer data = java.nio.ByteBuffer.wrap(bytes, 10 + headerLen, 20)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int x : v) {
+            assertEquals(x, data.getInt());
+        }
+        Npy.Array back = Npy.read(f);
+        assertEquals("<i4", back.descr());
+        assertArrayEquals(new float[] {0, 1, -7, 1 << 24, (float) (Integer.MIN_VALUE + 1)}, back.values());
+        assertThrows(IllegalArgumentException.class, () -> Npy.writeInt32(dir.resolve("y.npy"), new int[3], 2));
     }
 
     @Test

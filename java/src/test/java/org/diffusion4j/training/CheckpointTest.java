@@ -523,6 +523,37 @@ class CheckpointTest {
         }
     }
 
+    /** A class-conditional trainer over a dataset with class names writes them into its checkpoints and exports. */
+    @Test
+    void aTrainersDatasetNamesTheClassesOfItsCheckpoints(@TempDir Path dir) throws IOException {
+        Dataset points = points();
+        int[] labels = new int[points.size()];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i % 3;
+        }
+        List<String> names = List.of("north", "east", "south");
+        Dataset named = Dataset.of(points.toArray(), points.sampleShape(), labels, names);
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s, TrainingTestSupport.mlp().withClasses(3), 3), ops, named,
+                     busy(9, 4, 10))) {
+            t.train(1);
+            Path ck = dir.resolve("ck.safetensors");
+            t.save(ck);
+            assertEquals(names, Checkpoint.readInfo(ck).classNames());
+            Path ex = dir.resolve("export.safetensors");
+            Checkpoint.exportWeights(ex, t);
+            assertEquals(names, Checkpoint.readInfo(ex).classNames());
+        }
+        // an unconditional model over the same data records none
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 3), ops, named,
+                     busy(9, 4, 10))) {
+            Path ck = dir.resolve("uncond.safetensors");
+            t.save(ck);
+            assertEquals(List.of(), Checkpoint.readInfo(ck).classNames());
+        }
+    }
+
     /** Class names travel as caller metadata; malformed ones are named when the file is read. */
     @Test
     void classNamesRoundTripAndMalformedOnesAreRefused(@TempDir Path dir) throws IOException {
