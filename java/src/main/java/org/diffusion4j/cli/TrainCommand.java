@@ -226,6 +226,10 @@ final class TrainCommand implements Callable<Integer> {
             checkNewRunFolder(folder, false);
         }
         boolean existed = Files.exists(folder.root());
+        Path topCreated = folder.root();                       // the outermost folder the lock will create
+        while (topCreated.getParent() != null && !Files.exists(topCreated.getParent())) {
+            topCreated = topCreated.getParent();
+        }
         RunFolder.Lock lock = folder.lock();
         Thread hook = new Thread(() -> onShutdown(folder, current), "diffusion4j-train-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
@@ -247,6 +251,15 @@ final class TrainCommand implements Callable<Integer> {
                     }
                 } else {
                     removeEmptyRunFolder(folder);
+                    // and the parents it created for it (--out runs/new/run of a failed start leaves no runs/)
+                    for (Path p = folder.root().getParent(); p != null && p.startsWith(topCreated)
+                            && !p.equals(folder.root()); p = p.getParent()) {
+                        try {
+                            Files.deleteIfExists(p);
+                        } catch (IOException ignored) {
+                            break;                             // not empty, or not ours to delete
+                        }
+                    }
                 }
             }
         }

@@ -259,9 +259,10 @@ class CliRobustnessTest {
                 "--model mlp");
         Path odd = dir.resolve("odd.npy");
         Npy.write(odd, new float[4 * 15 * 15], new long[] {4, 1, 15, 15});
-        assertOneLineFailure(run("train", "--data", odd.toString(), "--out", dir.resolve("odd-run").toString(),
-                "--backend", "cpu"), "--patch 4 (the default) must divide the image size 15", "give --patch 3 or 5");
-        assertFalse(Files.exists(dir.resolve("odd-run")), "nothing written");
+        assertOneLineFailure(run("train", "--data", odd.toString(), "--out", dir.resolve("new/parents/odd-run")
+                .toString(), "--backend", "cpu"), "--patch 4 (the default) must divide the image size 15",
+                "give --patch 3 or 5");
+        assertFalse(Files.exists(dir.resolve("new")), "nothing written, not even the parents of --out");
     }
 
     /** A --resume with fewer --steps than done changes nothing, run.json included. */
