@@ -91,21 +91,11 @@ public final class Csv {
         int count = 0;
         int rows = 0;
         try (BufferedReader in = open(file)) {
-            String line;
-            int lineNo = 0;
+            int[] line = {0};
             boolean first = true;
-            while ((line = in.readLine()) != null) {
-                lineNo++;
-                String trimmed = content(line, lineNo);
-                if (trimmed == null) {
-                    continue;
-                }
-                String[] fields;
-                try {
-                    fields = split(trimmed);
-                } catch (IllegalArgumentException e) {
-                    throw new FileFormatException(file, "line " + lineNo + ": " + e.getMessage());
-                }
+            String[] fields;
+            while ((fields = nextFields(in, line, file)) != null) {
+                int lineNo = line[0];
                 if (first) {
                     first = false;
                     boolean isHeader = isHeader(fields, header);
@@ -205,22 +195,9 @@ public final class Csv {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(header, "header");
         try (BufferedReader in = open(file)) {
-            String line;
-            int lineNo = 0;
-            while ((line = in.readLine()) != null) {
-                lineNo++;
-                String trimmed = content(line, lineNo);
-                if (trimmed == null) {
-                    continue;
-                }
-                String[] fields;
-                try {
-                    fields = split(trimmed);
-                } catch (IllegalArgumentException e) {
-                    throw new FileFormatException(file, "line " + lineNo + ": " + e.getMessage());
-                }
-                boolean isHeader = isHeader(fields, header);
-                if (!isHeader) {
+            String[] fields = nextFields(in, new int[1], file);
+            if (fields != null) {
+                if (!isHeader(fields, header)) {
                     return List.of();
                 }
                 List<String> names = new ArrayList<>(List.of(fields));
@@ -314,13 +291,30 @@ public final class Csv {
         return new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder));
     }
 
-    /** The line's content without spaces and a first line's byte-order mark; null for an empty or comment line. */
-    private static String content(String line, int lineNo) {
-        String trimmed = line.strip();
-        if (lineNo == 1 && trimmed.startsWith("\uFEFF")) {
-            trimmed = trimmed.substring(1).strip();
+    /**
+     * The fields of the next line that is not empty or a comment (a first line's byte-order mark skipped), or null at
+     * the end; {@code line[0]} counts the lines read (1-based number of the returned one).
+     *
+     * @throws FileFormatException naming the line when it cannot be split
+     */
+    private static String[] nextFields(BufferedReader in, int[] line, Path file) throws IOException {
+        String text;
+        while ((text = in.readLine()) != null) {
+            line[0]++;
+            String trimmed = text.strip();
+            if (line[0] == 1 && trimmed.startsWith("\uFEFF")) {
+                trimmed = trimmed.substring(1).strip();
+            }
+            if (trimmed.isEmpty() || trimmed.startsWith("#")) {
+                continue;
+            }
+            try {
+                return split(trimmed);
+            } catch (IllegalArgumentException e) {
+                throw new FileFormatException(file, "line " + line[0] + ": " + e.getMessage());
+            }
         }
-        return trimmed.isEmpty() || trimmed.startsWith("#") ? null : trimmed;
+        return null;
     }
 
     /** Whether the first line's {@code fields} are a header under {@code header} (AUTO: none is a number). */
