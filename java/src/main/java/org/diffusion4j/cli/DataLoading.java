@@ -104,9 +104,7 @@ final class DataLoading {
             if (n.isEmpty()) {
                 return idLike;
             }
-            List<String> shown = n.subList(0, Math.min(10, n.size())).stream().map(DataLoading::showName).toList();
-            return " (" + String.join(", ", shown) + (n.size() > 10 ? ", ... " + (n.size() - 10) + " more" : "")
-                    + ")" + idLike;
+            return " (" + listNames(n, 10, false) + ")" + idLike;
         }
 
         /** A warning when held-out labels name classes the training split does not have, else "". */
@@ -153,6 +151,19 @@ final class DataLoading {
                     + "first class %d; the class count is the largest label + 1 = %d: check the labels)", empty, first,
                     k);
         }
+    }
+
+    /**
+     * Class names for one line of output: the first {@code limit} as {@link #showName}, as {@code "k = name"} when
+     * {@code indexed}, comma-separated, then {@code ", ... N more"}.
+     */
+    static String listNames(List<String> names, int limit, boolean indexed) {
+        StringBuilder b = new StringBuilder();
+        for (int c = 0; c < Math.min(limit, names.size()); c++) {
+            b.append(c == 0 ? "" : ", ").append(indexed ? c + " = " : "").append(showName(names.get(c)));
+        }
+        return names.size() > limit ? b.append(", ... ").append(names.size() - limit).append(" more").toString()
+                : b.toString();
     }
 
     /** A class name for one line of output: quoted when it holds a comma, a quote or outer spaces; at most 40. */
@@ -251,6 +262,11 @@ final class DataLoading {
     static Dataset loadNpy(Path path) throws IOException {
         org.diffusion4j.io.Npy.Array a = org.diffusion4j.io.Npy.read(path);
         long[] s = a.shape();
+        if (a.descr().endsWith("i4")) {
+            throw new org.diffusion4j.io.FileFormatException(path, "holds int32 values (class labels, such as a "
+                    + "sample --save-raw labels file?); data must be float32/float64 vectors or images, or uint8 "
+                    + "images (scaled from 0..255 to [-1, 1])");
+        }
         boolean u1Images = a.descr().endsWith("u1") && (s.length == 3 || s.length == 4);
         if (!u1Images) {
             return org.diffusion4j.io.Npy.load(path);

@@ -27,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -190,10 +191,16 @@ final class EvalCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
                 }
                 loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
+                int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
                 SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, 0.0, null, seed, n, batch,
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
                 intended = r.labels();
+                if (intended != null && toData != null) {
+                    for (int i = 0; i < intended.length; i++) {
+                        intended[i] = toData[intended[i]];
+                    }
+                }
                 if (guidance == null && r.guidance() != 1.0) {
                     o.println("note        guidance " + r.guidance() + " (the default of a model trained with label "
                             + "dropout) sharpens the classes and moves samples away from the data's distribution; "
@@ -227,6 +234,12 @@ final class EvalCommand implements Callable<Integer> {
                 }
             }
             settings.put("samples", samplesFile.toAbsolutePath().normalize().toString());
+            Path labelsFile = SampleCommand.labelsFile(samplesFile);
+            if (Files.isRegularFile(labelsFile) && loaded.train().hasLabels()) {
+                intended = intendedLabels(labelsFile, count, loaded.train().numClasses());
+                o.println("labels      " + labelsFile + ": the class each sample was drawn for (sample --save-raw)");
+                settings.put("labels", labelsFile.toAbsolutePath().normalize().toString());
+            }
         }
         long[] dataShape = loaded.sampleShape();
         if (sampleShape.length == 2 && dataShape.length == 3 && dataShape[0] == 1) {
@@ -289,6 +302,63 @@ final class EvalCommand implements Callable<Integer> {
         }
         o.flush();
         return 0;
+    }
+
+    /**
+     * The data's class of each of the model's {@code k} classes, for judging class-conditional samples by the data's
+     * labels: by name when both name their classes (the same names in another order are remapped), else the
+     * identity when the counts agree; null when the model is unconditional or the data unlabelled.
+     *
+     * @throws IllegalArgumentException when a model class has no namesake in the data, or the counts differ
+     */
+    static int[] classMap(int k, List<String> modelNames, Dataset data) {
+        if (k == 0 || !data.hasLabels()) {
+            return null;
+        }
+        List<String> dataNames = data.classNames();
+        int[] map = new int[k];
+        if (!modelNames.isEmpty() && !dataNames.isEmpty()) {
+            for (int c = 0; c < k; c++) {
+                map[c] = dataNames.indexOf(modelNames.get(c));
+                if (map[c] < 0) {
+                    throw new IllegalArgumentException("the model's class " + c + " '" + modelNames.get(c) + "' is "
+                            + "not a class of the data (" + dataNames + "): its samples cannot be judged; evaluate "
+                            + "on data with the model's classes " + modelNames);
+                }
+            }
+            return map;
+        }
+        if (k != data.numClasses()) {
+            throw new IllegalArgumentException("the model has " + k + " classes but the data " + data.numClasses()
+                    + ": its class-conditional samples cannot be judged by the data's labels");
+        }
+        for (int c = 0; c < k; c++) {
+            map[c] = c;
+        }
+        return map;
+    }
+
+    /**
+     * The labels file of {@code sample --save-raw}: {@code count} integer classes in {@code [0, classes)} (the data's
+     * numbering: the model and data must name their classes alike).
+     *
+     * @throws FileFormatException naming the file for another count, a non-integer or an out-of-range class
+     */
+    static int[] intendedLabels(Path file, int count, int classes) throws IOException {
+        Npy.Array a = Npy.read(file);
+        float[] v = a.values();
+        if (v.length != count) {
+            throw new FileFormatException(file, "holds " + v.length + " labels for " + count + " samples");
+        }
+        int[] out = new int[count];
+        for (int i = 0; i < count; i++) {
+            if (!(v[i] >= 0 && v[i] < classes && v[i] == Math.rint(v[i]))) {
+                throw new FileFormatException(file, "label " + i + " = " + v[i] + " is not a class of the data "
+                        + "(0 .. " + (classes - 1) + ")");
+            }
+            out[i] = (int) v[i];
+        }
+        return out;
     }
 
     /** How to evaluate against more held-out data than the {@code used} samples. */
@@ -444,7 +514,7 @@ final class EvalCommand implements Callable<Integer> {
                     o.println("warning     " + w);
                     report = report.withSetting("warning_classifier", w);
                 }
-                report = report.with("classifier_accuracy_held_out", LabelMetrics.accuracy(heldPred, held.labels()))
+                report = report.with("classifier_accuracy_held_out", heldAccuracy)
                         .with("class_coverage", cov.coverage())
                         .withSetting("classifier", "MLP " + held.sampleSize() + "-" + cc.hidden() + "-"
                                 + cc.featureDim() + "-" + k + " (GELU), " + cc.epochs() + " epochs on the training "

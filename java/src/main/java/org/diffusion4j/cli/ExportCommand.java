@@ -11,14 +11,19 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
  * {@code export}: writes the weights of a checkpoint (EMA averages by default) as a weights-only safetensors file
  * ({@link Checkpoint#exportWeights(Path, Checkpoint.Loaded, DType)}): the plain state-dict names of the reference
  * layout, which PyTorch loads with {@code load_state_dict} and {@code sample}/{@code eval} read like a checkpoint;
- * without the optimizer state, so about a third of a training checkpoint (a sixth in BF16).
+ * without the optimizer state and the second copy of the weights, so a quarter of a training checkpoint with an EMA
+ * (an eighth in BF16). What a run folder knows beside an older checkpoint (class names, the image shape of a
+ * flattened MLP) is written into the export, which must work on its own.
  */
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Write a checkpoint's weights (EMA by default) as a weights-only safetensors file for PyTorch "
@@ -61,14 +66,54 @@ final class ExportCommand implements Callable<Integer> {
             if (Files.exists(out) && Files.isSameFile(out, s.file)) {
                 throw new IllegalArgumentException("--out " + out + " is the checkpoint being exported");
             }
+            if (Files.isRegularFile(out) && isTrainingCheckpoint(out)) {
+                throw new IllegalArgumentException("--out " + out + " is a training checkpoint (it holds optimizer "
+                        + "state): refusing to overwrite it; give another file");
+            }
             o.println("checkpoint  " + s.file + ": " + s.describe());
+            Map<String, String> known = new LinkedHashMap<>();
+            if (!s.classNames().isEmpty()) {
+                known.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(s.classNames()));
+            }
+            long[] image = s.imageShape();
+            if (image != null && s.model().sampleShape().length == 1) {
+                known.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(image));   // [C, H, W]: JSON
+            }
+            Path parent = out.toAbsolutePath().normalize().getParent();
+            Path topCreated = parent;
+            while (topCreated != null && topCreated.getParent() != null && !Files.exists(topCreated.getParent())) {
+                topCreated = topCreated.getParent();
+            }
+            boolean parentExisted = parent == null || Files.exists(parent);
             SampleCommand.createParent(out);
-            Checkpoint.exportWeights(out, s.loaded, d);
+            try {
+                Checkpoint.exportWeights(out, s.loaded, d, known);
+            } catch (IOException | RuntimeException e) {
+                if (!parentExisted) {                          // leave no folders made for a file never written
+                    for (Path p = parent; p != null && p.startsWith(topCreated); p = p.getParent()) {
+                        try {
+                            Files.deleteIfExists(p);
+                        } catch (IOException ignored) {
+                            break;
+                        }
+                    }
+                }
+                throw e;
+            }
             o.printf(Locale.ROOT, "exported    %,d parameters, %s weights as %s: %s (%.1f MB)%n",
                     s.model().module().parameterCount(), s.loaded.emaUsed() ? "EMA" : "raw", d,
                     out.toAbsolutePath().normalize(), Files.size(out) / 1e6);
             o.flush();
             return 0;
+        }
+    }
+
+    /** Whether {@code file} reads as a safetensors file with optimizer moments (false when it does not read at all). */
+    private static boolean isTrainingCheckpoint(Path file) {
+        try {
+            return Checkpoint.readInfo(file).hasOptimizer();
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 }

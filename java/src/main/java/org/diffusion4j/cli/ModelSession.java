@@ -13,6 +13,7 @@ import org.diffusion4j.training.TrainingConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -156,13 +157,9 @@ final class ModelSession implements AutoCloseable {
         if (s.length == 3) {
             return s;
         }
-        String stored = loaded.info().metadata().get(Checkpoint.KEY_DATA_IMAGE_SHAPE);
-        if (stored != null && s.length == 1 && stored.matches("\\[\\d{1,9}, \\d{1,9}, \\d{1,9}]")) {
-            String[] f = stored.substring(1, stored.length() - 1).split(", ");
-            long[] img = {Long.parseLong(f[0]), Long.parseLong(f[1]), Long.parseLong(f[2])};
-            if (img[0] * img[1] * img[2] == s[0]) {
-                return img;
-            }
+        long[] stored = storedImageShape();
+        if (stored != null && s.length == 1 && stored[0] * stored[1] * stored[2] == s[0]) {
+            return stored;
         }
         if (run != null && run.data() != null && run.data().sampleShape() != null
                 && run.data().sampleShape().length == 3) {
@@ -284,18 +281,32 @@ final class ModelSession implements AutoCloseable {
     }
 
     private static String namesNote(java.util.List<String> names) {
-        if (names.isEmpty()) {
-            return "";
+        return names.isEmpty() ? "" : " (classes: " + DataLoading.listNames(names, 20, true) + ")";
+    }
+
+
+    /**
+     * The checkpoint's {@link Checkpoint#KEY_DATA_IMAGE_SHAPE}, {@code [C, H, W]} with positive dims, or null when it
+     * has none.
+     *
+     * @throws IllegalArgumentException naming the file when the value is not such a JSON array
+     */
+    private long[] storedImageShape() {
+        String stored = loaded.info().metadata().get(Checkpoint.KEY_DATA_IMAGE_SHAPE);
+        if (stored == null) {
+            return null;
         }
-        StringBuilder b = new StringBuilder(" (classes: ");
-        for (int c = 0; c < names.size(); c++) {
-            if (c == 20) {
-                b.append(", ... ").append(names.size() - 20).append(" more");
-                break;
-            }
-            b.append(c == 0 ? "" : ", ").append(c).append(" = '").append(names.get(c)).append('\'');
+        long[] img = null;
+        try {
+            img = RunJson.JSON.readValue(stored, long[].class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException ignored) {
+            // reported below
         }
-        return b.append(')').toString();
+        if (img == null || img.length != 3 || Arrays.stream(img).anyMatch(v -> v < 1 || v > 1 << 20)) {
+            throw new IllegalArgumentException(file + ": metadata " + Checkpoint.KEY_DATA_IMAGE_SHAPE + " = '"
+                    + stored + "' is not an image shape [C, H, W]");
+        }
+        return img;
     }
 
     /** The run's dataset path, or null. */

@@ -99,6 +99,9 @@ final class SampleCommand implements Callable<Integer> {
         if (raw != null && !lower(raw).endsWith(".npy") && !lower(raw).endsWith(".idx")) {
             throw new IllegalArgumentException("--save-raw must end in .npy or .idx, got " + saveRaw);
         }
+        if (raw != null) {
+            requireWritable("--save-raw", labelsFile(raw), ".npy");     // the labels beside it
+        }
         if (n < 1) {
             throw new IllegalArgumentException("--n must be >= 1, got " + n);
         }
@@ -138,9 +141,16 @@ final class SampleCommand implements Callable<Integer> {
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
                     new Plots.VectorLabels(r.labels(), s.classNames(), s.featureNames()));
             if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
-                o.println("columns     " + columnLegend(s.classNames()));
+                o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
             if (raw != null) {
+                // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
+                if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
+                    createParent(raw);
+                    Npy.writeInt32(labelsFile(raw), r.labels(), n);
+                } else {
+                    Files.deleteIfExists(labelsFile(raw));
+                }
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
                         : prepend(n, s.model().sampleShape());
                 if (lower(raw).endsWith(".npy")) {
@@ -153,9 +163,6 @@ final class SampleCommand implements Callable<Integer> {
                     }
                     createParent(raw);
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
-                }
-                if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
-                    Npy.writeInt32(labelsFile(raw), r.labels(), n);
                 }
             }
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
@@ -182,18 +189,6 @@ final class SampleCommand implements Callable<Integer> {
         String name = raw.getFileName().toString();
         int dot = name.lastIndexOf('.');
         return raw.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + ".labels.npy");
-    }
-
-    /** "0 = T-shirt/top, 1 = Trouser, ..." for the grid's columns (at most 20 named). */
-    static String columnLegend(java.util.List<String> names) {
-        StringBuilder b = new StringBuilder();
-        for (int c = 0; c < names.size(); c++) {
-            if (c == 20) {
-                return b.append(", ... ").append(names.size() - 20).append(" more").toString();
-            }
-            b.append(c == 0 ? "" : ", ").append(c).append(" = ").append(DataLoading.showName(names.get(c)));
-        }
-        return b.toString();
     }
 
     /** Samples and what produced them. */

@@ -101,16 +101,7 @@ public final class Csv {
                     boolean isHeader = isHeader(fields, header);
                     cols = fields.length;
                     if (labelColumn != null) {
-                        labelCol = isHeader ? List.of(fields).indexOf(labelColumn) : -1;
-                        int again = isHeader ? List.of(fields).lastIndexOf(labelColumn) : -1;
-                        if (again != labelCol) {
-                            throw new FileFormatException(file, "has two columns named '" + labelColumn + "' ("
-                                    + (labelCol + 1) + " and " + (again + 1) + "); name the label column by its "
-                                    + "0-based index");
-                        }
-                        if (labelCol < 0 && labelColumn.matches("\\d{1,9}")) {
-                            labelCol = Integer.parseInt(labelColumn);
-                        }
+                        labelCol = labelColumnIndex(file, isHeader ? List.of(fields) : null, labelColumn);
                         if (labelCol < 0 || labelCol >= cols) {
                             throw new FileFormatException(file, "has no column '" + labelColumn + "' for the labels "
                                     + "(columns: " + (isHeader ? List.of(fields) : cols + " without a header")
@@ -201,14 +192,9 @@ public final class Csv {
                     return List.of();
                 }
                 List<String> names = new ArrayList<>(List.of(fields));
-                if (labelColumn != null) {
-                    int col = names.indexOf(labelColumn);
-                    if (col < 0 && labelColumn.matches("\\d{1,9}")) {
-                        col = Integer.parseInt(labelColumn);
-                    }
-                    if (col >= 0 && col < names.size()) {
-                        names.remove(col);
-                    }
+                int col = labelColumn == null ? -1 : labelColumnIndex(file, names, labelColumn);
+                if (col >= 0 && col < names.size()) {
+                    names.remove(col);
                 }
                 return List.copyOf(names);
             }
@@ -282,6 +268,23 @@ public final class Csv {
             labels[r] = index.get(text[r]);
         }
         return Dataset.of(t.values(), new long[] {t.cols()}, labels, names);
+    }
+
+    /**
+     * The 0-based index {@code labelColumn} names: a header name (null {@code header}: none), else a number; -1 when
+     * it is neither (the range is the caller's to check).
+     *
+     * @throws FileFormatException when two header columns have that name
+     */
+    private static int labelColumnIndex(Path file, List<String> header, String labelColumn)
+            throws FileFormatException {
+        int col = header == null ? -1 : header.indexOf(labelColumn);
+        int again = header == null ? -1 : header.lastIndexOf(labelColumn);
+        if (again != col) {
+            throw new FileFormatException(file, "has two columns named '" + labelColumn + "' (" + (col + 1) + " and "
+                    + (again + 1) + "); name the label column by its 0-based index");
+        }
+        return col >= 0 ? col : labelColumn.matches("\\d{1,9}") ? Integer.parseInt(labelColumn) : -1;
     }
 
     /** A UTF-8 reader that reports malformed input instead of replacing it. */

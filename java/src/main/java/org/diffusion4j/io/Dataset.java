@@ -56,7 +56,8 @@ public final class Dataset {
      * @param classNames  the names of the classes (defines {@code numClasses}), or an empty list, in which
      *                    case {@code numClasses = max(label) + 1}
      * @throws IllegalArgumentException when {@code data} is not a whole number of samples, the label count
-     *                                  differs from {@code N}, or a label is out of range
+     *                                  differs from {@code N}, a label is out of range, or a class name is empty or
+     *                                  repeated
      */
     public static Dataset of(float[] data, long[] sampleShape, int[] labels, List<String> classNames) {
         Objects.requireNonNull(data, "data");
@@ -77,6 +78,15 @@ public final class Dataset {
         }
         int n = (int) (data.length / per);
         int classes = classNames.size();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int c = 0; c < classes; c++) {
+            String name = Objects.requireNonNull(classNames.get(c), "class name");
+            if (name.isEmpty() || !seen.add(name)) {
+                throw new IllegalArgumentException("class " + c + " has " + (name.isEmpty() ? "an empty name"
+                        : "the name '" + name + "' of an earlier class") + " (class names must be distinct and "
+                        + "non-empty)");
+            }
+        }
         if (labels != null) {
             if (labels.length != n) {
                 throw new IllegalArgumentException(labels.length + " labels for " + n + " samples");

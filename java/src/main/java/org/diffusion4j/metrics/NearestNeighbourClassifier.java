@@ -101,16 +101,20 @@ public final class NearestNeighbourClassifier {
 
     /** The class with most votes among {@code idx[0 .. n)} (sorted nearest first); a tie goes to the nearer class. */
     private int vote(int[] idx, int n) {
-        int[] votes = new int[numClasses];
+        int best = -1;
         int most = 0;
-        for (int p = 0; p < n; p++) {
-            most = Math.max(most, ++votes[labels[idx[p]]]);
-        }
-        for (int p = 0; ; p++) {                                   // the nearest member of a most-voted class
-            if (votes[labels[idx[p]]] == most) {
-                return labels[idx[p]];
+        for (int p = 0; p < n; p++) {                              // O(k^2) over the k voters: no [K] array
+            int c = labels[idx[p]];
+            int votes = 0;
+            for (int q = 0; q < n; q++) {
+                votes += labels[idx[q]] == c ? 1 : 0;
+            }
+            if (votes > most) {                                    // ties keep the nearer class (smaller p)
+                most = votes;
+                best = c;
             }
         }
+        return best;
     }
 
     @Override

@@ -52,6 +52,10 @@ import java.util.TreeSet;
  *                     d4j.model.class       the model's Java class (informative; any DenoiserModel)
  *                     d4j.weights           "raw" or "ema": what an {@link #exportWeights export} holds
  *                     d4j.data.standardization  per-feature mean and scale of vector data (the CLI's)
+ *                     d4j.data.class_names  JSON array, the name of each class (from the dataset, or the caller's)
+ *                     d4j.data.feature_names  JSON array, the name of each vector coordinate (the CLI's, from a CSV
+ *                                           header)
+ *                     d4j.data.image_shape  JSON array [C, H, W] of a model trained on flattened images (the CLI's)
  *                     d4j.training.config   the {@link TrainingConfig} as JSON
  *                     d4j.step              completed steps (also the position of every random stream: the
  *                                           trainer's draws are functions of (seed, step))
@@ -266,9 +270,41 @@ public final class Checkpoint {
             }
             meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
         }
+        checkDataMetadata(meta, model);
         putClassNames(meta, trainer);
         trainer.ops().backend().synchronize();
         Safetensors.write(file, tensors, meta);
+    }
+
+    /**
+     * Refuses caller metadata that {@link #readInfo} would refuse later (a file its writer could not read back):
+     * {@value #KEY_CLASS_NAMES} that is not a JSON array of distinct non-empty strings, one per model class;
+     * {@value #KEY_DATA_FEATURE_NAMES} that is not a JSON array of strings.
+     *
+     * @throws IllegalArgumentException naming the key
+     */
+    private static void checkDataMetadata(Map<String, String> meta, DenoiserModel model) {
+        String names = meta.get(KEY_CLASS_NAMES);
+        if (names != null) {
+            List<String> n;
+            try {
+                n = parseClassNames(names);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("metadata " + KEY_CLASS_NAMES + ": " + e.getMessage(), e);
+            }
+            if (n.size() != model.numClasses()) {
+                throw new IllegalArgumentException("metadata " + KEY_CLASS_NAMES + " has " + n.size() + " names for a "
+                        + "model of " + model.numClasses() + " classes");
+            }
+        }
+        String features = meta.get(KEY_DATA_FEATURE_NAMES);
+        if (features != null) {
+            try {
+                parseStrings(features);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
+            }
+        }
     }
 
     /**
@@ -304,12 +340,23 @@ public final class Checkpoint {
      * @throws IllegalStateException when the trainer is closed
      */
     public static void exportWeights(Path file, Trainer trainer) throws IOException {
+        exportWeights(file, trainer, Map.of());
+    }
+
+    /**
+     * {@link #exportWeights(Path, Trainer)} with further metadata of the caller's (e.g.
+     * {@value #KEY_DATA_STANDARDIZATION}), checked like {@link #save(Trainer, Path, Map)}'s.
+     *
+     * @throws IllegalArgumentException for a key of the export's own, or malformed class or feature names
+     */
+    public static void exportWeights(Path file, Trainer trainer, Map<String, String> extra) throws IOException {
         Objects.requireNonNull(trainer, "trainer");
+        Objects.requireNonNull(extra, "extra");
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot export a closed trainer");
         }
         trainer.ops().backend().synchronize();
-        Map<String, String> meta = new LinkedHashMap<>();
+        Map<String, String> meta = new LinkedHashMap<>(extra);
         putClassNames(meta, trainer);
         exportWeights(file, trainer.model(), trainer.ema(), trainer.config(), meta);
     }
@@ -342,7 +389,13 @@ public final class Checkpoint {
         if (training != null) {
             meta.put(KEY_TRAINING_CONFIG, toJson(training));
         }
-        meta.putAll(extra);
+        for (Map.Entry<String, String> e : extra.entrySet()) {
+            if (meta.containsKey(e.getKey())) {
+                throw new IllegalArgumentException("metadata key " + e.getKey() + " is the export's own");
+            }
+            meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
+        }
+        checkDataMetadata(meta, model);
         Safetensors.write(file, tensors, meta);
     }
 
@@ -361,9 +414,22 @@ public final class Checkpoint {
      * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, Loaded loaded, DType dtype) throws IOException {
+        exportWeights(file, loaded, dtype, Map.of());
+    }
+
+    /**
+     * {@link #exportWeights(Path, Loaded, DType)} with further metadata of the caller's, added where the loaded file
+     * has none (e.g. class names a run folder kept outside its older checkpoints), checked like
+     * {@link #save(Trainer, Path, Map)}'s.
+     *
+     * @throws IllegalArgumentException also for malformed class or feature names
+     */
+    public static void exportWeights(Path file, Loaded loaded, DType dtype, Map<String, String> extra)
+            throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(loaded, "loaded");
         Objects.requireNonNull(dtype, "dtype");
+        Objects.requireNonNull(extra, "extra");
         if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16) {
             throw new IllegalArgumentException("export dtype must be F32, BF16 or F16, got " + dtype);
         }
@@ -376,6 +442,8 @@ public final class Checkpoint {
         }
         meta.putAll(modelMetadata(model));
         meta.put(KEY_WEIGHTS, loaded.emaUsed() ? "ema" : "raw");
+        extra.forEach(meta::putIfAbsent);
+        checkDataMetadata(meta, model);
         Map<String, Tensor> state = model.module().stateDict();
         Backend be = state.values().iterator().next().backend();
         be.synchronize();

@@ -28,8 +28,8 @@ class ClassSpecTest {
         assertEquals(2, ModelSession.classIndex("+2", 3, iris));
         assertEquals(2, ModelSession.classIndex("index:2", 3, iris));
         assertEquals(0, ModelSession.classIndex("name:setosa", 3, iris));
-        fails("3", 3, iris, "--class 3 is outside [0, 3)", "0 = 'setosa'");
-        fails("rose", 3, iris, "not a class name", "2 = 'virginica'");
+        fails("3", 3, iris, "--class 3 is outside [0, 3)", "0 = setosa");
+        fails("rose", 3, iris, "not a class name", "2 = virginica");
         fails("name:2", 3, iris, "not a class name");
         fails("index:x", 3, iris, "not a 0-based class index");
         assertEquals(4, ModelSession.classIndex("4", 5, List.of()));

@@ -167,6 +167,49 @@ class CliRobustnessTest {
                 "--blocks", "1", "--batch", "8", "--sample-every", "0", "--backend", "cpu");
         assertEquals(0, unused.code(), unused::toString);
         assertTrue(unused.out().contains("are not used: add --cond"), unused::toString);
+        // eval of saved samples reads their labels file; the labels file is no data, and an unconditional model's
+        // samples leave no stale labels beside them
+        TrainSampleEvalTest.Result fromSamples = run("eval", "--samples", all.toString(), "--data", file.toString(),
+                "--label-column", "label", "--backend", "cpu");
+        assertEquals(0, fromSamples.code(), fromSamples::toString);
+        assertTrue(fromSamples.out().contains("knn_class_accuracy "), fromSamples::toString);
+        assertOneLineFailure(run("train", "--data", dir.resolve("all-classes.labels.npy").toString(), "--out",
+                dir.resolve("labels-as-data").toString(), "--backend", "cpu"), "holds int32 values");
+        assertEquals(0, run("sample", "--checkpoint", dir.resolve("unused-labels").toString(), "--n", "3", "--steps",
+                "2", "--backend", "cpu", "--out", dir.resolve("all-classes.png").toString(), "--save-raw",
+                all.toString()).code());
+        assertFalse(Files.exists(dir.resolve("all-classes.labels.npy")), "no labels beside unconditional samples");
+        // an export outside the run folder keeps the class names, also those only run.json knew (older checkpoints)
+        Path latest = out.resolve("checkpoints/latest.safetensors");
+        Path unnamed = out.resolve("checkpoints/step-000400.safetensors");
+        try (org.diffusion4j.tensor.TensorScope sc = org.diffusion4j.tensor.TensorScope.open();
+             org.diffusion4j.cpu.CpuBackend cpu = new org.diffusion4j.cpu.CpuBackend(1)) {
+            var f = org.diffusion4j.io.Safetensors.read(latest, sc, cpu);
+            java.util.Map<String, String> meta = new java.util.HashMap<>(f.metadata());
+            meta.remove(Checkpoint.KEY_CLASS_NAMES);
+            org.diffusion4j.io.Safetensors.write(unnamed, f.tensors(), meta);
+        }
+        Path exported = dir.resolve("exports/labelled.safetensors");
+        assertEquals(0, run("export", "--checkpoint", unnamed.toString(), "--out", exported.toString(), "--backend",
+                "cpu").code());
+        assertEquals(List.of("high", "low", "mid"), Checkpoint.readInfo(exported).classNames());
+        TrainSampleEvalTest.Result byName = run("sample", "--checkpoint", exported.toString(), "--n", "4", "--class",
+                "mid", "--steps", "2", "--backend", "cpu", "--out", dir.resolve("mid.png").toString());
+        assertTrue(byName.out().contains("class 2 (mid)"), byName::toString);
+        assertOneLineFailure(run("export", "--checkpoint", exported.toString(), "--out", latest.toString(),
+                "--backend", "cpu"), "is a training checkpoint", "refusing to overwrite");
+        // eval of the export on data whose classes are not the model's: refused, not silently misjudged
+        StringBuilder sub = new StringBuilder("a,label,b\n");
+        for (String line : csv.toString().split("\n")) {
+            if (line.contains(",low,") || line.contains(",mid,")) {
+                sub.append(line).append('\n');
+            }
+        }
+        Path subFile = dir.resolve("sub.csv");
+        Files.writeString(subFile, sub);
+        assertOneLineFailure(run("eval", "--checkpoint", exported.toString(), "--data", subFile.toString(),
+                "--label-column", "label", "--n", "8", "--steps", "2", "--backend", "cpu"),
+                "the model's class 0 'high' is not a class of the data");
         for (String spec : new String[] {"high", "0", " HIGH"}) {
             Path raw = dir.resolve("class-high.npy");
             TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", spec,
@@ -186,7 +229,7 @@ class CliRobustnessTest {
         }
         assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "top", "--backend", "cpu",
                 "--out", dir.resolve("top.png").toString()), "--class 'top' is not a class name",
-                "0 = 'high', 1 = 'low', 2 = 'mid'");
+                "0 = high, 1 = low, 2 = mid");
         assertOneLineFailure(run("sample", "--checkpoint", out.toString(), "--class", "3", "--backend", "cpu",
                 "--out", dir.resolve("three.png").toString()), "--class 3 is outside [0, 3)");
         TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "8",

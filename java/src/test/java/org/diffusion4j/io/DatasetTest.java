@@ -193,6 +193,13 @@ class DatasetTest {
         assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {2}, new int[] {0, 2},
                 List.of("a", "b")));
         assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {0}, null, List.of()));
+        // class names: distinct and non-empty (a checkpoint records them)
+        IllegalArgumentException twice = assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4],
+                new long[] {2}, new int[] {0, 1}, List.of("x", "x")));
+        org.junit.jupiter.api.Assertions.assertTrue(twice.getMessage().contains("'x' of an earlier class"),
+                twice.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {2}, new int[] {0, 1},
+                List.of("x", "")));
         Dataset d = Dataset.of(new float[6], new long[] {1, 3}, new int[] {1, 0}, List.of("a", "b"));
         assertEquals(2, d.numClasses());
         assertArrayEquals(new long[] {5, 1, 3}, d.batchShape(5));

@@ -79,6 +79,19 @@ class CheckpointTest {
         return t;
     }
 
+    /** A class-conditional MLP trainer over {@link #points()} labelled {@code i mod k} (unnamed), trained 1 step. */
+    static Trainer conditional(TensorScope scope, int k) {
+        Dataset p = points();
+        int[] labels = new int[p.size()];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i % k;
+        }
+        Trainer t = new Trainer(new MlpDenoiser(ops, scope, TrainingTestSupport.mlp().withClasses(k), 3), ops,
+                Dataset.of(p.toArray(), p.sampleShape(), labels, List.of()), busy(9, 4, 10));
+        t.train(1);
+        return t;
+    }
+
     // ---------------------------------------------------------------- layout
 
     @Test
@@ -460,8 +473,7 @@ class CheckpointTest {
      */
     @Test
     void anExportOfALoadedModelKeepsItsWeightsAndMetadata(@TempDir Path dir) throws IOException {
-        Path f = dir.resolve("ck.safetensors");
-        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f); TensorScope r = TensorScope.open()) {
+        try (TensorScope s = TensorScope.open(); Trainer t = conditional(s, 2); TensorScope r = TensorScope.open()) {
             Path named = dir.resolve("named.safetensors");
             Checkpoint.save(t, named, Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(List.of("a", "b")),
                     "user.note", "kept"));
@@ -479,7 +491,7 @@ class CheckpointTest {
             Map<String, String> meta = h.metadata();
             assertEquals("ema", meta.get(Checkpoint.KEY_WEIGHTS));
             assertEquals("kept", meta.get("user.note"));
-            assertEquals("3", meta.get(Checkpoint.KEY_STEP));
+            assertEquals("1", meta.get(Checkpoint.KEY_STEP));
             assertFalse(meta.containsKey(Checkpoint.KEY_OPTIM_STEPS) || meta.containsKey(Checkpoint.KEY_EMA_UPDATES));
             Checkpoint.Info info = Checkpoint.readInfo(out);
             assertEquals(List.of("a", "b"), info.classNames());
@@ -558,12 +570,23 @@ class CheckpointTest {
     @Test
     void classNamesRoundTripAndMalformedOnesAreRefused(@TempDir Path dir) throws IOException {
         Path f = dir.resolve("ck.safetensors");
-        try (TensorScope s = TensorScope.open(); Trainer t = trained(s, f)) {
+        try (TensorScope s = TensorScope.open(); Trainer t = conditional(s, 4)) {
+            t.save(f);
             List<String> names = List.of("setosa", "versicolor", "virginica, \"tall\"", "Ünïcode");
             Path named = dir.resolve("named.safetensors");
             Checkpoint.save(t, named, Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(names)));
             assertEquals(names, Checkpoint.readInfo(named).classNames());
             assertEquals(List.of(), Checkpoint.readInfo(f).classNames(), "a file without names has none");
+            // names the file could not be read back with are refused when saving: nothing is written
+            Path refused = dir.resolve("refused.safetensors");
+            for (String bad : new String[] {"alpha,beta,gamma,delta", "[\"a\", \"b\"]"}) {
+                IllegalArgumentException iae = assertThrows(IllegalArgumentException.class,
+                        () -> Checkpoint.save(t, refused, Map.of(Checkpoint.KEY_CLASS_NAMES, bad)));
+                assertTrue(iae.getMessage().contains(Checkpoint.KEY_CLASS_NAMES), iae.getMessage());
+                assertFalse(Files.exists(refused));
+            }
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.save(t, refused,
+                    Map.of(Checkpoint.KEY_DATA_FEATURE_NAMES, "[1, 2]")));
             assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of("a", "a")));
             assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of()));
             assertThrows(IllegalArgumentException.class, () -> Checkpoint.classNamesJson(List.of("a", "")));
