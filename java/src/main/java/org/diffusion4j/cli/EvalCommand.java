@@ -263,6 +263,9 @@ final class EvalCommand implements Callable<Integer> {
                 report = images(o, be, loaded, held, trainRef, generated, count, intended);
             } else {
                 report = vectors(be, loaded, held, trainRef, generated, count, intended);
+                if (report.settings().containsKey("warning_knn")) {
+                    o.println("warning     " + report.settings().get("warning_knn"));
+                }
                 if (held.size() < 50) {
                     String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
                             + "the real reference); " + moreHeldOut(loaded, held.size());
@@ -583,7 +586,13 @@ final class EvalCommand implements Callable<Integer> {
         if (intended != null) {
             r = r.with("knn_class_accuracy", LabelMetrics.accuracy(predicted, intended));
         }
-        return r.with("knn_class_accuracy_held_out", LabelMetrics.accuracy(heldPred, held.labels()))
+        double heldAccuracy = LabelMetrics.accuracy(heldPred, held.labels());
+        if (heldAccuracy < WEAK_CLASSIFIER) {
+            r = r.withSetting("warning_knn", String.format(Locale.ROOT, "a %d-NN classifier recognises only %.0f %% "
+                    + "of held-out rows: the classes overlap in the data (or have few rows), and the samples' "
+                    + "knn_class_accuracy is bounded by that", knn.k(), 100 * heldAccuracy));
+        }
+        return r.with("knn_class_accuracy_held_out", heldAccuracy)
                 .with("class_coverage", cov.coverage())
                 .withSetting("knn_class_accuracy", knn.k() + "-NN over " + ref.size() + " training samples, each "
                         + "feature standardised by their mean and std; the class of each sample against the class it "

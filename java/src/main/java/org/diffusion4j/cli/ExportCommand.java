@@ -62,13 +62,30 @@ final class ExportCommand implements Callable<Integer> {
         if (!out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) {
             throw new IllegalArgumentException("--out " + out + " must end in .safetensors");
         }
+        SampleCommand.requireWritable("--out", out, ".safetensors");
+        Path parentOfOut = out.toAbsolutePath().normalize().getParent();
+        if (parentOfOut != null && parentOfOut.getFileName() != null
+                && parentOfOut.getFileName().toString().equals("checkpoints") && parentOfOut.getParent() != null
+                && Files.isRegularFile(parentOfOut.getParent().resolve("run.json"))) {
+            throw new IllegalArgumentException("--out " + out + " lies in a run's checkpoints folder, which holds "
+                    + "training checkpoints only; write the export elsewhere");
+        }
+        if (Files.isRegularFile(out) && Files.size(out) > 0) {
+            Checkpoint.Info existing;
+            try {
+                existing = Checkpoint.readInfo(out);
+            } catch (IOException | RuntimeException e) {
+                throw new IllegalArgumentException("--out " + out + " exists and is not a safetensors file; refusing "
+                        + "to overwrite it (delete it or choose another name)");
+            }
+            if (existing.hasOptimizer()) {
+                throw new IllegalArgumentException("--out " + out + " is a training checkpoint (it holds optimizer "
+                        + "state): refusing to overwrite it; give another file");
+            }
+        }
         try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             if (Files.exists(out) && Files.isSameFile(out, s.file)) {
                 throw new IllegalArgumentException("--out " + out + " is the checkpoint being exported");
-            }
-            if (Files.isRegularFile(out) && isTrainingCheckpoint(out)) {
-                throw new IllegalArgumentException("--out " + out + " is a training checkpoint (it holds optimizer "
-                        + "state): refusing to overwrite it; give another file");
             }
             o.println("checkpoint  " + s.file + ": " + s.describe());
             Map<String, String> known = new LinkedHashMap<>();
@@ -105,15 +122,6 @@ final class ExportCommand implements Callable<Integer> {
                     out.toAbsolutePath().normalize(), Files.size(out) / 1e6);
             o.flush();
             return 0;
-        }
-    }
-
-    /** Whether {@code file} reads as a safetensors file with optimizer moments (false when it does not read at all). */
-    private static boolean isTrainingCheckpoint(Path file) {
-        try {
-            return Checkpoint.readInfo(file).hasOptimizer();
-        } catch (IOException | RuntimeException e) {
-            return false;
         }
     }
 }

@@ -90,6 +90,10 @@ final class ModelSession implements AutoCloseable {
                 throw new CheckpointException(file, "its model configuration " + info.modelConfig()
                         + " has sizes too large to allocate (" + e.getMessage() + ")", e);
             }
+            if (which == Checkpoint.Weights.RAW && loaded.emaUsed()) {
+                throw new CheckpointException(file, "holds only EMA weights (an export of them, d4j.weights = ema): "
+                        + "--weights raw cannot be had from it; use --weights auto or ema");
+            }
             java.util.List<String> names = loaded.info().classNames();
             if (!names.isEmpty() && names.size() != loaded.model().numClasses()) {
                 throw new CheckpointException(file, "metadata " + Checkpoint.KEY_CLASS_NAMES + " has " + names.size()
@@ -302,7 +306,8 @@ final class ModelSession implements AutoCloseable {
         } catch (com.fasterxml.jackson.core.JsonProcessingException ignored) {
             // reported below
         }
-        if (img == null || img.length != 3 || Arrays.stream(img).anyMatch(v -> v < 1 || v > 1 << 20)) {
+        if (img == null || img.length != 3 || Arrays.stream(img).anyMatch(v -> v < 1 || v > 1 << 20)
+                || (img[0] != 1 && img[0] != 3)) {
             throw new IllegalArgumentException(file + ": metadata " + Checkpoint.KEY_DATA_IMAGE_SHAPE + " = '"
                     + stored + "' is not an image shape [C, H, W]");
         }

@@ -90,8 +90,10 @@ final class Plots {
 
         static final VectorLabels NONE = new VectorLabels(null, List.of(), List.of());
 
+        /** The legend name of class {@code c}: its name shortened to 24 characters, or "class c". */
         String className(int c) {
-            return c < classNames.size() ? classNames.get(c) : "class " + c;
+            String n = c < classNames.size() ? classNames.get(c) : "class " + c;
+            return n.length() <= 24 ? n : n.substring(0, 21) + "...";
         }
 
         String axis(int j) {
@@ -141,25 +143,48 @@ final class Plots {
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         chart.getStyler().setMarkerSize(3);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        java.util.Set<String> used = new java.util.HashSet<>();
         if (reference != null) {
-            addPoints(chart, "data", reference, reference.length / d, d, null, -1, new Color(31, 119, 180, 90));
+            addPoints(chart, unique("data", used), reference, reference.length / d, d, null, -1,
+                    new Color(31, 119, 180, 90));
         }
         if (cls == null || single >= 0) {
-            addPoints(chart, single >= 0 ? labels.className(single) : "samples", x, n, d, null, -1,
+            addPoints(chart, unique(single >= 0 ? labels.className(single) : "samples", used), x, n, d, null, -1,
                     new Color(214, 39, 40, 110));
         } else {
             int classes = Arrays.stream(cls, 0, n).max().orElse(0) + 1;
+            // a legend of more than MAX_LEGEND classes says nothing (XChart would show an arbitrary slice)
+            chart.getStyler().setLegendVisible(classes <= MAX_LEGEND);
             for (int c = 0; c < classes; c++) {
-                addPoints(chart, labels.className(c), x, n, d, cls, c, withAlpha(PALETTE[c % PALETTE.length], 140));
+                addPoints(chart, unique(labels.className(c), used), x, n, d, cls, c,
+                        withAlpha(PALETTE[c % PALETTE.length], 140));
             }
         }
         AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
     }
 
-    /** Ten distinguishable colours (the "tab10" palette of matplotlib and d3's category10). */
+    /** Twenty colours: the "tab20" palette of matplotlib (d3's category20), dark and light of each hue. */
     private static final Color[] PALETTE = {new Color(31, 119, 180), new Color(255, 127, 14), new Color(44, 160, 44),
         new Color(214, 39, 40), new Color(148, 103, 189), new Color(140, 86, 75), new Color(227, 119, 194),
-        new Color(127, 127, 127), new Color(188, 189, 34), new Color(23, 190, 207)};
+        new Color(127, 127, 127), new Color(188, 189, 34), new Color(23, 190, 207), new Color(174, 199, 232),
+        new Color(255, 187, 120), new Color(152, 223, 138), new Color(255, 152, 150), new Color(197, 176, 213),
+        new Color(196, 156, 148), new Color(247, 182, 210), new Color(199, 199, 199), new Color(219, 219, 141),
+        new Color(158, 218, 229)};
+
+    /** Most classes a plot names in its legend (and tells apart by colour). */
+    static final int MAX_LEGEND = 20;
+
+    /**
+     * {@code name}, made distinct from the series names already {@code used} (XChart refuses a repeated name): a
+     * class called like another series must not fail a plot.
+     */
+    private static String unique(String name, java.util.Set<String> used) {
+        String n = name;
+        while (!used.add(n)) {
+            n = n + "\u200b";                                   // zero-width space: looks the same in the legend
+        }
+        return n;
+    }
 
     private static Color withAlpha(Color c, int alpha) {
         return new Color(c.getRed(), c.getGreen(), c.getBlue(), alpha);
@@ -183,13 +208,14 @@ final class Plots {
             idx[j] = j;
         }
         java.util.Set<Integer> named = new java.util.HashSet<>();
+        java.util.Set<String> used = new java.util.HashSet<>();
         for (int i = 0; i < shown; i++) {
             double[] y = new double[d];
             for (int j = 0; j < d; j++) {
                 y[j] = x[i * d + j];
             }
             boolean first = cls != null && named.add(cls[i]);
-            XYSeries s = chart.addSeries(first ? labels.className(cls[i]) : "sample " + i, idx, y);
+            XYSeries s = chart.addSeries(unique(first ? labels.className(cls[i]) : "sample " + i, used), idx, y);
             s.setMarker(SeriesMarkers.NONE);
             if (cls != null) {
                 s.setLineColor(PALETTE[cls[i] % PALETTE.length]);

@@ -100,7 +100,10 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--save-raw must end in .npy or .idx, got " + saveRaw);
         }
         if (raw != null) {
-            requireWritable("--save-raw", labelsFile(raw), ".npy");     // the labels beside it
+            boolean npy = lower(raw).endsWith(".npy");
+            refuseForeign("--save-raw", raw, npy ? NPY_MAGIC : IDX_MAGIC, npy ? "an NPY file" : "an IDX file");
+            Path labels = requireWritable("--save-raw", labelsFile(raw), ".npy");    // the labels beside it
+            refuseForeign("--save-raw", labels, NPY_MAGIC, "an NPY file");
         }
         if (n < 1) {
             throw new IllegalArgumentException("--n must be >= 1, got " + n);
@@ -137,12 +140,6 @@ final class SampleCommand implements Callable<Integer> {
             }
             Result r = run(s, sampler, steps, guidance, guidanceRescale, classLabel, seed, n, batch,
                     spec.commandLine().getErr(), o);
-            createParent(png);
-            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
-                    new Plots.VectorLabels(r.labels(), s.classNames(), s.featureNames()));
-            if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
-                o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
-            }
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -164,6 +161,12 @@ final class SampleCommand implements Callable<Integer> {
                     createParent(raw);
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
+            }
+            createParent(png);
+            Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
+                    new Plots.VectorLabels(r.labels(), s.classNames(), s.featureNames()));
+            if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
+                o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
                     r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
@@ -300,19 +303,30 @@ final class SampleCommand implements Callable<Integer> {
      * mistyped {@code --out} must not destroy other data.
      */
     static void refuseNonPng(String option, Path png) throws IOException {
-        if (!Files.isRegularFile(png) || Files.size(png) == 0) {
+        refuseForeign(option, png, new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, "a PNG");
+    }
+
+    /**
+     * Refuses to replace an existing non-empty file that does not start with {@code signature} (not a file of the
+     * kind this option writes): a mistyped path must not destroy other data.
+     */
+    static void refuseForeign(String option, Path file, byte[] signature, String kind) throws IOException {
+        if (!Files.isRegularFile(file) || Files.size(file) == 0) {
             return;
         }
-        byte[] sig = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
         byte[] head;
-        try (var in = Files.newInputStream(png)) {
-            head = in.readNBytes(8);
+        try (var in = Files.newInputStream(file)) {
+            head = in.readNBytes(signature.length);
         }
-        if (!java.util.Arrays.equals(head, sig)) {
-            throw new IllegalArgumentException(option + ": " + png + " exists and is not a PNG; refusing to "
+        if (!java.util.Arrays.equals(head, signature)) {
+            throw new IllegalArgumentException(option + ": " + file + " exists and is not " + kind + "; refusing to "
                     + "overwrite it (delete it or choose another name)");
         }
     }
+
+    /** The magic bytes of NPY files and of IDX files (two zero bytes). */
+    static final byte[] NPY_MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+    static final byte[] IDX_MAGIC = {0, 0};
 
     /** The absolute path of an output file whose folder exists; checked before any work. */
     /** Creates the missing folders above {@code file} (checked by {@link #requireWritable}), just before writing. */

@@ -231,7 +231,13 @@ final class TrainCommand implements Callable<Integer> {
             topCreated = topCreated.getParent();
         }
         RunFolder.Lock lock = folder.lock();
-        Thread hook = new Thread(() -> onShutdown(folder, current), "diffusion4j-train-shutdown");
+        Path created = topCreated;
+        Thread hook = new Thread(() -> {
+            onShutdown(folder, current);
+            if (current == null && !Files.exists(folder.runJson())) {  // Ctrl-C before the run began
+                cleanUpFailedStart(folder, existed, created);
+            }
+        }, "diffusion4j-train-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             return train(folder, wallStart);
@@ -243,24 +249,31 @@ final class TrainCommand implements Callable<Integer> {
             }
             lock.close();
             if (!Files.exists(folder.runJson())) {
-                if (existed) {
-                    try {
-                        Files.deleteIfExists(folder.root().resolve(RunFolder.LOCK));
-                    } catch (IOException ignored) {
-                        // a leftover lock file is harmless
-                    }
-                } else {
-                    removeEmptyRunFolder(folder);
-                    // and the parents it created for it (--out runs/new/run of a failed start leaves no runs/)
-                    for (Path p = folder.root().getParent(); p != null && p.startsWith(topCreated)
-                            && !p.equals(folder.root()); p = p.getParent()) {
-                        try {
-                            Files.deleteIfExists(p);
-                        } catch (IOException ignored) {
-                            break;                             // not empty, or not ours to delete
-                        }
-                    }
-                }
+                cleanUpFailedStart(folder, existed, topCreated);
+            }
+        }
+    }
+
+    /**
+     * After a start that wrote no run.json: removes the lock file, and a run folder this command created with the
+     * parents it created for it ({@code --out runs/new/run} of a failed start leaves no {@code runs/}).
+     */
+    private static void cleanUpFailedStart(RunFolder folder, boolean existed, Path topCreated) {
+        if (existed) {
+            try {
+                Files.deleteIfExists(folder.root().resolve(RunFolder.LOCK));
+            } catch (IOException ignored) {
+                // a leftover lock file is harmless
+            }
+            return;
+        }
+        removeEmptyRunFolder(folder);
+        for (Path p = folder.root().getParent(); p != null && p.startsWith(topCreated)
+                && !p.equals(folder.root()); p = p.getParent()) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                break;                                         // not empty, or not ours to delete
             }
         }
     }
@@ -575,9 +588,16 @@ final class TrainCommand implements Callable<Integer> {
                         if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
                             progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
                                     + " steps)");
-                            latestGrid[0] = grids.write(folder, done);
-                            run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
-                            save(run, folder);
+                            try {
+                                latestGrid[0] = grids.write(folder, done);
+                                run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
+                                save(run, folder);
+                            } catch (RuntimeException e) {
+                                // a picture that cannot be drawn must not stop the training (the checkpoint of
+                                // this step is written already)
+                                progress.note("warning     the step-" + done + " grid was not drawn: "
+                                        + e.getMessage());
+                            }
                         }
                     }
                 } catch (RuntimeException | IOException e) {
@@ -647,8 +667,9 @@ final class TrainCommand implements Callable<Integer> {
                 .replaceAll("\\D", ""))).reversed());
         for (Path p : steps) {
             try {
-                Checkpoint.readInfo(p);
-                return folder.relative(p);
+                if (Checkpoint.readInfo(p).hasOptimizer()) {       // a training checkpoint, not a weights-only file
+                    return folder.relative(p);
+                }
             } catch (IOException | RuntimeException ignored) {
                 // damaged too: try an older one
             }
@@ -976,8 +997,9 @@ final class TrainCommand implements Callable<Integer> {
                 be.copy(src, dst.get(e.getKey()).value());
             }
             // a column per class (as sample draws it), GRID_COLUMNS rows; vectors: a scatter of ~512, cheap to draw
-            int rows = imageShape == null ? Math.max(GRID_COLUMNS, VECTOR_GRID / Math.max(1, classes)) : GRID_COLUMNS;
-            int n = classes > 0 ? classes * rows : imageShape == null ? VECTOR_GRID : GRID_COLUMNS * GRID_COLUMNS;
+            // (at most VECTOR_GRID points however many classes: the first VECTOR_GRID classes then)
+            int n = imageShape != null ? (classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS)
+                    : classes > 0 ? Math.min(VECTOR_GRID, classes) * Math.max(1, VECTOR_GRID / classes) : VECTOR_GRID;
             int columns = classes > 0 ? classes : GRID_COLUMNS;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
             Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % classes : null,

@@ -135,6 +135,10 @@ public final class Csv {
                             throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1)
                                     + ": empty class label");
                         }
+                        if (label.chars().anyMatch(Character::isISOControl)) {
+                            throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1) + ": a class "
+                                    + "label with a control character (such as a tab or an escape)");
+                        }
                         if (label.length() > MAX_LABEL_LENGTH) {
                             throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1) + ": a class "
                                     + "label of " + label.length() + " characters (at most " + MAX_LABEL_LENGTH + ")");

@@ -198,9 +198,12 @@ public final class Checkpoint {
 
     /** Which weights a weights-only load takes. */
     public enum Weights {
-        /** The trained parameters (the plain state-dict names). */
+        /**
+         * The plain state-dict names: the trained parameters of a training checkpoint (of an export of EMA averages,
+         * those averages: {@link #loadWeights} then returns true).
+         */
         RAW,
-        /** The EMA averages ({@code ema.*}); the file must have them. */
+        /** The EMA averages: the file's {@code ema.*} tensors, or the plain names of an export of EMA averages. */
         EMA,
         /** The EMA averages when the file has them, else the trained parameters. */
         PREFER_EMA
@@ -409,8 +412,8 @@ public final class Checkpoint {
      *
      * @param dtype {@link DType#F32} (exact), {@link DType#BF16} or {@link DType#F16} (half the bytes; rounded to
      *              nearest even)
-     * @throws IllegalArgumentException for another dtype, or a weight beyond F16's range (±65504) with {@code F16}
-     *                                  (named; nothing is written)
+     * @throws IllegalArgumentException for another dtype, or a weight that rounds to infinity in {@code dtype}
+     *                                  (beyond ±65504 in F16; named; nothing is written)
      * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, Loaded loaded, DType dtype) throws IOException {
@@ -455,13 +458,14 @@ public final class Checkpoint {
                     tensors.put(e.getKey(), src);
                     continue;
                 }
-                if (dtype == DType.F16) {
-                    float[] v = src.toFloatArray();
-                    for (int i = 0; i < v.length; i++) {
-                        if (Math.abs(v[i]) >= 65520f) {                // rounds to infinity in binary16
-                            throw new IllegalArgumentException("weight '" + e.getKey() + "' element " + i + " = "
-                                    + v[i] + " is beyond the F16 range (±65504); export as BF16 or F32");
-                        }
+                // the first magnitude that rounds to infinity: binary16 65520, bfloat16 0x1.ffp127
+                float overflow = dtype == DType.F16 ? 65520f : 0x1.ffp127f;
+                float[] v = src.toFloatArray();
+                for (int i = 0; i < v.length; i++) {
+                    if (Math.abs(v[i]) >= overflow) {
+                        throw new IllegalArgumentException("weight '" + e.getKey() + "' element " + i + " = " + v[i]
+                                + " is beyond the " + dtype + " range (rounds to infinity); export as "
+                                + (dtype == DType.F16 ? "BF16 or F32" : "F32"));
                     }
                 }
                 Tensor dst = be.empty(scope, dtype, src.shape());
@@ -788,7 +792,8 @@ public final class Checkpoint {
      * @return true when the loaded weights are EMA averages (the file's {@code ema.*} tensors, or the plain names
      *         of an export whose {@code d4j.weights} is {@code "ema"})
      * @throws CheckpointException naming the tensor: missing, unexpected, shape mismatch, unsupported dtype, or
-     *                             {@code EMA} asked for a file without EMA averages (the model is then unchanged)
+     *                             {@code EMA} asked for a file without EMA averages (neither {@code ema.*} tensors nor
+     *                             an EMA export; the model is then unchanged)
      * @throws IOException         when the file cannot be read or breaks the safetensors format
      */
     public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which)
@@ -804,11 +809,11 @@ public final class Checkpoint {
         boolean useEma = switch (which) {
             case RAW -> false;
             case EMA -> {
-                if (!info.hasEma()) {
+                if (!info.hasEma() && !"ema".equals(info.metadata().get(KEY_WEIGHTS))) {
                     throw new CheckpointException(file, "EMA weights were asked for but the file has no "
-                            + EMA_PREFIX + "* tensors");
+                            + EMA_PREFIX + "* tensors (and is no export of EMA weights)");
                 }
-                yield true;
+                yield info.hasEma();                           // else an EMA export: its plain names
             }
             case PREFER_EMA -> info.hasEma();
         };

@@ -197,7 +197,15 @@ class CliRobustnessTest {
                 "mid", "--steps", "2", "--backend", "cpu", "--out", dir.resolve("mid.png").toString());
         assertTrue(byName.out().contains("class 2 (mid)"), byName::toString);
         assertOneLineFailure(run("export", "--checkpoint", exported.toString(), "--out", latest.toString(),
+                "--backend", "cpu"), "lies in a run's checkpoints folder");
+        Path elsewhere = dir.resolve("copy-of-latest.safetensors");
+        Files.copy(latest, elsewhere);
+        assertOneLineFailure(run("export", "--checkpoint", exported.toString(), "--out", elsewhere.toString(),
                 "--backend", "cpu"), "is a training checkpoint", "refusing to overwrite");
+        Path text = dir.resolve("notes.safetensors");
+        Files.writeString(text, "my notes");
+        assertOneLineFailure(run("export", "--checkpoint", exported.toString(), "--out", text.toString(),
+                "--backend", "cpu"), "is not a safetensors file");
         // eval of the export on data whose classes are not the model's: refused, not silently misjudged
         StringBuilder sub = new StringBuilder("a,label,b\n");
         for (String line : csv.toString().split("\n")) {
@@ -268,6 +276,25 @@ class CliRobustnessTest {
                 "--backend", "cpu", "--out", dir.resolve("mlp-images.png").toString(), "--save-raw", raw.toString());
         assertEquals(0, s.code(), s::toString);
         assertArrayEquals(new long[] {4, 1, 16, 16}, Npy.read(raw).shape(), "images, not vectors [256]");
+        // an image shape of the right size but no image layout is named, not drawn as 16 channels
+        Path tampered = dir.resolve("elsewhere/tampered.safetensors");
+        try (org.diffusion4j.tensor.TensorScope sc = org.diffusion4j.tensor.TensorScope.open();
+             org.diffusion4j.cpu.CpuBackend cpu = new org.diffusion4j.cpu.CpuBackend(1)) {
+            var f = org.diffusion4j.io.Safetensors.read(exported, sc, cpu);
+            java.util.Map<String, String> meta = new java.util.HashMap<>(f.metadata());
+            meta.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, "[16, 16, 1]");
+            org.diffusion4j.io.Safetensors.write(tampered, f.tensors(), meta);
+        }
+        assertOneLineFailure(run("sample", "--checkpoint", tampered.toString(), "--n", "2", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("tampered.png").toString()), Checkpoint.KEY_DATA_IMAGE_SHAPE,
+                "is not an image shape");
+        // --save-raw does not overwrite a file of another kind
+        Path notes = dir.resolve("notes.npy");
+        Files.writeString(notes, "my notes");
+        assertOneLineFailure(run("sample", "--checkpoint", exported.toString(), "--n", "2", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("n.png").toString(), "--save-raw", notes.toString()),
+                "--save-raw", "is not an NPY file");
+        assertEquals("my notes", Files.readString(notes));
     }
 
     /**

@@ -39,4 +39,42 @@ class PlotsTest {
         assertNotNull(b);
         assertEquals(800, b.getWidth(), "the curve plot, not the 640-pixel scatter");
     }
+
+    /**
+     * Class colours in both plot kinds; a class named like another series ("sample 2", "data", twice after
+     * shortening) or hundreds of classes must not fail a plot (found by an adversarial trial: XChart refuses repeated
+     * series names, and training stopped at its first grid).
+     */
+    @Test
+    void classNamesNeverFailAPlot(@TempDir Path dir) throws IOException {
+        int n = 24;
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 2 == 0 ? 0 : i % 4 == 1 ? 1 : 2;   // sample 2 is class 0's second: a curve "sample 2"
+        }
+        String longName = "x".repeat(30);                      // two names that shorten alike in the legend
+        java.util.List<String> names = java.util.List.of("sample 2", longName + "a", longName + "b");
+        for (int d : new int[] {1, 2, 8}) {
+            float[] v = new float[n * d];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) Math.cos(i);
+            }
+            Path png = dir.resolve("classes-" + d + ".png");
+            Plots.samples(png, v, n, null, new long[] {d}, 1, null, 1,
+                    new Plots.VectorLabels(labels, names, java.util.List.of()));
+            assertNotNull(ImageIO.read(png.toFile()), "D = " + d);
+        }
+        int many = 600;
+        int[] manyLabels = new int[many];
+        float[] pts = new float[many * 2];
+        for (int i = 0; i < many; i++) {
+            manyLabels[i] = i;
+            pts[2 * i] = i;
+            pts[2 * i + 1] = -i;
+        }
+        Path crowd = dir.resolve("crowd.png");
+        Plots.samples(crowd, pts, many, null, new long[] {2}, 1, null, 1,
+                new Plots.VectorLabels(manyLabels, java.util.List.of(), java.util.List.of("a", "b")));
+        assertNotNull(ImageIO.read(crowd.toFile()));
+    }
 }

@@ -145,6 +145,11 @@ class TrainSampleEvalTest {
         assertEquals(0, fromExport.code(), fromExport::toString);
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.npy")), Files.readAllBytes(dir.resolve("x.npy")),
                 "the export samples bit for bit like the run");
+        // it holds EMA weights only: --weights ema reads them, --weights raw is refused
+        assertEquals(0, run("sample", "--checkpoint", exported.toString(), "--weights", "ema", "--steps", "2",
+                "--backend", "cpu", "--n", "2", "--out", dir.resolve("xe.png").toString()).code());
+        assertOneLineFailure(run("sample", "--checkpoint", exported.toString(), "--weights", "raw", "--steps", "2",
+                "--backend", "cpu", "--n", "2", "--out", dir.resolve("xr.png").toString()), "holds only EMA weights");
         Result same = run("export", "--checkpoint", exported.toString(), "--out", exported.toString(), "--backend",
                 "cpu");
         assertOneLineFailure(same, "is the checkpoint being exported");

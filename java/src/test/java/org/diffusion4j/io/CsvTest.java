@@ -88,6 +88,9 @@ class CsvTest {
         Path twice = csv("twice.csv", "c,x,c\na,1,2\n");
         assertFails(FileFormatException.class, twice, () -> Csv.load(twice, Csv.Header.AUTO, "c"),
                 "two columns named 'c' (1 and 3)");
+        Path control = csv("control.csv", "x,c\n1,a\n2,\u001b[31mred\n");
+        assertFails(FileFormatException.class, control, () -> Csv.load(control, Csv.Header.AUTO, "c"),
+                "line 3, column 2", "control character");
         Path longName = csv("long.csv", "x,c\n1,a\n2," + "b".repeat(Csv.MAX_LABEL_LENGTH + 1) + "\n");
         assertFails(FileFormatException.class, longName, () -> Csv.load(longName, Csv.Header.AUTO, "c"),
                 "line 3, column 2", "257 characters");

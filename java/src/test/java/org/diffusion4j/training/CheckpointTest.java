@@ -532,6 +532,14 @@ class CheckpointTest {
                     iae.getMessage());
             assertFalse(Files.exists(big));
             assertThrows(IllegalArgumentException.class, () -> Checkpoint.exportWeights(big, ema, DType.I32));
+            v[0] = 3.4e38f;                                    // beyond bfloat16's largest finite 0x1.fep127
+            w.copyFrom(v);
+            iae = assertThrows(IllegalArgumentException.class, () -> Checkpoint.exportWeights(big, ema, DType.BF16));
+            assertTrue(iae.getMessage().contains("BF16 range"), iae.getMessage());
+            v[0] = 0x1.fep127f;                                // the largest finite: exported as it is
+            w.copyFrom(v);
+            Checkpoint.exportWeights(big, ema, DType.BF16);
+            assertTrue(Files.exists(big));
         }
     }
 
