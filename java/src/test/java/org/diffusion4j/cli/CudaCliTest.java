@@ -93,5 +93,22 @@ class CudaCliTest {
                 "--reference", "12", "--cache-dir", dir.resolve("cache").toString(), "--backend", "cuda");
         assertEquals(0, e.code(), e::toString);
         assertTrue(Files.isRegularFile(gpuRun.resolve("eval.json")), e::toString);
+        // export from the device (the BF16 cast runs there), then sample the export on the CPU: it matches the CPU
+        // samples of the run within BF16 rounding of the weights
+        Path exported = dir.resolve("export/gpu-bf16.safetensors");
+        var x = TrainSampleEvalTest.run("export", "--checkpoint", gpuRun.toString(), "--out", exported.toString(),
+                "--dtype", "bf16", "--backend", "cuda");
+        assertEquals(0, x.code(), x::toString);
+        var fromExport = TrainSampleEvalTest.run("sample", "--checkpoint", exported.toString(), "--n", "6", "--steps",
+                "4", "--seed", "9", "--out", dir.resolve("export.png").toString(), "--save-raw",
+                dir.resolve("export.npy").toString(), "--backend", "cpu");
+        assertEquals(0, fromExport.code(), fromExport::toString);
+        float[] sx = Npy.read(dir.resolve("export.npy")).values();
+        double dx = 0;
+        for (int i = 0; i < sc.length; i++) {
+            dx += (sc[i] - sx[i]) * (double) (sc[i] - sx[i]);
+        }
+        assertTrue(Math.sqrt(dx / norm) < 5e-2, "samples of the BF16 export vs the run's: relative error "
+                + Math.sqrt(dx / norm));
     }
 }
