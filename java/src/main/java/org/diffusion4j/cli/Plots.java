@@ -137,16 +137,17 @@ final class Plots {
             seriesPlot(png, x, n, d, of, single >= 0 ? null : labels);
             return;
         }
-        XYChart chart = new XYChartBuilder().width(640).height(640).title(n + " samples" + of
+        XYChart chart = new XYChartBuilder().width(640).height(640).title(n + " samples" + of + (reference != null ? " over " + reference.length / d + " data points" : "")
                 + (d > 2 ? " (first two of " + d + " coordinates)" : "")).xAxisTitle(labels.axis(0))
                 .yAxisTitle(d > 1 ? labels.axis(1) : "").build();
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         chart.getStyler().setMarkerSize(3);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         java.util.Set<String> used = new java.util.HashSet<>();
-        if (reference != null) {
-            addPoints(chart, unique("data", used), reference, reference.length / d, d, null, -1,
-                    new Color(31, 119, 180, 90));
+        if (reference != null) {                              // behind the samples; grey beside class colours
+            addPoints(chart, unique(cls == null ? "data" : "data (all classes)", used), reference,
+                    reference.length / d, d, null, -1, cls == null ? new Color(31, 119, 180, 90)
+                    : new Color(110, 110, 110, 80));
         }
         if (cls == null || single >= 0) {
             addPoints(chart, unique(single >= 0 ? labels.className(single) : "samples", used), x, n, d, null, -1,

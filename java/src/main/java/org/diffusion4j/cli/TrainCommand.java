@@ -543,7 +543,8 @@ final class TrainCommand implements Callable<Integer> {
                 save(run, folder);
                 DenoiserModel gridModel = Models.create(kind, modelJson, ops, att, gridParams, opts.seed());
                 GridMaker grids = new GridMaker(be, trainer, gridModel, tc, opts, imageShape, scaling,
-                        train.classNames(), loaded.featureNames());
+                        train.classNames(), loaded.featureNames(), imageShape == null ? gridReference(loaded.train())
+                        : null);
                 long first = trainer.completedSteps();
                 long total = opts.steps();
                 double[] trainSeconds = {0};
@@ -957,6 +958,16 @@ final class TrainCommand implements Callable<Integer> {
     /** Points in the scatter plot of a vector run's sample grid. */
     static final int VECTOR_GRID = 512;
 
+    /** Up to {@link #VECTOR_GRID} training rows spread over the split (in the data's units), drawn behind the grid. */
+    static float[] gridReference(Dataset train) {
+        int m = Math.min(VECTOR_GRID, train.size());
+        int[] rows = new int[m];
+        for (int i = 0; i < m; i++) {
+            rows[i] = (int) ((long) i * train.size() / m);
+        }
+        return train.subset(rows).toArray();
+    }
+
     /** Samples from the EMA weights (or the raw ones without EMA) into a second model and writes a grid. */
     static final class GridMaker {
         private final Backend be;
@@ -971,10 +982,13 @@ final class TrainCommand implements Callable<Integer> {
         private final Standardization scaling;
         private final List<String> classNames;
         private final List<String> featureNames;
+        private final float[] reference;
 
         GridMaker(Backend be, Trainer trainer, DenoiserModel gridModel, TrainingConfig tc, RunJson.TrainOptions opts,
-                  long[] imageShape, Standardization scaling, List<String> classNames, List<String> featureNames) {
+                  long[] imageShape, Standardization scaling, List<String> classNames, List<String> featureNames,
+                  float[] reference) {
             this.scaling = scaling;
+            this.reference = reference;
             this.classNames = classNames;
             this.featureNames = featureNames;
             this.be = be;
@@ -1020,7 +1034,8 @@ final class TrainCommand implements Callable<Integer> {
                     labels[i] = i % classes;
                 }
             }
-            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), columns, null, zoom,
+            boolean scatter = imageShape == null && gridModel.sampleShape()[0] < Plots.SERIES_MIN_DIM;
+            Plots.samples(file, x, n, imageShape, gridModel.sampleShape(), columns, scatter ? reference : null, zoom,
                     new Plots.VectorLabels(labels, classNames, featureNames));
             RunFolder.copyAtomically(file, folder.latestGrid());
             return folder.relative(file);
