@@ -13,7 +13,8 @@
 # D4J_GEMM_MATH (fp32|tf32|bf16 default for backends created without an explicit mode),
 # D4J_CHECK_BENCH=0 (skip the benchmarks), D4J_BENCH_BUDGET (seconds after which no new benchmark case
 # starts, default 110), D4J_BENCH_TIMEOUT (hard limit in seconds, default 150), D4J_BENCH_OPTS (extra JVM
-# options for the benchmarks, e.g. "-Dd4j.bench.mib=512 -Dd4j.bench.gemm=8192").
+# options for the benchmarks, e.g. "-Dd4j.bench.mib=512 -Dd4j.bench.gemm=8192"), D4J_CHECK_PEER=0 (skip the
+# PyTorch SDPA peer, run last when python3 has torch with CUDA), D4J_PEER_TIMEOUT (its limit, default 90 s).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -170,5 +171,22 @@ else
   (( brc == 124 || brc == 137 )) && say "   GPU benchmarks stopped by the ${D4J_BENCH_TIMEOUT:-150} s limit"
   (( brc != 0 )) && tail -n 5 "$logs/bench.err" | sed 's/^/   stderr: /' | tee -a "$log"
   say "   benchmark exit status $brc after $(( $(date +%s) - bstart )) s"
+fi
+
+# ---------------------------------------------------------------- the PyTorch peer on this GPU (issue 7: SDPA)
+# torch.nn.functional.scaled_dot_product_attention in bf16 at the shapes GpuBench's attention rows use; informative
+# (its failure does not change the exit status). D4J_CHECK_PEER=0 skips it.
+peer="$root/benchmarks/compare/torch_peer.py"
+if [[ "${D4J_CHECK_PEER:-1}" != 0 && -f "$peer" ]] && python3 -c "import torch; assert torch.cuda.is_available()" \
+    >/dev/null 2>&1; then
+  say "== PyTorch SDPA peer (python3 $peer --cases attn-cuda; results in $logs/torch-peer.jsonl)"
+  tmo=()
+  command -v timeout >/dev/null 2>&1 && tmo=(timeout -k 10 "${D4J_PEER_TIMEOUT:-90}")
+  ${tmo[@]+"${tmo[@]}"} python3 "$peer" --cases attn-cuda >"$logs/torch-peer.jsonl" 2>"$logs/torch-peer.err"
+  prc=$?
+  grep '"attn-cuda' "$logs/torch-peer.jsonl" 2>/dev/null | tee -a "$log"
+  say "   peer exit status $prc"
+else
+  say "== PyTorch SDPA peer skipped (D4J_CHECK_PEER=0, no torch with CUDA, or no benchmarks/compare/torch_peer.py)"
 fi
 exit $(( rc == 0 && brc == 0 ? 0 : 1 ))
