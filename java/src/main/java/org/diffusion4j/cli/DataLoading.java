@@ -168,7 +168,9 @@ final class DataLoading {
 
     /** A class name for one line of output: quoted when it holds a comma, a quote or outer spaces; at most 40. */
     static String showName(String name) {
-        String s = name.length() <= 40 ? name : name.substring(0, 37) + "...";
+        String printable = name.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
+        String s = printable.length() <= 40 ? printable : printable.substring(0, 37) + "...";
         boolean quote = s.contains(",") || s.contains("'") || !s.equals(s.strip()) || s.isEmpty();
         return quote ? "'" + s.replace("'", "\\'") + "'" : s;
     }

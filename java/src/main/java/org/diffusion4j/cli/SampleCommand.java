@@ -172,7 +172,7 @@ final class SampleCommand implements Callable<Integer> {
                     r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
-                            : " (" + s.classNames().get(classLabel) + ")") : "", seed,
+                            : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "", seed,
                     (System.nanoTime() - start) / 1e9);
             o.println("png         " + png);
             if (raw != null) {

@@ -184,7 +184,8 @@ public final class Csv {
      * column, when {@code labelColumn} names one by header name or index), or an empty list when the file has no
      * header. Reads only up to the first line that is not empty or a comment.
      *
-     * @throws FileFormatException naming the file when that line cannot be split or is not valid UTF-8
+     * @throws FileFormatException naming the file when that line cannot be split or is not valid UTF-8, or names no
+     *                             such label column
      */
     public static List<String> featureNames(Path file, Header header, String labelColumn) throws IOException {
         Objects.requireNonNull(file, "file");
@@ -196,8 +197,12 @@ public final class Csv {
                     return List.of();
                 }
                 List<String> names = new ArrayList<>(List.of(fields));
-                int col = labelColumn == null ? -1 : labelColumnIndex(file, names, labelColumn);
-                if (col >= 0 && col < names.size()) {
+                if (labelColumn != null) {
+                    int col = labelColumnIndex(file, names, labelColumn);
+                    if (col < 0 || col >= names.size()) {
+                        throw new FileFormatException(file, "has no column '" + labelColumn + "' for the labels "
+                                + "(columns: " + names + "; give a header name or a 0-based index)");
+                    }
                     names.remove(col);
                 }
                 return List.copyOf(names);
@@ -215,8 +220,9 @@ public final class Csv {
     }
 
     /**
-     * Loads a CSV file whose column {@code labelColumn} (a header name, or a 0-based index) holds class labels: a
-     * labelled dataset of {@code rows} vectors of the other {@code cols − 1} columns.
+     * Loads a CSV file whose column {@code labelColumn} (a header name, or else a 0-based index: a header column named
+     * "2" wins over index 2) holds class labels: a labelled dataset of {@code rows} vectors of the other
+     * {@code cols − 1} columns.
      *
      * <p>A column of integers {@code ≥ 0} gives those labels, {@code numClasses = max + 1} and no class names
      * ({@code 1.0} reads as 1). A column of names (no field a number) names the classes: the distinct names, each
@@ -338,7 +344,7 @@ public final class Csv {
 
     /** {@code s} in Unicode NFC form without leading or trailing white or space characters (no-break spaces too). */
     public static String normaliseLabel(String s) {
-        String n = java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFC);
+        String n = java.text.Normalizer.normalize(Objects.requireNonNull(s, "label"), java.text.Normalizer.Form.NFC);
         int a = 0;
         int b = n.length();
         while (a < b && isSpace(n.charAt(a))) {

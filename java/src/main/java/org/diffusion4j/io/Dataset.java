@@ -81,10 +81,11 @@ public final class Dataset {
         java.util.Set<String> seen = new java.util.HashSet<>();
         for (int c = 0; c < classes; c++) {
             String name = Objects.requireNonNull(classNames.get(c), "class name");
-            if (name.isEmpty() || !seen.add(name)) {
+            if (name.isEmpty() || !seen.add(name) || name.chars().anyMatch(Character::isISOControl)) {
                 throw new IllegalArgumentException("class " + c + " has " + (name.isEmpty() ? "an empty name"
-                        : "the name '" + name + "' of an earlier class") + " (class names must be distinct and "
-                        + "non-empty)");
+                        : seen.contains(name) && name.chars().noneMatch(Character::isISOControl)
+                        ? "the name '" + name + "' of an earlier class" : "a name with a control character")
+                        + " (class names must be distinct, non-empty and printable)");
             }
         }
         if (labels != null) {

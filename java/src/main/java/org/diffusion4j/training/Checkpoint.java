@@ -221,7 +221,7 @@ public final class Checkpoint {
     /**
      * Writes the full training state of {@code trainer} (see the class comment) to {@code file} atomically, with the
      * class names of its dataset ({@value #KEY_CLASS_NAMES}) when the model is class-conditional and the dataset
-     * names its classes.
+     * names exactly its classes (one name per model class).
      *
      * @throws IOException on a write failure; {@code file} is then unchanged
      * @throws IllegalStateException when the trainer is closed
@@ -267,45 +267,80 @@ public final class Checkpoint {
         if (ema != null) {
             meta.put(KEY_EMA_UPDATES, Long.toString(ema.updates()));
         }
-        for (Map.Entry<String, String> e : extra.entrySet()) {
-            if (meta.containsKey(e.getKey())) {
-                throw new IllegalArgumentException("metadata key " + e.getKey() + " is the checkpoint's own");
-            }
-            meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
-        }
-        checkDataMetadata(meta, model);
+        putExtra(meta, extra);
         putClassNames(meta, trainer);
+        checkMetadata(file, meta, model);
         trainer.ops().backend().synchronize();
         Safetensors.write(file, tensors, meta);
     }
 
-    /**
-     * Refuses caller metadata that {@link #readInfo} would refuse later (a file its writer could not read back):
-     * {@value #KEY_CLASS_NAMES} that is not a JSON array of distinct non-empty strings, one per model class;
-     * {@value #KEY_DATA_FEATURE_NAMES} that is not a JSON array of strings.
-     *
-     * @throws IllegalArgumentException naming the key
-     */
-    private static void checkDataMetadata(Map<String, String> meta, DenoiserModel model) {
-        String names = meta.get(KEY_CLASS_NAMES);
-        if (names != null) {
-            List<String> n;
-            try {
-                n = parseClassNames(names);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("metadata " + KEY_CLASS_NAMES + ": " + e.getMessage(), e);
+    /** The metadata keys the library writes and interprets itself: a caller's {@code extra} may not set them. */
+    private static final Set<String> OWN_KEYS = Set.of(KEY_FORMAT, KEY_MODEL_KIND, KEY_MODEL_CONFIG, KEY_MODEL_CLASS,
+            KEY_TRAINING_CONFIG, KEY_WEIGHTS, KEY_STEP, KEY_SEED, KEY_OPTIM_STEPS, KEY_EMA_UPDATES);
+
+    /** Adds the caller's {@code extra} to {@code meta}, refusing the library's own keys and null values. */
+    private static void putExtra(Map<String, String> meta, Map<String, String> extra) {
+        for (Map.Entry<String, String> e : extra.entrySet()) {
+            if (OWN_KEYS.contains(Objects.requireNonNull(e.getKey(), "metadata key"))) {
+                throw new IllegalArgumentException("metadata key " + e.getKey() + " is the checkpoint's own");
             }
-            if (n.size() != model.numClasses()) {
-                throw new IllegalArgumentException("metadata " + KEY_CLASS_NAMES + " has " + n.size() + " names for a "
-                        + "model of " + model.numClasses() + " classes");
+            if (e.getKey().isEmpty()) {
+                throw new IllegalArgumentException("metadata key is empty");
+            }
+            meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
+        }
+    }
+
+    /**
+     * Refuses metadata that {@link #readInfo} or {@link #loadModel} would refuse later, so that no writer makes a file
+     * it cannot read back: every value read as {@link #readInfo} reads it, and the data keys against the model:
+     * {@value #KEY_CLASS_NAMES} one distinct name per class, {@value #KEY_DATA_FEATURE_NAMES} one name per
+     * coordinate, {@value #KEY_DATA_STANDARDIZATION} one mean and scale per coordinate, {@value #KEY_DATA_IMAGE_SHAPE}
+     * a {@code [C, H, W]} of as many values (C 1 or 3).
+     *
+     * @throws IllegalArgumentException naming the key and the problem
+     */
+    private static void checkMetadata(Path file, Map<String, String> meta, DenoiserModel model) {
+        Info info;
+        try {
+            info = info(file, meta, false, false);
+        } catch (CheckpointException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+        long numel = org.diffusion4j.tensor.Shape.numel(model.sampleShape());
+        List<String> names = info.classNames();
+        if (!names.isEmpty() && names.size() != model.numClasses()) {
+            throw new IllegalArgumentException("metadata " + KEY_CLASS_NAMES + " has " + names.size() + " names for a "
+                    + "model of " + model.numClasses() + " classes");
+        }
+        List<String> features = info.featureNames();
+        if (!features.isEmpty() && features.size() != numel) {
+            throw new IllegalArgumentException("metadata " + KEY_DATA_FEATURE_NAMES + " has " + features.size()
+                    + " names for samples of " + numel + " values");
+        }
+        String st = meta.get(KEY_DATA_STANDARDIZATION);
+        if (st != null) {
+            try {
+                int f = org.diffusion4j.io.Standardization.fromJson(st).features();
+                if (f != numel) {
+                    throw new IllegalArgumentException("it has " + f + " features, the model's samples " + numel);
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("metadata " + KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e);
             }
         }
-        String features = meta.get(KEY_DATA_FEATURE_NAMES);
-        if (features != null) {
+        String img = meta.get(KEY_DATA_IMAGE_SHAPE);
+        if (img != null) {
+            long[] shape = null;
             try {
-                parseStrings(features);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
+                shape = JSON.readValue(img, long[].class);
+            } catch (JsonProcessingException ignored) {
+                // reported below
+            }
+            if (shape == null || shape.length != 3 || (shape[0] != 1 && shape[0] != 3) || shape[1] < 1 || shape[2] < 1
+                    || shape[0] * shape[1] * shape[2] != numel) {
+                throw new IllegalArgumentException("metadata " + KEY_DATA_IMAGE_SHAPE + " = '" + img + "' is not an "
+                        + "image shape [C, H, W] (C 1 or 3) of the model's " + numel + " values");
             }
         }
     }
@@ -359,8 +394,11 @@ public final class Checkpoint {
             throw new IllegalStateException("cannot export a closed trainer");
         }
         trainer.ops().backend().synchronize();
-        Map<String, String> meta = new LinkedHashMap<>(extra);
+        Map<String, String> meta = new LinkedHashMap<>();
+        putExtra(meta, extra);
         putClassNames(meta, trainer);
+        meta.put(KEY_STEP, Long.toString(trainer.completedSteps()));
+        meta.put(KEY_SEED, Long.toString(trainer.config().seed()));
         exportWeights(file, trainer.model(), trainer.ema(), trainer.config(), meta);
     }
 
@@ -384,6 +422,12 @@ public final class Checkpoint {
                 if (avg == null) {
                     throw new IllegalArgumentException("the EMA has no average of parameter '" + name + "'");
                 }
+                long[] want = tensors.get(name).shape();
+                if (!Arrays.equals(avg.shape(), want)) {
+                    throw new IllegalArgumentException("the EMA's average of '" + name + "' has shape "
+                            + Arrays.toString(avg.shape()) + ", the parameter " + Arrays.toString(want)
+                            + ": not this model's EMA");
+                }
                 tensors.put(name, avg);
             }
         }
@@ -392,13 +436,8 @@ public final class Checkpoint {
         if (training != null) {
             meta.put(KEY_TRAINING_CONFIG, toJson(training));
         }
-        for (Map.Entry<String, String> e : extra.entrySet()) {
-            if (meta.containsKey(e.getKey())) {
-                throw new IllegalArgumentException("metadata key " + e.getKey() + " is the export's own");
-            }
-            meta.put(e.getKey(), Objects.requireNonNull(e.getValue(), e.getKey()));
-        }
-        checkDataMetadata(meta, model);
+        meta.putAll(extra);                                    // checked by the caller (putExtra) or the library's
+        checkMetadata(file, meta, model);
         Safetensors.write(file, tensors, meta);
     }
 
@@ -445,8 +484,8 @@ public final class Checkpoint {
         }
         meta.putAll(modelMetadata(model));
         meta.put(KEY_WEIGHTS, loaded.emaUsed() ? "ema" : "raw");
-        extra.forEach(meta::putIfAbsent);
-        checkDataMetadata(meta, model);
+        putExtra(meta, extra);                                 // the caller's data keys replace the loaded ones
+        checkMetadata(file, meta, model);
         Map<String, Tensor> state = model.module().stateDict();
         Backend be = state.values().iterator().next().backend();
         be.synchronize();
@@ -544,7 +583,18 @@ public final class Checkpoint {
     }
 
     private static Info info(Path file, SafetensorsHeader header) throws CheckpointException {
-        Map<String, String> meta = header.metadata();
+        boolean hasEma = false;
+        boolean hasOpt = false;
+        for (SafetensorsHeader.Entry e : header.entries()) {
+            hasEma |= e.name().startsWith(EMA_PREFIX);
+            hasOpt |= e.name().startsWith(M_PREFIX) || e.name().startsWith(V_PREFIX);
+        }
+        return info(file, header.metadata(), hasEma, hasOpt);
+    }
+
+    /** What {@code meta} says (see {@link #readInfo}); every value parsed and checked. */
+    private static Info info(Path file, Map<String, String> meta, boolean hasEma, boolean hasOpt)
+            throws CheckpointException {
         String format = meta.get(KEY_FORMAT);
         if (format != null && !format.equals(FORMAT_VERSION)) {
             throw new CheckpointException(file, "metadata " + KEY_FORMAT + " = '" + format
@@ -589,11 +639,9 @@ public final class Checkpoint {
                 throw new CheckpointException(file, "metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
             }
         }
-        boolean hasEma = false;
-        boolean hasOpt = false;
-        for (SafetensorsHeader.Entry e : header.entries()) {
-            hasEma |= e.name().startsWith(EMA_PREFIX);
-            hasOpt |= e.name().startsWith(M_PREFIX) || e.name().startsWith(V_PREFIX);
+        String weights = meta.get(KEY_WEIGHTS);
+        if (weights != null && !weights.equals("ema") && !weights.equals("raw")) {
+            throw new CheckpointException(file, "metadata " + KEY_WEIGHTS + " = '" + weights + "': expected ema or raw");
         }
         return new Info(kind, config, training, count(file, meta, KEY_STEP), count(file, meta, KEY_SEED, true),
                 count(file, meta, KEY_OPTIM_STEPS), count(file, meta, KEY_EMA_UPDATES), hasEma, hasOpt, meta);
@@ -656,6 +704,9 @@ public final class Checkpoint {
             if (n.isEmpty() || !seen.add(n)) {
                 throw new IllegalArgumentException("class " + k + " has " + (n.isEmpty() ? "an empty name"
                         : "the name '" + n + "' of an earlier class"));
+            }
+            if (n.chars().anyMatch(Character::isISOControl)) {
+                throw new IllegalArgumentException("class " + k + " has a name with a control character");
             }
         }
     }
@@ -805,6 +856,10 @@ public final class Checkpoint {
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
         requireSameModel(file, info, model);
+        if (!info.classNames().isEmpty() && info.classNames().size() != model.numClasses()) {
+            throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + " has " + info.classNames().size()
+                    + " names for a model of " + model.numClasses() + " classes");
+        }
         Map<String, Parameter> params = model.module().namedParameters();
         boolean useEma = switch (which) {
             case RAW -> false;

@@ -112,6 +112,12 @@ class CsvTest {
         assertFails(FileFormatException.class, bare, () -> Csv.load(bare, Csv.Header.AUTO, "c"), "no column 'c'",
                 "without a header");
         assertEquals(List.of("a", "b"), Csv.load(bare, Csv.Header.AUTO, "1").classNames());
+        // the feature names are the header without the label column, and an unknown label column is an error
+        assertEquals(List.of("sepal_length", "sepal_width", "petal_length", "petal_width"),
+                Csv.featureNames(f, Csv.Header.AUTO, "species"));
+        assertEquals(List.of(), Csv.featureNames(bare, Csv.Header.AUTO, "1"), "no header, no names");
+        assertFails(FileFormatException.class, f, () -> Csv.featureNames(f, Csv.Header.AUTO, "nope"),
+                "no column 'nope'");
     }
 
     @Test

@@ -200,6 +200,10 @@ class DatasetTest {
                 twice.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {2}, new int[] {0, 1},
                 List.of("x", "")));
+        IllegalArgumentException control = assertThrows(IllegalArgumentException.class, () -> Dataset.of(
+                new float[4], new long[] {2}, new int[] {0, 1}, List.of("x", "a\u001b[31m")));
+        org.junit.jupiter.api.Assertions.assertTrue(control.getMessage().contains("control character"),
+                control.getMessage());
         Dataset d = Dataset.of(new float[6], new long[] {1, 3}, new int[] {1, 0}, List.of("a", "b"));
         assertEquals(2, d.numClasses());
         assertArrayEquals(new long[] {5, 1, 3}, d.batchShape(5));

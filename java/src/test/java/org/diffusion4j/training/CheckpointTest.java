@@ -574,6 +574,69 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * No writer makes a file its reader refuses (found by a library-embedding trial): the library's own keys are
+     * refused as caller metadata, every value is read as readInfo reads it, and the data keys must fit the model.
+     */
+    @Test
+    void callerMetadataIsCheckedBeforeAnythingIsWritten(@TempDir Path dir) throws IOException {
+        try (TensorScope s = TensorScope.open(); Trainer t = conditional(s, 3); TensorScope r = TensorScope.open()) {
+            Path out = dir.resolve("out.safetensors");
+            Map<String, String> bad = new java.util.LinkedHashMap<>();
+            bad.put(Checkpoint.KEY_WEIGHTS, "ema");                     // would make raw weights read as EMA
+            bad.put(Checkpoint.KEY_STEP, "-1");
+            bad.put(Checkpoint.KEY_OPTIM_STEPS, "3");
+            bad.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(List.of("a", "b")));
+            bad.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(List.of("x", "y", "z")));
+            bad.put(Checkpoint.KEY_DATA_STANDARDIZATION, "garbage");
+            bad.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, "[1, 7, 7]");
+            bad.put("", "empty key");
+            Checkpoint.Loaded loaded;
+            Path ck = dir.resolve("ck.safetensors");
+            t.save(ck);
+            loaded = Checkpoint.loadModel(ck, ops, null, r, Checkpoint.Weights.PREFER_EMA);
+            for (Map.Entry<String, String> e : bad.entrySet()) {
+                Map<String, String> one = Map.of(e.getKey(), e.getValue());
+                for (Runnable write : List.<Runnable>of(
+                        () -> rethrow(() -> Checkpoint.save(t, out, one)),
+                        () -> rethrow(() -> Checkpoint.exportWeights(out, t, one)),
+                        () -> rethrow(() -> Checkpoint.exportWeights(out, loaded, DType.F32, one)))) {
+                    IllegalArgumentException iae = assertThrows(IllegalArgumentException.class, write::run,
+                            e.getKey() + " = " + e.getValue());
+                    assertTrue(iae.getMessage().contains(e.getKey().isEmpty() ? "empty" : e.getKey()),
+                            iae.getMessage());
+                    assertFalse(Files.exists(out), "nothing written for " + e.getKey());
+                }
+            }
+            // the caller's data keys replace the loaded file's when re-exporting
+            Checkpoint.exportWeights(out, loaded, DType.F32,
+                    Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(List.of("p", "q", "r"))));
+            assertEquals(List.of("p", "q", "r"), Checkpoint.readInfo(out).classNames());
+            // a trainer's export records its step and seed like a checkpoint does
+            Path ex = dir.resolve("trainer-export.safetensors");
+            Checkpoint.exportWeights(ex, t);
+            assertEquals(1, Checkpoint.readInfo(ex).step());
+            assertEquals(9, Checkpoint.readInfo(ex).seed());
+            // another model's EMA is refused by shape
+            MlpDenoiser wide = new MlpDenoiser(ops, r, new MlpDenoiser.Config(2, 32, 2, 16, 1000.0, 3), 1);
+            IllegalArgumentException iae = assertThrows(IllegalArgumentException.class,
+                    () -> Checkpoint.exportWeights(dir.resolve("x.safetensors"), wide, t.ema()));
+            assertTrue(iae.getMessage().contains("not this model's EMA"), iae.getMessage());
+        }
+    }
+
+    private interface IoAction {
+        void run() throws IOException;
+    }
+
+    private static void rethrow(IoAction a) {
+        try {
+            a.run();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /** Class names travel as caller metadata; malformed ones are named when the file is read. */
     @Test
     void classNamesRoundTripAndMalformedOnesAreRefused(@TempDir Path dir) throws IOException {
