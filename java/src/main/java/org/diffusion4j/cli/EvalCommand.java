@@ -172,23 +172,30 @@ final class EvalCommand implements Callable<Integer> {
             try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
                 o.println("checkpoint  " + s.file + ": " + s.describe());
                 folder = s.runFolder;
-                if (s.run != null) {
-                    RunJson.TrainOptions ro = s.run.options();
-                    runFingerprint = s.run.data() == null ? null : s.run.data().fingerprint();
-                    refuseConflicts(ro, s.runFolder, runFingerprint != null);
+                RunJson.DataSource src = s.dataSource();
+                if (src != null) {
+                    runFingerprint = src.fingerprint();
+                    String where = s.run != null ? " (the run in " + s.runFolder.root() + " used "
+                            : " (the checkpoint's training used ";
+                    refuseConflicts(src, where, runFingerprint != null);
                     if (dataPath == null) {
-                        dataPath = s.runData();
+                        dataPath = Path.of(src.data());
                     }
-                    frac = ro.heldOut();
-                    labels = ro.labelColumn();
-                    res = ro.resolution();
-                    ch = ro.channels();
+                    frac = src.heldOut();
+                    labels = src.labelColumn();
+                    res = src.resolution();
+                    ch = src.channels();
                     if (splitSeed == null) {
-                        split = ro.seed();
+                        split = src.seed();
+                    }
+                    if (s.run == null) {
+                        o.println("split       from the checkpoint's metadata: held out " + frac + " of " + dataPath
+                                + ", seed " + split + (labels != null ? ", labels in column " + labels : ""));
                     }
                 }
                 if (dataPath == null) {
-                    throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder");
+                    throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder and "
+                            + "does not say which data it was trained on");
                 }
                 loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
@@ -417,9 +424,8 @@ final class EvalCommand implements Callable<Integer> {
      * one training left out.
      */
     /** Options that would evaluate against another split than the run's; moved data passes by its fingerprint. */
-    private void refuseConflicts(RunJson.TrainOptions ro, RunFolder runFolder, boolean fingerprinted) {
+    private void refuseConflicts(RunJson.DataSource ro, String where, boolean fingerprinted) {
         CommandLine.ParseResult pr = spec.commandLine().getParseResult();
-        String where = " (the run in " + runFolder.root() + " used ";
         if (data != null && ro.data() != null && !fingerprinted
                 && !realPath(data).equals(realPath(Path.of(ro.data())))) {
             throw new IllegalArgumentException("--data " + data + " differs from the run's data" + where + ro.data()

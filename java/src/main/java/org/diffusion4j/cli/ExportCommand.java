@@ -92,6 +92,10 @@ final class ExportCommand implements Callable<Integer> {
             if (!s.classNames().isEmpty()) {
                 known.put(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(s.classNames()));
             }
+            RunJson.DataSource source = s.dataSource();
+            if (source != null) {
+                known.put(Checkpoint.KEY_DATA_SOURCE, source.toJson());
+            }
             long[] image = s.imageShape();
             if (image != null && s.model().sampleShape().length == 1) {
                 known.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(image));   // [C, H, W]: JSON

@@ -314,6 +314,28 @@ final class ModelSession implements AutoCloseable {
         return img;
     }
 
+    /**
+     * Where the model's data came from: the run's run.json in a run folder, else the checkpoint's
+     * {@link Checkpoint#KEY_DATA_SOURCE}; null when neither says.
+     *
+     * @throws IllegalArgumentException naming the file when the metadata is malformed
+     */
+    RunJson.DataSource dataSource() {
+        if (run != null && run.options() != null) {
+            return RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint());
+        }
+        String json = loaded.info().metadata().get(Checkpoint.KEY_DATA_SOURCE);
+        if (json == null) {
+            return null;
+        }
+        try {
+            return RunJson.DataSource.fromJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": metadata " + Checkpoint.KEY_DATA_SOURCE + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
     /** The run's dataset path, or null. */
     Path runData() {
         return run == null || run.options() == null || run.options().data() == null ? null

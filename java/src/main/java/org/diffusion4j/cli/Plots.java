@@ -151,7 +151,7 @@ final class Plots {
         }
         if (cls == null || single >= 0) {
             addPoints(chart, unique(single >= 0 ? labels.className(single) : "samples", used), x, n, d, null, -1,
-                    new Color(214, 39, 40, 110));
+                    single >= 0 ? withAlpha(PALETTE[single % PALETTE.length], 140) : new Color(214, 39, 40, 110));
         } else {
             int classes = Arrays.stream(cls, 0, n).max().orElse(0) + 1;
             // a legend of more than MAX_LEGEND classes says nothing (XChart would show an arbitrary slice)

@@ -70,6 +70,44 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                     int numClasses, List<String> classNames, String fingerprint) {
     }
 
+    /**
+     * Where a model's data came from and how it was split: what {@code eval} needs to score a checkpoint against the
+     * held-out part of the data it trained on. Taken from run.json in a run folder; written into every checkpoint by
+     * {@code train} ({@link org.diffusion4j.training.Checkpoint#KEY_DATA_SOURCE}), so an exported file outside the
+     * run folder keeps it.
+     *
+     * @param fingerprint the data's {@link DataLoading.Loaded#fingerprint()}, or null (not checked)
+     */
+    record DataSource(String data, String fingerprint, double heldOut, long seed, String labelColumn, int resolution,
+                      int channels) {
+
+        static DataSource of(TrainOptions o, String fingerprint) {
+            return new DataSource(o.data(), fingerprint, o.heldOut(), o.seed(), o.labelColumn(), o.resolution(),
+                    o.channels());
+        }
+
+        String toJson() {
+            try {
+                return JSON.writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(this);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        /** @throws IllegalArgumentException when {@code json} is not such a record */
+        static DataSource fromJson(String json) {
+            try {
+                DataSource d = JSON.readValue(json, DataSource.class);
+                if (d == null || d.data() == null || !(d.heldOut() > 0 && d.heldOut() < 1)) {
+                    throw new IllegalArgumentException("not a data source: " + json);
+                }
+                return d;
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalArgumentException("not a data source (" + e.getOriginalMessage() + ")", e);
+            }
+        }
+    }
+
     /** The model: its {@link org.diffusion4j.nn.Models} kind, configuration JSON and parameter count. */
     record ModelInfo(String kind, JsonNode config, long parameters) {
     }

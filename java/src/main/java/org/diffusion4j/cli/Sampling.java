@@ -36,8 +36,8 @@ final class Sampling {
     static final long STREAM = 1L << 40;
 
     /** Names accepted by {@code --sampler} (dashes or underscores). */
-    static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, euler-ancestral, "
-            + "dpmpp-2m-sde";
+    static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, ddpm-large, "
+            + "euler-ancestral, dpmpp-2m-sde";
 
     private Sampling() {
     }

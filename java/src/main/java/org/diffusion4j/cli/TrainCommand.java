@@ -481,6 +481,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!loaded.featureNames().isEmpty()) {
             extraMeta.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(loaded.featureNames()));
         }
+        extraMeta.put(Checkpoint.KEY_DATA_SOURCE, RunJson.DataSource.of(opts, fingerprint).toJson());
         if (!opts.cond() && opts.labelColumn() != null && train.numClasses() >= 2) {
             o.println("note        the labels of --label-column " + opts.labelColumn() + " are not used: add --cond to "
                     + "train a class-conditional model (sample --class needs one)");

@@ -56,6 +56,7 @@ import java.util.TreeSet;
  *                     d4j.data.feature_names  JSON array, the name of each vector coordinate (the CLI's, from a CSV
  *                                           header)
  *                     d4j.data.image_shape  JSON array [C, H, W] of a model trained on flattened images (the CLI's)
+ *                     d4j.data.source       JSON: the data's path, fingerprint and split (the CLI's)
  *                     d4j.training.config   the {@link TrainingConfig} as JSON
  *                     d4j.step              completed steps (also the position of every random stream: the
  *                                           trainer's draws are functions of (seed, step))
@@ -116,6 +117,12 @@ public final class Checkpoint {
      * accepts them.
      */
     public static final String KEY_CLASS_NAMES = "d4j.data.class_names";
+    /**
+     * Metadata key of where the training data came from and how it was split (the CLI's JSON: path, fingerprint,
+     * held-out fraction, split seed, label column, resolution, channels): {@code eval} of a checkpoint outside its run
+     * folder scores it against the same held-out part.
+     */
+    public static final String KEY_DATA_SOURCE = "d4j.data.source";
     /**
      * Metadata key of the names of the vector features (a JSON array of strings, one per coordinate; written by the
      * CLI for a CSV with a header): plots label their axes with them.

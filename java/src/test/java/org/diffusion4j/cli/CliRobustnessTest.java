@@ -196,6 +196,21 @@ class CliRobustnessTest {
         TrainSampleEvalTest.Result byName = run("sample", "--checkpoint", exported.toString(), "--n", "4", "--class",
                 "mid", "--steps", "2", "--backend", "cpu", "--out", dir.resolve("mid.png").toString());
         assertTrue(byName.out().contains("class 2 (mid)"), byName::toString);
+        // eval of the export outside the run folder: the data, its split and label column come from its metadata,
+        // so it scores exactly like the run (same held-out rows; found by a README trial with --seed 5)
+        Path runEval = dir.resolve("run-eval.json");
+        assertEquals(0, run("eval", "--checkpoint", out.toString(), "--n", "60", "--steps", "8", "--backend", "cpu",
+                "--out", runEval.toString()).code());
+        JsonNode runMetrics = JSON.readTree(runEval.toFile()).get("metrics");
+        Path exportEval = dir.resolve("export-eval.json");
+        TrainSampleEvalTest.Result ee = run("eval", "--checkpoint", exported.toString(), "--n", "60", "--steps", "8",
+                "--backend", "cpu", "--out", exportEval.toString());
+        assertEquals(0, ee.code(), ee::toString);
+        assertTrue(ee.out().contains("split       from the checkpoint's metadata"), ee::toString);
+        JsonNode exportMetrics = JSON.readTree(exportEval.toFile()).get("metrics");
+        for (String key : List.of("sliced_wasserstein", "sliced_wasserstein_real_reference", "knn_class_accuracy")) {
+            assertEquals(runMetrics.get(key).asDouble(), exportMetrics.get(key).asDouble(), key);
+        }
         assertOneLineFailure(run("export", "--checkpoint", exported.toString(), "--out", latest.toString(),
                 "--backend", "cpu"), "lies in a run's checkpoints folder");
         Path elsewhere = dir.resolve("copy-of-latest.safetensors");
@@ -215,9 +230,10 @@ class CliRobustnessTest {
         }
         Path subFile = dir.resolve("sub.csv");
         Files.writeString(subFile, sub);
+        // (the export knows its data's fingerprint; a file without it meets the class check of ClassMapTest)
         assertOneLineFailure(run("eval", "--checkpoint", exported.toString(), "--data", subFile.toString(),
                 "--label-column", "label", "--n", "8", "--steps", "2", "--backend", "cpu"),
-                "the model's class 0 'high' is not a class of the data");
+                "is not the data the run trained on");
         for (String spec : new String[] {"high", "0", " HIGH"}) {
             Path raw = dir.resolve("class-high.npy");
             TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "64", "--class", spec,
