@@ -7,12 +7,9 @@ import org.diffusion4j.sampling.Sampler;
 import org.diffusion4j.sampling.SamplerContext;
 import org.diffusion4j.sampling.Samplers;
 import org.diffusion4j.sampling.SamplingGrid;
-import org.diffusion4j.schedule.DiscreteVpSchedule;
 import org.diffusion4j.schedule.NoiseSchedule;
 import org.diffusion4j.schedule.Prediction;
 import org.diffusion4j.schedule.RectifiedFlowSchedule;
-import org.diffusion4j.schedule.SigmaGrids;
-import org.diffusion4j.schedule.TimestepSpacing;
 import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
@@ -57,37 +54,19 @@ final class Sampling {
     }
 
     /**
-     * The sampling grid of {@code steps} steps from noise to data over {@code schedule}: uniform in time for a
-     * rectified flow ({@code t = 1 → 0}); trailing timesteps ({@link TimestepSpacing#TRAILING}) of a discrete VP
-     * schedule; uniform in log-SNR from {@code t = 1} (or {@code 0.999} where {@code α(1) = 0}) to {@code 1e-3},
-     * then clean data, for a continuous diffusion schedule.
+     * The sampling grid of {@code steps} steps from noise to data over {@code schedule}
+     * ({@link SamplingGrid#standard}), with the CLI's option names in its errors.
      */
     static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps) {
         if (steps < 1) {
             throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         }
         boolean flowSampler = samplerName.replace('-', '_').startsWith("flow_");
-        if (schedule instanceof RectifiedFlowSchedule) {
-            if (flowSampler) {
-                return SamplingGrid.ofTimes(schedule, SigmaGrids.linspace(1, 0, steps + 1));
-            }
-            double[] t = SigmaGrids.linspace(0.999, 0, steps + 1);
-            return SamplingGrid.ofTimes(schedule, t);
-        }
-        if (flowSampler) {
+        if (flowSampler && !(schedule instanceof RectifiedFlowSchedule)) {
             throw new IllegalArgumentException("--sampler " + samplerName + " needs a flow-matching model (trained "
                     + "with --objective flow); this one uses " + schedule);
         }
-        if (schedule instanceof DiscreteVpSchedule d) {
-            int n = Math.min(steps, d.numTrainTimesteps());
-            return SamplingGrid.ofTimesteps(d, TimestepSpacing.TRAILING.timesteps(d.numTrainTimesteps(), n));
-        }
-        double tMax = schedule.alpha(1.0) == 0 ? 0.999 : 1.0;
-        double[] t = SigmaGrids.uniformLogSnr(schedule, steps, tMax, 1e-3);
-        double[] all = new double[steps + 1];
-        System.arraycopy(t, 0, all, 0, steps);
-        all[steps] = 0;
-        return SamplingGrid.ofTimes(schedule, all);
+        return SamplingGrid.standard(schedule, steps, flowSampler);
     }
 
     /**

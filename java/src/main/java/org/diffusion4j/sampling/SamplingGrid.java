@@ -64,6 +64,50 @@ public final class SamplingGrid {
      * @throws IllegalArgumentException for times outside {@code [0, 1]} or levels that are not strictly decreasing
      */
     public static SamplingGrid ofTimes(NoiseSchedule schedule, double... times) {
+        return ofTimesChecked(schedule, times);
+    }
+
+    /**
+     * A sensible grid of {@code steps} steps from noise to clean data for {@code schedule} (what the CLI samples on):
+     * <ul>
+     *   <li>a rectified flow ({@link org.diffusion4j.schedule.RectifiedFlowSchedule}): uniform in time,
+     *       {@code t = 1 → 0} for the flow samplers, {@code t = 0.999 → 0} for the others (they convert to
+     *       {@code ε}, undefined at {@code α = 0});</li>
+     *   <li>a discrete VP schedule: trailing timesteps ({@link TimestepSpacing#TRAILING}; Lin et al. 2024,
+     *       "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2), at most its training steps;</li>
+     *   <li>any other schedule: uniform in log-SNR from {@code t = 1} (or {@code 0.999} where {@code α(1) = 0}) to
+     *       {@code t = 1e-3} (as DPM-Solver's "logSNR" spacing, Lu et al. 2022, Sec. 3.3), then clean data.</li>
+     * </ul>
+     *
+     * @param flowSampler whether the sampler integrates the flow ODE itself ({@link Samplers#flowEuler},
+     *                    {@link Samplers#flowMidpoint}); they need a rectified flow
+     * @throws IllegalArgumentException for {@code steps < 1}, or a flow sampler on another schedule
+     */
+    public static SamplingGrid standard(NoiseSchedule schedule, int steps, boolean flowSampler) {
+        Objects.requireNonNull(schedule, "schedule");
+        if (steps < 1) {
+            throw new IllegalArgumentException("steps must be >= 1, got " + steps);
+        }
+        if (schedule instanceof org.diffusion4j.schedule.RectifiedFlowSchedule) {
+            return ofTimes(schedule, org.diffusion4j.schedule.SigmaGrids.linspace(flowSampler ? 1 : 0.999, 0,
+                    steps + 1));
+        }
+        if (flowSampler) {
+            throw new IllegalArgumentException("a flow sampler needs a flow-matching (rectified flow) schedule; "
+                    + "this one is " + schedule);
+        }
+        if (schedule instanceof DiscreteVpSchedule d) {
+            int n = Math.min(steps, d.numTrainTimesteps());
+            return ofTimesteps(d, TimestepSpacing.TRAILING.timesteps(d.numTrainTimesteps(), n));
+        }
+        double tMax = schedule.alpha(1.0) == 0 ? 0.999 : 1.0;
+        double[] t = org.diffusion4j.schedule.SigmaGrids.uniformLogSnr(schedule, steps, tMax, 1e-3);
+        double[] all = Arrays.copyOf(t, steps + 1);
+        all[steps] = 0;
+        return ofTimes(schedule, all);
+    }
+
+    private static SamplingGrid ofTimesChecked(NoiseSchedule schedule, double... times) {
         Level[] l = new Level[times.length];
         for (int i = 0; i < times.length; i++) {
             l[i] = new Level(times[i], schedule.alpha(times[i]), schedule.sigma(times[i]));
