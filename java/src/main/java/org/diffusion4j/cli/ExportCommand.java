@@ -101,24 +101,12 @@ final class ExportCommand implements Callable<Integer> {
                 known.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(image));   // [C, H, W]: JSON
             }
             Path parent = out.toAbsolutePath().normalize().getParent();
-            Path topCreated = parent;
-            while (topCreated != null && topCreated.getParent() != null && !Files.exists(topCreated.getParent())) {
-                topCreated = topCreated.getParent();
-            }
-            boolean parentExisted = parent == null || Files.exists(parent);
+            Path created = parent == null ? null : SampleCommand.firstMissing(parent);
             SampleCommand.createParent(out);
             try {
                 Checkpoint.exportWeights(out, s.loaded, d, known);
             } catch (IOException | RuntimeException e) {
-                if (!parentExisted) {                          // leave no folders made for a file never written
-                    for (Path p = parent; p != null && p.startsWith(topCreated); p = p.getParent()) {
-                        try {
-                            Files.deleteIfExists(p);
-                        } catch (IOException ignored) {
-                            break;
-                        }
-                    }
-                }
+                SampleCommand.removeCreated(parent, created);  // leave no folders made for a file never written
                 throw e;
             }
             o.printf(Locale.ROOT, "exported    %,d parameters, %s weights as %s: %s (%.1f MB)%n",

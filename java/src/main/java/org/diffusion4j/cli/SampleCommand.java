@@ -330,6 +330,35 @@ final class SampleCommand implements Callable<Integer> {
 
     /** The absolute path of an output file whose folder exists; checked before any work. */
     /** Creates the missing folders above {@code file} (checked by {@link #requireWritable}), just before writing. */
+    /** The outermost of {@code dir} and its ancestors that does not exist yet (null when {@code dir} exists). */
+    static Path firstMissing(Path dir) {
+        Path d = dir.toAbsolutePath().normalize();
+        if (Files.exists(d)) {
+            return null;
+        }
+        while (d.getParent() != null && !Files.exists(d.getParent())) {
+            d = d.getParent();
+        }
+        return d;
+    }
+
+    /**
+     * Deletes {@code dir} and its ancestors up to {@code top} (inclusive) while they are empty: the folders a command
+     * created (found with {@link #firstMissing} before) for output it never wrote. Nothing when {@code top} is null.
+     */
+    static void removeCreated(Path dir, Path top) {
+        if (top == null) {
+            return;
+        }
+        for (Path p = dir.toAbsolutePath().normalize(); p != null && p.startsWith(top); p = p.getParent()) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                return;                                        // not empty, or not ours to delete
+            }
+        }
+    }
+
     static void createParent(Path file) throws IOException {
         Path parent = file.toAbsolutePath().normalize().getParent();
         if (parent != null) {

@@ -226,12 +226,8 @@ final class TrainCommand implements Callable<Integer> {
             checkNewRunFolder(folder, false);
         }
         boolean existed = Files.exists(folder.root());
-        Path topCreated = folder.root();                       // the outermost folder the lock will create
-        while (topCreated.getParent() != null && !Files.exists(topCreated.getParent())) {
-            topCreated = topCreated.getParent();
-        }
+        Path created = SampleCommand.firstMissing(folder.root());   // the outermost folder the lock will create
         RunFolder.Lock lock = folder.lock();
-        Path created = topCreated;
         Thread hook = new Thread(() -> {
             onShutdown(folder, current);
             if (current == null && !Files.exists(folder.runJson())) {  // Ctrl-C before the run began
@@ -249,7 +245,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             lock.close();
             if (!Files.exists(folder.runJson())) {
-                cleanUpFailedStart(folder, existed, topCreated);
+                cleanUpFailedStart(folder, existed, created);
             }
         }
     }
@@ -258,7 +254,7 @@ final class TrainCommand implements Callable<Integer> {
      * After a start that wrote no run.json: removes the lock file, and a run folder this command created with the
      * parents it created for it ({@code --out runs/new/run} of a failed start leaves no {@code runs/}).
      */
-    private static void cleanUpFailedStart(RunFolder folder, boolean existed, Path topCreated) {
+    private static void cleanUpFailedStart(RunFolder folder, boolean existed, Path created) {
         if (existed) {
             try {
                 Files.deleteIfExists(folder.root().resolve(RunFolder.LOCK));
@@ -268,14 +264,7 @@ final class TrainCommand implements Callable<Integer> {
             return;
         }
         removeEmptyRunFolder(folder);
-        for (Path p = folder.root().getParent(); p != null && p.startsWith(topCreated)
-                && !p.equals(folder.root()); p = p.getParent()) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException ignored) {
-                break;                                         // not empty, or not ours to delete
-            }
-        }
+        SampleCommand.removeCreated(folder.root().getParent(), created);
     }
 
     /**
