@@ -167,9 +167,14 @@ final class DataLoading {
     }
 
     /** A class name for one line of output: quoted when it holds a comma, a quote or outer spaces; at most 40. */
-    static String showName(String name) {
-        String printable = name.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
+    /** {@code s} with control characters (escape sequences, NUL, line breaks) shown as {@code ?}: safe to print. */
+    static String printable(String s) {
+        return s.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
                 .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
+    }
+
+    static String showName(String name) {
+        String printable = printable(name);
         String s = printable.length() <= 40 ? printable : printable.substring(0, 37) + "...";
         boolean quote = s.contains(",") || s.contains("'") || !s.equals(s.strip()) || s.isEmpty();
         return quote ? "'" + s.replace("'", "\\'") + "'" : s;

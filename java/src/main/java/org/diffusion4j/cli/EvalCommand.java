@@ -172,10 +172,16 @@ final class EvalCommand implements Callable<Integer> {
             try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
                 o.println("checkpoint  " + s.file + ": " + s.describe());
                 folder = s.runFolder;
+                if (s.foreignToRun()) {
+                    o.println("warning     " + s.file.getFileName() + " was trained on other data or another split "
+                            + "than the run in " + s.runFolder.root() + ": it is scored on its own split, and the "
+                            + "run's run.json is left alone");
+                    folder = null;
+                }
                 RunJson.DataSource src = s.dataSource();
                 if (src != null) {
                     runFingerprint = src.fingerprint();
-                    String where = s.run != null ? " (the run in " + s.runFolder.root() + " used "
+                    String where = s.run != null && !s.foreignToRun() ? " (the run in " + s.runFolder.root() + " used "
                             : " (the checkpoint's training used ";
                     refuseConflicts(src, where, runFingerprint != null);
                     if (dataPath == null) {
@@ -188,9 +194,10 @@ final class EvalCommand implements Callable<Integer> {
                     if (splitSeed == null) {
                         split = src.seed();
                     }
-                    if (s.run == null) {
-                        o.println("split       from the checkpoint's metadata: held out " + frac + " of " + dataPath
-                                + ", seed " + split + (labels != null ? ", labels in column " + labels : ""));
+                    if (s.run == null || s.foreignToRun()) {
+                        o.println("split       from the checkpoint's metadata: held out " + frac + " of "
+                                + DataLoading.printable(dataPath.toString()) + ", seed " + split
+                                + (labels != null ? ", labels in column " + DataLoading.printable(labels) : ""));
                     }
                 }
                 if (dataPath == null) {
@@ -243,8 +250,23 @@ final class EvalCommand implements Callable<Integer> {
             settings.put("samples", samplesFile.toAbsolutePath().normalize().toString());
             Path labelsFile = SampleCommand.labelsFile(samplesFile);
             if (Files.isRegularFile(labelsFile) && loaded.train().hasLabels()) {
-                intended = intendedLabels(labelsFile, count, loaded.train().numClasses());
-                o.println("labels      " + labelsFile + ": the class each sample was drawn for (sample --save-raw)");
+                Path classesFile = SampleCommand.classesFile(samplesFile);
+                List<String> names = List.of();
+                if (Files.isRegularFile(classesFile)) {
+                    try {
+                        names = List.of(RunJson.JSON.readValue(classesFile.toFile(), String[].class));
+                    } catch (IOException | RuntimeException e) {
+                        throw new FileFormatException(classesFile, "is not a JSON list of class names", e);
+                    }
+                }
+                int modelClasses = names.isEmpty() ? loaded.train().numClasses() : names.size();
+                intended = intendedLabels(labelsFile, count, modelClasses);
+                int[] toData = classMap(modelClasses, names, loaded.train());
+                for (int i = 0; i < intended.length; i++) {
+                    intended[i] = toData[intended[i]];
+                }
+                o.println("labels      " + labelsFile + ": the class each sample was drawn for (sample --save-raw)"
+                        + (names.isEmpty() ? "" : ", named in " + classesFile.getFileName()));
                 settings.put("labels", labelsFile.toAbsolutePath().normalize().toString());
             }
         }
@@ -349,8 +371,8 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     /**
-     * The labels file of {@code sample --save-raw}: {@code count} integer classes in {@code [0, classes)} (the data's
-     * numbering: the model and data must name their classes alike).
+     * The labels file of {@code sample --save-raw}: {@code count} integer classes in {@code [0, classes)} (the model's
+     * numbering; {@link #classMap} takes them to the data's by the names of {@code x.classes.json}).
      *
      * @throws FileFormatException naming the file for another count, a non-integer or an out-of-range class
      */
@@ -363,8 +385,8 @@ final class EvalCommand implements Callable<Integer> {
         int[] out = new int[count];
         for (int i = 0; i < count; i++) {
             if (!(v[i] >= 0 && v[i] < classes && v[i] == Math.rint(v[i]))) {
-                throw new FileFormatException(file, "label " + i + " = " + v[i] + " is not a class of the data "
-                        + "(0 .. " + (classes - 1) + ")");
+                throw new FileFormatException(file, "label " + i + " = " + v[i] + " is not a class (0 .. "
+                        + (classes - 1) + ")");
             }
             out[i] = (int) v[i];
         }
@@ -391,7 +413,7 @@ final class EvalCommand implements Callable<Integer> {
         o.flush();
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
             throw new IllegalArgumentException("the data in " + dataPath + " is not the data the run trained on (now "
-                    + loaded.fingerprint() + ", run.json has " + runFingerprint + "); the held-out split would not "
+                    + loaded.fingerprint() + ", trained on " + runFingerprint + "); the held-out split would not "
                     + "be the one training left out");
         }
         return loaded;

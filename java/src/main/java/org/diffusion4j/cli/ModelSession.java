@@ -321,9 +321,31 @@ final class ModelSession implements AutoCloseable {
      * @throws IllegalArgumentException naming the file when the metadata is malformed
      */
     RunJson.DataSource dataSource() {
-        if (run != null && run.options() != null) {
-            return RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint());
+        RunJson.DataSource runs = run == null || run.options() == null ? null
+                : RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint());
+        RunJson.DataSource own = ownDataSource();
+        if (own == null) {
+            return runs;
         }
+        if (runs != null && runs.sameSplit(own)) {
+            return runs;                                       // the run's path: data moved with --resume --data
+        }
+        return own;                                            // what this checkpoint trained on
+    }
+
+    /**
+     * Whether this checkpoint lies in a run folder whose run.json describes other data or another split than the
+     * checkpoint's own {@link Checkpoint#KEY_DATA_SOURCE} (a file copied in from another run).
+     */
+    boolean foreignToRun() {
+        RunJson.DataSource own = ownDataSource();
+        return own != null && run != null && run.options() != null
+                && !RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint())
+                .sameSplit(own);
+    }
+
+    /** The checkpoint's own data source, or null (absent, or malformed: then a warning, and it is not used). */
+    private RunJson.DataSource ownDataSource() {
         String json = loaded.info().metadata().get(Checkpoint.KEY_DATA_SOURCE);
         if (json == null) {
             return null;
@@ -331,10 +353,16 @@ final class ModelSession implements AutoCloseable {
         try {
             return RunJson.DataSource.fromJson(json);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": metadata " + Checkpoint.KEY_DATA_SOURCE + ": "
-                    + e.getMessage(), e);
+            if (!warnedSource) {
+                warnedSource = true;
+                System.err.println("warning: " + file + ": metadata " + Checkpoint.KEY_DATA_SOURCE + " is not used ("
+                        + DataLoading.printable(e.getMessage()) + ")");
+            }
+            return null;
         }
     }
+
+    private boolean warnedSource;
 
     /** The run's dataset path, or null. */
     Path runData() {

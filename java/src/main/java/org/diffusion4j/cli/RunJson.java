@@ -94,17 +94,47 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
             }
         }
 
-        /** @throws IllegalArgumentException when {@code json} is not such a record */
+        /**
+         * @throws IllegalArgumentException when {@code json} is not such a record with every field present and valid
+         *                                  (a data path, held-out fraction in (0, 1), resolution 1 .. 4096, channels
+         *                                  auto, 1 or 3)
+         */
         static DataSource fromJson(String json) {
+            JsonNode n;
             try {
-                DataSource d = JSON.readValue(json, DataSource.class);
-                if (d == null || d.data() == null || !(d.heldOut() > 0 && d.heldOut() < 1)) {
-                    throw new IllegalArgumentException("not a data source: " + json);
-                }
-                return d;
+                n = JSON.readTree(json);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new IllegalArgumentException("not a data source (" + e.getOriginalMessage() + ")", e);
+                throw new IllegalArgumentException("not JSON (" + e.getOriginalMessage() + ")", e);
             }
+            if (n == null || !n.isObject()) {
+                throw new IllegalArgumentException("not a JSON object");
+            }
+            for (String field : List.of("data", "heldOut", "seed", "resolution", "channels")) {
+                if (!n.hasNonNull(field)) {
+                    throw new IllegalArgumentException("field " + field + " is missing");
+                }
+            }
+            if (!n.get("data").isTextual() || n.get("data").asText().isEmpty() || !n.get("heldOut").isNumber()
+                    || !n.get("seed").canConvertToLong() || !n.get("resolution").canConvertToInt()
+                    || !n.get("channels").canConvertToInt()) {
+                throw new IllegalArgumentException("fields of the wrong type in " + json);
+            }
+            DataSource d = new DataSource(n.get("data").asText(),
+                    n.hasNonNull("fingerprint") ? n.get("fingerprint").asText() : null, n.get("heldOut").asDouble(),
+                    n.get("seed").asLong(), n.hasNonNull("labelColumn") ? n.get("labelColumn").asText() : null,
+                    n.get("resolution").asInt(), n.get("channels").asInt());
+            if (!(d.heldOut() > 0 && d.heldOut() < 1) || d.resolution() < 1 || d.resolution() > 4096
+                    || (d.channels() != 0 && d.channels() != 1 && d.channels() != 3)) {
+                throw new IllegalArgumentException("values out of range in " + json);
+            }
+            return d;
+        }
+
+        /** Whether {@code other} describes the same data and split (the data may lie elsewhere). */
+        boolean sameSplit(DataSource other) {
+            return java.util.Objects.equals(fingerprint, other.fingerprint) && heldOut == other.heldOut
+                    && seed == other.seed && java.util.Objects.equals(labelColumn, other.labelColumn)
+                    && resolution == other.resolution && channels == other.channels;
         }
     }
 

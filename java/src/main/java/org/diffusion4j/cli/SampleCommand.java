@@ -104,6 +104,8 @@ final class SampleCommand implements Callable<Integer> {
             refuseForeign("--save-raw", raw, npy ? NPY_MAGIC : IDX_MAGIC, npy ? "an NPY file" : "an IDX file");
             Path labels = requireWritable("--save-raw", labelsFile(raw), ".npy");    // the labels beside it
             refuseForeign("--save-raw", labels, NPY_MAGIC, "an NPY file");
+            Path classes = requireWritable("--save-raw", classesFile(raw), ".json");
+            refuseForeign("--save-raw", classes, new byte[] {'['}, "a class-name list");
         }
         if (n < 1) {
             throw new IllegalArgumentException("--n must be >= 1, got " + n);
@@ -148,6 +150,12 @@ final class SampleCommand implements Callable<Integer> {
                 } else {
                     Files.deleteIfExists(labelsFile(raw));
                 }
+                if (r.labels() != null && !s.classNames().isEmpty()) {  // the names of those numbers, for eval
+                    org.diffusion4j.io.AtomicFiles.writeBytes(classesFile(raw), (org.diffusion4j.training.Checkpoint
+                            .stringsJson(s.classNames()) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                } else {
+                    Files.deleteIfExists(classesFile(raw));
+                }
                 long[] shape = image != null ? new long[] {n, image[0], image[1], image[2]}
                         : prepend(n, s.model().sampleShape());
                 if (lower(raw).endsWith(".npy")) {
@@ -189,9 +197,18 @@ final class SampleCommand implements Callable<Integer> {
 
     /** The labels file beside {@code --save-raw x.npy|x.idx}: {@code x.labels.npy}. */
     static Path labelsFile(Path raw) {
+        return beside(raw, ".labels.npy");
+    }
+
+    /** The class names of those labels beside {@code --save-raw x.npy|x.idx}: {@code x.classes.json}. */
+    static Path classesFile(Path raw) {
+        return beside(raw, ".classes.json");
+    }
+
+    private static Path beside(Path raw, String suffix) {
         String name = raw.getFileName().toString();
         int dot = name.lastIndexOf('.');
-        return raw.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + ".labels.npy");
+        return raw.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + suffix);
     }
 
     /** Samples and what produced them. */

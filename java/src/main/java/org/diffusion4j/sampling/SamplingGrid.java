@@ -76,17 +76,19 @@ public final class SamplingGrid {
      *   <li>a discrete VP schedule: trailing timesteps ({@link TimestepSpacing#TRAILING}; Lin et al. 2024,
      *       "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2), at most its training steps;</li>
      *   <li>any other schedule: uniform in log-SNR from {@code t = 1} (or {@code 0.999} where {@code α(1) = 0}) to
-     *       {@code t = 1e-3} (as DPM-Solver's "logSNR" spacing, Lu et al. 2022, Sec. 3.3), then clean data.</li>
+     *       {@code t = 1e-3} (as DPM-Solver's "logSNR" spacing, Lu et al. 2022, Sec. 3.3), then {@code t = 0}
+     *       (clean data for VP schedules; the schedule's smallest σ for VE and EDM ones).</li>
      * </ul>
      *
      * @param flowSampler whether the sampler integrates the flow ODE itself ({@link Samplers#flowEuler},
      *                    {@link Samplers#flowMidpoint}); they need a rectified flow
-     * @throws IllegalArgumentException for {@code steps < 1}, or a flow sampler on another schedule
+     * @throws IllegalArgumentException for {@code steps} outside {@code [1, 100000]}, or a flow sampler on another
+     *                                  schedule
      */
     public static SamplingGrid standard(NoiseSchedule schedule, int steps, boolean flowSampler) {
         Objects.requireNonNull(schedule, "schedule");
-        if (steps < 1) {
-            throw new IllegalArgumentException("steps must be >= 1, got " + steps);
+        if (steps < 1 || steps > 100_000) {
+            throw new IllegalArgumentException("steps must be in [1, 100000], got " + steps);
         }
         if (schedule instanceof org.diffusion4j.schedule.RectifiedFlowSchedule) {
             return ofTimes(schedule, org.diffusion4j.schedule.SigmaGrids.linspace(flowSampler ? 1 : 0.999, 0,

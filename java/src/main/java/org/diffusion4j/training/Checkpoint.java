@@ -281,6 +281,9 @@ public final class Checkpoint {
         Safetensors.write(file, tensors, meta);
     }
 
+    /** The longest metadata value written (Jackson, which reads the header, refuses strings beyond 20 M characters). */
+    static final int MAX_METADATA_CHARS = 10_000_000;
+
     /** The metadata keys the library writes and interprets itself: a caller's {@code extra} may not set them. */
     private static final Set<String> OWN_KEYS = Set.of(KEY_FORMAT, KEY_MODEL_KIND, KEY_MODEL_CONFIG, KEY_MODEL_CLASS,
             KEY_TRAINING_CONFIG, KEY_WEIGHTS, KEY_STEP, KEY_SEED, KEY_OPTIM_STEPS, KEY_EMA_UPDATES);
@@ -308,6 +311,24 @@ public final class Checkpoint {
      * @throws IllegalArgumentException naming the key and the problem
      */
     private static void checkMetadata(Path file, Map<String, String> meta, DenoiserModel model) {
+        for (Map.Entry<String, String> e : meta.entrySet()) {
+            if (e.getValue().length() > MAX_METADATA_CHARS) {                 // JSON readers refuse longer strings
+                throw new IllegalArgumentException("metadata " + e.getKey() + " holds " + e.getValue().length()
+                        + " characters; at most " + MAX_METADATA_CHARS);
+            }
+        }
+        String source = meta.get(KEY_DATA_SOURCE);
+        if (source != null) {
+            JsonNode node = null;
+            try {
+                node = JSON.readTree(source);
+            } catch (JsonProcessingException ignored) {
+                // reported below
+            }
+            if (node == null || !node.isObject()) {
+                throw new IllegalArgumentException("metadata " + KEY_DATA_SOURCE + " is not a JSON object");
+            }
+        }
         Info info;
         try {
             info = info(file, meta, false, false);

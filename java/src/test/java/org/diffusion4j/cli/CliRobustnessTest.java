@@ -172,13 +172,41 @@ class CliRobustnessTest {
         TrainSampleEvalTest.Result fromSamples = run("eval", "--samples", all.toString(), "--data", file.toString(),
                 "--label-column", "label", "--backend", "cpu");
         assertEquals(0, fromSamples.code(), fromSamples::toString);
-        assertTrue(fromSamples.out().contains("knn_class_accuracy "), fromSamples::toString);
+        assertTrue(fromSamples.out().contains("knn_class_accuracy ")
+                && fromSamples.out().contains("named in all-classes.classes.json"), fromSamples::toString);
+        // ... by class name: data with one more class (sorting first) renumbers the others, and the samples still
+        // score as their classes (found by an adversarial trial: 0.01 before)
+        StringBuilder extraClass = new StringBuilder(csv);
+        for (int i = 0; i < 30; i++) {
+            extraClass.append(200 + i).append(",aaa,").append(300 + i).append('\n');
+        }
+        Path moreFile = dir.resolve("more-classes.csv");
+        Files.writeString(moreFile, extraClass);
+        Path wider = dir.resolve("wider.npy");
+        assertEquals(0, run("sample", "--checkpoint", out.toString(), "--n", "60", "--steps", "8", "--guidance", "1",
+                "--backend", "cpu", "--out", dir.resolve("wider.png").toString(), "--save-raw", wider.toString())
+                .code());
+        Path widerEval = dir.resolve("wider.eval.json");
+        assertEquals(0, run("eval", "--samples", wider.toString(), "--data", moreFile.toString(), "--label-column",
+                "label", "--backend", "cpu").code());
+        assertTrue(JSON.readTree(widerEval.toFile()).get("metrics").get("knn_class_accuracy").asDouble() > 0.9);
         assertOneLineFailure(run("train", "--data", dir.resolve("all-classes.labels.npy").toString(), "--out",
                 dir.resolve("labels-as-data").toString(), "--backend", "cpu"), "holds int32 values");
         assertEquals(0, run("sample", "--checkpoint", dir.resolve("unused-labels").toString(), "--n", "3", "--steps",
                 "2", "--backend", "cpu", "--out", dir.resolve("all-classes.png").toString(), "--save-raw",
                 all.toString()).code());
         assertFalse(Files.exists(dir.resolve("all-classes.labels.npy")), "no labels beside unconditional samples");
+        assertFalse(Files.exists(dir.resolve("all-classes.classes.json")));
+        // a checkpoint copied into another run's folder (other split) is scored on its own split; run.json untouched
+        Path foreign = dir.resolve("unused-labels/checkpoints/foreign.safetensors");
+        Files.copy(out.resolve("checkpoints/latest.safetensors"), foreign);
+        byte[] runJsonBefore = Files.readAllBytes(dir.resolve("unused-labels/run.json"));
+        TrainSampleEvalTest.Result fe = run("eval", "--checkpoint", foreign.toString(), "--n", "12", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("foreign.eval.json").toString());
+        assertEquals(0, fe.code(), fe::toString);
+        assertTrue(fe.out().contains("was trained on other data or another split")
+                && fe.out().contains("split       from the checkpoint's metadata"), fe::toString);
+        assertArrayEquals(runJsonBefore, Files.readAllBytes(dir.resolve("unused-labels/run.json")));
         // an export outside the run folder keeps the class names, also those only run.json knew (older checkpoints)
         Path latest = out.resolve("checkpoints/latest.safetensors");
         Path unnamed = out.resolve("checkpoints/step-000400.safetensors");
