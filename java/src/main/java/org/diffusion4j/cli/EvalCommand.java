@@ -224,7 +224,7 @@ final class EvalCommand implements Callable<Integer> {
                 long[] img = s.imageShape();
                 sampleShape = img != null ? img : s.model().sampleShape();
                 settings.put("checkpoint", s.file.toString());
-                settings.put("sampler", r.samplerName() + ", " + steps + " steps, guidance " + r.guidance()
+                settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps, guidance " + r.guidance()
                         + ", seed " + seed);
                 settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
             }
@@ -463,7 +463,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (pr.hasMatchedOption("--channels") && DataLoading.parseChannels(channels) != ro.channels()) {
             throw new IllegalArgumentException("--channels " + channels + " differs from the run's" + where
-                    + ro.channels() + "); leave it out");
+                    + (ro.channels() == 0 ? "auto" : ro.channels()) + "); leave it out");
         }
         if (labelColumn != null && !labelColumn.equals(ro.labelColumn())) {
             throw new IllegalArgumentException("--label-column " + labelColumn + " differs from the run's" + where

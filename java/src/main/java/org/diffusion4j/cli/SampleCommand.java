@@ -177,7 +177,7 @@ final class SampleCommand implements Callable<Integer> {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
-                    r.samplerName(), steps, steps == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+                    r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
                             : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "", seed,
@@ -212,7 +212,7 @@ final class SampleCommand implements Callable<Integer> {
     }
 
     /** Samples and what produced them. */
-    record Result(float[] samples, int[] labels, int classes, String samplerName, double guidance) {
+    record Result(float[] samples, int[] labels, int classes, String samplerName, double guidance, int steps) {
     }
 
     /** Refuses an {@code --n} whose samples do not fit one Java array. */
@@ -281,7 +281,7 @@ final class SampleCommand implements Callable<Integer> {
                 labels[i] = labelOf.applyAsInt(i);
             }
         }
-        return new Result(x, labels, k, name, g);
+        return new Result(x, labels, k, name, g, grid.steps());
     }
 
     /**
