@@ -68,7 +68,8 @@ final class SampleCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--save-raw", description = "also write the samples as .npy or .idx (float32, [n, ...shape]); "
-            + "for a class-conditional model also x.labels.npy (int32 [n], the class of each row: i mod K, or --class)")
+            + "for a class-conditional model also x.labels.npy (int32 [n], the class of each row: i mod K, or --class) "
+            + "and x.classes.json (their names)")
     Path saveRaw;
 
     @Option(names = "--columns", description = "grid columns (default: the number of classes, or sqrt(n))")
