@@ -102,12 +102,26 @@ final class ExportCommand implements Callable<Integer> {
             }
             Path parent = out.toAbsolutePath().normalize().getParent();
             Path created = parent == null ? null : SampleCommand.firstMissing(parent);
+            // leave no folders made for a file never written: on an error, and on Ctrl-C
+            Thread hook = new Thread(() -> {
+                if (!Files.exists(out)) {
+                    org.diffusion4j.io.AtomicFiles.deleteInFlight();
+                    SampleCommand.removeCreated(parent, created);
+                }
+            }, "diffusion4j-export-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
             SampleCommand.createParent(out);
             try {
                 Checkpoint.exportWeights(out, s.loaded, d, known);
             } catch (IOException | RuntimeException e) {
-                SampleCommand.removeCreated(parent, created);  // leave no folders made for a file never written
+                SampleCommand.removeCreated(parent, created);
                 throw e;
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException ignored) {
+                    // the JVM is shutting down: the hook runs
+                }
             }
             o.printf(Locale.ROOT, "exported    %,d parameters, %s weights as %s: %s (%.1f MB)%n",
                     s.model().module().parameterCount(), s.loaded.emaUsed() ? "EMA" : "raw", d,

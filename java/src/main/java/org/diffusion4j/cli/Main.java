@@ -37,6 +37,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     public static void main(String[] args) {
         configureLogging();
+        // Ctrl-C (SIGINT) or SIGTERM in any command: no temporary file of a write in flight stays behind
+        Runtime.getRuntime().addShutdownHook(new Thread(org.diffusion4j.io.AtomicFiles::deleteInFlight,
+                "diffusion4j-temporaries"));
         System.exit(execute(args));
     }
 
