@@ -13,7 +13,6 @@ import org.diffusion4j.training.TrainingConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -133,22 +132,13 @@ final class ModelSession implements AutoCloseable {
      * @throws CheckpointException when the metadata is malformed or does not fit the model's samples
      */
     org.diffusion4j.io.Standardization standardization() {
-        String json = loaded.info().metadata().get(Checkpoint.KEY_DATA_STANDARDIZATION);
-        if (json == null) {
-            return null;
+        org.diffusion4j.io.Standardization st = loaded.info().standardization();
+        long features = org.diffusion4j.tensor.Shape.numel(model().sampleShape());
+        if (st != null && st.features() != features) {
+            throw new IllegalStateException(file + ": metadata " + Checkpoint.KEY_DATA_STANDARDIZATION + " has "
+                    + st.features() + " features, the model's samples " + features);
         }
-        try {
-            org.diffusion4j.io.Standardization st = org.diffusion4j.io.Standardization.fromJson(json);
-            long features = org.diffusion4j.tensor.Shape.numel(model().sampleShape());
-            if (st.features() != features) {
-                throw new IllegalArgumentException("it has " + st.features() + " features, the model's samples "
-                        + features);
-            }
-            return st;
-        } catch (IllegalArgumentException e) {
-            throw new IllegalStateException(new CheckpointException(file, "metadata "
-                    + Checkpoint.KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e).getMessage(), e);
-        }
+        return st;
     }
 
     /**
@@ -161,7 +151,7 @@ final class ModelSession implements AutoCloseable {
         if (s.length == 3) {
             return s;
         }
-        long[] stored = storedImageShape();
+        long[] stored = loaded.info().imageShape();
         if (stored != null && s.length == 1 && stored[0] * stored[1] * stored[2] == s[0]) {
             return stored;
         }
@@ -288,31 +278,6 @@ final class ModelSession implements AutoCloseable {
         return names.isEmpty() ? "" : " (classes: " + DataLoading.listNames(names, 20, true) + ")";
     }
 
-
-    /**
-     * The checkpoint's {@link Checkpoint#KEY_DATA_IMAGE_SHAPE}, {@code [C, H, W]} with positive dims, or null when it
-     * has none.
-     *
-     * @throws IllegalArgumentException naming the file when the value is not such a JSON array
-     */
-    private long[] storedImageShape() {
-        String stored = loaded.info().metadata().get(Checkpoint.KEY_DATA_IMAGE_SHAPE);
-        if (stored == null) {
-            return null;
-        }
-        long[] img = null;
-        try {
-            img = RunJson.JSON.readValue(stored, long[].class);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException ignored) {
-            // reported below
-        }
-        if (img == null || img.length != 3 || Arrays.stream(img).anyMatch(v -> v < 1 || v > 1 << 20)
-                || (img[0] != 1 && img[0] != 3)) {
-            throw new IllegalArgumentException(file + ": metadata " + Checkpoint.KEY_DATA_IMAGE_SHAPE + " = '"
-                    + stored + "' is not an image shape [C, H, W]");
-        }
-        return img;
-    }
 
     /**
      * Where the model's data came from: the run's run.json in a run folder, else the checkpoint's

@@ -201,6 +201,25 @@ public final class Checkpoint {
             String json = metadata.get(KEY_DATA_FEATURE_NAMES);
             return json == null ? List.of() : parseStrings(json);
         }
+
+        /**
+         * The per-feature standardisation of {@value #KEY_DATA_STANDARDIZATION} (samples are mapped back with
+         * {@link org.diffusion4j.io.Standardization#invert}), or null when the file has none. {@link #readInfo} has
+         * checked it.
+         */
+        public org.diffusion4j.io.Standardization standardization() {
+            String json = metadata.get(KEY_DATA_STANDARDIZATION);
+            return json == null ? null : org.diffusion4j.io.Standardization.fromJson(json);
+        }
+
+        /**
+         * The image shape {@code [C, H, W]} of {@value #KEY_DATA_IMAGE_SHAPE} (a model trained on flattened images),
+         * or null when the file has none. {@link #readInfo} has checked it ({@code C} 1 or 3, positive sizes).
+         */
+        public long[] imageShape() {
+            String json = metadata.get(KEY_DATA_IMAGE_SHAPE);
+            return json == null ? null : parseImageShape(json);
+        }
     }
 
     /** Which weights a weights-only load takes. */
@@ -346,30 +365,15 @@ public final class Checkpoint {
             throw new IllegalArgumentException("metadata " + KEY_DATA_FEATURE_NAMES + " has " + features.size()
                     + " names for samples of " + numel + " values");
         }
-        String st = meta.get(KEY_DATA_STANDARDIZATION);
-        if (st != null) {
-            try {
-                int f = org.diffusion4j.io.Standardization.fromJson(st).features();
-                if (f != numel) {
-                    throw new IllegalArgumentException("it has " + f + " features, the model's samples " + numel);
-                }
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("metadata " + KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e);
-            }
+        org.diffusion4j.io.Standardization st = info.standardization();
+        if (st != null && st.features() != numel) {
+            throw new IllegalArgumentException("metadata " + KEY_DATA_STANDARDIZATION + " has " + st.features()
+                    + " features, the model's samples " + numel);
         }
-        String img = meta.get(KEY_DATA_IMAGE_SHAPE);
-        if (img != null) {
-            long[] shape = null;
-            try {
-                shape = JSON.readValue(img, long[].class);
-            } catch (JsonProcessingException ignored) {
-                // reported below
-            }
-            if (shape == null || shape.length != 3 || (shape[0] != 1 && shape[0] != 3) || shape[1] < 1 || shape[2] < 1
-                    || shape[0] * shape[1] * shape[2] != numel) {
-                throw new IllegalArgumentException("metadata " + KEY_DATA_IMAGE_SHAPE + " = '" + img + "' is not an "
-                        + "image shape [C, H, W] (C 1 or 3) of the model's " + numel + " values");
-            }
+        long[] shape = info.imageShape();
+        if (shape != null && shape[0] * shape[1] * shape[2] != numel) {
+            throw new IllegalArgumentException("metadata " + KEY_DATA_IMAGE_SHAPE + " = " + Arrays.toString(shape)
+                    + " is not of the model's " + numel + " values");
         }
     }
 
@@ -667,6 +671,22 @@ public final class Checkpoint {
                 throw new CheckpointException(file, "metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
             }
         }
+        String st = meta.get(KEY_DATA_STANDARDIZATION);
+        if (st != null) {
+            try {
+                org.diffusion4j.io.Standardization.fromJson(st);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e);
+            }
+        }
+        String img = meta.get(KEY_DATA_IMAGE_SHAPE);
+        if (img != null) {
+            try {
+                parseImageShape(img);
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "metadata " + KEY_DATA_IMAGE_SHAPE + ": " + e.getMessage(), e);
+            }
+        }
         String weights = meta.get(KEY_WEIGHTS);
         if (weights != null && !weights.equals("ema") && !weights.equals("raw")) {
             throw new CheckpointException(file, "metadata " + KEY_WEIGHTS + " = '" + weights + "': expected ema or raw");
@@ -694,6 +714,21 @@ public final class Checkpoint {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** {@code [C, H, W]} from JSON: {@code C} 1 or 3, {@code H, W} in {@code [1, 2^20]}. */
+    private static long[] parseImageShape(String json) {
+        long[] shape = null;
+        try {
+            shape = JSON.readValue(json, long[].class);
+        } catch (JsonProcessingException ignored) {
+            // reported below
+        }
+        if (shape == null || shape.length != 3 || (shape[0] != 1 && shape[0] != 3) || shape[1] < 1 || shape[2] < 1
+                || shape[1] > 1 << 20 || shape[2] > 1 << 20) {
+            throw new IllegalArgumentException("'" + json + "' is not an image shape [C, H, W] (C 1 or 3)");
+        }
+        return shape;
     }
 
     private static List<String> parseClassNames(String json) {

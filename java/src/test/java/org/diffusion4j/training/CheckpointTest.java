@@ -610,6 +610,17 @@ class CheckpointTest {
                     assertFalse(Files.exists(out), "nothing written for " + e.getKey());
                 }
             }
+            // typed accessors of the data keys
+            org.diffusion4j.io.Standardization z = new org.diffusion4j.io.Standardization(new double[] {1, 2},
+                    new double[] {3, 4});
+            Path typed = dir.resolve("typed.safetensors");
+            Checkpoint.save(t, typed, Map.of(Checkpoint.KEY_DATA_STANDARDIZATION, z.toJson()));
+            assertEquals(z, Checkpoint.readInfo(typed).standardization());
+            assertNull(Checkpoint.readInfo(typed).imageShape());
+            Path tampered = rewrite(typed, dir.resolve("tampered.safetensors"),
+                    (tensors, meta) -> meta.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, "[2, 1, 1]"));
+            CheckpointException ce = assertThrows(CheckpointException.class, () -> Checkpoint.readInfo(tampered));
+            assertTrue(ce.getMessage().contains(Checkpoint.KEY_DATA_IMAGE_SHAPE), ce.getMessage());
             // the caller's data keys replace the loaded file's when re-exporting
             Checkpoint.exportWeights(out, loaded, DType.F32,
                     Map.of(Checkpoint.KEY_CLASS_NAMES, Checkpoint.classNamesJson(List.of("p", "q", "r"))));
