@@ -211,9 +211,7 @@ final class EvalCommand implements Callable<Integer> {
                 generated = r.samples();
                 intended = r.labels();
                 if (intended != null && toData != null) {
-                    for (int i = 0; i < intended.length; i++) {
-                        intended[i] = toData[intended[i]];
-                    }
+                    remap(intended, toData);
                 }
                 if (guidance == null && r.guidance() != 1.0) {
                     o.println("note        guidance " + r.guidance() + " (the default of a model trained with label "
@@ -261,10 +259,7 @@ final class EvalCommand implements Callable<Integer> {
                 }
                 int modelClasses = names.isEmpty() ? loaded.train().numClasses() : names.size();
                 intended = intendedLabels(labelsFile, count, modelClasses);
-                int[] toData = classMap(modelClasses, names, loaded.train());
-                for (int i = 0; i < intended.length; i++) {
-                    intended[i] = toData[intended[i]];
-                }
+                remap(intended, classMap(modelClasses, names, loaded.train()));
                 o.println("labels      " + labelsFile + ": the class each sample was drawn for (sample --save-raw)"
                         + (names.isEmpty() ? "" : ", named in " + classesFile.getFileName()));
                 settings.put("labels", labelsFile.toAbsolutePath().normalize().toString());
@@ -391,6 +386,13 @@ final class EvalCommand implements Callable<Integer> {
             out[i] = (int) v[i];
         }
         return out;
+    }
+
+    /** {@code labels[i] = map[labels[i]]} in place (the model's classes to the data's, {@link #classMap}). */
+    private static void remap(int[] labels, int[] map) {
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = map[labels[i]];
+        }
     }
 
     /** How to evaluate against more held-out data than the {@code used} samples. */

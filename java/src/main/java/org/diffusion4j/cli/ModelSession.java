@@ -286,8 +286,7 @@ final class ModelSession implements AutoCloseable {
      * @throws IllegalArgumentException naming the file when the metadata is malformed
      */
     RunJson.DataSource dataSource() {
-        RunJson.DataSource runs = run == null || run.options() == null ? null
-                : RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint());
+        RunJson.DataSource runs = runDataSource();
         RunJson.DataSource own = ownDataSource();
         if (own == null) {
             return runs;
@@ -304,9 +303,14 @@ final class ModelSession implements AutoCloseable {
      */
     boolean foreignToRun() {
         RunJson.DataSource own = ownDataSource();
-        return own != null && run != null && run.options() != null
-                && !RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint())
-                .sameSplit(own);
+        RunJson.DataSource runs = runDataSource();
+        return own != null && runs != null && !runs.sameSplit(own);
+    }
+
+    /** The run folder's data source (run.json), or null outside a run folder. */
+    private RunJson.DataSource runDataSource() {
+        return run == null || run.options() == null ? null
+                : RunJson.DataSource.of(run.options(), run.data() == null ? null : run.data().fingerprint());
     }
 
     /** The checkpoint's own data source, or null (absent, or malformed: then a warning, and it is not used). */

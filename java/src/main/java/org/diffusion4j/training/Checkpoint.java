@@ -646,47 +646,11 @@ public final class Checkpoint {
                         + e.getMessage(), e);
             }
         }
-        TrainingConfig training = null;
-        String tc = meta.get(KEY_TRAINING_CONFIG);
-        if (tc != null) {
-            try {
-                training = trainingConfigFromJson(tc);
-            } catch (IllegalArgumentException e) {
-                throw new CheckpointException(file, "metadata " + KEY_TRAINING_CONFIG + ": " + e.getMessage(), e);
-            }
-        }
-        String names = meta.get(KEY_CLASS_NAMES);
-        if (names != null) {
-            try {
-                parseClassNames(names);
-            } catch (IllegalArgumentException e) {
-                throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + ": " + e.getMessage(), e);
-            }
-        }
-        String features = meta.get(KEY_DATA_FEATURE_NAMES);
-        if (features != null) {
-            try {
-                parseStrings(features);
-            } catch (IllegalArgumentException e) {
-                throw new CheckpointException(file, "metadata " + KEY_DATA_FEATURE_NAMES + ": " + e.getMessage(), e);
-            }
-        }
-        String st = meta.get(KEY_DATA_STANDARDIZATION);
-        if (st != null) {
-            try {
-                org.diffusion4j.io.Standardization.fromJson(st);
-            } catch (IllegalArgumentException e) {
-                throw new CheckpointException(file, "metadata " + KEY_DATA_STANDARDIZATION + ": " + e.getMessage(), e);
-            }
-        }
-        String img = meta.get(KEY_DATA_IMAGE_SHAPE);
-        if (img != null) {
-            try {
-                parseImageShape(img);
-            } catch (IllegalArgumentException e) {
-                throw new CheckpointException(file, "metadata " + KEY_DATA_IMAGE_SHAPE + ": " + e.getMessage(), e);
-            }
-        }
+        TrainingConfig training = parsed(file, meta, KEY_TRAINING_CONFIG, Checkpoint::trainingConfigFromJson);
+        parsed(file, meta, KEY_CLASS_NAMES, Checkpoint::parseClassNames);
+        parsed(file, meta, KEY_DATA_FEATURE_NAMES, Checkpoint::parseStrings);
+        parsed(file, meta, KEY_DATA_STANDARDIZATION, org.diffusion4j.io.Standardization::fromJson);
+        parsed(file, meta, KEY_DATA_IMAGE_SHAPE, Checkpoint::parseImageShape);
         String weights = meta.get(KEY_WEIGHTS);
         if (weights != null && !weights.equals("ema") && !weights.equals("raw")) {
             throw new CheckpointException(file, "metadata " + KEY_WEIGHTS + " = '" + weights + "': expected ema or raw");
@@ -771,6 +735,24 @@ public final class Checkpoint {
             if (n.chars().anyMatch(Character::isISOControl)) {
                 throw new IllegalArgumentException("class " + k + " has a name with a control character");
             }
+        }
+    }
+
+    /**
+     * The value of {@code key} read by {@code parse}, or null when absent.
+     *
+     * @throws CheckpointException naming the file and key when {@code parse} refuses the value
+     */
+    private static <T> T parsed(Path file, Map<String, String> meta, String key,
+                                java.util.function.Function<String, T> parse) throws CheckpointException {
+        String v = meta.get(key);
+        if (v == null) {
+            return null;
+        }
+        try {
+            return parse.apply(v);
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointException(file, "metadata " + key + ": " + e.getMessage(), e);
         }
     }
 
