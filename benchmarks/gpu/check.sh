@@ -14,7 +14,8 @@
 # D4J_CHECK_BENCH=0 (skip the benchmarks), D4J_BENCH_BUDGET (seconds after which no new benchmark case
 # starts, default 110), D4J_BENCH_TIMEOUT (hard limit in seconds, default 150), D4J_BENCH_OPTS (extra JVM
 # options for the benchmarks, e.g. "-Dd4j.bench.mib=512 -Dd4j.bench.gemm=8192"), D4J_CHECK_PEER=0 (skip the
-# PyTorch SDPA peer, run last when python3 has torch with CUDA), D4J_PEER_TIMEOUT (its limit, default 90 s).
+# PyTorch SDPA peer, run last when python3 has torch with CUDA), D4J_PEER_TIMEOUT (its limit, default 90 s),
+# D4J_TEST_TIMEOUT (limit of the JUnit stage, default 300 s, so that a hung kernel still leaves the logs).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -138,10 +139,13 @@ jvm=(--enable-native-access=ALL-UNNAMED ${add_modules:+--add-modules "$add_modul
 select="${D4J_CHECK_TESTS:---scan-classpath=$work/lib/diffusion4j-tests.jar --include-tag=cuda}"
 say "== JUnit (${select//$work\//})"
 start=$(date +%s)
-"$java" "${jvm[@]}" -jar "$work/lib/junit-platform-console-standalone.jar" execute \
+tmo=()
+command -v timeout >/dev/null 2>&1 && tmo=(timeout -k 10 "${D4J_TEST_TIMEOUT:-300}")
+${tmo[@]+"${tmo[@]}"} "$java" "${jvm[@]}" -jar "$work/lib/junit-platform-console-standalone.jar" execute \
   --class-path "$cp" $select --reports-dir "$logs/junit" \
   --details=tree --disable-banner --disable-ansi-colors >"$logs/junit.log" 2>&1
 rc=$?
+(( rc == 124 || rc == 137 )) && say "   JUnit stopped by the ${D4J_TEST_TIMEOUT:-300} s limit (a hung kernel?)"
 tail -n 25 "$logs/junit.log" | tee -a "$log"
 say "   junit exit status $rc after $(( $(date +%s) - start )) s (full log: $logs/junit.log)"
 
@@ -177,8 +181,9 @@ fi
 # torch.nn.functional.scaled_dot_product_attention in bf16 at the shapes GpuBench's attention rows use; informative
 # (its failure does not change the exit status). D4J_CHECK_PEER=0 skips it.
 peer="$root/benchmarks/compare/torch_peer.py"
-if [[ "${D4J_CHECK_PEER:-1}" != 0 && -f "$peer" ]] && python3 -c "import torch; assert torch.cuda.is_available()" \
-    >/dev/null 2>&1; then
+probe=(python3 -c "import torch; assert torch.cuda.is_available()")
+command -v timeout >/dev/null 2>&1 && probe=(timeout -k 5 30 "${probe[@]}")
+if [[ "${D4J_CHECK_PEER:-1}" != 0 && -f "$peer" ]] && "${probe[@]}" >/dev/null 2>&1; then
   say "== PyTorch SDPA peer (python3 $peer --cases attn-cuda; results in $logs/torch-peer.jsonl)"
   tmo=()
   command -v timeout >/dev/null 2>&1 && tmo=(timeout -k 10 "${D4J_PEER_TIMEOUT:-90}")

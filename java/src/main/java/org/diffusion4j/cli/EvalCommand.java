@@ -84,6 +84,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "16", description = "sampler steps (default: ${DEFAULT-VALUE})")
     int steps;
 
+    @Option(names = "--grid", defaultValue = "auto", description = Sampling.GRID_DESCRIPTION)
+    String grid;
+
     @Option(names = "--guidance", description = "guidance scale (default: 2 for a conditional model trained with "
             + "label dropout, else 1)")
     Double guidance;
@@ -139,14 +142,23 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give exactly one of --checkpoint (sample a model) and --samples "
                     + "(an .npy of samples)");
         }
+        if (samplesFile != null) {                        // sampling options would be ignored: say so
+            for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights"}) {
+                if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
+                    throw new IllegalArgumentException(opt + " applies to sampling a --checkpoint; --samples "
+                            + samplesFile + " are already drawn");
+                }
+            }
+        }
         if (n < 2 || reference < 2) {
             throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
         }
         if (batch < 1 || batch > SampleCommand.MAX_BATCH) {
             throw new IllegalArgumentException("--batch must be in [1, " + SampleCommand.MAX_BATCH + "], got " + batch);
         }
+        org.diffusion4j.sampling.GridSpacing spacing = org.diffusion4j.sampling.GridSpacing.AUTO;
         if (checkpoint != null) {
-            SampleCommand.checkBeforeLoad(sampler, steps, null);
+            spacing = SampleCommand.checkBeforeLoad(sampler, steps, grid, null);
         }
         Path jsonOut = out != null ? SampleCommand.requireWritable("--out", out, ".json")
                 : samplesFile != null ? SampleCommand.requireWritable("--out", besideSamples(samplesFile), ".json")
@@ -206,7 +218,8 @@ final class EvalCommand implements Callable<Integer> {
                 }
                 loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
-                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, guidance, 0.0, null, seed, n, batch,
+                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, spacing, guidance, 0.0, null, seed, n,
+                        batch,
                         spec.commandLine().getErr(), o);
                 generated = r.samples();
                 intended = r.labels();
@@ -222,8 +235,8 @@ final class EvalCommand implements Callable<Integer> {
                 long[] img = s.imageShape();
                 sampleShape = img != null ? img : s.model().sampleShape();
                 settings.put("checkpoint", s.file.toString());
-                settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps, guidance " + r.guidance()
-                        + ", seed " + seed);
+                settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps"
+                        + SampleCommand.gridNote(r.spacing()) + ", guidance " + r.guidance() + ", seed " + seed);
                 settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
             }
         } else {

@@ -2,6 +2,7 @@ package org.diffusion4j.cli;
 
 import org.diffusion4j.io.Idx;
 import org.diffusion4j.io.Npy;
+import org.diffusion4j.sampling.GridSpacing;
 import org.diffusion4j.sampling.SamplingGrid;
 import org.diffusion4j.schedule.Prediction;
 import picocli.CommandLine;
@@ -46,6 +47,9 @@ final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--steps", defaultValue = "32", description = "sampler steps (default: ${DEFAULT-VALUE})")
     int steps;
+
+    @Option(names = "--grid", defaultValue = "auto", description = Sampling.GRID_DESCRIPTION)
+    String grid;
 
     @Option(names = "--guidance", description = "classifier-free guidance scale, 1 = none (default: 2 for a "
             + "class-conditional model trained with label dropout, else 1)")
@@ -120,7 +124,7 @@ final class SampleCommand implements Callable<Integer> {
         if (!(guidanceRescale >= 0 && guidanceRescale <= 1)) {
             throw new IllegalArgumentException("--guidance-rescale must be in [0, 1], got " + guidanceRescale);
         }
-        checkBeforeLoad(sampler, steps, classSpec);
+        GridSpacing spacing = checkBeforeLoad(sampler, steps, grid, classSpec);
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
                     + "that sample k does not depend on --n); --batch " + n + " is faster, with samples that differ "
@@ -141,7 +145,7 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
-            Result r = run(s, sampler, steps, guidance, guidanceRescale, classLabel, seed, n, batch,
+            Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
                     spec.commandLine().getErr(), o);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
@@ -177,8 +181,8 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
-            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
-                    r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
+                    r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", gridNote(r.spacing()), r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
                             : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "", seed,
@@ -213,7 +217,13 @@ final class SampleCommand implements Callable<Integer> {
     }
 
     /** Samples and what produced them. */
-    record Result(float[] samples, int[] labels, int classes, String samplerName, double guidance, int steps) {
+    record Result(float[] samples, int[] labels, int classes, String samplerName, GridSpacing spacing,
+                  double guidance, int steps) {
+    }
+
+    /** {@code " (karras:7 grid)"}, or nothing for the default grid. */
+    static String gridNote(GridSpacing spacing) {
+        return spacing.kind() == GridSpacing.Kind.AUTO ? "" : " (" + spacing + " grid)";
     }
 
     /** Refuses an {@code --n} whose samples do not fit one Java array. */
@@ -233,18 +243,20 @@ final class SampleCommand implements Callable<Integer> {
      * Samples {@code n} from a session's model (shared with {@code eval}).
      *
      * @param samplerName null for the objective's default
+     * @param spacing     the grid's spacing ({@link GridSpacing#AUTO}: the schedule's usual grid)
      * @param guidance    null for the default (2 for a conditional model trained with label dropout, else 1)
      * @param rescale     guidance rescale φ in [0, 1] (0: none)
      * @param classLabel  null for {@code i mod K}
      * @param warn        where warnings go (null: none)
      * @param progress    where the sampling progress lines go (null: none)
      */
-    static Result run(ModelSession s, String samplerName, int steps, Double guidance, double rescale,
+    static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
+                      double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
-        SamplingGrid grid = Sampling.grid(s.training().buildNoiseSchedule(), name, steps);
+        SamplingGrid grid = Sampling.grid(s.training().buildNoiseSchedule(), name, steps, spacing);
         int k = s.model().numClasses();
         if (classLabel != null && k == 0) {
             throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
@@ -261,8 +273,8 @@ final class SampleCommand implements Callable<Integer> {
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
         if (progress != null) {
-            progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s, batches of %d%n", n, n == 1 ? "" : "s",
-                    name, steps, steps == 1 ? "" : "s", batch);
+            progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%n", n,
+                    n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch);
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
@@ -282,17 +294,18 @@ final class SampleCommand implements Callable<Integer> {
                 labels[i] = labelOf.applyAsInt(i);
             }
         }
-        return new Result(x, labels, k, name, g, grid.steps());
+        return new Result(x, labels, k, name, spacing, g, grid.steps());
     }
 
     /**
-     * The sampling options checkable without the checkpoint (a known sampler name, {@code --steps >= 1}, a
-     * non-negative class), so that a typo fails before the slow load; what needs the model (class below its number
-     * of classes, sampler against its objective) is checked in {@link #run}.
+     * The sampling options checkable without the checkpoint (a known sampler name, {@code --steps >= 1}, a known
+     * {@code --grid}, a non-negative class), so that a typo fails before the slow load; what needs the model (class
+     * below its number of classes, sampler and grid against its objective) is checked in {@link #run}.
      *
+     * @return the parsed {@code --grid}
      * @throws IllegalArgumentException naming the bad option and value
      */
-    static void checkBeforeLoad(String samplerName, int steps, String classSpec) {
+    static GridSpacing checkBeforeLoad(String samplerName, int steps, String grid, String classSpec) {
         if (samplerName != null) {
             Sampling.sampler(samplerName);
         }
@@ -303,6 +316,7 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--class must be >= 0, got " + classSpec.strip() + " (a class named '"
                     + classSpec.strip() + "': --class name:" + classSpec.strip() + ")");
         }
+        return Sampling.gridSpacing(grid);
     }
 
     static long[] prepend(long n, long[] shape) {

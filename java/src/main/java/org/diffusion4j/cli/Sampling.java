@@ -1,6 +1,7 @@
 package org.diffusion4j.cli;
 
 import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.sampling.GridSpacing;
 import org.diffusion4j.sampling.Guidance;
 import org.diffusion4j.sampling.NoiseSeeds;
 import org.diffusion4j.sampling.Sampler;
@@ -53,11 +54,32 @@ final class Sampling {
         }
     }
 
+    /** {@code --grid}'s help text. */
+    static final String GRID_DESCRIPTION = "how the sampler's levels are spaced: auto (the schedule's usual grid: "
+            + "uniform time for flow models, trailing timesteps for --schedule linear, uniform log-SNR otherwise), "
+            + "time, logsnr, karras or karras:RHO (Karras et al. 2022; RHO 7 if not given), shift:S (flow models; "
+            + "S > 1 puts more steps at high noise), trailing, leading or linspace (discrete-timestep models, as "
+            + "diffusers' timestep_spacing) (default: ${DEFAULT-VALUE})";
+
+    /** {@code --grid} read ({@link GridSpacing#parse}), its errors naming the option. */
+    static GridSpacing gridSpacing(String text) {
+        try {
+            return GridSpacing.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--grid: " + e.getMessage());
+        }
+    }
+
+    /** {@link #grid(NoiseSchedule, String, int, GridSpacing)} on the schedule's usual grid. */
+    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps) {
+        return grid(schedule, samplerName, steps, GridSpacing.AUTO);
+    }
+
     /**
      * The sampling grid of {@code steps} steps from noise to data over {@code schedule}
-     * ({@link SamplingGrid#standard}), with the CLI's option names in its errors.
+     * ({@link GridSpacing#grid}), with the CLI's option names in its errors.
      */
-    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps) {
+    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps, GridSpacing spacing) {
         if (steps < 1) {
             throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         }
@@ -66,7 +88,11 @@ final class Sampling {
             throw new IllegalArgumentException("--sampler " + samplerName + " needs a flow-matching model (trained "
                     + "with --objective flow); this one uses " + schedule);
         }
-        return SamplingGrid.standard(schedule, steps, flowSampler);
+        try {
+            return spacing.grid(schedule, steps, flowSampler);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--grid " + spacing + ": " + e.getMessage());
+        }
     }
 
     /**

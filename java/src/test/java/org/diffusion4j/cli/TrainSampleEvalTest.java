@@ -299,6 +299,43 @@ class TrainSampleEvalTest {
         assertTrue(again.err().contains("already holds a run"), again::toString);
     }
 
+    @Test
+    @Order(6)
+    void gridOptionSpacesTheLevelsAndNamesMismatches() throws IOException {
+        String[] base = {"sample", "--checkpoint", run.toString(), "--steps", "4", "--backend", "cpu", "--batch", "4",
+            "--n", "4", "--seed", "3"};
+        Path[] raw = new Path[3];
+        String[] grids = {"auto", "karras", "shift:3"};
+        for (int i = 0; i < grids.length; i++) {
+            raw[i] = dir.resolve("grid-" + i + ".npy");
+            Result r = run(concat(base, "--grid", grids[i], "--out", dir.resolve("grid-" + i + ".png").toString(),
+                    "--save-raw", raw[i].toString()));
+            assertEquals(0, r.code(), r::toString);
+            assertTrue(r.out().contains(i == 0 ? "4 steps, guidance" : "4 steps (" + (i == 1 ? "karras:7" : "shift:3")
+                    + " grid)"), r::toString);
+        }
+        assertFalse(Arrays.equals(Npy.read(raw[0]).values(), Npy.read(raw[1]).values()), "karras differs");
+        assertFalse(Arrays.equals(Npy.read(raw[0]).values(), Npy.read(raw[2]).values()), "shift differs");
+        Result again = run(concat(base, "--grid", "karras", "--out", dir.resolve("grid-again.png").toString(),
+                "--save-raw", dir.resolve("grid-again.npy").toString()));
+        assertEquals(0, again.code(), again::toString);
+        assertArrayEquals(Files.readAllBytes(raw[1]), Files.readAllBytes(dir.resolve("grid-again.npy")));
+        // the flow model's schedule has no integer timesteps; typos fail before the model loads
+        assertOneLineFailure(run(concat(base, "--grid", "trailing", "--out", dir.resolve("grid-bad.png").toString())),
+                "--grid trailing", "needs a discrete VP schedule");
+        assertOneLineFailure(run(concat(base, "--grid", "karas", "--out", dir.resolve("grid-bad.png").toString())),
+                "--grid: unknown grid spacing 'karas'", "karras:RHO");
+        assertFalse(Files.exists(dir.resolve("grid-bad.png")));
+        Result eval = run("eval", "--checkpoint", run.toString(), "--n", "8", "--reference", "30", "--steps", "3",
+                "--grid", "logsnr", "--backend", "cpu", "--cache-dir", cache.toString(), "--out",
+                dir.resolve("grid-eval.json").toString());
+        assertEquals(0, eval.code(), eval::toString);
+        assertTrue(JSON.readTree(dir.resolve("grid-eval.json").toFile()).get("settings").get("sampler").asText()
+                .contains("(logsnr grid)"), eval::toString);
+        assertOneLineFailure(run("eval", "--samples", raw[0].toString(), "--data", data.toString(), "--grid",
+                "karras", "--backend", "cpu"), "--grid applies to sampling a --checkpoint");
+    }
+
     // ---------------------------------------------------------------- bad input
 
     private void assertOneLineFailure(Result r, String... fragments) {

@@ -133,19 +133,27 @@ class CudaAttentionTest {
                     bf16.forward(q[1], k[1], v[1], scale, out[1], lse[1]);
                     float[] gotOut = out[1].toFloatArray();
                     float[] gotLse = lse[1].toFloatArray();
-                    if (variant == 0) { // logits of standard deviation ~1.3: BF16 inputs cost < 1e-2
-                        CudaTestSupport.assertClose("attention bf16 out", sh, gotOut, refOut, 1e-2, seed);
-                        CudaTestSupport.assertClose("attention bf16 lse", sh, gotLse, refLse, 1e-2, seed);
+                    if (c[4] > CudaAttention.MAX_KERNEL_HEAD_DIM) {
+                        // no BF16 kernel for this head dim: the composed F32 path runs, on the unrounded inputs
+                        CudaTestSupport.assertClose("attention bf16 out (composed F32)", sh, gotOut, refOut, 1e-5,
+                                seed);
+                        CudaTestSupport.assertClose("attention bf16 lse (composed F32)", sh, gotLse, refLse, 1e-5,
+                                seed);
+                    } else {
+                        if (variant == 0) { // logits of standard deviation ~1.3: BF16 inputs cost < 1e-2
+                            CudaTestSupport.assertClose("attention bf16 out", sh, gotOut, refOut, 1e-2, seed);
+                            CudaTestSupport.assertClose("attention bf16 lse", sh, gotLse, refLse, 1e-2, seed);
+                        }
+                        // against the CPU on the BF16-rounded inputs: what is left is P in BF16 and the sum order
+                        Tensor qr = cpu.fromArray(s, bf16Round(q[0].toFloatArray()), c[0], c[1], c[2], c[4]);
+                        Tensor kr = cpu.fromArray(s, bf16Round(k[0].toFloatArray()), c[0], c[1], c[3], c[4]);
+                        Tensor vr = cpu.fromArray(s, bf16Round(v[0].toFloatArray()), c[0], c[1], c[3], c[4]);
+                        cpuOps.forward(qr, kr, vr, scale, out[0], lse[0]);
+                        CudaTestSupport.assertClose("attention bf16 out (rounded inputs)", sh, gotOut,
+                                out[0].toFloatArray(), 1e-2, seed);
+                        CudaTestSupport.assertClose("attention bf16 lse (rounded inputs)", sh, gotLse,
+                                lse[0].toFloatArray(), 1e-5, seed);
                     }
-                    // against the CPU on the BF16-rounded inputs: what is left is P in BF16 and the sum order
-                    Tensor qr = cpu.fromArray(s, bf16Round(q[0].toFloatArray()), c[0], c[1], c[2], c[4]);
-                    Tensor kr = cpu.fromArray(s, bf16Round(k[0].toFloatArray()), c[0], c[1], c[3], c[4]);
-                    Tensor vr = cpu.fromArray(s, bf16Round(v[0].toFloatArray()), c[0], c[1], c[3], c[4]);
-                    cpuOps.forward(qr, kr, vr, scale, out[0], lse[0]);
-                    CudaTestSupport.assertClose("attention bf16 out (rounded inputs)", sh, gotOut,
-                            out[0].toFloatArray(), 1e-2, seed);
-                    CudaTestSupport.assertClose("attention bf16 lse (rounded inputs)", sh, gotLse,
-                            lse[0].toFloatArray(), 1e-5, seed);
                     // lse is optional
                     gpu.fill(out[1], Float.NaN);
                     f32.forward(q[1], k[1], v[1], scale, out[1], null);

@@ -1,0 +1,280 @@
+package org.diffusion4j.sampling;
+
+import org.diffusion4j.schedule.DiscreteVpSchedule;
+import org.diffusion4j.schedule.FlowShift;
+import org.diffusion4j.schedule.NoiseSchedule;
+import org.diffusion4j.schedule.RectifiedFlowSchedule;
+import org.diffusion4j.schedule.SigmaGrids;
+import org.diffusion4j.schedule.TimestepSpacing;
+
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * How the levels of a {@link SamplingGrid} are spaced between pure noise and clean data, by name: what the CLI's
+ * {@code --grid} option takes, and the choices of k-diffusion's {@code get_sigmas_*} and diffusers'
+ * {@code timestep_spacing} / {@code use_karras_sigmas} in one place.
+ *
+ * <table>
+ *   <caption>Spacings ({@code N} steps give {@code N + 1} levels)</caption>
+ *   <tr><th>name</th><th>levels</th><th>schedules</th></tr>
+ *   <tr><td>{@code auto}</td><td>{@link SamplingGrid#standard}</td><td>any</td></tr>
+ *   <tr><td>{@code time}</td><td>uniform in {@code t} from {@code t_max} to 0</td><td>any</td></tr>
+ *   <tr><td>{@code logsnr}</td><td>uniform in log-SNR {@code λ} from {@code t_max'} to {@code t_min}, then clean
+ *       data (Lu et al. 2022, "DPM-Solver", Sec. 3.3; for VE/EDM schedules k-diffusion's
+ *       {@code get_sigmas_exponential})</td><td>any</td></tr>
+ *   <tr><td>{@code karras[:ρ]}</td><td>uniform in {@code σ_VE^{1/ρ}} from {@code σ_VE(t_max')} to
+ *       {@code σ_VE(t_min)}, then clean data (Karras et al. 2022, eq. 5; {@code ρ = 7} by default; diffusers'
+ *       {@code use_karras_sigmas})</td><td>any</td></tr>
+ *   <tr><td>{@code shift:s}</td><td>flow noise levels {@code σ_i = s·u_i / (1 + (s − 1)·u_i)} of a uniform
+ *       {@code u} from {@code t_max} to 0 (Esser et al. 2024, eq. 23): more steps at high noise for
+ *       {@code s > 1}</td><td>rectified flow</td></tr>
+ *   <tr><td>{@code trailing}, {@code leading}, {@code linspace}</td><td>integer timesteps by
+ *       {@link TimestepSpacing} (at most {@code T} of them), then clean data</td><td>discrete VP</td></tr>
+ * </table>
+ * where {@code t_max = 1}, except {@code 0.999} when {@code α(1) = 0} (zero terminal SNR, e.g. a rectified flow)
+ * and the sampler is not a flow sampler (the others convert to {@code ε}, undefined at {@code α = 0});
+ * {@code t_max' = 0.999} whenever {@code α(1) = 0} ({@code λ} and {@code σ_VE} are infinite there); {@code t_min} is
+ * the time of training timestep 0 ({@code 1/T}) for a discrete VP schedule, {@code 0} when {@code σ(0) > 0}
+ * (VE, EDM) and {@code 10⁻³} otherwise. Every grid but {@code auto} ends at {@link Level#clean()}.
+ *
+ * <p>Immutable; {@link #toString()} gives the name {@link #parse} reads back.
+ *
+ * @param kind      the spacing
+ * @param parameter {@code ρ > 0} for {@link Kind#KARRAS}, the shift {@code s > 0} for {@link Kind#SHIFT}, NaN for
+ *                  the others
+ */
+public record GridSpacing(Kind kind, double parameter) {
+
+    /** The spacings; see the class notes. */
+    public enum Kind {
+        /** {@link SamplingGrid#standard}. */
+        AUTO,
+        /** Uniform in time. */
+        TIME,
+        /** Uniform in log-SNR. */
+        LOGSNR,
+        /** Karras et al. 2022, eq. 5, with parameter {@code ρ}. */
+        KARRAS,
+        /** A uniform rectified-flow grid time-shifted by the parameter {@code s}. */
+        SHIFT,
+        /** {@link TimestepSpacing#TRAILING} timesteps of a discrete VP schedule. */
+        TRAILING,
+        /** {@link TimestepSpacing#LEADING} timesteps of a discrete VP schedule. */
+        LEADING,
+        /** {@link TimestepSpacing#LINSPACE} timesteps of a discrete VP schedule. */
+        LINSPACE
+    }
+
+    /** The names {@link #parse} accepts, for messages. */
+    public static final String NAMES = "auto, time, logsnr, karras, karras:RHO, shift:S, trailing, leading, linspace";
+
+    /** {@code ρ} of {@code karras} without a value: Karras et al. 2022's choice. */
+    public static final double DEFAULT_RHO = 7.0;
+
+    /** {@link SamplingGrid#standard}. */
+    public static final GridSpacing AUTO = new GridSpacing(Kind.AUTO, Double.NaN);
+
+    /** Lowest level of the log-SNR and Karras grids of continuous VP schedules (as {@link SamplingGrid#standard}). */
+    private static final double T_MIN_CONTINUOUS = 1e-3;
+
+    /** Start of grids on schedules with {@code α(1) = 0} for samplers that need {@code α > 0}. */
+    private static final double T_MAX_ZERO_SNR = 0.999;
+
+    /**
+     * Validates the pair.
+     *
+     * @throws IllegalArgumentException for a parameter that is not finite and positive ({@code karras},
+     *                                  {@code shift}) or not NaN (the others)
+     * @throws NullPointerException     for a null kind
+     */
+    public GridSpacing {
+        Objects.requireNonNull(kind, "kind");
+        boolean takesParameter = kind == Kind.KARRAS || kind == Kind.SHIFT;
+        if (takesParameter && !(parameter > 0 && parameter < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("grid spacing " + name(kind) + " needs a finite "
+                    + (kind == Kind.KARRAS ? "rho" : "shift") + " > 0, got " + parameter);
+        }
+        if (!takesParameter && !Double.isNaN(parameter)) {
+            throw new IllegalArgumentException("grid spacing " + name(kind) + " takes no parameter, got "
+                    + parameter);
+        }
+    }
+
+    /** {@code karras:ρ}. */
+    public static GridSpacing karras(double rho) {
+        return new GridSpacing(Kind.KARRAS, rho);
+    }
+
+    /** {@code shift:s}. */
+    public static GridSpacing shift(double s) {
+        return new GridSpacing(Kind.SHIFT, s);
+    }
+
+    /** A spacing without a parameter ({@code karras} gets {@link #DEFAULT_RHO}). */
+    public static GridSpacing of(Kind kind) {
+        if (kind == Kind.KARRAS) {
+            return karras(DEFAULT_RHO);
+        }
+        return new GridSpacing(kind, Double.NaN);
+    }
+
+    /**
+     * Reads a name of {@link #NAMES} (case-insensitive, surrounding blanks ignored): {@code karras},
+     * {@code karras:5}, {@code shift:3}, {@code trailing}, ...
+     *
+     * @throws IllegalArgumentException naming the text for an unknown name, a missing, unparsable or out-of-range
+     *                                  parameter, or a parameter given to a spacing that takes none
+     */
+    public static GridSpacing parse(String text) {
+        Objects.requireNonNull(text, "text");
+        String s = text.strip().toLowerCase(Locale.ROOT);
+        int colon = s.indexOf(':');
+        String head = colon < 0 ? s : s.substring(0, colon).strip();
+        Kind kind = null;
+        for (Kind k : Kind.values()) {
+            if (name(k).equals(head)) {
+                kind = k;
+            }
+        }
+        if (kind == null) {
+            throw new IllegalArgumentException("unknown grid spacing '" + text + "'; expected one of " + NAMES);
+        }
+        if (colon < 0) {
+            if (kind == Kind.SHIFT) {
+                throw new IllegalArgumentException("grid spacing 'shift' needs its value, e.g. shift:3");
+            }
+            return of(kind);
+        }
+        if (kind != Kind.KARRAS && kind != Kind.SHIFT) {
+            throw new IllegalArgumentException("grid spacing '" + head + "' takes no value, got '" + text + "'");
+        }
+        String value = s.substring(colon + 1).strip();
+        double v;
+        try {
+            v = Double.parseDouble(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("grid spacing '" + text + "': '" + value + "' is not a number");
+        }
+        if (!(v > 0 && v < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("grid spacing '" + text + "': the "
+                    + (kind == Kind.KARRAS ? "rho" : "shift") + " must be finite and > 0, got " + value);
+        }
+        return new GridSpacing(kind, v);
+    }
+
+    /**
+     * The grid of {@code steps} steps over {@code schedule}.
+     *
+     * @param flowSampler whether the sampler integrates the flow ODE itself ({@link Samplers#flowEuler},
+     *                    {@link Samplers#flowMidpoint}), which needs a rectified flow and may start at {@code t = 1}
+     * @throws IllegalArgumentException for {@code steps} outside {@code [1, 100000]}, a flow sampler on another
+     *                                  schedule, {@code shift} on a schedule that is not a rectified flow, a
+     *                                  timestep spacing on a schedule that is not a discrete VP one, or a grid
+     *                                  that collapses (levels not strictly decreasing, e.g. a tiny {@code ρ})
+     */
+    public SamplingGrid grid(NoiseSchedule schedule, int steps, boolean flowSampler) {
+        Objects.requireNonNull(schedule, "schedule");
+        if (steps < 1 || steps > 100_000) {
+            throw new IllegalArgumentException("steps must be in [1, 100000], got " + steps);
+        }
+        boolean flow = schedule instanceof RectifiedFlowSchedule;
+        if (flowSampler && !flow) {
+            throw new IllegalArgumentException("a flow sampler needs a flow-matching (rectified flow) schedule; "
+                    + "this one is " + schedule);
+        }
+        boolean zeroTerminal = schedule.alpha(1.0) == 0;
+        double tMax = zeroTerminal && !flowSampler ? T_MAX_ZERO_SNR : 1.0;
+        double tMaxFinite = zeroTerminal ? T_MAX_ZERO_SNR : 1.0;
+        return switch (kind) {
+            case AUTO -> SamplingGrid.standard(schedule, steps, flowSampler);
+            case TIME -> {
+                double[] t = SigmaGrids.linspace(tMax, 0, steps + 1);
+                Level[] l = levelsAt(schedule, t);
+                l[steps] = Level.clean();
+                yield SamplingGrid.of(schedule, l);
+            }
+            case LOGSNR -> {
+                double[] t = SigmaGrids.uniformLogSnr(schedule, steps, tMaxFinite, tMin(schedule));
+                yield endClean(schedule, levelsAt(schedule, t));
+            }
+            case KARRAS -> {
+                double tMin = tMin(schedule);
+                double sigmaMax = sigmaVe(schedule, tMaxFinite);
+                double sigmaMin = sigmaVe(schedule, tMin);
+                double[] sv = SigmaGrids.karras(steps, sigmaMin, sigmaMax, parameter);
+                Level[] l = new Level[steps];
+                for (int i = 0; i < steps; i++) {
+                    // the ends at their exact times (no round trip through tFromSigmaVe), the rest by σ_VE
+                    l[i] = i == 0 ? levelAt(schedule, tMaxFinite)
+                            : i == steps - 1 ? levelAt(schedule, tMin)
+                            : SamplingGrid.levelAtSigmaVe(schedule, sv[i]);
+                }
+                yield endClean(schedule, l);
+            }
+            case SHIFT -> {
+                if (!flow) {
+                    throw new IllegalArgumentException("grid spacing " + this + " shifts flow noise levels and needs "
+                            + "a rectified-flow schedule; this one is " + schedule);
+                }
+                double[] u = SigmaGrids.linspace(tMax, 0, steps + 1);
+                yield SamplingGrid.ofFlowSigmas(schedule, FlowShift.shiftAll(u, parameter));
+            }
+            case TRAILING, LEADING, LINSPACE -> {
+                if (!(schedule instanceof DiscreteVpSchedule d)) {
+                    throw new IllegalArgumentException("grid spacing " + this + " picks integer timesteps and needs "
+                            + "a discrete VP schedule; this one is " + schedule);
+                }
+                TimestepSpacing spacing = TimestepSpacing.valueOf(kind.name());
+                int n = Math.min(steps, d.numTrainTimesteps());
+                yield SamplingGrid.ofTimesteps(d, spacing.timesteps(d.numTrainTimesteps(), n));
+            }
+        };
+    }
+
+    /** The name {@link #parse} reads: {@code karras:7}, {@code shift:3}, {@code trailing}, ... */
+    @Override
+    public String toString() {
+        if (Double.isNaN(parameter)) {
+            return name(kind);
+        }
+        String v = parameter == Math.rint(parameter) && Math.abs(parameter) < 1e15
+                ? Long.toString((long) parameter) : Double.toString(parameter);
+        return name(kind) + ":" + v;
+    }
+
+    private static String name(Kind k) {
+        return k.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** {@code 1/T} for a discrete VP schedule, 0 when {@code σ(0) > 0}, else {@link #T_MIN_CONTINUOUS}. */
+    private static double tMin(NoiseSchedule schedule) {
+        if (schedule instanceof DiscreteVpSchedule d) {
+            return d.tOf(0);
+        }
+        return schedule.sigma(0.0) > 0 ? 0.0 : T_MIN_CONTINUOUS;
+    }
+
+    private static double sigmaVe(NoiseSchedule schedule, double t) {
+        return schedule.sigma(t) / schedule.alpha(t);
+    }
+
+    private static Level levelAt(NoiseSchedule schedule, double t) {
+        return new Level(t, schedule.alpha(t), schedule.sigma(t));
+    }
+
+    private static Level[] levelsAt(NoiseSchedule schedule, double[] t) {
+        Level[] l = new Level[t.length];
+        for (int i = 0; i < t.length; i++) {
+            l[i] = levelAt(schedule, t[i]);
+        }
+        return l;
+    }
+
+    /** {@code levels} followed by {@link Level#clean()}. */
+    private static SamplingGrid endClean(NoiseSchedule schedule, Level[] levels) {
+        Level[] all = java.util.Arrays.copyOf(levels, levels.length + 1);
+        all[levels.length] = Level.clean();
+        return SamplingGrid.of(schedule, all);
+    }
+}
