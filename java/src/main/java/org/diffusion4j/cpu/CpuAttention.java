@@ -94,6 +94,9 @@ public final class CpuAttention implements AttentionOps {
         return backend;
     }
 
+    /** Calls inside {@link #run} now (guarded by {@code this}); {@link #close()} refuses while there are any. */
+    private int active;
+
     /** Threads a call runs on. */
     public int threads() {
         return pool.threads();
@@ -104,11 +107,20 @@ public final class CpuAttention implements AttentionOps {
         return "CpuAttention[" + pool.threads() + " threads, tiles " + BLOCK_Q + "x" + BLOCK_K + " on " + backend.name() + "]";
     }
 
-    /** Shuts the worker threads down and frees the scratch memory; later calls throw. Idempotent. */
+    /**
+     * Shuts the worker threads down and frees the scratch memory; later calls throw. Idempotent.
+     *
+     * @throws IllegalStateException changing nothing while calls on other threads are running (close after they
+     *                               return)
+     */
     @Override
     public synchronized void close() {
         if (pool.isClosed()) {
             return;
+        }
+        if (active > 0) {
+            throw new IllegalStateException("CpuAttention is in use by " + active + " call" + (active == 1 ? "" : "s")
+                    + " on other threads; close it after they return");
         }
         pool.close();
         free.clear();
@@ -435,9 +447,15 @@ public final class CpuAttention implements AttentionOps {
                 throw new IllegalStateException("CpuAttention is closed");
             }
             p = pool.poolFor(tasks, flops, SERIAL_MAX_FLOPS);
+            active++;
         }
         OpenBlas blas = OpenBlas.get();
-        blas.acquire(1);
+        try {
+            blas.acquire(1);
+        } catch (RuntimeException | Error e) {
+            endCall();
+            throw e;
+        }
         try {
             WorkerPool.Task task = t -> {
                 Scratch sc = take();
@@ -450,7 +468,12 @@ public final class CpuAttention implements AttentionOps {
             OpsPool.run(p, tasks, task);
         } finally {
             blas.release();
+            endCall();
         }
+    }
+
+    private synchronized void endCall() {
+        active--;
     }
 
     private Scratch take() {

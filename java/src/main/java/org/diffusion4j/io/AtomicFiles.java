@@ -1,6 +1,7 @@
 package org.diffusion4j.io;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
@@ -86,6 +87,11 @@ public final class AtomicFiles {
             }
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
             moved = true;
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            InterruptedIOException ie = new InterruptedIOException("interrupted while writing " + abs + " (the thread's "
+                    + "interrupt status is set; the file keeps its previous contents)");
+            ie.initCause(e);
+            throw ie;
         } catch (FileSystemException e) {
             if (tmp.toString().equals(e.getFile())) {
                 throw new FileSystemException(abs.toString(), null, "cannot write ("

@@ -359,6 +359,8 @@ public final class Safetensors {
                 }
             }
             return new SafetensorsFile(tensors, header.metadata(), zeroCopy, header);
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            throw interrupted(file, e);
         }
     }
 
@@ -465,7 +467,17 @@ public final class Safetensors {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             return parseHeader(file, readHeaderBytes(file, ch, size), size);
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            throw interrupted(file, e);
         }
+    }
+
+    /** An interrupt of the reading thread (which closes the channel), named with the file. */
+    private static java.io.InterruptedIOException interrupted(Path file, java.nio.channels.ClosedByInterruptException e) {
+        java.io.InterruptedIOException ie = new java.io.InterruptedIOException("interrupted while reading " + file
+                + " (the thread's interrupt status is set)");
+        ie.initCause(e);
+        return ie;
     }
 
     private static byte[] readHeaderBytes(Path file, FileChannel ch, long size) throws IOException {

@@ -190,9 +190,11 @@ public final class SamplerContext implements AutoCloseable {
         }
 
         /**
-         * Checks every model output for NaN and infinities (one extra reduction pass per evaluation; off by
-         * default) and throws {@link IllegalStateException} naming the level and the call at the first bad one,
-         * instead of letting NaN spread silently through the rest of the run.
+         * Checks every model output and every updated state for NaN and infinities (one extra reduction pass per
+         * evaluation and per update; off by default) and throws {@link IllegalStateException} naming the level and
+         * the call at the first bad one, instead of letting NaN spread silently through the rest of the run. The
+         * state check catches what finite model outputs can still produce: a guided combination or a step that
+         * overflows {@code float}.
          */
         public Builder checkFinite(boolean check) {
             this.checkFinite = check;
@@ -212,6 +214,8 @@ public final class SamplerContext implements AutoCloseable {
      *
      * @throws IllegalArgumentException when {@code x} is (or overlaps) one of this context's own buffers (its model
      *                                  outputs, history or {@link #scratch} slots, which samplers overwrite)
+     * @throws java.util.concurrent.CancellationException when the calling thread is interrupted (before a model
+     *                                  call; {@code x} then holds a partly sampled state)
      */
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
@@ -270,8 +274,16 @@ public final class SamplerContext implements AutoCloseable {
     /**
      * Evaluates the model (with guidance: conditional and unconditional) at {@code xIn} on level {@code level},
      * into this context's output buffers. The next {@link #update} uses these outputs.
+     *
+     * @throws java.util.concurrent.CancellationException when the calling thread is interrupted (checked before
+     *                                                    each evaluation, so an interrupt stops a sampling run within
+     *                                                    one step; the interrupt status stays set)
      */
     public void evaluate(Tensor xIn, Level level) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new java.util.concurrent.CancellationException("sampling interrupted before model call "
+                    + (modelCalls + 1) + " at " + level);
+        }
         int batch = ensureShape(xIn);
         Level[] per = new Level[batch];
         Arrays.fill(per, Objects.requireNonNull(level, "level"));
@@ -350,6 +362,11 @@ public final class SamplerContext implements AutoCloseable {
         if (saveHistory) {
             historyTarget = u.target();
         }
+        if (checkFinite && !Double.isFinite(backend.globalNorm(java.util.List.of(out)))) {
+            throw new IllegalStateException("the update after model call " + modelCalls + " at " + evalLevel
+                    + " produced NaN or infinite values from finite model outputs (guidance scale "
+                    + guidance.scale() + "; outputs near the float range overflow)");
+        }
     }
 
     /**
@@ -374,13 +391,24 @@ public final class SamplerContext implements AutoCloseable {
         return scratch[slot];
     }
 
-    /** Frees every buffer; closes the fused ops if this context created them. */
+    /**
+     * Frees every buffer; closes the fused ops if this context created them. Idempotent.
+     *
+     * @throws IllegalStateException changing nothing (a later {@code close()} frees everything) while a model call
+     *                               of a sampling run on another thread, or the calling model itself, holds the
+     *                               workspace
+     */
     @Override
     public void close() {
         if (!closed) {
+            try {
+                workspace.close();                      // the one that can refuse: first, so that nothing leaks
+            } catch (IllegalStateException e) {
+                throw new IllegalStateException("SamplerContext is in use (a model call holds its workspace); close "
+                        + "it after the sampling run returns", e);
+            }
             closed = true;
             scope.close();
-            workspace.close();
             if (ownsOps) {
                 ops.close();
             }

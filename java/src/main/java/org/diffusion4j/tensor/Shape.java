@@ -220,17 +220,30 @@ public final class Shape {
     }
 
     /**
-     * @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device
+     * @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device, or when {@code t} is
+     *                                  host memory of a confined arena wrapped by another backend (whose worker
+     *                                  threads may not touch it)
      * @throws IllegalStateException    when {@code t}'s scope or {@code backend} is closed
      */
     public static void requireOn(String name, Tensor t, Backend backend) {
         if (backend.isClosed()) {
             throw new IllegalStateException("backend " + backend.name() + " is closed");
         }
-        if (t.backend() != backend && !t.device().equals(backend.device())) {
-            throw new IllegalArgumentException(name + " " + t + " is on " + t.device() + " but the op runs on "
-                    + backend.device());
+        if (t.backend() != backend) {
+            if (!t.device().equals(backend.device())) {
+                throw new IllegalArgumentException(name + " " + t + " is on " + t.device() + " but the op runs on "
+                        + backend.device());
+            }
+            if (t.device().type() == Device.Type.CPU && t.storage().isNative()
+                    && !t.storage().isAccessibleBy(NOT_THE_OWNER)) {
+                throw new IllegalArgumentException(name + " " + t + " is memory of a confined arena (only its owner "
+                        + "thread may access it) wrapped by another backend; " + backend.name() + "'s worker threads "
+                        + "may run this op: allocate it from Arena.ofShared(), ofAuto() or global()");
+            }
         }
         t.checkAlive();
     }
+
+    /** A thread that owns no arena: a segment it may not access is confined to some other thread. */
+    private static final Thread NOT_THE_OWNER = Thread.ofPlatform().unstarted(() -> { });
 }

@@ -85,10 +85,25 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
         return arena.allocate(byteSize, byteAlignment);
     }
 
-    /** Frees every host and device buffer allocated in this scope (and hands its workspace back). */
+    /**
+     * Frees every host and device buffer allocated in this scope (and hands its workspace back). Idempotent.
+     *
+     * @throws IllegalStateException changing nothing while an op on another thread is using one of its tensors
+     */
     @Override
     public void close() {
-        arena.close();   // throws while a tensor is in use elsewhere: then the scope keeps its workspace
+        if (!arena.scope().isAlive()) {
+            return;
+        }
+        try {
+            arena.close();   // throws while a tensor is in use elsewhere: then the scope keeps its workspace
+        } catch (IllegalStateException e) {
+            if (!arena.scope().isAlive()) {
+                return;      // closed by another thread at the same moment
+            }
+            throw new IllegalStateException("tensor scope is in use (an op on another thread is reading or writing one "
+                    + "of its tensors); close it after that op returns", e);
+        }
         if (workspace != null) {
             workspace.detach(this);
         }

@@ -245,11 +245,15 @@ public final class Trainer implements AutoCloseable {
     // ---------------------------------------------------------------- training
 
     /**
-     * Runs {@code steps} more steps.
+     * Runs {@code steps} more steps. An interrupt of the calling thread ({@link Thread#interrupt()},
+     * {@code Future.cancel(true)}) stops it between two steps: the trainer is then as after its last completed step
+     * (save it, or train on), and the thread's interrupt status stays set.
      *
      * @return the last step's stats, or null when {@code steps == 0}
      * @throws IllegalArgumentException for {@code steps < 0}
      * @throws IllegalStateException    on divergence (see the class comment) or after {@link #close()}
+     * @throws java.util.concurrent.CancellationException when the calling thread is interrupted, naming the steps
+     *                                  completed
      */
     public StepStats train(long steps) {
         if (steps < 0) {
@@ -257,6 +261,11 @@ public final class Trainer implements AutoCloseable {
         }
         StepStats last = null;
         for (long i = 0; i < steps; i++) {
+            if (Thread.currentThread().isInterrupted()) {
+                throw new java.util.concurrent.CancellationException("training interrupted after " + i + " of "
+                        + steps + " steps (step " + completed + " in all; the trainer is consistent: save it or "
+                        + "train on)");
+            }
             last = step();
         }
         return last;
@@ -366,11 +375,22 @@ public final class Trainer implements AutoCloseable {
         Checkpoint.restore(file, this);
     }
 
-    /** Frees the optimizer moments, the EMA averages and the fused-op resources (not the model). */
+    /**
+     * Frees the optimizer moments, the EMA averages and the fused-op resources (not the model). Idempotent.
+     *
+     * @throws IllegalStateException changing nothing (a later {@code close()} frees everything) while a training
+     *                               step on another thread holds the workspace
+     */
     @Override
     public void close() {
         if (closed) {
             return;
+        }
+        try {
+            workspace.close();                          // the one that can refuse: first, so that nothing leaks
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException("Trainer is in use (a training step holds its workspace); close it after "
+                    + "train() returns", e);
         }
         closed = true;
         optimizer.close();
@@ -378,7 +398,6 @@ public final class Trainer implements AutoCloseable {
             ema.close();
         }
         diffusionOps.close();
-        workspace.close();
     }
 
     /** Names of the parameters in state-dict order. */

@@ -696,8 +696,10 @@ class CheckpointTest {
             Thread.currentThread().interrupt();
             try {
                 IOException e = assertThrows(IOException.class, () -> t.save(f));
-                assertTrue(e instanceof java.nio.channels.ClosedByInterruptException, "expected the write itself to "
-                        + "fail, got " + e);
+                assertTrue(e instanceof java.io.InterruptedIOException
+                        && e.getCause() instanceof java.nio.channels.ClosedByInterruptException
+                        && e.getMessage().contains(f.toAbsolutePath().normalize().toString()),
+                        "expected the write itself to fail, naming the file, got " + e);
             } finally {
                 Thread.interrupted();
             }
