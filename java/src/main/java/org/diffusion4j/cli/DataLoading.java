@@ -87,7 +87,7 @@ final class DataLoading {
             return String.format(Locale.ROOT, "%s %s: %d training, %d held out (%s)%s",
                     kind == Kind.IMAGES ? "images" : "vectors", Arrays.toString(sampleShape()), train.size(),
                     heldOut.size(), heldOutFrom,
-                    train.hasLabels() ? ", " + train.numClasses() + " classes" + names() + emptyClasses()
+                    train.hasLabels() ? ", " + train.numClasses() + (train.numClasses() == 1 ? " class" : " classes") + names() + emptyClasses()
                             + unseenHeldOut() : ", unlabelled");
         }
 
@@ -202,6 +202,15 @@ final class DataLoading {
      */
     static Loaded load(Path path, int resolution, int channels, double heldOut, long seed, String labelColumn)
             throws IOException {
+        return load(path, resolution, channels, heldOut, seed, labelColumn, note -> { });
+    }
+
+    /**
+     * Like {@link #load(Path, int, int, double, long, String)}, passing the reader's notes (files skipped, images
+     * enlarged, the channels {@code auto} chose) to {@code notes}.
+     */
+    static Loaded load(Path path, int resolution, int channels, double heldOut, long seed, String labelColumn,
+                       java.util.function.Consumer<String> notes) throws IOException {
         Datasets.Options opts = new Datasets.Options(resolution, channels, Datasets.Split.TRAIN, Csv.Header.AUTO);
         if (labelColumn != null && !path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".csv")) {
             throw new IllegalArgumentException("--label-column " + labelColumn + " applies to CSV files; " + path
@@ -214,7 +223,7 @@ final class DataLoading {
         Dataset all;
         try {
             all = normalise(path, labelColumn != null ? Csv.load(path, Csv.Header.AUTO, labelColumn)
-                    : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts));
+                    : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts, notes));
         } catch (org.diffusion4j.io.FileFormatException e) {
             java.util.regex.Matcher m = TEXT_IN_COLUMN.matcher(e.problem());
             if (labelColumn == null && m.find()) {

@@ -235,6 +235,7 @@ final class EvalCommand implements Callable<Integer> {
                 long[] img = s.imageShape();
                 sampleShape = img != null ? img : s.model().sampleShape();
                 settings.put("checkpoint", s.file.toString());
+                settings.put("checkpoint_step", Long.toString(s.loaded.info().step()));
                 settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps"
                         + SampleCommand.gridNote(r.spacing()) + ", guidance " + r.guidance() + ", seed " + seed);
                 settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
@@ -423,7 +424,8 @@ final class EvalCommand implements Callable<Integer> {
     private static DataLoading.Loaded loadChecked(java.io.PrintWriter o, Path dataPath, int res, int ch, double frac,
                                                   long split, String runFingerprint, String labelColumn)
             throws IOException {
-        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn);
+        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn,
+                note -> o.println("note        " + note));
         o.println("data        " + dataPath + ": " + loaded.describe());
         o.flush();
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
@@ -449,6 +451,12 @@ final class EvalCommand implements Callable<Integer> {
             Map<String, Double> m = new LinkedHashMap<>(run.results().metrics() == null ? Map.of()
                     : run.results().metrics());
             m.putAll(report.metrics());
+            String step = report.settings().get("checkpoint_step");
+            if (step != null) {                                  // which checkpoint the metrics describe
+                m.put("checkpoint_step", Double.parseDouble(step));
+            } else {
+                m.remove("checkpoint_step");
+            }
             RunJson.Results r = run.results();
             run.withResults(new RunJson.Results(r.steps(), r.wallSeconds(), r.trainSeconds(), r.finalLoss(),
                     r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m))

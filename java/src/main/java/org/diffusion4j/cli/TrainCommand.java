@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.diffusion4j.Backends;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Dataset;
+import org.diffusion4j.io.ImageFolder;
 import org.diffusion4j.io.Standardization;
 import org.diffusion4j.nn.DenoiserModel;
 import org.diffusion4j.nn.DiT;
@@ -422,7 +423,7 @@ final class TrainCommand implements Callable<Integer> {
         validate(opts, resume);
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
-                opts.heldOut(), opts.seed(), opts.labelColumn());
+                opts.heldOut(), opts.seed(), opts.labelColumn(), note -> o.println("note        " + note));
         o.println("data        " + opts.data() + ": " + loaded.describe());
         String fingerprint = loaded.fingerprint();
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
@@ -471,9 +472,10 @@ final class TrainCommand implements Callable<Integer> {
             extraMeta.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(loaded.featureNames()));
         }
         extraMeta.put(Checkpoint.KEY_DATA_SOURCE, RunJson.DataSource.of(opts, fingerprint).toJson());
-        if (!opts.cond() && opts.labelColumn() != null && train.numClasses() >= 2) {
-            o.println("note        the labels of --label-column " + opts.labelColumn() + " are not used: add --cond to "
-                    + "train a class-conditional model (sample --class needs one)");
+        if (!opts.cond() && train.numClasses() >= 2 && !resume) {
+            o.println("note        the " + (opts.labelColumn() != null ? "labels of --label-column "
+                    + opts.labelColumn() : train.numClasses() + " classes of the data") + " are not used: add --cond "
+                    + "to train a class-conditional model (sample --class needs one)");
         }
         if (opts.cond() && !train.hasLabels()) {
             throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
@@ -768,8 +770,10 @@ final class TrainCommand implements Callable<Integer> {
             } else if (explicit && RESUMABLE.contains(name)) {
                 values[i] = mine;
             } else if (explicit && !java.util.Objects.equals(mine, theirs)) {
+                Object shown = name.equals("--channels") && Integer.valueOf(ImageFolder.AUTO_CHANNELS).equals(theirs)
+                        ? "auto" : theirs;
                 throw new IllegalArgumentException("--resume: " + name + " " + mine + " conflicts with the run's "
-                        + theirs + " (run.json); a resumed run keeps its configuration (only --steps, "
+                        + shown + " (run.json); a resumed run keeps its configuration (only --steps, "
                         + "--threads, --backend and the checkpoint and sample-grid options may change)");
             } else {
                 values[i] = theirs;

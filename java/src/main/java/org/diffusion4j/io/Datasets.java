@@ -87,8 +87,19 @@ public final class Datasets {
      * @throws FileFormatException  from the chosen reader, or when a file's kind is not recognised
      */
     public static Dataset load(Path path, Options options) throws IOException {
+        return load(path, options, note -> { });
+    }
+
+    /**
+     * {@link #load(Path, Options)}, telling {@code notes} what the reader skipped or decided on its own (an image
+     * folder's skipped files, enlarged images, the channels {@code auto} chose; see
+     * {@link ImageFolder#load(Path, int, int, java.util.function.Consumer)}).
+     */
+    public static Dataset load(Path path, Options options, java.util.function.Consumer<String> notes)
+            throws IOException {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(options, "options");
+        Objects.requireNonNull(notes, "notes");
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString(), null, "dataset path does not exist");
         }
@@ -106,7 +117,7 @@ public final class Datasets {
                 throw new FileFormatException(path, "holds IDX files but not the " + options.split().prefix()
                         + "-images-idx3-ubyte[.gz] of the " + options.split() + " split");
             }
-            return ImageFolder.load(path, options.resolution(), options.channels());
+            return ImageFolder.load(path, options.resolution(), options.channels(), notes);
         }
         String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".csv")) {

@@ -16,6 +16,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
@@ -24,15 +25,19 @@ import java.util.stream.Stream;
  * <p>Layout: either class sub-folders ({@code root/cat/1.png, root/dog/7.jpg}; labels are the sub-folder
  * names sorted alphabetically, i.e. label {@code i} is the {@code i}-th name) or images directly in
  * {@code root} (an unlabelled set). Files are taken in name order; names ending in {@code .png},
- * {@code .jpg} or {@code .jpeg} (any case) are images, other files and hidden entries ({@code .name}) are
- * ignored.
+ * {@code .jpg} or {@code .jpeg} (any case) are images; other files, hidden entries ({@code .name}), macOS's
+ * {@code __MACOSX} folder and folders inside class folders are skipped (and reported to the notes of
+ * {@link #load(Path, int, int, Consumer)}).
  *
  * <p>Each image is centre-cropped to a square of its shorter side ({@link ImageResize#centreSquare}), then
  * resampled to {@code R × R} ({@link ImageResize}: area averaging when shrinking, bilinear when enlarging),
  * converted to {@code C = 1} (luma {@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601, as PIL's
  * {@code convert("L")}) or {@code C = 3} (grey replicated), and mapped from {@code [0, 255]} to
- * {@code v / 127.5 − 1}. Grey images are read from their raster (8- or 16-bit), colour images through
- * {@link BufferedImage#getRGB} (sRGB); alpha is ignored.
+ * {@code v / 127.5 − 1}. Grey images are read from their raster (8- or 16-bit), CMYK JPEGs as
+ * {@code R = (255 − C)(255 − K)/255} (and likewise G, B: PIL's {@code convert("RGB")}, no ICC profile), other colour
+ * images through {@link BufferedImage#getRGB} (sRGB); alpha is ignored (transparent pixels keep their colour). A
+ * JPEG's EXIF orientation (tag 0x0112, values 2–8) is applied, as PIL's {@code ImageOps.exif_transpose}: a phone
+ * photo trains the way it is displayed.
  *
  * <p>Errors name the file or folder: a missing root ({@link NoSuchFileException}), a root that is a file, no
  * images, an empty class folder, images next to class folders, and an image that cannot be decoded
@@ -55,7 +60,17 @@ public final class ImageFolder {
      * @throws IllegalArgumentException when {@code resolution < 1} or {@code channels} is not 0, 1 or 3
      */
     public static Dataset load(Path root, int resolution, int channels) throws IOException {
+        return load(root, resolution, channels, note -> { });
+    }
+
+    /**
+     * {@link #load(Path, int, int)}, telling {@code notes} what a user may not expect: files and folders skipped,
+     * which image made {@link #AUTO_CHANNELS} choose RGB, images enlarged to {@code resolution}, EXIF orientations
+     * applied (one line each, without a trailing newline).
+     */
+    public static Dataset load(Path root, int resolution, int channels, Consumer<String> notes) throws IOException {
         Objects.requireNonNull(root, "root");
+        Objects.requireNonNull(notes, "notes");
         if (resolution < 1) {
             throw new IllegalArgumentException("resolution must be >= 1, got " + resolution);
         }
@@ -70,11 +85,18 @@ public final class ImageFolder {
         }
         List<Path> classDirs = new ArrayList<>();
         List<Path> rootImages = new ArrayList<>();
-        for (Path p : list(root)) {
+        Skipped skipped = new Skipped();
+        for (Path p : list(root, skipped)) {
             if (Files.isDirectory(p)) {
-                classDirs.add(p);
+                if (p.getFileName().toString().equals("__MACOSX")) {      // resource forks left by unzipping
+                    skipped.folders.add(p.getFileName().toString());
+                } else {
+                    classDirs.add(p);
+                }
             } else if (isImage(p)) {
                 rootImages.add(p);
+            } else {
+                skipped.file(p);
             }
         }
         List<Path> files = new ArrayList<>();
@@ -93,11 +115,24 @@ public final class ImageFolder {
             }
             for (int c = 0; c < classDirs.size(); c++) {
                 Path dir = classDirs.get(c);
-                List<Path> imgs = list(dir).stream().filter(p -> !Files.isDirectory(p) && isImage(p)).toList();
+                List<Path> imgs = new ArrayList<>();
+                List<String> nested = new ArrayList<>();
+                for (Path p : list(dir, skipped)) {
+                    if (Files.isDirectory(p)) {
+                        nested.add(dir.getFileName() + "/" + p.getFileName());
+                    } else if (isImage(p)) {
+                        imgs.add(p);
+                    } else {
+                        skipped.file(p);
+                    }
+                }
                 if (imgs.isEmpty()) {
                     throw new FileFormatException(dir, "class folder '" + dir.getFileName()
-                            + "' contains no PNG or JPEG images");
+                            + "' contains no PNG or JPEG images" + (nested.isEmpty() ? ""
+                            : " (its sub-folders " + nested + " are not searched: class folders hold the images "
+                            + "themselves)"));
                 }
+                skipped.folders.addAll(nested);
                 names.add(dir.getFileName().toString());
                 for (Path f : imgs) {
                     files.add(f);
@@ -109,13 +144,23 @@ public final class ImageFolder {
         int plane = resolution * resolution;
         int per = loadAs * plane;
         float[] data = new float[Math.multiplyExact(files.size(), per)];
-        boolean colour = false;
+        Path firstColour = null;
+        Stats stats = new Stats();
         for (int i = 0; i < files.size(); i++) {
-            float[] img = loadImage(files.get(i), resolution, loadAs);
+            float[] img = loadImage(files.get(i), resolution, loadAs, stats);
             System.arraycopy(img, 0, data, i * per, per);
-            for (int j = 0; !colour && loadAs == 3 && j < plane; j++) {
-                colour = img[j] != img[plane + j] || img[j] != img[2 * plane + j];
+            for (int j = 0; firstColour == null && loadAs == 3 && j < plane; j++) {
+                if (img[j] != img[plane + j] || img[j] != img[2 * plane + j]) {
+                    firstColour = files.get(i);
+                }
             }
+        }
+        boolean colour = firstColour != null;
+        skipped.report(notes);
+        stats.report(notes, resolution);
+        if (channels == AUTO_CHANNELS && colour) {
+            notes.accept("channels auto: RGB, since " + root.relativize(firstColour) + " has colour (the first of the "
+                    + "images that do); --channels 1 trains on grey");
         }
         int[] labels = names.isEmpty() ? null : labelList.stream().mapToInt(Integer::intValue).toArray();
         if (channels == AUTO_CHANNELS && !colour) {                      // every image grey: keep one plane
@@ -134,9 +179,15 @@ public final class ImageFolder {
      * @throws FileFormatException naming the file when it cannot be decoded
      */
     public static float[] loadImage(Path file, int resolution, int channels) throws IOException {
+        return loadImage(file, resolution, channels, new Stats());
+    }
+
+    private static float[] loadImage(Path file, int resolution, int channels, Stats stats) throws IOException {
         BufferedImage img = decode(file, resolution);
+        int orientation = Exif.orientation(file);
         int h = img.getHeight();
         int w = img.getWidth();
+        stats.image(file, w, h, orientation, resolution);
         int[] sq = ImageResize.centreSquare(h, w);
         int top = sq[0];
         int left = sq[1];
@@ -144,13 +195,17 @@ public final class ImageFolder {
         double[][] planes = rgbOrGrey(img, top, left, s);
         float[] out = new float[channels * resolution * resolution];
         int plane = resolution * resolution;
+        // the orientation is applied to the resampled square: rotations and mirrors commute with the centre crop and
+        // the resampling (up to the crop's rounding by half a source pixel when the margins are odd)
         if (channels == 1) {
             double[] grey = planes.length == 1 ? planes[0] : luma(planes);
-            write(ImageResize.resize(grey, s, s, resolution, resolution), out, 0);
+            write(Exif.orient(ImageResize.resize(grey, s, s, resolution, resolution), resolution, orientation), out,
+                    0);
         } else {
             for (int c = 0; c < 3; c++) {
                 double[] src = planes[planes.length == 1 ? 0 : c];
-                write(ImageResize.resize(src, s, s, resolution, resolution), out, c * plane);
+                write(Exif.orient(ImageResize.resize(src, s, s, resolution, resolution), resolution, orientation),
+                        out, c * plane);
             }
         }
         return out;
@@ -190,7 +245,9 @@ public final class ImageFolder {
             }
             Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) {
-                throw new FileFormatException(file, "is not an image Java can decode (PNG, JPEG, GIF, BMP)");
+                long size = Files.size(file);
+                throw new FileFormatException(file, size == 0 ? "is empty (0 bytes)"
+                        : "is not a PNG or JPEG image (its first bytes are no image signature" + textHint(file) + ")");
             }
             ImageReader reader = readers.next();
             List<String> warnings = new ArrayList<>();
@@ -298,6 +355,21 @@ public final class ImageFolder {
             return new double[][] {g};
         }
         double[][] rgb = new double[3][s * s];
+        if (img.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_CMYK && r.getNumBands() == 4) {
+            // Java's CMYK colour space converts with a gamma that brightens every colour: the naive formula instead
+            double max = (1L << img.getColorModel().getComponentSize(0)) - 1;
+            double[] px = new double[4];
+            for (int y = 0; y < s; y++) {
+                for (int x = 0; x < s; x++) {
+                    r.getPixel(left + x, top + y, px);
+                    double k = 1.0 - px[3] / max;
+                    for (int c = 0; c < 3; c++) {
+                        rgb[c][y * s + x] = 255.0 * (1.0 - px[c] / max) * k;
+                    }
+                }
+            }
+            return rgb;
+        }
         int[] row = new int[s];
         for (int y = 0; y < s; y++) {
             img.getRGB(left, top + y, s, 1, row, 0, s);
@@ -311,11 +383,102 @@ public final class ImageFolder {
         return rgb;
     }
 
-    private static List<Path> list(Path dir) throws IOException {
+    /** The entries of {@code dir} in name order, hidden ones ({@code .name}) counted in {@code skipped}. */
+    private static List<Path> list(Path dir, Skipped skipped) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> !p.getFileName().toString().startsWith("."))
-                    .sorted((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()))
+            List<Path> all = s.sorted((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()))
                     .toList();
+            List<Path> visible = new ArrayList<>();
+            for (Path p : all) {
+                if (p.getFileName().toString().startsWith(".")) {
+                    skipped.hidden++;
+                } else {
+                    visible.add(p);
+                }
+            }
+            return visible;
+        }
+    }
+
+    /** What the listing left out, for the notes. */
+    private static final class Skipped {
+        final java.util.TreeMap<String, Integer> byExtension = new java.util.TreeMap<>();
+        final List<String> folders = new ArrayList<>();
+        int hidden;
+
+        void file(Path p) {
+            String n = p.getFileName().toString();
+            int dot = n.lastIndexOf('.');
+            byExtension.merge(dot > 0 ? n.substring(dot).toLowerCase(Locale.ROOT) : "(no extension)", 1,
+                    Integer::sum);
+        }
+
+        void report(Consumer<String> notes) {
+            if (!byExtension.isEmpty()) {
+                int n = byExtension.values().stream().mapToInt(Integer::intValue).sum();
+                StringBuilder b = new StringBuilder();
+                byExtension.forEach((ext, c) -> b.append(b.isEmpty() ? "" : ", ").append(c).append(' ').append(ext));
+                notes.accept("skipped " + n + " file" + (n == 1 ? "" : "s") + " that are not PNG or JPEG (" + b
+                        + "); convert them to PNG to use them");
+            }
+            if (!folders.isEmpty()) {
+                notes.accept("skipped " + folders.size() + " folder" + (folders.size() == 1 ? "" : "s") + " ("
+                        + String.join(", ", folders.subList(0, Math.min(5, folders.size())))
+                        + (folders.size() > 5 ? ", ..." : "") + "): only the images directly inside class folders "
+                        + "are read");
+            }
+            if (hidden > 0) {
+                notes.accept("skipped " + hidden + " hidden entr" + (hidden == 1 ? "y" : "ies") + " (names starting "
+                        + "with a dot)");
+            }
+        }
+    }
+
+    /** Per-image facts gathered while loading, for the notes. */
+    private static final class Stats {
+        int enlarged;
+        String smallest;
+        long smallestSide = Long.MAX_VALUE;
+        int oriented;
+
+        void image(Path file, int width, int height, int orientation, int resolution) {
+            int side = Math.min(width, height);
+            if (side < resolution) {
+                enlarged++;
+                if (side < smallestSide) {
+                    smallestSide = side;
+                    smallest = file.getFileName() + " (" + width + " x " + height + ")";
+                }
+            }
+            if (orientation > 1) {
+                oriented++;
+            }
+        }
+
+        void report(Consumer<String> notes, int resolution) {
+            if (enlarged > 0) {
+                notes.accept(enlarged + " image" + (enlarged == 1 ? " is" : "s are") + " smaller than " + resolution
+                        + " pixels on the shorter side and enlarged (blurry); the smallest is " + smallest);
+            }
+            if (oriented > 0) {
+                notes.accept("turned " + oriented + " JPEG" + (oriented == 1 ? "" : "s") + " upright by "
+                        + (oriented == 1 ? "its" : "their") + " EXIF orientation");
+            }
+        }
+    }
+
+    /** {@code ", it starts with text"} when the first bytes are printable ASCII, else nothing. */
+    private static String textHint(Path file) {
+        try (var in = Files.newInputStream(file)) {
+            byte[] head = in.readNBytes(16);
+            for (byte b : head) {
+                if (b < 9 || (b > 13 && b < 32) || b > 126) {
+                    return "";
+                }
+            }
+            return head.length > 0 ? "; it starts with text" : "";
+        } catch (IOException e) {
+            return "";
         }
     }
 

@@ -237,6 +237,8 @@ class TrainSampleEvalTest {
         assertTrue(acc > 0.9, "the classifier separates the three synthetic classes: " + acc);
         JsonNode runJson = JSON.readTree(run.resolve("run.json").toFile());
         assertTrue(runJson.get("results").get("metrics").has("classifier_fd"), runJson.toString());
+        assertEquals("30", j.get("settings").get("checkpoint_step").asText(), "which checkpoint was measured");
+        assertEquals(30, runJson.get("results").get("metrics").get("checkpoint_step").asDouble(), runJson::toString);
         try (var s = Files.list(cache)) {
             assertEquals(1, s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).count());
         }
@@ -334,6 +336,16 @@ class TrainSampleEvalTest {
                 .contains("(logsnr grid)"), eval::toString);
         assertOneLineFailure(run("eval", "--samples", raw[0].toString(), "--data", data.toString(), "--grid",
                 "karras", "--backend", "cpu"), "--grid applies to sampling a --checkpoint");
+    }
+
+    @Test
+    @Order(7)
+    void labelledImagesWithoutCondAreSaidToBeUnused() {
+        Result r = run("train", "--data", data.toString(), "--out", dir.resolve("uncond").toString(), "--model", "dit",
+                "--hidden", "16", "--depth", "1", "--heads", "2", "--patch", "4", "--steps", "1", "--batch", "8",
+                "--sample-every", "0", "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("note        the 3 classes of the data are not used: add --cond"), r::toString);
     }
 
     // ---------------------------------------------------------------- bad input

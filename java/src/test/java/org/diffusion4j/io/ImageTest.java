@@ -121,6 +121,13 @@ class ImageTest {
         return img;
     }
 
+    /** A grey image of value 9 everywhere. */
+    private static BufferedImage flat(int w, int h) {
+        int[] px = new int[w * h];
+        Arrays.fill(px, 9);
+        return grey(w, h, px);
+    }
+
     private static BufferedImage solid(int w, int h, int rgb) {
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < h; y++) {
@@ -207,6 +214,81 @@ class ImageTest {
         }
     }
 
+    /** PIL's reading of the fixtures of tools/make_image_fixtures.py, uint8 {@code [8, 16, 16, 3]}. */
+    @Test
+    void exifOrientationIsAppliedAsPilDoes() throws IOException {
+        float[] pil = Npy.read(TorchFixtureTest.resource("images/exif_transpose_pil.npy")).values();
+        for (int o = 1; o <= 8; o++) {
+            float[] v = ImageFolder.loadImage(TorchFixtureTest.resource("images/exif_o" + o + ".jpg"), 16, 3);
+            for (int c = 0; c < 3; c++) {
+                for (int y = 0; y < 16; y++) {
+                    for (int x = 0; x < 16; x++) {
+                        double want = pil[(((o - 1) * 16 + y) * 16 + x) * 3 + c] / 127.5 - 1;
+                        assertEquals(want, v[(c * 16 + y) * 16 + x], 1e-5,
+                                "orientation " + o + ", channel " + c + ", row " + y + ", column " + x);
+                    }
+                }
+            }
+        }
+        // the red block stored top-left is displayed top-right under orientation 6 (turn 90 degrees clockwise)
+        float[] six = ImageFolder.loadImage(TorchFixtureTest.resource("images/exif_o6.jpg"), 16, 3);
+        assertEquals(1f, six[15], 0.02, "red at the top-right (red channel)");
+        assertEquals(-1f, six[256 + 15], 0.02, "red at the top-right (green channel)");
+        assertEquals(1f, six[256], 0.02, "white at the top-left (green channel)");
+        // a few bytes that are no JPEG, a JPEG without EXIF and broken EXIF blocks all count as orientation 1
+        assertEquals(1, Exif.orientation(new byte[] {1, 2, 3}));
+        byte[] jpeg = Files.readAllBytes(TorchFixtureTest.resource("images/exif_o6.jpg"));
+        assertEquals(6, Exif.orientation(jpeg));
+        for (int cut = 0; cut < 200; cut++) {
+            int got = Exif.orientation(Arrays.copyOf(jpeg, cut));    // truncated anywhere: never throws
+            assertTrue(got == 1 || got == 6, "cut at " + cut + ": " + got);
+        }
+    }
+
+    @Test
+    void cmykJpegsGivePilsColours() throws IOException {
+        // PIL's convert("RGB") of the fixture: (128, 128, 128) in columns 0-3, (220, 30, 30) in 4-7
+        float[] v = ImageFolder.loadImage(TorchFixtureTest.resource("images/cmyk.jpg"), 8, 3);
+        int[][] want = {{128, 128, 128}, {220, 30, 30}};
+        for (int y = 0; y < 8; y++) {
+            for (int x = 0; x < 8; x++) {
+                for (int c = 0; c < 3; c++) {
+                    assertEquals(want[x / 4][c], (v[(c * 8 + y) * 8 + x] + 1) * 127.5, 1.0,
+                            "row " + y + ", column " + x + ", channel " + c);
+                }
+            }
+        }
+    }
+
+    @Test
+    void notesTellWhatWasSkippedEnlargedAndWhyRgb() throws IOException {
+        Path root = dir.resolve("notes");
+        png(root.resolve("a/1.png"), flat(8, 8));
+        png(root.resolve("a/2.png"), flat(3, 5));
+        BufferedImage c = solid(8, 8, 0x808080);
+        c.setRGB(2, 2, 0x818080);                                   // one pixel of colour
+        png(root.resolve("b/colour.png"), c);
+        png(root.resolve("b/deeper/x.png"), flat(8, 8));
+        Files.writeString(root.resolve("b/notes.txt"), "x");
+        Files.writeString(root.resolve("b/anim.gif"), "x");
+        Files.writeString(root.resolve("a/.DS_Store"), "x");
+        png(root.resolve("__MACOSX/a/._1.png"), flat(8, 8));
+        List<String> notes = new java.util.ArrayList<>();
+        Dataset d = ImageFolder.load(root, 8, ImageFolder.AUTO_CHANNELS, notes::add);
+        assertEquals(List.of("a", "b"), d.classNames(), "__MACOSX is no class");
+        assertEquals(3, d.sampleShape()[0]);
+        String all = String.join("\n", notes);
+        assertTrue(all.contains("skipped 2 files that are not PNG or JPEG (1 .gif, 1 .txt)"), all);
+        assertTrue(all.contains("skipped 2 folders (__MACOSX, b/deeper)"), all);
+        assertTrue(all.contains("skipped 1 hidden entry"), all);
+        assertTrue(all.contains("1 image is smaller than 8 pixels") && all.contains("2.png (3 x 5)"), all);
+        assertTrue(all.contains("channels auto: RGB, since b" + java.io.File.separator + "colour.png has colour"), all);
+        Files.delete(root.resolve("b/colour.png"));
+        Path nestedOnly = root.resolve("b");
+        assertFails(FileFormatException.class, nestedOnly, () -> ImageFolder.load(root, 8, 1),
+                "contains no PNG or JPEG images", "b/deeper", "not searched");
+    }
+
     @Test
     void badFoldersAndImagesAreReported() throws IOException {
         assertThrows(NoSuchFileException.class, () -> ImageFolder.load(dir.resolve("absent"), 8, 1));
@@ -228,7 +310,11 @@ class ImageTest {
 
         Path corrupt = root.resolve("a/2.png");
         Files.write(corrupt, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9});
-        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "not an image");
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "not a PNG or JPEG image");
+        Files.writeString(corrupt, "<html>not an image</html>");
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "starts with text");
+        Files.write(corrupt, new byte[0]);
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "is empty (0 bytes)");
         SplittableRandom r = IoTestSupport.random("png");
         BufferedImage noise = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < 64; y++) {
