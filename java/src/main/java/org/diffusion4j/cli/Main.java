@@ -35,11 +35,30 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         return 2;
     }
 
+    /**
+     * Latches of commands that finish their work when the JVM is asked to stop (train: the step in progress and its
+     * checkpoint); the shutdown hook deletes temporary files only after they are counted down.
+     */
+    static final java.util.Set<java.util.concurrent.CountDownLatch> FINISHING =
+            java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     public static void main(String[] args) {
         configureLogging();
-        // Ctrl-C (SIGINT) or SIGTERM in any command: no temporary file of a write in flight stays behind
-        Runtime.getRuntime().addShutdownHook(new Thread(org.diffusion4j.io.AtomicFiles::deleteInFlight,
-                "diffusion4j-temporaries"));
+        // PNGs are encoded in memory: ImageIO's file cache registers a shutdown hook per stream, which fails while
+        // train writes its last checkpoint and plots after Ctrl-C
+        javax.imageio.ImageIO.setUseCache(false);
+        // Ctrl-C (SIGINT) or SIGTERM in any command: no temporary file of a write in flight stays behind (once a
+        // command finishing gracefully, train's last step and checkpoint, is done writing)
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (java.util.concurrent.CountDownLatch l : FINISHING) {
+                try {
+                    l.await(TrainCommand.STOP_WAIT_SECONDS + 5, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            org.diffusion4j.io.AtomicFiles.deleteInFlight();
+        }, "diffusion4j-temporaries"));
         System.exit(execute(args));
     }
 

@@ -215,6 +215,18 @@ final class TrainCommand implements Callable<Integer> {
     /** The run.json last written by this command (for the shutdown hook). */
     private volatile RunJson current;
 
+    /** Set by the shutdown hook (SIGINT/SIGTERM) while the training loop runs: stop after this step, checkpointed. */
+    private volatile boolean stopRequested;
+
+    /** Whether the training loop is running (the hook then waits for {@link #loopDone}). */
+    private volatile boolean inLoop;
+
+    /** Counted down when the training loop has ended, normally or by a stop request. */
+    private final java.util.concurrent.CountDownLatch loopDone = new java.util.concurrent.CountDownLatch(1);
+
+    /** Longest the shutdown hook waits for the step in progress and its checkpoint. */
+    static final long STOP_WAIT_SECONDS = 120;
+
     @Override
     public Integer call() throws IOException {
         long wallStart = System.nanoTime();
@@ -230,6 +242,17 @@ final class TrainCommand implements Callable<Integer> {
         Path created = SampleCommand.firstMissing(folder.root());   // the outermost folder the lock will create
         RunFolder.Lock lock = folder.lock();
         Thread hook = new Thread(() -> {
+            if (inLoop) {                                             // let the loop finish its step and save it
+                stopRequested = true;
+                System.err.println(System.lineSeparator() + "interrupt   finishing the current step and saving a "
+                        + "checkpoint (at most " + STOP_WAIT_SECONDS + " s; kill -9 stops at once)");
+                System.err.flush();
+                try {
+                    loopDone.await(STOP_WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException ignored) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             onShutdown(folder, current);
             if (current == null && !Files.exists(folder.runJson())) {  // Ctrl-C before the run began
                 cleanUpFailedStart(folder, existed, created);
@@ -539,6 +562,7 @@ final class TrainCommand implements Callable<Integer> {
                         : null);
                 long first = trainer.completedSteps();
                 long total = opts.steps();
+                boolean interrupted = false;
                 double[] trainSeconds = {0};
                 String[] latestCkpt = {run.results().latestCheckpoint()};
                 String[] latestGrid = {run.results().latestGrid()};
@@ -562,12 +586,15 @@ final class TrainCommand implements Callable<Integer> {
                             window[2] = 0;
                         }
                     });
+                    Main.FINISHING.add(loopDone);
+                    inLoop = true;
                     for (long step = first; step < total; step++) {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
+                        boolean stop = stopRequested && !last;
                         // the checkpoint first: a grid that fails (a NaN model, an unwritable folder) loses nothing
-                        if (last || done % opts.checkpointEvery() == 0) {
+                        if (last || stop || done % opts.checkpointEvery() == 0) {
                             Path ck = folder.checkpoint(done);
                             Checkpoint.save(trainer, ck, extraMeta);
                             RunFolder.copyAtomically(ck, folder.latestCheckpoint());
@@ -577,6 +604,15 @@ final class TrainCommand implements Callable<Integer> {
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics()));
                             save(run, folder);
+                        }
+                        if (stop) {
+                            run = run.withStatus("interrupted");
+                            save(run, folder);
+                            progress.note("interrupted at step " + done + " of " + total + ": checkpoint "
+                                    + latestCkpt[0] + " written; train --resume --out " + folder.root()
+                                    + " continues");
+                            interrupted = true;
+                            break;
                         }
                         if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
                             progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
@@ -596,6 +632,14 @@ final class TrainCommand implements Callable<Integer> {
                 } catch (RuntimeException | IOException e) {
                     save(run.withStatus("failed"), folder);
                     throw e;
+                } finally {
+                    inLoop = false;
+                    o.flush();
+                    loopDone.countDown();
+                    Main.FINISHING.remove(loopDone);
+                }
+                if (interrupted) {
+                    return 130;                                       // 128 + SIGINT, as shells report it
                 }
                 run = run.withStatus("complete").withResults(results(total, first, losses,
                         previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],

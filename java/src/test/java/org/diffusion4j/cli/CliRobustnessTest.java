@@ -500,6 +500,67 @@ class CliRobustnessTest {
         assertEquals(List.of(), tmpFiles(copy));
     }
 
+    /**
+     * SIGTERM (what Ctrl-C's SIGINT also does) to a real {@code train} process: it finishes the step in progress,
+     * writes its checkpoint, marks run.json interrupted at that step and says how to resume; resuming continues.
+     */
+    @Test
+    void aStopSignalCheckpointsTheStepInProgress() throws Exception {
+        StringBuilder csv = new StringBuilder("x,y\n");
+        for (int i = 0; i < 64; i++) {
+            csv.append(Math.cos(i * 0.1)).append(',').append(Math.sin(i * 0.1)).append('\n');
+        }
+        Path data = Files.writeString(dir.resolve("signal.csv"), csv.toString());
+        Path out = dir.resolve("signalled");
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), Main.class.getName(), "train", "--data", data.toString(),
+                "--out", out.toString(), "--model", "mlp", "--hidden", "16", "--blocks", "1", "--batch", "16",
+                "--steps", "100000000", "--warmup", "10", "--checkpoint-every", "100000000", "--sample-every", "0",
+                "--backend", "cpu",
+                "--threads", "1")
+                .redirectOutput(dir.resolve("signal.out").toFile()).redirectError(dir.resolve("signal.err").toFile())
+                .start();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!Files.readString(dir.resolve("signal.out")).contains("backend ") && System.nanoTime() < deadline
+                    && p.isAlive()) {
+                Thread.sleep(100);
+            }
+            Thread.sleep(500);                                     // some steps
+            assertTrue(p.isAlive(), () -> "the run ended early: " + read("signal.out") + read("signal.err"));
+            p.destroy();                                           // SIGTERM
+            assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "stopped");
+        } finally {
+            p.destroyForcibly();
+        }
+        String stdout = read("signal.out");
+        assertEquals(143, p.exitValue(), () -> stdout + read("signal.err"));   // 128 + SIGTERM
+        assertTrue(read("signal.err").contains("finishing the current step and saving a checkpoint"),
+                () -> read("signal.err"));
+        JsonNode j = JSON.readTree(out.resolve("run.json").toFile());
+        assertEquals("interrupted", j.get("status").asText(), j::toString);
+        long steps = j.get("results").get("steps").asLong();
+        assertTrue(steps > 0, j::toString);
+        assertTrue(stdout.contains("interrupted at step " + steps + " of 100000000: checkpoint checkpoints/step-"),
+                stdout);
+        assertEquals(steps, Checkpoint.readInfo(out.resolve("checkpoints/latest.safetensors")).step());
+        assertTrue(Files.isRegularFile(out.resolve(String.format("checkpoints/step-%06d.safetensors", steps))));
+        assertEquals(List.of(), tmpFiles(out));
+        TrainSampleEvalTest.Result resumed = run("train", "--resume", "--out", out.toString(), "--steps",
+                Long.toString(steps + 3), "--backend", "cpu");
+        assertEquals(0, resumed.code(), resumed::toString);
+        assertTrue(resumed.out().contains("resume      from step " + steps), resumed::toString);
+    }
+
+    private String read(String name) {
+        try {
+            return Files.readString(dir.resolve(name));
+        } catch (IOException e) {
+            return "(" + e + ")";
+        }
+    }
+
     @Test
     void resumeRemovesStaleTemporariesOfAKilledRun() throws IOException {
         Path copy = copyOfBase("killed");
