@@ -256,7 +256,8 @@ final class DataLoading {
                 features = List.of();
             }
         }
-        return new Loaded(split.train(), split.heldOut(), kind, "split " + frac, features);
+        return new Loaded(split.train(), split.heldOut(), kind, "split " + new java.math.BigDecimal(frac)
+                .round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString(), features);
     }
 
     /** A CSV error about text in a number column: "column N: 'text' is not a number". */
