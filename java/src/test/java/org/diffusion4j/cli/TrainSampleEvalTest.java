@@ -348,6 +348,28 @@ class TrainSampleEvalTest {
         assertTrue(r.out().contains("note        the 3 classes of the data are not used: add --cond"), r::toString);
     }
 
+    @Test
+    @Order(8)
+    void infoDescribesACheckpointWithoutLoadingIt() throws IOException {
+        Result r = run("info", "--checkpoint", run.toString());
+        assertEquals(0, r.code(), r::toString);
+        long step = org.diffusion4j.training.Checkpoint.readInfo(run.resolve("checkpoints/latest.safetensors")).step();
+        for (String part : List.of("latest.safetensors", "kind        training checkpoint", "model       dit {",
+                "step        " + step + " (seed 5)", "objective flow", "classes     3 (without names",
+                "data        " + data)) {
+            assertTrue(r.out().contains(part), () -> "'" + part + "' in " + r);
+        }
+        Path exported = dir.resolve("info-export.safetensors");
+        Result ex = run("export", "--checkpoint", run.toString(), "--out", exported.toString(), "--dtype", "bf16",
+                "--backend", "cpu");
+        assertEquals(0, ex.code(), ex::toString);
+        Result ri = run("info", "--checkpoint", exported.toString());
+        assertEquals(0, ri.code(), ri::toString);
+        assertTrue(ri.out().contains("kind        export of EMA weights") && ri.out().contains("(BF16)"), ri::toString);
+        Path text = Files.writeString(dir.resolve("not.safetensors"), "hello");
+        assertOneLineFailure(run("info", "--checkpoint", text.toString()), text.toString());
+    }
+
     // ---------------------------------------------------------------- bad input
 
     private void assertOneLineFailure(Result r, String... fragments) {
