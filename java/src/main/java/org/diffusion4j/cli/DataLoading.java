@@ -264,6 +264,10 @@ final class DataLoading {
     private static final java.util.regex.Pattern TEXT_IN_COLUMN =
             java.util.regex.Pattern.compile("column (\\d+): '.*' is not a number");
 
+    /** Appended to "the data changed" errors: the files may not have, the decoding did. */
+    static final String DECODING_HINT = "; if the files are the same, this version may read them differently (image "
+            + "folders: JPEG EXIF orientation and CMYK colours are applied since 2026-11-30)";
+
     /** Largest {@code --resolution}. */
     static final int MAX_RESOLUTION = 4096;
 

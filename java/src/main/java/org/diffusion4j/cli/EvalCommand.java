@@ -431,7 +431,7 @@ final class EvalCommand implements Callable<Integer> {
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
             throw new IllegalArgumentException("the data in " + dataPath + " is not the data the run trained on (now "
                     + loaded.fingerprint() + ", trained on " + runFingerprint + "); the held-out split would not "
-                    + "be the one training left out");
+                    + "be the one training left out" + DataLoading.DECODING_HINT);
         }
         return loaded;
     }

@@ -256,7 +256,7 @@ final class SampleCommand implements Callable<Integer> {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
-        SamplingGrid grid = Sampling.grid(s.training().buildNoiseSchedule(), name, steps, spacing);
+        SamplingGrid grid = Sampling.grid(s.training(), name, steps, spacing);
         int k = s.model().numClasses();
         if (classLabel != null && k == 0) {
             throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
@@ -309,8 +309,8 @@ final class SampleCommand implements Callable<Integer> {
         if (samplerName != null) {
             Sampling.sampler(samplerName);
         }
-        if (steps < 1) {
-            throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+        if (steps < 1 || steps > 100_000) {
+            throw new IllegalArgumentException("--steps must be in [1, 100000], got " + steps);
         }
         if (classSpec != null && classSpec.strip().matches("-\\d+")) {
             throw new IllegalArgumentException("--class must be >= 0, got " + classSpec.strip() + " (a class named '"

@@ -15,6 +15,7 @@ import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.training.TrainingConfig;
 
 import java.util.Locale;
 import java.util.function.IntUnaryOperator;
@@ -59,7 +60,8 @@ final class Sampling {
             + "uniform time for flow models, trailing timesteps for --schedule linear, uniform log-SNR otherwise), "
             + "time, logsnr, karras or karras:RHO (Karras et al. 2022; RHO 7 if not given), shift:S (flow models; "
             + "S > 1 puts more steps at high noise), trailing, leading or linspace (discrete-timestep models, as "
-            + "diffusers' timestep_spacing) (default: ${DEFAULT-VALUE})";
+            + "diffusers' timestep_spacing); S is absolute, and every grid starts no higher than the largest time "
+            + "the model was trained on (default: ${DEFAULT-VALUE})";
 
     /** {@code --grid} read ({@link GridSpacing#parse}), its errors naming the option. */
     static GridSpacing gridSpacing(String text) {
@@ -70,26 +72,39 @@ final class Sampling {
         }
     }
 
-    /** {@link #grid(NoiseSchedule, String, int, GridSpacing)} on the schedule's usual grid. */
-    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps) {
-        return grid(schedule, samplerName, steps, GridSpacing.AUTO);
+    /** {@link #grid(TrainingConfig, String, int, GridSpacing)} on the schedule's usual grid. */
+    static SamplingGrid grid(TrainingConfig training, String samplerName, int steps) {
+        return grid(training, samplerName, steps, GridSpacing.AUTO);
     }
 
     /**
-     * The sampling grid of {@code steps} steps from noise to data over {@code schedule}
-     * ({@link GridSpacing#grid}), with the CLI's option names in its errors.
+     * The sampling grid of {@code steps} steps from noise to data over the training's schedule
+     * ({@link GridSpacing#grid(NoiseSchedule, int, boolean, double)}), starting no higher than the largest time the
+     * training sampled ({@code --time-sampler uniform:0:0.99} gives 0.99), with the CLI's option names in its errors.
      */
-    static SamplingGrid grid(NoiseSchedule schedule, String samplerName, int steps, GridSpacing spacing) {
-        if (steps < 1) {
-            throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+    static SamplingGrid grid(TrainingConfig training, String samplerName, int steps, GridSpacing spacing) {
+        if (steps < 1 || steps > 100_000) {
+            throw new IllegalArgumentException("--steps must be in [1, 100000], got " + steps);
         }
+        NoiseSchedule schedule = training.buildNoiseSchedule();
         boolean flowSampler = samplerName.replace('-', '_').startsWith("flow_");
         if (flowSampler && !(schedule instanceof RectifiedFlowSchedule)) {
             throw new IllegalArgumentException("--sampler " + samplerName + " needs a flow-matching model (trained "
-                    + "with --objective flow); this one uses " + schedule);
+                    + "with --objective flow); this one uses --schedule " + training.schedule());
         }
+        boolean discrete = schedule instanceof org.diffusion4j.schedule.DiscreteVpSchedule;
+        if (spacing.kind() == GridSpacing.Kind.SHIFT && !(schedule instanceof RectifiedFlowSchedule)) {
+            throw new IllegalArgumentException("--grid " + spacing + " shifts the noise levels of flow models (trained "
+                    + "with --objective flow); this model uses --schedule " + training.schedule());
+        }
+        if (!discrete && (spacing.kind() == GridSpacing.Kind.TRAILING || spacing.kind() == GridSpacing.Kind.LEADING
+                || spacing.kind() == GridSpacing.Kind.LINSPACE)) {
+            throw new IllegalArgumentException("--grid " + spacing + " picks integer timesteps of models trained with "
+                    + "--schedule linear or linear:T; this model uses --schedule " + training.schedule());
+        }
+        double tMax = TrainingConfig.parseTimeSampler(training.timeSampler()).fromUniform(1.0);
         try {
-            return spacing.grid(schedule, steps, flowSampler);
+            return spacing.grid(schedule, steps, flowSampler, tMax);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--grid " + spacing + ": " + e.getMessage());
         }

@@ -221,7 +221,16 @@ final class TrainCommand implements Callable<Integer> {
     /** Whether the training loop is running (the hook then waits for {@link #loopDone}). */
     private volatile boolean inLoop;
 
-    /** Counted down when the training loop has ended, normally or by a stop request. */
+    /** Guards the hand-over between the shutdown hook and the start of the training loop, and {@link #inGrid}. */
+    private final Object stopLock = new Object();
+
+    /** Whether the loop is drawing a sample grid (the hook then interrupts {@link #loopThread}: the grid is dropped). */
+    private boolean inGrid;
+
+    /** The thread running the training loop. */
+    private volatile Thread loopThread;
+
+    /** Counted down when the training loop has ended and its final status is saved, normally or by a stop request. */
     private final java.util.concurrent.CountDownLatch loopDone = new java.util.concurrent.CountDownLatch(1);
 
     /** Longest the shutdown hook waits for the step in progress and its checkpoint. */
@@ -242,8 +251,15 @@ final class TrainCommand implements Callable<Integer> {
         Path created = SampleCommand.firstMissing(folder.root());   // the outermost folder the lock will create
         RunFolder.Lock lock = folder.lock();
         Thread hook = new Thread(() -> {
-            if (inLoop) {                                             // let the loop finish its step and save it
+            boolean wait;
+            synchronized (stopLock) {                                 // either the loop sees the request or we wait
                 stopRequested = true;
+                wait = inLoop;
+                if (inGrid && loopThread != null) {
+                    loopThread.interrupt();                           // sampling stops between steps; grid dropped
+                }
+            }
+            if (wait) {                                               // let the loop finish its step and save it
                 System.err.println(System.lineSeparator() + "interrupt   finishing the current step and saving a "
                         + "checkpoint (at most " + STOP_WAIT_SECONDS + " s; kill -9 stops at once)");
                 System.err.flush();
@@ -452,7 +468,8 @@ final class TrainCommand implements Callable<Integer> {
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
                 && !previous.data().fingerprint().equals(fingerprint)) {
             throw new IllegalArgumentException("--resume: the data in " + opts.data() + " changed since the run "
-                    + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")");
+                    + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")"
+                    + DataLoading.DECODING_HINT);
         }
         List<String> namesBefore = previous == null || previous.data() == null
                 || previous.data().classNames() == null ? List.of() : previous.data().classNames();
@@ -512,7 +529,7 @@ final class TrainCommand implements Callable<Integer> {
         String kind = Models.kindOf(modelConfig);
         String modelJson = Models.toJson(modelConfig);
         TrainingConfig tc = trainingConfig(opts);
-        Sampling.grid(tc.buildNoiseSchedule(), opts.sampler(), opts.sampleSteps());   // refuse a bad --sampler now
+        Sampling.grid(tc, opts.sampler(), opts.sampleSteps());   // refuse a bad --sampler now
         if (previous != null) {
             String before = previous.model().config().toString();
             if (!Models.parseConfig(previous.model().kind(), before).equals(modelConfig)) {
@@ -586,8 +603,14 @@ final class TrainCommand implements Callable<Integer> {
                             window[2] = 0;
                         }
                     });
-                    Main.FINISHING.add(loopDone);
-                    inLoop = true;
+                    synchronized (stopLock) {
+                        if (stopRequested) {                          // stopping before the first step
+                            return 130;
+                        }
+                        Main.FINISHING.add(loopDone);
+                        loopThread = Thread.currentThread();
+                        inLoop = true;
+                    }
                     for (long step = first; step < total; step++) {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
@@ -614,37 +637,54 @@ final class TrainCommand implements Callable<Integer> {
                             interrupted = true;
                             break;
                         }
-                        if (last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) {
-                            progress.note("grid        sampling the step-" + done + " grid (" + opts.sampleSteps()
-                                    + " steps)");
+                        if ((last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) && !stopRequested) {
+                            progress.note("samples     drawing the step-" + done + " sample grid (" + opts.sampleSteps()
+                                    + " sampler steps)");
+                            String drawn = null;
+                            synchronized (stopLock) {
+                                inGrid = !stopRequested;
+                            }
                             try {
-                                latestGrid[0] = grids.write(folder, done);
-                                run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
-                                save(run, folder);
+                                if (inGrid) {
+                                    drawn = grids.write(folder, done);
+                                }
+                            } catch (java.util.concurrent.CancellationException e) {
+                                progress.note("samples     the step-" + done + " grid was dropped: stopping");
                             } catch (RuntimeException e) {
                                 // a picture that cannot be drawn must not stop the training (the checkpoint of
                                 // this step is written already)
                                 progress.note("warning     the step-" + done + " grid was not drawn: "
                                         + e.getMessage());
+                            } finally {
+                                synchronized (stopLock) {                 // no interrupt reaches the saves below
+                                    inGrid = false;
+                                    Thread.interrupted();
+                                }
+                            }
+                            if (drawn != null) {
+                                latestGrid[0] = drawn;
+                                run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
+                                save(run, folder);
                             }
                         }
                     }
                 } catch (RuntimeException | IOException e) {
                     save(run.withStatus("failed"), folder);
+                    finishLoop(o);
                     throw e;
-                } finally {
-                    inLoop = false;
-                    o.flush();
-                    loopDone.countDown();
-                    Main.FINISHING.remove(loopDone);
                 }
                 if (interrupted) {
+                    finishLoop(o);
                     return 130;                                       // 128 + SIGINT, as shells report it
                 }
-                run = run.withStatus("complete").withResults(results(total, first, losses,
-                        previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
-                        opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
-                save(run, folder);
+                try {
+                    run = run.withStatus("complete").withResults(results(total, first, losses,
+                            previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
+                            opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
+                    save(run, folder);
+                } finally {
+                    finishLoop(o);                                    // only now may a shutdown hook go on
+                }
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
                         + "wall %s%s%n", total, total == 1 ? "" : "s", r.finalLoss(), finalLossWindow(total),
@@ -655,6 +695,14 @@ final class TrainCommand implements Callable<Integer> {
                 return 0;
             }
         }
+    }
+
+    /** Ends the training loop: a waiting shutdown hook may go on (the final status is saved). */
+    private void finishLoop(PrintWriter o) {
+        inLoop = false;
+        o.flush();
+        loopDone.countDown();
+        Main.FINISHING.remove(loopDone);
     }
 
     /** Ranges of the means and scales, for the log. */
@@ -901,6 +949,21 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private static TrainingConfig trainingConfig(RunJson.TrainOptions o) {
+        try {
+            return trainingConfigOf(o);
+        } catch (IllegalArgumentException e) {
+            if (e.getMessage() != null && e.getMessage().startsWith("an EPSILON target is undefined at zero SNR")) {
+                throw new IllegalArgumentException("--objective eps is undefined where the schedule reaches pure noise "
+                        + "(alpha = 0): --schedule " + (o.schedule() == null ? "(default)" : o.schedule())
+                        + " does at t = 1, and --time-sampler "
+                        + o.timeSampler() + " reaches it; use --objective v or x0, or keep t below 1 (e.g. "
+                        + "--time-sampler uniform:0:0.99; sampling then starts there too)", e);
+            }
+            throw e;
+        }
+    }
+
+    private static TrainingConfig trainingConfigOf(RunJson.TrainOptions o) {
         Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
         return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
                 AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
@@ -1034,7 +1097,7 @@ final class TrainCommand implements Callable<Integer> {
             this.gridModel = gridModel;
             this.prediction = tc.objective().prediction();
             this.sampler = Sampling.sampler(opts.sampler());
-            this.grid = Sampling.grid(tc.buildNoiseSchedule(), opts.sampler(), opts.sampleSteps());
+            this.grid = Sampling.grid(tc, opts.sampler(), opts.sampleSteps());
             this.opts = opts;
             this.imageShape = imageShape;
             this.classes = gridModel.numClasses();

@@ -239,8 +239,15 @@ final class WorkerPool implements AutoCloseable {
             for (int spin = 0; spin < 4000 && done.get() < tasks; spin++) {
                 Thread.onSpinWait();
             }
+            boolean interrupted = false;
             while (done.get() < tasks) {
                 LockSupport.park(this);
+                // park returns at once while the interrupt status is set: clear it (and set it again below) rather
+                // than spin at full speed until the job ends
+                interrupted |= Thread.interrupted();
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
     }

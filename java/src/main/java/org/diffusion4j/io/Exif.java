@@ -18,8 +18,8 @@ final class Exif {
     private Exif() {
     }
 
-    /** Bytes of a JPEG's header searched for the APP1 segment before giving up. */
-    private static final int MAX_SCAN = 1 << 20;
+    /** Bytes of a JPEG's header searched for the APP1 segment (normally right after SOI or APP0) before giving up. */
+    private static final int MAX_SCAN = 1 << 18;
 
     /**
      * The orientation (1–8) of {@code file} when it is a JPEG with a valid EXIF orientation tag, else 1; a broken or
@@ -27,7 +27,15 @@ final class Exif {
      */
     static int orientation(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
-            byte[] head = in.readNBytes(MAX_SCAN);
+            byte[] soi = in.readNBytes(2);
+            if (soi.length < 2 || (soi[0] & 0xff) != 0xFF || (soi[1] & 0xff) != 0xD8) {
+                return 1;                                           // not a JPEG: read no further
+            }
+            byte[] rest = in.readNBytes(MAX_SCAN - 2);
+            byte[] head = new byte[2 + rest.length];
+            head[0] = soi[0];
+            head[1] = soi[1];
+            System.arraycopy(rest, 0, head, 2, rest.length);
             return orientation(head);
         } catch (IOException | RuntimeException e) {
             return 1;

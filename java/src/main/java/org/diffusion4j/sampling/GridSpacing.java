@@ -27,8 +27,10 @@ import java.util.Objects;
  *       {@code σ_VE(t_min)}, then clean data (Karras et al. 2022, eq. 5; {@code ρ = 7} by default; diffusers'
  *       {@code use_karras_sigmas})</td><td>any</td></tr>
  *   <tr><td>{@code shift:s}</td><td>flow noise levels {@code σ_i = s·u_i / (1 + (s − 1)·u_i)} of a uniform
- *       {@code u} from {@code t_max} to 0 (Esser et al. 2024, eq. 23): more steps at high noise for
- *       {@code s > 1}</td><td>rectified flow</td></tr>
+ *       {@code u} from {@code u_max} (whose {@code σ} is the noise level of {@code t_max}) to 0 (Esser et al. 2024,
+ *       eq. 23): more steps at high noise for {@code s > 1}; {@code s} is absolute, not added to a shift the schedule
+ *       was trained with (on a schedule with shift {@code s}, {@code shift:s} is its {@code time} grid)</td>
+ *       <td>rectified flow</td></tr>
  *   <tr><td>{@code trailing}, {@code leading}, {@code linspace}</td><td>integer timesteps by
  *       {@link TimestepSpacing} (at most {@code T} of them), then clean data</td><td>discrete VP</td></tr>
  * </table>
@@ -174,9 +176,26 @@ public record GridSpacing(Kind kind, double parameter) {
      *                                  that collapses (levels not strictly decreasing, e.g. a tiny {@code ρ})
      */
     public SamplingGrid grid(NoiseSchedule schedule, int steps, boolean flowSampler) {
+        return grid(schedule, steps, flowSampler, 1.0);
+    }
+
+    /**
+     * {@link #grid(NoiseSchedule, int, boolean)} for a model trained on times {@code t ≤ tMax} only (e.g. an
+     * {@code ε} model on a zero-terminal-SNR schedule, trained with {@code t ∈ [0, 0.99]}): the grid starts at
+     * {@code min(t_max, tMax)} (the {@code t_max} of the class notes) instead of where the model never learned; for
+     * timestep spacings and a discrete VP schedule's {@code auto} grid, at the largest timestep {@code k} with
+     * {@code (k + 1)/T ≤ tMax}. {@code tMax = 1} is {@link #grid(NoiseSchedule, int, boolean)}.
+     *
+     * @throws IllegalArgumentException as {@link #grid(NoiseSchedule, int, boolean)}, or for {@code tMax} outside
+     *                                  {@code (0, 1]} or below a discrete schedule's first timestep
+     */
+    public SamplingGrid grid(NoiseSchedule schedule, int steps, boolean flowSampler, double tMax) {
         Objects.requireNonNull(schedule, "schedule");
         if (steps < 1 || steps > 100_000) {
             throw new IllegalArgumentException("steps must be in [1, 100000], got " + steps);
+        }
+        if (!(tMax > 0 && tMax <= 1)) {
+            throw new IllegalArgumentException("tMax must be in (0, 1], got " + tMax);
         }
         boolean flow = schedule instanceof RectifiedFlowSchedule;
         if (flowSampler && !flow) {
@@ -184,12 +203,26 @@ public record GridSpacing(Kind kind, double parameter) {
                     + "this one is " + schedule);
         }
         boolean zeroTerminal = schedule.alpha(1.0) == 0;
-        double tMax = zeroTerminal && !flowSampler ? T_MAX_ZERO_SNR : 1.0;
-        double tMaxFinite = zeroTerminal ? T_MAX_ZERO_SNR : 1.0;
+        double tTop = Math.min(tMax, zeroTerminal && !flowSampler ? T_MAX_ZERO_SNR : 1.0);
+        double tMaxFinite = Math.min(tMax, zeroTerminal ? T_MAX_ZERO_SNR : 1.0);
         return switch (kind) {
-            case AUTO -> SamplingGrid.standard(schedule, steps, flowSampler);
+            case AUTO -> {
+                if (tMax >= 1) {
+                    yield SamplingGrid.standard(schedule, steps, flowSampler);
+                }
+                if (flow) {                                         // as standard(): uniform in time
+                    yield SamplingGrid.ofTimes(schedule, SigmaGrids.linspace(tTop, 0, steps + 1));
+                }
+                if (schedule instanceof DiscreteVpSchedule d) {
+                    yield timesteps(d, TimestepSpacing.TRAILING, steps, tMax);
+                }
+                double[] t = SigmaGrids.uniformLogSnr(schedule, steps, tMaxFinite, T_MIN_CONTINUOUS);
+                double[] all = java.util.Arrays.copyOf(t, steps + 1);
+                all[steps] = 0;
+                yield SamplingGrid.ofTimes(schedule, all);
+            }
             case TIME -> {
-                double[] t = SigmaGrids.linspace(tMax, 0, steps + 1);
+                double[] t = SigmaGrids.linspace(tTop, 0, steps + 1);
                 Level[] l = levelsAt(schedule, t);
                 l[steps] = Level.clean();
                 yield SamplingGrid.of(schedule, l);
@@ -202,6 +235,11 @@ public record GridSpacing(Kind kind, double parameter) {
                 double tMin = tMin(schedule);
                 double sigmaMax = sigmaVe(schedule, tMaxFinite);
                 double sigmaMin = sigmaVe(schedule, tMin);
+                if (!Double.isFinite(Math.pow(sigmaMax, 1.0 / parameter))) {
+                    throw new IllegalArgumentException("grid spacing " + this + ": rho " + parameter + " is too small "
+                            + "for sigma_max = " + sigmaMax + " (sigma_max^(1/rho) overflows); use a rho of at least "
+                            + String.format(java.util.Locale.ROOT, "%.3g", Math.log(sigmaMax) / 700));
+                }
                 double[] sv = SigmaGrids.karras(steps, sigmaMin, sigmaMax, parameter);
                 Level[] l = new Level[steps];
                 for (int i = 0; i < steps; i++) {
@@ -217,7 +255,8 @@ public record GridSpacing(Kind kind, double parameter) {
                     throw new IllegalArgumentException("grid spacing " + this + " shifts flow noise levels and needs "
                             + "a rectified-flow schedule; this one is " + schedule);
                 }
-                double[] u = SigmaGrids.linspace(tMax, 0, steps + 1);
+                double uTop = FlowShift.unshift(schedule.sigma(tTop), parameter);  // starts at tTop's noise level
+                double[] u = SigmaGrids.linspace(uTop, 0, steps + 1);
                 yield SamplingGrid.ofFlowSigmas(schedule, FlowShift.shiftAll(u, parameter));
             }
             case TRAILING, LEADING, LINSPACE -> {
@@ -225,11 +264,19 @@ public record GridSpacing(Kind kind, double parameter) {
                     throw new IllegalArgumentException("grid spacing " + this + " picks integer timesteps and needs "
                             + "a discrete VP schedule; this one is " + schedule);
                 }
-                TimestepSpacing spacing = TimestepSpacing.valueOf(kind.name());
-                int n = Math.min(steps, d.numTrainTimesteps());
-                yield SamplingGrid.ofTimesteps(d, spacing.timesteps(d.numTrainTimesteps(), n));
+                yield timesteps(d, TimestepSpacing.valueOf(kind.name()), steps, tMax);
             }
         };
+    }
+
+    /** {@code spacing}'s timesteps among {@code 0 .. k_top}, {@code k_top} the largest with {@code (k+1)/T ≤ tMax}. */
+    private static SamplingGrid timesteps(DiscreteVpSchedule d, TimestepSpacing spacing, int steps, double tMax) {
+        int t = d.numTrainTimesteps();
+        int count = (int) Math.min(t, Math.floor(tMax * t + 1e-9));      // timesteps 0 .. count-1
+        if (count < 1) {
+            throw new IllegalArgumentException("tMax " + tMax + " is below the first timestep's time " + d.tOf(0));
+        }
+        return SamplingGrid.ofTimesteps(d, spacing.timesteps(count, Math.min(steps, count)));
     }
 
     /** The name {@link #parse} reads: {@code karras:7}, {@code shift:3}, {@code trailing}, ... */

@@ -407,11 +407,11 @@ public final class SamplerContext implements AutoCloseable {
                 throw new IllegalStateException("SamplerContext is in use (a model call holds its workspace); close "
                         + "it after the sampling run returns", e);
             }
-            closed = true;
-            scope.close();
+            scope.close();                              // refuses, changing nothing, while an op uses its tensors
             if (ownsOps) {
                 ops.close();
             }
+            closed = true;
         }
     }
 

@@ -42,14 +42,15 @@ public final class FlowShift {
     public static double shift(double sigma, double s) {
         requireShift(s);
         NoiseSchedule.requireT(sigma);
-        return s * sigma / (1.0 + (s - 1.0) * sigma);
+        // the quotient can round off 1 at sigma = 1 (s = 0.1 gives 1 + 2^-52): the ends are exact, the rest clamped
+        return sigma == 1.0 ? 1.0 : Math.min(1.0, s * sigma / (1.0 + (s - 1.0) * sigma));
     }
 
     /** Inverse of {@link #shift}: {@code σ = σ' / (s − (s − 1)·σ')}. */
     public static double unshift(double shifted, double s) {
         requireShift(s);
         NoiseSchedule.requireT(shifted);
-        return shifted / (s - (s - 1.0) * shifted);
+        return shifted == 1.0 ? 1.0 : Math.min(1.0, shifted / (s - (s - 1.0) * shifted));
     }
 
     /** {@link #shift} applied to every element of a copy of {@code sigmas}. */

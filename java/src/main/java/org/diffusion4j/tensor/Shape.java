@@ -237,8 +237,9 @@ public final class Shape {
             if (t.device().type() == Device.Type.CPU && t.storage().isNative()
                     && !t.storage().isAccessibleBy(NOT_THE_OWNER)) {
                 throw new IllegalArgumentException(name + " " + t + " is memory of a confined arena (only its owner "
-                        + "thread may access it) wrapped by another backend; " + backend.name() + "'s worker threads "
-                        + "may run this op: allocate it from Arena.ofShared(), ofAuto() or global()");
+                        + "thread may access it) wrapped by another backend, and " + backend.name() + " may run this "
+                        + "op on other threads: allocate it from Arena.ofShared(), ofAuto() or global(), or wrap it "
+                        + "with this backend");
             }
         }
         t.checkAlive();

@@ -246,8 +246,9 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Runs {@code steps} more steps. An interrupt of the calling thread ({@link Thread#interrupt()},
-     * {@code Future.cancel(true)}) stops it between two steps: the trainer is then as after its last completed step
-     * (save it, or train on), and the thread's interrupt status stays set.
+     * {@code Future.cancel(true)}) stops it between two steps: the trainer is then as after its last completed step,
+     * and the thread's interrupt status stays set (clear it with {@link Thread#interrupted()} before saving or training
+     * on from the same thread: interrupted file I/O fails).
      *
      * @return the last step's stats, or null when {@code steps == 0}
      * @throws IllegalArgumentException for {@code steps < 0}
@@ -263,8 +264,8 @@ public final class Trainer implements AutoCloseable {
         for (long i = 0; i < steps; i++) {
             if (Thread.currentThread().isInterrupted()) {
                 throw new java.util.concurrent.CancellationException("training interrupted after " + i + " of "
-                        + steps + " steps (step " + completed + " in all; the trainer is consistent: save it or "
-                        + "train on)");
+                        + steps + " steps (step " + completed + " in all; the trainer is consistent: clear the interrupt "
+                        + "with Thread.interrupted(), then save it or train on)");
             }
             last = step();
         }

@@ -500,44 +500,52 @@ class CliRobustnessTest {
         assertEquals(List.of(), tmpFiles(copy));
     }
 
+    /** A {@code train} process on a small ring of points, its output in {@code NAME.out} / {@code NAME.err}. */
+    private Process trainProcess(String name, String... options) throws IOException {
+        StringBuilder csv = new StringBuilder("x,y\n");
+        for (int i = 0; i < 64; i++) {
+            csv.append(Math.cos(i * 0.1)).append(',').append(Math.sin(i * 0.1)).append('\n');
+        }
+        Path data = Files.writeString(dir.resolve(name + ".csv"), csv.toString());
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName(), "train", "--data", data.toString(), "--out", dir.resolve(name).toString(),
+                "--model", "mlp", "--hidden", "16", "--blocks", "1", "--batch", "16", "--warmup", "10",
+                "--sample-every", "0", "--backend", "cpu", "--threads", "1"));
+        cmd.addAll(List.of(options));
+        return new ProcessBuilder(cmd).redirectOutput(dir.resolve(name + ".out").toFile())
+                .redirectError(dir.resolve(name + ".err").toFile()).start();
+    }
+
+    /** Waits until {@code NAME.out} contains {@code text}, then sends SIGTERM and waits for the exit. */
+    private void terminateAfter(Process p, String name, String text) throws Exception {
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!read(name + ".out").contains(text) && System.nanoTime() < deadline && p.isAlive()) {
+                Thread.sleep(50);
+            }
+            Thread.sleep(500);
+            assertTrue(p.isAlive(), () -> "the run ended early: " + read(name + ".out") + read(name + ".err"));
+            p.destroy();                                           // SIGTERM
+            assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "stopped");
+        } finally {
+            p.destroyForcibly();
+        }
+        assertEquals(143, p.exitValue(), () -> read(name + ".out") + read(name + ".err"));   // 128 + SIGTERM
+        assertTrue(read(name + ".err").contains("finishing the current step and saving a checkpoint"),
+                () -> read(name + ".err"));
+    }
+
     /**
      * SIGTERM (what Ctrl-C's SIGINT also does) to a real {@code train} process: it finishes the step in progress,
      * writes its checkpoint, marks run.json interrupted at that step and says how to resume; resuming continues.
      */
     @Test
     void aStopSignalCheckpointsTheStepInProgress() throws Exception {
-        StringBuilder csv = new StringBuilder("x,y\n");
-        for (int i = 0; i < 64; i++) {
-            csv.append(Math.cos(i * 0.1)).append(',').append(Math.sin(i * 0.1)).append('\n');
-        }
-        Path data = Files.writeString(dir.resolve("signal.csv"), csv.toString());
         Path out = dir.resolve("signalled");
-        String javaBin = ProcessHandle.current().info().command().orElse("java");
-        Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), Main.class.getName(), "train", "--data", data.toString(),
-                "--out", out.toString(), "--model", "mlp", "--hidden", "16", "--blocks", "1", "--batch", "16",
-                "--steps", "100000000", "--warmup", "10", "--checkpoint-every", "100000000", "--sample-every", "0",
-                "--backend", "cpu",
-                "--threads", "1")
-                .redirectOutput(dir.resolve("signal.out").toFile()).redirectError(dir.resolve("signal.err").toFile())
-                .start();
-        try {
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (!Files.readString(dir.resolve("signal.out")).contains("backend ") && System.nanoTime() < deadline
-                    && p.isAlive()) {
-                Thread.sleep(100);
-            }
-            Thread.sleep(500);                                     // some steps
-            assertTrue(p.isAlive(), () -> "the run ended early: " + read("signal.out") + read("signal.err"));
-            p.destroy();                                           // SIGTERM
-            assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "stopped");
-        } finally {
-            p.destroyForcibly();
-        }
-        String stdout = read("signal.out");
-        assertEquals(143, p.exitValue(), () -> stdout + read("signal.err"));   // 128 + SIGTERM
-        assertTrue(read("signal.err").contains("finishing the current step and saving a checkpoint"),
-                () -> read("signal.err"));
+        Process p = trainProcess("signalled", "--steps", "100000000", "--checkpoint-every", "100000000");
+        terminateAfter(p, "signalled", "backend ");
+        String stdout = read("signalled.out");
         JsonNode j = JSON.readTree(out.resolve("run.json").toFile());
         assertEquals("interrupted", j.get("status").asText(), j::toString);
         long steps = j.get("results").get("steps").asLong();
@@ -551,6 +559,19 @@ class CliRobustnessTest {
                 Long.toString(steps + 3), "--backend", "cpu");
         assertEquals(0, resumed.code(), resumed::toString);
         assertTrue(resumed.out().contains("resume      from step " + steps), resumed::toString);
+    }
+
+    /** A stop while the final grid is drawn drops the grid and completes the run (its checkpoint is written). */
+    @Test
+    void aStopSignalDuringTheFinalGridCompletesTheRun() throws Exception {
+        Path out = dir.resolve("last-grid");
+        Process p = trainProcess("last-grid", "--steps", "20", "--sample-steps", "100000");
+        terminateAfter(p, "last-grid", "drawing the step-20 sample grid");
+        assertTrue(read("last-grid.out").contains("the step-20 grid was dropped: stopping"), () -> read("last-grid.out"));
+        JsonNode j = JSON.readTree(out.resolve("run.json").toFile());
+        assertEquals("complete", j.get("status").asText(), j::toString);
+        assertEquals(20, Checkpoint.readInfo(out.resolve("checkpoints/latest.safetensors")).step());
+        assertEquals(List.of(), tmpFiles(out));
     }
 
     private String read(String name) {

@@ -157,7 +157,10 @@ class MainTest {
         assertTrue(((String) cls[2]).contains("--class must be >= 0, got -1"), (String) cls[2]);
         Object[] steps = run("sample", "--checkpoint", bogus.toString(), "--steps", "0", "--out", png.toString(),
                 "--backend", "cpu");
-        assertTrue(((String) steps[2]).contains("--steps must be >= 1, got 0"), (String) steps[2]);
+        assertTrue(((String) steps[2]).contains("--steps must be in [1, 100000], got 0"), (String) steps[2]);
+        Object[] many = run("sample", "--checkpoint", bogus.toString(), "--steps", "200000", "--out", png.toString(),
+                "--backend", "cpu");
+        assertTrue(((String) many[2]).contains("--steps must be in [1, 100000], got 200000"), (String) many[2]);
         Object[] eval = run("eval", "--checkpoint", bogus.toString(), "--sampler", "eulr", "--backend", "cpu");
         assertEquals(1, eval[0], (String) eval[2]);
         assertTrue(((String) eval[2]).contains("unknown --sampler 'eulr'"), (String) eval[2]);

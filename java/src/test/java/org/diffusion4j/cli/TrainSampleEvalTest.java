@@ -324,7 +324,7 @@ class TrainSampleEvalTest {
         assertArrayEquals(Files.readAllBytes(raw[1]), Files.readAllBytes(dir.resolve("grid-again.npy")));
         // the flow model's schedule has no integer timesteps; typos fail before the model loads
         assertOneLineFailure(run(concat(base, "--grid", "trailing", "--out", dir.resolve("grid-bad.png").toString())),
-                "--grid trailing", "needs a discrete VP schedule");
+                "--grid trailing picks integer timesteps of models trained with --schedule linear");
         assertOneLineFailure(run(concat(base, "--grid", "karas", "--out", dir.resolve("grid-bad.png").toString())),
                 "--grid: unknown grid spacing 'karas'", "karras:RHO");
         assertFalse(Files.exists(dir.resolve("grid-bad.png")));
@@ -422,7 +422,8 @@ class TrainSampleEvalTest {
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
                 "--sampler", "flow-euler", "--backend", "cpu"), "flow-euler");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--objective", "eps",
-                "--schedule", "rf", "--backend", "cpu"), "EPSILON");
+                "--schedule", "rf", "--backend", "cpu"), "--objective eps is undefined", "--schedule rf",
+                "--time-sampler uniform:0:0.99");
         // a guidance that only the sample grids use, and a floor above the peak, are refused before any training
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", out.toString(), "--cond",
                 "--guidance", "NaN", "--backend", "cpu"), "--guidance", "NaN");

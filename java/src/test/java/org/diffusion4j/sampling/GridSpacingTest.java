@@ -180,6 +180,40 @@ class GridSpacingTest {
     }
 
     @Test
+    void gridsStartNoHigherThanTheTrainedTimes() {
+        for (NoiseSchedule s : SCHEDULES) {
+            boolean flow = s instanceof RectifiedFlowSchedule;
+            boolean discrete = s instanceof DiscreteVpSchedule;
+            for (String name : List.of("auto", "time", "logsnr", "karras", "shift:3", "trailing", "leading",
+                    "linspace")) {
+                GridSpacing sp = GridSpacing.parse(name);
+                if ((sp.kind() == GridSpacing.Kind.SHIFT && !flow) || (!discrete && (sp.kind()
+                        == GridSpacing.Kind.TRAILING || sp.kind() == GridSpacing.Kind.LEADING
+                        || sp.kind() == GridSpacing.Kind.LINSPACE))) {
+                    continue;
+                }
+                SamplingGrid capped = sp.grid(s, 20, false, 0.99);
+                String what = name + " on " + s;
+                assertTrue(capped.first().t() <= 0.99 + 1e-12, what + " starts at " + capped.first().t());
+                if (sp.kind() != GridSpacing.Kind.LEADING) {                       // leading never reaches the top
+                    assertEquals(0.99, capped.first().t(), 1e-9, what);
+                }
+                SamplingGrid whole = sp.grid(s, 20, false, 1.0);
+                SamplingGrid plain = sp.grid(s, 20, false);
+                assertEquals(plain.size(), whole.size(), what);
+                for (int i = 0; i < plain.size(); i++) {
+                    assertEquals(plain.level(i), whole.level(i), what + ": tMax 1 is the plain grid, level " + i);
+                }
+            }
+        }
+        // a discrete schedule trained on t <= 0.99 (timesteps 0 .. 989): trailing starts at timestep 989
+        DiscreteVpSchedule d = DiscreteVpSchedule.linear(1000);
+        assertEquals(d.tOf(989), GridSpacing.AUTO.grid(d, 10, false, 0.99).first().t(), 0);
+        assertMessage("tMax must be in (0, 1]", () -> GridSpacing.AUTO.grid(d, 10, false, 0));
+        assertMessage("below the first timestep", () -> GridSpacing.AUTO.grid(d, 10, false, 1e-4));
+    }
+
+    @Test
     void refusalsNameTheMismatch() {
         NoiseSchedule vp = VpSchedule.song2021();
         NoiseSchedule rf = RectifiedFlowSchedule.unshifted();
@@ -187,6 +221,8 @@ class GridSpacingTest {
         assertMessage("needs a discrete VP schedule", () -> GridSpacing.parse("trailing").grid(rf, 8, false));
         assertMessage("a flow sampler needs", () -> GridSpacing.parse("karras").grid(vp, 8, true));
         assertMessage("steps must be in [1, 100000], got 0", () -> GridSpacing.parse("time").grid(vp, 0, false));
+        assertMessage("rho 0.001 is too small", () -> GridSpacing.karras(0.001).grid(EdmSchedule.karras2022(), 8,
+                false));
         assertThrows(NullPointerException.class, () -> GridSpacing.AUTO.grid(null, 8, false));
     }
 
@@ -195,7 +231,7 @@ class GridSpacingTest {
         for (NoiseSchedule s : SCHEDULES) {
             boolean flow = s instanceof RectifiedFlowSchedule;
             boolean discrete = s instanceof DiscreteVpSchedule;
-            for (String name : List.of("auto", "time", "logsnr", "karras", "karras:3", "shift:3", "trailing",
+            for (String name : List.of("auto", "time", "logsnr", "karras", "karras:3", "shift:3", "shift:0.1", "trailing",
                     "leading", "linspace")) {
                 GridSpacing sp = GridSpacing.parse(name);
                 boolean applies = switch (sp.kind()) {

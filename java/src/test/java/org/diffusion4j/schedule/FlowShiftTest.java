@@ -22,6 +22,12 @@ class FlowShiftTest {
                 assertEquals(t, FlowShift.unshift(sh, s), 1e-14);
             }
         }
+        // exactly 1 at 1 for every shift (the quotient alone rounds to 1 + 2^-52 at s = 0.1, 0.2, 0.45, ...)
+        for (int k = 1; k <= 2000; k++) {
+            double s = k / 200.0;
+            assertEquals(1.0, FlowShift.shift(1, s), 0, "s = " + s);
+            assertEquals(1.0, FlowShift.unshift(1, s), 0, "s = " + s);
+        }
         assertEquals(0.5, FlowShift.shift(0.5, 1.0));
         // Esser et al. 2024, eq. 23 at s = 3: 3*0.5/(1 + 2*0.5) = 0.75.
         assertEquals(0.75, FlowShift.shift(0.5, 3.0), 1e-16);
