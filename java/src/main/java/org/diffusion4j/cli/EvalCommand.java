@@ -238,6 +238,7 @@ final class EvalCommand implements Callable<Integer> {
                 settings.put("checkpoint_step", Long.toString(s.loaded.info().step()));
                 settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps"
                         + SampleCommand.gridNote(r.spacing()) + ", guidance " + r.guidance() + ", seed " + seed);
+                o.println("sampler     " + settings.get("sampler"));
                 settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
             }
         } else {

@@ -248,6 +248,10 @@ final class TrainCommand implements Callable<Integer> {
             checkNewRunFolder(folder, false);
         }
         boolean existed = Files.exists(folder.root());
+        if (resume && !existed) {
+            throw new IllegalArgumentException("--resume: " + folder.root() + " does not exist (nothing to resume; "
+                    + "without --resume, train starts a run there)");
+        }
         Path created = SampleCommand.firstMissing(folder.root());   // the outermost folder the lock will create
         RunFolder.Lock lock = folder.lock();
         Thread hook = new Thread(() -> {

@@ -388,6 +388,9 @@ class TrainSampleEvalTest {
         Path missing = dir.resolve("nope");
         assertOneLineFailure(run("train", "--data", missing.toString(), "--out", out.toString(), "--backend", "cpu"),
                 missing.toString());
+        assertOneLineFailure(run("train", "--resume", "--out", missing.toString(), "--backend", "cpu"),
+                "--resume: " + missing.toAbsolutePath(), "does not exist");
+        assertFalse(Files.exists(missing), "nothing created");
 
         Path corrupt = dir.resolve("corrupt");
         Files.createDirectories(corrupt);
