@@ -452,15 +452,11 @@ final class EvalCommand implements Callable<Integer> {
             Map<String, Double> m = new LinkedHashMap<>(run.results().metrics() == null ? Map.of()
                     : run.results().metrics());
             m.putAll(report.metrics());
-            String step = report.settings().get("checkpoint_step");
-            if (step != null) {                                  // which checkpoint the metrics describe
-                m.put("checkpoint_step", Double.parseDouble(step));
-            } else {
-                m.remove("checkpoint_step");
-            }
+            String step = report.settings().get("checkpoint_step");   // which checkpoint the metrics describe
             RunJson.Results r = run.results();
             run.withResults(new RunJson.Results(r.steps(), r.wallSeconds(), r.trainSeconds(), r.finalLoss(),
-                    r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m))
+                    r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m,
+                    step == null ? null : Long.valueOf(step)))
                     .write(folder.runJson());
         }
     }

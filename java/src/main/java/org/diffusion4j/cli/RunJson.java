@@ -154,18 +154,21 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
      * @param msPerStep        milliseconds per training step
      * @param latestCheckpoint relative path of the newest checkpoint, or null
      * @param latestGrid       relative path of the newest sample grid, or null
-     * @param metrics          quality metrics (written by {@code eval --update-run}), may be empty
+     * @param metrics          quality metrics (written by {@code eval}), may be empty
+     * @param metricsStep      the step of the checkpoint {@code metrics} were measured on, or null (none, or metrics
+     *                         of saved samples)
      */
     record Results(long steps, double wallSeconds, double trainSeconds, double finalLoss, double imagesPerSecond,
-                   double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics) {
+                   double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics,
+                   Long metricsStep) {
 
         Results withLatestGrid(String grid) {
             return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
-                    latestCheckpoint, grid, metrics);
+                    latestCheckpoint, grid, metrics, metricsStep);
         }
 
         static Results empty() {
-            return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>());
+            return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>(), null);
         }
     }
 

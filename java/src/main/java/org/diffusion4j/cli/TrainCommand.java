@@ -629,7 +629,7 @@ final class TrainCommand implements Callable<Integer> {
                             writeLosses(folder, losses);
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
-                                    latestGrid[0], run.results().metrics()));
+                                    latestGrid[0], run.results().metrics(), run.results().metricsStep()));
                             save(run, folder);
                         }
                         if (stop) {
@@ -684,7 +684,8 @@ final class TrainCommand implements Callable<Integer> {
                 try {
                     run = run.withStatus("complete").withResults(results(total, first, losses,
                             previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
-                            opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics()));
+                            opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics(),
+                            run.results().metricsStep()));
                     save(run, folder);
                 } finally {
                     finishLoop(o);                                    // only now may a shutdown hook go on
@@ -793,13 +794,13 @@ final class TrainCommand implements Callable<Integer> {
 
     private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
                                            double trainTotal, double trainSession, int batch, String ckpt,
-                                           String grid, Map<String, Double> metrics) {
+                                           String grid, Map<String, Double> metrics, Long metricsStep) {
         long session = steps - first;
         int tail = finalLossWindow(steps);
         double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
         double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
         return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,
-                metrics == null ? new LinkedHashMap<>() : metrics);
+                metrics == null ? new LinkedHashMap<>() : metrics, metricsStep);
     }
 
     // ---------------------------------------------------------------- options
