@@ -146,14 +146,33 @@ public final class ImageFolder {
         float[] data = new float[Math.multiplyExact(files.size(), per)];
         Path firstColour = null;
         Stats stats = new Stats();
+        List<FileFormatException> bad = new ArrayList<>();
         for (int i = 0; i < files.size(); i++) {
-            float[] img = loadImage(files.get(i), resolution, loadAs, stats);
+            float[] img;
+            try {
+                img = loadImage(files.get(i), resolution, loadAs, stats);
+            } catch (FileFormatException e) {                  // go on: one run names every unreadable image
+                bad.add(e);
+                continue;
+            }
             System.arraycopy(img, 0, data, i * per, per);
             for (int j = 0; firstColour == null && loadAs == 3 && j < plane; j++) {
                 if (img[j] != img[plane + j] || img[j] != img[2 * plane + j]) {
                     firstColour = files.get(i);
                 }
             }
+        }
+        if (bad.size() == 1) {
+            throw bad.getFirst();
+        }
+        if (!bad.isEmpty()) {
+            StringBuilder more = new StringBuilder();
+            for (FileFormatException e : bad.subList(1, Math.min(bad.size(), 10))) {
+                more.append("; ").append(root.relativize(e.file())).append(": ").append(e.problem());
+            }
+            throw new FileFormatException(bad.getFirst().file(), bad.getFirst().problem() + " — and " + (bad.size() - 1)
+                    + " more image" + (bad.size() == 2 ? "" : "s") + " cannot be read" + more
+                    + (bad.size() > 10 ? "; ..." : ""), bad.getFirst());
         }
         boolean colour = firstColour != null;
         skipped.report(notes);

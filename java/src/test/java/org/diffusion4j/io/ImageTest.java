@@ -315,6 +315,10 @@ class ImageTest {
         assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "starts with text");
         Files.write(corrupt, new byte[0]);
         assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "is empty (0 bytes)");
+        Path second = Files.writeString(root.resolve("a/9.png"), "also text");        // every bad image named at once
+        assertFails(FileFormatException.class, corrupt, () -> ImageFolder.load(root, 8, 1), "is empty (0 bytes)",
+                "and 1 more image cannot be read", "9.png: is not a PNG or JPEG image");
+        Files.delete(second);
         SplittableRandom r = IoTestSupport.random("png");
         BufferedImage noise = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < 64; y++) {
