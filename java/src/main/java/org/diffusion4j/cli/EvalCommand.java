@@ -426,7 +426,7 @@ final class EvalCommand implements Callable<Integer> {
                                                   long split, String runFingerprint, String labelColumn)
             throws IOException {
         DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn,
-                note -> o.println("note        " + note));
+                note -> o.println("note        " + DataLoading.printable(note)));
         o.println("data        " + dataPath + ": " + loaded.describe());
         o.flush();
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {

@@ -80,10 +80,16 @@ final class InfoCommand implements Callable<Integer> {
             params += n;
             dtypes.merge(e.dtype().toString(), n, Long::sum);
         }
-        o.printf(Locale.ROOT, "weights     %,d values in %d tensors (%s)%s%n", params, header.entries().stream()
-                        .filter(e -> !e.name().startsWith("ema.") && !e.name().startsWith("optim.")).count(),
-                String.join(", ", dtypes.keySet()), info.hasEma() ? " + their EMA averages" : "");
-        o.printf(Locale.ROOT, "step        %d (seed %d)%n", info.step(), info.seed());
+        long tensors = header.entries().stream()
+                .filter(e -> !e.name().startsWith("ema.") && !e.name().startsWith("optim.")).count();
+        o.printf(Locale.ROOT, "weights     %,d values in %d tensor%s%s%s%n", params, tensors, tensors == 1 ? "" : "s",
+                dtypes.isEmpty() ? "" : " (" + String.join(", ", dtypes.keySet()) + ")",
+                info.hasEma() ? " + their EMA averages" : "");
+        if (info.metadata().containsKey(Checkpoint.KEY_STEP)) {
+            o.printf(Locale.ROOT, "step        %d (seed %d)%n", info.step(), info.seed());
+        } else {
+            o.println("step        (not recorded: a file without diffusion4j's metadata)");
+        }
         TrainingConfig t = info.training();
         if (t != null) {
             o.printf(Locale.ROOT, "training    objective %s, schedule %s, time sampler %s, loss weight %s, batch %d, "

@@ -72,6 +72,9 @@ final class Sampling {
         }
     }
 
+    /** Smallest largest-training-time a model can be sampled from (below it the grid has no room). */
+    static final double MIN_TRAINED_T_MAX = 0.05;
+
     /** {@link #grid(TrainingConfig, String, int, GridSpacing)} on the schedule's usual grid. */
     static SamplingGrid grid(TrainingConfig training, String samplerName, int steps) {
         return grid(training, samplerName, steps, GridSpacing.AUTO);
@@ -102,11 +105,20 @@ final class Sampling {
             throw new IllegalArgumentException("--grid " + spacing + " picks integer timesteps of models trained with "
                     + "--schedule linear or linear:T; this model uses --schedule " + training.schedule());
         }
-        double tMax = TrainingConfig.parseTimeSampler(training.timeSampler()).fromUniform(1.0);
+        // the largest time training drew (time samplers are monotone in u; mode:S decreases)
+        var ts = TrainingConfig.parseTimeSampler(training.timeSampler());
+        double tMax = Math.max(ts.fromUniform(0.0), ts.fromUniform(1.0));
+        if (!(tMax >= MIN_TRAINED_T_MAX)) {
+            throw new IllegalArgumentException("the model was trained on times t <= " + tMax + " only (--time-sampler "
+                    + training.timeSampler() + "): too narrow a range to sample from noise (it needs t up to at "
+                    + "least " + MIN_TRAINED_T_MAX + ")");
+        }
         try {
-            return spacing.grid(schedule, steps, flowSampler, tMax);
+            return spacing.grid(schedule, steps, flowSampler, Math.min(1.0, tMax));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--grid " + spacing + ": " + e.getMessage());
+            String m = e.getMessage();
+            throw new IllegalArgumentException(m.startsWith("grid spacing ") ? "--grid " + m.substring(13)
+                    : "--grid " + spacing + " on --schedule " + training.schedule() + ": " + m);
         }
     }
 

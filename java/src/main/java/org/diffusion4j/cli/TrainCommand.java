@@ -275,6 +275,9 @@ final class TrainCommand implements Callable<Integer> {
             }
             onShutdown(folder, current);
             if (current == null && !Files.exists(folder.runJson())) {  // Ctrl-C before the run began
+                System.err.println(System.lineSeparator() + "interrupt   stopped before training began; nothing is "
+                        + "kept");
+                System.err.flush();
                 cleanUpFailedStart(folder, existed, created);
             }
         }, "diffusion4j-train-shutdown");
@@ -466,7 +469,8 @@ final class TrainCommand implements Callable<Integer> {
         validate(opts, resume);
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
-                opts.heldOut(), opts.seed(), opts.labelColumn(), note -> o.println("note        " + note));
+                opts.heldOut(), opts.seed(), opts.labelColumn(),
+                note -> o.println("note        " + DataLoading.printable(note)));
         o.println("data        " + opts.data() + ": " + loaded.describe());
         String fingerprint = loaded.fingerprint();
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
@@ -549,6 +553,30 @@ final class TrainCommand implements Callable<Integer> {
              TensorScope params = TensorScope.open();
              TensorScope gridParams = TensorScope.open()) {
             DenoiserModel net = Models.create(kind, modelJson, ops, att, params, opts.seed());
+            synchronized (stopLock) {            // from here a stop request is served by the loop (step, checkpoint)
+                if (stopRequested) {
+                    return 130;                  // nothing written yet: the shutdown hook removes what the lock made
+                }
+                Main.FINISHING.add(loopDone);
+                loopThread = Thread.currentThread();
+                inLoop = true;
+            }
+            try {
+                return runTraining(o, folder, wallStart, previous, opts, resume, loaded, fingerprint, train, imageShape,
+                        scaling, extraMeta, kind, modelJson, tc, be, ops, att, gridParams, net);
+            } finally {
+                finishLoop(o);
+            }
+        }
+    }
+
+    private Integer runTraining(PrintWriter o, RunFolder folder, long wallStart, RunJson previous,
+                                RunJson.TrainOptions opts, boolean resume, DataLoading.Loaded loaded,
+                                String fingerprint, Dataset train, long[] imageShape, Standardization scaling,
+                                Map<String, String> extraMeta, String kind, String modelJson, TrainingConfig tc,
+                                Backend be, NnOps ops, AttentionOps att, TensorScope gridParams, DenoiserModel net)
+            throws IOException {
+        {
             folder.create();
             long parameterCount = net.module().parameterCount();
             o.printf(Locale.ROOT, "model       %s %s, %,d parameters%n", kind, modelJson, parameterCount);
@@ -607,15 +635,17 @@ final class TrainCommand implements Callable<Integer> {
                             window[2] = 0;
                         }
                     });
-                    synchronized (stopLock) {
-                        if (stopRequested) {                          // stopping before the first step
-                            return 130;
-                        }
-                        Main.FINISHING.add(loopDone);
-                        loopThread = Thread.currentThread();
-                        inLoop = true;
-                    }
+                    long savedAt = -1;                                 // the step of the last checkpoint
                     for (long step = first; step < total; step++) {
+                        if (stopRequested && savedAt == step) {         // just checkpointed: stop without a step
+                            run = run.withStatus("interrupted");
+                            save(run, folder);
+                            progress.note("interrupted at step " + step + " of " + total + ": checkpoint "
+                                    + latestCkpt[0] + " written; train --resume --out " + folder.root()
+                                    + " continues");
+                            interrupted = true;
+                            break;
+                        }
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
@@ -631,6 +661,7 @@ final class TrainCommand implements Callable<Integer> {
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics(), run.results().metricsStep()));
                             save(run, folder);
+                            savedAt = done;
                         }
                         if (stop) {
                             run = run.withStatus("interrupted");
@@ -641,7 +672,12 @@ final class TrainCommand implements Callable<Integer> {
                             interrupted = true;
                             break;
                         }
-                        if ((last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0)) && !stopRequested) {
+                        boolean gridDue = last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0);
+                        if (gridDue && stopRequested) {
+                            progress.note("samples     the step-" + done + " grid was dropped: stopping (sample "
+                                    + "--checkpoint " + folder.root() + " draws one)");
+                        }
+                        if (gridDue && !stopRequested) {
                             progress.note("samples     drawing the step-" + done + " sample grid (" + opts.sampleSteps()
                                     + " sampler steps)");
                             String drawn = null;
@@ -653,7 +689,8 @@ final class TrainCommand implements Callable<Integer> {
                                     drawn = grids.write(folder, done);
                                 }
                             } catch (java.util.concurrent.CancellationException e) {
-                                progress.note("samples     the step-" + done + " grid was dropped: stopping");
+                                progress.note("samples     the step-" + done + " grid was dropped: stopping (sample "
+                                        + "--checkpoint " + folder.root() + " draws one)");
                             } catch (RuntimeException e) {
                                 // a picture that cannot be drawn must not stop the training (the checkpoint of
                                 // this step is written already)
@@ -674,22 +711,16 @@ final class TrainCommand implements Callable<Integer> {
                     }
                 } catch (RuntimeException | IOException e) {
                     save(run.withStatus("failed"), folder);
-                    finishLoop(o);
                     throw e;
                 }
                 if (interrupted) {
-                    finishLoop(o);
                     return 130;                                       // 128 + SIGINT, as shells report it
                 }
-                try {
-                    run = run.withStatus("complete").withResults(results(total, first, losses,
-                            previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
-                            opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics(),
-                            run.results().metricsStep()));
-                    save(run, folder);
-                } finally {
-                    finishLoop(o);                                    // only now may a shutdown hook go on
-                }
+                run = run.withStatus("complete").withResults(results(total, first, losses,
+                        previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
+                        opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics(),
+                        run.results().metricsStep()));
+                save(run, folder);                     // the caller's finishLoop then lets a shutdown hook go on
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
                         + "wall %s%s%n", total, total == 1 ? "" : "s", r.finalLoss(), finalLossWindow(total),

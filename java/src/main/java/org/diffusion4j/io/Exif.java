@@ -18,25 +18,17 @@ final class Exif {
     private Exif() {
     }
 
-    /** Bytes of a JPEG's header searched for the APP1 segment (normally right after SOI or APP0) before giving up. */
-    private static final int MAX_SCAN = 1 << 18;
+    /** JPEG segments before the first scan looked at for the APP1 "Exif" segment before giving up. */
+    private static final int MAX_SEGMENTS = 256;
 
     /**
      * The orientation (1–8) of {@code file} when it is a JPEG with a valid EXIF orientation tag, else 1; a broken or
-     * absent EXIF block is not an error (the image decoder reports a broken file).
+     * absent EXIF block is not an error (the image decoder reports a broken file). Reads the segment headers up to
+     * the first scan, skipping their contents, and the APP1 segment's (at most 64 KiB).
      */
     static int orientation(Path file) {
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] soi = in.readNBytes(2);
-            if (soi.length < 2 || (soi[0] & 0xff) != 0xFF || (soi[1] & 0xff) != 0xD8) {
-                return 1;                                           // not a JPEG: read no further
-            }
-            byte[] rest = in.readNBytes(MAX_SCAN - 2);
-            byte[] head = new byte[2 + rest.length];
-            head[0] = soi[0];
-            head[1] = soi[1];
-            System.arraycopy(rest, 0, head, 2, rest.length);
-            return orientation(head);
+        try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file), 1024)) {
+            return orientation(in);
         } catch (IOException | RuntimeException e) {
             return 1;
         }
@@ -44,31 +36,47 @@ final class Exif {
 
     /** {@link #orientation(Path)} of a file's first bytes. */
     static int orientation(byte[] b) {
-        if (b.length < 4 || (b[0] & 0xff) != 0xFF || (b[1] & 0xff) != 0xD8) {
-            return 1;                                               // not a JPEG
+        try {
+            return orientation(new java.io.ByteArrayInputStream(b));
+        } catch (IOException e) {
+            return 1;
         }
-        int p = 2;
-        while (p + 4 <= b.length) {
-            if ((b[p] & 0xff) != 0xFF) {
+    }
+
+    private static int orientation(InputStream in) throws IOException {
+        if (in.read() != 0xFF || in.read() != 0xD8) {
+            return 1;                                               // not a JPEG: read no further
+        }
+        for (int seg = 0; seg < MAX_SEGMENTS; seg++) {
+            int ff = in.read();
+            if (ff != 0xFF) {
                 return 1;
             }
-            int marker = b[p + 1] & 0xff;
-            if (marker == 0xFF) {                                    // fill byte
-                p++;
-                continue;
+            int marker = in.read();
+            while (marker == 0xFF) {                                 // fill bytes
+                marker = in.read();
             }
-            if (marker == 0xDA || marker == 0xD9) {                  // start of scan / end of image: no EXIF
+            if (marker < 0 || marker == 0xDA || marker == 0xD9) {    // end of data, start of scan, end of image
                 return 1;
             }
-            int len = ((b[p + 2] & 0xff) << 8) | (b[p + 3] & 0xff);
-            if (len < 2 || p + 2 + len > b.length) {
+            int hi = in.read();
+            int lo = in.read();
+            if ((hi | lo) < 0) {
                 return 1;
             }
-            if (marker == 0xE1 && len >= 8 && b[p + 4] == 'E' && b[p + 5] == 'x' && b[p + 6] == 'i' && b[p + 7] == 'f'
-                    && b[p + 8] == 0 && b[p + 9] == 0) {
-                return fromTiff(b, p + 10, p + 2 + len);
+            int len = (hi << 8) | lo;
+            if (len < 2) {
+                return 1;
             }
-            p += 2 + len;
+            if (marker == 0xE1) {
+                byte[] body = in.readNBytes(len - 2);
+                if (body.length == len - 2 && body.length >= 6 && body[0] == 'E' && body[1] == 'x' && body[2] == 'i'
+                        && body[3] == 'f' && body[4] == 0 && body[5] == 0) {
+                    return fromTiff(body, 6, body.length);           // the first Exif segment decides, as in PIL
+                }
+            } else if (in.skip(len - 2) != len - 2) {
+                return 1;
+            }
         }
         return 1;
     }
@@ -102,11 +110,14 @@ final class Exif {
             }
             if (u16(b, e, little) == 0x0112) {
                 int type = u16(b, e + 2, little);
-                if (type != 3 || u32(b, e + 4, little) != 1) {       // SHORT, one value
+                if (u32(b, e + 4, little) < 1) {
                     return 1;
                 }
-                int v = u16(b, e + 8, little);
-                return v >= 1 && v <= 8 ? v : 1;
+                // SHORT as the specification says; LONG and extra values read as PIL does (the first value)
+                long values = u32(b, e + 4, little);
+                long v = type == 3 && values <= 2 ? u16(b, e + 8, little)          // inline values only
+                        : type == 4 && values == 1 ? u32(b, e + 8, little) : 0;
+                return v >= 1 && v <= 8 ? (int) v : 1;
             }
         }
         return 1;

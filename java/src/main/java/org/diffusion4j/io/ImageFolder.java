@@ -419,6 +419,10 @@ public final class ImageFolder {
         }
     }
 
+    /** Extensions of image formats this loader does not read (the skipped-files note suggests converting them). */
+    private static final java.util.Set<String> OTHER_IMAGES = java.util.Set.of(".gif", ".webp", ".bmp", ".tif",
+            ".tiff", ".heic", ".heif", ".avif", ".jfif", ".jpe", ".jp2", ".ppm", ".pgm", ".pbm", ".tga", ".ico");
+
     /** What the listing left out, for the notes. */
     private static final class Skipped {
         final java.util.TreeMap<String, Integer> byExtension = new java.util.TreeMap<>();
@@ -436,9 +440,17 @@ public final class ImageFolder {
             if (!byExtension.isEmpty()) {
                 int n = byExtension.values().stream().mapToInt(Integer::intValue).sum();
                 StringBuilder b = new StringBuilder();
-                byExtension.forEach((ext, c) -> b.append(b.isEmpty() ? "" : ", ").append(c).append(' ').append(ext));
-                notes.accept("skipped " + n + " file" + (n == 1 ? "" : "s") + " that are not PNG or JPEG (" + b
-                        + "); convert them to PNG to use them");
+                int shown = 0;
+                for (var e : byExtension.entrySet()) {
+                    if (shown++ == 8) {
+                        b.append(", ...");
+                        break;
+                    }
+                    b.append(b.isEmpty() ? "" : ", ").append(e.getValue()).append(' ').append(e.getKey());
+                }
+                boolean images = byExtension.keySet().stream().anyMatch(OTHER_IMAGES::contains);
+                notes.accept("skipped " + n + " file" + (n == 1 ? "" : "s") + " that are not PNG or JPEG (" + b + ")"
+                        + (images ? "; convert images to PNG to use them" : ""));
             }
             if (!folders.isEmpty()) {
                 notes.accept("skipped " + folders.size() + " folder" + (folders.size() == 1 ? "" : "s") + " ("
@@ -466,7 +478,9 @@ public final class ImageFolder {
                 enlarged++;
                 if (side < smallestSide) {
                     smallestSide = side;
-                    smallest = file.getFileName() + " (" + width + " x " + height + ")";
+                    Path parent = file.getParent();
+                    smallest = (parent != null && parent.getFileName() != null ? parent.getFileName() + "/" : "")
+                            + file.getFileName() + " (" + width + " x " + height + ")";
                 }
             }
             if (orientation > 1) {

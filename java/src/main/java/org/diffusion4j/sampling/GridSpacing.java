@@ -93,15 +93,30 @@ public record GridSpacing(Kind kind, double parameter) {
     public GridSpacing {
         Objects.requireNonNull(kind, "kind");
         boolean takesParameter = kind == Kind.KARRAS || kind == Kind.SHIFT;
-        if (takesParameter && !(parameter > 0 && parameter < Double.POSITIVE_INFINITY)) {
-            throw new IllegalArgumentException("grid spacing " + name(kind) + " needs a finite "
-                    + (kind == Kind.KARRAS ? "rho" : "shift") + " > 0, got " + parameter);
+        if (takesParameter && !(parameter >= minOf(kind) && parameter <= maxOf(kind))) {
+            throw new IllegalArgumentException("grid spacing " + name(kind) + " needs a "
+                    + (kind == Kind.KARRAS ? "rho" : "shift") + " in [" + minOf(kind) + ", " + maxOf(kind) + "], got "
+                    + parameter);
         }
         if (!takesParameter && !Double.isNaN(parameter)) {
             throw new IllegalArgumentException("grid spacing " + name(kind) + " takes no parameter, got "
                     + parameter);
         }
     }
+
+    /** Smallest {@code ρ} of {@code karras} (0.05) and shift {@code s} (0.001): beyond, the levels collapse. */
+    private static double minOf(Kind k) {
+        return k == Kind.KARRAS ? 0.05 : 1e-3;
+    }
+
+    /** Largest {@code ρ} of {@code karras} (100) and shift {@code s} (1000). */
+    private static double maxOf(Kind k) {
+        return k == Kind.KARRAS ? 100 : 1e3;
+    }
+
+    /** A decimal number: digits, an optional fraction and exponent (no Java suffixes, hex or words). */
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?");
 
     /** {@code karras:ρ}. */
     public static GridSpacing karras(double rho) {
@@ -151,16 +166,16 @@ public record GridSpacing(Kind kind, double parameter) {
         if (kind != Kind.KARRAS && kind != Kind.SHIFT) {
             throw new IllegalArgumentException("grid spacing '" + head + "' takes no value, got '" + text + "'");
         }
-        String value = s.substring(colon + 1).strip();
-        double v;
-        try {
-            v = Double.parseDouble(value);
-        } catch (NumberFormatException e) {
+        String typed = text.strip();
+        String value = typed.substring(typed.indexOf(':') + 1).strip();   // as typed
+        if (!DECIMAL.matcher(value).matches()) {
             throw new IllegalArgumentException("grid spacing '" + text + "': '" + value + "' is not a number");
         }
-        if (!(v > 0 && v < Double.POSITIVE_INFINITY)) {
+        double v = Double.parseDouble(value);
+        if (!(v >= minOf(kind) && v <= maxOf(kind))) {
             throw new IllegalArgumentException("grid spacing '" + text + "': the "
-                    + (kind == Kind.KARRAS ? "rho" : "shift") + " must be finite and > 0, got " + value);
+                    + (kind == Kind.KARRAS ? "rho" : "shift") + " must be in [" + minOf(kind) + ", " + maxOf(kind)
+                    + "], got " + value);
         }
         return new GridSpacing(kind, v);
     }

@@ -239,6 +239,19 @@ class ImageTest {
         assertEquals(1, Exif.orientation(new byte[] {1, 2, 3}));
         byte[] jpeg = Files.readAllBytes(TorchFixtureTest.resource("images/exif_o6.jpg"));
         assertEquals(6, Exif.orientation(jpeg));
+        // big-endian TIFF, the tag as LONG (PIL reads it), after 300 KB of APP2 segments (an ICC profile)
+        java.io.ByteArrayOutputStream j = new java.io.ByteArrayOutputStream();
+        j.write(new byte[] {(byte) 0xFF, (byte) 0xD8});
+        for (int i = 0; i < 5; i++) {
+            j.write(new byte[] {(byte) 0xFF, (byte) 0xE2, (byte) 0xEA, 0x62});           // 60002 bytes long
+            j.write(new byte[60000]);
+        }
+        byte[] tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 4, 0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0};
+        int len = 2 + 6 + tiff.length;
+        j.write(new byte[] {(byte) 0xFF, (byte) 0xE1, (byte) (len >> 8), (byte) len, 'E', 'x', 'i', 'f', 0, 0});
+        j.write(tiff);
+        j.write(jpeg, 2, jpeg.length - 2);
+        assertEquals(6, Exif.orientation(j.toByteArray()));
         for (int cut = 0; cut < 200; cut++) {
             int got = Exif.orientation(Arrays.copyOf(jpeg, cut));    // truncated anywhere: never throws
             assertTrue(got == 1 || got == 6, "cut at " + cut + ": " + got);
@@ -278,7 +291,8 @@ class ImageTest {
         assertEquals(List.of("a", "b"), d.classNames(), "__MACOSX is no class");
         assertEquals(3, d.sampleShape()[0]);
         String all = String.join("\n", notes);
-        assertTrue(all.contains("skipped 2 files that are not PNG or JPEG (1 .gif, 1 .txt)"), all);
+        assertTrue(all.contains("skipped 2 files that are not PNG or JPEG (1 .gif, 1 .txt); convert images to PNG"),
+                all);
         assertTrue(all.contains("skipped 2 folders (__MACOSX, b/deeper)"), all);
         assertTrue(all.contains("skipped 1 hidden entry"), all);
         assertTrue(all.contains("1 image is smaller than 8 pixels") && all.contains("2.png (3 x 5)"), all);

@@ -68,11 +68,13 @@ class GridSpacingTest {
         assertMessage("takes no value", () -> GridSpacing.parse("trailing:3"));
         assertMessage("'abc' is not a number", () -> GridSpacing.parse("karras:abc"));
         assertMessage("'' is not a number", () -> GridSpacing.parse("karras:"));
-        assertMessage("must be finite and > 0, got 0", () -> GridSpacing.parse("karras:0"));
-        assertMessage("must be finite and > 0, got -2", () -> GridSpacing.parse("shift:-2"));
-        assertMessage("must be finite and > 0, got 1e999", () -> GridSpacing.parse("shift:1e999"));
+        assertMessage("must be in [0.05, 100.0], got 0", () -> GridSpacing.parse("karras:0"));
+        assertMessage("must be in [0.001, 1000.0], got -2", () -> GridSpacing.parse("shift:-2"));
+        assertMessage("must be in [0.001, 1000.0], got 1e999", () -> GridSpacing.parse("shift:1e999"));
+        assertMessage("'7d' is not a number", () -> GridSpacing.parse("karras:7d"));
+        assertMessage("'NaN' is not a number", () -> GridSpacing.parse("shift:NaN"));
         assertMessage("takes no parameter", () -> new GridSpacing(GridSpacing.Kind.TIME, 1));
-        assertMessage("needs a finite rho > 0", () -> new GridSpacing(GridSpacing.Kind.KARRAS, Double.NaN));
+        assertMessage("needs a rho in [0.05, 100.0], got NaN", () -> new GridSpacing(GridSpacing.Kind.KARRAS, Double.NaN));
     }
 
     @Test
@@ -221,8 +223,7 @@ class GridSpacingTest {
         assertMessage("needs a discrete VP schedule", () -> GridSpacing.parse("trailing").grid(rf, 8, false));
         assertMessage("a flow sampler needs", () -> GridSpacing.parse("karras").grid(vp, 8, true));
         assertMessage("steps must be in [1, 100000], got 0", () -> GridSpacing.parse("time").grid(vp, 0, false));
-        assertMessage("rho 0.001 is too small", () -> GridSpacing.karras(0.001).grid(EdmSchedule.karras2022(), 8,
-                false));
+        assertMessage("needs a rho in [0.05, 100.0], got 0.001", () -> GridSpacing.karras(0.001));
         assertThrows(NullPointerException.class, () -> GridSpacing.AUTO.grid(null, 8, false));
     }
 
