@@ -371,6 +371,30 @@ class TrainSampleEvalTest {
         assertOneLineFailure(run("info", "--checkpoint", text.toString()), text.toString());
     }
 
+    /** Time samplers decreasing in u (mode:S) and narrow ones: the grid's start comes from the trained range. */
+    @Test
+    void timeSamplersBoundTheGridsStart() throws IOException {
+        StringBuilder b = new StringBuilder("x,y\n");
+        for (int i = 0; i < 64; i++) {
+            b.append(Math.cos(i * 0.1)).append(',').append(Math.sin(i * 0.1)).append('\n');
+        }
+        Path csv = Files.writeString(dir.resolve("modes.csv"), b.toString());
+        for (String ts : List.of("mode:1.29", "uniform:0:0.01")) {
+            Path out = dir.resolve("ts-" + ts.replace(':', '_'));
+            Result t = run("train", "--data", csv.toString(), "--out", out.toString(), "--model", "mlp", "--hidden",
+                    "16", "--blocks", "1", "--steps", "2", "--batch", "8", "--sample-every", "0", "--time-sampler", ts,
+                    "--objective", "v", "--schedule", "cosine", "--backend", "cpu");
+            if (ts.startsWith("mode")) {
+                assertEquals(0, t.code(), t::toString);
+                Result s = run("sample", "--checkpoint", out.toString(), "--n", "4", "--batch", "4", "--steps", "3",
+                        "--grid", "karras", "--out", dir.resolve("ts.png").toString(), "--backend", "cpu");
+                assertEquals(0, s.code(), s::toString);
+            } else {
+                assertOneLineFailure(t, "trained on times t <= 0.01 only (--time-sampler uniform:0:0.01)");
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- bad input
 
     private void assertOneLineFailure(Result r, String... fragments) {
