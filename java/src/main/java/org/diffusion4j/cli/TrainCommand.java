@@ -637,7 +637,7 @@ final class TrainCommand implements Callable<Integer> {
                     });
                     long savedAt = -1;                                 // the step of the last checkpoint
                     for (long step = first; step < total; step++) {
-                        if (stopRequested && savedAt == step) {         // just checkpointed: stop without a step
+                        if (stopRequested && savedAt == step) {         // checkpointed: stop before the next step
                             run = run.withStatus("interrupted");
                             save(run, folder);
                             progress.note("interrupted at step " + step + " of " + total + ": checkpoint "
@@ -649,7 +649,7 @@ final class TrainCommand implements Callable<Integer> {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
-                        boolean stop = stopRequested && !last;
+                        boolean stop = stopRequested && !last;              // checkpoint now, stop at the loop's top
                         // the checkpoint first: a grid that fails (a NaN model, an unwritable folder) loses nothing
                         if (last || stop || done % opts.checkpointEvery() == 0) {
                             Path ck = folder.checkpoint(done);
@@ -662,15 +662,6 @@ final class TrainCommand implements Callable<Integer> {
                                     latestGrid[0], run.results().metrics(), run.results().metricsStep()));
                             save(run, folder);
                             savedAt = done;
-                        }
-                        if (stop) {
-                            run = run.withStatus("interrupted");
-                            save(run, folder);
-                            progress.note("interrupted at step " + done + " of " + total + ": checkpoint "
-                                    + latestCkpt[0] + " written; train --resume --out " + folder.root()
-                                    + " continues");
-                            interrupted = true;
-                            break;
                         }
                         boolean gridDue = last || (opts.sampleEvery() > 0 && done % opts.sampleEvery() == 0);
                         if (gridDue && stopRequested) {
