@@ -274,6 +274,11 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
             onShutdown(folder, current);
+            if (current == null && Files.exists(folder.runJson()) && !wait) {  // --resume stopped before it began
+                System.err.println(System.lineSeparator() + "interrupt   stopped before training resumed; the run is "
+                        + "as it was");
+                System.err.flush();
+            }
             if (current == null && !Files.exists(folder.runJson())) {  // Ctrl-C before the run began
                 System.err.println(System.lineSeparator() + "interrupt   stopped before training began; nothing is "
                         + "kept");
@@ -680,6 +685,13 @@ final class TrainCommand implements Callable<Integer> {
                                     drawn = grids.write(folder, done);
                                 }
                             } catch (java.util.concurrent.CancellationException e) {
+                                progress.note("samples     the step-" + done + " grid was dropped: stopping (sample "
+                                        + "--checkpoint " + folder.root() + " draws one)");
+                            } catch (IOException e) {
+                                if (!stopRequested) {
+                                    throw e;
+                                }
+                                // the stop's interrupt reached the PNG write (which left the old file alone)
                                 progress.note("samples     the step-" + done + " grid was dropped: stopping (sample "
                                         + "--checkpoint " + folder.root() + " draws one)");
                             } catch (RuntimeException e) {
