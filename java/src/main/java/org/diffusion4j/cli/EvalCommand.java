@@ -163,6 +163,9 @@ final class EvalCommand implements Callable<Integer> {
         Path jsonOut = out != null ? SampleCommand.requireWritable("--out", out, ".json")
                 : samplesFile != null ? SampleCommand.requireWritable("--out", besideSamples(samplesFile), ".json")
                 : null;
+        for (Path target : jsonOut != null ? List.of(jsonOut) : defaultJsonOut()) {
+            refuseForeignJson(target);                           // before the work, not after it
+        }
         long start = System.nanoTime();
 
         float[] generated;
@@ -443,6 +446,29 @@ final class EvalCommand implements Callable<Integer> {
         String name = abs.getFileName().toString();
         String stem = name.toLowerCase(Locale.ROOT).endsWith(".npy") ? name.substring(0, name.length() - 4) : name;
         return abs.resolveSibling(stem + ".eval.json");
+    }
+
+    /** Where the report goes without {@code --out}: eval.json of the checkpoint's run folder, else of the working one. */
+    private List<Path> defaultJsonOut() {
+        try {
+            RunFolder f = RunFolder.ofCheckpoint(RunFolder.resolveCheckpoint(checkpoint));
+            return List.of((f != null ? f.root() : Path.of("")).resolve("eval.json").toAbsolutePath());
+        } catch (IOException | RuntimeException e) {
+            return List.of();                                    // the checkpoint's own error comes later
+        }
+    }
+
+    /** Refuses to replace a file that is not a report of this command (an unrelated eval.json in the folder). */
+    static void refuseForeignJson(Path file) throws IOException {
+        if (!Files.isRegularFile(file) || Files.size(file) == 0) {
+            return;
+        }
+        try {
+            MetricsReport.fromJson(Files.readString(file, StandardCharsets.UTF_8));
+        } catch (RuntimeException | IOException e) {
+            throw new IllegalArgumentException("--out: " + file + " exists and is not an eval report; refusing to "
+                    + "overwrite it (delete it or give --out another name)");
+        }
     }
 
     /** Adds the metrics to the run's run.json (under the run-folder lock). */

@@ -337,6 +337,14 @@ class TrainSampleEvalTest {
                 .contains("(logsnr grid)"), eval::toString);
         assertOneLineFailure(run("eval", "--samples", raw[0].toString(), "--data", data.toString(), "--grid",
                 "karras", "--backend", "cpu"), "--grid applies to sampling a --checkpoint");
+        // a report overwrites an earlier report, never an unrelated JSON file
+        Result reeval = run("eval", "--checkpoint", run.toString(), "--n", "8", "--reference", "30", "--steps", "3",
+                "--backend", "cpu", "--cache-dir", cache.toString(), "--out", dir.resolve("grid-eval.json").toString());
+        assertEquals(0, reeval.code(), reeval::toString);
+        Path foreign = Files.writeString(dir.resolve("mine.json"), "{\"a\": 1}");
+        assertOneLineFailure(run("eval", "--checkpoint", run.toString(), "--n", "8", "--backend", "cpu", "--out",
+                foreign.toString()), "is not an eval report; refusing to overwrite it");
+        assertEquals("{\"a\": 1}", Files.readString(foreign));
     }
 
     @Test
