@@ -113,8 +113,11 @@ final class Sampling {
                     + training.timeSampler() + "): too narrow a range to sample from noise (it needs t up to at "
                     + "least " + MIN_TRAINED_T_MAX + ")");
         }
+        // a sampler reaching 0.999 counts as reaching 1: logit-normal's largest draw is 0.99973, and such models are
+        // sampled from pure noise (SD3); the cap is for ranges that stop short on purpose (uniform:0:0.99)
+        double start = tMax >= 0.999 ? 1.0 : tMax;
         try {
-            return spacing.grid(schedule, steps, flowSampler, Math.min(1.0, tMax));
+            return spacing.grid(schedule, steps, flowSampler, start);
         } catch (IllegalArgumentException e) {
             String m = e.getMessage();
             throw new IllegalArgumentException(m.startsWith("grid spacing ") ? "--grid " + m.substring(13)
