@@ -163,8 +163,8 @@ final class EvalCommand implements Callable<Integer> {
         Path jsonOut = out != null ? SampleCommand.requireWritable("--out", out, ".json")
                 : samplesFile != null ? SampleCommand.requireWritable("--out", besideSamples(samplesFile), ".json")
                 : null;
-        for (Path target : jsonOut != null ? List.of(jsonOut) : defaultJsonOut()) {
-            refuseForeignJson(target);                           // before the work, not after it
+        if (jsonOut != null) {
+            refuseForeignJson(jsonOut);                          // before the work, not after it
         }
         long start = System.nanoTime();
 
@@ -192,6 +192,10 @@ final class EvalCommand implements Callable<Integer> {
                             + "than the run in " + s.runFolder.root() + ": it is scored on its own split, and the "
                             + "run's run.json is left alone");
                     folder = null;
+                }
+                if (jsonOut == null) {                           // the default, decided once, checked before sampling
+                    jsonOut = defaultJsonOut(folder);
+                    refuseForeignJson(jsonOut);
                 }
                 RunJson.DataSource src = s.dataSource();
                 if (src != null) {
@@ -325,7 +329,7 @@ final class EvalCommand implements Callable<Integer> {
             o.println();
         }
         if (jsonOut == null) {
-            jsonOut = (folder != null ? folder.root() : Path.of("")).resolve("eval.json").toAbsolutePath();
+            jsonOut = defaultJsonOut(folder);
         }
         SampleCommand.createParent(jsonOut);
         AtomicFiles.writeBytes(jsonOut, (report.toJson() + "\n").getBytes(StandardCharsets.UTF_8));
@@ -448,14 +452,9 @@ final class EvalCommand implements Callable<Integer> {
         return abs.resolveSibling(stem + ".eval.json");
     }
 
-    /** Where the report goes without {@code --out}: eval.json of the checkpoint's run folder, else of the working one. */
-    private List<Path> defaultJsonOut() {
-        try {
-            RunFolder f = RunFolder.ofCheckpoint(RunFolder.resolveCheckpoint(checkpoint));
-            return List.of((f != null ? f.root() : Path.of("")).resolve("eval.json").toAbsolutePath());
-        } catch (IOException | RuntimeException e) {
-            return List.of();                                    // the checkpoint's own error comes later
-        }
+    /** Where the report goes without {@code --out}: eval.json of the run folder it updates, else of the working one. */
+    private static Path defaultJsonOut(RunFolder folder) {
+        return (folder != null ? folder.root() : Path.of("")).resolve("eval.json").toAbsolutePath();
     }
 
     /** Refuses to replace a file that is not a report of this command (an unrelated eval.json in the folder). */
