@@ -221,11 +221,8 @@ public record GridSpacing(Kind kind, double parameter) {
         double tTop = Math.min(tMax, zeroTerminal && !flowSampler ? T_MAX_ZERO_SNR : 1.0);
         double tMaxFinite = Math.min(tMax, zeroTerminal ? T_MAX_ZERO_SNR : 1.0);
         return switch (kind) {
-            case AUTO -> {
-                if (tMax >= 1) {
-                    yield SamplingGrid.standard(schedule, steps, flowSampler);
-                }
-                if (flow) {                                         // as standard(): uniform in time
+            case AUTO -> {                                          // SamplingGrid.standard's documented grid
+                if (flow) {                                         // uniform in time
                     yield SamplingGrid.ofTimes(schedule, SigmaGrids.linspace(tTop, 0, steps + 1));
                 }
                 if (schedule instanceof DiscreteVpSchedule d) {

@@ -86,27 +86,7 @@ public final class SamplingGrid {
      *                                  schedule
      */
     public static SamplingGrid standard(NoiseSchedule schedule, int steps, boolean flowSampler) {
-        Objects.requireNonNull(schedule, "schedule");
-        if (steps < 1 || steps > 100_000) {
-            throw new IllegalArgumentException("steps must be in [1, 100000], got " + steps);
-        }
-        if (schedule instanceof org.diffusion4j.schedule.RectifiedFlowSchedule) {
-            return ofTimes(schedule, org.diffusion4j.schedule.SigmaGrids.linspace(flowSampler ? 1 : 0.999, 0,
-                    steps + 1));
-        }
-        if (flowSampler) {
-            throw new IllegalArgumentException("a flow sampler needs a flow-matching (rectified flow) schedule; "
-                    + "this one is " + schedule);
-        }
-        if (schedule instanceof DiscreteVpSchedule d) {
-            int n = Math.min(steps, d.numTrainTimesteps());
-            return ofTimesteps(d, TimestepSpacing.TRAILING.timesteps(d.numTrainTimesteps(), n));
-        }
-        double tMax = schedule.alpha(1.0) == 0 ? 0.999 : 1.0;
-        double[] t = org.diffusion4j.schedule.SigmaGrids.uniformLogSnr(schedule, steps, tMax, 1e-3);
-        double[] all = Arrays.copyOf(t, steps + 1);
-        all[steps] = 0;
-        return ofTimes(schedule, all);
+        return GridSpacing.AUTO.grid(schedule, steps, flowSampler);
     }
 
     private static SamplingGrid ofTimesChecked(NoiseSchedule schedule, double... times) {
