@@ -21,9 +21,9 @@ import java.util.Objects;
  *
  * <p>Draws used by this library: forward noising uses draw 0 for {@code ε}, draw 1 (uniform, index {@code id(b)})
  * for an in-op time {@code t}, draw 2 (index {@code id(b)·C + c}) for offset noise; a sampling run uses draw 0
- * for its initial noise and draw {@code i + 1} for the noise of step {@code i}. A run therefore consumes streams
- * {@code stream … stream + N}; give independent runs different keys, or streams further apart than their step
- * counts.
+ * for its initial noise and draw {@code i + 1} for the noise of step {@code i} (and, when inpainting, draws
+ * {@code DRAW_INPAINT + j}). A run therefore consumes streams {@code stream … stream + N}; give independent runs
+ * different keys, or streams further apart than their step counts.
  */
 public final class NoiseSeeds {
 
@@ -33,6 +33,12 @@ public final class NoiseSeeds {
     public static final long DRAW_TIME = 1;
     /** Draw index of forward noising's offset noise. */
     public static final long DRAW_OFFSET = 2;
+    /**
+     * First draw index of inpainting's noise ({@link SamplerContext.Builder#inpaint}): the known data noised to
+     * level {@code j} of a grid uses draw {@code DRAW_INPAINT + j}, far above the draws {@code 0 … N} of a sampling
+     * run.
+     */
+    public static final long DRAW_INPAINT = 1L << 32;
 
     private final long[] keys;
     private final long[] ids;

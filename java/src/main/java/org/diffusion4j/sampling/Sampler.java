@@ -5,7 +5,9 @@ import org.diffusion4j.tensor.Tensor;
 /**
  * A sampling algorithm: walks {@code x} from the first level of a {@link SamplingGrid} to the last, calling the
  * model through {@link SamplerContext#evaluate} and updating {@code x} with fused passes
- * ({@link SamplerContext#update}). Implementations: {@link Samplers}.
+ * ({@link SamplerContext#update}). After each step, {@code x} at level {@code i + 1}, it calls
+ * {@link SamplerContext#afterStep}{@code (x, grid, i + 1)}, where inpainting replaces the known region (a sampler
+ * that does not is refused for inpainting). Implementations: {@link Samplers}.
  */
 @FunctionalInterface
 public interface Sampler {

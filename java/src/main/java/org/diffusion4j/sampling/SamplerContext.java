@@ -35,7 +35,16 @@ import java.util.Objects;
  * where {@code xIn} is the last evaluated input, {@code P} the guided model output converted to {@code u.target}
  * (usually {@code SAMPLE}, the denoised {@code x0}) at the evaluated level, {@code H} the {@code P} saved by an
  * earlier update and {@code z} the noise of draw {@code u.draw}. The conversion is folded into the per-sample
- * coefficients on the host in {@code double}. Not thread-safe: one sampling run at a time.
+ * coefficients on the host in {@code double}. A step ends with {@link #afterStep}. Not thread-safe: one sampling
+ * run at a time.
+ *
+ * <h2>Image-to-image and inpainting</h2>
+ * <pre>{@code
+ * SamplingGrid tail = grid.forStrength(0.6);          // SDEdit: the last 60 % of the steps
+ * ctx.initialNoise(x, tail, init);                    // x = α·init + σ·z at the tail's first level
+ * ctx.sample(sampler, x, tail);
+ * }</pre>
+ * and a context built with {@link Builder#inpaint}{@code (known, mask)} keeps the known region at every level.
  */
 public final class SamplerContext implements AutoCloseable {
 
@@ -113,6 +122,13 @@ public final class SamplerContext implements AutoCloseable {
     private Tensor sigmaVeBuffer;
 
     private final boolean checkFinite;
+    /** Inpainting: the known data, the mask (1 = generate), and per run {@code 1 − mask} and a temporary. */
+    private final Tensor known;
+    private final Tensor mask;
+    private Tensor keep;
+    private Tensor replacement;
+    /** The last grid level {@link #afterStep} was told of in the current run (−1: none). */
+    private int reached = -1;
     private Tensor evalInput;
     private Level evalLevel;
     private long modelCalls;
@@ -129,6 +145,8 @@ public final class SamplerContext implements AutoCloseable {
         this.guidance = b.guidance;
         this.seeds = b.seeds;
         this.checkFinite = b.checkFinite;
+        this.known = b.known;
+        this.mask = b.mask;
         this.scope = TensorScope.open();
     }
 
@@ -150,6 +168,8 @@ public final class SamplerContext implements AutoCloseable {
         private Guidance guidance = Guidance.NONE;
         private NoiseSeeds seeds;
         private boolean checkFinite;
+        private Tensor known;
+        private Tensor mask;
 
         private Builder(Backend backend, Denoiser model, Prediction prediction) {
             this.backend = Objects.requireNonNull(backend, "backend");
@@ -201,6 +221,28 @@ public final class SamplerContext implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Inpainting by replacement: after every step, where {@code mask} is 0 the state is replaced by the known
+         * data noised to the level reached, {@code x ← m·x + (1 − m)·(α·known + σ·z)}, with fresh noise {@code z} of
+         * draw {@link NoiseSeeds#DRAW_INPAINT}{@code  + level} (Song et al. 2021, "Score-Based Generative Modeling
+         * through Stochastic Differential Equations", App. I.2, imputation; Lugmayr et al. 2022, "RePaint", eq. 8
+         * without its resampling). The last level of a grid to clean data gives exactly {@code known} where
+         * {@code m = 0}. Values of {@code m} between 0 and 1 blend. The replacement conditions the model only
+         * through the state, so the generated region follows the known one best with stochastic samplers and many
+         * steps; it needs the noise seeds, and samplers that call {@link #afterStep} (all of {@link Samplers} do).
+         * The two tensors are read at every step, not copied: keep them unchanged and open while sampling.
+         *
+         * @param known {@code [B, ...]} F32 contiguous, the shape of the sampled {@code x}: the data to keep (any
+         *              finite values where {@code m = 1})
+         * @param mask  {@code [B, ...]} F32 contiguous, same shape, values in {@code [0, 1]}: 1 = generate,
+         *              0 = keep (diffusers' convention: white is repainted); checked when sampling starts
+         */
+        public Builder inpaint(Tensor known, Tensor mask) {
+            this.known = Objects.requireNonNull(known, "known");
+            this.mask = Objects.requireNonNull(mask, "mask");
+            return this;
+        }
+
         /** The context. */
         public SamplerContext build() {
             return new SamplerContext(this);
@@ -228,7 +270,90 @@ public final class SamplerContext implements AutoCloseable {
         }
         historyTarget = null;
         evalInput = null;
+        Objects.requireNonNull(grid, "grid");
+        reached = -1;
+        if (known == null) {
+            sampler.sample(this, x, grid);
+            return;
+        }
+        prepareInpainting(x);
+        afterStep(x, grid, 0);                       // the known region at the first level, whatever x held there
         sampler.sample(this, x, grid);
+        if (reached != grid.size() - 1) {
+            throw new IllegalStateException("inpainting needs a sampler that calls afterStep(x, grid, level) after "
+                    + "each step; " + sampler + " last reported level " + reached + " of " + (grid.size() - 1)
+                    + ", so the known region was not kept");
+        }
+    }
+
+    /**
+     * Tells the context that {@code x} has reached level {@code level} of {@code grid} (every {@link Sampler} calls
+     * this after each step, with {@code level = i + 1} after step {@code i}). With inpainting
+     * ({@link Builder#inpaint}) this replaces the known region, {@code x ← m·x + (1 − m)·(α·known + σ·z)} at that
+     * level; otherwise it only records the level.
+     *
+     * @throws IllegalArgumentException for a level outside {@code grid} or an {@code x} of another shape
+     */
+    public void afterStep(Tensor x, SamplingGrid grid, int level) {
+        afterStep(x, grid, level, 0);
+    }
+
+    /**
+     * {@link #afterStep(Tensor, SamplingGrid, int)} for samplers that visit a level more than once (RePaint's
+     * resampling): pass {@code p} replaces with draw {@code DRAW_INPAINT + level + p·grid.size()}, fresh noise on every
+     * visit.
+     *
+     * @param pass the visit, {@code ≥ 0} (0: the first)
+     */
+    public void afterStep(Tensor x, SamplingGrid grid, int level, int pass) {
+        checkOpen();
+        Objects.checkIndex(level, grid.size());
+        if (pass < 0) {
+            throw new IllegalArgumentException("pass must be >= 0, got " + pass);
+        }
+        reached = level;
+        if (known == null) {
+            return;
+        }
+        int batch = ensureShape(x);
+        if (keep == null) {
+            prepareInpainting(x);
+        }
+        Level l = grid.level(level);
+        ops.scaleAddNoise(filled(batch, l.alpha()), filled(batch, l.sigma()), requireSeeds(batch),
+                NoiseSeeds.DRAW_INPAINT + level + (long) pass * grid.size(), known, replacement);   // α·known + σ·z
+        backend.binary(org.diffusion4j.tensor.Ops.Binary.MUL, keep, replacement, replacement);
+        backend.fma(mask, x, replacement, x);                                   // exact where m is 0 or 1
+    }
+
+    /** Checks the inpainting tensors against {@code x} and computes {@code 1 − m} once per run. */
+    private void prepareInpainting(Tensor x) {
+        int batch = ensureShape(x);
+        requireSeeds(batch);
+        DiffusionOps.checkTensor(backend, "inpainting known data", known, x, false);
+        DiffusionOps.checkTensor(backend, "inpainting mask", mask, x, false);
+        for (Tensor t : new Tensor[] {known, mask}) {
+            if (Shape.overlaps(t, x)) {
+                throw new IllegalArgumentException("the inpainting " + (t == known ? "known data " : "mask ") + t
+                        + " overlaps x " + x + ", which the sampler overwrites");
+            }
+        }
+        float[] m = mask.toFloatArray();
+        for (int i = 0; i < m.length; i++) {
+            if (!(m[i] >= 0 && m[i] <= 1)) {
+                throw new IllegalArgumentException("inpainting mask values must be in [0, 1] (1 = generate, 0 = keep),"
+                        + " got " + m[i] + " at flat index " + i);
+            }
+        }
+        if (!Double.isFinite(backend.globalNorm(java.util.List.of(known)))) {
+            throw new IllegalArgumentException("the inpainting known data " + known + " holds NaN or infinite values"
+                    + " (put any finite value, e.g. 0, where the mask is 1)");
+        }
+        if (keep == null) {
+            keep = backend.empty(scope, DType.F32, shape);
+            replacement = backend.empty(scope, DType.F32, shape);
+        }
+        backend.scaleShift(mask, -1f, 1f, keep);                                // 1 − m, exact for 0 and 1
     }
 
     /**
@@ -242,6 +367,28 @@ public final class SamplerContext implements AutoCloseable {
         double[] zero = new double[batch];
         double[] s = filled(batch, grid.first().sigma());
         ops.scaleAddNoise(zero, s, requireSeeds(batch), NoiseSeeds.DRAW_INITIAL, x, x);
+    }
+
+    /**
+     * Writes the noised input {@code x = α_0·init + σ_0·z} of {@code grid.first()}, {@code z} from draw 0 of the noise
+     * seeds (the noise {@link #initialNoise(Tensor, SamplingGrid)} uses): the start of image-to-image sampling
+     * (SDEdit, Meng et al. 2022, Algorithm 1) on a grid shortened with {@link SamplingGrid#forStrength}. At a first
+     * level with {@code α_0 = 0} (strength 1 on a grid from pure noise) this is exactly {@code initialNoise}.
+     *
+     * @param init {@code [B, ...]} F32 contiguous, the shape of {@code x}: the input in the model's data space
+     *             (e.g. images scaled to {@code [-1, 1]}); not modified
+     * @throws IllegalArgumentException when {@code init} has another shape or dtype, is not on this backend or
+     *                                  overlaps {@code x}
+     * @throws IllegalStateException    when no noise seeds were given
+     */
+    public void initialNoise(Tensor x, SamplingGrid grid, Tensor init) {
+        int batch = ensureShape(x);
+        DiffusionOps.checkTensor(backend, "init", init, x, false);
+        if (Shape.overlaps(init, x)) {
+            throw new IllegalArgumentException("init " + init + " overlaps x " + x + "; give the input its own tensor");
+        }
+        ops.scaleAddNoise(filled(batch, grid.first().alpha()), filled(batch, grid.first().sigma()),
+                requireSeeds(batch), NoiseSeeds.DRAW_INITIAL, init, x);
     }
 
     /** The model's declared prediction type. */
@@ -435,6 +582,8 @@ public final class SamplerContext implements AutoCloseable {
             tBuffer = null;
             sigmaVeBuffer = null;
             evalInput = null;
+            keep = null;
+            replacement = null;
         }
         return (int) shape[0];
     }

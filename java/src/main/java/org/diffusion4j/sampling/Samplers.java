@@ -151,9 +151,30 @@ public final class Samplers {
     }
 
     /**
+     * RePaint's resampling (Lugmayr et al. 2022, "RePaint: Inpainting using Denoising Diffusion Probabilistic
+     * Models", Algorithm 1 with the jumps of §4.2) around DDPM ancestral steps: after {@code jumpLength} steps the
+     * state is noised back up the same levels and the stretch is sampled again, {@code resamplings} times in all,
+     * which lets the generated region agree with the known one under inpainting ({@link SamplerContext.Builder#inpaint})
+     * far better than replacement alone. Costs {@code resamplings} times the model calls of {@link #ddpm}.
+     *
+     * @param resamplings {@code U ≥ 1}, passes over each stretch (1: plain DDPM; the paper uses 10)
+     * @param jumpLength  {@code j ≥ 1}, steps per stretch (the paper uses 10 of 250)
+     * @throws IllegalArgumentException for {@code U} or {@code j} below 1 or above 1000
+     */
+    public static Sampler repaint(int resamplings, int jumpLength) {
+        if (resamplings < 1 || resamplings > 1000 || jumpLength < 1 || jumpLength > 1000) {
+            throw new IllegalArgumentException("RePaint needs resamplings and jump length in [1, 1000], got "
+                    + resamplings + " and " + jumpLength);
+        }
+        return named("repaint(u=" + resamplings + ", jump=" + jumpLength + ")",
+                (ctx, x, grid) -> repaint(ctx, x, grid, resamplings, jumpLength));
+    }
+
+    /**
      * A sampler by its k-diffusion / diffusers-style name, with default parameters: {@code ddpm}
      * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
-     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint}; case and
+     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint},
+     * {@code repaint} (U = 10, j = 10); case and
      * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it).
      *
      * @throws IllegalArgumentException for an unknown name
@@ -170,8 +191,9 @@ public final class Samplers {
             case "dpmpp_2m_sde", "dpm++2m_sde" -> dpmSolverPp2mSde(1, 1);
             case "flow_euler" -> flowEuler();
             case "flow_midpoint" -> flowMidpoint();
+            case "repaint" -> repaint(10, 10);
             default -> throw new IllegalArgumentException("unknown sampler '" + name + "'; expected ddpm, ddpm_large,"
-                    + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, flow_euler or flow_midpoint");
+                    + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, flow_euler, flow_midpoint or repaint");
         };
     }
 
@@ -200,6 +222,47 @@ public final class Samplers {
             };
             ctx.update(Update.denoised(q * s.sigma() / t.sigma(), s.alpha() * oneMinusQ2).withNoise(std, i + 1),
                     x, x, false);
+            ctx.afterStep(x, grid, i + 1);
+        }
+    }
+
+    /**
+     * RePaint (Lugmayr et al. 2022, Algorithm 1; jumps as in their §4.2 and Fig. 4): the grid is walked in stretches
+     * of {@code j} levels {@code a → b}; each stretch is sampled with DDPM steps ({@code fixed_small}, each followed by
+     * {@link SamplerContext#afterStep}, where inpainting replaces the known region), and, {@code U − 1} times, the
+     * state at {@code b} is noised back to {@code a} in one draw from the forward process (Kingma et al. 2021, App. A)
+     * <pre>
+     *   x_a = (α_a/α_b)·x_b + √(σ_a² − (α_a/α_b)²σ_b²)·z
+     * </pre>
+     * and the stretch is sampled again. Draws: the step {@code i} of pass {@code r} uses draw {@code 1 + i + r·N},
+     * the jump back of pass {@code r} draw {@code 1 + a + (U + r)·N}, and the replacement of pass {@code r} at level
+     * {@code l} draw {@code DRAW_INPAINT + l + r·(N + 1)}, so no two draws of a run coincide.
+     */
+    public static void repaint(SamplerContext ctx, Tensor x, SamplingGrid grid, int resamplings, int jumpLength) {
+        int n = grid.steps();
+        for (int a = 0; a < n; a += jumpLength) {
+            int b = Math.min(a + jumpLength, n);
+            for (int r = 0; r < resamplings; r++) {
+                for (int i = a; i < b; i++) {
+                    Level t = grid.level(i);
+                    Level s = grid.level(i + 1);
+                    ctx.evaluate(x, t);
+                    double q = t.ratioTo(s);
+                    double oneMinusQ2 = oneMinusQ2(t, s);
+                    double std = s.sigma() == 0 ? 0 : s.sigma() * Math.sqrt(oneMinusQ2);
+                    ctx.update(Update.denoised(q * s.sigma() / t.sigma(), s.alpha() * oneMinusQ2)
+                            .withNoise(std, 1 + i + (long) r * n), x, x, false);
+                    ctx.afterStep(x, grid, i + 1, r);
+                }
+                if (r < resamplings - 1) {
+                    Level hi = grid.level(a);
+                    Level lo = grid.level(b);
+                    double ratio = hi.alpha() / lo.alpha();                              // α_{a|b}
+                    double added = hi.sigma() * Math.sqrt(oneMinusQ2(hi, lo));            // σ_a √(1 − e^{−2h})
+                    ctx.addNoise(x, ratio, added, 1 + a + (long) (resamplings + r) * n);
+                    ctx.afterStep(x, grid, a, r + 1);
+                }
+            }
         }
     }
 
@@ -220,6 +283,7 @@ public final class Samplers {
             double sigmaEta = Math.min(s.sigma(), eta * s.sigma() * Math.sqrt(oneMinusQ2(t, s)));
             double e = Math.sqrt((s.sigma() - sigmaEta) * (s.sigma() + sigmaEta)) / t.sigma();   // coefficient of ε̂
             ctx.update(Update.denoised(e, s.alpha() - e * t.alpha()).withNoise(sigmaEta, i + 1), x, x, false);
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 
@@ -237,6 +301,7 @@ public final class Samplers {
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
             ctx.update(eulerUpdate(t, s), x, x, false);
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 
@@ -260,6 +325,7 @@ public final class Samplers {
             double r = down * t.alpha() / t.sigma();                                             // σ_down/σ̃_t
             ctx.update(Update.denoised(s.alpha() * down / t.sigma(), s.alpha() * (1 - r))
                     .withNoise(s.alpha() * up * sNoise, i + 1), x, x, false);
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 
@@ -301,6 +367,7 @@ public final class Samplers {
             Update euler = eulerUpdate(t, s);                                                 // line 8
             if (s.sigma() == 0) {                                                            // line 9: last step
                 ctx.update(euler, x, x, false);
+                ctx.afterStep(x, grid, i + 1);
                 continue;
             }
             ctx.update(euler, x, xNext, true);
@@ -310,6 +377,7 @@ public final class Samplers {
             double hs = h / (2 * s.sigmaVe());
             ctx.update(new Update(Prediction.SAMPLE, s.alpha() / t.alpha() * (1 + ht), hs,
                     -s.alpha() * hs, -s.alpha() * ht, 0, -1), x, x, false);                  // line 11
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 
@@ -350,6 +418,7 @@ public final class Samplers {
             double noise = s.sigma() * Math.sqrt(-Math.expm1(-2 * etaH)) * sNoise;
             ctx.update(Update.denoised(decay, s.alpha() * phi * (1 + k)).withHistory(-s.alpha() * phi * k)
                     .withNoise(noise, i + 1), x, x, i < n - 1);
+            ctx.afterStep(x, grid, i + 1);
             hLast = h;
         }
     }
@@ -368,6 +437,7 @@ public final class Samplers {
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
             ctx.update(Update.velocity(1, s.sigma() - t.sigma()), x, x, false);
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 
@@ -390,6 +460,7 @@ public final class Samplers {
             ctx.update(Update.velocity(1, delta / 2), x, mid, false);
             ctx.evaluate(mid, grid.levelAtFlowSigma(0.5 * (t.sigma() + s.sigma())));
             ctx.update(Update.velocity(1, delta), x, x, false);
+            ctx.afterStep(x, grid, i + 1);
         }
     }
 

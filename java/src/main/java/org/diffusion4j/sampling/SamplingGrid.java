@@ -222,6 +222,52 @@ public final class SamplingGrid {
         return levels.clone();
     }
 
+    /**
+     * The levels from index {@code first} on: the last {@code steps() − first} steps of this grid, for a sampler that
+     * starts at a noised input instead of pure noise ({@link #forStrength}).
+     *
+     * @param first index of the new first level, {@code 0 ≤ first < steps()}
+     * @throws IndexOutOfBoundsException for {@code first} outside {@code [0, steps())} (a grid keeps at least 1 step)
+     */
+    public SamplingGrid from(int first) {
+        if (first < 0 || first >= steps()) {
+            throw new IndexOutOfBoundsException("first level " + first + " outside [0, " + steps()
+                    + ") of a " + steps() + "-step grid (at least one step must remain)");
+        }
+        return first == 0 ? this : new SamplingGrid(schedule, Arrays.copyOfRange(levels, first, levels.length));
+    }
+
+    /**
+     * The tail of this grid that image-to-image sampling walks at a given strength (SDEdit: Meng et al. 2022,
+     * "SDEdit: Guided Image Synthesis and Editing with Stochastic Differential Equations", Algorithm 1, where the
+     * input is noised to an intermediate time {@code t0} and denoised from there): of this grid's {@code N} steps
+     * the last {@code k = min(⌊N·strength⌋, N)} are kept, diffusers' rule in its img2img pipelines
+     * ({@code init_timestep = min(int(num_inference_steps * strength), num_inference_steps)}, the product in
+     * {@code double}), so that {@code --steps 50 --strength 0.8} runs 40 model steps from level 10. Strength 1
+     * keeps the whole grid. Start the sample there with
+     * {@link SamplerContext#initialNoise(org.diffusion4j.tensor.Tensor, SamplingGrid, org.diffusion4j.tensor.Tensor)}.
+     *
+     * @param strength how much of the input is replaced by noise, in {@code (0, 1]}
+     * @throws IllegalArgumentException for a strength outside {@code (0, 1]} or one that keeps no step
+     *                                  ({@code N·strength < 1}), naming the smallest strength that works
+     */
+    public SamplingGrid forStrength(double strength) {
+        if (!(strength > 0 && strength <= 1)) {
+            throw new IllegalArgumentException("strength must be in (0, 1], got " + strength);
+        }
+        int n = steps();
+        int k = (int) Math.min(Math.floor(n * strength), n);
+        if (k < 1) {
+            double least = 1.0 / n;
+            while (Math.floor(n * least) < 1) {
+                least = Math.nextUp(least);                  // e.g. 49·(1/49) = 0.9999999999999999
+            }
+            throw new IllegalArgumentException("strength " + strength + " of a " + n + "-step grid keeps no step ("
+                    + n + " x " + strength + " < 1); use a strength >= " + least + " or more steps");
+        }
+        return from(n - k);
+    }
+
     /** This grid's level at VE noise level {@code σ_VE} of its schedule (for levels between grid points). */
     public Level levelAtSigmaVe(double sigmaVe) {
         return levelAtSigmaVe(schedule, sigmaVe);
