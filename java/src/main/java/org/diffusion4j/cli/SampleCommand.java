@@ -92,6 +92,21 @@ final class SampleCommand implements Callable<Integer> {
             + "for any --n; a smaller --batch is faster for a small --n but changes the samples' last bits")
     int batch;
 
+    @Option(names = "--init", description = "start from this input instead of noise (image-to-image, SDEdit): a PNG "
+            + "or JPEG for image models (resampled like training images; or an NPY [K, C, H, W] in [-1, 1]), a CSV or "
+            + "NPY of rows for vector models, whose empty or NaN cells are generated from the rest (imputation); "
+            + "sample i starts from input i mod K")
+    Path init;
+
+    @Option(names = "--strength", description = "with --init: how much of it is replaced by noise, in (0, 1]; the "
+            + "last strength x --steps steps run (diffusers' rule; default 0.8, or 1 when inpainting)")
+    Double strength;
+
+    @Option(names = "--mask", description = "with an image --init: inpaint, a PNG or JPEG whose white pixels are "
+            + "generated and black ones kept (binarised at 50 % grey, applied to every channel); --sampler repaint "
+            + "(10x the model calls) follows the kept region best")
+    Path mask;
+
     @Mixin
     RuntimeOptions runtime;
 
@@ -125,6 +140,21 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--guidance-rescale must be in [0, 1], got " + guidanceRescale);
         }
         GridSpacing spacing = checkBeforeLoad(sampler, steps, grid, classSpec);
+        if (init == null && (strength != null || mask != null)) {
+            throw new IllegalArgumentException((strength != null ? "--strength" : "--mask") + " needs --init (the input"
+                    + " to start from)");
+        }
+        if (strength != null && !(strength > 0 && strength <= 1)) {
+            throw new IllegalArgumentException("--strength must be in (0, 1], got " + strength);
+        }
+        if (init != null && !java.nio.file.Files.isRegularFile(init)) {
+            throw new IllegalArgumentException("--init: " + init + (java.nio.file.Files.exists(init) ? " is not a file"
+                    : " does not exist"));
+        }
+        if (mask != null && !java.nio.file.Files.isRegularFile(mask)) {
+            throw new IllegalArgumentException("--mask: " + mask + (java.nio.file.Files.exists(mask) ? " is not a file"
+                    : " does not exist"));
+        }
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
                     + "that sample k does not depend on --n); --batch " + n + " is faster, with samples that differ "
@@ -145,8 +175,18 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
+            EditInput edit = init == null ? null : EditInput.read(init, mask, s.model().sampleShape(), image,
+                    s.standardization(), s.featureNames());
+            if (edit != null) {
+                o.println("init        " + edit.source());
+                if (edit.mask() != null) {
+                    o.printf(Locale.ROOT, "inpainting  %.1f %% of the values generated, the rest kept%n",
+                            100 * edit.generated());
+                }
+            }
+            double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o);
+                    spec.commandLine().getErr(), o, edit, str);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -181,8 +221,10 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
-            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
-                    r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", gridNote(r.spacing()), r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
+                    r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", gridNote(r.spacing()),
+                    edit == null ? "" : String.format(Locale.ROOT, " from --init at strength %s", fmt(str)),
+                    r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
                             : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "", seed,
@@ -198,6 +240,11 @@ final class SampleCommand implements Callable<Integer> {
             o.flush();
             return 0;
         }
+    }
+
+    /** A strength as typed: {@code 0.8}, {@code 1}. */
+    private static String fmt(double v) {
+        return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
     }
 
     /** The labels file beside {@code --save-raw x.npy|x.idx}: {@code x.labels.npy}. */
@@ -253,10 +300,38 @@ final class SampleCommand implements Callable<Integer> {
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
+        return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
+                null, 1.0);
+    }
+
+    /**
+     * {@link #run} from inputs ({@code sample --init}): the grid shortened to {@code strength}
+     * ({@link SamplingGrid#forStrength}), each sample starting from its input noised to the first level (from plain
+     * noise at strength 1), the masked-out region kept when {@code edit} has a mask.
+     *
+     * @param edit null for plain sampling
+     */
+    static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
+                      double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
+                      PrintWriter progress, EditInput edit, double strength) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
         SamplingGrid grid = Sampling.grid(s.training(), name, steps, spacing);
+        if (edit != null && strength < 1) {
+            try {
+                grid = grid.forStrength(strength);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--strength " + fmt(strength) + " with --steps " + steps + " keeps no"
+                        + " step (strength x steps < 1); raise one of them");
+            }
+        }
+        if (edit != null && edit.mask() != null && warn != null && !name.replace('-', '_').startsWith("ddpm")
+                && !name.replace('-', '_').equals("repaint")) {
+            warn.println("note: inpainting keeps the unmasked region by replacement at every step; --sampler repaint "
+                    + "(RePaint, 10x the model calls) or ddpm make the generated region agree with it best");
+            warn.flush();
+        }
         int k = s.model().numClasses();
         if (classLabel != null && k == 0) {
             throw new IllegalArgumentException("--class needs a class-conditional model; this one is unconditional");
@@ -278,7 +353,7 @@ final class SampleCommand implements Callable<Integer> {
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, rescale, batch),
+                new Sampling.Request(n, seed, labelOf, g, rescale, batch), edit, edit != null && strength < 1,
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null);
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");

@@ -36,7 +36,7 @@ final class Sampling {
 
     /** Names accepted by {@code --sampler} (dashes or underscores). */
     static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, ddpm-large, "
-            + "euler-ancestral, dpmpp-2m-sde";
+            + "euler-ancestral, dpmpp-2m-sde, repaint";
 
     private Sampling() {
     }
@@ -159,6 +159,19 @@ final class Sampling {
      */
     static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
                           Request r, java.util.function.IntConsumer progress) {
+        return sample(be, model, prediction, sampler, grid, r, null, false, progress);
+    }
+
+    /**
+     * {@link #sample(Backend, DenoiserModel, Prediction, Sampler, SamplingGrid, Request, java.util.function.IntConsumer)}
+     * from inputs: sample {@code i} starts from input {@code i mod K} of {@code edit} noised to the grid's first level
+     * when {@code noisedInit} (image-to-image; the grid is then shortened by the strength), else from noise; with
+     * {@code edit.mask()} the masked-out region is kept (inpainting, {@link SamplerContext.Builder#inpaint}).
+     *
+     * @param edit null for plain sampling
+     */
+    static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
+                          Request r, EditInput edit, boolean noisedInit, java.util.function.IntConsumer progress) {
         long per = 1;
         long[] sampleShape = model.sampleShape();
         for (long d : sampleShape) {
@@ -202,12 +215,20 @@ final class Sampling {
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
                         .checkFinite(true);   // a NaN model output stops with the level named, not a black grid
+                Tensor init = edit == null ? null : be.fromArray(scope, edit.rows(edit.init(), from, chunk), shape);
+                if (edit != null && edit.mask() != null) {
+                    b.inpaint(init, be.fromArray(scope, edit.rows(edit.mask(), from, chunk), shape));
+                }
                 if (k > 0 && r.guidance() != 1.0) {
                     b.guidance(Guidance.of(r.guidance(), r.rescale()), uncond);
                 }
                 try (SamplerContext ctx = b.build()) {
                     Tensor x = be.empty(scope, DType.F32, shape);
-                    ctx.initialNoise(x, grid);
+                    if (init != null && noisedInit) {
+                        ctx.initialNoise(x, grid, init);
+                    } else {
+                        ctx.initialNoise(x, grid);
+                    }
                     ctx.sample(sampler, x, grid);
                     be.synchronize();
                     float[] xs = x.toFloatArray();

@@ -56,6 +56,7 @@ public final class Csv {
     }
 
     private static final Pattern NUMBER = Pattern.compile("[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?");
+    private static final Pattern MISSING = Pattern.compile("|nan|na", Pattern.CASE_INSENSITIVE);
     private static final Pattern NON_FINITE = Pattern.compile("[+-]?(?:nan|inf|infinity)", Pattern.CASE_INSENSITIVE);
 
     private Csv() {
@@ -71,6 +72,19 @@ public final class Csv {
         return read(file, header, null).table();
     }
 
+    /**
+     * Reads a CSV file like {@link #read}, except that missing values are allowed: an empty field, {@code NaN} or
+     * {@code NA} (any case) is read as {@code NaN} — the values to fill in when rows are imputed. With
+     * {@code ignoredColumn} (a header name or a 0-based index) that column is skipped as text, e.g. the class
+     * labels of a training file.
+     *
+     * @throws FileFormatException naming file, line and column as {@link #read} does (infinities, text and overflow
+     *                             stay errors)
+     */
+    public static Table readWithMissing(Path file, Header header, String ignoredColumn) throws IOException {
+        return read(file, header, ignoredColumn, true).table();
+    }
+
     /** A table whose label column was kept as text ({@code labels} in row order), the rest as numbers. */
     private record Labelled(Table table, String[] labels, int[] lines, String labelName) {
     }
@@ -80,6 +94,10 @@ public final class Csv {
      * (non-empty, trimmed) and left out of the numeric table.
      */
     private static Labelled read(Path file, Header header, String labelColumn) throws IOException {
+        return read(file, header, labelColumn, false);
+    }
+
+    private static Labelled read(Path file, Header header, String labelColumn, boolean missing) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(header, "header");
         List<String> columns = null;
@@ -131,7 +149,7 @@ public final class Csv {
                 for (int c = 0; c < cols; c++) {
                     if (c == labelCol) {
                         String label = normaliseLabel(fields[c]);
-                        if (label.isEmpty()) {
+                        if (label.isEmpty() && !missing) {
                             throw new FileFormatException(file, "line " + lineNo + ", column " + (c + 1)
                                     + ": empty class label");
                         }
@@ -150,7 +168,8 @@ public final class Csv {
                         labels[rows] = label;
                         labelLines[rows] = lineNo;
                     } else {
-                        values[count++] = number(file, lineNo, c, fields[c]);
+                        values[count++] = missing && MISSING.matcher(fields[c]).matches() ? Float.NaN
+                                : number(file, lineNo, c, fields[c]);
                     }
                 }
                 rows++;

@@ -110,6 +110,23 @@ public record Standardization(double[] mean, double[] std) {
     }
 
     /**
+     * Standardises values in place: {@code values[i] = (values[i] − μ_j)/s_j} with {@code j = i mod D} (NaN stays
+     * NaN), the map {@link #apply} uses and {@link #invert} undoes.
+     *
+     * @throws IllegalArgumentException when {@code values.length} is not a multiple of {@link #features()}
+     */
+    public void standardize(float[] values) {
+        int d = mean.length;
+        if (values.length % d != 0) {
+            throw new IllegalArgumentException(values.length + " values are not whole samples of " + d + " features");
+        }
+        for (int i = 0; i < values.length; i++) {
+            int j = i % d;
+            values[i] = (float) ((values[i] - mean[j]) / std[j]);
+        }
+    }
+
+    /**
      * Maps standardised values back in place: {@code values[i] = μ_j + s_j·values[i]} with {@code j = i mod D}.
      *
      * @throws IllegalArgumentException when {@code values.length} is not a multiple of {@link #features()}
