@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -186,28 +187,32 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
         }
     }
 
-    /** {@code [K, ...shape]} or {@code [...shape]} (one input) with {@code per} values each; returns {@code K}. */
+    /**
+     * The number of inputs {@code K} of an NPY of shape {@code shape}: images {@code [K, C, H, W]} or {@code [C, H, W]}
+     * (grey models also {@code [K, H, W]} and {@code [H, W]}); vectors {@code [K, D]} or {@code [D]}.
+     */
     private static int countOf(String option, Path file, long[] shape, long per, long[] image) {
-        long total = 1;
-        for (long d : shape) {
-            total *= d;
+        long[] sample = image != null ? image : new long[] {per};
+        java.util.List<long[]> one = new ArrayList<>();
+        one.add(sample);
+        if (image != null && image[0] == 1) {
+            one.add(new long[] {image[1], image[2]});
         }
-        long k = shape.length > 0 ? shape[0] : 1;
-        boolean whole = shape.length >= 1 && total == k * per && k >= 1
-                && (image == null ? shape.length <= 2 : shape.length == 4 || shape.length == 3 && k == image[1]);
-        if (image != null && shape.length == 3 && total == per) {
-            return 1;                                             // [C, H, W]: one image
+        for (long[] s : one) {
+            if (Arrays.equals(shape, s)) {
+                return 1;
+            }
+            if (shape.length == s.length + 1 && Arrays.equals(Arrays.copyOfRange(shape, 1, shape.length), s)) {
+                if (shape[0] < 1) {
+                    throw new IllegalArgumentException(option + ": " + file + " holds no input (shape "
+                            + Arrays.toString(shape) + ")");
+                }
+                return Math.toIntExact(shape[0]);
+            }
         }
-        if (image == null && shape.length == 1 && total == per) {
-            return 1;                                             // [D]: one row
-        }
-        if (!whole || total % per != 0) {
-            throw new IllegalArgumentException(option + ": " + file + " has shape " + java.util.Arrays.toString(shape)
-                    + "; the model's samples are " + (image != null ? java.util.Arrays.toString(image)
-                    : "[" + per + "]") + ", so it needs [K, " + (image != null ? image[0] + ", " + image[1] + ", "
-                    + image[2] : String.valueOf(per)) + "]");
-        }
-        return Math.toIntExact(k);
+        throw new IllegalArgumentException(option + ": " + file + " has shape " + Arrays.toString(shape) + "; the "
+                + "model's samples are " + Arrays.toString(sample) + ", so it needs [K, "
+                + Arrays.toString(sample).substring(1));
     }
 
     private static Csv.Table readCsv(Path file, int d, List<String> featureNames) throws IOException {

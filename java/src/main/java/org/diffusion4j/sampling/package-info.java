@@ -15,7 +15,11 @@
  *       discrete timesteps, VE sigmas (Karras, exponential…) or flow sigmas; walked by step counter.</li>
  *   <li>{@link org.diffusion4j.sampling.Samplers}: DDPM ancestral ({@code fixed_small}, {@code fixed_large}),
  *       DDIM (η), Euler, Euler ancestral, Heun (with churn), DPM-Solver++(2M), DPM-Solver++(2M) SDE, flow Euler,
- *       flow midpoint — each one short function following its paper.</li>
+ *       flow midpoint, RePaint — each one short function following its paper.</li>
+ *   <li>Image-to-image and inpainting: {@link org.diffusion4j.sampling.SamplingGrid#forStrength} (SDEdit's shortened
+ *       grid), {@code SamplerContext.initialNoise(x, grid, init)}, and
+ *       {@link org.diffusion4j.sampling.SamplerContext.Builder#inpaint} (the known region replaced after every
+ *       step).</li>
  *   <li>{@link org.diffusion4j.sampling.SamplerContext}: model, prediction type, conditioning,
  *       {@link org.diffusion4j.sampling.Guidance} (CFG with rescale), {@link org.diffusion4j.sampling.NoiseSeeds},
  *       scratch buffers; {@code evaluate} + {@code update} are what samplers are written in.</li>

@@ -169,6 +169,46 @@ class CudaSamplingTest {
         }
     }
 
+    /** Image-to-image from an input and RePaint inpainting on the device agree with the CPU. */
+    @Test
+    void imageToImageAndInpaintingOnCudaMatchCpu() {
+        GaussianOracle.Diagonal data = new GaussianOracle.Diagonal(new double[] {-0.5, 0.2, 0.9},
+                new double[] {0.5, 0.8, 1.1});
+        SamplingGrid vp = SamplingGrid.ofTimesteps(DiscreteVpSchedule.linear(1000),
+                TimestepSpacing.TRAILING.timesteps(1000, 20)).forStrength(0.6);
+        float[][] result = new float[2][];
+        Backend[] backends = {cpu, gpu};
+        int batch = 8;
+        int n = 3 * 1000;
+        for (int k = 0; k < 2; k++) {
+            Backend be = backends[k];
+            float[] init = randn(31, batch * n);
+            float[] mask = new float[batch * n];
+            for (int i = 0; i < mask.length; i++) {
+                mask[i] = (i / 7) % 2;
+            }
+            try (TensorScope s = TensorScope.open()) {
+                Tensor in = be.fromArray(s, init, batch, n);
+                try (SamplerContext ctx = SamplerContext.builder(be, data.model(Prediction.EPSILON), Prediction.EPSILON)
+                        .noise(NoiseSeeds.batch(8, 0, 0, batch)).inpaint(in, be.fromArray(s, mask, batch, n))
+                        .build()) {
+                    Tensor x = be.empty(s, DType.F32, batch, n);
+                    ctx.initialNoise(x, vp, in);
+                    ctx.sample(Samplers.repaint(3, 4), x, vp);
+                    result[k] = x.toFloatArray();
+                }
+            }
+            for (int i = 0; i < mask.length; i++) {
+                if (mask[i] == 0) {
+                    assertTrue(result[k][i] == init[i], be.name() + ": kept element " + i);
+                }
+            }
+        }
+        double e = GaussianOracle.relErr(result[1], result[0]);
+        System.out.printf("cuda image-to-image + repaint inpainting vs cpu: %.2e%n", e);
+        assertTrue(e <= 1e-5, "cuda vs cpu: " + e);
+    }
+
     private static float[] run(Backend be, GaussianOracle.Diagonal data, Sampler sampler, SamplingGrid grid) {
         int batch = 8;
         Denoiser model = (xt, lv, cond, out) -> {
