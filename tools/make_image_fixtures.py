@@ -8,6 +8,8 @@ Outputs (java/src/test/resources/io/images/):
                                 green one at its stored top-right corner, saved with EXIF orientation 1 ... 8
   exif_transpose_pil.npy        uint8 [8, 16, 16, 3]: PIL's ImageOps.exif_transpose(Image.open(f)).convert("RGB")
                                 of each file, what the loader must give (it applies the orientation as PIL does)
+  exif_o3.png, exif_o6.png, exif_o8.png   the same image as PNGs with an eXIf chunk of orientation 3, 6, 8
+  exif_png_pil.npy              uint8 [3, 16, 16, 3]: PIL's exif_transpose of those PNGs
   cmyk.jpg                      an 8 x 8 image, columns 0-3 grey (128, 128, 128) and 4-7 red (220, 30, 30), saved
                                 as a CMYK JPEG (PIL writes an Adobe APP14 marker and inverted CMYK); PIL's
                                 convert("RGB") reads the two colours back exactly
@@ -34,6 +36,15 @@ for o in range(1, 9):
     base.save(path, quality=100, exif=exif.tobytes())
     ref.append(np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"), dtype=np.uint8))
 np.save(os.path.join(OUT, "exif_transpose_pil.npy"), np.stack(ref))
+
+ref = []
+for o in (3, 6, 8):
+    exif = Image.Exif()
+    exif[0x0112] = o
+    path = os.path.join(OUT, f"exif_o{o}.png")
+    base.save(path, exif=exif.tobytes())
+    ref.append(np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"), dtype=np.uint8))
+np.save(os.path.join(OUT, "exif_png_pil.npy"), np.stack(ref))
 
 cmyk = Image.new("RGB", (8, 8), (220, 30, 30))
 cmyk.paste((128, 128, 128), (0, 0, 4, 8))

@@ -266,7 +266,7 @@ final class DataLoading {
 
     /** Appended to "the data changed" errors: the files may not have, the decoding did. */
     static final String DECODING_HINT = "; if the files are the same, this version may read them differently (image "
-            + "folders: JPEG EXIF orientation and CMYK colours are applied since 2026-11-30)";
+            + "folders: the EXIF orientation of JPEG and PNG files and CMYK colours are applied since 2026-11-30)";
 
     /** Largest {@code --resolution}. */
     static final int MAX_RESOLUTION = 4096;

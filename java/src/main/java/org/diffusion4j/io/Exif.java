@@ -7,7 +7,7 @@ import java.nio.file.Path;
 
 /**
  * The EXIF orientation of a JPEG (TIFF tag 0x0112 in IFD0 of the APP1 "Exif" segment; CIPA DC-008 / JEITA CP-3451,
- * "Exif 2.32", §4.6.4 A) and its application to a square plane, as PIL's {@code ImageOps.exif_transpose}.
+ * "Exif 2.32", §4.6.4 A) or of a PNG (its "eXIf" chunk), and its application to a square plane, as PIL's {@code ImageOps.exif_transpose}.
  *
  * <p>Values: 1 as stored, 2 mirrored left-right, 3 turned 180°, 4 mirrored top-bottom, 5 transposed (mirrored along
  * the main diagonal), 6 to be turned 90° clockwise, 7 transversed (mirrored along the other diagonal), 8 to be turned
@@ -22,7 +22,7 @@ final class Exif {
     private static final int MAX_SEGMENTS = 256;
 
     /**
-     * The orientation (1–8) of {@code file} when it is a JPEG with a valid EXIF orientation tag, else 1; a broken or
+     * The orientation (1–8) of {@code file} when it is a JPEG or PNG with a valid EXIF orientation tag, else 1; a broken or
      * absent EXIF block is not an error (the image decoder reports a broken file). Reads the segment headers up to
      * the first scan, skipping their contents, and the APP1 segment's (at most 64 KiB).
      */
@@ -44,7 +44,11 @@ final class Exif {
     }
 
     private static int orientation(InputStream in) throws IOException {
-        if (in.read() != 0xFF || in.read() != 0xD8) {
+        int first = in.read();
+        if (first == 0x89) {
+            return pngOrientation(in);
+        }
+        if (first != 0xFF || in.read() != 0xD8) {
             return 1;                                               // not a JPEG: read no further
         }
         for (int seg = 0; seg < MAX_SEGMENTS; seg++) {
@@ -75,6 +79,43 @@ final class Exif {
                     return fromTiff(body, 6, body.length);           // the first Exif segment decides, as in PIL
                 }
             } else if (in.skip(len - 2) != len - 2) {
+                return 1;
+            }
+        }
+        return 1;
+    }
+
+    /** PNG chunks before the image data looked at for an "eXIf" chunk before giving up. */
+    private static final int MAX_CHUNKS = 1024;
+
+    /** The largest eXIf chunk read (larger ones count as absent). */
+    private static final int MAX_EXIF_CHUNK = 1 << 20;
+
+    /**
+     * The orientation of a PNG's "eXIf" chunk (PNG Third Edition §11.3.3.6, the TIFF structure without the JPEG's
+     * "Exif\0\0" prefix; PIL reads it and {@code exif_transpose} applies it), looked for before the first IDAT;
+     * {@code in} is past the signature's first byte.
+     */
+    private static int pngOrientation(InputStream in) throws IOException {
+        byte[] rest = in.readNBytes(7);
+        if (rest.length != 7 || rest[0] != 'P' || rest[1] != 'N' || rest[2] != 'G') {
+            return 1;
+        }
+        for (int c = 0; c < MAX_CHUNKS; c++) {
+            byte[] head = in.readNBytes(8);
+            if (head.length != 8) {
+                return 1;
+            }
+            long len = u32(head, 0, false);
+            String type = new String(head, 4, 4, java.nio.charset.StandardCharsets.ISO_8859_1);
+            if (type.equals("IDAT") || type.equals("IEND")) {
+                return 1;
+            }
+            if (type.equals("eXIf") && len <= MAX_EXIF_CHUNK) {
+                byte[] body = in.readNBytes((int) len);
+                return body.length == len ? fromTiff(body, 0, body.length) : 1;
+            }
+            if (in.skip(len + 4) != len + 4) {                       // data and CRC
                 return 1;
             }
         }

@@ -214,6 +214,32 @@ class ImageTest {
         }
     }
 
+    /** PNGs carry EXIF in an "eXIf" chunk, which PIL's exif_transpose applies too (tools/make_image_fixtures.py). */
+    @Test
+    void pngExifOrientationIsAppliedAsPilDoes() throws IOException {
+        float[] pil = Npy.read(TorchFixtureTest.resource("images/exif_png_pil.npy")).values();
+        int[] orientations = {3, 6, 8};
+        for (int k = 0; k < orientations.length; k++) {
+            Path png = TorchFixtureTest.resource("images/exif_o" + orientations[k] + ".png");
+            assertEquals(orientations[k], Exif.orientation(png));
+            float[] v = ImageFolder.loadImage(png, 16, 3);
+            for (int c = 0; c < 3; c++) {
+                for (int y = 0; y < 16; y++) {
+                    for (int x = 0; x < 16; x++) {
+                        double want = pil[((k * 16 + y) * 16 + x) * 3 + c] / 127.5 - 1;
+                        assertEquals(want, v[(c * 16 + y) * 16 + x], 1e-6, "orientation " + orientations[k]
+                                + ", channel " + c + ", row " + y + ", column " + x);
+                    }
+                }
+            }
+        }
+        // a PNG without eXIf, and a truncated one, count as orientation 1
+        byte[] six = Files.readAllBytes(TorchFixtureTest.resource("images/exif_o6.png"));
+        assertEquals(6, Exif.orientation(six));
+        assertEquals(1, Exif.orientation(java.util.Arrays.copyOf(six, 40)));
+        assertEquals(1, Exif.orientation(java.util.Arrays.copyOf(six, 8)));
+    }
+
     /** PIL's reading of the fixtures of tools/make_image_fixtures.py, uint8 {@code [8, 16, 16, 3]}. */
     @Test
     void exifOrientationIsAppliedAsPilDoes() throws IOException {
