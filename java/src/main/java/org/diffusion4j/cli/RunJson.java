@@ -50,14 +50,14 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         double lr, double minLr, long warmup, double weightDecay, double ema, double gradClip,
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
-                        boolean randomFlip, boolean standardize, String labelColumn) {
+                        boolean randomFlip, boolean standardize, String labelColumn, int microBatch) {
 
         /** These options with {@code model} (e.g. the choice of {@code --model auto}). */
         TrainOptions withModel(String m) {
             return new TrainOptions(data, m, hidden, depth, heads, patch, blocks, objective, schedule, timeSampler,
                     lossWeight, steps, batch, lr, minLr, warmup, weightDecay, ema, gradClip, cond, labelDropout, seed,
                     heldOut, resolution, channels, checkpointEvery, sampleEvery, sampleSteps, sampler, guidance,
-                    randomFlip, standardize, labelColumn);
+                    randomFlip, standardize, labelColumn, microBatch);
         }
     }
 

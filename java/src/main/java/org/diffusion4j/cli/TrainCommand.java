@@ -151,6 +151,12 @@ final class TrainCommand implements Callable<Integer> {
                     + "${DEFAULT-VALUE})")
     double labelDropout;
 
+    @Option(names = "--micro-batch", description = "samples per forward/backward pass, dividing --batch: the "
+            + "gradients of --batch/M passes are accumulated before each optimizer step (gradient accumulation: the "
+            + "update of the whole batch, up to float rounding, with the activation memory of M samples; default: "
+            + "the whole batch in one pass); --resume may change it (the run then stays equal only up to rounding)")
+    Integer microBatch;
+
     @Option(names = "--random-flip", description = "mirror each training image left-right with probability 1/2 "
             + "(data augmentation for images whose classes are left-right symmetric; not for vectors)")
     boolean randomFlip;
@@ -207,7 +213,7 @@ final class TrainCommand implements Callable<Integer> {
     /** Options that --resume may change (the rest must match run.json). */
     private static final Set<String> RESUMABLE = Set.of("--steps", "--checkpoint-every", "--sample-every",
             "--sample-steps", "--sampler", "--guidance", "--backend", "--threads", "--verbose", "--resume", "--out",
-            "--data");
+            "--data", "--micro-batch");
 
     /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
     static final int GRID_COLUMNS = 8;
@@ -586,6 +592,10 @@ final class TrainCommand implements Callable<Integer> {
             long parameterCount = net.module().parameterCount();
             o.printf(Locale.ROOT, "model       %s %s, %,d parameters%n", kind, modelJson, parameterCount);
             o.printf(Locale.ROOT, "backend     %s%n", be.name());
+            if (tc.microBatches() > 1) {
+                o.printf(Locale.ROOT, "batch       %d per step, in %d passes of %d (gradients accumulated)%n",
+                        tc.batchSize(), tc.microBatches(), tc.microBatch());
+            }
             RunJson run = new RunJson(RunJson.FORMAT, "running", opts, RunJson.currentVersions(), be.name(),
                     new RunJson.DataInfo(opts.data(), loaded.kind().name().toLowerCase(Locale.ROOT),
                             loaded.sampleShape(), loaded.train().size(), loaded.heldOut().size(),
@@ -853,7 +863,7 @@ final class TrainCommand implements Callable<Integer> {
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
                 resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
-                randomFlip, standardize, labelColumn);
+                randomFlip, standardize, labelColumn, microBatch == null ? 0 : microBatch);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -918,6 +928,17 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** The divisors of {@code n} below {@code n}, for error messages (at most 12 shown). */
+    private static String divisors(int n) {
+        java.util.List<String> d = new java.util.ArrayList<>();
+        for (int i = 1; i < n && d.size() < 12; i++) {
+            if (n % i == 0) {
+                d.add(Integer.toString(i));
+            }
+        }
+        return String.join(", ", d);
+    }
+
     private static void validate(RunJson.TrainOptions o, boolean resumed) {
         if (!o.model().equals(Models.MLP) && !o.model().equals(Models.DIT) && !o.model().equals(AUTO_MODEL)) {
             throw new IllegalArgumentException("--model must be auto, dit or mlp, got '" + o.model() + "'");
@@ -925,6 +946,11 @@ final class TrainCommand implements Callable<Integer> {
         objective(o.objective());
         positive("--steps", o.steps());
         positive("--batch", o.batch());
+        if (o.microBatch() < 0 || o.microBatch() > o.batch() || (o.microBatch() > 0 && o.batch() % o.microBatch() != 0)) {
+            throw new IllegalArgumentException("--micro-batch must divide --batch " + o.batch() + ", got "
+                    + o.microBatch() + (o.microBatch() > 0 && o.microBatch() < o.batch() ? " (divisors: "
+                    + divisors(o.batch()) + ")" : ""));
+        }
         positive("--hidden", o.hidden());
         positive("--depth", o.depth());
         positive("--heads", o.heads());
@@ -1006,7 +1032,8 @@ final class TrainCommand implements Callable<Integer> {
         Ema.Schedule e = o.ema() == 0 ? null : new Ema.Schedule(o.ema(), 0.0, 1.0, 2.0 / 3.0, 0);
         return new TrainingConfig(o.seed(), o.batch(), o.steps(), o.lr(), o.warmup(), Math.min(o.minLr(), o.lr()),
                 AdamW.Hyper.defaults().withWeightDecay(o.weightDecay()), o.gradClip(), e, objective(o.objective()),
-                o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0, o.randomFlip());
+                o.schedule(), o.timeSampler(), o.lossWeight(), o.cond() ? o.labelDropout() : 0.0, o.randomFlip(),
+                o.microBatch() == o.batch() ? 0 : o.microBatch());
     }
 
     private static Record modelConfig(RunJson.TrainOptions o, Dataset train, long[] imageShape, boolean autoModel,

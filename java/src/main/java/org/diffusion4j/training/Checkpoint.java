@@ -577,9 +577,9 @@ public final class Checkpoint {
         try {
             com.fasterxml.jackson.databind.JsonNode node = JSON.readTree(json);
             if (node instanceof com.fasterxml.jackson.databind.node.ObjectNode o) {
-                for (Map.Entry<String, Boolean> e : ADDED_LATER.entrySet()) {
-                    if (!o.has(e.getKey())) {
-                        o.put(e.getKey(), e.getValue());       // written before the field existed: its old behaviour
+                for (Map.Entry<String, Object> e : ADDED_LATER.entrySet()) {
+                    if (!o.has(e.getKey())) {                  // written before the field existed: its old behaviour
+                        o.set(e.getKey(), JSON.valueToTree(e.getValue()));
                     }
                 }
             }
@@ -599,7 +599,7 @@ public final class Checkpoint {
      * Fields of {@link TrainingConfig} added after format 1 was first written, with the value that reproduces the
      * behaviour of files that lack them (every other field must be present).
      */
-    private static final Map<String, Boolean> ADDED_LATER = Map.of("randomFlip", false);
+    private static final Map<String, Object> ADDED_LATER = Map.of("randomFlip", false, "microBatch", 0);
 
     // ================================================================ info
 

@@ -43,6 +43,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *   L       = (1/B) Σ_b w_b · (1/n) Σ_j (out − u)²                         (w: loss weight, n = numel/B)
  *   ∂L/∂out = 2 w_b (out − u) / (B n)                                      (DenoisingLoss)
  *   grads   = model.backward(∂L/∂out)
+ *             (with TrainingConfig.microBatch m: out, L and ∂L/∂out per slice of m samples, ∂L/∂out scaled by m/B,
+ *              the slices' gradients accumulated; the batch, noise and times are the same)
  *   N       = ‖grads‖₂ (global, float64);  f = min(1, maxNorm/(N + 1e-6))  (Pascanu et al. 2013; f = 1 unclipped)
  *   AdamW step at lr(k) on f·grads                                         (Loshchilov &amp; Hutter 2019)
  *   EMA update                                                             (warm-up decay 1 − (1 + n/γ)^(−p))
@@ -96,6 +98,8 @@ public final class Trainer implements AutoCloseable {
     private final List<TrainingListener> listeners = new CopyOnWriteArrayList<>();
     /** Host memory of the step scopes, reused from step to step (no zero-filling or fresh pages per step). */
     private final Workspace workspace = Workspace.create();
+    /** The temporaries of one micro-batch ({@link TrainingConfig#microBatch}), reused by every pass. */
+    private final Workspace microWorkspace = Workspace.create();
     private long completed;
     private boolean closed;
 
@@ -302,19 +306,31 @@ public final class Trainer implements AutoCloseable {
                     null);
 
             model.module().zeroGrad();
-            DenoiserModel.Pass pass = model.forward(scope, xt, r.t(), labels);
-            Tensor out = pass.out();
-            Tensor dOut = backend.empty(scope, DType.F32, out.shape());
-            DenoisingLoss.Value v = DenoisingLoss.compute(backend, scope, out, target, r.weights(), dOut);
-            loss = v.loss();
-            weighted = v.weightedLoss();
-            if (!Double.isFinite(weighted)) {
-                throw new IllegalStateException("training diverged at step " + k + ": loss " + loss
-                        + ", weighted loss " + weighted + (k == 0 ? " at the very first step:"
-                        + " check that the data is finite and near unit scale (images in [-1, 1], vectors"
-                        + " standardised)" : "; a lower learning rate or gradient clipping may help"));
+            int passes = config.microBatches();
+            if (passes == 1) {
+                double[] v = forwardBackward(scope, k, xt, target, r.t(), labels, r.weights(), 1);
+                loss = v[0];
+                weighted = v[1];
+            } else {
+                // gradient accumulation: each micro-batch's gradient of its mean loss, scaled by 1/passes, adds up to
+                // the gradient of the whole batch's mean loss; the batch, its noise and its times are those of one pass
+                int m = config.microBatch();
+                double lossSum = 0;
+                double weightedSum = 0;
+                for (int j = 0; j < passes; j++) {
+                    int from = j * m;
+                    try (TensorScope ms = TensorScope.open(microWorkspace)) {
+                        double[] v = forwardBackward(ms, k, xt.slice(0, from, from + m),
+                                target.slice(0, from, from + m), Arrays.copyOfRange(r.t(), from, from + m),
+                                labels == null ? null : Arrays.copyOfRange(labels, from, from + m),
+                                r.weights() == null ? null : Arrays.copyOfRange(r.weights(), from, from + m), passes);
+                        lossSum += v[0];
+                        weightedSum += v[1];
+                    }
+                }
+                loss = lossSum / passes;
+                weighted = weightedSum / passes;
             }
-            model.backward(scope, pass, dOut);
 
             norm = GradClip.globalNorm(backend, paramList);
             if (!Double.isFinite(norm)) {
@@ -335,6 +351,33 @@ public final class Trainer implements AutoCloseable {
             listener.onStep(stats);
         }
         return stats;
+    }
+
+    /**
+     * Forward, loss and backward of (part of) a step's batch, accumulating the parameter gradients of its mean loss
+     * divided by {@code passes}; returns {@code {loss, weighted loss}} of this part.
+     *
+     * @throws IllegalStateException when the loss is not finite
+     */
+    private double[] forwardBackward(TensorScope scope, long k, Tensor xt, Tensor target, double[] t, int[] labels,
+                                     double[] weights, int passes) {
+        DenoiserModel.Pass pass = model.forward(scope, xt, t, labels);
+        Tensor out = pass.out();
+        Tensor dOut = backend.empty(scope, DType.F32, out.shape());
+        DenoisingLoss.Value v = DenoisingLoss.compute(backend, scope, out, target, weights, dOut);
+        double loss = v.loss();
+        double weighted = v.weightedLoss();
+        if (!Double.isFinite(weighted)) {
+            throw new IllegalStateException("training diverged at step " + k + ": loss " + loss
+                    + ", weighted loss " + weighted + (k == 0 ? " at the very first step:"
+                    + " check that the data is finite and near unit scale (images in [-1, 1], vectors"
+                    + " standardised)" : "; a lower learning rate or gradient clipping may help"));
+        }
+        if (passes > 1) {
+            backend.binary(org.diffusion4j.tensor.Ops.Binary.MUL, dOut, 1f / passes, dOut);
+        }
+        model.backward(scope, pass, dOut);
+        return new double[] {loss, weighted};
     }
 
     /**
@@ -393,6 +436,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalStateException("Trainer is in use (a training step holds its workspace); close it after "
                     + "train() returns", e);
         }
+        microWorkspace.close();                         // free: the step's scope, now closed, held every micro-batch's
         closed = true;
         optimizer.close();
         if (ema != null) {

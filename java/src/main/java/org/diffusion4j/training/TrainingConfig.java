@@ -47,11 +47,16 @@ import java.util.Objects;
  *                        ADM, Dhariwal &amp; Nichol 2021, and DiT, Peebles &amp; Xie 2023; EDM's "xflip"); a Philox
  *                        draw of the sample's global id decides, so runs stay reproducible and resumable. Images
  *                        only (samples of rank ≥ 2); absent from configurations saved before it existed (false)
+ * @param microBatch  samples per forward/backward pass, dividing {@code batchSize}; the gradients of the
+ *                        {@code batchSize / microBatch} passes of a step are accumulated before the one optimizer step
+ *                        (gradient accumulation: the same update as the whole batch at once, up to float rounding,
+ *                        with the activation memory of a micro-batch); {@code 0} (also for configurations saved before
+ *                        it existed) or {@code batchSize}: the whole batch in one pass
  */
 public record TrainingConfig(long seed, int batchSize, long totalSteps, double learningRate, long warmupSteps,
                              double minLearningRate, AdamW.Hyper adamw, double maxGradNorm, Ema.Schedule ema,
                              Objective objective, String schedule, String timeSampler, String lossWeight,
-                             double labelDropout, boolean randomFlip) {
+                             double labelDropout, boolean randomFlip, int microBatch) {
 
     /** The regression target of training. */
     public enum Objective {
@@ -84,6 +89,10 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
         if (batchSize < 1) {
             throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
         }
+        if (microBatch < 0 || microBatch > batchSize || (microBatch > 0 && batchSize % microBatch != 0)) {
+            throw new IllegalArgumentException("microBatch must divide batchSize " + batchSize + " (or be 0: the whole "
+                    + "batch), got " + microBatch);
+        }
         if (totalSteps < 1) {
             throw new IllegalArgumentException("totalSteps must be >= 1, got " + totalSteps);
         }
@@ -115,61 +124,76 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
     public static TrainingConfig defaults(long seed, int batchSize, long totalSteps) {
         return new TrainingConfig(seed, batchSize, totalSteps, 1e-3, Math.min(1000, totalSteps / 10), 1e-5,
                 AdamW.Hyper.defaults().withWeightDecay(0), 1.0, Ema.Schedule.defaults(), Objective.FLOW, "rf",
-                "uniform", "none", 0.1, false);
+                "uniform", "none", 0.1, false, 0);
     }
 
     /** This configuration with another seed. */
     public TrainingConfig withSeed(long s) {
         return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another learning-rate schedule. */
     public TrainingConfig withLearningRate(double peak, long warmup, double min) {
         return new TrainingConfig(seed, batchSize, totalSteps, peak, warmup, min, adamw, maxGradNorm, ema, objective,
-                schedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with other AdamW hyper-parameters. */
     public TrainingConfig withAdamW(AdamW.Hyper h) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, h,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another clipping threshold (0: none). */
     public TrainingConfig withMaxGradNorm(double max) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw, max,
-                ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another EMA schedule ({@code null}: no EMA). */
     public TrainingConfig withEma(Ema.Schedule e) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another objective and schedule. */
     public TrainingConfig withObjective(Objective o, String noiseSchedule) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, randomFlip);
+                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another time sampler and loss weight. */
     public TrainingConfig withTimeSampling(String sampler, String weight) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, randomFlip);
+                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, randomFlip, microBatch);
     }
 
     /** This configuration with another label-dropout probability. */
     public TrainingConfig withLabelDropout(double p) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, randomFlip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, randomFlip, microBatch);
     }
 
     /** This configuration with or without random horizontal flips of the training images. */
     public TrainingConfig withRandomFlip(boolean flip) {
         return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, flip);
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, flip, microBatch);
+    }
+
+    /**
+     * This configuration with {@code microBatch} samples per forward/backward pass (0: the whole batch).
+     *
+     * @throws IllegalArgumentException when it does not divide {@link #batchSize}
+     */
+    public TrainingConfig withMicroBatch(int microBatch) {
+        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+    }
+
+    /** Forward/backward passes per step: {@code batchSize / microBatch} (1 for {@code microBatch = 0}). */
+    public int microBatches() {
+        return microBatch == 0 ? 1 : batchSize / microBatch;
     }
 
     /** The learning rate per step: warm-up then cosine decay ({@link LrSchedule#warmupCosine}). */

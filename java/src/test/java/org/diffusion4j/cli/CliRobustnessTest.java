@@ -109,6 +109,45 @@ class CliRobustnessTest {
         assertTrue(w.out().contains("warning     the features are far from unit scale"), w::toString);
     }
 
+    /**
+     * {@code --micro-batch}: the run trains like the whole batch (the same losses up to float rounding), says so, is
+     * recorded in run.json, may change on resume, and must divide {@code --batch}.
+     */
+    @Test
+    void microBatchesAccumulateToTheWholeBatch() throws IOException {
+        Path whole = dir.resolve("mb-whole");
+        Path split = dir.resolve("mb-split");
+        TrainSampleEvalTest.Result a = run(trainArgs(data, whole, 4));
+        String[] args = trainArgs(data, split, 4);
+        String[] withMicro = java.util.Arrays.copyOf(args, args.length + 2);
+        withMicro[args.length] = "--micro-batch";
+        withMicro[args.length + 1] = "2";
+        TrainSampleEvalTest.Result b = run(withMicro);
+        assertEquals(0, a.code(), a::toString);
+        assertEquals(0, b.code(), b::toString);
+        assertTrue(b.out().contains("batch       8 per step, in 4 passes of 2 (gradients accumulated)"), b::toString);
+        List<String> la = Files.readAllLines(whole.resolve("loss.csv"));
+        List<String> lb = Files.readAllLines(split.resolve("loss.csv"));
+        assertEquals(la.size(), lb.size());
+        for (int i = 1; i < la.size(); i++) {
+            double x = Double.parseDouble(la.get(i).split(",")[1]);
+            double y = Double.parseDouble(lb.get(i).split(",")[1]);
+            assertEquals(x, y, 1e-4 * Math.abs(x), "loss.csv line " + i + ": " + la.get(i) + " vs " + lb.get(i));
+        }
+        assertEquals(2, JSON.readTree(split.resolve("run.json").toFile()).get("options").get("microBatch").asInt());
+        TrainSampleEvalTest.Result resumed = run("train", "--resume", "--out", split.toString(), "--steps", "6",
+                "--micro-batch", "4", "--backend", "cpu");
+        assertEquals(0, resumed.code(), resumed::toString);
+        assertTrue(resumed.out().contains("in 2 passes of 4"), resumed::toString);
+        String[] bad = java.util.Arrays.copyOf(withMicro, withMicro.length);
+        bad[withMicro.length - 1] = "3";
+        bad[java.util.Arrays.asList(bad).indexOf("--out") + 1] = dir.resolve("mb-bad").toString();
+        TrainSampleEvalTest.Result refused = run(bad);
+        assertTrue(refused.code() != 0 && refused.err().contains("--micro-batch must divide --batch 8, got 3 "
+                + "(divisors: 1, 2, 4)"), refused::toString);
+        assertFalse(Files.exists(dir.resolve("mb-bad")), "a refused run leaves no folder");
+    }
+
     /** Held-out labels of classes the training split lacks are pointed out on the data line. */
     @Test
     void heldOutLabelsBeyondTheTrainingClassesAreWarnedAbout() {

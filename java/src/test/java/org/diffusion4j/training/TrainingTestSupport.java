@@ -66,7 +66,7 @@ final class TrainingTestSupport {
     static TrainingConfig busy(long seed, int batch, long total) {
         return new TrainingConfig(seed, batch, total, 2e-2, 3, 1e-4, new AdamW.Hyper(0.9, 0.99, 1e-8, 0.05), 0.5,
                 new Ema.Schedule(0.999, 0.0, 1.0, 0.75, 0), TrainingConfig.Objective.FLOW, "rf", "uniform", "none",
-                0.25, false);
+                0.25, false, 0);
     }
 
     /** Copies of every parameter value, by name. */
