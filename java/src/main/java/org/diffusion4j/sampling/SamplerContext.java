@@ -48,6 +48,18 @@ import java.util.Objects;
  */
 public final class SamplerContext implements AutoCloseable {
 
+    /** Told of each step of a sampling run ({@link Builder#onStep}). */
+    @FunctionalInterface
+    public interface StepListener {
+        /**
+         * @param level the level just reached, {@code 1 … grid.steps()} (RePaint also reports the levels it jumps
+         *              back to)
+         * @param grid  the grid being walked
+         * @param x     the state at that level: read it (e.g. {@code toFloatArray}), do not keep or modify it
+         */
+        void onStep(int level, SamplingGrid grid, Tensor x);
+    }
+
     /**
      * The scalar coefficients of one update (same for every sample), see the class notes.
      *
@@ -127,6 +139,7 @@ public final class SamplerContext implements AutoCloseable {
     private final Tensor mask;
     private Tensor keep;
     private Tensor replacement;
+    private final StepListener stepListener;
     /** The last grid level {@link #afterStep} was told of in the current run (−1: none). */
     private int reached = -1;
     private Tensor evalInput;
@@ -147,6 +160,7 @@ public final class SamplerContext implements AutoCloseable {
         this.checkFinite = b.checkFinite;
         this.known = b.known;
         this.mask = b.mask;
+        this.stepListener = b.stepListener;
         this.scope = TensorScope.open();
     }
 
@@ -170,6 +184,7 @@ public final class SamplerContext implements AutoCloseable {
         private boolean checkFinite;
         private Tensor known;
         private Tensor mask;
+        private StepListener stepListener;
 
         private Builder(Backend backend, Denoiser model, Prediction prediction) {
             this.backend = Objects.requireNonNull(backend, "backend");
@@ -243,6 +258,16 @@ public final class SamplerContext implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Calls {@code listener} after every step of a sampling run, with the state just reached (after inpainting's
+         * replacement): for progress display, previews of intermediate states, or stopping a run (by interrupting
+         * the thread). Not called for the starting state.
+         */
+        public Builder onStep(StepListener listener) {
+            this.stepListener = listener;
+            return this;
+        }
+
         /** The context. */
         public SamplerContext build() {
             return new SamplerContext(this);
@@ -272,17 +297,20 @@ public final class SamplerContext implements AutoCloseable {
         evalInput = null;
         Objects.requireNonNull(grid, "grid");
         reached = -1;
-        if (known == null) {
+        if (known == null && stepListener == null) {
             sampler.sample(this, x, grid);
             return;
         }
-        prepareInpainting(x);
-        afterStep(x, grid, 0);                       // the known region at the first level, whatever x held there
+        if (known != null) {
+            prepareInpainting(x);
+            replace(x, grid, 0, 0);                  // the known region at the first level, whatever x held there
+        }
         sampler.sample(this, x, grid);
         if (reached != grid.size() - 1) {
-            throw new IllegalStateException("inpainting needs a sampler that calls afterStep(x, grid, level) after "
-                    + "each step; " + sampler + " last reported level " + reached + " of " + (grid.size() - 1)
-                    + ", so the known region was not kept");
+            throw new IllegalStateException((known != null ? "inpainting" : "a step listener") + " needs a sampler "
+                    + "that calls afterStep(x, grid, level) after each step; " + sampler + " last reported level "
+                    + reached + " of " + (grid.size() - 1) + (known != null ? ", so the known region was not kept"
+                    : ""));
         }
     }
 
@@ -312,9 +340,16 @@ public final class SamplerContext implements AutoCloseable {
             throw new IllegalArgumentException("pass must be >= 0, got " + pass);
         }
         reached = level;
-        if (known == null) {
-            return;
+        if (known != null) {
+            replace(x, grid, level, pass);
         }
+        if (stepListener != null && level > 0) {
+            stepListener.onStep(level, grid, x);
+        }
+    }
+
+    /** Inpainting's replacement at {@code level} (pass {@code pass}): {@code x ← m·x + (1 − m)·(α·known + σ·z)}. */
+    private void replace(Tensor x, SamplingGrid grid, int level, int pass) {
         int batch = ensureShape(x);
         if (keep == null) {
             prepareInpainting(x);

@@ -277,6 +277,37 @@ class ImageToImageTest {
         }
     }
 
+    /** The step listener sees every level once, in order, with the state the sampler left there. */
+    @Test
+    void stepListenerSeesEveryLevel() {
+        int batch = 2;
+        int d = DATA.dim();
+        SamplingGrid grid = vpGrid(7);
+        java.util.List<Integer> levels = new java.util.ArrayList<>();
+        java.util.List<float[]> states = new java.util.ArrayList<>();
+        try (TensorScope scope = TensorScope.open();
+             SamplerContext ctx = SamplerContext.builder(backend, DATA.model(Prediction.EPSILON), Prediction.EPSILON)
+                     .noise(NoiseSeeds.batch(4, 0, 0, batch))
+                     .onStep((level, g, x) -> {
+                         assertSame(grid, g);
+                         levels.add(level);
+                         states.add(x.toFloatArray());
+                     }).build()) {
+            Tensor x = backend.empty(scope, DType.F32, batch, d);
+            ctx.initialNoise(x, grid);
+            ctx.sample(Samplers.dpmSolverPp2m(), x, grid);
+            assertEquals(java.util.List.of(1, 2, 3, 4, 5, 6, 7), levels);
+            assertArrayEquals(x.toFloatArray(), states.get(6));
+            assertTrue(!Arrays.equals(states.get(0), states.get(6)), "intermediate states are not the final one");
+            Sampler silent = (c, xs, g) -> {
+                c.evaluate(xs, g.level(0));
+                c.update(SamplerContext.Update.denoised(0, 1), xs, xs, false);
+            };
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> ctx.sample(silent, x, grid));
+            assertTrue(e.getMessage().contains("a step listener needs a sampler that calls afterStep"), e.getMessage());
+        }
+    }
+
     // ---------------------------------------------------------------- misuse
 
     @Test
