@@ -6,11 +6,15 @@ import org.diffusion4j.io.ImageFolder;
 import org.diffusion4j.io.Npy;
 import org.diffusion4j.io.Standardization;
 
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 
@@ -23,133 +27,186 @@ import java.util.Locale;
  * <ul>
  *   <li>Image models: {@code --init} is a PNG or JPEG (centre-cropped and resampled to the model's square images, as
  *       training folders are) or an NPY {@code [K, C, H, W]} / {@code [C, H, W]} in {@code [-1, 1]} (what
- *       {@code --save-raw} writes); {@code --mask} a PNG or JPEG resampled the same way, white = generate,
- *       black = keep, binarised at 50 % grey (as diffusers' inpainting pipelines do) and applied to every channel.</li>
+ *       {@code --save-raw} writes; uint8 NPY pixels are scaled from 0..255 as training data is); {@code --mask} a
+ *       PNG or JPEG resampled the same way, white = generate, black = keep, binarised at 50 % grey (as diffusers'
+ *       inpainting pipelines do) and applied to every channel.</li>
  *   <li>Vector models: {@code --init} is a CSV or NPY of rows in the data's units (the model's standardisation is
  *       applied); empty, {@code NaN} or {@code NA} cells are the values to generate (imputation), so no
- *       {@code --mask} is needed. A CSV whose header names the model's features may hold one more column (e.g.
- *       the class labels), which is skipped.</li>
+ *       {@code --mask} is needed. A CSV whose header names the model's features may hold one more column: the class
+ *       of each row when its values are the model's class names (or indices), else skipped.</li>
  * </ul>
  *
- * @param init  the inputs; 0 where a vector cell was missing
- * @param mask  null for image-to-image without inpainting
- * @param count number of inputs {@code K}
+ * @param init      the inputs; 0 where a vector cell was missing
+ * @param mask      null for image-to-image without inpainting
+ * @param count     number of inputs {@code K}
  * @param generated fraction of the mask's values that are generated (1 = generate; 0 without a mask)
- * @param source how the inputs were read, for the command's output
+ * @param kept      for vector inputs, the values as read (before standardisation; NaN where missing), which the
+ *                  samples get back exactly where they are kept; null for images
+ * @param labels    the class of each input from a CSV label column, or null
+ * @param source    how the inputs were read, for the command's output
+ * @param notes     things the user should know (ignored columns, a mask that keeps everything, size mismatches)
  */
-record EditInput(float[] init, float[] mask, int count, double generated, String source) {
+record EditInput(float[] init, float[] mask, int count, double generated, float[] kept, int[] labels, String source,
+                 List<String> notes) {
+
+    /** The model an input is read for. */
+    record Target(long[] sampleShape, long[] image, Standardization scaling, List<String> featureNames,
+                  List<String> classNames, int numClasses) {
+    }
 
     /**
-     * Reads {@code --init} (and {@code --mask}) for a model of samples {@code sampleShape} ({@code image}: its image
-     * shape {@code [C, H, W]}, or null for vectors).
+     * Reads {@code --init} (and {@code --mask}) for {@code model}.
      *
      * @throws IllegalArgumentException naming the option, file and problem (wrong size, unreadable file, a mask
-     *                                  for a vector model, a non-square model for an image file)
+     *                                  for a vector model, a non-square model for an image file, values out of range)
      */
-    static EditInput read(Path initFile, Path maskFile, long[] sampleShape, long[] image,
-                          Standardization scaling, List<String> featureNames) throws IOException {
+    static EditInput read(Path initFile, Path maskFile, Target model) throws IOException {
         long per = 1;
-        for (long d : sampleShape) {
+        for (long d : model.sampleShape()) {
             per *= d;
         }
         requireFile("--init", initFile);
+        return model.image() != null ? readImages(initFile, maskFile, model.image(), per)
+                : readRows(initFile, maskFile, model, Math.toIntExact(per));
+    }
+
+    private static EditInput readImages(Path initFile, Path maskFile, long[] image, long per) throws IOException {
+        int c = Math.toIntExact(image[0]);
+        int h = Math.toIntExact(image[1]);
+        int w = Math.toIntExact(image[2]);
+        List<String> notes = new ArrayList<>();
         String name = lower(initFile);
         float[] init;
         int count;
-        float[] mask = null;
         String source;
-        if (image != null) {
-            int c = Math.toIntExact(image[0]);
-            int h = Math.toIntExact(image[1]);
-            int w = Math.toIntExact(image[2]);
-            if (name.endsWith(".npy")) {
-                Npy.Array a = npy(initFile);
-                init = a.values().clone();
-                count = countOf("--init", initFile, a.shape(), per, image);
-                source = initFile + " (" + count + " image" + (count == 1 ? "" : "s") + " from NPY)";
-                requireFinite("--init", initFile, init);
-            } else {
-                requireSquare("--init", h, w);
-                init = image("--init", initFile, h, c);
-                count = 1;
-                source = initFile + " (resampled to " + c + "x" + h + "x" + w + ")";
-            }
-            if (maskFile != null) {
-                requireFile("--mask", maskFile);
-                if (lower(maskFile).endsWith(".npy")) {
-                    throw new IllegalArgumentException("--mask takes a PNG or JPEG (white = generate, black = keep), "
-                            + "got " + maskFile);
-                }
-                requireSquare("--mask", h, w);
-                float[] grey = image("--mask", maskFile, h, 1);
-                mask = new float[Math.toIntExact(count * per)];
-                int plane = h * w;
-                for (int k = 0; k < count; k++) {
-                    for (int ch = 0; ch < c; ch++) {
-                        for (int p = 0; p < plane; p++) {
-                            mask[(k * c + ch) * plane + p] = grey[p] >= 0f ? 1f : 0f;   // [-1, 1]: 50 % grey is 0
-                        }
-                    }
-                }
-            }
-        } else {
-            if (maskFile != null) {
-                throw new IllegalArgumentException("--mask is for image models; for vectors leave the cells to generate"
-                        + " empty (or NaN) in --init");
-            }
-            int d = Math.toIntExact(per);
-            if (name.endsWith(".npy")) {
-                Npy.Array a = npy(initFile);
-                init = a.values().clone();
-                count = countOf("--init", initFile, a.shape(), per, null);
-                source = initFile + " (" + count + " row" + (count == 1 ? "" : "s") + " from NPY)";
-            } else if (name.endsWith(".csv") || name.endsWith(".txt")) {
-                Csv.Table t = readCsv(initFile, d, featureNames);
-                init = t.values();
-                count = t.rows();
-                source = initFile + " (" + count + " row" + (count == 1 ? "" : "s") + ")";
-            } else {
-                throw new IllegalArgumentException("--init for a vector model takes a .csv or .npy file of rows, got "
-                        + initFile);
-            }
-            for (int i = 0; i < init.length; i++) {
-                if (Float.isInfinite(init[i])) {
-                    throw new IllegalArgumentException("--init: " + initFile + " row " + (i / d + 1) + ", feature "
-                            + (i % d + 1) + " is infinite");
-                }
-            }
-            boolean anyMissing = false;
-            float[] m = new float[init.length];
-            for (int i = 0; i < init.length; i++) {
-                if (Float.isNaN(init[i])) {
-                    m[i] = 1f;
-                    anyMissing = true;
-                }
-            }
-            if (scaling != null) {
-                scaling.standardize(init);                       // NaN stays NaN
-            }
-            if (anyMissing) {
-                mask = m;
+        int[] initSize = null;
+        if (name.endsWith(".npy")) {
+            Npy.Array a = npy(initFile);
+            init = a.values().clone();
+            count = countOf("--init", initFile, a.shape(), per, image);
+            if (a.descr().endsWith("u1")) {
                 for (int i = 0; i < init.length; i++) {
-                    if (Float.isNaN(init[i])) {
-                        init[i] = 0f;                            // any finite value: generated, never read as kept
-                    }
+                    init[i] = (float) (init[i] / 127.5 - 1.0);       // 0..255 pixels, as training data is scaled
                 }
-                for (int r = 0; r < count; r++) {
-                    boolean all = true;
-                    for (int j = 0; j < d && all; j++) {
-                        all = m[r * d + j] == 1f;
-                    }
-                    if (all && d > 0) {
-                        source += "; note: row " + (r + 1) + " has no known value (it is sampled freely)";
-                        break;
+            }
+            requireImageRange(initFile, init);
+            source = initFile + " (" + count + " image" + (count == 1 ? "" : "s") + " from NPY"
+                    + (a.descr().endsWith("u1") ? ", uint8 scaled to [-1, 1]" : "") + ")";
+        } else if (isImageFile(name)) {
+            requireSquare("--init", h, w);
+            initSize = pixelSize("--init", initFile);
+            init = image("--init", initFile, h, c);
+            count = 1;
+            source = initFile + " (" + initSize[0] + "x" + initSize[1]
+                    + (initSize[0] == w && initSize[1] == h ? "" : ", centre-cropped and resampled to " + w + "x" + h)
+                    + ")";
+        } else {
+            throw new IllegalArgumentException("--init for an image model takes a PNG, JPEG or NPY file, got "
+                    + initFile);
+        }
+        float[] mask = null;
+        if (maskFile != null) {
+            requireFile("--mask", maskFile);
+            if (!isImageFile(lower(maskFile))) {
+                throw new IllegalArgumentException("--mask takes a PNG or JPEG (white = generate, black = keep), got "
+                        + maskFile);
+            }
+            requireSquare("--mask", h, w);
+            int[] maskSize = pixelSize("--mask", maskFile);
+            if (initSize != null && !Arrays.equals(initSize, maskSize)) {
+                notes.add("the mask is " + maskSize[0] + "x" + maskSize[1] + " pixels, --init " + initSize[0] + "x"
+                        + initSize[1] + ": each is centre-cropped to a square and resampled to " + w + "x" + h
+                        + " on its own, so check that they line up");
+            } else if (initSize == null && maskSize[0] != maskSize[1]) {
+                notes.add("the mask is " + maskSize[0] + "x" + maskSize[1] + " pixels: it is centre-cropped to a "
+                        + "square before resampling to " + w + "x" + h);
+            }
+            float[] grey = image("--mask", maskFile, h, 1);
+            mask = new float[Math.toIntExact(count * per)];
+            int plane = h * w;
+            for (int k = 0; k < count; k++) {
+                for (int ch = 0; ch < c; ch++) {
+                    for (int p = 0; p < plane; p++) {
+                        mask[(k * c + ch) * plane + p] = grey[p] >= 0f ? 1f : 0f;   // [-1, 1]: 50 % grey is 0
                     }
                 }
             }
         }
+        return finish(init, mask, count, null, null, source, notes);
+    }
+
+    private static EditInput readRows(Path initFile, Path maskFile, Target model, int d) throws IOException {
+        if (maskFile != null) {
+            throw new IllegalArgumentException("--mask is for image models; for vectors leave the cells to generate"
+                    + " empty (or NaN) in --init");
+        }
+        List<String> notes = new ArrayList<>();
+        String name = lower(initFile);
+        float[] init;
+        int count;
+        int[] labels = null;
+        String source;
+        if (name.endsWith(".npy")) {
+            Npy.Array a = npy(initFile);
+            init = a.values().clone();
+            count = countOf("--init", initFile, a.shape(), d, null);
+            source = initFile + " (" + count + " row" + (count == 1 ? "" : "s") + " from NPY)";
+        } else if (name.endsWith(".csv") || name.endsWith(".txt")) {
+            Csv.Rows rows = readCsv(initFile, d, model.featureNames());
+            init = rows.table().values();
+            count = rows.table().rows();
+            source = initFile + " (" + count + " row" + (count == 1 ? "" : "s") + ")";
+            if (rows.labelColumn() != null) {
+                labels = classesOf(initFile, rows, model, notes);
+            }
+        } else {
+            throw new IllegalArgumentException("--init for a vector model takes a .csv or .npy file of rows, got "
+                    + initFile);
+        }
+        for (int i = 0; i < init.length; i++) {
+            if (Float.isInfinite(init[i])) {
+                throw new IllegalArgumentException("--init: " + initFile + " row " + (i / d + 1) + ", feature "
+                        + (i % d + 1) + " is infinite");
+            }
+        }
+        float[] kept = init.clone();
+        float[] m = new float[init.length];
+        boolean anyMissing = false;
+        for (int i = 0; i < init.length; i++) {
+            if (Float.isNaN(init[i])) {
+                m[i] = 1f;
+                anyMissing = true;
+            }
+        }
+        if (model.scaling() != null) {
+            model.scaling().standardize(init);                  // NaN stays NaN
+        }
+        float[] mask = null;
+        if (anyMissing) {
+            mask = m;
+            for (int i = 0; i < init.length; i++) {
+                if (Float.isNaN(init[i])) {
+                    init[i] = 0f;                                // any finite value: generated, never read as kept
+                }
+            }
+            for (int r = 0; r < count; r++) {
+                boolean all = true;
+                for (int j = 0; j < d && all; j++) {
+                    all = m[r * d + j] == 1f;
+                }
+                if (all) {
+                    notes.add("row " + (r + 1) + " of --init has no known value: it is sampled freely");
+                    break;
+                }
+            }
+        }
+        return finish(init, mask, count, kept, labels, source, notes);
+    }
+
+    private static EditInput finish(float[] init, float[] mask, int count, float[] kept, int[] labels, String source,
+                                    List<String> notes) {
         if (count < 1) {
-            throw new IllegalArgumentException("--init: " + initFile + " holds no input");
+            throw new IllegalArgumentException("--init holds no input");
         }
         double generated = 0;
         if (mask != null) {
@@ -157,8 +214,12 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
                 generated += v;
             }
             generated /= mask.length;
+            if (generated == 0) {
+                notes.add("the mask keeps every value: the samples will be the input itself (white marks what to "
+                        + "generate)");
+            }
         }
-        return new EditInput(init, mask, count, generated, source);
+        return new EditInput(init, mask, count, generated, kept, labels, source, List.copyOf(notes));
     }
 
     /** The inputs for samples {@code from … from + n − 1} (input {@code i mod count}), {@code n × per} values. */
@@ -168,6 +229,49 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
         for (int i = 0; i < n; i++) {
             System.arraycopy(values, Math.floorMod(from + i, count) * per, out, i * per, per);
         }
+        return out;
+    }
+
+    /**
+     * Puts the kept values of vector inputs back into {@code samples} (in the data's units, after the standardisation
+     * was undone) exactly as they were read: {@code (v − μ)/s·s + μ} is not always {@code v} in float arithmetic.
+     */
+    void restoreKept(float[] samples) {
+        if (kept == null || mask == null) {
+            return;
+        }
+        int per = kept.length / count;
+        for (int i = 0; i < samples.length; i++) {
+            int src = Math.floorMod(i / per, count) * per + i % per;
+            if (mask[src] == 0f) {
+                samples[i] = kept[src];
+            }
+        }
+    }
+
+    /** The class index of each CSV row's label: a class name of the model (or an index); null to skip the column. */
+    private static int[] classesOf(Path file, Csv.Rows rows, Target model, List<String> notes) {
+        String column = rows.labelColumn();
+        if (model.numClasses() == 0) {
+            notes.add("column '" + column + "' of --init is not used (the model is unconditional)");
+            return null;
+        }
+        int[] out = new int[rows.labels().size()];
+        for (int r = 0; r < out.length; r++) {
+            String v = rows.labels().get(r);
+            int idx = model.classNames().indexOf(v);
+            if (idx < 0 && v.matches("\\d{1,9}") && model.classNames().isEmpty()) {
+                idx = Integer.parseInt(v);
+            }
+            if (idx < 0 || idx >= model.numClasses()) {
+                notes.add("column '" + column + "' of --init is not used as the rows' classes: row " + (r + 1)
+                        + " has '" + DataLoading.showName(v) + "', not one of the model's classes "
+                        + DataLoading.listNames(model.classNames(), 10, false));
+                return null;
+            }
+            out[r] = idx;
+        }
+        notes.add("each sample has the class of its --init row (column '" + column + "'); --class overrides it");
         return out;
     }
 
@@ -187,13 +291,33 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
         }
     }
 
+    /** Width and height from the image's header (no decoding). */
+    private static int[] pixelSize(String option, Path file) throws IOException {
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new IllegalArgumentException(option + ": " + file + " is not a PNG or JPEG image");
+            }
+            ImageReader r = readers.next();
+            try {
+                r.setInput(in, true, true);
+                return new int[] {r.getWidth(0), r.getHeight(0)};
+            } catch (IOException | RuntimeException e) {
+                throw new IllegalArgumentException(option + ": " + file + " cannot be read as an image ("
+                        + e.getMessage() + ")");
+            } finally {
+                r.dispose();
+            }
+        }
+    }
+
     /**
      * The number of inputs {@code K} of an NPY of shape {@code shape}: images {@code [K, C, H, W]} or {@code [C, H, W]}
      * (grey models also {@code [K, H, W]} and {@code [H, W]}); vectors {@code [K, D]} or {@code [D]}.
      */
     private static int countOf(String option, Path file, long[] shape, long per, long[] image) {
         long[] sample = image != null ? image : new long[] {per};
-        java.util.List<long[]> one = new ArrayList<>();
+        List<long[]> one = new ArrayList<>();
         one.add(sample);
         if (image != null && image[0] == 1) {
             one.add(new long[] {image[1], image[2]});
@@ -215,23 +339,31 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
                 + Arrays.toString(sample).substring(1));
     }
 
-    private static Csv.Table readCsv(Path file, int d, List<String> featureNames) throws IOException {
-        List<String> header = Csv.featureNames(file, Csv.Header.AUTO, null);
-        String ignored = null;
-        if (!header.isEmpty() && !featureNames.isEmpty() && header.size() == d + 1
-                && header.containsAll(featureNames)) {
-            List<String> extra = new ArrayList<>(header);
-            extra.removeAll(featureNames);
-            if (extra.size() == 1) {
-                ignored = extra.get(0);
-            }
-        }
-        Csv.Table t;
+    private static Csv.Rows readCsv(Path file, int d, List<String> featureNames) throws IOException {
+        List<String> header;
         try {
-            t = Csv.readWithMissing(file, Csv.Header.AUTO, ignored);
+            header = Csv.featureNames(file, Csv.Header.AUTO, null);
         } catch (FileFormatException e) {
             throw new IllegalArgumentException("--init: " + e.getMessage(), e);
         }
+        String extra = null;
+        if (!header.isEmpty() && !featureNames.isEmpty() && header.containsAll(featureNames)
+                && header.size() > featureNames.size()) {
+            List<String> others = new ArrayList<>(header);
+            others.removeAll(featureNames);
+            if (others.size() != 1) {
+                throw new IllegalArgumentException("--init: " + file + " has " + others.size() + " columns besides the "
+                        + "model's features " + featureNames + ": " + others + " (at most one, e.g. the class labels)");
+            }
+            extra = others.get(0);
+        }
+        Csv.Rows rows;
+        try {
+            rows = Csv.readWithMissing(file, Csv.Header.AUTO, extra);
+        } catch (FileFormatException e) {
+            throw new IllegalArgumentException("--init: " + e.getMessage(), e);
+        }
+        Csv.Table t = rows.table();
         if (t.cols() != d) {
             throw new IllegalArgumentException("--init: " + file + " has " + t.cols() + " columns " + t.columns()
                     + "; the model has " + d + " features" + (featureNames.isEmpty() ? "" : " " + featureNames));
@@ -240,7 +372,11 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
             throw new IllegalArgumentException("--init: " + file + " has columns " + t.columns() + "; the model's "
                     + "features are " + featureNames + " (same names, same order)");
         }
-        return t;
+        return rows;
+    }
+
+    private static boolean isImageFile(String lowerName) {
+        return lowerName.endsWith(".png") || lowerName.endsWith(".jpg") || lowerName.endsWith(".jpeg");
     }
 
     private static void requireFile(String option, Path file) {
@@ -258,11 +394,17 @@ record EditInput(float[] init, float[] mask, int count, double generated, String
         }
     }
 
-    private static void requireFinite(String option, Path file, float[] v) {
+    /**
+     * Image inputs are in {@code [-1, 1]}; samples written by {@code --save-raw} overshoot it (those of a barely
+     * trained model by far), so up to {@code |v| ≤ 8} is taken; beyond that the file is in another scale (e.g. float
+     * pixels 0..255).
+     */
+    private static void requireImageRange(Path file, float[] v) {
         for (int i = 0; i < v.length; i++) {
-            if (!Float.isFinite(v[i])) {
-                throw new IllegalArgumentException(option + ": " + file + " holds " + v[i] + " at flat index " + i
-                        + "; images must be finite (in [-1, 1])");
+            if (!(Math.abs(v[i]) <= 8f)) {
+                throw new IllegalArgumentException("--init: " + file + " holds " + v[i] + " at flat index " + i
+                        + "; image inputs are in [-1, 1] (pixels 0..255 map to v/127.5 - 1; uint8 NPY files are "
+                        + "scaled so)");
             }
         }
     }

@@ -103,7 +103,7 @@ final class SampleCommand implements Callable<Integer> {
     Double strength;
 
     @Option(names = "--mask", description = "with an image --init: inpaint, a PNG or JPEG whose white pixels are "
-            + "generated and black ones kept (binarised at 50 % grey, applied to every channel); --sampler repaint "
+            + "generated and black ones kept (binarised at 50%% grey, applied to every channel); --sampler repaint "
             + "(10x the model calls) follows the kept region best")
     Path mask;
 
@@ -155,6 +155,18 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--mask: " + mask + (java.nio.file.Files.exists(mask) ? " is not a file"
                     : " does not exist"));
         }
+        for (Path input : new Path[] {init, mask}) {
+            if (input == null) {
+                continue;
+            }
+            String what = input == init ? "--init" : "--mask";
+            refuseSame("--out", png, what, input);
+            if (raw != null) {
+                refuseSame("--save-raw", raw, what, input);
+                refuseSame("--save-raw", labelsFile(raw), what, input);
+                refuseSame("--save-raw", classesFile(raw), what, input);
+            }
+        }
         if (n < batch) {
             o.println("note        --n " + n + " runs as one batch of " + batch + " padded with unused samples (so "
                     + "that sample k does not depend on --n); --batch " + n + " is faster, with samples that differ "
@@ -175,18 +187,30 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
-            EditInput edit = init == null ? null : EditInput.read(init, mask, s.model().sampleShape(), image,
-                    s.standardization(), s.featureNames());
+            EditInput edit = init == null ? null : EditInput.read(init, mask, new EditInput.Target(
+                    s.model().sampleShape(), image, s.standardization(), s.featureNames(), s.classNames(), k));
             if (edit != null) {
                 o.println("init        " + edit.source());
                 if (edit.mask() != null) {
                     o.printf(Locale.ROOT, "inpainting  %.1f %% of the values generated, the rest kept%n",
                             100 * edit.generated());
                 }
+                for (String note : edit.notes()) {
+                    o.println("note        " + note);
+                }
+                String smp = sampler == null ? "" : sampler.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+                if (smp.equals("repaint") && edit.mask() == null) {
+                    o.println("note        repaint resamples for inpainting; without a mask (or empty cells) it is "
+                            + "DDPM with 10x the model calls");
+                }
+            } else if (sampler != null && sampler.trim().toLowerCase(Locale.ROOT).equals("repaint")) {
+                o.println("note        repaint resamples for inpainting (--init with --mask); here it is DDPM with 10x "
+                        + "the model calls");
             }
+            boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o, edit, str);
+                    spec.commandLine().getErr(), o, edit, str, defaultStrength);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -242,9 +266,19 @@ final class SampleCommand implements Callable<Integer> {
         }
     }
 
-    /** A strength as typed: {@code 0.8}, {@code 1}. */
+    /** A strength as typed: {@code 0.8}, {@code 1} (tiny ones as {@code 1.0E-300}). */
     private static String fmt(double v) {
-        return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+        return v < 1e-6 ? Double.toString(v) : java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+    }
+
+    /** Refuses an output that would overwrite an input file. */
+    private static void refuseSame(String outOption, Path out, String inOption, Path in) throws IOException {
+        Path a = out.toAbsolutePath().normalize();
+        Path b = in.toAbsolutePath().normalize();
+        if (a.equals(b) || (Files.exists(a) && Files.isSameFile(a, b))) {
+            throw new IllegalArgumentException(outOption + " " + out + " is the " + inOption + " file; refusing to "
+                    + "overwrite the input (choose another name)");
+        }
     }
 
     /** The labels file beside {@code --save-raw x.npy|x.idx}: {@code x.labels.npy}. */
@@ -301,7 +335,7 @@ final class SampleCommand implements Callable<Integer> {
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0);
+                null, 1.0, false);
     }
 
     /**
@@ -313,7 +347,7 @@ final class SampleCommand implements Callable<Integer> {
      */
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
-                      PrintWriter progress, EditInput edit, double strength) {
+                      PrintWriter progress, EditInput edit, double strength, boolean defaultStrength) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -322,8 +356,9 @@ final class SampleCommand implements Callable<Integer> {
             try {
                 grid = grid.forStrength(strength);
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--strength " + fmt(strength) + " with --steps " + steps + " keeps no"
-                        + " step (strength x steps < 1); raise one of them");
+                throw new IllegalArgumentException((defaultStrength ? "the default --strength " : "--strength ")
+                        + fmt(strength) + " with --steps " + steps + " keeps no step (strength x steps < 1); raise "
+                        + "one of them");
             }
         }
         if (edit != null && edit.mask() != null && warn != null && !name.replace('-', '_').startsWith("ddpm")
@@ -345,7 +380,9 @@ final class SampleCommand implements Callable<Integer> {
                     + "class was never trained, so guided samples are unreliable");
             warn.flush();
         }
-        IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel : i -> i % k;
+        int[] rowClass = edit == null ? null : edit.labels();
+        IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel
+                : rowClass != null ? i -> rowClass[i % rowClass.length] : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
         if (progress != null) {
             progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%n", n,
@@ -361,6 +398,9 @@ final class SampleCommand implements Callable<Integer> {
         org.diffusion4j.io.Standardization scaling = s.standardization();
         if (scaling != null) {
             scaling.invert(x);                                   // back to the data's units
+        }
+        if (edit != null) {
+            edit.restoreKept(x);                                 // kept cells exactly as read, not round-tripped
         }
         int[] labels = null;
         if (labelOf != null) {

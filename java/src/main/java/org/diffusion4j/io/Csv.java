@@ -75,14 +75,29 @@ public final class Csv {
     /**
      * Reads a CSV file like {@link #read}, except that missing values are allowed: an empty field, {@code NaN} or
      * {@code NA} (any case) is read as {@code NaN} — the values to fill in when rows are imputed. With
-     * {@code ignoredColumn} (a header name or a 0-based index) that column is skipped as text, e.g. the class
-     * labels of a training file.
+     * {@code labelColumn} (a header name or a 0-based index) that column is kept as text, e.g. the class labels of a
+     * training file (an empty label is allowed here).
      *
+     * @return the numeric table and, with {@code labelColumn}, that column's values (trimmed, NFC) in row order
      * @throws FileFormatException naming file, line and column as {@link #read} does (infinities, text and overflow
      *                             stay errors)
      */
-    public static Table readWithMissing(Path file, Header header, String ignoredColumn) throws IOException {
-        return read(file, header, ignoredColumn, true).table();
+    public static Rows readWithMissing(Path file, Header header, String labelColumn) throws IOException {
+        Labelled l = read(file, header, labelColumn, true);
+        return new Rows(l.table(), l.labels() == null ? List.of() : List.of(l.labels()), l.labelName());
+    }
+
+    /**
+     * Rows read by {@link #readWithMissing}.
+     *
+     * @param table       the numeric columns
+     * @param labels      the text column's values, one per row (empty list without one)
+     * @param labelColumn that column's name, or null
+     */
+    public record Rows(Table table, List<String> labels, String labelColumn) {
+        public Rows {
+            labels = List.copyOf(labels);
+        }
     }
 
     /** A table whose label column was kept as text ({@code labels} in row order), the rest as numbers. */

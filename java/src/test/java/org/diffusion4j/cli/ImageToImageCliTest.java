@@ -71,7 +71,7 @@ class ImageToImageCliTest {
         Path table = dir.resolve("table.csv");
         Files.writeString(table, csv);
         vectorRun = dir.resolve("vec");
-        r = run("train", "--data", table.toString(), "--label-column", "label", "--out", vectorRun.toString(),
+        r = run("train", "--data", table.toString(), "--label-column", "label", "--cond", "--out", vectorRun.toString(),
                 "--steps", "40", "--batch", "64", "--sample-every", "1000", "--backend", "cpu", "--seed", "3");
         assertEquals(0, r.code(), r::toString);
     }
@@ -133,11 +133,11 @@ class ImageToImageCliTest {
     @Test
     void imputationFillsOnlyTheEmptyCells() throws IOException {
         Path rows = dir.resolve("rows.csv");
-        Files.writeString(rows, "a,b\n-2.0,\n,6.0\n1.5,NaN\n");
+        Files.writeString(rows, "a,b\n-2.0,\n,0.95\n1.3,NaN\n");   // kept values that do not survive (v-m)/s*s+m
         Path raw = dir.resolve("imputed.npy");
         TrainSampleEvalTest.Result r = run("sample", "--checkpoint", vectorRun.toString(), "--init", rows.toString(),
                 "--n", "6", "--out", dir.resolve("imputed.png").toString(), "--save-raw", raw.toString(),
-                "--guidance", "1", "--backend", "cpu");
+                "--backend", "cpu");
         assertEquals(0, r.code(), r::toString);
         assertTrue(r.out().contains("inpainting  50.0 % of the values generated"), r::toString);
         float[] x = Npy.read(raw).values();
@@ -145,18 +145,64 @@ class ImageToImageCliTest {
         for (int s = 0; s < 6; s++) {
             int row = s % 3;
             float[] v = {x[2 * s], x[2 * s + 1]};
-            switch (row) {
-                case 0 -> assertEquals(-2.0f, v[0], 1e-5f, "kept a of row 1");
-                case 1 -> assertEquals(6.0f, v[1], 1e-5f, "kept b of row 2");
-                default -> assertEquals(1.5f, v[0], 1e-5f, "kept a of row 3");
+            switch (row) {                                   // exactly as read, not round-tripped
+                case 0 -> assertEquals(-2.0f, v[0], 0f, "kept a of row 1");
+                case 1 -> assertEquals(0.95f, v[1], 0f, "kept b of row 2");
+                default -> assertEquals(1.3f, v[0], 0f, "kept a of row 3");
             }
             assertTrue(Float.isFinite(v[0]) && Float.isFinite(v[1]), "finite sample " + s);
         }
         assertFalse(x[1] == x[7] && x[2] == x[8], "samples 0 and 3 (same row) draw different values");
-        // the training file itself, label column included, is a valid --init (the label column is skipped)
+        // a CSV with the label column: each row keeps its class (the model's class names), --class overrides it
+        Path labelled = dir.resolve("labelled.csv");
+        Files.writeString(labelled, "a,label,b\n-2.0,high,\n2.0,low,\n,high,1.0\n");
+        Path raw2 = dir.resolve("labelled.npy");
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", labelled.toString(), "--n", "5",
+                "--out", dir.resolve("labelled.png").toString(), "--save-raw", raw2.toString(), "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("each sample has the class of its --init row (column 'label')"), r::toString);
+        // classes are the sorted names: high = 0, low = 1
+        assertArrayEquals(new float[] {0, 1, 0, 0, 1}, Npy.read(dir.resolve("labelled.labels.npy")).values());
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", labelled.toString(), "--n", "3",
+                "--class", "low", "--out", dir.resolve("labelled.png").toString(), "--save-raw", raw2.toString(),
+                "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertArrayEquals(new float[] {1, 1, 1}, Npy.read(dir.resolve("labelled.labels.npy")).values());
+        // the training file itself is a valid --init
         r = run("sample", "--checkpoint", vectorRun.toString(), "--init", dir.resolve("table.csv").toString(),
                 "--strength", "0.5", "--n", "4", "--out", dir.resolve("edit.png").toString(), "--backend", "cpu");
         assertEquals(0, r.code(), r::toString);
+    }
+
+    /** A uint8 NPY of pixels is scaled as training data is; float pixels 0..255 are refused, not sampled. */
+    @Test
+    void npyInputsAreInTheModelsScale() throws IOException {
+        float[] want = ImageFolder.loadImage(initPng, 16, 1);
+        Path u8 = dir.resolve("u8.npy");
+        byte[] bar = TinyData.image(1, 7);
+        byte[] npy = new byte[128 + 256];
+        String header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 16, 16), }";
+        header = header + " ".repeat(128 - 10 - header.length() - 1) + "\n";
+        npy[0] = (byte) 0x93;
+        System.arraycopy("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, npy, 1, 5);
+        npy[6] = 1;
+        npy[8] = (byte) header.length();
+        System.arraycopy(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, npy, 10, header.length());
+        System.arraycopy(bar, 0, npy, 128, 256);
+        Files.write(u8, npy);
+        float[] fromPng = sample("u8-png", "--init", initPng.toString(), "--strength", "0.5", "--n", "2");
+        float[] fromU8 = sample("u8-npy", "--init", u8.toString(), "--strength", "0.5", "--n", "2");
+        assertArrayEquals(fromPng, fromU8, "a uint8 NPY of the same pixels gives the same samples");
+        assertEquals(256, want.length);
+        Path pixels = dir.resolve("pixels.npy");
+        float[] p = new float[256];
+        for (int i = 0; i < 256; i++) {
+            p[i] = bar[i] & 0xff;
+        }
+        Npy.write(pixels, p, 1, 16, 16);
+        TrainSampleEvalTest.Result r = run("sample", "--checkpoint", imageRun.toString(), "--init", pixels.toString(),
+                "--out", dir.resolve("pixels.png").toString(), "--backend", "cpu");
+        assertTrue(r.code() != 0 && r.err().contains("image inputs are in [-1, 1]"), r::toString);
     }
 
     @Test
@@ -172,6 +218,10 @@ class ImageToImageCliTest {
             {"--init: " + dir.resolve("nope.png") + " does not exist", "--init", dir.resolve("nope.png").toString()},
             {"--strength 0.1 with --steps 6 keeps no step", "--init", initPng.toString(), "--strength", "0.1",
                 "--steps", "6"},
+            {"the default --strength 0.8 with --steps 1 keeps no step", "--init", initPng.toString(), "--steps", "1"},
+            {"--out " + initPng + " is the --init file", "--init", initPng.toString(), "--out", initPng.toString()},
+            {"is the --mask file", "--init", initPng.toString(), "--mask", maskPng.toString(), "--save-raw",
+                maskPng.toString().replace(".png", ".npy"), "--out", maskPng.toString()},
             {"--mask takes a PNG or JPEG", "--init", initPng.toString(), "--mask", anNpy.toString()},
         };
         for (String[] c : cases) {
