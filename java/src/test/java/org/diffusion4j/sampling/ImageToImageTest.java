@@ -277,6 +277,29 @@ class ImageToImageTest {
         }
     }
 
+    /** RePaint with one pass is DDPM (fixed_small) bit for bit: the same steps and the same noise draws. */
+    @Test
+    void repaintWithOnePassIsDdpm() {
+        int batch = 3;
+        int d = DATA.dim();
+        float[] known = new float[batch * d];
+        float[] mask = new float[batch * d];
+        for (int i = 0; i < mask.length; i++) {
+            known[i] = (float) Philox.normal(8, 0, i);
+            mask[i] = i % 3 == 0 ? 0f : 1f;
+        }
+        for (float[] m : new float[][] {null, mask}) {
+            float[] ddpm = sampleWith(Samplers.ddpm(Samplers.DdpmVariance.FIXED_SMALL), Prediction.EPSILON,
+                    vpGrid(9), m == null ? null : known, m, batch, d, 6);
+            float[] repaint = sampleWith(Samplers.repaint(1, 4), Prediction.EPSILON, vpGrid(9),
+                    m == null ? null : known, m, batch, d, 6);
+            assertArrayEquals(ddpm, repaint);
+        }
+        assertThrows(IllegalArgumentException.class, () -> Samplers.repaint(0, 10));
+        assertThrows(IllegalArgumentException.class, () -> Samplers.repaint(10, 0));
+        assertEquals("repaint(u=10, jump=10)", Samplers.byName("repaint").toString());
+    }
+
     /** The step listener sees every level once, in order, with the state the sampler left there. */
     @Test
     void stepListenerSeesEveryLevel() {
