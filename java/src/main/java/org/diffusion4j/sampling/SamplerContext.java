@@ -561,6 +561,19 @@ public final class SamplerContext implements AutoCloseable {
     }
 
     /**
+     * The history saved by the last {@link #update} with {@code saveHistory} (for samplers that keep older ones, e.g.
+     * by copying it to a {@link #scratch} slot before the next update overwrites it).
+     *
+     * @throws IllegalStateException when no update saved one yet
+     */
+    public Tensor history() {
+        if (historyTarget == null) {
+            throw new IllegalStateException("no history saved yet");
+        }
+        return history;
+    }
+
+    /**
      * Scratch buffer {@code slot} (0–3) of {@code like}'s shape, owned by this context: workspace for
      * {@link Sampler} implementations (the built-in two-stage samplers use slot 0), not a place to sample into.
      */

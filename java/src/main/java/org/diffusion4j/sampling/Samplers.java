@@ -150,6 +150,19 @@ public final class Samplers {
         return named("flow-midpoint", Samplers::flowMidpoint);
     }
 
+    /** DPM-Solver++(3M) (deterministic; {@link #dpmSolverPp3mSde} with {@code η = 0}). */
+    public static Sampler dpmSolverPp3m() {
+        return named("dpmpp-3m", (ctx, x, grid) -> dpmSolverPp3mSde(ctx, x, grid, 0, 0));
+    }
+
+    /** DPM-Solver++(3M) SDE with stochasticity {@code η ≥ 0} and noise scale {@code s_noise ≥ 0}. */
+    public static Sampler dpmSolverPp3mSde(double eta, double sNoise) {
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
+        return named("dpmpp-3m-sde(eta=" + eta + ", s_noise=" + sNoise + ")",
+                (ctx, x, grid) -> dpmSolverPp3mSde(ctx, x, grid, eta, sNoise));
+    }
+
     /**
      * RePaint's resampling (Lugmayr et al. 2022, "RePaint: Inpainting using Denoising Diffusion Probabilistic
      * Models", Algorithm 1 with the jumps of §4.2) around DDPM ancestral steps: after {@code jumpLength} steps the
@@ -173,7 +186,8 @@ public final class Samplers {
     /**
      * A sampler by its k-diffusion / diffusers-style name, with default parameters: {@code ddpm}
      * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
-     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code flow_euler}, {@code flow_midpoint},
+     * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code dpmpp_3m}, {@code dpmpp_3m_sde} (η = 1),
+     * {@code flow_euler}, {@code flow_midpoint},
      * {@code repaint} (U = 10, j = 10); case and
      * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it).
      *
@@ -191,9 +205,12 @@ public final class Samplers {
             case "dpmpp_2m_sde", "dpm++2m_sde" -> dpmSolverPp2mSde(1, 1);
             case "flow_euler" -> flowEuler();
             case "flow_midpoint" -> flowMidpoint();
+            case "dpmpp_3m", "dpm++3m" -> dpmSolverPp3m();
+            case "dpmpp_3m_sde", "dpm++3m_sde" -> dpmSolverPp3mSde(1, 1);
             case "repaint" -> repaint(10, 10);
             default -> throw new IllegalArgumentException("unknown sampler '" + name + "'; expected ddpm, ddpm_large,"
-                    + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, flow_euler, flow_midpoint or repaint");
+                    + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, dpmpp_3m_sde, flow_euler,"
+                    + " flow_midpoint or repaint");
         };
     }
 
@@ -420,6 +437,76 @@ public final class Samplers {
                     .withNoise(noise, i + 1), x, x, i < n - 1);
             ctx.afterStep(x, grid, i + 1);
             hLast = h;
+        }
+    }
+
+    /**
+     * DPM-Solver++(3M) SDE (Lu et al. 2022b, the third-order multistep data-prediction solver of §3.3–4 with its SDE
+     * variant; k-diffusion {@code sample_dpmpp_3m_sde}, diffusers' {@code DPMSolverMultistepScheduler} with
+     * {@code solver_order=3}); with {@code η = 0} the deterministic DPM-Solver++(3M). With {@code h_η = (1+η)h},
+     * {@code r0 = h_{i−1}/h}, {@code r1 = h_{i−2}/h}:
+     * <pre>
+     *   d1₀ = (D_i − D_{i−1})/r0,  d1₁ = (D_{i−1} − D_{i−2})/r1
+     *   d1 = d1₀ + (d1₀ − d1₁)·r0/(r0 + r1),  d2 = (d1₀ − d1₁)/(r0 + r1)
+     *   φ2 = (e^{−h_η} − 1)/h_η + 1,  φ3 = φ2/h_η − 1/2
+     *   x_s = (σ_s/σ_t)e^{−ηh}·x_t + α_s(1 − e^{−h_η})·D_i + α_s(φ2·d1 − φ3·d2) + σ_s√(1 − e^{−2ηh})·s_noise·z
+     * </pre>
+     * second order ({@code φ2·d1₀} only) on the second step, first order on the first and into {@code σ = 0}. One
+     * fused pass per step with {@code D_{i−1}} as the history, plus a copy and an axpy for {@code D_{i−2}} (scratch
+     * slots 0 and 1).
+     */
+    public static void dpmSolverPp3mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        int n = grid.steps();
+        Tensor older = ctx.scratch(0, x);                       // D_{i−2}
+        Tensor spare = ctx.scratch(1, x);
+        double h1 = Double.NaN;
+        double h2 = Double.NaN;
+        for (int i = 0; i < n; i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(x, t);
+            double h = s.lambda() - t.lambda();
+            double hEta = eta == 0 ? h : (1 + eta) * h;
+            boolean last = s.sigma() == 0;
+            double decay = last ? 0 : s.sigma() / t.sigma() * Math.exp(-(hEta - h));
+            double phi1 = -Math.expm1(-hEta);                                                  // 1 − e^{−h_η}
+            double noise = last || eta == 0 ? 0 : s.sigma() * Math.sqrt(-Math.expm1(-2 * eta * h)) * sNoise;
+            double cD = phi1;
+            double cD1 = 0;
+            double cD2 = 0;
+            int order = last ? 1 : Math.min(i + 1, 3);
+            if (order >= 2) {
+                double phi2 = Math.expm1(-hEta) / hEta + 1;
+                double r0 = h1 / h;
+                if (order == 2) {
+                    cD += phi2 / r0;
+                    cD1 -= phi2 / r0;
+                } else {
+                    double phi3 = phi2 / hEta - 0.5;
+                    double r1 = h2 / h;
+                    double c = (phi2 * r0 - phi3) / (r0 + r1);                    // coefficient of (d1₀ − d1₁)
+                    cD += (phi2 + c) / r0;
+                    cD1 -= (phi2 + c) / r0 + c / r1;
+                    cD2 += c / r1;
+                }
+            }
+            if (order >= 2) {
+                ctx.backend().copy(ctx.history(), spare);                        // D_{i−1}, overwritten by the update
+            }
+            Update u = Update.denoised(decay, s.alpha() * cD).withNoise(noise, i + 1);
+            if (cD1 != 0) {
+                u = u.withHistory(s.alpha() * cD1);
+            }
+            ctx.update(u, x, x, !last);
+            if (cD2 != 0) {
+                ctx.backend().axpby(1f, x, (float) (s.alpha() * cD2), older, x);
+            }
+            ctx.afterStep(x, grid, i + 1);
+            Tensor swap = older;                                                  // D_{i−1} becomes D_{(i+1)−2}
+            older = spare;
+            spare = swap;
+            h2 = h1;
+            h1 = h;
         }
     }
 

@@ -164,6 +164,96 @@ class ConvergenceOrderTest {
         assertTrue(o > 1.7 && o < 2.5, "DPM-Solver++(2M) order " + o);
     }
 
+    // ---------------------------------------------------------------- third order
+
+    @Test
+    void dpmSolverPp3mIsThirdOrder() {
+        double o = order("dpm++(3m) (VP, uniform log-SNR, v-model)", Samplers.dpmSolverPp3m(), Prediction.V,
+                ConvergenceOrderTest::logSnr, new int[] {8, 16, 32, 64});
+        assertTrue(o > 2.5 && o < 3.6, "DPM-Solver++(3M) order " + o);
+    }
+
+    /**
+     * The multistep third-order update starts with a first-order and a second-order step, whose local errors bound
+     * the global order by 2 in theory; where the first steps are at very high noise (uniform log-SNR from t = 1) their
+     * error constant is tiny and the measured order is near 3 (2.7 above). On the Karras grid the start weighs more
+     * (measured 1.8), but the errors stay 3–6 times below DPM-Solver++(2M)'s at every N.
+     */
+    @Test
+    void dpmSolverPp3mBeatsTwoMOnKarrasGridWithEpsModel() {
+        int[] steps = {16, 32, 64, 128};
+        for (int n : steps) {
+            double e3 = error(Samplers.dpmSolverPp3m(), Prediction.EPSILON, karras(n));
+            double e2 = error(Samplers.dpmSolverPp2m(), Prediction.EPSILON, karras(n));
+            System.out.printf(Locale.ROOT, "Karras grid, N=%d: dpm++(3m) %.3e, dpm++(2m) %.3e%n", n, e3, e2);
+            assertTrue(e3 < e2 / 2.5, "N=" + n + ": 3M error " + e3 + " vs 2M " + e2);
+        }
+    }
+
+    /**
+     * The update matches k-diffusion's {@code sample_dpmpp_3m_sde} with {@code eta = 0} written out in float64 on the
+     * VE state {@code x̃ = x/α} ({@code t = −log σ̃}, {@code h = s − t}, {@code x̃ ← e^{−h}x̃ + (1 − e^{−h})D},
+     * then {@code φ2·d1 − φ3·d2} or {@code φ2·d}; {@code x̃ = D} into {@code σ̃ = 0}).
+     */
+    @Test
+    void dpmSolverPp3mIsKDiffusionsUpdate() {
+        SamplingGrid grid = SamplingGrid.ofSigmasVe(EDM, SigmaGrids.appendZero(SigmaGrids.karras(12, 0.02, 80, 7)));
+        int d = DATA.dim();
+        float[] init = new float[BATCH * d];
+        for (int i = 0; i < init.length; i++) {
+            init[i] = (float) (80 * Philox.normal(3, 0, i));
+        }
+        float[] got;
+        try (TensorScope scope = TensorScope.open();
+             SamplerContext ctx = SamplerContext.builder(backend, DATA.model(Prediction.SAMPLE), Prediction.SAMPLE)
+                     .build()) {
+            Tensor x = backend.fromArray(scope, init, BATCH, d);
+            ctx.sample(Samplers.dpmSolverPp3m(), x, grid);
+            got = x.toFloatArray();
+        }
+        double worst = 0;
+        for (int e = 0; e < init.length; e++) {
+            int j = e % d;
+            double x = init[e] / grid.first().alpha();
+            double d1 = Double.NaN;
+            double d2 = Double.NaN;
+            double h1 = Double.NaN;
+            double h2 = Double.NaN;
+            for (int i = 0; i < grid.steps(); i++) {
+                Level t = grid.level(i);
+                Level s = grid.level(i + 1);
+                double den = DATA.denoised(j, t.alpha() * x, t.alpha(), t.sigma());
+                if (s.sigma() == 0) {
+                    x = den;
+                } else {
+                    double h = Math.log(t.sigmaVe()) - Math.log(s.sigmaVe());
+                    x = Math.exp(-h) * x - Math.expm1(-h) * den;
+                    double phi2 = Math.expm1(-h) / h + 1;
+                    if (i >= 2) {
+                        double r0 = h1 / h;
+                        double r1 = h2 / h;
+                        double d10 = (den - d1) / r0;
+                        double d11 = (d1 - d2) / r1;
+                        double dd1 = d10 + (d10 - d11) * r0 / (r0 + r1);
+                        double dd2 = (d10 - d11) / (r0 + r1);
+                        double phi3 = phi2 / h - 0.5;
+                        x += phi2 * dd1 - phi3 * dd2;
+                    } else if (i == 1) {
+                        x += phi2 * (den - d1) / (h1 / h);
+                    }
+                    h2 = h1;
+                    h1 = h;
+                }
+                d2 = d1;
+                d1 = den;
+            }
+            double want = grid.last().alpha() * x;
+            worst = Math.max(worst, Math.abs(got[e] - want) / (1 + Math.abs(want)));
+        }
+        System.out.printf(Locale.ROOT, "dpm++(3m) vs k-diffusion's update in float64: %.2e%n", worst);
+        assertTrue(worst < 1e-5, "max relative difference " + worst);
+    }
+
     /**
      * For a single Gaussian the rectified-flow ODE is {@code x' = a(σ)x + b(σ)} with {@code a = v'/(2v)} and
      * {@code v = (1−σ)²s² + σ²} quadratic, so {@code a'' = −6aa' − 4a³} and the midpoint rule's h³ error

@@ -126,6 +126,13 @@ class StochasticSamplersTest {
     }
 
     @Test
+    void dpmSolverPp3mSde() {
+        DiscreteVpSchedule s = DiscreteVpSchedule.linear(1000);
+        SamplingGrid grid = SamplingGrid.ofSigmasVe(s, SigmaGrids.appendZero(SigmaGrids.karras(50, 0.02, 150, 7)));
+        check("dpm++(3m) sde (linear VP, Karras 50, v)", Samplers.dpmSolverPp3mSde(1, 1), Prediction.V, grid);
+    }
+
+    @Test
     void heunWithChurn() {
         check("heun churn 40 (EDM, Karras 60, x0)", Samplers.heun(new Samplers.Churn(40, 0.05, 50, 1)),
                 Prediction.SAMPLE, karrasToZero(60));
