@@ -178,15 +178,6 @@ final class SampleCommand implements Callable<Integer> {
             long[] image = s.imageShape();
             int k = s.model().numClasses();
             Integer classLabel = classSpec == null ? null : s.classIndex(classSpec);
-            int cols = columns != null ? columns : k > 0 && classLabel == null ? k
-                    : org.diffusion4j.io.ImageGrid.defaultColumns(n);
-            if (cols < 1) {
-                throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
-            }
-            checkCount(s, n);
-            if (image != null) {                               // before the sampling, not after it
-                org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
-            }
             EditInput edit = init == null ? null : EditInput.read(init, mask, new EditInput.Target(
                     s.model().sampleShape(), image, s.standardization(), s.featureNames(), s.classNames(), k));
             if (edit != null) {
@@ -206,6 +197,17 @@ final class SampleCommand implements Callable<Integer> {
             } else if (sampler != null && sampler.trim().toLowerCase(Locale.ROOT).equals("repaint")) {
                 o.println("note        repaint resamples for inpainting (--init with --mask); here it is DDPM with 10x "
                         + "the model calls");
+            }
+            int cols = columns != null ? columns
+                    : edit != null && edit.count() > 1 && edit.count() <= 16 && image != null ? edit.count()
+                    : k > 0 && classLabel == null && edit == null ? k
+                    : org.diffusion4j.io.ImageGrid.defaultColumns(n);
+            if (cols < 1) {
+                throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
+            }
+            checkCount(s, n);
+            if (image != null) {                               // before the sampling, not after it
+                org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
@@ -381,9 +383,24 @@ final class SampleCommand implements Callable<Integer> {
             warn.flush();
         }
         int[] rowClass = edit == null ? null : edit.labels();
+        // from an input without a class (none given, none in its rows): the null class, i.e. the unconditional model
+        // (the input, not a class cycle, decides what the samples show) when label dropout trained it
+        boolean nullClass = edit != null && k > 0 && classLabel == null && rowClass == null
+                && s.training().labelDropout() > 0;
+        if (nullClass && guidance != null && guidance != 1.0) {
+            throw new IllegalArgumentException("--guidance " + guidance + " with --init needs --class (without one the "
+                    + "samples are unconditional, guided by the input only)");
+        }
+        if (nullClass && progress != null) {
+            progress.println("note        no --class: the samples are unconditional (the model's null class), "
+                    + "shaped by --init alone; --class picks a class");
+        } else if (edit != null && k > 0 && classLabel == null && rowClass == null && progress != null) {
+            progress.println("note        no --class and a null class never trained (--label-dropout 0): sample i "
+                    + "has class i mod " + k + "; --class picks one");
+        }
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel
-                : rowClass != null ? i -> rowClass[i % rowClass.length] : i -> i % k;
-        double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 ? 2.0 : 1.0;
+                : rowClass != null ? i -> rowClass[i % rowClass.length] : nullClass ? i -> k : i -> i % k;
+        double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 && !nullClass ? 2.0 : 1.0;
         if (progress != null) {
             progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%n", n,
                     n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch);
@@ -403,7 +420,7 @@ final class SampleCommand implements Callable<Integer> {
             edit.restoreKept(x);                                 // kept cells exactly as read, not round-tripped
         }
         int[] labels = null;
-        if (labelOf != null) {
+        if (labelOf != null && !nullClass) {
             labels = new int[n];
             for (int i = 0; i < n; i++) {
                 labels[i] = labelOf.applyAsInt(i);

@@ -130,7 +130,7 @@ final class Sampling {
      *
      * @param n        samples
      * @param seed     the noise seed
-     * @param labelOf  the label of sample {@code i} ({@code [0, K)}), or null for an unconditional model
+     * @param labelOf  the label of sample {@code i} ({@code [0, K)}, or {@code K}: the null class), or null for an unconditional model
      * @param guidance classifier-free guidance scale ({@code 1}: none)
      * @param rescale  guidance rescale φ in {@code [0, 1]} ({@code 0}: none; {@link Guidance})
      * @param chunk    samples per model batch
@@ -203,8 +203,8 @@ final class Sampling {
                     int[] nulls = new int[chunk];
                     for (int i = 0; i < chunk; i++) {
                         int l = r.labelOf().applyAsInt(from + i);
-                        if (l < 0 || l >= k) {
-                            throw new IllegalArgumentException("class " + l + " is outside [0, " + k + ")");
+                        if (l < 0 || l > k) {                  // k: the null class, the unconditional model
+                            throw new IllegalArgumentException("class " + l + " is outside [0, " + k + "]");
                         }
                         labels[i] = l;
                         nulls[i] = k;

@@ -122,9 +122,21 @@ class ImageToImageCliTest {
         assertTrue(dLow < dPlain / 4, "strength 0.34 must stay near the input: " + dLow + " vs plain " + dPlain);
         float[] two = sample("low2", "--init", initPng.toString(), "--strength", "0.34", "--n", "2");
         assertArrayEquals(Arrays.copyOf(low, 512), two, "sample i must not depend on --n");
-        // strength 1 without a mask is plain sampling: the input is all noise then
-        float[] full = sample("full", "--init", initPng.toString(), "--strength", "1", "--n", "5");
-        assertArrayEquals(plain, full);
+        // strength 1 without a mask is plain sampling (of the same class): the input is all noise then
+        float[] plainOne = sample("plain1", "--n", "5", "--class", "1");
+        float[] full = sample("full", "--init", initPng.toString(), "--strength", "1", "--n", "5", "--class", "1");
+        assertArrayEquals(plainOne, full);
+        // without --class the samples from an input are unconditional (the null class), not a cycle of classes
+        TrainSampleEvalTest.Result r = run("sample", "--checkpoint", imageRun.toString(), "--init", initPng.toString(),
+                "--n", "2", "--out", dir.resolve("nc.png").toString(), "--save-raw", dir.resolve("nc.npy").toString(),
+                "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("no --class: the samples are unconditional"), r::toString);
+        assertTrue(r.out().contains("guidance 1.00"), r::toString);
+        assertFalse(Files.exists(dir.resolve("nc.labels.npy")), "no class labels for unconditional samples");
+        r = run("sample", "--checkpoint", imageRun.toString(), "--init", initPng.toString(), "--guidance", "3",
+                "--out", dir.resolve("nc.png").toString(), "--backend", "cpu");
+        assertTrue(r.code() != 0 && r.err().contains("--guidance 3.0 with --init needs --class"), r::toString);
         // an NPY input (what --save-raw writes) is read as the same images
         float[] again = sample("fromnpy", "--init", dir.resolve("low.npy").toString(), "--strength", "0.5", "--n", "5");
         assertEquals(low.length, again.length);
