@@ -42,7 +42,7 @@ import java.util.Locale;
  * @param generated fraction of the mask's values that are generated (1 = generate; 0 without a mask)
  * @param kept      for vector inputs, the values as read (before standardisation; NaN where missing), which the
  *                  samples get back exactly where they are kept; null for images
- * @param labels    the class of each input from a CSV label column, or null
+ * @param labels    the class of each input from a CSV label column ({@code -1}: an empty cell), or null
  * @param source    how the inputs were read, for the command's output
  * @param notes     things the user should know (ignored columns, a mask that keeps everything, size mismatches)
  */
@@ -257,21 +257,29 @@ record EditInput(float[] init, float[] mask, int count, double generated, float[
             return null;
         }
         int[] out = new int[rows.labels().size()];
+        int empty = 0;
         for (int r = 0; r < out.length; r++) {
             String v = rows.labels().get(r);
+            if (v.isEmpty()) {
+                out[r] = -1;                                     // unknown: the null class
+                empty++;
+                continue;
+            }
             int idx = model.classNames().indexOf(v);
             if (idx < 0 && v.matches("\\d{1,9}") && model.classNames().isEmpty()) {
                 idx = Integer.parseInt(v);
             }
             if (idx < 0 || idx >= model.numClasses()) {
-                notes.add("column '" + column + "' of --init is not used as the rows' classes: row " + (r + 1)
-                        + " has '" + DataLoading.showName(v) + "', not one of the model's classes "
-                        + DataLoading.listNames(model.classNames(), 10, false));
-                return null;
+                throw new IllegalArgumentException("--init: " + file + " row " + (r + 1) + " has class "
+                        + DataLoading.showName(v) + " in column '" + column + "', not one of the model's classes "
+                        + DataLoading.listNames(model.classNames(), 10, false) + " (leave the cell empty for no "
+                        + "class, or use --class)");
             }
             out[r] = idx;
         }
-        notes.add("each sample has the class of its --init row (column '" + column + "'); --class overrides it");
+        notes.add("each sample has the class of its --init row (column '" + column + "'"
+                + (empty > 0 ? "; " + empty + " empty cell" + (empty == 1 ? "" : "s") + ": no class, the "
+                + "unconditional model" : "") + "); --class overrides it");
         return out;
     }
 

@@ -94,7 +94,7 @@ final class SampleCommand implements Callable<Integer> {
 
     @Option(names = "--init", description = "start from this input instead of noise (image-to-image, SDEdit): a PNG "
             + "or JPEG for image models (resampled like training images; or an NPY [K, C, H, W] in [-1, 1]), a CSV or "
-            + "NPY of rows for vector models, whose empty or NaN cells are generated from the rest (imputation); "
+            + "NPY of rows for vector models, whose empty, NaN or NA cells are generated from the rest (imputation); "
             + "sample i starts from input i mod K")
     Path init;
 
@@ -268,6 +268,25 @@ final class SampleCommand implements Callable<Integer> {
         }
     }
 
+    /** Each input row's class from --init ({@code k}, the null class, for an empty cell), or null. */
+    private static int[] rowClasses(EditInput edit, int k, double labelDropout) {
+        int[] rowClass = edit == null ? null : edit.labels();
+        if (rowClass == null) {
+            return null;
+        }
+        int[] mapped = rowClass.clone();
+        for (int r = 0; r < mapped.length; r++) {
+            if (mapped[r] < 0) {                                 // an empty label cell: the null class
+                if (labelDropout == 0) {
+                    throw new IllegalArgumentException("--init row " + (r + 1) + " has an empty class cell, but the "
+                            + "model's null class was never trained (--label-dropout 0): give every row a class");
+                }
+                mapped[r] = k;
+            }
+        }
+        return mapped;
+    }
+
     /** A strength as typed: {@code 0.8}, {@code 1} (tiny ones as {@code 1.0E-300}). */
     private static String fmt(double v) {
         return v < 1e-6 ? Double.toString(v) : java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
@@ -363,11 +382,15 @@ final class SampleCommand implements Callable<Integer> {
                         + "one of them");
             }
         }
-        if (edit != null && edit.mask() != null && warn != null && !name.replace('-', '_').startsWith("ddpm")
+        if (edit != null && edit.mask() != null && edit.generated() > 0 && progress != null
                 && !name.replace('-', '_').equals("repaint")) {
-            warn.println("note: inpainting keeps the unmasked region by replacement at every step; --sampler repaint "
-                    + "(RePaint, 10x the model calls) or ddpm make the generated region agree with it best");
-            warn.flush();
+            progress.println("note        inpainting keeps the unmasked region by replacement at every step; --sampler "
+                    + "repaint (RePaint, 10x the model calls) makes the generated region agree with it best");
+        }
+        if (edit != null && edit.mask() != null && edit.kept() != null && strength < 1) {
+            throw new IllegalArgumentException("--strength " + fmt(strength) + " starts from the --init values, but "
+                    + "its empty cells have none: imputation runs at strength 1 (give the rows to edit, without empty "
+                    + "cells, in another --init for a strength below 1)");
         }
         int k = s.model().numClasses();
         if (classLabel != null && k == 0) {
@@ -382,7 +405,7 @@ final class SampleCommand implements Callable<Integer> {
                     + "class was never trained, so guided samples are unreliable");
             warn.flush();
         }
-        int[] rowClass = edit == null ? null : edit.labels();
+        int[] rowClass = rowClasses(edit, k, s.training().labelDropout());
         // from an input without a class (none given, none in its rows): the null class, i.e. the unconditional model
         // (the input, not a class cycle, decides what the samples show) when label dropout trained it
         boolean nullClass = edit != null && k > 0 && classLabel == null && rowClass == null
@@ -424,6 +447,10 @@ final class SampleCommand implements Callable<Integer> {
             labels = new int[n];
             for (int i = 0; i < n; i++) {
                 labels[i] = labelOf.applyAsInt(i);
+                if (labels[i] == k) {                            // some rows unconditional: no class list to write
+                    labels = null;
+                    break;
+                }
             }
         }
         return new Result(x, labels, k, name, spacing, g, grid.steps());

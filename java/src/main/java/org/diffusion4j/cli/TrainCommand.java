@@ -153,8 +153,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--micro-batch", description = "samples per forward/backward pass, dividing --batch: the "
             + "gradients of --batch/M passes are accumulated before each optimizer step (gradient accumulation: the "
-            + "update of the whole batch, up to float rounding, with the activation memory of M samples; default: "
-            + "the whole batch in one pass); --resume may change it (the run then stays equal only up to rounding)")
+            + "update of the whole batch, up to float rounding, with the activation memory of M samples; default, "
+            + "or 0: the whole batch in one pass); --resume may change it (the run then stays equal only up to "
+            + "rounding)")
     Integer microBatch;
 
     @Option(names = "--random-flip", description = "mirror each training image left-right with probability 1/2 "
@@ -928,7 +929,7 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The divisors of {@code n} below {@code n}, for error messages (at most 12 shown). */
+    /** The divisors of {@code n}, for error messages (the 12 smallest and {@code n}). */
     private static String divisors(int n) {
         java.util.List<String> d = new java.util.ArrayList<>();
         for (int i = 1; i < n && d.size() < 12; i++) {
@@ -936,6 +937,7 @@ final class TrainCommand implements Callable<Integer> {
                 d.add(Integer.toString(i));
             }
         }
+        d.add(Integer.toString(n));
         return String.join(", ", d);
     }
 
@@ -948,8 +950,7 @@ final class TrainCommand implements Callable<Integer> {
         positive("--batch", o.batch());
         if (o.microBatch() < 0 || o.microBatch() > o.batch() || (o.microBatch() > 0 && o.batch() % o.microBatch() != 0)) {
             throw new IllegalArgumentException("--micro-batch must divide --batch " + o.batch() + ", got "
-                    + o.microBatch() + (o.microBatch() > 0 && o.microBatch() < o.batch() ? " (divisors: "
-                    + divisors(o.batch()) + ")" : ""));
+                    + o.microBatch() + " (divisors: " + divisors(o.batch()) + ")");
         }
         positive("--hidden", o.hidden());
         positive("--depth", o.depth());

@@ -180,6 +180,20 @@ class ImageToImageCliTest {
                 "--backend", "cpu");
         assertEquals(0, r.code(), r::toString);
         assertArrayEquals(new float[] {1, 1, 1}, Npy.read(dir.resolve("labelled.labels.npy")).values());
+        // an empty class cell is the unconditional model; a name the model does not know is refused
+        Files.writeString(labelled, "a,label,b\n-2.0,high,\n2.0,,\n");
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", labelled.toString(), "--n", "2",
+                "--out", dir.resolve("labelled.png").toString(), "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("1 empty cell: no class, the unconditional model"), r::toString);
+        Files.writeString(labelled, "a,label,b\n-2.0,high,\n2.0,martian,\n");
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", labelled.toString(), "--n", "2",
+                "--out", dir.resolve("labelled.png").toString(), "--backend", "cpu");
+        assertTrue(r.code() != 0 && r.err().contains("row 2 has class martian in column 'label'"), r::toString);
+        // empty cells have nothing to start from below strength 1
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", rows.toString(), "--strength", "0.5",
+                "--out", dir.resolve("labelled.png").toString(), "--backend", "cpu");
+        assertTrue(r.code() != 0 && r.err().contains("imputation runs at strength 1"), r::toString);
         // the training file itself is a valid --init
         r = run("sample", "--checkpoint", vectorRun.toString(), "--init", dir.resolve("table.csv").toString(),
                 "--strength", "0.5", "--n", "4", "--out", dir.resolve("edit.png").toString(), "--backend", "cpu");
