@@ -36,7 +36,7 @@ final class Sampling {
 
     /** Names accepted by {@code --sampler} (dashes or underscores). */
     static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, ddpm-large, "
-            + "euler-ancestral, dpmpp-2m-sde, dpmpp-3m, dpmpp-3m-sde, repaint";
+            + "euler-ancestral, dpmpp-2m-sde, dpmpp-3m, dpmpp-3m-sde, unipc, repaint";
 
     private Sampling() {
     }

@@ -150,6 +150,11 @@ public final class Samplers {
         return named("flow-midpoint", Samplers::flowMidpoint);
     }
 
+    /** UniPC-2 with the UniC corrector ({@link #uniPc(SamplerContext, Tensor, SamplingGrid)}). */
+    public static Sampler uniPc() {
+        return named("unipc", Samplers::uniPc);
+    }
+
     /** DPM-Solver++(3M) (deterministic; {@link #dpmSolverPp3mSde} with {@code η = 0}). */
     public static Sampler dpmSolverPp3m() {
         return named("dpmpp-3m", (ctx, x, grid) -> dpmSolverPp3mSde(ctx, x, grid, 0, 0));
@@ -187,7 +192,7 @@ public final class Samplers {
      * A sampler by its k-diffusion / diffusers-style name, with default parameters: {@code ddpm}
      * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
      * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code dpmpp_3m}, {@code dpmpp_3m_sde} (η = 1),
-     * {@code flow_euler}, {@code flow_midpoint},
+     * {@code flow_euler}, {@code flow_midpoint}, {@code unipc},
      * {@code repaint} (U = 10, j = 10); case and
      * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it).
      *
@@ -207,10 +212,11 @@ public final class Samplers {
             case "flow_midpoint" -> flowMidpoint();
             case "dpmpp_3m", "dpm++3m" -> dpmSolverPp3m();
             case "dpmpp_3m_sde", "dpm++3m_sde" -> dpmSolverPp3mSde(1, 1);
+            case "unipc" -> uniPc();
             case "repaint" -> repaint(10, 10);
             default -> throw new IllegalArgumentException("unknown sampler '" + name + "'; expected ddpm, ddpm_large,"
                     + " ddim, euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, dpmpp_3m_sde, flow_euler,"
-                    + " flow_midpoint or repaint");
+                    + " flow_midpoint, unipc or repaint");
         };
     }
 
@@ -507,6 +513,81 @@ public final class Samplers {
             spare = swap;
             h2 = h1;
             h1 = h;
+        }
+    }
+
+    /**
+     * UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of Diffusion
+     * Models", Algorithms 1–2 with {@code B(h) = e^{−h} − 1}, their "bh2", in data prediction; diffusers'
+     * {@code UniPCMultistepScheduler} with {@code solver_order=2}, {@code lower_order_final}): a second-order multistep
+     * predictor (UniP-2, {@code ρ = 1/2}) and, after each model evaluation, the corrector UniC, which reuses that
+     * evaluation to raise the order by one at no extra model call. With {@code h = λ_s − λ_t}, {@code φ1 = e^{−h} − 1},
+     * {@code r = (λ_{t−1} − λ_t)/h}, {@code D1 = (D_{t−1} − D_t)/r}:
+     * <pre>
+     *   predictor:  x̂_s = (σ_s/σ_t)·x_t − α_s φ1·D_t − α_s B(h)·ρ·D1                 (first order: no D1 term)
+     *   corrector:  x_s = (σ_s/σ_t)·x_t − α_s φ1·D_t − α_s B(h)·(ρ0·D1 + ρ1·(D(x̂_s) − D_t))
+     * </pre>
+     * where the corrector's {@code (ρ0, ρ1)} solve {@code [[1, 1], [r, 1]]·ρ = (b1, b2)},
+     * {@code b_k = k!·φ_{k+1}(h)/B(h)} with {@code φ_2 = φ1/(−h) − 1}, {@code φ_3 = φ_2/(−h) − 1/2} (the paper's
+     * eq. 8 with {@code p = 2}); at order 1, {@code ρ1 = 1/2}. The first step is first order, and so is the last
+     * (into {@code σ = 0}: {@code x = α·D}). The predicted state {@code x̂} is what the model sees and what
+     * {@link SamplerContext#afterStep} is told of; the corrected state is not reported again.
+     */
+    public static void uniPc(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        int n = grid.steps();
+        Tensor older = ctx.scratch(0, x);                                 // D_{i−2}
+        Tensor[] pred = {ctx.scratch(2, x), ctx.scratch(3, x)};          // predicted states, used alternately
+        Tensor evaluated = x;
+        int lastOrder = 0;
+        for (int i = 0; i < n; i++) {
+            Level t = grid.level(i);
+            Level s = grid.level(i + 1);
+            ctx.evaluate(evaluated, t);
+            if (i > 0) {                                                  // UniC: correct x at level i
+                Level a = grid.level(i - 1);
+                double h = t.lambda() - a.lambda();
+                double phi1 = Math.expm1(-h);
+                double bh = phi1;
+                double cD;                                                // D_i, at the predicted state
+                double cM0 = -t.alpha() * phi1;                           // D_{i−1}
+                double cM1 = 0;                                           // D_{i−2}
+                if (lastOrder == 1) {
+                    cD = -0.5 * t.alpha() * bh;
+                    cM0 += 0.5 * t.alpha() * bh;
+                } else {
+                    double r1 = (grid.level(i - 2).lambda() - a.lambda()) / h;
+                    double phi2 = phi1 / -h - 1;
+                    double b1 = phi2 / bh;
+                    double b2 = (phi2 / -h - 0.5) * 2 / bh;
+                    double rho0 = (b1 - b2) / (1 - r1);
+                    double rho1 = b1 - rho0;
+                    cD = -t.alpha() * bh * rho1;
+                    cM0 += t.alpha() * bh * (rho0 / r1 + rho1);
+                    cM1 = -t.alpha() * bh * rho0 / r1;
+                }
+                ctx.update(Update.denoised(t.sigma() / a.sigma(), cD).withHistory(cM0), x, x, false);
+                if (cM1 != 0) {
+                    ctx.backend().axpby(1f, x, (float) cM1, older, x);
+                }
+                ctx.backend().copy(ctx.history(), older);                // D_{i−1}: the next corrector's D_{i−2}
+            }
+            boolean last = i == n - 1;
+            int order = (i == 0 || last) ? 1 : 2;
+            double h = s.lambda() - t.lambda();
+            double phi1 = s.sigma() == 0 ? -1 : Math.expm1(-h);
+            double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma();
+            Update u = Update.denoised(decay, -s.alpha() * phi1);
+            if (order == 2) {
+                double r1 = (grid.level(i - 1).lambda() - t.lambda()) / h;
+                double bh = phi1;
+                u = Update.denoised(decay, -s.alpha() * phi1 + s.alpha() * bh * 0.5 / r1)
+                        .withHistory(-s.alpha() * bh * 0.5 / r1);
+            }
+            Tensor out = last ? x : pred[evaluated == pred[0] ? 1 : 0];
+            ctx.update(u, x, out, !last);
+            ctx.afterStep(out, grid, i + 1);
+            evaluated = out;
+            lastOrder = order;
         }
     }
 

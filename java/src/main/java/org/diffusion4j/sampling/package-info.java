@@ -15,7 +15,7 @@
  *       discrete timesteps, VE sigmas (Karras, exponential…) or flow sigmas; walked by step counter.</li>
  *   <li>{@link org.diffusion4j.sampling.Samplers}: DDPM ancestral ({@code fixed_small}, {@code fixed_large}),
  *       DDIM (η), Euler, Euler ancestral, Heun (with churn), DPM-Solver++(2M), DPM-Solver++(2M) SDE,
- *       DPM-Solver++(3M) and (3M) SDE, flow Euler,
+ *       DPM-Solver++(3M) and (3M) SDE, UniPC, flow Euler,
  *       flow midpoint, RePaint — each one short function following its paper.</li>
  *   <li>Image-to-image and inpainting: {@link org.diffusion4j.sampling.SamplingGrid#forStrength} (SDEdit's shortened
  *       grid), {@code SamplerContext.initialNoise(x, grid, init)}, and

@@ -254,6 +254,136 @@ class ConvergenceOrderTest {
         assertTrue(worst < 1e-5, "max relative difference " + worst);
     }
 
+    /** UniPC-2 with its corrector: the corrector lifts the second-order predictor to third order (Zhao et al. 2023). */
+    @Test
+    void uniPcIsThirdOrder() {
+        double o = order("unipc (VP, uniform log-SNR, eps-model)", Samplers.uniPc(), Prediction.EPSILON,
+                ConvergenceOrderTest::logSnr);
+        assertTrue(o > 2.5 && o < 3.6, "UniPC order " + o);
+    }
+
+    /**
+     * UniPC matches diffusers' {@code UniPCMultistepScheduler} ({@code predict_x0}, {@code bh2}, {@code solver_order=2},
+     * {@code lower_order_final}) transcribed in float64 from its step logic: the corrector on the model output at the
+     * new sample with the previous sample and outputs, then the predictor; {@code b} and {@code R} built by the same
+     * loop, {@code ρ_p = 1/2}, {@code ρ_c} solved.
+     */
+    @Test
+    void uniPcIsDiffusersUpdate() {
+        for (SamplingGrid grid : new SamplingGrid[] {logSnr(9),
+                SamplingGrid.ofSigmasVe(EDM, SigmaGrids.appendZero(SigmaGrids.karras(10, 0.02, 80, 7)))}) {
+            int d = DATA.dim();
+            float[] init = new float[BATCH * d];
+            for (int i = 0; i < init.length; i++) {
+                init[i] = (float) (grid.first().sigma() * Philox.normal(3, 0, i));
+            }
+            float[] got;
+            try (TensorScope scope = TensorScope.open();
+                 SamplerContext ctx = SamplerContext.builder(backend, DATA.model(Prediction.V), Prediction.V).build()) {
+                Tensor x = backend.fromArray(scope, init, BATCH, d);
+                ctx.sample(Samplers.uniPc(), x, grid);
+                got = x.toFloatArray();
+            }
+            double worst = 0;
+            for (int e = 0; e < init.length; e++) {
+                double want = uniPcReference(grid, e % d, init[e]);
+                worst = Math.max(worst, Math.abs(got[e] - want) / (1 + Math.abs(want)));
+            }
+            System.out.printf(Locale.ROOT, "unipc vs diffusers' update in float64: %.2e%n", worst);
+            assertTrue(worst < 2e-5, "max relative difference " + worst);
+        }
+    }
+
+    private static double uniPcReference(SamplingGrid grid, int j, double x0) {
+        int n = grid.steps();
+        java.util.List<Double> outputs = new java.util.ArrayList<>();
+        double x = x0;
+        double lastSample = Double.NaN;
+        int thisOrder = 0;
+        int lowerOrderNums = 0;
+        for (int i = 0; i < n; i++) {
+            Level cur = grid.level(i);
+            double modelT = DATA.denoised(j, x, cur.alpha(), cur.sigma());
+            if (i > 0) {
+                x = uniCorrect(grid, i, outputs, modelT, lastSample, thisOrder);
+            }
+            outputs.add(modelT);
+            thisOrder = Math.min(2, n - i);
+            thisOrder = Math.min(thisOrder, lowerOrderNums + 1);
+            lastSample = x;
+            x = uniPredict(grid, i, outputs, x, thisOrder);
+            lowerOrderNums = Math.min(lowerOrderNums + 1, 2);
+        }
+        return x;
+    }
+
+    /** {@code multistep_uni_p_bh_update}: from level {@code i} to {@code i + 1}. */
+    private static double uniPredict(SamplingGrid grid, int i, java.util.List<Double> outputs, double x, int order) {
+        Level s0 = grid.level(i);
+        Level t = grid.level(i + 1);
+        double m0 = outputs.get(outputs.size() - 1);
+        if (t.sigma() == 0) {
+            return m0;                                    // h = ∞: σ_t/σ_s0·x → 0, −α_t·expm1(−∞)·m0 = m0
+        }
+        double h = t.lambda() - s0.lambda();
+        double hh = -h;
+        double hPhi1 = Math.expm1(hh);
+        double bH = Math.expm1(hh);
+        double xt = t.sigma() / s0.sigma() * x - t.alpha() * hPhi1 * m0;
+        if (order == 2) {
+            double mi = outputs.get(outputs.size() - 2);
+            double rk = (grid.level(i - 1).lambda() - s0.lambda()) / h;
+            double d1 = (mi - m0) / rk;
+            xt -= t.alpha() * bH * 0.5 * d1;
+        }
+        return xt;
+    }
+
+    /** {@code multistep_uni_c_bh_update}: the sample at level {@code i} corrected with the model output there. */
+    private static double uniCorrect(SamplingGrid grid, int i, java.util.List<Double> outputs, double modelT,
+                                     double lastSample, int order) {
+        Level s0 = grid.level(i - 1);
+        Level t = grid.level(i);
+        double m0 = outputs.get(outputs.size() - 1);
+        double h = t.lambda() - s0.lambda();
+        double hh = -h;
+        double hPhi1 = Math.expm1(hh);
+        double bH = Math.expm1(hh);
+        double[] rks = new double[order];
+        double[] d1s = new double[order - 1];
+        for (int k = 1; k < order; k++) {
+            double mi = outputs.get(outputs.size() - 1 - k);
+            rks[k - 1] = (grid.level(i - 1 - k).lambda() - s0.lambda()) / h;
+            d1s[k - 1] = (mi - m0) / rks[k - 1];
+        }
+        rks[order - 1] = 1.0;
+        double[][] r = new double[order][order];
+        double[] b = new double[order];
+        double hPhiK = hPhi1 / hh - 1;
+        double factorial = 1;
+        for (int k = 1; k <= order; k++) {
+            for (int c = 0; c < order; c++) {
+                r[k - 1][c] = Math.pow(rks[c], k - 1);
+            }
+            b[k - 1] = hPhiK * factorial / bH;
+            factorial *= k + 1;
+            hPhiK = hPhiK / hh - 1 / factorial;
+        }
+        double[] rhos;
+        if (order == 1) {
+            rhos = new double[] {0.5};
+        } else {                                          // 2x2 solve by Cramer's rule
+            double det = r[0][0] * r[1][1] - r[0][1] * r[1][0];
+            rhos = new double[] {(b[0] * r[1][1] - r[0][1] * b[1]) / det, (r[0][0] * b[1] - b[0] * r[1][0]) / det};
+        }
+        double xt = t.sigma() / s0.sigma() * lastSample - t.alpha() * hPhi1 * m0;
+        double corr = 0;
+        for (int k = 0; k < order - 1; k++) {
+            corr += rhos[k] * d1s[k];
+        }
+        return xt - t.alpha() * bH * (corr + rhos[order - 1] * (modelT - m0));
+    }
+
     /**
      * For a single Gaussian the rectified-flow ODE is {@code x' = a(σ)x + b(σ)} with {@code a = v'/(2v)} and
      * {@code v = (1−σ)²s² + σ²} quadratic, so {@code a'' = −6aa' − 4a³} and the midpoint rule's h³ error

@@ -158,7 +158,7 @@ class CudaSamplingTest {
         SamplingGrid edm = SamplingGrid.ofSigmasVe(EdmSchedule.karras2022(),
                 SigmaGrids.appendZero(SigmaGrids.karras(20, 0.002, 80, 7)));
         Object[][] runs = {{"dpmpp_2m", Samplers.dpmSolverPp2m(), vp}, {"dpmpp_2m_sde", Samplers.dpmSolverPp2mSde(1, 1), vp},
-                {"dpmpp_3m_sde", Samplers.dpmSolverPp3mSde(1, 1), vp},
+                {"dpmpp_3m_sde", Samplers.dpmSolverPp3mSde(1, 1), vp}, {"unipc", Samplers.uniPc(), vp},
                 {"ddpm", Samplers.ddpm(Samplers.DdpmVariance.FIXED_SMALL), vp}, {"heun", Samplers.heun(), edm},
                 {"euler_ancestral", Samplers.eulerAncestral(1, 1), edm}};
         for (Object[] r : runs) {

@@ -197,6 +197,7 @@ class ImageToImageTest {
                 new Case("euler_a", Samplers.eulerAncestral(1, 1), Prediction.SAMPLE, vpGrid(20)),
                 new Case("dpm++2m sde", Samplers.dpmSolverPp2mSde(1, 1), Prediction.V, vpGrid(20)),
                 new Case("dpm++3m sde", Samplers.dpmSolverPp3mSde(1, 1), Prediction.V, vpGrid(20)),
+                new Case("unipc", Samplers.uniPc(), Prediction.EPSILON, vpGrid(20)),
                 new Case("heun", Samplers.heun(), Prediction.EPSILON, vpGrid(20).from(1)),
                 new Case("ddim", Samplers.ddim(0), Prediction.EPSILON, vpGrid(20)),
                 new Case("flow midpoint, strength 0.7", Samplers.flowMidpoint(), Prediction.VELOCITY,
