@@ -93,10 +93,11 @@ final class InfoCommand implements Callable<Integer> {
         TrainingConfig t = info.training();
         if (t != null) {
             o.printf(Locale.ROOT, "training    objective %s, schedule %s, time sampler %s, loss weight %s, batch %d, "
-                            + "lr %.3g, %d planned steps, label dropout %.3g%s%n",
+                            + "lr %.3g, %d planned steps, label dropout %.3g%s%s%n",
                     t.objective().name().toLowerCase(Locale.ROOT), t.schedule(), t.timeSampler(), t.lossWeight(),
                     t.batchSize(), t.learningRate(), t.totalSteps(), t.labelDropout(),
-                    t.randomFlip() ? ", random flips" : "");
+                    t.randomFlip() ? ", random flips" : "",
+                    t.microBatches() > 1 ? ", micro-batches of " + t.microBatch() : "");
         }
         int classes = info.modelConfig() == null ? 0
                 : RunJson.JSON.readTree(info.modelConfig()).path("numClasses").asInt(0);

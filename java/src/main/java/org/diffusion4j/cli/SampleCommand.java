@@ -373,6 +373,10 @@ final class SampleCommand implements Callable<Integer> {
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
         SamplingGrid grid = Sampling.grid(s.training(), name, steps, spacing);
+        if (grid.steps() < steps && progress != null) {
+            progress.println("note        --steps " + steps + " is more than the model's " + grid.steps()
+                    + " discrete timesteps: " + grid.steps() + " steps");
+        }
         if (edit != null && strength < 1) {
             try {
                 grid = grid.forStrength(strength);
@@ -380,6 +384,18 @@ final class SampleCommand implements Callable<Integer> {
                 throw new IllegalArgumentException((defaultStrength ? "the default --strength " : "--strength ")
                         + fmt(strength) + " with --steps " + steps + " keeps no step (strength x steps < 1); raise "
                         + "one of them");
+            }
+        }
+        String canonical = name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        if (canonical.startsWith("dpmpp-3m") && grid.steps() < 10 && progress != null) {
+            progress.println("note        " + canonical + " over fewer than 10 steps is often worse than dpmpp-2m (its "
+                    + "third-order extrapolation is unstable on coarse grids)");
+        }
+        if (rescale > 0 && progress != null) {
+            long values = org.diffusion4j.tensor.Shape.numel(s.model().sampleShape());
+            if (values < 16) {
+                progress.println("note        --guidance-rescale divides by each sample's standard deviation over its "
+                        + values + " values: unstable for so few (it suits images)");
             }
         }
         if (edit != null && edit.mask() != null && edit.generated() > 0 && progress != null
@@ -453,7 +469,7 @@ final class SampleCommand implements Callable<Integer> {
                 }
             }
         }
-        return new Result(x, labels, k, name, spacing, g, grid.steps());
+        return new Result(x, labels, k, canonical, spacing, g, grid.steps());
     }
 
     /**

@@ -686,7 +686,7 @@ final class TrainCommand implements Callable<Integer> {
                         }
                         if (gridDue && !stopRequested) {
                             progress.note("samples     drawing the step-" + done + " sample grid (" + opts.sampleSteps()
-                                    + " sampler steps)");
+                                    + " sampler step" + (opts.sampleSteps() == 1 ? ")" : "s)"));
                             String drawn = null;
                             synchronized (stopLock) {
                                 inGrid = !stopRequested;
@@ -916,7 +916,7 @@ final class TrainCommand implements Callable<Integer> {
                         ? "auto" : theirs;
                 throw new IllegalArgumentException("--resume: " + name + " " + mine + " conflicts with the run's "
                         + shown + " (run.json); a resumed run keeps its configuration (only --steps, "
-                        + "--threads, --backend and the checkpoint and sample-grid options may change)");
+                        + "--micro-batch, --threads, --backend and the checkpoint and sample-grid options may change)");
             } else {
                 values[i] = theirs;
             }
@@ -932,10 +932,13 @@ final class TrainCommand implements Callable<Integer> {
     /** The divisors of {@code n}, for error messages (the 12 smallest and {@code n}). */
     private static String divisors(int n) {
         java.util.List<String> d = new java.util.ArrayList<>();
-        for (int i = 1; i < n && d.size() < 12; i++) {
+        for (int i = 1; i < n && d.size() <= 12; i++) {
             if (n % i == 0) {
                 d.add(Integer.toString(i));
             }
+        }
+        if (d.size() > 12) {
+            d.set(12, "...");
         }
         d.add(Integer.toString(n));
         return String.join(", ", d);
@@ -948,7 +951,11 @@ final class TrainCommand implements Callable<Integer> {
         objective(o.objective());
         positive("--steps", o.steps());
         positive("--batch", o.batch());
-        if (o.microBatch() < 0 || o.microBatch() > o.batch() || (o.microBatch() > 0 && o.batch() % o.microBatch() != 0)) {
+        if (o.microBatch() < 0) {
+            throw new IllegalArgumentException("--micro-batch must be >= 1 (or 0: the whole batch), got "
+                    + o.microBatch());
+        }
+        if (o.microBatch() > o.batch() || (o.microBatch() > 0 && o.batch() % o.microBatch() != 0)) {
             throw new IllegalArgumentException("--micro-batch must divide --batch " + o.batch() + ", got "
                     + o.microBatch() + " (divisors: " + divisors(o.batch()) + ")");
         }
