@@ -146,6 +146,8 @@ public final class SamplerContext implements AutoCloseable {
     private Level evalLevel;
     private long modelCalls;
     private boolean closed;
+    /** Set while {@link #sample} runs: a second run or {@link #close()} meanwhile is refused. */
+    private final java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean();
 
     private SamplerContext(Builder b) {
         this.backend = b.backend;
@@ -283,6 +285,8 @@ public final class SamplerContext implements AutoCloseable {
      *                                  outputs, history or {@link #scratch} slots, which samplers overwrite)
      * @throws java.util.concurrent.CancellationException when the calling thread is interrupted (before a model
      *                                  call; {@code x} then holds a partly sampled state)
+     * @throws IllegalStateException    when this context is already sampling (one run at a time), or, with inpainting
+     *                                  or a step listener, when the sampler did not report its last level
      */
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
@@ -293,20 +297,24 @@ public final class SamplerContext implements AutoCloseable {
                         + " history or scratch slot), which the sampler overwrites; sample into your own tensor");
             }
         }
-        historyTarget = null;
-        evalInput = null;
         Objects.requireNonNull(grid, "grid");
-        reached = -1;
-        if (known == null && stepListener == null) {
+        if (!running.compareAndSet(false, true)) {
+            throw new IllegalStateException("this SamplerContext is already sampling (another thread's run, or the "
+                    + "model calling back into it); it serves one run at a time");
+        }
+        try {
+            historyTarget = null;
+            evalInput = null;
+            reached = 0;
+            if (known != null) {
+                prepareInpainting(x);
+                replace(x, grid, 0, 0);              // the known region at the first level, whatever x held there
+            }
             sampler.sample(this, x, grid);
-            return;
+        } finally {
+            running.set(false);
         }
-        if (known != null) {
-            prepareInpainting(x);
-            replace(x, grid, 0, 0);                  // the known region at the first level, whatever x held there
-        }
-        sampler.sample(this, x, grid);
-        if (reached != grid.size() - 1) {
+        if ((known != null || stepListener != null) && reached != grid.size() - 1) {
             throw new IllegalStateException((known != null ? "inpainting" : "a step listener") + " needs a sampler "
                     + "that calls afterStep(x, grid, level) after each step; " + sampler + " last reported level "
                     + reached + " of " + (grid.size() - 1) + (known != null ? ", so the known region was not kept"
@@ -321,6 +329,8 @@ public final class SamplerContext implements AutoCloseable {
      * level; otherwise it only records the level.
      *
      * @throws IllegalArgumentException for a level outside {@code grid} or an {@code x} of another shape
+     * @throws IllegalStateException    during {@link #sample}, for a level that is not the next one (levels are
+     *                                  reported in order; a pass {@code > 0} may go back)
      */
     public void afterStep(Tensor x, SamplingGrid grid, int level) {
         afterStep(x, grid, level, 0);
@@ -335,9 +345,18 @@ public final class SamplerContext implements AutoCloseable {
      */
     public void afterStep(Tensor x, SamplingGrid grid, int level, int pass) {
         checkOpen();
+        Objects.requireNonNull(x, "x");
         Objects.checkIndex(level, grid.size());
         if (pass < 0) {
             throw new IllegalArgumentException("pass must be >= 0, got " + pass);
+        }
+        if (shape != null && !Arrays.equals(shape, x.shape())) {
+            throw new IllegalArgumentException("afterStep: x " + x + " does not have the shape "
+                    + Arrays.toString(shape) + " of the states of this run");
+        }
+        if (running.get() && level != reached + 1 && !(pass > 0 && level <= reached)) {
+            throw new IllegalStateException("afterStep(level " + level + ", pass " + pass + ") after level " + reached
+                    + ": a sampler reports every level in order (a later pass may go back, as RePaint's jumps do)");
         }
         reached = level;
         if (known != null) {
@@ -412,8 +431,8 @@ public final class SamplerContext implements AutoCloseable {
      *
      * @param init {@code [B, ...]} F32 contiguous, the shape of {@code x}: the input in the model's data space
      *             (e.g. images scaled to {@code [-1, 1]}); not modified
-     * @throws IllegalArgumentException when {@code init} has another shape or dtype, is not on this backend or
-     *                                  overlaps {@code x}
+     * @throws IllegalArgumentException when {@code init} has another shape or dtype, is not on this backend,
+     *                                  overlaps {@code x} or holds NaN or infinite values
      * @throws IllegalStateException    when no noise seeds were given
      */
     public void initialNoise(Tensor x, SamplingGrid grid, Tensor init) {
@@ -421,6 +440,9 @@ public final class SamplerContext implements AutoCloseable {
         DiffusionOps.checkTensor(backend, "init", init, x, false);
         if (Shape.overlaps(init, x)) {
             throw new IllegalArgumentException("init " + init + " overlaps x " + x + "; give the input its own tensor");
+        }
+        if (!Double.isFinite(backend.globalNorm(java.util.List.of(init)))) {
+            throw new IllegalArgumentException("init " + init + " holds NaN or infinite values");
         }
         ops.scaleAddNoise(filled(batch, grid.first().alpha()), filled(batch, grid.first().sigma()),
                 requireSeeds(batch), NoiseSeeds.DRAW_INITIAL, init, x);
@@ -589,13 +611,17 @@ public final class SamplerContext implements AutoCloseable {
     /**
      * Frees every buffer; closes the fused ops if this context created them. Idempotent.
      *
-     * @throws IllegalStateException changing nothing (a later {@code close()} frees everything) while a model call
-     *                               of a sampling run on another thread, or the calling model itself, holds the
-     *                               workspace
+     * @throws IllegalStateException changing nothing (a later {@code close()} frees everything) while a sampling run
+     *                               ({@link #sample}) is in progress on another thread or calls it from inside (the
+     *                               model), or a model call holds the workspace
      */
     @Override
     public void close() {
         if (!closed) {
+            if (running.get()) {
+                throw new IllegalStateException("SamplerContext is in use (a sampling run on another thread, or the "
+                        + "model calling close() from inside it); close it after the run returns");
+            }
             try {
                 workspace.close();                      // the one that can refuse: first, so that nothing leaks
             } catch (IllegalStateException e) {

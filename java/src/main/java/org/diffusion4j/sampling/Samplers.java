@@ -461,7 +461,9 @@ public final class Samplers {
      * fused pass per step with {@code D_{i−1}} as the history, plus a copy and an axpy for {@code D_{i−2}} (scratch
      * slots 0 and 1).
      *
-     * <p>On coarse grids the third-order extrapolation is unstable: with 4–8 Karras steps on a two-component Gaussian
+     * <p>The steps are third order; with the first-order first step the global order measured 2.2–2.7 on Gaussian
+     * data. Large {@code η} diverges as k-diffusion's does (keep {@code η ≤ 1}, its default). On coarse grids the
+     * third-order extrapolation is unstable: with 4–8 Karras steps on a two-component Gaussian
      * mixture its covariance errors were 2–25 times DPM-Solver++(2M)'s (diffusers' lower-order second-to-last step
      * did not cure it); from about 10 steps on it is the more accurate of the two.
      */
@@ -478,7 +480,7 @@ public final class Samplers {
             double h = s.lambda() - t.lambda();
             double hEta = eta == 0 ? h : (1 + eta) * h;
             boolean last = s.sigma() == 0;
-            double decay = last ? 0 : s.sigma() / t.sigma() * Math.exp(-(hEta - h));
+            double decay = last ? 0 : s.sigma() / t.sigma() * (eta == 0 ? 1 : Math.exp(-eta * h));  // α_t = 0: h = ∞
             double phi1 = -Math.expm1(-hEta);                                                  // 1 − e^{−h_η}
             double noise = last || eta == 0 ? 0 : s.sigma() * Math.sqrt(-Math.expm1(-2 * eta * h)) * sNoise;
             double cD = phi1;

@@ -400,7 +400,39 @@ class ImageToImageTest {
                         () -> ctx.sample(silent, x, grid));
                 assertTrue(e.getMessage().contains("afterStep"), e.getMessage());
             }
-            // the init of image-to-image: wrong shape, or x itself
+            // a sampler that reports only its last level, or skips one, is refused (its known region was not kept)
+            Sampler lastOnly = (c, xs, g) -> {
+                for (int i = 0; i < g.steps(); i++) {
+                    c.evaluate(xs, g.level(i));
+                    c.update(SamplerContext.Update.denoised(0, 1), xs, xs, false);
+                }
+                c.afterStep(xs, g, g.steps());
+            };
+            try (SamplerContext ctx = SamplerContext.builder(backend, DATA.model(p), p)
+                    .noise(NoiseSeeds.batch(1, 0, 0, batch))
+                    .inpaint(known, backend.fromArray(scope, half, batch, d)).build()) {
+                ctx.initialNoise(x, grid);
+                IllegalStateException e = assertThrows(IllegalStateException.class,
+                        () -> ctx.sample(lastOnly, x, grid));
+                assertTrue(e.getMessage().contains("afterStep(level 4, pass 0) after level 0"), e.getMessage());
+                // and a context refuses a second run while one is in progress, and close() meanwhile
+                Sampler reentrant = (c, xs, g) -> {
+                    assertThrows(IllegalStateException.class, () -> c.sample(Samplers.ddim(0), xs, g));
+                    IllegalStateException closing = assertThrows(IllegalStateException.class, c::close);
+                    assertTrue(closing.getMessage().contains("in use"), closing.getMessage());
+                    Samplers.ddim(c, xs, g, 0);
+                };
+                ctx.sample(reentrant, x, grid);
+            }
+            // the init of image-to-image: NaN, wrong shape, or x itself
+            try (SamplerContext ctx = SamplerContext.builder(backend, DATA.model(p), p)
+                    .noise(NoiseSeeds.batch(1, 0, 0, batch)).build()) {
+                float[] bad = new float[batch * d];
+                bad[5] = Float.NaN;
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> ctx.initialNoise(x, grid, backend.fromArray(scope, bad, batch, d)));
+                assertTrue(e.getMessage().contains("NaN"), e.getMessage());
+            }
             try (SamplerContext ctx = SamplerContext.builder(backend, DATA.model(p), p)
                     .noise(NoiseSeeds.batch(1, 0, 0, batch)).build()) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

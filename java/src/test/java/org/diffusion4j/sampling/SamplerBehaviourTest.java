@@ -62,11 +62,15 @@ class SamplerBehaviourTest {
         m.put("heun_churn", Samplers.heun(new Samplers.Churn(30, 0, Double.POSITIVE_INFINITY, 1)));
         m.put("dpmpp_2m", Samplers.dpmSolverPp2m());
         m.put("dpmpp_2m_sde", Samplers.dpmSolverPp2mSde(1, 1));
+        m.put("dpmpp_3m", Samplers.dpmSolverPp3m());
+        m.put("dpmpp_3m_sde", Samplers.dpmSolverPp3mSde(1, 1));
+        m.put("unipc", Samplers.uniPc());
+        m.put("repaint", Samplers.repaint(10, 10));
         return m;
     }
 
     private static final List<String> ANCESTRAL = List.of("ddpm", "ddpm_large", "ddim1", "euler_ancestral",
-            "dpmpp_2m_sde", "heun_churn");
+            "dpmpp_2m_sde", "heun_churn", "dpmpp_3m_sde", "repaint");
 
     /** Runs {@code sampler} from initial noise; returns the samples. */
     private static float[] run(Sampler sampler, Denoiser model, Prediction p, SamplingGrid grid, NoiseSeeds seeds,
@@ -125,8 +129,8 @@ class SamplerBehaviourTest {
         SamplingGrid grid = SamplingGrid.ofTimesteps(lin, TimestepSpacing.TRAILING.timesteps(1000, 1));
         assertEquals(1, grid.steps());
         for (var e : diffusionSamplers().entrySet()) {
-            if (e.getKey().equals("heun_churn")) {
-                continue;   // churn moves the evaluation level
+            if (e.getKey().equals("heun_churn") || e.getKey().equals("repaint")) {
+                continue;   // churn moves the evaluation level; RePaint jumps back and samples the step again
             }
             float[] out = run(e.getValue(), Prediction.EPSILON, grid, 2);
             // one step into clean data: x = D(x_T) for every sampler (no noise into sigma = 0)
@@ -210,7 +214,7 @@ class SamplerBehaviourTest {
         SamplingGrid grid = SamplingGrid.ofTimesteps(lin, TimestepSpacing.TRAILING.timesteps(1000, 6));
         Map<String, Sampler> m = diffusionSamplers();
         for (String name : List.of("ddpm", "ddpm_large", "euler", "euler_ancestral", "heun", "dpmpp_2m",
-                "dpmpp_2m_sde")) {
+                "dpmpp_2m_sde", "dpmpp_3m", "dpmpp_3m_sde", "unipc", "repaint")) {
             float[] want = run(m.get(name), Prediction.EPSILON, grid, 3);
             for (String spelling : List.of(name, name.toUpperCase(java.util.Locale.ROOT), name.replace('_', '-'),
                     " " + name + " ")) {
