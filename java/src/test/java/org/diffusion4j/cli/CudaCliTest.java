@@ -111,4 +111,52 @@ class CudaCliTest {
         assertTrue(Math.sqrt(dx / norm) < 5e-2, "samples of the BF16 export vs the run's: relative error "
                 + Math.sqrt(dx / norm));
     }
+
+    /** Gradient accumulation and inpainting on the device: micro-batches follow the CPU's whole batch, kept pixels stay. */
+    @Test
+    void microBatchesAndInpaintingOnCuda(@TempDir Path dir) throws IOException {
+        Path data = TinyData.idxFolder(dir.resolve("tiny"), 64, 24);
+        Path cpuRun = dir.resolve("cpu");
+        Path gpuRun = dir.resolve("gpu");
+        var c = TrainSampleEvalTest.run(train(data, cpuRun, "cpu"));
+        assertEquals(0, c.code(), c::toString);
+        String[] args = train(data, gpuRun, "cuda");
+        String[] micro = java.util.Arrays.copyOf(args, args.length + 2);
+        micro[args.length] = "--micro-batch";
+        micro[args.length + 1] = "4";
+        var g = TrainSampleEvalTest.run(micro);
+        assertEquals(0, g.code(), g::toString);
+        assertTrue(g.out().contains("in 4 passes of 4"), g::toString);
+        double[] lc = losses(cpuRun);
+        double[] lg = losses(gpuRun);
+        for (int i = 0; i < lc.length; i++) {
+            assertTrue(Math.abs(lg[i] - lc[i]) <= 2e-2 * Math.abs(lc[i]), "step " + i + ": cuda micro-batched " + lg[i]
+                    + " vs cpu " + lc[i]);
+        }
+        float[] init = new float[16 * 16];
+        float[] mask = new float[16 * 16];
+        byte[] img = TinyData.image(1, 3);
+        java.awt.image.BufferedImage maskPng = new java.awt.image.BufferedImage(16, 16,
+                java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        for (int p = 0; p < init.length; p++) {
+            init[p] = (float) ((img[p] & 0xff) / 127.5 - 1);
+            mask[p] = p % 16 < 8 ? 1f : 0f;
+            maskPng.getRaster().setSample(p % 16, p / 16, 0, p % 16 < 8 ? 255 : 0);
+        }
+        Npy.write(dir.resolve("init.npy"), init, 1, 1, 16, 16);
+        javax.imageio.ImageIO.write(maskPng, "png", dir.resolve("mask.png").toFile());
+        var s = TrainSampleEvalTest.run("sample", "--checkpoint", gpuRun.toString(), "--init",
+                dir.resolve("init.npy").toString(), "--mask", dir.resolve("mask.png").toString(), "--sampler", "repaint",
+                "--steps", "6", "--n", "3", "--out", dir.resolve("paint.png").toString(), "--save-raw",
+                dir.resolve("paint.npy").toString(), "--backend", "cuda");
+        assertEquals(0, s.code(), s::toString);
+        float[] x = Npy.read(dir.resolve("paint.npy")).values();
+        for (int k = 0; k < 3; k++) {
+            for (int p = 0; p < init.length; p++) {
+                if (mask[p] == 0f) {
+                    assertEquals(init[p], x[k * init.length + p], 0f, "kept pixel " + p + " of sample " + k);
+                }
+            }
+        }
+    }
 }
