@@ -127,6 +127,142 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
                 "uniform", "none", 0.1, false, 0);
     }
 
+    /**
+     * A builder starting from {@link #defaults}{@code (seed, batchSize, totalSteps)}: set fields in any order, checked
+     * once by {@link Builder#build()} (the {@code with…} methods check after each change, so a combination that is
+     * only valid once complete, e.g. an {@code EPSILON} objective on a schedule whose last time needs a narrower time
+     * sampler, must be set in the right order there).
+     */
+    public static Builder builder(long seed, int batchSize, long totalSteps) {
+        return defaults(seed, batchSize, totalSteps).toBuilder();
+    }
+
+    /** A builder holding this configuration's fields. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** Mutable fields of a {@link TrainingConfig}, checked together by {@link #build()}. */
+    public static final class Builder {
+        private long seed;
+        private int batchSize;
+        private long totalSteps;
+        private double learningRate;
+        private long warmupSteps;
+        private double minLearningRate;
+        private AdamW.Hyper adamw;
+        private double maxGradNorm;
+        private Ema.Schedule ema;
+        private Objective objective;
+        private String schedule;
+        private String timeSampler;
+        private String lossWeight;
+        private double labelDropout;
+        private boolean randomFlip;
+        private int microBatch;
+
+        private Builder(TrainingConfig c) {
+            seed = c.seed;
+            batchSize = c.batchSize;
+            totalSteps = c.totalSteps;
+            learningRate = c.learningRate;
+            warmupSteps = c.warmupSteps;
+            minLearningRate = c.minLearningRate;
+            adamw = c.adamw;
+            maxGradNorm = c.maxGradNorm;
+            ema = c.ema;
+            objective = c.objective;
+            schedule = c.schedule;
+            timeSampler = c.timeSampler;
+            lossWeight = c.lossWeight;
+            labelDropout = c.labelDropout;
+            randomFlip = c.randomFlip;
+            microBatch = c.microBatch;
+        }
+
+        /** The seed. */
+        public Builder seed(long s) {
+            seed = s;
+            return this;
+        }
+
+        /** Samples per step and planned steps. */
+        public Builder batch(int size, long steps) {
+            batchSize = size;
+            totalSteps = steps;
+            return this;
+        }
+
+        /** Peak learning rate, warm-up steps and the floor of the cosine decay. */
+        public Builder learningRate(double peak, long warmup, double min) {
+            learningRate = peak;
+            warmupSteps = warmup;
+            minLearningRate = min;
+            return this;
+        }
+
+        /** AdamW hyper-parameters. */
+        public Builder adamw(AdamW.Hyper h) {
+            adamw = h;
+            return this;
+        }
+
+        /** Gradient clipping threshold (0: none). */
+        public Builder maxGradNorm(double max) {
+            maxGradNorm = max;
+            return this;
+        }
+
+        /** EMA schedule (null: none). */
+        public Builder ema(Ema.Schedule e) {
+            ema = e;
+            return this;
+        }
+
+        /** Objective and noise schedule. */
+        public Builder objective(Objective o, String noiseSchedule) {
+            objective = o;
+            schedule = noiseSchedule;
+            return this;
+        }
+
+        /** Time sampler and loss weight. */
+        public Builder timeSampling(String sampler, String weight) {
+            timeSampler = sampler;
+            lossWeight = weight;
+            return this;
+        }
+
+        /** Label-dropout probability. */
+        public Builder labelDropout(double p) {
+            labelDropout = p;
+            return this;
+        }
+
+        /** Random horizontal flips of training images. */
+        public Builder randomFlip(boolean flip) {
+            randomFlip = flip;
+            return this;
+        }
+
+        /** Samples per forward/backward pass (0: the whole batch). */
+        public Builder microBatch(int m) {
+            microBatch = m;
+            return this;
+        }
+
+        /**
+         * The configuration.
+         *
+         * @throws IllegalArgumentException naming the bad field and value (see {@link TrainingConfig})
+         */
+        public TrainingConfig build() {
+            return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
+                    maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip,
+                    microBatch);
+        }
+    }
+
     /** This configuration with another seed. */
     public TrainingConfig withSeed(long s) {
         return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
