@@ -114,6 +114,24 @@ final class Progress implements AutoCloseable {
         };
     }
 
+    /**
+     * A step listener for one long batch: a line {@code sampling    level k/N  elapsed ...} at most every
+     * {@code everySeconds} (none for a run shorter than that).
+     */
+    static org.diffusion4j.sampling.SamplerContext.StepListener stepLines(PrintWriter out, double everySeconds) {
+        long start = System.nanoTime();
+        long[] lastLine = {start};
+        return (level, grid, x) -> {
+            long now = System.nanoTime();
+            if ((now - lastLine[0]) / 1e9 >= everySeconds && level < grid.steps()) {
+                lastLine[0] = now;
+                out.printf(Locale.ROOT, "sampling    level %d/%d  elapsed %s%n", level, grid.steps(),
+                        clock((now - start) / 1e9));
+                out.flush();
+            }
+        };
+    }
+
     /** {@code h:mm:ss}, or {@code ?} when unknown. */
     static String clock(double seconds) {
         if (!Double.isFinite(seconds) || seconds < 0) {

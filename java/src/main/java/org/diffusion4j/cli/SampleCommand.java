@@ -447,7 +447,8 @@ final class SampleCommand implements Callable<Integer> {
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
                 new Sampling.Request(n, seed, labelOf, g, rescale, batch), edit, edit != null && strength < 1,
-                progress != null && n > batch ? Progress.samplingLines(progress, n) : null);
+                progress != null && n > batch ? Progress.samplingLines(progress, n) : null,
+                progress != null && n <= batch ? Progress.stepLines(progress, 10) : null);
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
         }

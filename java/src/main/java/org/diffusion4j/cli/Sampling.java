@@ -172,6 +172,16 @@ final class Sampling {
      */
     static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
                           Request r, EditInput edit, boolean noisedInit, java.util.function.IntConsumer progress) {
+        return sample(be, model, prediction, sampler, grid, r, edit, noisedInit, progress, null);
+    }
+
+    /**
+     * {@link #sample(Backend, DenoiserModel, Prediction, Sampler, SamplingGrid, Request, EditInput, boolean,
+     * java.util.function.IntConsumer)} with {@code steps} told of every level of every batch (null: none).
+     */
+    static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
+                          Request r, EditInput edit, boolean noisedInit, java.util.function.IntConsumer progress,
+                          SamplerContext.StepListener steps) {
         long per = 1;
         long[] sampleShape = model.sampleShape();
         for (long d : sampleShape) {
@@ -214,7 +224,8 @@ final class Sampling {
                 }
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
-                        .checkFinite(true);   // a NaN model output stops with the level named, not a black grid
+                        .checkFinite(true)    // a NaN model output stops with the level named, not a black grid
+                        .onStep(steps);
                 Tensor init = edit == null ? null : be.fromArray(scope, edit.rows(edit.init(), from, chunk), shape);
                 if (edit != null && edit.mask() != null) {
                     b.inpaint(init, be.fromArray(scope, edit.rows(edit.mask(), from, chunk), shape));
