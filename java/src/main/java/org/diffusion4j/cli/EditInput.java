@@ -349,10 +349,16 @@ record EditInput(float[] init, float[] mask, int count, double generated, float[
 
     private static Csv.Rows readCsv(Path file, int d, List<String> featureNames) throws IOException {
         List<String> header;
+        Csv.Header mode = Csv.Header.AUTO;
         try {
             header = Csv.featureNames(file, Csv.Header.AUTO, null);
         } catch (FileFormatException e) {
             throw new IllegalArgumentException("--init: " + e.getMessage(), e);
+        }
+        if (!header.isEmpty() && header.stream().allMatch(h -> h.isEmpty() || h.equalsIgnoreCase("nan")
+                || h.equalsIgnoreCase("na"))) {
+            header = List.of();                                  // a first row of missing cells is data, not names
+            mode = Csv.Header.ABSENT;
         }
         String extra = null;
         if (!header.isEmpty() && !featureNames.isEmpty() && header.containsAll(featureNames)
@@ -367,7 +373,7 @@ record EditInput(float[] init, float[] mask, int count, double generated, float[
         }
         Csv.Rows rows;
         try {
-            rows = Csv.readWithMissing(file, Csv.Header.AUTO, extra);
+            rows = Csv.readWithMissing(file, mode, extra);
         } catch (FileFormatException e) {
             throw new IllegalArgumentException("--init: " + e.getMessage(), e);
         }

@@ -399,7 +399,7 @@ final class SampleCommand implements Callable<Integer> {
             }
         }
         if (edit != null && edit.mask() != null && edit.generated() > 0 && progress != null
-                && !name.replace('-', '_').equals("repaint")) {
+                && !canonical.equals("repaint")) {
             progress.println("note        inpainting keeps the unmasked region by replacement at every step; --sampler "
                     + "repaint (RePaint, 10x the model calls) makes the generated region agree with it best");
         }
@@ -446,7 +446,9 @@ final class SampleCommand implements Callable<Integer> {
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, rescale, batch), edit, edit != null && strength < 1,
+                new Sampling.Request(n, seed, labelOf, g, rescale, batch), edit,
+                edit != null && (strength < 1 || edit.mask() == null),   // diffusers: img2img noises the input even at
+                                                                         // strength 1; inpainting starts from noise
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null,
                 progress != null && n <= batch ? Progress.stepLines(progress, 10) : null);
         if (!Sampling.allFinite(x)) {

@@ -78,8 +78,8 @@ final class Exif {
                         && body[3] == 'f' && body[4] == 0 && body[5] == 0) {
                     return fromTiff(body, 6, body.length);           // the first Exif segment decides, as in PIL
                 }
-            } else if (in.skip(len - 2) != len - 2) {
-                return 1;
+            } else {
+                in.skipNBytes(len - 2);                              // EOFException (an IOException) when short
             }
         }
         return 1;
@@ -115,9 +115,7 @@ final class Exif {
                 byte[] body = in.readNBytes((int) len);
                 return body.length == len ? fromTiff(body, 0, body.length) : 1;
             }
-            if (in.skip(len + 4) != len + 4) {                       // data and CRC
-                return 1;
-            }
+            in.skipNBytes(len + 4);                                  // data and CRC; EOFException when short
         }
         return 1;
     }

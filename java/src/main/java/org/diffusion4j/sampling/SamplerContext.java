@@ -53,7 +53,7 @@ public final class SamplerContext implements AutoCloseable {
     public interface StepListener {
         /**
          * @param level the level just reached, {@code 1 … grid.steps()} (RePaint also reports the levels it jumps
-         *              back to)
+         *              back to, except level 0)
          * @param grid  the grid being walked
          * @param x     the state at that level: read it (e.g. {@code toFloatArray}), do not keep or modify it
          */
@@ -145,7 +145,7 @@ public final class SamplerContext implements AutoCloseable {
     private Tensor evalInput;
     private Level evalLevel;
     private long modelCalls;
-    private boolean closed;
+    private volatile boolean closed;
     /** Set while {@link #sample} runs: a second run or {@link #close()} meanwhile is refused. */
     private final java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean();
 
@@ -300,9 +300,10 @@ public final class SamplerContext implements AutoCloseable {
         Objects.requireNonNull(grid, "grid");
         if (!running.compareAndSet(false, true)) {
             throw new IllegalStateException("this SamplerContext is already sampling (another thread's run, or the "
-                    + "model calling back into it); it serves one run at a time");
+                    + "model calling back into it), or closing; it serves one run at a time");
         }
         try {
+            checkOpen();                                 // close() may have finished between the check above and here
             historyTarget = null;
             evalInput = null;
             reached = 0;
@@ -328,7 +329,8 @@ public final class SamplerContext implements AutoCloseable {
      * ({@link Builder#inpaint}) this replaces the known region, {@code x ← m·x + (1 − m)·(α·known + σ·z)} at that
      * level; otherwise it only records the level.
      *
-     * @throws IllegalArgumentException for a level outside {@code grid} or an {@code x} of another shape
+     * @throws IndexOutOfBoundsException for a level outside {@code grid}
+     * @throws IllegalArgumentException for an {@code x} of another shape
      * @throws IllegalStateException    during {@link #sample}, for a level that is not the next one (levels are
      *                                  reported in order; a pass {@code > 0} may go back)
      */
@@ -617,11 +619,22 @@ public final class SamplerContext implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        if (!running.compareAndSet(false, true)) {       // held while closing: no run starts meanwhile
+            throw new IllegalStateException("SamplerContext is in use (a sampling run on another thread, or the "
+                    + "model calling close() from inside it); close it after the run returns");
+        }
+        try {
+            closeUnlessClosed();
+        } finally {
+            running.set(false);
+        }
+    }
+
+    private void closeUnlessClosed() {
         if (!closed) {
-            if (running.get()) {
-                throw new IllegalStateException("SamplerContext is in use (a sampling run on another thread, or the "
-                        + "model calling close() from inside it); close it after the run returns");
-            }
             try {
                 workspace.close();                      // the one that can refuse: first, so that nothing leaks
             } catch (IllegalStateException e) {

@@ -258,8 +258,9 @@ public final class Samplers {
      *   x_a = (α_a/α_b)·x_b + √(σ_a² − (α_a/α_b)²σ_b²)·z
      * </pre>
      * and the stretch is sampled again. Draws: the step {@code i} of pass {@code r} uses draw {@code 1 + i + r·N},
-     * the jump back of pass {@code r} draw {@code 1 + a + (U + r)·N}, and the replacement of pass {@code r} at level
-     * {@code l} draw {@code DRAW_INPAINT + l + r·(N + 1)}, so no two draws of a run coincide.
+     * the jump back of pass {@code r} draw {@code 1 + a + (U + r)·N}, the replacement after step {@code i} of pass
+     * {@code r} draw {@code DRAW_INPAINT + (i + 1) + r·(N + 1)} and the one after the jump back of pass {@code r} draw
+     * {@code DRAW_INPAINT + a + (U + r)·(N + 1)}, so no two draws of a run coincide.
      */
     public static void repaint(SamplerContext ctx, Tensor x, SamplingGrid grid, int resamplings, int jumpLength) {
         int n = grid.steps();
@@ -283,7 +284,7 @@ public final class Samplers {
                     double ratio = hi.alpha() / lo.alpha();                              // α_{a|b}
                     double added = hi.sigma() * Math.sqrt(oneMinusQ2(hi, lo));            // σ_a √(1 − e^{−2h})
                     ctx.addNoise(x, ratio, added, 1 + a + (long) (resamplings + r) * n);
-                    ctx.afterStep(x, grid, a, r + 1);
+                    ctx.afterStep(x, grid, a, resamplings + r);   // passes U … 2U−2: draws of their own
                 }
             }
         }

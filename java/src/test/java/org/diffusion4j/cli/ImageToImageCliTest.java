@@ -194,6 +194,13 @@ class ImageToImageCliTest {
         r = run("sample", "--checkpoint", vectorRun.toString(), "--init", rows.toString(), "--strength", "0.5",
                 "--out", dir.resolve("labelled.png").toString(), "--backend", "cpu");
         assertTrue(r.code() != 0 && r.err().contains("imputation runs at strength 1"), r::toString);
+        // without a header, a first row of missing cells is a row, not the column names
+        Path headless = dir.resolve("headless.csv");
+        Files.writeString(headless, "NA,NA\n1.0,\n");
+        r = run("sample", "--checkpoint", vectorRun.toString(), "--init", headless.toString(), "--n", "2",
+                "--out", dir.resolve("headless.png").toString(), "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("(2 rows)") && r.out().contains("75.0 % of the values generated"), r::toString);
         // the training file itself is a valid --init
         r = run("sample", "--checkpoint", vectorRun.toString(), "--init", dir.resolve("table.csv").toString(),
                 "--strength", "0.5", "--n", "4", "--out", dir.resolve("edit.png").toString(), "--backend", "cpu");

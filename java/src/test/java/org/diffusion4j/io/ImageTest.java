@@ -233,6 +233,23 @@ class ImageTest {
                 }
             }
         }
+        // chunks larger than the read buffer before eXIf (an ICC profile, long text) are skipped, not given up on
+        byte[] png = Files.readAllBytes(TorchFixtureTest.resource("images/exif_o6.png"));
+        byte[] text = new byte[12 + 3000];
+        text[2] = (byte) (3000 >> 8);
+        text[3] = (byte) (3000 & 0xff);
+        System.arraycopy("tEXt".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, text, 4, 4);
+        byte[] padded = new byte[png.length + text.length];
+        System.arraycopy(png, 0, padded, 0, 33);                    // signature and IHDR
+        System.arraycopy(text, 0, padded, 33, text.length);
+        System.arraycopy(png, 33, padded, 33 + text.length, png.length - 33);
+        Path big = java.nio.file.Files.createTempFile("d4j-exif", ".png");
+        try {
+            Files.write(big, padded);
+            assertEquals(6, Exif.orientation(big));
+        } finally {
+            Files.delete(big);
+        }
         // a PNG without eXIf, and a truncated one, count as orientation 1
         byte[] six = Files.readAllBytes(TorchFixtureTest.resource("images/exif_o6.png"));
         assertEquals(6, Exif.orientation(six));
