@@ -140,7 +140,7 @@ public final class SamplerContext implements AutoCloseable {
     private Tensor keep;
     private Tensor replacement;
     private final StepListener stepListener;
-    /** The last grid level {@link #afterStep} was told of in the current run (−1: none). */
+    /** The last grid level of the current run: 0 at its start, then each level {@link #afterStep} was told of. */
     private int reached = -1;
     private Tensor evalInput;
     private Level evalLevel;
