@@ -568,7 +568,17 @@ public final class SamplerContext implements AutoCloseable {
         if (saveHistory) {
             historyTarget = u.target();
         }
-        if (checkFinite && !Double.isFinite(backend.globalNorm(java.util.List.of(out)))) {
+        requireFiniteState(out);
+    }
+
+    /**
+     * With {@link Builder#checkFinite}, throws when {@code state} (an updated state, e.g. after a sampler's own extra
+     * pass) holds NaN or infinite values; otherwise nothing.
+     *
+     * @throws IllegalStateException naming the last model call and level
+     */
+    void requireFiniteState(Tensor state) {
+        if (checkFinite && !Double.isFinite(backend.globalNorm(java.util.List.of(state)))) {
             throw new IllegalStateException("the update after model call " + modelCalls + " at " + evalLevel
                     + " produced NaN or infinite values from finite model outputs (guidance scale "
                     + guidance.scale() + "; outputs near the float range overflow)");

@@ -513,6 +513,7 @@ public final class Samplers {
             ctx.update(u, x, x, !last);
             if (cD2 != 0) {
                 ctx.backend().axpby(1f, x, (float) (s.alpha() * cD2), older, x);
+                ctx.requireFiniteState(x);
             }
             ctx.afterStep(x, grid, i + 1);
             Tensor swap = older;                                                  // D_{i−1} becomes D_{(i+1)−2}
@@ -575,6 +576,7 @@ public final class Samplers {
                 ctx.update(Update.denoised(t.sigma() / a.sigma(), cD).withHistory(cM0), x, x, false);
                 if (cM1 != 0) {
                     ctx.backend().axpby(1f, x, (float) cM1, older, x);
+                    ctx.requireFiniteState(x);
                 }
                 ctx.backend().copy(ctx.history(), older);                // D_{i−1}: the next corrector's D_{i−2}
             }
