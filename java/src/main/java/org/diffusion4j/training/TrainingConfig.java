@@ -265,56 +265,47 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
 
     /** This configuration with another seed. */
     public TrainingConfig withSeed(long s) {
-        return new TrainingConfig(s, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().seed(s).build();
     }
 
     /** This configuration with another learning-rate schedule. */
     public TrainingConfig withLearningRate(double peak, long warmup, double min) {
-        return new TrainingConfig(seed, batchSize, totalSteps, peak, warmup, min, adamw, maxGradNorm, ema, objective,
-                schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().learningRate(peak, warmup, min).build();
     }
 
     /** This configuration with other AdamW hyper-parameters. */
     public TrainingConfig withAdamW(AdamW.Hyper h) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, h,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().adamw(h).build();
     }
 
     /** This configuration with another clipping threshold (0: none). */
     public TrainingConfig withMaxGradNorm(double max) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw, max,
-                ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().maxGradNorm(max).build();
     }
 
     /** This configuration with another EMA schedule ({@code null}: no EMA). */
     public TrainingConfig withEma(Ema.Schedule e) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, e, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().ema(e).build();
     }
 
     /** This configuration with another objective and schedule. */
     public TrainingConfig withObjective(Objective o, String noiseSchedule) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, o, noiseSchedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().objective(o, noiseSchedule).build();
     }
 
     /** This configuration with another time sampler and loss weight. */
     public TrainingConfig withTimeSampling(String sampler, String weight) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, sampler, weight, labelDropout, randomFlip, microBatch);
+        return toBuilder().timeSampling(sampler, weight).build();
     }
 
     /** This configuration with another label-dropout probability. */
     public TrainingConfig withLabelDropout(double p) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, p, randomFlip, microBatch);
+        return toBuilder().labelDropout(p).build();
     }
 
     /** This configuration with or without random horizontal flips of the training images. */
     public TrainingConfig withRandomFlip(boolean flip) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, flip, microBatch);
+        return toBuilder().randomFlip(flip).build();
     }
 
     /**
@@ -323,8 +314,7 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
      * @throws IllegalArgumentException when it does not divide {@link #batchSize}
      */
     public TrainingConfig withMicroBatch(int microBatch) {
-        return new TrainingConfig(seed, batchSize, totalSteps, learningRate, warmupSteps, minLearningRate, adamw,
-                maxGradNorm, ema, objective, schedule, timeSampler, lossWeight, labelDropout, randomFlip, microBatch);
+        return toBuilder().microBatch(microBatch).build();
     }
 
     /** Forward/backward passes per step: {@code batchSize / microBatch} (1 for {@code microBatch = 0}). */
