@@ -393,7 +393,8 @@ record EditInput(float[] init, float[] mask, int count, double generated, float[
         return lowerName.endsWith(".png") || lowerName.endsWith(".jpg") || lowerName.endsWith(".jpeg");
     }
 
-    private static void requireFile(String option, Path file) {
+    /** @throws IllegalArgumentException naming {@code option} when {@code file} is missing or not a regular file */
+    static void requireFile(String option, Path file) {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException(option + ": " + file + (Files.exists(file) ? " is not a file"
                     : " does not exist"));

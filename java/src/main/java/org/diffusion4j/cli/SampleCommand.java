@@ -147,13 +147,11 @@ final class SampleCommand implements Callable<Integer> {
         if (strength != null && !(strength > 0 && strength <= 1)) {
             throw new IllegalArgumentException("--strength must be in (0, 1], got " + strength);
         }
-        if (init != null && !java.nio.file.Files.isRegularFile(init)) {
-            throw new IllegalArgumentException("--init: " + init + (java.nio.file.Files.exists(init) ? " is not a file"
-                    : " does not exist"));
+        if (init != null) {
+            EditInput.requireFile("--init", init);               // before the slow load
         }
-        if (mask != null && !java.nio.file.Files.isRegularFile(mask)) {
-            throw new IllegalArgumentException("--mask: " + mask + (java.nio.file.Files.exists(mask) ? " is not a file"
-                    : " does not exist"));
+        if (mask != null) {
+            EditInput.requireFile("--mask", mask);
         }
         for (Path input : new Path[] {init, mask}) {
             if (input == null) {
@@ -189,14 +187,6 @@ final class SampleCommand implements Callable<Integer> {
                 for (String note : edit.notes()) {
                     o.println("note        " + note);
                 }
-                String smp = sampler == null ? "" : sampler.trim().toLowerCase(Locale.ROOT).replace('-', '_');
-                if (smp.equals("repaint") && edit.mask() == null) {
-                    o.println("note        repaint resamples for inpainting; without a mask (or empty cells) it is "
-                            + "DDPM with 10x the model calls");
-                }
-            } else if (sampler != null && sampler.trim().toLowerCase(Locale.ROOT).equals("repaint")) {
-                o.println("note        repaint resamples for inpainting (--init with --mask); here it is DDPM with 10x "
-                        + "the model calls");
             }
             int cols = columns != null ? columns
                     : edit != null && edit.count() > 1 && edit.count() <= 16 && image != null ? edit.count()
@@ -387,6 +377,10 @@ final class SampleCommand implements Callable<Integer> {
             }
         }
         String canonical = name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        if (canonical.equals("repaint") && (edit == null || edit.mask() == null) && progress != null) {
+            progress.println("note        repaint resamples for inpainting (--init with --mask, or empty cells); here "
+                    + "it is DDPM with 10x the model calls");
+        }
         if (canonical.startsWith("dpmpp-3m") && grid.steps() < 10 && progress != null) {
             progress.println("note        " + canonical + " over fewer than 10 steps is often worse than dpmpp-2m (its "
                     + "third-order extrapolation is unstable on coarse grids)");

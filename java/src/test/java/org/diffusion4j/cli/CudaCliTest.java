@@ -54,6 +54,20 @@ class CudaCliTest {
         return l;
     }
 
+    /**
+     * The device run's losses follow the CPU run's step for step: same data, noise and t (Philox is identical on
+     * both); only float rounding (GEMM order, TF32 off) differs.
+     */
+    private static void assertLossesFollow(Path cpuRun, Path gpuRun, String what) throws IOException {
+        double[] lc = losses(cpuRun);
+        double[] lg = losses(gpuRun);
+        assertEquals(lc.length, lg.length);
+        for (int i = 0; i < lc.length; i++) {
+            assertTrue(Math.abs(lg[i] - lc[i]) <= 2e-2 * Math.abs(lc[i]), "step " + i + ": " + what + " " + lg[i]
+                    + " vs cpu " + lc[i]);
+        }
+    }
+
     @Test
     void trainSampleEvalOnCudaFollowTheCpu(@TempDir Path dir) throws IOException {
         Path data = TinyData.idxFolder(dir.resolve("tiny"), 64, 24);
@@ -64,14 +78,7 @@ class CudaCliTest {
         var g = TrainSampleEvalTest.run(train(data, gpuRun, "cuda"));
         assertEquals(0, g.code(), g::toString);
         assertTrue(g.out().contains("cuda"), "the run reports the CUDA backend:\n" + g);
-        double[] lc = losses(cpuRun);
-        double[] lg = losses(gpuRun);
-        assertEquals(lc.length, lg.length);
-        for (int i = 0; i < lc.length; i++) {
-            // same data, noise and t (Philox is identical on both); only float rounding (GEMM order, TF32 off) differs
-            assertTrue(Math.abs(lg[i] - lc[i]) <= 2e-2 * Math.abs(lc[i]), "step " + i + ": cuda " + lg[i] + " vs cpu "
-                    + lc[i]);
-        }
+        assertLossesFollow(cpuRun, gpuRun, "cuda");
         for (String backend : new String[] {"cpu", "cuda"}) {
             var s = TrainSampleEvalTest.run("sample", "--checkpoint", gpuRun.toString(), "--n", "6", "--steps", "4",
                     "--seed", "9", "--out", dir.resolve(backend + ".png").toString(), "--save-raw",
@@ -127,12 +134,7 @@ class CudaCliTest {
         var g = TrainSampleEvalTest.run(micro);
         assertEquals(0, g.code(), g::toString);
         assertTrue(g.out().contains("in 4 passes of 4"), g::toString);
-        double[] lc = losses(cpuRun);
-        double[] lg = losses(gpuRun);
-        for (int i = 0; i < lc.length; i++) {
-            assertTrue(Math.abs(lg[i] - lc[i]) <= 2e-2 * Math.abs(lc[i]), "step " + i + ": cuda micro-batched " + lg[i]
-                    + " vs cpu " + lc[i]);
-        }
+        assertLossesFollow(cpuRun, gpuRun, "cuda micro-batched");
         float[] init = new float[16 * 16];
         float[] mask = new float[16 * 16];
         byte[] img = TinyData.image(1, 3);
