@@ -50,14 +50,36 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         double lr, double minLr, long warmup, double weightDecay, double ema, double gradClip,
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
-                        boolean randomFlip, boolean standardize, String labelColumn, int microBatch) {
+                        boolean randomFlip, boolean standardize, String labelColumn, int microBatch,
+                        String initFrom) {
 
         /** These options with {@code model} (e.g. the choice of {@code --model auto}). */
         TrainOptions withModel(String m) {
-            return new TrainOptions(data, m, hidden, depth, heads, patch, blocks, objective, schedule, timeSampler,
-                    lossWeight, steps, batch, lr, minLr, warmup, weightDecay, ema, gradClip, cond, labelDropout, seed,
-                    heldOut, resolution, channels, checkpointEvery, sampleEvery, sampleSteps, sampler, guidance,
-                    randomFlip, standardize, labelColumn, microBatch);
+            return with("model", m);
+        }
+
+        /**
+         * These options with the component {@code name} set to {@code value} (boxed as the component's type).
+         *
+         * @throws IllegalArgumentException for an unknown component or a value of the wrong type
+         */
+        TrainOptions with(String name, Object value) {
+            java.lang.reflect.RecordComponent[] comps = TrainOptions.class.getRecordComponents();
+            Object[] values = new Object[comps.length];
+            boolean found = false;
+            try {
+                for (int i = 0; i < comps.length; i++) {
+                    found |= comps[i].getName().equals(name);
+                    values[i] = comps[i].getName().equals(name) ? value : comps[i].getAccessor().invoke(this);
+                }
+                if (!found) {
+                    throw new IllegalArgumentException("no train option " + name);
+                }
+                return TrainOptions.class.getDeclaredConstructor(java.util.Arrays.stream(comps)
+                        .map(java.lang.reflect.RecordComponent::getType).toArray(Class<?>[]::new)).newInstance(values);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalArgumentException("cannot set train option " + name + " to " + value, e);
+            }
         }
     }
 

@@ -79,6 +79,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue the run in --out from its latest checkpoint")
     boolean resume;
 
+    @Option(names = "--init-from", paramLabel = "CHECKPOINT|RUN", description = "start a new run from the weights "
+            + "of a checkpoint, an export or a run folder's latest checkpoint (EMA averages when it has them) instead "
+            + "of random ones: fine-tuning. The architecture, and unless given the objective, schedule and image "
+            + "size, come from the file; a different number of classes (or --cond left out) gets a new class "
+            + "embedding; the optimizer, EMA and learning-rate schedule start fresh")
+    Path initFrom;
+
     @Option(names = "--model", defaultValue = "auto", description = "auto (dit for images, mlp for vectors), dit "
             + "or mlp (an MLP also trains on images, flattened) (default: ${DEFAULT-VALUE})")
     String model;
@@ -250,6 +257,10 @@ final class TrainCommand implements Callable<Integer> {
         checkOutLocation(folder.root());
         if (!resume && data == null) {
             throw new IllegalArgumentException("--data is required (the dataset to train on)");
+        }
+        if (resume && initFrom != null) {
+            throw new IllegalArgumentException("--init-from starts a new run; --resume continues the run in --out "
+                    + "from its own latest checkpoint (leave --init-from out)");
         }
         if (!resume) {
             checkNewRunFolder(folder, false);
@@ -469,6 +480,12 @@ final class TrainCommand implements Callable<Integer> {
             checkNewRunFolder(folder, true);
             opts = given();
         }
+        InitWeights init = null;
+        if (!resume && initFrom != null) {
+            init = InitWeights.open(initFrom);
+            CommandLine.ParseResult pr = spec.commandLine().getParseResult();
+            opts = init.apply(opts, pr::hasMatchedOption, note -> o.println("note        " + note));
+        }
         if (resume && opts.data() != null) {
             checkNotNested(folder.root(), Path.of(opts.data()));
         }
@@ -546,6 +563,13 @@ final class TrainCommand implements Callable<Integer> {
         }
         Record modelConfig = modelConfig(opts, train, imageShape, autoModel,
                 spec.commandLine().getParseResult().hasMatchedOption("--patch"));
+        int classes = opts.cond() ? train.numClasses() : 0;
+        if (init != null) {
+            modelConfig = init.modelConfig(modelConfig, classes, opts.cond() ? opts.labelDropout() : 0.0, train,
+                    imageShape, opts.data());
+        } else if (previous != null && opts.initFrom() != null) {
+            modelConfig = Models.parseConfig(previous.model().kind(), previous.model().config().toString());
+        }
         String kind = Models.kindOf(modelConfig);
         String modelJson = Models.toJson(modelConfig);
         TrainingConfig tc = trainingConfig(opts);
@@ -565,6 +589,10 @@ final class TrainCommand implements Callable<Integer> {
              TensorScope params = TensorScope.open();
              TensorScope gridParams = TensorScope.open()) {
             DenoiserModel net = Models.create(kind, modelJson, ops, att, params, opts.seed());
+            if (init != null) {
+                o.println("init        " + init.load(net, be, train.hasLabels() ? train.classNames() : List.of(),
+                        note -> o.println("note        " + note)));
+            }
             synchronized (stopLock) {            // from here a stop request is served by the loop (step, checkpoint)
                 if (stopRequested) {
                     return 130;                  // nothing written yet: the shutdown hook removes what the lock made
@@ -864,7 +892,8 @@ final class TrainCommand implements Callable<Integer> {
                 model.trim().toLowerCase(Locale.ROOT), hidden, depth, heads, patch, blocks, obj, sched, timeSampler,
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
                 resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
-                randomFlip, standardize, labelColumn, microBatch == null ? 0 : microBatch);
+                randomFlip, standardize, labelColumn, microBatch == null ? 0 : microBatch,
+                initFrom == null ? null : initFrom.toAbsolutePath().normalize().toString());
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */

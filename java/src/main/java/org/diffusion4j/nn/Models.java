@@ -112,6 +112,26 @@ public final class Models {
                 + kinds());
     }
 
+    /**
+     * {@code config} with another class count: {@code numClasses} classes (0: unconditional) and, for a DiT, the
+     * label-dropout probability {@code classDropProb} (0 when unconditional). Only the class embedder
+     * ({@code y_embedder.*}) depends on these fields.
+     *
+     * @throws IllegalArgumentException for an unknown configuration type or invalid values (as the record's
+     *                                  constructor checks them)
+     */
+    public static Record withClasses(Record config, int numClasses, double classDropProb) {
+        Objects.requireNonNull(config, "config");
+        if (config instanceof MlpDenoiser.Config m) {
+            return m.withClasses(numClasses);
+        }
+        if (config instanceof DiT.Config d) {
+            return new DiT.Config(d.imageSize(), d.channels(), d.patch(), d.hidden(), d.depth(), d.heads(),
+                    d.mlpRatio(), numClasses, numClasses == 0 ? 0.0 : classDropProb, d.frequencyDim(), d.timeScale());
+        }
+        throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
+    }
+
     /** Whether {@code model} is one of this build's model kinds (so that checkpoints can rebuild it). */
     public static boolean isBuiltIn(DenoiserModel model) {
         return model instanceof MlpDenoiser || model instanceof DiT;

@@ -222,6 +222,12 @@ public final class Checkpoint {
         }
     }
 
+    /**
+     * The name prefix of the class embedder of the built-in models ({@code y_embedder.}, as in the reference DiT), for
+     * {@link #loadWeights(Path, DenoiserModel, Backend, Weights, Set)}.
+     */
+    public static final String CLASS_EMBEDDER = "y_embedder.";
+
     /** Which weights a weights-only load takes. */
     public enum Weights {
         /**
@@ -805,7 +811,7 @@ public final class Checkpoint {
                         + " (a weights-only file loads with loadWeights/loadModel)");
             }
         }
-        requireSameModel(file, info, trainer.model());
+        requireSameModel(file, info, trainer.model(), false);
         TrainingConfig mine = trainer.config();
         TrainingConfig theirs = info.training();
         if (theirs.seed() != mine.seed() || info.seed() != mine.seed()) {
@@ -894,14 +900,43 @@ public final class Checkpoint {
      */
     public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which)
             throws IOException {
+        return loadWeights(file, model, backend, which, Set.of());
+    }
+
+    /**
+     * {@link #loadWeights(Path, DenoiserModel, Backend, Weights)} for fine-tuning: the model's tensors whose names
+     * start with one of {@code keepPrefixes} keep their current values (they are neither read nor required), and the
+     * file's tensors under those prefixes (or their {@code ema.*} averages) are ignored whatever their shapes. With
+     * {@link #CLASS_EMBEDDER} among them, a model of another class count (or none) takes the rest of a
+     * class-conditional or unconditional file's weights: the file's model configuration must then match the model's
+     * except for {@code numClasses} and {@code classDropProb}, the fields only the class embedder depends on. Class
+     * names in the file are not checked against such a model.
+     *
+     * @param keepPrefixes name prefixes of tensors to leave as initialised, e.g. {@code Set.of(CLASS_EMBEDDER)} (an
+     *                     empty set: the plain load)
+     * @return see {@link #loadWeights(Path, DenoiserModel, Backend, Weights)}
+     * @throws CheckpointException see {@link #loadWeights(Path, DenoiserModel, Backend, Weights)}; a prefix that no
+     *                             tensor of the model or file has is not an error
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which,
+                                      Set<String> keepPrefixes) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(which, "which");
+        Set<String> keep = Set.copyOf(Objects.requireNonNull(keepPrefixes, "keepPrefixes"));
+        for (String k : keep) {
+            if (k.isEmpty()) {
+                throw new IllegalArgumentException("keepPrefixes holds an empty prefix (it would keep every tensor)");
+            }
+        }
+        java.util.function.Predicate<String> kept = n -> keep.stream().anyMatch(n::startsWith);
+        boolean newClasses = keep.contains(CLASS_EMBEDDER);
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
-        requireSameModel(file, info, model);
-        if (!info.classNames().isEmpty() && info.classNames().size() != model.numClasses()) {
+        requireSameModel(file, info, model, newClasses);
+        if (!newClasses && !info.classNames().isEmpty() && info.classNames().size() != model.numClasses()) {
             throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + " has " + info.classNames().size()
                     + " names for a model of " + model.numClasses() + " classes");
         }
@@ -918,6 +953,7 @@ public final class Checkpoint {
             case PREFER_EMA -> info.hasEma();
         };
         Map<String, Tensor> targets = new LinkedHashMap<>(model.module().stateDict());
+        targets.keySet().removeIf(kept);
         Map<String, String> source = new LinkedHashMap<>();
         for (String name : targets.keySet()) {
             source.put(name, useEma && params.containsKey(name) ? EMA_PREFIX + name : name);
@@ -930,8 +966,9 @@ public final class Checkpoint {
         Set<String> tolerated = new LinkedHashSet<>();
         for (SafetensorsHeader.Entry e : header.entries()) {
             String n = e.name();
-            if (n.startsWith(M_PREFIX) || n.startsWith(V_PREFIX)
-                    || (n.startsWith(EMA_PREFIX) && params.containsKey(n.substring(EMA_PREFIX.length())))
+            String plain = n.startsWith(EMA_PREFIX) ? n.substring(EMA_PREFIX.length()) : n;
+            if (n.startsWith(M_PREFIX) || n.startsWith(V_PREFIX) || kept.test(plain)
+                    || (n.startsWith(EMA_PREFIX) && params.containsKey(plain))
                     || (useEma && params.containsKey(n))) {
                 tolerated.add(n);
             }
@@ -948,7 +985,8 @@ public final class Checkpoint {
      * A file with a model kind needs a built-in model of that kind and configuration; a file without one (a custom
      * model's, or a foreign state dict) is checked by its tensors' names and shapes only.
      */
-    private static void requireSameModel(Path file, Info info, DenoiserModel model) throws CheckpointException {
+    private static void requireSameModel(Path file, Info info, DenoiserModel model, boolean classesMayDiffer)
+            throws CheckpointException {
         if (info.modelKind() == null) {
             return;
         }
@@ -963,7 +1001,9 @@ public final class Checkpoint {
         }
         Record theirs = Models.parseConfig(info.modelKind(), info.modelConfig());
         Record mine = Models.configOf(model);
-        if (!theirs.equals(mine)) {
+        boolean same = classesMayDiffer
+                ? Models.withClasses(theirs, 0, 0.0).equals(Models.withClasses(mine, 0, 0.0)) : theirs.equals(mine);
+        if (!same) {
             throw new CheckpointException(file, "metadata " + KEY_MODEL_CONFIG + " = " + info.modelConfig()
                     + " but the model's configuration is " + Models.toJson(mine));
         }

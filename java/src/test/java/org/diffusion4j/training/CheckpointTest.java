@@ -711,4 +711,49 @@ class CheckpointTest {
             assertEquals("4", Checkpoint.readInfo(f).metadata().get("d4j.step"));
         }
     }
+
+    /**
+     * Fine-tuning loads ({@code keepPrefixes}): a DiT of another class count (or none) takes every tensor but the
+     * class embedder bit for bit from a 3-class file, the class embedder keeps its own initialisation, and a file
+     * of another architecture (heads) or a plain load into another class count is still refused.
+     */
+    @Test
+    void loadWeightsKeepingTheClassEmbedderFitsAnotherClassCount(@TempDir Path dir) throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            DiT.Config three = new DiT.Config(8, 1, 4, 16, 1, 2, 4.0, 3, 0.1, 32, 1000.0);
+            DiT src = new DiT(ops, attention, scope, three, 1);
+            long stream = 0;
+            for (var p : src.module().namedParameters().values()) {
+                be.randn(p.value(), 77, stream++);                  // no zero-initialised tensor left to hide a miss
+            }
+            Path file = dir.resolve("three.safetensors");
+            Checkpoint.exportWeights(file, src, null);
+            Map<String, float[]> source = weights(src);
+            for (int k : new int[] {0, 5}) {
+                DiT dst = new DiT(ops, attention, scope, (DiT.Config) Models.withClasses(three, k, 0.1), 2);
+                Map<String, float[]> fresh = weights(dst);
+                CheckpointException plain = assertThrows(CheckpointException.class,
+                        () -> Checkpoint.loadWeights(file, dst, be, Checkpoint.Weights.PREFER_EMA));
+                assertTrue(plain.getMessage().contains("numClasses"), plain.getMessage());
+                assertBitwise("unchanged after a refused load", fresh, weights(dst));
+
+                assertFalse(Checkpoint.loadWeights(file, dst, be, Checkpoint.Weights.PREFER_EMA,
+                        Set.of(Checkpoint.CLASS_EMBEDDER)));
+                Map<String, float[]> expected = new LinkedHashMap<>();
+                for (String name : fresh.keySet()) {
+                    expected.put(name, name.startsWith(Checkpoint.CLASS_EMBEDDER) ? fresh.get(name)
+                            : source.get(name));
+                }
+                assertEquals(k > 0, expected.keySet().stream().anyMatch(n -> n.startsWith("y_embedder.")));
+                assertBitwise("classes " + k, expected, weights(dst));
+            }
+            DiT fourHeads = new DiT(ops, attention, scope, new DiT.Config(8, 1, 4, 16, 1, 4, 4.0, 5, 0.1, 32, 1000.0),
+                    3);
+            CheckpointException heads = assertThrows(CheckpointException.class, () -> Checkpoint.loadWeights(file,
+                    fourHeads, be, Checkpoint.Weights.PREFER_EMA, Set.of(Checkpoint.CLASS_EMBEDDER)));
+            assertTrue(heads.getMessage().contains("\"heads\":2"), heads.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> Checkpoint.loadWeights(file, fourHeads, be,
+                    Checkpoint.Weights.PREFER_EMA, Set.of("")));
+        }
+    }
 }
