@@ -96,6 +96,10 @@ final class ExportCommand implements Callable<Integer> {
             if (source != null) {
                 known.put(Checkpoint.KEY_DATA_SOURCE, source.toJson());
             }
+            String initFrom = s.metadata().get(Checkpoint.KEY_INIT_FROM);
+            if (initFrom != null) {
+                known.put(Checkpoint.KEY_INIT_FROM, initFrom);
+            }
             long[] image = s.imageShape();
             if (image != null && s.model().sampleShape().length == 1) {
                 known.put(Checkpoint.KEY_DATA_IMAGE_SHAPE, Arrays.toString(image));   // [C, H, W]: JSON

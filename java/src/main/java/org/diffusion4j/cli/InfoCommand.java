@@ -116,6 +116,10 @@ final class InfoCommand implements Callable<Integer> {
         if (info.standardization() != null) {
             o.println("scaling     per-feature standardisation (samples are mapped back to the data's units)");
         }
+        String initFrom = info.metadata().get(Checkpoint.KEY_INIT_FROM);
+        if (initFrom != null) {
+            o.println("init from   " + initFrom + " (fine-tuned: training started from its weights)");
+        }
         String source = info.metadata().get(Checkpoint.KEY_DATA_SOURCE);
         if (source != null) {
             RunJson.DataSource d = RunJson.DataSource.fromJson(source);

@@ -118,6 +118,11 @@ final class ModelSession implements AutoCloseable {
         return loaded.model();
     }
 
+    /** The checkpoint's metadata. */
+    java.util.Map<String, String> metadata() {
+        return loaded.info().metadata();
+    }
+
     TrainingConfig training() {
         return loaded.info().training();
     }

@@ -549,6 +549,9 @@ final class TrainCommand implements Callable<Integer> {
             extraMeta.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(loaded.featureNames()));
         }
         extraMeta.put(Checkpoint.KEY_DATA_SOURCE, RunJson.DataSource.of(opts, fingerprint).toJson());
+        if (opts.initFrom() != null) {
+            extraMeta.put(Checkpoint.KEY_INIT_FROM, opts.initFrom());
+        }
         if (!opts.cond() && train.numClasses() >= 2 && !resume) {
             o.println("note        the " + (opts.labelColumn() != null ? "labels of --label-column "
                     + opts.labelColumn() : train.numClasses() + " classes of the data") + " are not used: add --cond "

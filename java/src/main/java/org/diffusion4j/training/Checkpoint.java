@@ -133,6 +133,11 @@ public final class Checkpoint {
      * on images; written by the CLI): samples are drawn as images of that shape.
      */
     public static final String KEY_DATA_IMAGE_SHAPE = "d4j.data.image_shape";
+    /**
+     * Metadata key of where a fine-tuned run's starting weights came from (written by the CLI's
+     * {@code train --init-from}: the path of that file); provenance only, nothing reads it back.
+     */
+    public static final String KEY_INIT_FROM = "d4j.init_from";
     /** Metadata key of an export: {@code "ema"} when its weights are EMA averages, else {@code "raw"}. */
     public static final String KEY_WEIGHTS = "d4j.weights";
     /** Metadata key of the completed steps. */

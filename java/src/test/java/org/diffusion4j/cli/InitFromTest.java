@@ -135,6 +135,16 @@ class InitFromTest {
             }
         }
         assertTrue(differsFromRaw > 0, "the EMA averages, not the trained weights, were loaded");
+
+        Path exported = dir.resolve("same-export.safetensors");
+        TrainSampleEvalTest.Result e = run("export", "--checkpoint", out.toString(), "--out", exported.toString(),
+                "--backend", "cpu");
+        assertEquals(0, e.code(), e::toString);
+        for (Path p : List.of(out, exported)) {
+            TrainSampleEvalTest.Result info = run("info", "--checkpoint", p.toString());
+            assertEquals(0, info.code(), info::toString);
+            assertTrue(info.out().contains("init from   " + from + " (fine-tuned"), info::toString);
+        }
     }
 
     @Test
