@@ -118,7 +118,7 @@ final class InfoCommand implements Callable<Integer> {
         }
         String initFrom = info.metadata().get(Checkpoint.KEY_INIT_FROM);
         if (initFrom != null) {
-            o.println("init from   " + initFrom + " (fine-tuned: training started from its weights)");
+            o.println("fine-tuned  from " + initFrom);
         }
         String source = info.metadata().get(Checkpoint.KEY_DATA_SOURCE);
         if (source != null) {

@@ -175,8 +175,19 @@ record RunFolder(Path root) {
                     throw new java.nio.file.NoSuchFileException(arg.toString(), null, "not a run folder (no run.json, "
                             + "no checkpoints/latest.safetensors); give a run folder of train or a .safetensors file");
                 }
-                throw new java.nio.file.NoSuchFileException(latest.toString(), null,
-                        "the run folder has no checkpoint yet");
+                String newest = null;
+                if (Files.isDirectory(folder.checkpoints())) {
+                    try (var files = Files.list(folder.checkpoints())) {
+                        newest = files.map(f -> f.getFileName().toString())
+                                .filter(n -> n.matches("step-\\d{1,18}\\.safetensors"))
+                                .max(java.util.Comparator.comparingLong(n -> Long.parseLong(
+                                        n.substring(5, n.length() - ".safetensors".length())))).orElse(null);
+                    }
+                }
+                throw new java.nio.file.NoSuchFileException(latest.toString(), null, newest == null
+                        ? "the run folder has no checkpoint yet"
+                        : "missing; the newest step checkpoint is " + folder.checkpoints().resolve(newest)
+                        + ": give that file");
             }
             return latest;
         }

@@ -15,6 +15,7 @@ import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.tensor.DType;
 import org.diffusion4j.tensor.Tensor;
 import org.diffusion4j.tensor.TensorScope;
+import org.diffusion4j.tensor.Workspace;
 import org.diffusion4j.training.TrainingConfig;
 
 import java.util.Locale;
@@ -200,10 +201,21 @@ final class Sampling {
                     + "this one is unconditional");
         }
         float[] out = new float[Math.toIntExact(r.n() * per)];
-        int chunk = r.chunk();
         long[] shape = new long[sampleShape.length + 1];
-        shape[0] = chunk;
+        shape[0] = r.chunk();
         System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
+        try (Workspace activations = Workspace.create()) {         // one for every batch: allocated once
+            sampleBatches(be, model, prediction, sampler, grid, r, edit, noisedInit, progress, steps, activations,
+                    out, shape, per, k);
+        }
+        return out;
+    }
+
+    private static void sampleBatches(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler,
+                                      SamplingGrid grid, Request r, EditInput edit, boolean noisedInit,
+                                      java.util.function.IntConsumer progress, SamplerContext.StepListener steps,
+                                      Workspace activations, float[] out, long[] shape, long per, int k) {
+        int chunk = r.chunk();
         for (int from = 0; from < r.n(); from += chunk) {
             try (TensorScope scope = TensorScope.open()) {
                 Tensor cond = null;
@@ -222,7 +234,7 @@ final class Sampling {
                     cond = be.fromArray(scope, labels, chunk);
                     uncond = be.fromArray(scope, nulls, chunk);
                 }
-                SamplerContext.Builder b = SamplerContext.builder(be, model, prediction)
+                SamplerContext.Builder b = SamplerContext.builder(be, model, prediction).workspace(activations)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
                         .checkFinite(true)    // a NaN model output stops with the level named, not a black grid
                         .onStep(steps);
@@ -251,7 +263,6 @@ final class Sampling {
                 }
             }
         }
-        return out;
     }
 
     /** True when every value is finite. */

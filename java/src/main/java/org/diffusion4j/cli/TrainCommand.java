@@ -81,10 +81,13 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--init-from", paramLabel = "CHECKPOINT|RUN", description = "start a new run from the weights "
             + "of a checkpoint, an export or a run folder's latest checkpoint (EMA averages when it has them) instead "
-            + "of random ones: fine-tuning. The architecture, and unless given the objective, schedule and image "
-            + "size, come from the file; a different number of classes (or --cond left out) gets a new class "
-            + "embedding; the optimizer, EMA and learning-rate schedule start fresh")
+            + "of random ones: fine-tuning. The architecture, and unless given the image size and the objective (with "
+            + "it the schedule, time sampler and loss weight), come from the file; a different number of classes "
+            + "(or --cond left out) gets a new class embedding; the optimizer, EMA and learning-rate schedule start "
+            + "fresh")
     Path initFrom;
+
+    private InitWeights init;               // --init-from, read before the run folder is locked
 
     @Option(names = "--model", defaultValue = "auto", description = "auto (dit for images, mlp for vectors), dit "
             + "or mlp (an MLP also trains on images, flattened) (default: ${DEFAULT-VALUE})")
@@ -262,6 +265,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--init-from starts a new run; --resume continues the run in --out "
                     + "from its own latest checkpoint (leave --init-from out)");
         }
+        init = initFrom == null ? null : InitWeights.open(initFrom);      // before --out is locked (and created)
         if (!resume) {
             checkNewRunFolder(folder, false);
         }
@@ -480,9 +484,7 @@ final class TrainCommand implements Callable<Integer> {
             checkNewRunFolder(folder, true);
             opts = given();
         }
-        InitWeights init = null;
-        if (!resume && initFrom != null) {
-            init = InitWeights.open(initFrom);
+        if (init != null) {
             CommandLine.ParseResult pr = spec.commandLine().getParseResult();
             opts = init.apply(opts, pr::hasMatchedOption, note -> o.println("note        " + note));
         }
@@ -495,7 +497,11 @@ final class TrainCommand implements Callable<Integer> {
                     + opts.warmup() + " steps (stored in run.json, the default min(1000, steps/10) of the original "
                     + "--steps unless it was given); give --steps >= " + opts.warmup());
         }
-        validate(opts, resume);
+        try {
+            validate(opts, resume);
+        } catch (IllegalArgumentException e) {
+            throw init == null ? e : init.explain(e);
+        }
 
         DataLoading.Loaded loaded = DataLoading.load(Path.of(opts.data()), opts.resolution(), opts.channels(),
                 opts.heldOut(), opts.seed(), opts.labelColumn(),
@@ -515,6 +521,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "started (now " + loaded.train().classNames() + ", run.json has " + namesBefore + ")");
         }
         long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
+        if (init != null) {
+            init.checkData(loaded.train(), imageShape, opts.data(), InitWeights.isImageFolder(Path.of(opts.data())),
+                    opts.resolution(), note -> o.println("note        " + note));
+        }
         boolean autoModel = opts.model().equals(AUTO_MODEL);
         if (autoModel) {
             opts = opts.withModel(imageShape != null ? Models.DIT : Models.MLP);
@@ -549,8 +559,9 @@ final class TrainCommand implements Callable<Integer> {
             extraMeta.put(Checkpoint.KEY_DATA_FEATURE_NAMES, Checkpoint.stringsJson(loaded.featureNames()));
         }
         extraMeta.put(Checkpoint.KEY_DATA_SOURCE, RunJson.DataSource.of(opts, fingerprint).toJson());
-        if (opts.initFrom() != null) {
-            extraMeta.put(Checkpoint.KEY_INIT_FROM, opts.initFrom());
+        if (previous != null && opts.initFrom() != null) {          // the first session's account of it
+            String had = Checkpoint.readInfo(folder.latestCheckpoint()).metadata().get(Checkpoint.KEY_INIT_FROM);
+            extraMeta.put(Checkpoint.KEY_INIT_FROM, had != null ? had : opts.initFrom());
         }
         if (!opts.cond() && train.numClasses() >= 2 && !resume) {
             o.println("note        the " + (opts.labelColumn() != null ? "labels of --label-column "
@@ -568,15 +579,19 @@ final class TrainCommand implements Callable<Integer> {
                 spec.commandLine().getParseResult().hasMatchedOption("--patch"));
         int classes = opts.cond() ? train.numClasses() : 0;
         if (init != null) {
-            modelConfig = init.modelConfig(modelConfig, classes, opts.cond() ? opts.labelDropout() : 0.0, train,
-                    imageShape, opts.data());
+            modelConfig = init.modelConfig(modelConfig, classes, opts.cond() ? opts.labelDropout() : 0.0);
         } else if (previous != null && opts.initFrom() != null) {
             modelConfig = Models.parseConfig(previous.model().kind(), previous.model().config().toString());
         }
         String kind = Models.kindOf(modelConfig);
         String modelJson = Models.toJson(modelConfig);
-        TrainingConfig tc = trainingConfig(opts);
-        Sampling.grid(tc, opts.sampler(), opts.sampleSteps());   // refuse a bad --sampler now
+        TrainingConfig tc;
+        try {
+            tc = trainingConfig(opts);
+            Sampling.grid(tc, opts.sampler(), opts.sampleSteps());   // refuse a bad --sampler now
+        } catch (IllegalArgumentException e) {
+            throw init == null ? e : init.explain(e);
+        }
         if (previous != null) {
             String before = previous.model().config().toString();
             if (!Models.parseConfig(previous.model().kind(), before).equals(modelConfig)) {
@@ -595,6 +610,7 @@ final class TrainCommand implements Callable<Integer> {
             if (init != null) {
                 o.println("init        " + init.load(net, be, train.hasLabels() ? train.classNames() : List.of(),
                         note -> o.println("note        " + note)));
+                extraMeta.put(Checkpoint.KEY_INIT_FROM, init.provenance());
             }
             synchronized (stopLock) {            // from here a stop request is served by the loop (step, checkpoint)
                 if (stopRequested) {

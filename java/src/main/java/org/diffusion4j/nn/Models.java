@@ -132,6 +132,22 @@ public final class Models {
         throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
     }
 
+    /**
+     * The class count of a configuration record (0: unconditional).
+     *
+     * @throws IllegalArgumentException for an unknown configuration type
+     */
+    public static int numClasses(Record config) {
+        Objects.requireNonNull(config, "config");
+        if (config instanceof MlpDenoiser.Config m) {
+            return m.numClasses();
+        }
+        if (config instanceof DiT.Config d) {
+            return d.numClasses();
+        }
+        throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
+    }
+
     /** Whether {@code model} is one of this build's model kinds (so that checkpoints can rebuild it). */
     public static boolean isBuiltIn(DenoiserModel model) {
         return model instanceof MlpDenoiser || model instanceof DiT;

@@ -122,8 +122,9 @@ public final class SamplerContext implements AutoCloseable {
     private final NoiseSeeds seeds;
 
     private TensorScope scope;
-    /** The model calls' temporaries (reused by every call; freed at {@link #close()}). */
-    private final Workspace workspace = Workspace.create();
+    /** The model calls' temporaries (reused by every call; freed at {@link #close()} unless the caller's). */
+    private final Workspace workspace;
+    private final boolean ownsWorkspace;
     private long[] shape;
     private Tensor outCond;
     private Tensor outUncond;
@@ -163,6 +164,8 @@ public final class SamplerContext implements AutoCloseable {
         this.known = b.known;
         this.mask = b.mask;
         this.stepListener = b.stepListener;
+        this.ownsWorkspace = b.workspace == null;
+        this.workspace = b.workspace == null ? Workspace.create() : b.workspace;
         this.scope = TensorScope.open();
     }
 
@@ -187,6 +190,7 @@ public final class SamplerContext implements AutoCloseable {
         private Tensor known;
         private Tensor mask;
         private StepListener stepListener;
+        private Workspace workspace;
 
         private Builder(Backend backend, Denoiser model, Prediction prediction) {
             this.backend = Objects.requireNonNull(backend, "backend");
@@ -267,6 +271,17 @@ public final class SamplerContext implements AutoCloseable {
          */
         public Builder onStep(StepListener listener) {
             this.stepListener = listener;
+            return this;
+        }
+
+        /**
+         * Takes the model calls' temporaries from {@code workspace} (the caller's: not closed by the context) instead
+         * of the context's own, e.g. one workspace for the contexts of every batch of a long sampling job, so that
+         * only the first batch allocates (and zero-fills) them. One context at a time may use it: a model call
+         * while another context's call holds it throws {@link IllegalStateException}.
+         */
+        public Builder workspace(Workspace workspace) {
+            this.workspace = Objects.requireNonNull(workspace, "workspace");
             return this;
         }
 
@@ -646,7 +661,9 @@ public final class SamplerContext implements AutoCloseable {
     private void closeUnlessClosed() {
         if (!closed) {
             try {
-                workspace.close();                      // the one that can refuse: first, so that nothing leaks
+                if (ownsWorkspace) {
+                    workspace.close();                  // the one that can refuse: first, so that nothing leaks
+                }
             } catch (IllegalStateException e) {
                 throw new IllegalStateException("SamplerContext is in use (a model call holds its workspace); close "
                         + "it after the sampling run returns", e);

@@ -893,7 +893,8 @@ public final class Checkpoint {
      * safetensors state dict written by PyTorch) into {@code model}'s existing parameters and buffers. F32, BF16
      * and F16 tensors are accepted (converted to F32). {@code ema.*} and {@code optim.*} entries are otherwise
      * ignored; any other name the model does not have is an error. When the file has model metadata, its kind and
-     * configuration must match the model.
+     * configuration must match the model's (all but the DiT's {@code classDropProb}, a training setting that no
+     * tensor depends on).
      *
      * @param backend the model's backend
      * @return true when the loaded weights are EMA averages (the file's {@code ema.*} tensors, or the plain names
@@ -1006,8 +1007,11 @@ public final class Checkpoint {
         }
         Record theirs = Models.parseConfig(info.modelKind(), info.modelConfig());
         Record mine = Models.configOf(model);
+        // the label-dropout probability (DiT classDropProb) is a training setting no tensor depends on
         boolean same = classesMayDiffer
-                ? Models.withClasses(theirs, 0, 0.0).equals(Models.withClasses(mine, 0, 0.0)) : theirs.equals(mine);
+                ? Models.withClasses(theirs, 0, 0.0).equals(Models.withClasses(mine, 0, 0.0))
+                : Models.withClasses(theirs, Models.numClasses(theirs), 0.0).equals(Models.withClasses(mine,
+                        Models.numClasses(mine), 0.0));
         if (!same) {
             throw new CheckpointException(file, "metadata " + KEY_MODEL_CONFIG + " = " + info.modelConfig()
                     + " but the model's configuration is " + Models.toJson(mine));

@@ -111,7 +111,7 @@ class InitFromTest {
                 "--init-from", base.toString(), "--cond", "--steps", "1", "--lr", "1e-12", "--ema", "0"));
         assertEquals(0, r.code(), r::toString);
         Path from = base.resolve("checkpoints/latest.safetensors").toAbsolutePath().normalize();
-        assertTrue(r.out().contains("init        weights of " + from + " (step 12), EMA averages"), r::toString);
+        assertTrue(r.out().contains("init        weights of " + from + " (step 12, EMA averages)"), r::toString);
         JsonNode j = JSON.readTree(out.resolve("run.json").toFile());
         assertEquals(from.toString(), j.get("options").get("initFrom").asText());
         JsonNode cfg = j.get("model").get("config");
@@ -143,7 +143,7 @@ class InitFromTest {
         for (Path p : List.of(out, exported)) {
             TrainSampleEvalTest.Result info = run("info", "--checkpoint", p.toString());
             assertEquals(0, info.code(), info::toString);
-            assertTrue(info.out().contains("init from   " + from + " (fine-tuned"), info::toString);
+            assertTrue(info.out().contains("fine-tuned  from " + from + " (step 12, EMA averages)"), info::toString);
         }
     }
 
@@ -175,28 +175,47 @@ class InitFromTest {
         TrainSampleEvalTest.Result u = run(args("train", "--data", data.toString(), "--out", uncond.toString(),
                 "--init-from", base.toString(), "--steps", "1", "--lr", "1e-12", "--ema", "0"));
         assertEquals(0, u.code(), u::toString);
-        assertTrue(u.out().contains("its class embedding is left out (unconditional run)"), u::toString);
+        assertTrue(u.out().contains("its class embedding left out (unconditional run)"), u::toString);
         Map<String, float[]> plain = tensors(uncond.resolve("checkpoints/latest.safetensors"));
         assertFalse(plain.keySet().stream().anyMatch(n -> n.startsWith("y_embedder.")), plain.keySet().toString());
         assertTrue(maxAbsDiff(baseTensors.get("ema." + qkv), plain.get(qkv)) < 1e-9);
     }
 
     @Test
-    void objectiveAndScheduleComeFromTheFileUnlessGiven() throws IOException {
+    void trainingSettingsComeFromTheFileUnlessGiven() throws IOException {
         Path epsRun = dir.resolve("eps");
         TrainSampleEvalTest.Result r = run(args("train", "--data", data.toString(), "--out", epsRun.toString(),
                 "--model", "dit", "--hidden", "16", "--depth", "1", "--heads", "1", "--patch", "4", "--steps", "2",
-                "--objective", "eps", "--schedule", "linear:500"));
+                "--objective", "eps", "--schedule", "cosine", "--time-sampler", "uniform:0:0.99", "--loss-weight",
+                "min-snr:5"));
         assertEquals(0, r.code(), r::toString);
-        Path inherit = dir.resolve("eps-inherit");
-        r = run(args("train", "--data", data.toString(), "--out", inherit.toString(), "--init-from",
-                epsRun.toString(), "--steps", "1"));
+        for (String[] extra : new String[][] {{}, {"--objective", "eps"}}) {      // the same objective given
+            Path inherit = dir.resolve("eps-inherit" + extra.length);
+            String[] a = {"train", "--data", data.toString(), "--out", inherit.toString(), "--init-from",
+                epsRun.toString(), "--steps", "1"};
+            r = run(args(java.util.stream.Stream.concat(Arrays.stream(a), Arrays.stream(extra))
+                    .toArray(String[]::new)));
+            assertEquals(0, r.code(), r::toString);
+            JsonNode o = JSON.readTree(inherit.resolve("run.json").toFile()).get("options");
+            assertEquals("eps", o.get("objective").asText());
+            assertEquals("cosine", o.get("schedule").asText());
+            assertEquals("uniform:0:0.99", o.get("timeSampler").asText());
+            assertEquals("min-snr:5", o.get("lossWeight").asText());
+            assertEquals(Sampling.defaultSampler(org.diffusion4j.schedule.Prediction.EPSILON),
+                    o.get("sampler").asText());
+            assertEquals(16, o.get("hidden").asInt());
+        }
+        // an error caused by a setting taken from the file says so
+        Path out = dir.resolve("flow-linear");
+        assertRefused(out, "[this run took objective flow, time sampler uniform, loss weight none from --init-from", "train", "--data", data.toString(), "--out", out.toString(), "--init-from",
+                base.toString(), "--schedule", "linear");
+        // the label-dropout probability is free (the class table has the same shape)
+        Path dropout = dir.resolve("dropout");
+        r = run(args("train", "--data", data.toString(), "--out", dropout.toString(), "--init-from",
+                base.toString(), "--cond", "--label-dropout", "0.25", "--steps", "1"));
         assertEquals(0, r.code(), r::toString);
-        JsonNode o = JSON.readTree(inherit.resolve("run.json").toFile()).get("options");
-        assertEquals("eps", o.get("objective").asText());
-        assertEquals("linear:500", o.get("schedule").asText());
-        assertEquals(Sampling.defaultSampler(org.diffusion4j.schedule.Prediction.EPSILON), o.get("sampler").asText());
-        assertEquals(16, o.get("hidden").asInt());
+        assertEquals(0.25, JSON.readTree(dropout.resolve("run.json").toFile()).get("model").get("config")
+                .get("classDropProb").asDouble());
 
         Path changed = dir.resolve("eps-to-v");
         r = run(args("train", "--data", data.toString(), "--out", changed.toString(), "--init-from",
@@ -222,6 +241,19 @@ class InitFromTest {
         Path two = twoClassFolder();
         assertRefused(out, "are a DiT for 1 x 16 x 16 images; " + two.toAbsolutePath().normalize() + " holds 1 x 20 x 20",
                 "train", "--data", two.toString(), "--out", out.toString(), "--init-from", from, "--resolution", "20");
+        Path npy = dir.resolve("thirty.npy");                       // 30 x 30: no --patch 4 advice, the file decides
+        org.diffusion4j.io.Npy.write(npy, new float[4 * 30 * 30], 4, 1, 30, 30);
+        assertRefused(out, "are a DiT for 1 x 16 x 16 images; " + npy.toAbsolutePath().normalize()
+                + " holds 1 x 30 x 30 images", "train", "--data", npy.toString(), "--out", out.toString(),
+                "--init-from", from);
+        Path noLatest = dir.resolve("no-latest");                    // a run folder whose latest checkpoint is gone
+        Files.createDirectories(noLatest.resolve("checkpoints"));
+        Files.writeString(noLatest.resolve("run.json"), "{}");
+        Files.copy(base.resolve("checkpoints/latest.safetensors"), noLatest.resolve("checkpoints/step-000012"
+                + ".safetensors"));
+        assertRefused(out, "the newest step checkpoint is " + noLatest.resolve("checkpoints/step-000012.safetensors")
+                + ": give that file", "train", "--data", data.toString(), "--out", out.toString(), "--init-from",
+                noLatest.toString());
         Path csv = dir.resolve("points.csv");
         Files.writeString(csv, "x,y\n1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n13,14\n15,16\n17,18\n19,20\n21,22\n");
         assertRefused(out, "holds vectors", "train", "--data", csv.toString(), "--out", out.toString(),
@@ -236,6 +268,95 @@ class InitFromTest {
         assertNotEquals(0, r.code(), r::toString);
         assertTrue(r.err().contains(message), r::toString);
         assertEquals(existed, Files.exists(out), "run folder " + out);
+    }
+
+    /**
+     * A state dict without metadata (as PyTorch writes it) of another class count gets a fresh class embedding
+     * too (its count read from the table), and an error for a model of other sizes says which options to give.
+     */
+    @Test
+    void aFileWithoutMetadataTakesTheClassCountFromItsTable() throws IOException {
+        Path stripped = dir.resolve("no-metadata.safetensors");
+        TrainSampleEvalTest.Result e = run("export", "--checkpoint", base.toString(), "--out",
+                dir.resolve("base-export.safetensors").toString(), "--backend", "cpu");
+        assertEquals(0, e.code(), e::toString);
+        stripMetadata(dir.resolve("base-export.safetensors"), stripped);
+        String[] dit = {"--model", "dit", "--hidden", "32", "--depth", "1", "--heads", "2", "--patch", "4"};
+        Path out = dir.resolve("no-meta-two");
+        String[] a = {"train", "--data", twoClassFolder().toString(), "--resolution", "16", "--out", out.toString(),
+            "--init-from", stripped.toString(), "--cond", "--steps", "1", "--lr", "1e-12", "--ema", "0"};
+        TrainSampleEvalTest.Result r = run(args(concat(a, dit)));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("a new class embedding (3 classes there, 2 here)"), r::toString);
+        String qkv = "blocks.0.attn.qkv.weight";
+        assertTrue(maxAbsDiff(tensors(stripped).get(qkv),
+                tensors(out.resolve("checkpoints/latest.safetensors")).get(qkv)) < 1e-9);
+
+        Path wrong = dir.resolve("no-meta-wrong");
+        assertRefused(wrong, "give its --hidden, --depth, --heads, --patch or --blocks", "train", "--data",
+                data.toString(), "--out", wrong.toString(), "--init-from", stripped.toString(), "--cond",
+                "--hidden", "48", "--depth", "1", "--heads", "2", "--patch", "4");
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        return java.util.stream.Stream.concat(Arrays.stream(a), Arrays.stream(b)).toArray(String[]::new);
+    }
+
+    /** Rewrites a safetensors file without its {@code __metadata__} (what a plain PyTorch state dict looks like). */
+    private static void stripMetadata(Path in, Path out) throws IOException {
+        byte[] b = Files.readAllBytes(in);
+        long n = java.nio.ByteBuffer.wrap(b, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        com.fasterxml.jackson.databind.node.ObjectNode header = (com.fasterxml.jackson.databind.node.ObjectNode)
+                JSON.readTree(new String(b, 8, (int) n, java.nio.charset.StandardCharsets.UTF_8));
+        header.remove("__metadata__");
+        StringBuilder h = new StringBuilder(JSON.writeValueAsString(header));
+        while (h.length() % 8 != 0) {
+            h.append(' ');
+        }
+        byte[] hb = h.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream o = new java.io.ByteArrayOutputStream();
+        o.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(hb.length).array());
+        o.write(hb);
+        o.write(b, 8 + (int) n, b.length - 8 - (int) n);
+        Files.write(out, o.toByteArray());
+    }
+
+    /**
+     * The image size of an image folder comes from the file (a DiT's, or an MLP's trained on flattened images),
+     * and an RGB folder read as the file's grey says so.
+     */
+    @Test
+    void anImageFolderIsReadAtTheFileSize() throws IOException {
+        Path rgb = dir.resolve("rgb");
+        for (int c = 0; c < 2; c++) {
+            Path sub = Files.createDirectories(rgb.resolve("c" + c));
+            for (int i = 0; i < 6; i++) {
+                BufferedImage img = new BufferedImage(40, 30, BufferedImage.TYPE_INT_RGB);
+                for (int y = 0; y < 30; y++) {
+                    for (int x = 0; x < 40; x++) {
+                        img.setRGB(x, y, ((x * 6 + i) & 255) << 16 | ((y * 8) & 255) << 8 | (c * 200));
+                    }
+                }
+                ImageIO.write(img, "png", sub.resolve(i + ".png").toFile());
+            }
+        }
+        Path out = dir.resolve("rgb-run");
+        TrainSampleEvalTest.Result r = run(args("train", "--data", rgb.toString(), "--out", out.toString(),
+                "--init-from", base.toString(), "--cond", "--steps", "1"));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("the image folder is read at 16 x 16, grey: the size of the --init-from model "
+                + "(colour is dropped"), r::toString);
+
+        Path mlpRun = dir.resolve("mlp-images");
+        r = run(args("train", "--data", data.toString(), "--out", mlpRun.toString(), "--model", "mlp", "--hidden",
+                "32", "--blocks", "1", "--steps", "2"));
+        assertEquals(0, r.code(), r::toString);
+        Path mlpTuned = dir.resolve("mlp-images-tuned");
+        r = run(args("train", "--data", twoClassFolder().toString(), "--out", mlpTuned.toString(), "--init-from",
+                mlpRun.toString(), "--steps", "1"));                 // without --resolution: 16 from the file
+        assertEquals(0, r.code(), r::toString);
+        assertEquals(16, JSON.readTree(mlpTuned.resolve("run.json").toFile()).get("options").get("resolution")
+                .asInt());
     }
 
     /**

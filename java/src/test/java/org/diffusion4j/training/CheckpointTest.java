@@ -747,6 +747,10 @@ class CheckpointTest {
                 assertEquals(k > 0, expected.keySet().stream().anyMatch(n -> n.startsWith("y_embedder.")));
                 assertBitwise("classes " + k, expected, weights(dst));
             }
+            // the label-dropout probability is a training setting: a plain load ignores it
+            DiT otherDropout = new DiT(ops, attention, scope, (DiT.Config) Models.withClasses(three, 3, 0.3), 5);
+            Checkpoint.loadWeights(file, otherDropout, be, Checkpoint.Weights.PREFER_EMA);
+            assertBitwise("classDropProb 0.3", source, weights(otherDropout));
             DiT fourHeads = new DiT(ops, attention, scope, new DiT.Config(8, 1, 4, 16, 1, 4, 4.0, 5, 0.1, 32, 1000.0),
                     3);
             CheckpointException heads = assertThrows(CheckpointException.class, () -> Checkpoint.loadWeights(file,
