@@ -29,6 +29,19 @@ final class Plots {
      * @throws IllegalArgumentException when the arrays differ in length or are empty
      */
     static void lossCurve(Path png, long[] steps, double[] losses, String title) throws IOException {
+        lossCurve(png, steps, losses, new long[0], new double[0], title);
+    }
+
+    /**
+     * {@link #lossCurve(Path, long[], double[], String)} with the held-out losses measured at {@code heldSteps}
+     * drawn as a second series with markers (none when empty).
+     */
+    static void lossCurve(Path png, long[] steps, double[] losses, long[] heldSteps, double[] heldLosses,
+                          String title) throws IOException {
+        if (heldSteps.length != heldLosses.length) {
+            throw new IllegalArgumentException("held-out curve needs equal step and loss arrays, got "
+                    + heldSteps.length + " and " + heldLosses.length);
+        }
         if (steps.length != losses.length || steps.length == 0) {
             throw new IllegalArgumentException("loss curve needs equal, non-empty step and loss arrays, got "
                     + steps.length + " and " + losses.length);
@@ -63,6 +76,15 @@ final class Plots {
             lo = Math.min(lo, v);
             hi = Math.max(hi, v);
         }
+        double[] hx = new double[heldSteps.length];
+        double[] hy = new double[heldSteps.length];
+        for (int i = 0; i < hx.length; i++) {
+            hx[i] = heldSteps[i];
+            hy[i] = Double.isFinite(heldLosses[i]) ? heldLosses[i] : Double.NaN;
+            positive &= hy[i] > 0;
+            lo = Math.min(lo, hy[i]);
+            hi = Math.max(hi, hy[i]);
+        }
         // log scale only for a range over a decade: within one, XChart's log axis labels too few ticks
         chart.getStyler().setYAxisLogarithmic(positive && hi > 10 * lo);
         chart.getStyler().setYAxisLogarithmicDecadeOnly(false);                 // label 0.3, 0.5, ... not only 1
@@ -77,6 +99,12 @@ final class Plots {
             XYSeries smooth = chart.addSeries("moving average (" + window + " steps)", x, avg);
             smooth.setMarker(SeriesMarkers.NONE);
             smooth.setLineColor(new Color(214, 39, 40));
+        }
+        if (hx.length > 0) {
+            XYSeries h = chart.addSeries("held-out loss", hx, hy);
+            h.setMarker(SeriesMarkers.CIRCLE);
+            h.setMarkerColor(new Color(44, 160, 44));
+            h.setLineColor(new Color(44, 160, 44));
         }
         byte[] bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
         AtomicFiles.writeBytes(png, bytes);

@@ -62,6 +62,11 @@ record RunFolder(Path root) {
         return root.resolve("loss.csv");
     }
 
+    /** {@code held_out_loss.csv}: {@code step,held_out_loss} rows ({@code train --held-out-loss-every}). */
+    Path heldOutLossCsv() {
+        return root.resolve("held_out_loss.csv");
+    }
+
     Path lossPng() {
         return root.resolve("loss.png");
     }

@@ -51,7 +51,7 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
                         boolean randomFlip, boolean standardize, String labelColumn, int microBatch,
-                        String initFrom) {
+                        String initFrom, long heldOutLossEvery) {
 
         /** These options with {@code model} (e.g. the choice of {@code --model auto}). */
         TrainOptions withModel(String m) {
@@ -179,18 +179,25 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
      * @param metrics          quality metrics (written by {@code eval}), may be empty
      * @param metricsStep      the step of the checkpoint {@code metrics} were measured on, or null (none, or metrics
      *                         of saved samples)
+     * @param heldOutLoss      the newest held-out loss ({@code train --held-out-loss-every}), or null
      */
     record Results(long steps, double wallSeconds, double trainSeconds, double finalLoss, double imagesPerSecond,
                    double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics,
-                   Long metricsStep) {
+                   Long metricsStep, Double heldOutLoss) {
 
         Results withLatestGrid(String grid) {
             return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
-                    latestCheckpoint, grid, metrics, metricsStep);
+                    latestCheckpoint, grid, metrics, metricsStep, heldOutLoss);
+        }
+
+        Results withHeldOutLoss(Double loss) {
+            return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
+                    latestCheckpoint, latestGrid, metrics, metricsStep, loss);
         }
 
         static Results empty() {
-            return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>(), null);
+            return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>(), null,
+                    null);
         }
     }
 

@@ -206,6 +206,12 @@ final class TrainCommand implements Callable<Integer> {
             + "at the end (default: ${DEFAULT-VALUE})")
     long sampleEvery;
 
+    @Option(names = "--held-out-loss-every", defaultValue = "250", description = "steps between evaluations of "
+            + "the loss on (up to " + HELD_OUT_LOSS_SAMPLES + " samples of) the held-out data, with its noise and "
+            + "times fixed, written to held_out_loss.csv and loss.png: a held-out loss that rises while the training "
+            + "loss falls means memorising; 0 for none (default: ${DEFAULT-VALUE}; one also at the end)")
+    long heldOutLossEvery;
+
     @Option(names = "--sample-steps", defaultValue = "16", description = "sampler steps of the grids (default: "
             + "${DEFAULT-VALUE})")
     int sampleSteps;
@@ -221,9 +227,13 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
+    /** How many held-out samples {@code --held-out-loss-every} evaluates (forward passes only). */
+    static final int HELD_OUT_LOSS_SAMPLES = 1024;
+
     /** Options that --resume may change (the rest must match run.json). */
     private static final Set<String> RESUMABLE = Set.of("--steps", "--checkpoint-every", "--sample-every",
             "--sample-steps", "--sampler", "--guidance", "--backend", "--threads", "--verbose", "--resume", "--out",
+            "--held-out-loss-every",
             "--data", "--micro-batch");
 
     /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
@@ -656,9 +666,13 @@ final class TrainCommand implements Callable<Integer> {
             double previousTrain = previous == null ? 0 : nz(previous.results().trainSeconds());
             try (Trainer trainer = new Trainer(net, ops, train, tc)) {
                 List<double[]> losses = new ArrayList<>();
+                List<double[]> heldLosses = new ArrayList<>();
+                Dataset heldOutSet = opts.heldOutLossEvery() > 0 ? heldOutForLoss(loaded, opts, imageShape, scaling)
+                        : null;
                 if (resume) {
                     restore(trainer, folder);
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
+                    heldLosses.addAll(readLosses(folder.heldOutLossCsv(), trainer.completedSteps()));
                     o.printf(Locale.ROOT, "resume      from step %d (%s)%n", trainer.completedSteps(),
                             folder.relative(folder.latestCheckpoint()));
                     if (trainer.completedSteps() >= opts.steps()) {      // before run.json is touched
@@ -719,10 +733,11 @@ final class TrainCommand implements Callable<Integer> {
                             Checkpoint.save(trainer, ck, extraMeta);
                             RunFolder.copyAtomically(ck, folder.latestCheckpoint());
                             latestCkpt[0] = folder.relative(ck);
-                            writeLosses(folder, losses);
+                            writeLosses(folder, losses, heldLosses);
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
-                                    latestGrid[0], run.results().metrics(), run.results().metricsStep()));
+                                    latestGrid[0], run.results().metrics(), run.results().metricsStep(),
+                                    run.results().heldOutLoss()));
                             save(run, folder);
                             savedAt = done;
                         }
@@ -769,6 +784,15 @@ final class TrainCommand implements Callable<Integer> {
                                 save(run, folder);
                             }
                         }
+                        if (heldOutSet != null && !stopRequested && (last || done % opts.heldOutLossEvery() == 0)) {
+                            Double held = heldOutLoss(trainer, heldOutSet, done, losses, progress);
+                            if (held != null) {
+                                heldLosses.add(new double[] {done, held});
+                                writeLosses(folder, losses, heldLosses);
+                                run = run.withResults(run.results().withHeldOutLoss(held));
+                                save(run, folder);
+                            }
+                        }
                     }
                 } catch (RuntimeException | IOException e) {
                     save(run.withStatus("failed"), folder);
@@ -780,7 +804,7 @@ final class TrainCommand implements Callable<Integer> {
                 run = run.withStatus("complete").withResults(results(total, first, losses,
                         previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
                         opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics(),
-                        run.results().metricsStep()));
+                        run.results().metricsStep(), run.results().heldOutLoss()));
                 save(run, folder);                     // the caller's finishLoop then lets a shutdown hook go on
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
@@ -886,13 +910,14 @@ final class TrainCommand implements Callable<Integer> {
 
     private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
                                            double trainTotal, double trainSession, int batch, String ckpt,
-                                           String grid, Map<String, Double> metrics, Long metricsStep) {
+                                           String grid, Map<String, Double> metrics, Long metricsStep,
+                                           Double heldOut) {
         long session = steps - first;
         int tail = finalLossWindow(steps);
         double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
         double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
         return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,
-                metrics == null ? new LinkedHashMap<>() : metrics, metricsStep);
+                metrics == null ? new LinkedHashMap<>() : metrics, metricsStep, heldOut);
     }
 
     // ---------------------------------------------------------------- options
@@ -912,7 +937,7 @@ final class TrainCommand implements Callable<Integer> {
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
                 resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
                 randomFlip, standardize, labelColumn, microBatch == null ? 0 : microBatch,
-                initFrom == null ? null : initFrom.toAbsolutePath().normalize().toString());
+                initFrom == null ? null : initFrom.toAbsolutePath().normalize().toString(), heldOutLossEvery);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -1161,18 +1186,58 @@ final class TrainCommand implements Callable<Integer> {
         return out;
     }
 
-    private static void writeLosses(RunFolder folder, List<double[]> losses) throws IOException {
-        StringBuilder b = new StringBuilder("step,loss\n");
+    private static void writeLosses(RunFolder folder, List<double[]> losses, List<double[]> heldLosses)
+            throws IOException {
         long[] steps = new long[losses.size()];
         double[] values = new double[losses.size()];
-        for (int i = 0; i < losses.size(); i++) {
-            steps[i] = (long) losses.get(i)[0];
-            values[i] = losses.get(i)[1];
+        writeCsv(folder.lossCsv(), "step,loss", losses, steps, values);
+        long[] heldSteps = new long[heldLosses.size()];
+        double[] held = new double[heldLosses.size()];
+        if (!heldLosses.isEmpty()) {
+            writeCsv(folder.heldOutLossCsv(), "step,held_out_loss", heldLosses, heldSteps, held);
+        }
+        if (!losses.isEmpty()) {
+            Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, "training loss ("
+                    + folder.root().getFileName() + ")");
+        }
+    }
+
+    private static void writeCsv(Path csv, String header, List<double[]> rows, long[] steps, double[] values)
+            throws IOException {
+        StringBuilder b = new StringBuilder(header).append('\n');
+        for (int i = 0; i < rows.size(); i++) {
+            steps[i] = (long) rows.get(i)[0];
+            values[i] = rows.get(i)[1];
             b.append(steps[i]).append(',').append(values[i]).append('\n');
         }
-        AtomicFiles.writeBytes(folder.lossCsv(), b.toString().getBytes(StandardCharsets.UTF_8));
-        if (!losses.isEmpty()) {
-            Plots.lossCurve(folder.lossPng(), steps, values, "training loss (" + folder.root().getFileName() + ")");
+        AtomicFiles.writeBytes(csv, b.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The held-out data as the model sees it: flattened for an MLP on images, standardised like the training split.
+     */
+    private static Dataset heldOutForLoss(DataLoading.Loaded loaded, RunJson.TrainOptions opts, long[] imageShape,
+                                          Standardization scaling) {
+        Dataset h = loaded.heldOut();
+        if (opts.model().equals(Models.MLP) && imageShape != null) {
+            h = DataLoading.flatten(h);
+        }
+        return scaling != null ? scaling.apply(h) : h;
+    }
+
+    /** The held-out loss after step {@code done}, printed beside the training loss; null (with a note) on failure. */
+    private static Double heldOutLoss(Trainer trainer, Dataset heldOut, long done, List<double[]> losses,
+                                      Progress progress) {
+        int n = Math.min(HELD_OUT_LOSS_SAMPLES, heldOut.size());
+        try {
+            double v = trainer.heldOutLoss(heldOut, HELD_OUT_LOSS_SAMPLES);
+            int count = (int) Math.min(50, losses.size());
+            progress.note(String.format(Locale.ROOT, "held-out    loss %.4f at step %d (%d held-out samples; "
+                    + "training loss %.4f, mean of the last %d steps)", v, done, n, meanLoss(losses, count), count));
+            return v;
+        } catch (RuntimeException e) {
+            progress.note("warning     the step-" + done + " held-out loss was not measured: " + e.getMessage());
+            return null;
         }
     }
 

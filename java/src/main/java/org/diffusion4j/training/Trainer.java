@@ -78,6 +78,11 @@ public final class Trainer implements AutoCloseable {
     public static final long DRAW_LABEL_DROP = 3;
     /** Stream offset of the horizontal-flip draws ({@link TrainingConfig#randomFlip()}). */
     public static final long DRAW_FLIP = 4;
+    /**
+     * First Philox stream of {@link #heldOutLoss}'s per-sample draws (noise and time, keyed by the sample's index in
+     * the held-out set), far from the training draws.
+     */
+    public static final long HELD_OUT_STREAM = NOISE_STREAM + (1L << 40);
 
     private final DenoiserModel model;
     private final NnOps ops;
@@ -100,6 +105,8 @@ public final class Trainer implements AutoCloseable {
     private final Workspace workspace = Workspace.create();
     /** The temporaries of one micro-batch ({@link TrainingConfig#microBatch}), reused by every pass. */
     private final Workspace microWorkspace = Workspace.create();
+    /** The temporaries of {@link #heldOutLoss}. */
+    private final Workspace heldOutWorkspace = Workspace.create();
     private long completed;
     private boolean closed;
 
@@ -354,6 +361,83 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
+     * The denoising loss of the current weights (the trained ones, not the EMA averages) on held-out data: the mean
+     * over the first {@code min(limit, N)} samples of {@code data} of the same per-sample loss as
+     * {@link StepStats#loss()} (unweighted), each sample noised at a time and with noise fixed by the trainer's seed
+     * and the sample's index ({@link #HELD_OUT_STREAM}), and a class-conditional model given each sample's own label
+     * (no label dropout). Successive calls thus see the same noisy inputs, so the values trace the model's progress
+     * on data it does not train on without the noise of fresh draws: a held-out loss that rises while the training
+     * loss falls means the model is memorising its training set. Changes nothing in the trainer (weights, gradients,
+     * optimizer, EMA, the position of its draws): training continues bit for bit as without the call.
+     *
+     * <p>Runs in batches of {@link TrainingConfig#batchSize()} samples, or of {@link TrainingConfig#microBatch()}
+     * when training accumulates micro-batches (the same activation memory as a training pass).
+     *
+     * @param data  samples of the model's shape (labelled for a class-conditional model)
+     * @param limit how many samples at most (the cost is that many forward passes)
+     * @return the mean loss, float64
+     * @throws IllegalArgumentException when the data's samples differ from the model's, are empty or unlabelled for a
+     *                                  class-conditional model, hold a label outside the model's classes, or
+     *                                  {@code limit < 1}
+     * @throws IllegalStateException    when the trainer is closed, or the loss is not finite
+     */
+    public double heldOutLoss(Dataset data, int limit) {
+        Objects.requireNonNull(data, "data");
+        if (closed) {
+            throw new IllegalStateException("trainer is closed");
+        }
+        if (limit < 1) {
+            throw new IllegalArgumentException("limit must be >= 1, got " + limit);
+        }
+        if (!Arrays.equals(data.sampleShape(), model.sampleShape())) {
+            throw new IllegalArgumentException("held-out samples are " + Arrays.toString(data.sampleShape())
+                    + " but the model takes " + Arrays.toString(model.sampleShape()));
+        }
+        int n = Math.min(limit, data.size());
+        if (n == 0) {
+            throw new IllegalArgumentException("the held-out data is empty");
+        }
+        boolean conditional = model.numClasses() > 0;
+        if (conditional && !data.hasLabels()) {
+            throw new IllegalArgumentException("the model is class-conditional but the held-out data has no labels");
+        }
+        int batch = config.microBatches() > 1 ? config.microBatch() : config.batchSize();   // its activation memory
+        double sum = 0;
+        for (int from = 0; from < n; from += batch) {
+            int m = Math.min(batch, n - from);
+            int[] idx = new int[m];
+            int[] labels = conditional ? new int[m] : null;
+            for (int i = 0; i < m; i++) {
+                idx[i] = from + i;
+                if (conditional) {
+                    labels[i] = data.label(from + i);
+                    if (labels[i] < 0 || labels[i] >= model.numClasses()) {
+                        throw new IllegalArgumentException("held-out sample " + (from + i) + " has label "
+                                + labels[i] + ", outside the model's classes [0, " + model.numClasses() + ")");
+                    }
+                }
+            }
+            try (TensorScope b = TensorScope.open(heldOutWorkspace)) {
+                Tensor x0 = backend.empty(b, DType.F32, data.batchShape(m));
+                data.gather(idx, x0, null);
+                Tensor xt = backend.empty(b, DType.F32, x0.shape());
+                Tensor target = backend.empty(b, DType.F32, x0.shape());
+                ForwardNoising.Result r = noising.apply(diffusionOps, schedule, timeSampler,
+                        NoiseSeeds.batch(config.seed(), HELD_OUT_STREAM, from, m), x0, xt, target, null, null);
+                DenoiserModel.Pass pass = model.forward(b, xt, r.t(), labels);
+                Tensor dOut = backend.empty(b, DType.F32, pass.out().shape());
+                double loss = DenoisingLoss.compute(backend, b, pass.out(), target, r.weights(), dOut).loss();
+                if (!Double.isFinite(loss)) {
+                    throw new IllegalStateException("held-out loss " + loss + " on samples " + from + ".."
+                            + (from + m - 1));
+                }
+                sum += loss * m;
+            }
+        }
+        return sum / n;
+    }
+
+    /**
      * Forward, loss and backward of (part of) a step's batch, accumulating the parameter gradients of its mean loss
      * divided by {@code passes}; returns {@code {loss, weighted loss}} of this part.
      *
@@ -431,10 +515,11 @@ public final class Trainer implements AutoCloseable {
             return;
         }
         try {
-            workspace.close();                          // the one that can refuse: first, so that nothing leaks
+            workspace.close();                          // the ones that can refuse: first, so that nothing leaks
+            heldOutWorkspace.close();
         } catch (IllegalStateException e) {
-            throw new IllegalStateException("Trainer is in use (a training step holds its workspace); close it after "
-                    + "train() returns", e);
+            throw new IllegalStateException("Trainer is in use (a training step or heldOutLoss holds its workspace); "
+                    + "close it after that call returns", e);
         }
         microWorkspace.close();                         // free: the step's scope, now closed, held every micro-batch's
         closed = true;

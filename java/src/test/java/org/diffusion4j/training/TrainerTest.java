@@ -335,6 +335,65 @@ class TrainerTest {
         }
     }
 
+    // ---------------------------------------------------------------- held-out loss
+
+    /**
+     * {@link Trainer#heldOutLoss}: the value written out by hand (the samples in order, times and noise from
+     * {@link Trainer#HELD_OUT_STREAM} keyed by the sample index, plain MSE of the v target) across batches of the
+     * trainer's size, the same on every call, and training after it bit for bit as without it.
+     */
+    @Test
+    void heldOutLossMatchesOneWrittenOutByHandAndChangesNothing() {
+        long seed = 23;
+        int batch = 4;
+        Dataset train = TrainingTestSupport.gaussian2d(40, 2);
+        Dataset held = TrainingTestSupport.gaussian2d(11, 9);
+        TrainingConfig cfg = busy(seed, batch, 10).withObjective(TrainingConfig.Objective.V, "cosine");
+        try (TensorScope sa = TensorScope.open(); TensorScope sb = TensorScope.open();
+             Trainer ta = new Trainer(new MlpDenoiser(ops, sa, TrainingTestSupport.mlp(), 8), ops, train, cfg);
+             Trainer tb = new Trainer(new MlpDenoiser(ops, sb, TrainingTestSupport.mlp(), 8), ops, train, cfg)) {
+            List<StepStats> first = collect(ta, 3);
+            assertSameTrajectory(first, collect(tb, 3));
+            double h = ta.heldOutLoss(held, 7);                          // batches of 4 and 3
+            assertEquals(h, ta.heldOutLoss(held, 7), 0.0, "the same inputs on every call");
+
+            int m = 7;
+            int n = 2;
+            NoiseSchedule sched = cfg.buildNoiseSchedule();
+            double[] t = new double[m];
+            float[] xt = new float[m * n];
+            double[] target = new double[m * n];
+            for (int i = 0; i < m; i++) {
+                t[i] = Philox.uniform(seed, Trainer.HELD_OUT_STREAM + 1, i);
+                double al = sched.alpha(t[i]);
+                double si = sched.sigma(t[i]);
+                float[] x0 = held.sample(i);
+                for (int j = 0; j < n; j++) {
+                    double eps = Philox.normal(seed, Trainer.HELD_OUT_STREAM, (long) i * n + j);
+                    xt[i * n + j] = (float) (al * x0[j] + si * eps);
+                    target[i * n + j] = al * eps - si * x0[j];
+                }
+            }
+            double byHand;
+            try (TensorScope tmp = TensorScope.open()) {
+                MlpDenoiser model = (MlpDenoiser) ta.model();
+                double[] out = toDoubles(model.forward(tmp, be.fromArray(tmp, xt, m, n), t).out().toFloatArray());
+                double[] plain = new double[m];
+                Arrays.fill(plain, 1);
+                byHand = loss(out, target, plain, m, n);
+            }
+            assertEquals(byHand, h, 1e-5 * byHand, "held-out loss");
+            assertTrue(ta.heldOutLoss(held, 100) != h, "all 11 samples give another mean than the first 7");
+
+            assertSameTrajectory(collect(tb, 4), collect(ta, 4));        // training goes on as without the calls
+            assertBitwise("weights", weights(tb.model()), weights(ta.model()));
+
+            Dataset labelled = TrainingTestSupport.images(5, 1, 4, 3, 4);
+            assertThrows(IllegalArgumentException.class, () -> ta.heldOutLoss(labelled, 5));      // another shape
+            assertThrows(IllegalArgumentException.class, () -> ta.heldOutLoss(held, 0));
+        }
+    }
+
     // ---------------------------------------------------------------- one step by hand
 
     @Test

@@ -1,0 +1,77 @@
+package org.diffusion4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code train --held-out-loss-every}: the held-out losses land in held_out_loss.csv and run.json, do not change the
+ * training (the checkpoint is bit for bit that of a run without them), and a run stopped and resumed writes the same
+ * file as one that went straight through.
+ */
+class HeldOutLossCliTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static String[] train(Path data, Path out, String every, String... more) {
+        List<String> a = new ArrayList<>(List.of("train", "--data", data.toString(), "--out", out.toString(),
+                "--model", "dit", "--cond", "--hidden", "32", "--depth", "1", "--heads", "2", "--patch", "4",
+                "--batch", "8", "--steps", "10", "--checkpoint-every", "5", "--sample-every", "0", "--sample-steps",
+                "2", "--backend", "cpu", "--seed", "4", "--held-out-loss-every", every));
+        a.addAll(Arrays.asList(more));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void heldOutLossesAreWrittenLeaveTrainingAloneAndSurviveAResume(@TempDir Path dir) throws IOException {
+        Path data = TinyData.idxFolder(dir.resolve("tiny"), 40, 20);
+        Path with = dir.resolve("with");
+        TrainSampleEvalTest.Result r = TrainSampleEvalTest.run(train(data, with, "4"));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("held-out    loss "), r::toString);
+        List<String> rows = Files.readAllLines(with.resolve("held_out_loss.csv"));
+        assertEquals("step,held_out_loss", rows.get(0));
+        assertEquals(List.of("4", "8", "10"), rows.subList(1, rows.size()).stream().map(l -> l.split(",")[0])
+                .toList(), rows.toString());
+        double last = Double.parseDouble(rows.get(3).split(",")[1]);
+        assertTrue(Double.isFinite(last) && last > 0, rows.toString());
+        JsonNode results = JSON.readTree(with.resolve("run.json").toFile()).get("results");
+        assertEquals(last, results.get("heldOutLoss").asDouble());
+
+        Path without = dir.resolve("without");
+        r = TrainSampleEvalTest.run(train(data, without, "0"));
+        assertEquals(0, r.code(), r::toString);
+        assertFalse(Files.exists(without.resolve("held_out_loss.csv")));
+        assertTrue(JSON.readTree(without.resolve("run.json").toFile()).get("results").get("heldOutLoss").isNull());
+        assertArrayEquals(Files.readAllBytes(without.resolve("checkpoints/step-000010.safetensors")),
+                Files.readAllBytes(with.resolve("checkpoints/step-000010.safetensors")), "training is unchanged");
+
+        // stopped after step 5 (its checkpoint made the latest, the later files removed), then resumed
+        Path cut = dir.resolve("cut");
+        try (var files = Files.walk(with)) {
+            for (Path p : files.toList()) {
+                Files.copy(p, cut.resolve(with.relativize(p).toString()));
+            }
+        }
+        Files.copy(cut.resolve("checkpoints/step-000005.safetensors"), cut.resolve("checkpoints/latest.safetensors"),
+                StandardCopyOption.REPLACE_EXISTING);
+        Files.delete(cut.resolve("checkpoints/step-000010.safetensors"));
+        r = TrainSampleEvalTest.run("train", "--resume", "--out", cut.toString());
+        assertEquals(0, r.code(), r::toString);
+        assertEquals(rows, Files.readAllLines(cut.resolve("held_out_loss.csv")), "the same curve after a resume");
+    }
+}
