@@ -343,8 +343,7 @@ final class DataLoading {
         }
         return switch (s.length) {
             case 1, 3 -> d;
-            case 2 -> Dataset.of(d.toArray(), new long[] {1, s[0], s[1]}, d.hasLabels() ? d.labels() : null,
-                    d.hasLabels() ? d.classNames() : java.util.List.of());
+            case 2 -> d.withValues(d.toArray(), 1, s[0], s[1]);
             default -> throw new IllegalArgumentException(path + ": samples of shape " + Arrays.toString(s)
                     + " are neither vectors [D] nor images [C, H, W]");
         };
@@ -352,7 +351,6 @@ final class DataLoading {
 
     /** {@code d} with every sample flattened to {@code [prod(shape)]} (for the MLP on images). */
     static Dataset flatten(Dataset d) {
-        return Dataset.of(d.toArray(), new long[] {d.sampleSize()}, d.hasLabels() ? d.labels() : null,
-                d.hasLabels() ? d.classNames() : java.util.List.of());
+        return d.withValues(d.toArray(), d.sampleSize());
     }
 }

@@ -481,7 +481,7 @@ final class EvalCommand implements Callable<Integer> {
             RunJson.Results r = run.results();
             run.withResults(new RunJson.Results(r.steps(), r.wallSeconds(), r.trainSeconds(), r.finalLoss(),
                     r.imagesPerSecond(), r.msPerStep(), r.latestCheckpoint(), r.latestGrid(), m,
-                    step == null ? null : Long.valueOf(step), r.heldOutLoss()))
+                    step == null ? null : Long.valueOf(step), r.heldOutLoss(), r.heldOutLossStep()))
                     .write(folder.runJson());
         }
     }

@@ -89,8 +89,9 @@ final class Plots {
         chart.getStyler().setYAxisLogarithmic(positive && hi > 10 * lo);
         chart.getStyler().setYAxisLogarithmicDecadeOnly(false);                 // label 0.3, 0.5, ... not only 1
         chart.getStyler().setYAxisDecimalPattern("0.###");
-        chart.getStyler().setXAxisDecimalPattern("#");
-        chart.getStyler().setXAxisMaxLabelCount(10);
+        chart.getStyler().setXAxisDecimalPattern("#,###");
+        chart.getStyler().setXAxisTickMarkSpacingHint(90);                       // 2000 steps: labels apart
+        chart.getStyler().setXAxisMin(0.0);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
         XYSeries raw = chart.addSeries("loss per step", x, y);
         raw.setMarker(SeriesMarkers.NONE);

@@ -51,7 +51,7 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
                         boolean randomFlip, boolean standardize, String labelColumn, int microBatch,
-                        String initFrom, long heldOutLossEvery) {
+                        String initFrom, Long heldOutLossEvery) {
 
         /** These options with {@code model} (e.g. the choice of {@code --model auto}). */
         TrainOptions withModel(String m) {
@@ -180,24 +180,25 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
      * @param metricsStep      the step of the checkpoint {@code metrics} were measured on, or null (none, or metrics
      *                         of saved samples)
      * @param heldOutLoss      the newest held-out loss ({@code train --held-out-loss-every}), or null
+     * @param heldOutLossStep  the step {@code heldOutLoss} was measured after, or null
      */
     record Results(long steps, double wallSeconds, double trainSeconds, double finalLoss, double imagesPerSecond,
                    double msPerStep, String latestCheckpoint, String latestGrid, Map<String, Double> metrics,
-                   Long metricsStep, Double heldOutLoss) {
+                   Long metricsStep, Double heldOutLoss, Long heldOutLossStep) {
 
         Results withLatestGrid(String grid) {
             return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
-                    latestCheckpoint, grid, metrics, metricsStep, heldOutLoss);
+                    latestCheckpoint, grid, metrics, metricsStep, heldOutLoss, heldOutLossStep);
         }
 
-        Results withHeldOutLoss(Double loss) {
+        Results withHeldOutLoss(double loss, long step) {
             return new Results(steps, wallSeconds, trainSeconds, finalLoss, imagesPerSecond, msPerStep,
-                    latestCheckpoint, latestGrid, metrics, metricsStep, loss);
+                    latestCheckpoint, latestGrid, metrics, metricsStep, loss, step);
         }
 
         static Results empty() {
             return new Results(0, 0, 0, Double.NaN, Double.NaN, Double.NaN, null, null, new LinkedHashMap<>(), null,
-                    null);
+                    null, null);
         }
     }
 

@@ -490,6 +490,9 @@ final class TrainCommand implements Callable<Integer> {
             previous = RunJson.read(folder.runJson());
             opts = mergeForResume(previous.options(), given(),
                     previous.data() != null && previous.data().fingerprint() != null);
+            if (opts.heldOutLossEvery() == null) {          // a run.json from before the option: its default
+                opts = opts.with("heldOutLossEvery", heldOutLossEvery);
+            }
         } else {
             checkNewRunFolder(folder, true);
             opts = given();
@@ -667,8 +670,8 @@ final class TrainCommand implements Callable<Integer> {
             try (Trainer trainer = new Trainer(net, ops, train, tc)) {
                 List<double[]> losses = new ArrayList<>();
                 List<double[]> heldLosses = new ArrayList<>();
-                Dataset heldOutSet = opts.heldOutLossEvery() > 0 ? heldOutForLoss(loaded, opts, imageShape, scaling)
-                        : null;
+                Dataset heldOutSet = opts.heldOutLossEvery() > 0 ? heldOutForLoss(loaded, opts, imageShape, scaling,
+                        net.numClasses(), note -> o.println("note        " + note)) : null;
                 if (resume) {
                     restore(trainer, folder);
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
@@ -726,7 +729,17 @@ final class TrainCommand implements Callable<Integer> {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
-                        boolean stop = stopRequested && !last;              // checkpoint now, stop at the loop's top
+                        if (heldOutSet != null && !stopRequested && (last || done % opts.heldOutLossEvery() == 0)) {
+                            Double held = heldOutLoss(trainer, heldOutSet, done, losses, progress);
+                            if (held != null) {
+                                heldLosses.add(new double[] {done, held});
+                                writeLosses(folder, losses, heldLosses);
+                                run = run.withResults(run.results().withHeldOutLoss(held, done));
+                                save(run, folder);
+                            }
+                        }
+                        // a stop asked for during the step or the held-out loss: checkpoint now, stop at the loop's top
+                        boolean stop = stopRequested && !last;
                         // the checkpoint first: a grid that fails (a NaN model, an unwritable folder) loses nothing
                         if (last || stop || done % opts.checkpointEvery() == 0) {
                             Path ck = folder.checkpoint(done);
@@ -737,7 +750,7 @@ final class TrainCommand implements Callable<Integer> {
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics(), run.results().metricsStep(),
-                                    run.results().heldOutLoss()));
+                                    run.results().heldOutLoss(), run.results().heldOutLossStep()));
                             save(run, folder);
                             savedAt = done;
                         }
@@ -784,15 +797,7 @@ final class TrainCommand implements Callable<Integer> {
                                 save(run, folder);
                             }
                         }
-                        if (heldOutSet != null && !stopRequested && (last || done % opts.heldOutLossEvery() == 0)) {
-                            Double held = heldOutLoss(trainer, heldOutSet, done, losses, progress);
-                            if (held != null) {
-                                heldLosses.add(new double[] {done, held});
-                                writeLosses(folder, losses, heldLosses);
-                                run = run.withResults(run.results().withHeldOutLoss(held));
-                                save(run, folder);
-                            }
-                        }
+
                     }
                 } catch (RuntimeException | IOException e) {
                     save(run.withStatus("failed"), folder);
@@ -804,7 +809,8 @@ final class TrainCommand implements Callable<Integer> {
                 run = run.withStatus("complete").withResults(results(total, first, losses,
                         previousWall + seconds(wallStart), previousTrain + trainSeconds[0], trainSeconds[0],
                         opts.batch(), latestCkpt[0], latestGrid[0], run.results().metrics(),
-                        run.results().metricsStep(), run.results().heldOutLoss()));
+                        run.results().metricsStep(), run.results().heldOutLoss(),
+                        run.results().heldOutLossStep()));
                 save(run, folder);                     // the caller's finishLoop then lets a shutdown hook go on
                 RunJson.Results r = run.results();
                 o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
@@ -911,13 +917,13 @@ final class TrainCommand implements Callable<Integer> {
     private static RunJson.Results results(long steps, long first, List<double[]> losses, double wall,
                                            double trainTotal, double trainSession, int batch, String ckpt,
                                            String grid, Map<String, Double> metrics, Long metricsStep,
-                                           Double heldOut) {
+                                           Double heldOut, Long heldOutStep) {
         long session = steps - first;
         int tail = finalLossWindow(steps);
         double msPerStep = session > 0 ? trainSession * 1000 / session : Double.NaN;
         double ips = session > 0 ? session * (double) batch / trainSession : Double.NaN;
         return new RunJson.Results(steps, wall, trainTotal, meanLoss(losses, tail), ips, msPerStep, ckpt, grid,
-                metrics == null ? new LinkedHashMap<>() : metrics, metricsStep, heldOut);
+                metrics == null ? new LinkedHashMap<>() : metrics, metricsStep, heldOut, heldOutStep);
     }
 
     // ---------------------------------------------------------------- options
@@ -1052,6 +1058,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         positive("--checkpoint-every", o.checkpointEvery());
         positive("--sample-steps", o.sampleSteps());
+        if (o.heldOutLossEvery() < 0) {
+            throw new IllegalArgumentException("--held-out-loss-every must be >= 0 (0: none), got "
+                    + o.heldOutLossEvery());
+        }
         if (o.sampleEvery() < 0) {
             throw new IllegalArgumentException("--sample-every must be >= 0, got " + o.sampleEvery());
         }
@@ -1197,8 +1207,8 @@ final class TrainCommand implements Callable<Integer> {
             writeCsv(folder.heldOutLossCsv(), "step,held_out_loss", heldLosses, heldSteps, held);
         }
         if (!losses.isEmpty()) {
-            Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, "training loss ("
-                    + folder.root().getFileName() + ")");
+            Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, (held.length > 0
+                    ? "training and held-out loss (" : "training loss (") + folder.root().getFileName() + ")");
         }
     }
 
@@ -1217,12 +1227,26 @@ final class TrainCommand implements Callable<Integer> {
      * The held-out data as the model sees it: flattened for an MLP on images, standardised like the training split.
      */
     private static Dataset heldOutForLoss(DataLoading.Loaded loaded, RunJson.TrainOptions opts, long[] imageShape,
-                                          Standardization scaling) {
+                                          Standardization scaling, int numClasses,
+                                          java.util.function.Consumer<String> note) {
         Dataset h = loaded.heldOut();
         if (opts.model().equals(Models.MLP) && imageShape != null) {
             h = DataLoading.flatten(h);
         }
-        return scaling != null ? scaling.apply(h) : h;
+        h = scaling != null ? scaling.apply(h) : h;
+        if (numClasses > 0 && h.hasLabels()) {
+            int[] labels = h.labels();
+            int[] keep = java.util.stream.IntStream.range(0, h.size()).filter(i -> labels[i] < numClasses).toArray();
+            if (keep.length < h.size()) {
+                note.accept((h.size() - keep.length) + " held-out sample(s) belong to classes the model does not "
+                        + "have (>= " + numClasses + "): left out of the held-out loss");
+                if (keep.length == 0) {
+                    return null;
+                }
+                h = h.subset(keep);
+            }
+        }
+        return h;
     }
 
     /** The held-out loss after step {@code done}, printed beside the training loss; null (with a note) on failure. */
@@ -1232,8 +1256,9 @@ final class TrainCommand implements Callable<Integer> {
         try {
             double v = trainer.heldOutLoss(heldOut, HELD_OUT_LOSS_SAMPLES);
             int count = (int) Math.min(50, losses.size());
-            progress.note(String.format(Locale.ROOT, "held-out    loss %.4f at step %d (%d held-out samples; "
-                    + "training loss %.4f, mean of the last %d steps)", v, done, n, meanLoss(losses, count), count));
+            progress.note(String.format(Locale.ROOT, "held-out    loss %.4f at step %d (%d held-out sample%s; "
+                    + "training loss %.4f, mean of the last %s)", v, done, n, n == 1 ? "" : "s",
+                    meanLoss(losses, count), count == 1 ? "step" : count + " steps"));
             return v;
         } catch (RuntimeException e) {
             progress.note("warning     the step-" + done + " held-out loss was not measured: " + e.getMessage());

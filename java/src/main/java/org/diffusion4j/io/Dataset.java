@@ -175,6 +175,28 @@ public final class Dataset {
         return Arrays.copyOfRange(data, i * sampleSize, (i + 1) * sampleSize);
     }
 
+    /**
+     * The same samples' labels, class names and class count over other values: {@code values} (taken, not copied)
+     * as {@code N} samples of {@code sampleShape}, e.g. standardised or flattened samples. Unlike
+     * {@link #of(float[], long[], int[], List)} without names, the class count stays this set's (a split that lacks
+     * the highest labels keeps them).
+     *
+     * @throws IllegalArgumentException when {@code values} is not {@code N} samples of {@code sampleShape}
+     */
+    public Dataset withValues(float[] values, long... sampleShape) {
+        Objects.requireNonNull(values, "values");
+        long[] shape = Shape.checked(sampleShape);
+        if (shape.length == 0) {
+            throw new IllegalArgumentException("a sample needs rank >= 1, got shape []");
+        }
+        long per = Shape.numel(shape);
+        if (per * size != values.length) {
+            throw new IllegalArgumentException(values.length + " values are not " + size + " samples of "
+                    + Arrays.toString(shape));
+        }
+        return new Dataset(values, shape, (int) per, size, labels, classNames, numClasses);
+    }
+
     /** A copy of all samples, {@code N × sampleSize} row-major. */
     public float[] toArray() {
         return data.clone();

@@ -105,8 +105,7 @@ public record Standardization(double[] mean, double[] std) {
             int j = i % d;
             v[i] = (float) ((v[i] - mean[j]) / std[j]);
         }
-        return Dataset.of(v, data.sampleShape(), data.hasLabels() ? data.labels() : null,
-                data.hasLabels() ? data.classNames() : java.util.List.of());
+        return data.withValues(v, data.sampleShape());
     }
 
     /**

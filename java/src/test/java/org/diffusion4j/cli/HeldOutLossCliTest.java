@@ -51,6 +51,7 @@ class HeldOutLossCliTest {
         assertTrue(Double.isFinite(last) && last > 0, rows.toString());
         JsonNode results = JSON.readTree(with.resolve("run.json").toFile()).get("results");
         assertEquals(last, results.get("heldOutLoss").asDouble());
+        assertEquals(10, results.get("heldOutLossStep").asLong());
 
         Path without = dir.resolve("without");
         r = TrainSampleEvalTest.run(train(data, without, "0"));
@@ -59,6 +60,11 @@ class HeldOutLossCliTest {
         assertTrue(JSON.readTree(without.resolve("run.json").toFile()).get("results").get("heldOutLoss").isNull());
         assertArrayEquals(Files.readAllBytes(without.resolve("checkpoints/step-000010.safetensors")),
                 Files.readAllBytes(with.resolve("checkpoints/step-000010.safetensors")), "training is unchanged");
+
+        r = TrainSampleEvalTest.run(train(data, dir.resolve("negative"), "-1"));
+        assertTrue(r.code() != 0 && r.err().contains("--held-out-loss-every must be >= 0 (0: none), got -1"),
+                r::toString);
+        assertFalse(Files.exists(dir.resolve("negative")));
 
         // stopped after step 5 (its checkpoint made the latest, the later files removed), then resumed
         Path cut = dir.resolve("cut");

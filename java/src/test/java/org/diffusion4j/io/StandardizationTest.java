@@ -11,6 +11,26 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 /** Per-feature standardisation: statistics against float64 by hand, round trips, constant features, JSON. */
 class StandardizationTest {
 
+    /**
+     * A split whose labels miss the highest classes (unnamed labels: the class count is the whole set's largest
+     * label + 1) keeps the whole set's class count through standardisation and flattening.
+     */
+    @Test
+    void applyKeepsTheClassCountOfASplitThatLacksTheHighestLabels() {
+        Dataset all = Dataset.of(new float[] {1, 2, 3, 4, 5, 6, 7, 8}, new long[] {2}, new int[] {0, 1, 0, 4},
+                List.of());
+        assertEquals(5, all.numClasses());
+        Dataset part = all.subset(new int[] {0, 1, 2});             // labels 0, 1, 0
+        assertEquals(5, part.numClasses());
+        Dataset z = Standardization.fit(part).apply(part);
+        assertEquals(5, z.numClasses());
+        assertArrayEquals(new int[] {0, 1, 0}, z.labels());
+        Dataset flat = all.withValues(all.toArray(), 1, 2);
+        assertEquals(5, flat.numClasses());
+        assertArrayEquals(new long[] {1, 2}, flat.sampleShape());
+        assertThrows(IllegalArgumentException.class, () -> all.withValues(new float[7], 2));
+    }
+
     @Test
     void fitApplyAndInvertRoundTrip() {
         // 4 samples of 3 features: the third is constant
