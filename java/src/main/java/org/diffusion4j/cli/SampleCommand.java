@@ -65,6 +65,11 @@ final class SampleCommand implements Callable<Integer> {
             + "number")
     String classSpec;
 
+    @Option(names = "--negative-class", description = "guide away from this class (an index or a name, as --class) "
+            + "instead of away from the unconditional model: classifier-free guidance with this class's prediction in "
+            + "place of the null class's, like diffusers' negative prompt; needs --guidance other than 1")
+    String negativeSpec;
+
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -176,6 +181,15 @@ final class SampleCommand implements Callable<Integer> {
             long[] image = s.imageShape();
             int k = s.model().numClasses();
             Integer classLabel = classSpec == null ? null : s.classIndex(classSpec);
+            Integer negative = null;
+            if (negativeSpec != null) {
+                try {
+                    negative = s.classIndex(negativeSpec);
+                } catch (IllegalArgumentException e) {        // its message names --class: say which option it was
+                    throw new IllegalArgumentException(e.getMessage().replaceFirst("^--class", "--negative-class"),
+                            e);
+                }
+            }
             EditInput edit = init == null ? null : EditInput.read(init, mask, new EditInput.Target(
                     s.model().sampleShape(), image, s.standardization(), s.featureNames(), s.classNames(), k));
             if (edit != null) {
@@ -202,7 +216,7 @@ final class SampleCommand implements Callable<Integer> {
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o, edit, str, defaultStrength);
+                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -242,8 +256,10 @@ final class SampleCommand implements Callable<Integer> {
                     edit == null ? "" : String.format(Locale.ROOT, " from --init at strength %s", fmt(str)),
                     r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
-                    classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
-                            : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "", seed,
+                    (classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
+                            : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "")
+                    + (negative != null ? ", away from class " + negative + (s.classNames().isEmpty() ? ""
+                            : " (" + DataLoading.showName(s.classNames().get(negative)) + ")") : ""), seed,
                     (System.nanoTime() - start) / 1e9);
             o.println("png         " + png);
             if (raw != null) {
@@ -346,7 +362,7 @@ final class SampleCommand implements Callable<Integer> {
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0, false);
+                null, 1.0, false, null);
     }
 
     /**
@@ -354,11 +370,13 @@ final class SampleCommand implements Callable<Integer> {
      * ({@link SamplingGrid#forStrength}), each sample starting from its input noised to the first level (from plain
      * noise at strength 1), the masked-out region kept when {@code edit} has a mask.
      *
-     * @param edit null for plain sampling
+     * @param edit     null for plain sampling
+     * @param negative the class guided away from instead of the null class, or null
      */
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
-                      PrintWriter progress, EditInput edit, double strength, boolean defaultStrength) {
+                      PrintWriter progress, EditInput edit, double strength, boolean defaultStrength,
+                      Integer negative) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -434,13 +452,26 @@ final class SampleCommand implements Callable<Integer> {
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel
                 : rowClass != null ? i -> rowClass[i % rowClass.length] : nullClass ? i -> k : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 && !nullClass ? 2.0 : 1.0;
+        if (negative != null) {
+            if (k == 0) {
+                throw new IllegalArgumentException("--negative-class needs a class-conditional model; this one is "
+                        + "unconditional");
+            }
+            if (negative < 0 || negative >= k) {
+                throw new IllegalArgumentException("--negative-class " + negative + " is outside [0, " + k + ")");
+            }
+            if (g == 1.0) {
+                throw new IllegalArgumentException("--negative-class acts through guidance: it has no effect with "
+                        + "--guidance 1 (give e.g. --guidance 3)");
+            }
+        }
         if (progress != null) {
             progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%n", n,
                     n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch);
             progress.flush();
         }
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, rescale, batch), edit,
+                new Sampling.Request(n, seed, labelOf, g, rescale, batch, negative == null ? -1 : negative), edit,
                 edit != null && (strength < 1 || edit.mask() == null),   // diffusers: img2img noises the input even at
                                                                          // strength 1; inpainting starts from noise
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null,

@@ -135,8 +135,15 @@ final class Sampling {
      * @param guidance classifier-free guidance scale ({@code 1}: none)
      * @param rescale  guidance rescale φ in {@code [0, 1]} ({@code 0}: none; {@link Guidance})
      * @param chunk    samples per model batch
+     * @param negativeClass the class guided away from in place of the null class (a negative prompt), or -1
      */
-    record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk) {
+    record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk,
+                   int negativeClass) {
+
+        Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk) {
+            this(n, seed, labelOf, guidance, rescale, chunk, -1);
+        }
+
         Request {
             if (n < 1) {
                 throw new IllegalArgumentException("--n must be >= 1, got " + n);
@@ -229,7 +236,7 @@ final class Sampling {
                             throw new IllegalArgumentException("class " + l + " is outside [0, " + k + "]");
                         }
                         labels[i] = l;
-                        nulls[i] = k;
+                        nulls[i] = r.negativeClass() >= 0 ? r.negativeClass() : k;
                     }
                     cond = be.fromArray(scope, labels, chunk);
                     uncond = be.fromArray(scope, nulls, chunk);
