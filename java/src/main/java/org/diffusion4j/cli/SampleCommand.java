@@ -112,6 +112,11 @@ final class SampleCommand implements Callable<Integer> {
             + "(10x the model calls) follows the kept region best")
     Path mask;
 
+    @Option(names = "--trajectory", paramLabel = "FILE.png", description = "also draw how the first samples (up to "
+            + Trajectory.MAX_ROWS + ", a row each) form: their states at up to " + Trajectory.MAX_COLUMNS + " evenly "
+            + "spaced levels of the sampling, from the starting noise to the result (image models)")
+    Path trajectory;
+
     @Mixin
     RuntimeOptions runtime;
 
@@ -120,6 +125,14 @@ final class SampleCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         Path png = requireWritable("--out", out, ".png");
         refuseNonPng("--out", png);
+        Path trajPng = trajectory == null ? null : requireWritable("--trajectory", trajectory, ".png");
+        if (trajPng != null) {
+            refuseNonPng("--trajectory", trajPng);
+            if (trajPng.toAbsolutePath().normalize().equals(png.toAbsolutePath().normalize())) {
+                throw new IllegalArgumentException("--trajectory " + trajectory + " is the --out file; give another "
+                        + "name");
+            }
+        }
         Path raw = saveRaw == null ? null : requireWritable("--save-raw", saveRaw, null);
         if (raw != null && !lower(raw).endsWith(".npy") && !lower(raw).endsWith(".idx")) {
             throw new IllegalArgumentException("--save-raw must end in .npy or .idx, got " + saveRaw);
@@ -164,6 +177,9 @@ final class SampleCommand implements Callable<Integer> {
             }
             String what = input == init ? "--init" : "--mask";
             refuseSame("--out", png, what, input);
+            if (trajPng != null) {
+                refuseSame("--trajectory", trajPng, what, input);
+            }
             if (raw != null) {
                 refuseSame("--save-raw", raw, what, input);
                 refuseSame("--save-raw", labelsFile(raw), what, input);
@@ -210,13 +226,17 @@ final class SampleCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
             }
             checkCount(s, n);
+            if (trajPng != null && image == null) {
+                throw new IllegalArgumentException("--trajectory draws images; this model samples vectors "
+                        + java.util.Arrays.toString(s.model().sampleShape()));
+            }
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
             }
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative);
+                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -248,6 +268,15 @@ final class SampleCommand implements Callable<Integer> {
             createParent(png);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
                     new Plots.VectorLabels(r.labels(), s.classNames(), s.featureNames()));
+            if (trajPng != null) {
+                Trajectory t = r.trajectory();
+                createParent(trajPng);
+                Plots.samples(trajPng, t.values(), t.rows() * t.columns(), image, s.model().sampleShape(),
+                        t.columns(), null, zoom, Plots.VectorLabels.NONE);
+                o.println("trajectory  " + trajPng.toAbsolutePath().normalize() + " (samples 0.." + (t.rows() - 1)
+                        + " by row, levels " + java.util.Arrays.toString(t.levels()) + " of " + r.steps()
+                        + " by column)");
+            }
             if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
@@ -326,7 +355,7 @@ final class SampleCommand implements Callable<Integer> {
 
     /** Samples and what produced them. */
     record Result(float[] samples, int[] labels, int classes, String samplerName, GridSpacing spacing,
-                  double guidance, int steps) {
+                  double guidance, int steps, Trajectory trajectory) {
     }
 
     /** {@code " (karras:7 grid)"}, or nothing for the default grid. */
@@ -362,7 +391,7 @@ final class SampleCommand implements Callable<Integer> {
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0, false, null);
+                null, 1.0, false, null, false);
     }
 
     /**
@@ -372,11 +401,12 @@ final class SampleCommand implements Callable<Integer> {
      *
      * @param edit     null for plain sampling
      * @param negative the class guided away from instead of the null class, or null
+     * @param record   whether to record the first samples' {@link Trajectory} (in the result)
      */
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
                       PrintWriter progress, EditInput edit, double strength, boolean defaultStrength,
-                      Integer negative) {
+                      Integer negative, boolean record) {
         Prediction pred = s.prediction();
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
@@ -470,12 +500,14 @@ final class SampleCommand implements Callable<Integer> {
                     n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch);
             progress.flush();
         }
+        long per = org.diffusion4j.tensor.Shape.numel(s.model().sampleShape());
+        Trajectory trajectory = record ? new Trajectory(n, per, grid.steps()) : null;
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
                 new Sampling.Request(n, seed, labelOf, g, rescale, batch, negative == null ? -1 : negative), edit,
                 edit != null && (strength < 1 || edit.mask() == null),   // diffusers: img2img noises the input even at
                                                                          // strength 1; inpainting starts from noise
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null,
-                progress != null && n <= batch ? Progress.stepLines(progress, 10) : null);
+                progress != null && n <= batch ? Progress.stepLines(progress, 10) : null, trajectory);
         if (!Sampling.allFinite(x)) {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
         }
@@ -497,7 +529,7 @@ final class SampleCommand implements Callable<Integer> {
                 }
             }
         }
-        return new Result(x, labels, k, canonical, spacing, g, grid.steps());
+        return new Result(x, labels, k, canonical, spacing, g, grid.steps(), trajectory);
     }
 
     /**

@@ -190,6 +190,15 @@ final class Sampling {
     static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
                           Request r, EditInput edit, boolean noisedInit, java.util.function.IntConsumer progress,
                           SamplerContext.StepListener steps) {
+        return sample(be, model, prediction, sampler, grid, r, edit, noisedInit, progress, steps, null);
+    }
+
+    /** {@link #sample(Backend, DenoiserModel, Prediction, Sampler, SamplingGrid, Request, EditInput, boolean,
+     * java.util.function.IntConsumer, SamplerContext.StepListener)} recording the first batch in {@code trajectory}
+     * (null: none). */
+    static float[] sample(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler, SamplingGrid grid,
+                          Request r, EditInput edit, boolean noisedInit, java.util.function.IntConsumer progress,
+                          SamplerContext.StepListener steps, Trajectory trajectory) {
         long per = 1;
         long[] sampleShape = model.sampleShape();
         for (long d : sampleShape) {
@@ -212,8 +221,8 @@ final class Sampling {
         shape[0] = r.chunk();
         System.arraycopy(sampleShape, 0, shape, 1, sampleShape.length);
         try (Workspace activations = Workspace.create()) {         // one for every batch: allocated once
-            sampleBatches(be, model, prediction, sampler, grid, r, edit, noisedInit, progress, steps, activations,
-                    out, shape, per, k);
+            sampleBatches(be, model, prediction, sampler, grid, r, edit, noisedInit, progress, steps, trajectory,
+                    activations, out, shape, per, k);
         }
         return out;
     }
@@ -221,7 +230,8 @@ final class Sampling {
     private static void sampleBatches(Backend be, DenoiserModel model, Prediction prediction, Sampler sampler,
                                       SamplingGrid grid, Request r, EditInput edit, boolean noisedInit,
                                       java.util.function.IntConsumer progress, SamplerContext.StepListener steps,
-                                      Workspace activations, float[] out, long[] shape, long per, int k) {
+                                      Trajectory trajectory, Workspace activations, float[] out, long[] shape,
+                                      long per, int k) {
         int chunk = r.chunk();
         for (int from = 0; from < r.n(); from += chunk) {
             try (TensorScope scope = TensorScope.open()) {
@@ -244,7 +254,7 @@ final class Sampling {
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction).workspace(activations)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
                         .checkFinite(true)    // a NaN model output stops with the level named, not a black grid
-                        .onStep(steps);
+                        .onStep(from == 0 && trajectory != null ? both(steps, trajectory) : steps);
                 Tensor init = edit == null ? null : be.fromArray(scope, edit.rows(edit.init(), from, chunk), shape);
                 if (edit != null && edit.mask() != null) {
                     b.inpaint(init, be.fromArray(scope, edit.rows(edit.mask(), from, chunk), shape));
@@ -259,6 +269,9 @@ final class Sampling {
                     } else {
                         ctx.initialNoise(x, grid);
                     }
+                    if (from == 0 && trajectory != null) {
+                        trajectory.start(x);
+                    }
                     ctx.sample(sampler, x, grid);
                     be.synchronize();
                     float[] xs = x.toFloatArray();
@@ -270,6 +283,13 @@ final class Sampling {
                 }
             }
         }
+    }
+
+    private static SamplerContext.StepListener both(SamplerContext.StepListener a, SamplerContext.StepListener b) {
+        return a == null ? b : (level, grid, x) -> {
+            a.onStep(level, grid, x);
+            b.onStep(level, grid, x);
+        };
     }
 
     /** True when every value is finite. */

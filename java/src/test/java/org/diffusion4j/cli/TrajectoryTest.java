@@ -1,0 +1,94 @@
+package org.diffusion4j.cli;
+
+import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.tensor.Tensor;
+import org.diffusion4j.tensor.TensorScope;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code sample --trajectory}: which levels are kept, how the picture is laid out, and the command's checks. */
+class TrajectoryTest {
+
+    @Test
+    void keepsEvenlySpacedLevelsAndLaysOutRowsBySampleThenLevel() {
+        assertArrayEquals(new int[] {0, 1, 2, 3}, new Trajectory(5, 2, 3).levels());
+        assertArrayEquals(new int[] {0, 2, 4, 7, 9, 11, 13, 16, 18, 20}, new Trajectory(5, 2, 20).levels());
+        try (CpuBackend be = new CpuBackend(1); TensorScope s = TensorScope.open()) {
+            Trajectory t = new Trajectory(3, 2, 2);                  // 3 samples of 2 values, levels 0, 1, 2
+            assertEquals(3, t.rows());
+            assertEquals(3, t.columns());
+            assertThrows(IllegalStateException.class, t::values);  // nothing recorded yet
+            t.start(state(be, s, 0));
+            t.onStep(1, null, state(be, s, 100));
+            t.onStep(1, null, state(be, s, 1));                      // a level visited again: the last visit
+            t.onStep(2, null, state(be, s, 2));
+            float[] v = t.values();
+            for (int r = 0; r < 3; r++) {
+                for (int c = 0; c < 3; c++) {
+                    for (int j = 0; j < 2; j++) {
+                        assertEquals(c + 10 * r + 0.5f * j, v[(r * 3 + c) * 2 + j], "sample " + r + " level " + c);
+                    }
+                }
+            }
+            Trajectory firstRows = new Trajectory(2, 2, 1);          // the first rows of a larger batch
+            firstRows.start(state(be, s, 0));
+            firstRows.onStep(1, null, state(be, s, 1));
+            assertEquals(2 * 2 * 2, firstRows.values().length);
+        }
+    }
+
+    /** A batch of 4 samples of 2 values: sample r holds {@code level + 10·r + 0.5·j}. */
+    private static Tensor state(CpuBackend be, TensorScope s, int level) {
+        float[] x = new float[8];
+        for (int r = 0; r < 4; r++) {
+            for (int j = 0; j < 2; j++) {
+                x[r * 2 + j] = level + 10 * r + 0.5f * j;
+            }
+        }
+        return be.fromArray(s, x, 4, 2);
+    }
+
+    @Test
+    void sampleDrawsTheTrajectoryOfImageModelsOnly(@TempDir Path dir) throws IOException {
+        Path data = TinyData.idxFolder(dir.resolve("tiny"), 32, 8);
+        Path run = dir.resolve("run");
+        TrainSampleEvalTest.Result t = TrainSampleEvalTest.run("train", "--data", data.toString(), "--out",
+                run.toString(), "--model", "dit", "--hidden", "16", "--depth", "1", "--heads", "1", "--patch", "4",
+                "--batch", "8", "--steps", "3", "--sample-steps", "2", "--backend", "cpu");
+        assertEquals(0, t.code(), t::toString);
+        Path traj = dir.resolve("traj.png");
+        TrainSampleEvalTest.Result r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "3",
+                "--batch", "3", "--steps", "4", "--sampler", "flow-euler", "--out", dir.resolve("s.png").toString(),
+                "--trajectory", traj.toString(), "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("levels [0, 1, 2, 3, 4] of 4 by column"), r::toString);
+        BufferedImage img = ImageIO.read(traj.toFile());
+        // 5 columns by 3 rows of 16-pixel tiles with 2-pixel padding (92 x 56), drawn at some integer scale
+        assertEquals(0, img.getWidth() % 92, img.getWidth() + " x " + img.getHeight());
+        assertEquals(img.getWidth() / 92 * 56, img.getHeight(), img.getWidth() + " x " + img.getHeight());
+
+        Path same = dir.resolve("s.png");
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--out", same.toString(),
+                "--trajectory", same.toString(), "--backend", "cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--trajectory " + same + " is the --out file"), r::toString);
+        Path bad = dir.resolve("bad.jpg");
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--out",
+                dir.resolve("t.png").toString(), "--trajectory", bad.toString(), "--backend", "cpu");
+        assertNotEquals(0, r.code());
+        assertFalse(Files.exists(bad));
+    }
+}
