@@ -202,7 +202,7 @@ final class SampleCommand implements Callable<Integer> {
                 try {
                     negative = s.classIndex(negativeSpec);
                 } catch (IllegalArgumentException e) {        // its message names --class: say which option it was
-                    throw new IllegalArgumentException(e.getMessage().replaceFirst("^--class", "--negative-class"),
+                    throw new IllegalArgumentException(e.getMessage().replaceAll("--class\\b", "--negative-class"),
                             e);
                 }
             }
@@ -229,6 +229,15 @@ final class SampleCommand implements Callable<Integer> {
             if (trajPng != null && image == null) {
                 throw new IllegalArgumentException("--trajectory draws images; this model samples vectors "
                         + java.util.Arrays.toString(s.model().sampleShape()));
+            }
+            if (trajPng != null) {                             // at most this large (a grid may have fewer steps)
+                int tc = Math.min(Trajectory.MAX_COLUMNS, steps + 1);
+                int tr = Math.min(Math.min(n, batch), Trajectory.MAX_ROWS);
+                try {
+                    org.diffusion4j.io.ImageGrid.checkSize((long) tr * tc, image[1], image[2], tc, 2, zoom);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("--trajectory: " + e.getMessage(), e);
+                }
             }
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
@@ -458,7 +467,8 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--class " + classLabel + " is outside [0, " + k + ")");
         }
         checkCount(s, n);
-        if (k > 0 && guidance != null && guidance != 1.0 && s.training().labelDropout() == 0 && warn != null) {
+        if (k > 0 && guidance != null && guidance != 1.0 && s.training().labelDropout() == 0 && negative == null
+                && warn != null) {
             warn.println("warning: --guidance " + guidance + " on a model trained with --label-dropout 0: its null "
                     + "class was never trained, so guided samples are unreliable");
             warn.flush();
@@ -501,7 +511,7 @@ final class SampleCommand implements Callable<Integer> {
             progress.flush();
         }
         long per = org.diffusion4j.tensor.Shape.numel(s.model().sampleShape());
-        Trajectory trajectory = record ? new Trajectory(n, per, grid.steps()) : null;
+        Trajectory trajectory = record ? new Trajectory(n, batch, per, grid.steps()) : null;
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
                 new Sampling.Request(n, seed, labelOf, g, rescale, batch, negative == null ? -1 : negative), edit,
                 edit != null && (strength < 1 || edit.mask() == null),   // diffusers: img2img noises the input even at

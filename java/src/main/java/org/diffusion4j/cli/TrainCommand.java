@@ -729,14 +729,13 @@ final class TrainCommand implements Callable<Integer> {
                         StepStats st = trainer.step();
                         long done = st.step() + 1;
                         boolean last = done == total;
-                        if (heldOutSet != null && !stopRequested && (last || done % opts.heldOutLossEvery() == 0)) {
-                            Double held = heldOutLoss(trainer, heldOutSet, done, losses, progress);
-                            if (held != null) {
-                                heldLosses.add(new double[] {done, held});
-                                writeLosses(folder, losses, heldLosses);
-                                run = run.withResults(run.results().withHeldOutLoss(held, done));
-                                save(run, folder);
-                            }
+                        // measured before the stop check below (a stop asked for meanwhile still checkpoints this
+                        // step), written after the checkpoint (a failing write loses nothing)
+                        Double held = heldOutSet != null && !stopRequested
+                                && (last || done % opts.heldOutLossEvery() == 0)
+                                ? heldOutLoss(trainer, heldOutSet, done, losses, progress) : null;
+                        if (held != null) {
+                            heldLosses.add(new double[] {done, held});
                         }
                         // a stop asked for during the step or the held-out loss: checkpoint now, stop at the loop's top
                         boolean stop = stopRequested && !last;
@@ -796,6 +795,11 @@ final class TrainCommand implements Callable<Integer> {
                                 run = run.withResults(run.results().withLatestGrid(latestGrid[0]));
                                 save(run, folder);
                             }
+                        }
+                        if (held != null) {
+                            writeLosses(folder, losses, heldLosses);
+                            run = run.withResults(run.results().withHeldOutLoss(held, done));
+                            save(run, folder);
                         }
 
                     }
@@ -994,7 +998,7 @@ final class TrainCommand implements Callable<Integer> {
                 Object shown = name.equals("--channels") && Integer.valueOf(ImageFolder.AUTO_CHANNELS).equals(theirs)
                         ? "auto" : theirs;
                 throw new IllegalArgumentException("--resume: " + name + " " + mine + " conflicts with the run's "
-                        + shown + " (run.json); a resumed run keeps its configuration (only --steps, "
+                        + shown + " (run.json); a resumed run keeps its configuration (only --steps, --held-out-loss-every, "
                         + "--micro-batch, --threads, --backend and the checkpoint and sample-grid options may change)");
             } else {
                 values[i] = theirs;

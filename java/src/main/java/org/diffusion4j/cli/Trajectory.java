@@ -23,12 +23,13 @@ final class Trajectory implements SamplerContext.StepListener {
     private final float[][] states;        // per kept level: rows × per values, or null until reached
 
     /**
-     * @param n     samples drawn (the rows are the first {@code min(n, MAX_ROWS)})
+     * @param n     samples drawn (the rows are the first {@code min(n, batch, MAX_ROWS)}: those of the first batch)
+     * @param batch samples per model batch
      * @param per   values per sample
      * @param steps the grid's steps
      */
-    Trajectory(int n, long per, int steps) {
-        this.rows = Math.min(n, MAX_ROWS);
+    Trajectory(int n, int batch, long per, int steps) {
+        this.rows = Math.min(Math.min(n, batch), MAX_ROWS);
         this.per = Math.toIntExact(per);
         int columns = Math.min(MAX_COLUMNS, steps + 1);
         this.levels = new int[columns];

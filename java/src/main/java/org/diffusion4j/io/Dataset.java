@@ -190,6 +190,10 @@ public final class Dataset {
             throw new IllegalArgumentException("a sample needs rank >= 1, got shape []");
         }
         long per = Shape.numel(shape);
+        if (per == 0 || per > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("sample shape " + Arrays.toString(shape) + " has " + per
+                    + " elements; need 1 .. 2^31 - 1");
+        }
         if (per * size != values.length) {
             throw new IllegalArgumentException(values.length + " values are not " + size + " samples of "
                     + Arrays.toString(shape));

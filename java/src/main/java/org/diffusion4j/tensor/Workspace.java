@@ -47,6 +47,11 @@ public final class Workspace implements AutoCloseable {
         return slab == null ? 0 : slab.byteSize();
     }
 
+    /** Whether a scope opened on this workspace is open now (so that {@link #close()} would refuse). */
+    public synchronized boolean inUse() {
+        return owner != null;
+    }
+
     synchronized void attach(TensorScope scope) {
         if (closed) {
             throw new IllegalStateException("workspace is closed");

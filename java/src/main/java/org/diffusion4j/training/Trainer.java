@@ -514,6 +514,10 @@ public final class Trainer implements AutoCloseable {
         if (closed) {
             return;
         }
+        if (workspace.inUse() || heldOutWorkspace.inUse()) {        // refuse before closing either
+            throw new IllegalStateException("Trainer is in use (a training step or heldOutLoss holds its workspace); "
+                    + "close it after that call returns");
+        }
         try {
             workspace.close();                          // the ones that can refuse: first, so that nothing leaks
             heldOutWorkspace.close();

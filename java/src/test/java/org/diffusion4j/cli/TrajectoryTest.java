@@ -24,10 +24,10 @@ class TrajectoryTest {
 
     @Test
     void keepsEvenlySpacedLevelsAndLaysOutRowsBySampleThenLevel() {
-        assertArrayEquals(new int[] {0, 1, 2, 3}, new Trajectory(5, 2, 3).levels());
-        assertArrayEquals(new int[] {0, 2, 4, 7, 9, 11, 13, 16, 18, 20}, new Trajectory(5, 2, 20).levels());
+        assertArrayEquals(new int[] {0, 1, 2, 3}, new Trajectory(5, 64, 2, 3).levels());
+        assertArrayEquals(new int[] {0, 2, 4, 7, 9, 11, 13, 16, 18, 20}, new Trajectory(5, 64, 2, 20).levels());
         try (CpuBackend be = new CpuBackend(1); TensorScope s = TensorScope.open()) {
-            Trajectory t = new Trajectory(3, 2, 2);                  // 3 samples of 2 values, levels 0, 1, 2
+            Trajectory t = new Trajectory(3, 64, 2, 2);                  // 3 samples of 2 values, levels 0, 1, 2
             assertEquals(3, t.rows());
             assertEquals(3, t.columns());
             assertThrows(IllegalStateException.class, t::values);  // nothing recorded yet
@@ -43,10 +43,12 @@ class TrajectoryTest {
                     }
                 }
             }
-            Trajectory firstRows = new Trajectory(2, 2, 1);          // the first rows of a larger batch
+            Trajectory firstRows = new Trajectory(2, 64, 2, 1);          // the first rows of a larger batch
             firstRows.start(state(be, s, 0));
             firstRows.onStep(1, null, state(be, s, 1));
             assertEquals(2 * 2 * 2, firstRows.values().length);
+            assertEquals(3, new Trajectory(20, 3, 2, 4).rows());     // the first batch's samples only
+            assertEquals(Trajectory.MAX_ROWS, new Trajectory(20, 64, 2, 4).rows());
         }
     }
 
@@ -79,6 +81,33 @@ class TrajectoryTest {
         // 5 columns by 3 rows of 16-pixel tiles with 2-pixel padding (92 x 56), drawn at some integer scale
         assertEquals(0, img.getWidth() % 92, img.getWidth() + " x " + img.getHeight());
         assertEquals(img.getWidth() / 92 * 56, img.getHeight(), img.getWidth() + " x " + img.getHeight());
+
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "4", "--batch", "2",
+                "--steps", "2", "--out", dir.resolve("s2.png").toString(), "--trajectory",
+                dir.resolve("traj2.png").toString(), "--backend", "cpu");           // more samples than a batch
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("(samples 0..1 by row"), r::toString);
+        Path folder = dir.resolve("folder");                        // 32 x 32 images: a trajectory too large to draw
+        for (int c = 0; c < 2; c++) {
+            Path sub = Files.createDirectories(folder.resolve("c" + c));
+            for (int i = 0; i < 4; i++) {
+                BufferedImage im = new BufferedImage(TinyData.SIDE, TinyData.SIDE, BufferedImage.TYPE_BYTE_GRAY);
+                im.getRaster().setDataElements(0, 0, TinyData.SIDE, TinyData.SIDE, TinyData.image(c, i));
+                ImageIO.write(im, "png", sub.resolve(i + ".png").toFile());
+            }
+        }
+        Path big = dir.resolve("big");
+        t = TrainSampleEvalTest.run("train", "--data", folder.toString(), "--resolution", "32", "--out",
+                big.toString(), "--model", "dit", "--hidden", "16", "--depth", "1", "--heads", "1", "--patch", "8",
+                "--batch", "4", "--steps", "1", "--sample-steps", "1", "--backend", "cpu");
+        assertEquals(0, t.code(), t::toString);
+        Path huge = dir.resolve("huge.png");
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", big.toString(), "--n", "8", "--steps", "20",
+                "--zoom", "64", "--out", dir.resolve("s3.png").toString(), "--trajectory", huge.toString(),
+                "--backend", "cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--trajectory: "), r::toString);
+        assertFalse(Files.exists(dir.resolve("s3.png")), "refused before sampling");
 
         Path same = dir.resolve("s.png");
         r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--out", same.toString(),
