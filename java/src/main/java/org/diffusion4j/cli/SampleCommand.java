@@ -128,7 +128,7 @@ final class SampleCommand implements Callable<Integer> {
         Path trajPng = trajectory == null ? null : requireWritable("--trajectory", trajectory, ".png");
         if (trajPng != null) {
             refuseNonPng("--trajectory", trajPng);
-            if (trajPng.toAbsolutePath().normalize().equals(png.toAbsolutePath().normalize())) {
+            if (sameTarget(trajPng, png)) {
                 throw new IllegalArgumentException("--trajectory " + trajectory + " is the --out file; give another "
                         + "name");
             }
@@ -338,12 +338,26 @@ final class SampleCommand implements Callable<Integer> {
 
     /** Refuses an output that would overwrite an input file. */
     private static void refuseSame(String outOption, Path out, String inOption, Path in) throws IOException {
-        Path a = out.toAbsolutePath().normalize();
-        Path b = in.toAbsolutePath().normalize();
-        if (a.equals(b) || (Files.exists(a) && Files.isSameFile(a, b))) {
+        if (sameTarget(out, in)) {
             throw new IllegalArgumentException(outOption + " " + out + " is the " + inOption + " file; refusing to "
                     + "overwrite the input (choose another name)");
         }
+    }
+
+    /**
+     * Whether two paths name the same file, existing or to be written: equal paths, the same existing file, or the
+     * same name in the same existing folder (through links).
+     */
+    static boolean sameTarget(Path a, Path b) throws IOException {
+        Path x = a.toAbsolutePath().normalize();
+        Path y = b.toAbsolutePath().normalize();
+        if (x.equals(y) || (Files.exists(x) && Files.exists(y) && Files.isSameFile(x, y))) {
+            return true;
+        }
+        Path px = x.getParent();
+        Path py = y.getParent();
+        return px != null && py != null && java.util.Objects.equals(x.getFileName(), y.getFileName())
+                && Files.isDirectory(px) && Files.isDirectory(py) && Files.isSameFile(px, py);
     }
 
     /** The labels file beside {@code --save-raw x.npy|x.idx}: {@code x.labels.npy}. */
@@ -500,9 +514,22 @@ final class SampleCommand implements Callable<Integer> {
             if (negative < 0 || negative >= k) {
                 throw new IllegalArgumentException("--negative-class " + negative + " is outside [0, " + k + ")");
             }
-            if (g == 1.0) {
-                throw new IllegalArgumentException("--negative-class acts through guidance: it has no effect with "
-                        + "--guidance 1 (give e.g. --guidance 3)");
+            if (nullClass) {
+                throw new IllegalArgumentException("--negative-class with --init needs --class (without one the "
+                        + "samples are unconditional, shaped by --init alone)");
+            }
+            if (classLabel != null && classLabel.equals(negative)) {
+                throw new IllegalArgumentException("--negative-class " + negative + " is the --class: guidance away "
+                        + "from the class itself does nothing");
+            }
+            if (!(g > 1.0)) {
+                throw new IllegalArgumentException("--negative-class guides away from a class: it needs --guidance "
+                        + "above 1 (" + (guidance == null ? "this model's default is " + fmt(g) : "got " + fmt(g))
+                        + "; below 1 it would pull towards the class; e.g. --guidance 3)");
+            }
+            if (classLabel == null && progress != null) {
+                progress.println("note        samples of class " + negative + " itself (the --negative-class) get "
+                        + "no guidance");
             }
         }
         if (progress != null) {

@@ -57,7 +57,16 @@ class NegativeClassTest {
         TrainSampleEvalTest.Result r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2",
                 "--negative-class", "1", "--guidance", "1", "--out", dir.resolve("x.png").toString());
         assertNotEquals(0, r.code());
-        assertTrue(r.err().contains("--negative-class acts through guidance"), r::toString);
+        assertTrue(r.err().contains("--negative-class guides away from a class: it needs --guidance above 1 (got 1"),
+                r::toString);
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--negative-class", "1",
+                "--guidance", "0.5", "--out", dir.resolve("x.png").toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("below 1 it would pull towards the class"), r::toString);
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--class", "1",
+                "--negative-class", "1", "--guidance", "3", "--out", dir.resolve("x.png").toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--negative-class 1 is the --class"), r::toString);
         r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--negative-class", "7",
                 "--out", dir.resolve("x.png").toString());
         assertNotEquals(0, r.code());

@@ -114,6 +114,12 @@ class TrajectoryTest {
                 "--trajectory", same.toString(), "--backend", "cpu");
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("--trajectory " + same + " is the --out file"), r::toString);
+        Path link = Files.createSymbolicLink(dir.resolve("link"), dir);   // the --out file through a link
+        r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--out",
+                dir.resolve("s4.png").toString(), "--trajectory", link.resolve("s4.png").toString(), "--backend",
+                "cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("is the --out file"), r::toString);
         Path bad = dir.resolve("bad.jpg");
         r = TrainSampleEvalTest.run("sample", "--checkpoint", run.toString(), "--n", "2", "--out",
                 dir.resolve("t.png").toString(), "--trajectory", bad.toString(), "--backend", "cpu");
