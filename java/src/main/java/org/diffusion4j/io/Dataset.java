@@ -63,15 +63,8 @@ public final class Dataset {
         Objects.requireNonNull(data, "data");
         Objects.requireNonNull(sampleShape, "sampleShape");
         Objects.requireNonNull(classNames, "classNames");
-        long[] shape = Shape.checked(sampleShape);
-        if (shape.length == 0) {
-            throw new IllegalArgumentException("a sample needs rank >= 1, got shape []");
-        }
+        long[] shape = checkedSampleShape(sampleShape);
         long per = Shape.numel(shape);
-        if (per == 0 || per > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("sample shape " + Arrays.toString(shape) + " has " + per
-                    + " elements; need 1 .. 2^31 - 1");
-        }
         if (data.length % per != 0) {
             throw new IllegalArgumentException(data.length + " values are not a whole number of samples of shape "
                     + Arrays.toString(shape) + " (" + per + " values each)");
@@ -185,6 +178,17 @@ public final class Dataset {
      */
     public Dataset withValues(float[] values, long... sampleShape) {
         Objects.requireNonNull(values, "values");
+        long[] shape = checkedSampleShape(sampleShape);
+        long per = Shape.numel(shape);
+        if (per * size != values.length) {
+            throw new IllegalArgumentException(values.length + " values are not " + size + " samples of "
+                    + Arrays.toString(shape));
+        }
+        return new Dataset(values, shape, (int) per, size, labels, classNames, numClasses);
+    }
+
+    /** {@code sampleShape} checked: rank >= 1, dims >= 1, 1 to 2^31 - 1 elements. */
+    private static long[] checkedSampleShape(long[] sampleShape) {
         long[] shape = Shape.checked(sampleShape);
         if (shape.length == 0) {
             throw new IllegalArgumentException("a sample needs rank >= 1, got shape []");
@@ -194,11 +198,7 @@ public final class Dataset {
             throw new IllegalArgumentException("sample shape " + Arrays.toString(shape) + " has " + per
                     + " elements; need 1 .. 2^31 - 1");
         }
-        if (per * size != values.length) {
-            throw new IllegalArgumentException(values.length + " values are not " + size + " samples of "
-                    + Arrays.toString(shape));
-        }
-        return new Dataset(values, shape, (int) per, size, labels, classNames, numClasses);
+        return shape;
     }
 
     /** A copy of all samples, {@code N × sampleSize} row-major. */
