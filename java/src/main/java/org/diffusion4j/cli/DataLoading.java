@@ -308,7 +308,7 @@ final class DataLoading {
         return Dataset.of(v, sample, null, java.util.List.of());
     }
 
-    private static boolean hasTestSplit(Path dir) {
+    static boolean hasTestSplit(Path dir) {
         return (Files.isRegularFile(dir.resolve("t10k-images-idx3-ubyte"))
                 || Files.isRegularFile(dir.resolve("t10k-images-idx3-ubyte.gz")))
                 && (Files.isRegularFile(dir.resolve("t10k-labels-idx1-ubyte"))

@@ -123,8 +123,11 @@ final class InfoCommand implements Callable<Integer> {
         String source = info.metadata().get(Checkpoint.KEY_DATA_SOURCE);
         if (source != null) {
             RunJson.DataSource d = RunJson.DataSource.fromJson(source);
-            o.println("data        " + d.data() + " (held out " + d.heldOut() + ", seed " + d.seed()
-                    + (d.fingerprint() != null ? ", " + d.fingerprint() : "") + ")");
+            java.nio.file.Path dataPath = d.data() == null ? null : java.nio.file.Path.of(d.data());
+            boolean t10k = dataPath != null && java.nio.file.Files.isDirectory(dataPath)
+                    && DataLoading.hasTestSplit(dataPath);
+            o.println("data        " + d.data() + " (held out " + (t10k ? "its t10k split" : d.heldOut() + ", seed "
+                    + d.seed()) + (d.fingerprint() != null ? ", " + d.fingerprint() : "") + ")");
         }
     }
 }

@@ -144,6 +144,7 @@ class InitFromTest {
             TrainSampleEvalTest.Result info = run("info", "--checkpoint", p.toString());
             assertEquals(0, info.code(), info::toString);
             assertTrue(info.out().contains("fine-tuned  from " + from + " (step 12, EMA averages)"), info::toString);
+            assertTrue(info.out().contains(" (held out its t10k split, "), info::toString);
         }
     }
 
