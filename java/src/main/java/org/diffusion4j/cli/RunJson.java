@@ -75,10 +75,25 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                 if (!found) {
                     throw new IllegalArgumentException("no train option " + name);
                 }
-                return TrainOptions.class.getDeclaredConstructor(java.util.Arrays.stream(comps)
-                        .map(java.lang.reflect.RecordComponent::getType).toArray(Class<?>[]::new)).newInstance(values);
             } catch (ReflectiveOperationException e) {
-                throw new IllegalArgumentException("cannot set train option " + name + " to " + value, e);
+                throw new IllegalStateException(e);
+            }
+            return ofComponents(values);
+        }
+
+        /**
+         * The options from their component values in declaration order (what {@code --resume} merges).
+         *
+         * @throws IllegalArgumentException for a value of the wrong type
+         */
+        static TrainOptions ofComponents(Object[] values) {
+            try {
+                return TrainOptions.class.getDeclaredConstructor(java.util.Arrays.stream(
+                        TrainOptions.class.getRecordComponents()).map(java.lang.reflect.RecordComponent::getType)
+                        .toArray(Class<?>[]::new)).newInstance(values);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalArgumentException("cannot build the train options from " + java.util.Arrays
+                        .toString(values), e);
             }
         }
     }

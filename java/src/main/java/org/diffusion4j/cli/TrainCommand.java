@@ -1004,12 +1004,7 @@ final class TrainCommand implements Callable<Integer> {
                 values[i] = theirs;
             }
         }
-        try {
-            Class<?>[] types = Stream.of(comps).map(RecordComponent::getType).toArray(Class<?>[]::new);
-            return RunJson.TrainOptions.class.getDeclaredConstructor(types).newInstance(values);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException(e);
-        }
+        return RunJson.TrainOptions.ofComponents(values);
     }
 
     /** The divisors of {@code n}, for error messages (the 12 smallest and {@code n}). */
