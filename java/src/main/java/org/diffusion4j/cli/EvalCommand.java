@@ -7,12 +7,14 @@ import org.diffusion4j.io.Npy;
 import org.diffusion4j.metrics.ClassifierFeatures;
 import org.diffusion4j.metrics.FrechetDistance;
 import org.diffusion4j.metrics.GaussianFit;
+import org.diffusion4j.metrics.KernelDistance;
 import org.diffusion4j.metrics.LabelMetrics;
 import org.diffusion4j.metrics.MetricsReport;
 import org.diffusion4j.metrics.NearestNeighbourClassifier;
 import org.diffusion4j.metrics.NearestNeighbourRatio;
 import org.diffusion4j.metrics.Pairwise;
 import org.diffusion4j.metrics.PointSet;
+import org.diffusion4j.metrics.PrecisionRecall;
 import org.diffusion4j.metrics.VectorMetrics;
 import org.diffusion4j.tensor.Backend;
 import picocli.CommandLine;
@@ -42,9 +44,11 @@ import java.util.concurrent.Callable;
  * "perfect model" reference; for a class-conditional model the classifier's accuracy on the samples (their intended
  * class against its prediction; beside its accuracy on held-out real images) and the class coverage
  * ({@link LabelMetrics#coverage}, classes predicted for at least {@code max(1, n/(4K))} samples); the
- * nearest-neighbour memorisation ratio ({@link NearestNeighbourRatio}, ≈ 1 novel, ≪ 1 copying the training set).
- * Vectors: sliced Wasserstein, MMD² (RBF, median heuristic) and energy distance ({@link VectorMetrics}), again with
- * a real-data reference row.
+ * nearest-neighbour memorisation ratio ({@link NearestNeighbourRatio}, ≈ 1 novel, ≪ 1 copying the training set);
+ * the kernel distance in the classifier's features ({@link KernelDistance}). Vectors: sliced Wasserstein, MMD² (RBF,
+ * median heuristic) and energy distance ({@link VectorMetrics}), again with a real-data reference row. Both:
+ * precision, recall, density and coverage ({@link PrecisionRecall}; classifier features, or standardised vectors) at
+ * equal set sizes, with a real-data reference.
  *
  * <p>Prints the report and writes it as JSON ({@code --out}, default {@code eval.json} in the run folder of the
  * checkpoint, else in the working folder; for {@code --samples x.npy}, {@code x.eval.json} beside it); a checkpoint
@@ -560,17 +564,21 @@ final class EvalCommand implements Callable<Integer> {
                         o.flush();
                     })) {
                 int k = clf.numClasses();
-                GaussianFit heldFit = GaussianFit.of(clf.featureSet("held-out", held.toArray(), held.size()));
-                double fd = FrechetDistance.between(GaussianFit.of(clf.featureSet("generated", generated, count)),
-                        heldFit);
-                double fdRef = FrechetDistance.between(GaussianFit.of(clf.featureSet("training", trainRef.toArray(),
-                        trainRef.size())), heldFit);
+                PointSet heldFeatures = clf.featureSet("held-out", held.toArray(), held.size());
+                PointSet genFeatures = clf.featureSet("generated", generated, count);
+                PointSet trainFeatures = clf.featureSet("training", trainRef.toArray(), trainRef.size());
+                GaussianFit heldFit = GaussianFit.of(heldFeatures);
+                double fd = FrechetDistance.between(GaussianFit.of(genFeatures), heldFit);
+                double fdRef = FrechetDistance.between(GaussianFit.of(trainFeatures), heldFit);
                 int[] predicted = clf.predict(generated, count);
                 int[] heldPred = clf.predict(held.toArray(), held.size());
                 LabelMetrics.Coverage cov = LabelMetrics.coverage(predicted, k, Math.max(1, count / (4 * k)));
                 report = MetricsReport.of("images", count, held.size(), clf.featureDim())
                         .with("classifier_fd", fd)
                         .with("classifier_fd_real_reference", fdRef);
+                report = withKernelDistance(report, genFeatures, trainFeatures, heldFeatures, engine);
+                report = withPrecisionRecall(report, genFeatures, trainFeatures, heldFeatures, engine,
+                        "the classifier's features");
                 if (held.size() < 2 * clf.featureDim()) {
                     String w = "only " + held.size() + " held-out images for " + clf.featureDim() + "-dimensional "
                             + "features: the Fréchet distances are mostly estimation error (compare with the real "
@@ -609,6 +617,75 @@ final class EvalCommand implements Callable<Integer> {
                         + "held-out images (pixels, " + nnTrain.size() + " training images); ~1 novel, << 1 copying");
     }
 
+    /** Philox streams of the equal-sized sets of precision and recall. */
+    static final long PR_STREAM = SUBSET_STREAM + 16;
+
+    /**
+     * The kernel distance ({@link KernelDistance}: KID's unbiased estimator, cubic kernel, 100 subsets of up to
+     * 1000) of the samples' features against the held-out features, with its standard deviation over subsets and
+     * the same for the real training features.
+     */
+    private static MetricsReport withKernelDistance(MetricsReport r, PointSet gen, PointSet train, PointSet held,
+                                                    Pairwise engine) {
+        if (gen.size() < 2 || held.size() < 2 || train.size() < 2) {
+            return r;
+        }
+        KernelDistance.Result kid = KernelDistance.compute(gen, held, engine, 0);
+        KernelDistance.Result ref = KernelDistance.compute(train, held, engine, 0);
+        return r.with("classifier_kid", kid.mean())
+                .with("classifier_kid_std", kid.std())
+                .with("classifier_kid_real_reference", ref.mean())
+                .withSetting("classifier_kid", "kernel distance (KID's estimator: unbiased MMD^2, kernel (x.y/D + 1)^3) "
+                        + "in the classifier's features, mean and std over " + kid.subsets() + " subset"
+                        + (kid.subsets() == 1 ? "" : "s") + " of " + kid.subsetSize() + "; unbiased, so unlike the FD "
+                        + "it does not grow as --n shrinks, and may be slightly negative");
+    }
+
+    /**
+     * Precision, recall, density and coverage ({@link PrecisionRecall}) of the samples against the held-out set, and
+     * of real training data against the same set, all three at one size (the smallest; each set a Philox-chosen
+     * subset), since the k-NN balls shrink as a set grows.
+     */
+    private static MetricsReport withPrecisionRecall(MetricsReport r, PointSet gen, PointSet train, PointSet held,
+                                                     Pairwise engine, String space) {
+        int size = Math.min(gen.size(), Math.min(train.size(), held.size()));
+        int kMax = Math.max(PrecisionRecall.DEFAULT_K_PRECISION_RECALL, PrecisionRecall.DEFAULT_K_DENSITY_COVERAGE);
+        if (size <= kMax) {
+            return r.withSetting("precision_recall", "not computed: " + size + " samples per set, need > " + kMax);
+        }
+        PointSet realSet = pick(held, size, PR_STREAM);
+        PrecisionRecall.Result pr = PrecisionRecall.compute(realSet, pick(gen, size, PR_STREAM + 1), engine);
+        PrecisionRecall.Result ref = PrecisionRecall.compute(realSet, pick(train, size, PR_STREAM + 2), engine);
+        return r.with("precision", pr.precision())
+                .with("recall", pr.recall())
+                .with("density", pr.density())
+                .with("coverage", pr.coverage())
+                .with("precision_real_reference", ref.precision())
+                .with("recall_real_reference", ref.recall())
+                .with("density_real_reference", ref.density())
+                .with("coverage_real_reference", ref.coverage())
+                .withSetting("precision_recall", "k-NN manifolds in " + space + ", " + size + " samples against "
+                        + size + " held-out (equal sizes): precision and recall with k = " + pr.kPrecisionRecall()
+                        + " (Kynkaanniemi et al. 2019), density and coverage with k = " + pr.kDensityCoverage()
+                        + " (Naeem et al. 2020); low precision: samples off the data, low recall or coverage: parts "
+                        + "of the data never sampled");
+    }
+
+    /** {@code count} points of {@code p} chosen by a Philox permutation (all of them, in order, when as many). */
+    private static PointSet pick(PointSet p, int count, long stream) {
+        if (count == p.size()) {
+            return p;
+        }
+        int[] perm = org.diffusion4j.io.PhiloxShuffle.permutation(p.size(), 0, stream);
+        int d = p.dim();
+        float[] all = p.toArray();
+        float[] out = new float[count * d];
+        for (int i = 0; i < count; i++) {
+            System.arraycopy(all, perm[i] * d, out, i * d, d);
+        }
+        return PointSet.of(p.name(), out, count, d);
+    }
+
     /** Held-out accuracy below which the image classifier's metrics are called unreliable. */
     static final double WEAK_CLASSIFIER = 0.75;
 
@@ -628,6 +705,14 @@ final class EvalCommand implements Callable<Integer> {
         }
         r = r.withSetting("real_reference", trainRef.size() + " training samples against the same held-out set "
                 + "(what a perfect model scores)");
+        // k-NN balls in standardised units, so that no feature's scale decides the neighbours
+        org.diffusion4j.io.Standardization z = org.diffusion4j.io.Standardization.fit(trainRef);
+        float[] genZ = z.apply(Dataset.of(Arrays.copyOf(generated, count * dim), new long[] {dim}, null,
+                java.util.List.of())).toArray();
+        r = withPrecisionRecall(r, PointSet.of("generated", genZ, count, dim),
+                PointSet.of("training", z.apply(trainRef).toArray(), trainRef.size(), dim),
+                PointSet.of("held-out", z.apply(held).toArray(), held.size(), dim), engine,
+                "standardised data (each feature by the training rows' mean and std)");
         return loaded.train().hasLabels() && loaded.train().numClasses() >= 2 && held.hasLabels()
                 ? withNeighbourClasses(r, loaded.train(), held, generated, count, intended) : r;
     }

@@ -162,6 +162,65 @@ public final class Pairwise {
         return gemm(query, reference) ? gemmNearest(query, reference) : hostNearest(query, reference);
     }
 
+    /**
+     * {@code Σ_i Σ_j (γ a_i·b_j + c)^p} over all {@code N * M} pairs (including {@code i = j} when {@code a == b}):
+     * the polynomial kernel sums of the kernel distance of Bińkowski et al. 2018 ("Demystifying MMD GANs", ICLR,
+     * Sec. 4: {@code p = 3}, {@code γ = 1/D}, {@code c = 1}, i.e. KID in Inception features). The kernel is not
+     * translation-invariant, so the points are used as given (not centred); the GEMM engine forms
+     * {@code γ a_i·b_j} in float32 and the power per element, and sums in float64 across tiles.
+     *
+     * @param degree {@code p}, in {@code [1, 8]}
+     * @param gamma  {@code γ}, finite
+     * @param coef0  {@code c}, finite
+     * @throws IllegalArgumentException when the dims differ or a parameter is out of range
+     */
+    public double polynomialSum(PointSet a, PointSet b, int degree, double gamma, double coef0) {
+        PointSet.requireSameDim(a, b);
+        if (degree < 1 || degree > 8) {
+            throw new IllegalArgumentException("polynomial kernel degree must be in [1, 8], got " + degree);
+        }
+        if (!Double.isFinite(gamma) || !Double.isFinite(coef0)) {
+            throw new IllegalArgumentException("polynomial kernel gamma and coef0 must be finite, got gamma = " + gamma
+                    + ", coef0 = " + coef0);
+        }
+        if (!gemm(a, b) || !finite(a.values()) || !finite(b.values())) {
+            return hostPolynomialSum(a, b, degree, gamma, coef0);
+        }
+        return gemmPolynomialSum(a, b, degree, (float) gamma, (float) coef0);
+    }
+
+    /**
+     * Receives one tile of squared distances from {@link #squaredDistanceTiles}: {@code d2[r * cols + c] =
+     * ‖a_{i0 + r} − b_{j0 + c}‖²} for {@code r < rows}, {@code c < cols} (the array may be longer; only valid
+     * during the call). Tiles of different row ranges may arrive concurrently on different threads; all tiles of
+     * one row range arrive on one thread in increasing {@code j0}, so state kept per row of {@code a} needs no
+     * locking.
+     */
+    @FunctionalInterface
+    interface TileVisitor {
+        void visit(int i0, int j0, int rows, int cols, double[] d2);
+    }
+
+    /**
+     * Every squared distance {@code ‖a_i − b_j‖²} (clamped at 0), tile by tile, to {@code visitor}: for the
+     * {@code k}-nearest-neighbour counts of {@link PrecisionRecall}, which need more than a sum or a minimum per
+     * row. Float64 on the host engine; float32 through the GEMM on a backend (see the class comment).
+     */
+    void squaredDistanceTiles(PointSet a, PointSet b, TileVisitor visitor) {
+        PointSet.requireSameDim(a, b);
+        Objects.requireNonNull(visitor, "visitor");
+        if (gemm(a, b)) {
+            double[] mean = pooledMean(a, b);
+            float[] la = augmented(a, mean, true);
+            float[] rb = augmented(b, mean, false);
+            if (finite(la) && finite(rb)) {
+                gemmTiles(la, rb, a.size(), b.size(), a.dim() + 2, visitor);
+                return;
+            }
+        }
+        hostTiles(a, b, visitor);
+    }
+
     // ---------------------------------------------------------------- host engine
 
     private enum Kind { RBF, DISTANCE }
@@ -237,6 +296,68 @@ public final class Pairwise {
             best[i] = Math.sqrt(best[i]);
         }
         return best;
+    }
+
+    private static double hostPolynomialSum(PointSet a, PointSet b, int degree, double gamma, double coef0) {
+        int n = a.size();
+        int m = b.size();
+        int d = a.dim();
+        float[] x = a.values();
+        float[] y = b.values();
+        int blocks = (n + HOST_ROW_BLOCK - 1) / HOST_ROW_BLOCK;
+        double[] partial = new double[blocks];
+        IntStream.range(0, blocks).parallel().forEach(blk -> {
+            int i0 = blk * HOST_ROW_BLOCK;
+            int i1 = Math.min(n, i0 + HOST_ROW_BLOCK);
+            double s = 0;
+            for (int j0 = 0; j0 < m; j0 += HOST_COL_BLOCK) {
+                int j1 = Math.min(m, j0 + HOST_COL_BLOCK);
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0; j < j1; j++) {
+                        double dot = 0;
+                        for (int k = 0; k < d; k++) {
+                            dot += (double) x[i * d + k] * y[j * d + k];
+                        }
+                        double base = gamma * dot + coef0;
+                        double v = base;
+                        for (int p = 1; p < degree; p++) {
+                            v *= base;
+                        }
+                        s += v;
+                    }
+                }
+            }
+            partial[blk] = s;
+        });
+        double total = 0;
+        for (double p : partial) {
+            total += p;
+        }
+        return total;
+    }
+
+    private static void hostTiles(PointSet a, PointSet b, TileVisitor visitor) {
+        int n = a.size();
+        int m = b.size();
+        int d = a.dim();
+        float[] x = a.values();
+        float[] y = b.values();
+        int blocks = (n + HOST_ROW_BLOCK - 1) / HOST_ROW_BLOCK;
+        IntStream.range(0, blocks).parallel().forEach(blk -> {
+            int i0 = blk * HOST_ROW_BLOCK;
+            int i1 = Math.min(n, i0 + HOST_ROW_BLOCK);
+            double[] t = new double[HOST_ROW_BLOCK * HOST_COL_BLOCK];
+            for (int j0 = 0; j0 < m; j0 += HOST_COL_BLOCK) {
+                int j1 = Math.min(m, j0 + HOST_COL_BLOCK);
+                int cols = j1 - j0;
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0; j < j1; j++) {
+                        t[(i - i0) * cols + (j - j0)] = squaredDistance(x, i * d, y, j * d, d);
+                    }
+                }
+                visitor.visit(i0, j0, i1 - i0, cols, t);
+            }
+        });
     }
 
     // ---------------------------------------------------------------- GEMM engine
@@ -389,5 +510,72 @@ public final class Pairwise {
             best[i] = Math.sqrt(Math.max(0, -best[i]));
         }
         return best;
+    }
+
+    private void gemmTiles(float[] la, float[] rb, int n, int m, int k2, TileVisitor visitor) {
+        Backend be = backend;
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor left = be.fromArray(scope, la, n, k2);
+            Tensor right = be.fromArray(scope, rb, m, k2);
+            int t = tile;
+            Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
+            double[] host = new double[Math.min(t, n) * Math.min(t, m)];
+            for (int i0 = 0; i0 < n; i0 += t) {
+                int i1 = Math.min(n, i0 + t);
+                Tensor ai = left.slice(0, i0, i1);
+                for (int j0 = 0; j0 < m; j0 += t) {
+                    int j1 = Math.min(m, j0 + t);
+                    Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
+                    be.gemm(false, true, 1f, ai, right.slice(0, j0, j1), 0f, c);     // [ti, tj]: d²
+                    float[] f = c.toFloatArray();
+                    for (int q = 0; q < f.length; q++) {
+                        host[q] = Math.max(0, f[q]);                                // rounding can make d² < 0
+                    }
+                    visitor.visit(i0, j0, i1 - i0, j1 - j0, host);
+                }
+            }
+        }
+    }
+
+    private double gemmPolynomialSum(PointSet a, PointSet b, int degree, float gamma, float coef0) {
+        boolean symmetric = a == b;
+        int n = a.size();
+        int m = b.size();
+        int d = a.dim();
+        Backend be = backend;
+        double total = 0;
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor left = be.fromArray(scope, a.values(), n, d);
+            Tensor right = symmetric ? left : be.fromArray(scope, b.values(), m, d);
+            int t = tile;
+            long cap = (long) Math.min(t, n) * Math.min(t, m);
+            Tensor tileBuf = be.empty(scope, DType.F32, cap);
+            Tensor powBuf = be.empty(scope, DType.F32, cap);
+            Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
+            for (int i0 = 0; i0 < n; i0 += t) {
+                int i1 = Math.min(n, i0 + t);
+                Tensor ai = left.slice(0, i0, i1);
+                for (int j0 = symmetric ? i0 : 0; j0 < m; j0 += t) {
+                    int j1 = Math.min(m, j0 + t);
+                    long cells = (long) (i1 - i0) * (j1 - j0);
+                    Tensor c = tileBuf.slice(0, 0, cells).reshape(i1 - i0, j1 - j0);
+                    Tensor pw = powBuf.slice(0, 0, cells).reshape(i1 - i0, j1 - j0);
+                    be.gemm(false, true, gamma, ai, right.slice(0, j0, j1), 0f, c);   // γ a_i·b_j
+                    be.binary(Ops.Binary.ADD, c, coef0, c);                           // base = γ a·b + c
+                    be.copy(c, pw);
+                    for (int p = 1; p < degree; p++) {
+                        be.binary(Ops.Binary.MUL, pw, c, pw);                         // base^p
+                    }
+                    Tensor rows = rowBuf.slice(0, 0, i1 - i0);
+                    be.reduceLastDim(Ops.Reduce.SUM, pw, rows);
+                    double s = 0;
+                    for (float v : rows.toFloatArray()) {
+                        s += v;
+                    }
+                    total += symmetric && j0 != i0 ? 2 * s : s;
+                }
+            }
+        }
+        return total;
     }
 }

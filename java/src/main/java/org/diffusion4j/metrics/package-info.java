@@ -25,10 +25,16 @@
  *   <li>{@link org.diffusion4j.metrics.FrechetDistance}: the Fréchet distance between Gaussians fitted
  *       ({@link org.diffusion4j.metrics.GaussianFit}) to classifier features — a classifier-feature FD, not
  *       Inception FID — with the matrix square root through symmetric eigendecompositions (EJML).</li>
+ *   <li>{@link org.diffusion4j.metrics.KernelDistance}: KID's estimator (Bińkowski et al. 2018): unbiased MMD² with
+ *       the cubic polynomial kernel in the same features, averaged over subsets.</li>
  *   <li>{@link org.diffusion4j.metrics.LabelMetrics}: class coverage and accuracy of predicted labels.</li>
  *   <li>{@link org.diffusion4j.metrics.NearestNeighbourRatio}: a memorisation check, generated-to-training vs
  *       held-out-to-training nearest-neighbour distances.</li>
  * </ul>
+ *
+ * <h2>Fidelity and diversity (any features or vectors)</h2>
+ * {@link org.diffusion4j.metrics.PrecisionRecall}: precision and recall from {@code k}-nearest-neighbour manifolds
+ * (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020).
  *
  * <h2>Pairwise terms and cost</h2>
  * MMD, the energy distance and the nearest-neighbour distances need all {@code N M} pairs:

@@ -224,10 +224,18 @@ class TrainSampleEvalTest {
         assertEquals(0, r.code(), r::toString);
         JsonNode j = JSON.readTree(run.resolve("eval.json").toFile());
         JsonNode m = j.get("metrics");
-        for (String key : List.of("classifier_fd", "classifier_fd_real_reference", "classifier_accuracy",
-                "classifier_accuracy_held_out", "class_coverage", "nn_ratio")) {
+        for (String key : List.of("classifier_fd", "classifier_fd_real_reference", "classifier_kid",
+                "classifier_kid_std", "classifier_kid_real_reference", "classifier_accuracy",
+                "classifier_accuracy_held_out", "class_coverage", "nn_ratio", "density", "density_real_reference")) {
             assertTrue(m.has(key) && Double.isFinite(m.get(key).asDouble()), key + " in " + j);
         }
+        for (String key : List.of("precision", "recall", "coverage", "precision_real_reference",
+                "recall_real_reference", "coverage_real_reference")) {
+            double v = m.get(key).asDouble(-1);
+            assertTrue(v >= 0 && v <= 1, key + " is a fraction: " + j);
+        }
+        assertTrue(j.get("settings").get("precision_recall").asText().contains("24 samples against 24 held-out"),
+                "equal sizes: the smaller of --n and --reference: " + j);
         // a weak feature classifier is said to be one; the default guidance of a dropout-trained model is noted
         assertEquals(m.get("classifier_accuracy_held_out").asDouble() < EvalCommand.WEAK_CLASSIFIER,
                 r.out().contains("the feature classifier recognises only"), r::toString);
@@ -266,6 +274,11 @@ class TrainSampleEvalTest {
         JsonNode m = JSON.readTree(out.toFile()).get("metrics");
         assertEquals(0.0, m.get("classifier_fd").asDouble(), 1e-6, m.toString());
         assertEquals(1.0, m.get("nn_ratio").asDouble(), 1e-12, m.toString());
+        // every sample is a held-out image: each in its own k-NN ball, each ball holding its centre and k neighbours
+        assertEquals(1.0, m.get("precision").asDouble(), m.toString());
+        assertEquals(1.0, m.get("recall").asDouble(), m.toString());
+        assertEquals(1.0, m.get("coverage").asDouble(), m.toString());
+        assertEquals(6.0 / 5.0, m.get("density").asDouble(), 1e-12, m.toString());
         assertTrue(r.out().contains("classifier") && !r.out().contains("training the feature classifier"),
                 "the classifier comes from the cache the first eval wrote: " + r);
     }
@@ -515,7 +528,8 @@ class TrainSampleEvalTest {
         assertEquals(0, e.code(), e::toString);
         JsonNode m = JSON.readTree(vrun.resolve("eval.json").toFile()).get("metrics");
         for (String key : List.of("sliced_wasserstein", "mmd2_u", "energy_distance_u",
-                "sliced_wasserstein_real_reference")) {
+                "sliced_wasserstein_real_reference", "precision", "recall", "density", "coverage",
+                "recall_real_reference")) {
             assertTrue(m.has(key), key + " in " + m);
         }
         // the export keeps the standardisation: its samples come back in the data's units, as the run's do

@@ -80,5 +80,15 @@ class CudaMetricsTest {
         double eg = EnergyDistance.compute(x, y, Estimator.V_STATISTIC, g).energy();
         double eh = EnergyDistance.compute(x, y, Estimator.V_STATISTIC, h).energy();
         assertEquals(eh, eg, 1e-3 * eh);
+        double kg = KernelDistance.mmd2Unbiased(x, y, g);
+        double kh = KernelDistance.mmd2Unbiased(x, y, h);
+        assertEquals(kh, kg, 1e-5 * 10, "kernel distance: terms ~10, float32 products");
+        PrecisionRecall.Result pg = PrecisionRecall.compute(x, y, g);
+        PrecisionRecall.Result ph = PrecisionRecall.compute(x, y, h);
+        // a point within float32 rounding of a ball's edge may move: a few of 700 / 900
+        assertEquals(ph.precision(), pg.precision(), 3.0 / 700);
+        assertEquals(ph.recall(), pg.recall(), 3.0 / 900);
+        assertEquals(ph.density(), pg.density(), 3.0 / (5 * 700));
+        assertEquals(ph.coverage(), pg.coverage(), 3.0 / 900);
     }
 }

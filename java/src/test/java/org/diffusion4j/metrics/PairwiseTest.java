@@ -60,6 +60,37 @@ class PairwiseTest {
         }
     }
 
+    /**
+     * The polynomial kernel sums: host against a pair-by-pair oracle, the GEMM engine (symmetric and not, tiles
+     * cutting the sets unevenly) against the host, and values beyond float32's products through the host loops.
+     */
+    @Test
+    void polynomialSumsMatchTheOracle() {
+        PointSet a = gaussian("a", 45, 6, constant(6, 0.5), 1.2, 7);
+        PointSet b = gaussian("b", 29, 6, null, 0.8, 8);
+        for (PointSet[] p : new PointSet[][] {{a, b}, {a, a}, {b, a}}) {
+            for (int degree : new int[] {1, 2, 3}) {
+                double want = 0;
+                for (int i = 0; i < p[0].size(); i++) {
+                    for (int j = 0; j < p[1].size(); j++) {
+                        double dot = 0;
+                        for (int k = 0; k < 6; k++) {
+                            dot += (double) p[0].get(i, k) * p[1].get(j, k);
+                        }
+                        want += Math.pow(dot / 6 + 0.5, degree);
+                    }
+                }
+                double host = Pairwise.host().polynomialSum(p[0], p[1], degree, 1.0 / 6, 0.5);
+                assertTrue(relErr(host, want) < 1e-12, "host degree " + degree + ": " + host + " vs " + want);
+                double gemm = Pairwise.on(backend, 8).polynomialSum(p[0], p[1], degree, 1.0 / 6, 0.5);
+                assertTrue(relErr(gemm, want) < 1e-5, "gemm degree " + degree + ": " + gemm + " vs " + want);
+            }
+        }
+        PointSet big = PointSet.of("big", new float[][] {{1e25f, 0}, {0, 3e24f}});
+        assertEquals(Pairwise.host().polynomialSum(big, big, 2, 1, 0),
+                Pairwise.on(backend, 4).polynomialSum(big, big, 2, 1, 0), 0.0, "beyond float32: float64 loops");
+    }
+
     /** float64 loops: equal to the oracle up to summation order. */
     @Test
     void hostEngineMatchesTheOracle() {
