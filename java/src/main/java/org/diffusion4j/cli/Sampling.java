@@ -33,7 +33,7 @@ import java.util.function.IntUnaryOperator;
 final class Sampling {
 
     /** Philox stream of a sampling run's noise (draw {@code k} uses {@code STREAM + k}). */
-    static final long STREAM = 1L << 40;
+    static final long STREAM = NoiseSeeds.SAMPLE_STREAM;
 
     /** Names accepted by {@code --sampler} (dashes or underscores). */
     static final String NAMES = "flow-euler, flow-midpoint, euler, heun, dpmpp-2m, ddim, ddpm, ddpm-large, "

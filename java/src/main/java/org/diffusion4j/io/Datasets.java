@@ -75,6 +75,16 @@ public final class Datasets {
         public static Options defaults() {
             return new Options(28, 1, Split.TRAIN, Csv.Header.AUTO);
         }
+
+        /** These options reading {@code split} of an IDX folder, e.g. {@code defaults().withSplit(Split.TEST)}. */
+        public Options withSplit(Split split) {
+            return new Options(resolution, channels, split, csvHeader);
+        }
+
+        /** These options with images of an image folder resized to {@code resolution} and {@code channels} (1 or 3). */
+        public Options withImages(int resolution, int channels) {
+            return new Options(resolution, channels, split, csvHeader);
+        }
     }
 
     private Datasets() {

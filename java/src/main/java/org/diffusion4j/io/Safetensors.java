@@ -307,6 +307,7 @@ public final class Safetensors {
         if (!scope.isAlive()) {
             throw new IllegalStateException("cannot read " + file + " into a closed tensor scope");
         }
+        requireNotDirectory(file);
         boolean host = backend.device().type() == Device.Type.CPU && mode == Mode.ZERO_COPY;
         FileChannel ch = null;
         boolean privateMap = false;
@@ -464,11 +465,25 @@ public final class Safetensors {
      */
     public static SafetensorsHeader readHeader(Path file) throws IOException {
         Objects.requireNonNull(file, "file");
+        requireNotDirectory(file);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             return parseHeader(file, readHeaderBytes(file, ch, size), size);
         } catch (java.nio.channels.ClosedByInterruptException e) {
             throw interrupted(file, e);
+        }
+    }
+
+    /**
+     * Refuses a directory with its path (the channel's own error says only "Is a directory"), pointing at a run
+     * folder's newest checkpoint when {@code file} is one.
+     */
+    private static void requireNotDirectory(Path file) throws IOException {
+        if (java.nio.file.Files.isDirectory(file)) {
+            Path latest = file.resolve("checkpoints").resolve("latest.safetensors");
+            throw new java.nio.file.FileSystemException(file.toString(), null, "is a directory, not a safetensors file"
+                    + (java.nio.file.Files.isRegularFile(latest) ? " (a run folder: its newest checkpoint is "
+                    + latest + ")" : ""));
         }
     }
 

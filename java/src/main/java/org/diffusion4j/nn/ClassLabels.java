@@ -62,8 +62,9 @@ final class ClassLabels {
             return null;
         }
         if (condition == null) {
-            throw new IllegalArgumentException("this " + model + " is class-conditional; the condition (I32 [" + batch
-                    + "] labels) is required");
+            throw new IllegalArgumentException("this " + model + " is class-conditional and was given no condition: "
+                    + "it needs I32 [" + batch + "] labels in [0, " + numClasses + "] (" + numClasses + " = the null "
+                    + "class; with guidance the unconditional input is such a tensor filled with " + numClasses + ")");
         }
         Shape.requireOperand("condition", condition, backend, DType.I32);
         if (condition.rank() != 1 || condition.shape(0) != batch) {

@@ -40,6 +40,13 @@ public final class NoiseSeeds {
      */
     public static final long DRAW_INPAINT = 1L << 32;
 
+    /**
+     * The stream of the command-line tool's sampling ({@code sample}, {@code eval}, the training previews): sample
+     * {@code i} of {@code --seed S} draws from {@code batch(S, SAMPLE_STREAM, i, …)}, so a Java loop with these
+     * seeds, the same model, grid, sampler, labels and batch reproduces the tool's samples bit for bit.
+     */
+    public static final long SAMPLE_STREAM = 1L << 40;
+
     private final long[] keys;
     private final long[] ids;
     private final long stream;

@@ -122,7 +122,10 @@ public interface Backend extends AutoCloseable {
     /** {@code out = OP(a)}. */
     void unary(Ops.Unary op, Tensor a, Tensor out);
 
-    /** {@code out = alpha * x + beta * y} (same shapes). */
+    /**
+     * {@code out = alpha * x + beta * y}: F32, same shapes; {@code out} may be {@code x} or {@code y} (see the class
+     * comment).
+     */
     void axpby(float alpha, Tensor x, float beta, Tensor y, Tensor out);
 
     /** {@code out = a * b + c}, {@code b} and {@code c} each broadcast against {@code a} as in {@link #binary}. */

@@ -55,7 +55,9 @@ class DatasetsTest {
         assertEquals(2, train.size());
         assertEquals(Datasets.FASHION_MNIST_CLASSES, train.classNames());
         assertEquals("Ankle boot", train.classNames().get(train.label(1)));
-        Datasets.Options test = new Datasets.Options(28, 1, Datasets.Split.TEST, Csv.Header.AUTO);
+        Datasets.Options test = Datasets.Options.defaults().withSplit(Datasets.Split.TEST);
+        assertEquals(new Datasets.Options(28, 1, Datasets.Split.TEST, Csv.Header.AUTO), test);
+        assertEquals(new Datasets.Options(64, 3, Datasets.Split.TEST, Csv.Header.AUTO), test.withImages(64, 3));
         assertFails(FileFormatException.class, fashion, () -> Datasets.load(fashion, test), "t10k-images-idx3-ubyte");
         Files.write(fashion.resolve("t10k-images-idx3-ubyte"), IdxTest.handMadeImages());
         assertFails(FileFormatException.class, fashion, () -> Datasets.load(fashion, test), "no t10k-labels-idx1-ubyte");

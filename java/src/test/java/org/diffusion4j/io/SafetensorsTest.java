@@ -357,6 +357,25 @@ class SafetensorsTest {
                 () -> Safetensors.write(dir.resolve("no/such/folder/x.safetensors"), Map.of(), Map.of()));
     }
 
+    /**
+     * Found by a new-user trial: a run folder passed where a file belongs failed with a bare "Is a directory". The
+     * error names the path, and the run's newest checkpoint when there is one.
+     */
+    @Test
+    void aDirectoryIsRefusedWithItsPathAndTheRunFoldersCheckpoint(@TempDir Path dir) throws IOException {
+        Path run = dir.resolve("run");
+        Files.createDirectories(run.resolve("checkpoints"));
+        java.nio.file.FileSystemException e = assertThrows(java.nio.file.FileSystemException.class,
+                () -> Safetensors.readHeader(run));
+        assertTrue(e.getMessage().contains(run + ": is a directory, not a safetensors file"), e.getMessage());
+        Path latest = run.resolve("checkpoints/latest.safetensors");
+        try (TensorScope scope = TensorScope.open()) {
+            Safetensors.write(latest, Map.of("w", cpu.zeros(scope, DType.F32, 2)), Map.of());
+            e = assertThrows(java.nio.file.FileSystemException.class, () -> Safetensors.read(run, scope, cpu));
+        }
+        assertTrue(e.getMessage().contains("its newest checkpoint is " + latest), e.getMessage());
+    }
+
     @Test
     void largeNonContiguousDeviceStyleTensorsAreStagedInChunks() throws IOException {
         // A [3, 70001] transposed view goes through the staging path (non-contiguous).
