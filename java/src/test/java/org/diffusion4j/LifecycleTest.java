@@ -149,6 +149,63 @@ class LifecycleTest {
         }
     }
 
+    /**
+     * Found by an adversarial trial: {@code CpuBackend.close()} during a long product on another thread closed the
+     * backend under it. Now it refuses while a call runs (each product here takes tens of milliseconds, the gap
+     * between two calls microseconds, so the first tries meet a running call); once it succeeds the other thread's
+     * next call says the backend is closed, and every product that completed is right.
+     */
+    @Test
+    void backendCloseDuringCallsRefusesUntilTheyReturn() throws Exception {
+        CpuBackend own = new CpuBackend(2);
+        AtomicReference<Throwable> worker = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger products = new java.util.concurrent.atomic.AtomicInteger();
+        int n = 700;
+        try (TensorScope s = TensorScope.open()) {
+            Tensor a = own.empty(s, DType.F32, n, n);
+            own.fill(a, 0.5f);
+            Tensor c = own.empty(s, DType.F32, n, n);
+            Thread th = new Thread(() -> {
+                try {
+                    for (int i = 0; i < 100_000; i++) {
+                        own.gemm(false, false, 1f, a, a, 0f, c);    // every element 0.25 n
+                        products.incrementAndGet();
+                    }
+                } catch (Throwable t) {
+                    worker.set(t);
+                }
+            });
+            th.start();
+            while (products.get() == 0) {
+                Thread.sleep(1);
+            }
+            int refusals = 0;
+            while (true) {
+                try {
+                    own.close();
+                    break;
+                } catch (IllegalStateException e) {                 // a call was running: nothing changed
+                    assertTrue(e.getMessage().contains("is in use by 1 call"), e.getMessage());
+                    refusals++;
+                    Thread.sleep(1);
+                }
+            }
+            th.join(60_000);
+            assertFalse(th.isAlive());
+            assertTrue(refusals > 0, "close met a running product at least once");
+            Throwable t = worker.get();
+            assertTrue(t instanceof IllegalStateException && t.getMessage().contains("is closed"), String.valueOf(t));
+            assertTrue(own.isClosed());
+            float[] host = new float[n * n];
+            java.lang.foreign.MemorySegment.copy(c.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, host, 0,
+                    n * n);
+            for (float v : host) {
+                assertEquals(0.25f * n, v, 1e-3f * n, "the last product completed before the close");
+            }
+            own.close();                                            // idempotent
+        }
+    }
+
     @Test
     void interruptsStopTrainingAndSamplingBetweenStepsAndCheckpointIoNamesItsFile(@TempDir Path dir)
             throws Exception {

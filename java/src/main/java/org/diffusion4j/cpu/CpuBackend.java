@@ -61,6 +61,8 @@ public final class CpuBackend implements Backend {
     private final WorkerPool pool;
     private final int threads;
     private volatile boolean closed;
+    /** Calls running now (between {@link #enter()} and {@link #exit()}). */
+    private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
 
     /** A backend with the default thread count (see the class comment). */
     public CpuBackend() {
@@ -157,26 +159,30 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public Tensor empty(TensorScope scope, DType dtype, long... shape) {
-        ensureOpen();
-        Objects.requireNonNull(scope, "scope");
-        Objects.requireNonNull(dtype, "dtype");
-        long[] s = Shape.checked(shape);
-        long bytes;
+        enter();
         try {
-            bytes = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
-        } catch (ArithmeticException e) {
-            throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+            Objects.requireNonNull(scope, "scope");
+            Objects.requireNonNull(dtype, "dtype");
+            long[] s = Shape.checked(shape);
+            long bytes;
+            try {
+                bytes = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+            }
+            MemorySegment seg;
+            try {
+                seg = scope.allocate(bytes, 64);
+            } catch (OutOfMemoryError e) {
+                OutOfMemoryError oom = new OutOfMemoryError("cannot allocate " + bytes + " bytes of host memory for "
+                        + dtype + " " + Arrays.toString(s) + ": " + e.getMessage());
+                oom.initCause(e);
+                throw oom;
+            }
+            return Tensor.of(this, seg, dtype, s);
+        } finally {
+            exit();
         }
-        MemorySegment seg;
-        try {
-            seg = scope.allocate(bytes, 64);
-        } catch (OutOfMemoryError e) {
-            OutOfMemoryError oom = new OutOfMemoryError("cannot allocate " + bytes + " bytes of host memory for "
-                    + dtype + " " + Arrays.toString(s) + ": " + e.getMessage());
-            oom.initCause(e);
-            throw oom;
-        }
-        return Tensor.of(this, seg, dtype, s);
     }
 
     /**
@@ -190,42 +196,46 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public Tensor wrap(MemorySegment hostSegment, DType dtype, long... shape) {
-        ensureOpen();
-        Objects.requireNonNull(hostSegment, "hostSegment");
-        Objects.requireNonNull(dtype, "dtype");
-        long[] s = Shape.checked(shape);
-        if (!hostSegment.isNative()) {
-            throw new IllegalArgumentException("cannot wrap a heap segment (backed by a Java array, "
-                    + hostSegment.byteSize() + " bytes) as " + dtype + " " + Arrays.toString(s)
-                    + ": wrap needs native memory (e.g. from an Arena); copy heap data in with copyFromHost");
-        }
-        if (hostSegment.isReadOnly()) {
-            throw new IllegalArgumentException("cannot wrap a read-only segment (" + hostSegment.byteSize()
-                    + " bytes) as " + dtype + " " + Arrays.toString(s) + ": ops write their outputs in place");
-        }
-        if (!hostSegment.scope().isAlive()) {
-            throw new IllegalStateException("cannot wrap a segment whose arena is closed");
-        }
-        if (threads > 1 && !hostSegment.isAccessibleBy(NOT_THE_OWNER)) {
-            throw new IllegalArgumentException("cannot wrap a segment of a confined arena (only its owner thread may "
-                    + "access it) as " + dtype + " " + Arrays.toString(s) + ": this backend's " + threads
-                    + " threads read it; allocate it from Arena.ofShared(), ofAuto() or global()");
-        }
-        long need;
+        enter();
         try {
-            need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
-        } catch (ArithmeticException e) {
-            throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+            Objects.requireNonNull(hostSegment, "hostSegment");
+            Objects.requireNonNull(dtype, "dtype");
+            long[] s = Shape.checked(shape);
+            if (!hostSegment.isNative()) {
+                throw new IllegalArgumentException("cannot wrap a heap segment (backed by a Java array, "
+                        + hostSegment.byteSize() + " bytes) as " + dtype + " " + Arrays.toString(s)
+                        + ": wrap needs native memory (e.g. from an Arena); copy heap data in with copyFromHost");
+            }
+            if (hostSegment.isReadOnly()) {
+                throw new IllegalArgumentException("cannot wrap a read-only segment (" + hostSegment.byteSize()
+                        + " bytes) as " + dtype + " " + Arrays.toString(s) + ": ops write their outputs in place");
+            }
+            if (!hostSegment.scope().isAlive()) {
+                throw new IllegalStateException("cannot wrap a segment whose arena is closed");
+            }
+            if (threads > 1 && !hostSegment.isAccessibleBy(NOT_THE_OWNER)) {
+                throw new IllegalArgumentException("cannot wrap a segment of a confined arena (only its owner "
+                        + "thread may access it) as " + dtype + " " + Arrays.toString(s) + ": this backend's " + threads
+                        + " threads read it; allocate it from Arena.ofShared(), ofAuto() or global()");
+            }
+            long need;
+            try {
+                need = Math.multiplyExact(Shape.numel(s), (long) dtype.byteSize());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(dtype + " " + Arrays.toString(s) + " needs more than 2^63 bytes");
+            }
+            if (hostSegment.byteSize() < need) {
+                throw new IllegalArgumentException("segment of " + hostSegment.byteSize() + " bytes is too small for "
+                        + dtype + " " + Arrays.toString(s) + " (" + need + " bytes)");
+            }
+            if (hostSegment.address() % dtype.byteSize() != 0) {
+                throw new IllegalArgumentException("segment at address 0x" + Long.toHexString(hostSegment.address())
+                        + " is not aligned to " + dtype.byteSize() + " bytes, as " + dtype + " needs");
+            }
+            return Tensor.of(this, hostSegment, dtype, s);
+        } finally {
+            exit();
         }
-        if (hostSegment.byteSize() < need) {
-            throw new IllegalArgumentException("segment of " + hostSegment.byteSize() + " bytes is too small for "
-                    + dtype + " " + Arrays.toString(s) + " (" + need + " bytes)");
-        }
-        if (hostSegment.address() % dtype.byteSize() != 0) {
-            throw new IllegalArgumentException("segment at address 0x" + Long.toHexString(hostSegment.address())
-                    + " is not aligned to " + dtype.byteSize() + " bytes, as " + dtype + " needs");
-        }
-        return Tensor.of(this, hostSegment, dtype, s);
     }
 
     /**
@@ -236,19 +246,24 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void copyFromHost(MemorySegment src, Tensor dst) {
-        ensureOpen();
-        Objects.requireNonNull(src, "src");
-        Objects.requireNonNull(dst, "dst");
-        Shape.requireOn("dst", dst, this);
-        Shape.requireContiguous("dst", dst);
-        if (src.byteSize() < dst.byteSize()) {
-            throw new IllegalArgumentException("source segment has " + src.byteSize() + " bytes, dst " + dst
-                    + " needs " + dst.byteSize());
+        enter();
+        try {
+            Objects.requireNonNull(src, "src");
+            Objects.requireNonNull(dst, "dst");
+            Shape.requireOn("dst", dst, this);
+            Shape.requireContiguous("dst", dst);
+            if (src.byteSize() < dst.byteSize()) {
+                throw new IllegalArgumentException("source segment has " + src.byteSize() + " bytes, dst " + dst
+                        + " needs " + dst.byteSize());
+            }
+            if (dst.numel() == 0) {
+                return;
+            }
+            requireDisjoint("copyFromHost", "src", src, src.address(), dst.byteSize(), "dst", dst);
+            StridedCopy.bulk(poolFor(src), src, 0, dst.segment(), 0, dst.byteSize());
+        } finally {
+            exit();
         }
-        if (dst.numel() == 0) {
-            return;
-        }
-        StridedCopy.bulk(poolFor(src), src, 0, dst.segment(), 0, dst.byteSize());
     }
 
     /**
@@ -260,22 +275,27 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void copyToHost(Tensor src, MemorySegment dst) {
-        ensureOpen();
-        Objects.requireNonNull(src, "src");
-        Objects.requireNonNull(dst, "dst");
-        Shape.requireOn("src", src, this);
-        if (dst.byteSize() < src.byteSize()) {
-            throw new IllegalArgumentException("destination segment has " + dst.byteSize() + " bytes, src " + src
-                    + " holds " + src.byteSize());
+        enter();
+        try {
+            Objects.requireNonNull(src, "src");
+            Objects.requireNonNull(dst, "dst");
+            Shape.requireOn("src", src, this);
+            if (dst.byteSize() < src.byteSize()) {
+                throw new IllegalArgumentException("destination segment has " + dst.byteSize() + " bytes, src " + src
+                        + " holds " + src.byteSize());
+            }
+            if (dst.isReadOnly()) {
+                throw new IllegalArgumentException("destination segment is read-only");
+            }
+            if (src.numel() == 0) {
+                return;
+            }
+            requireDisjoint("copyToHost", "dst", dst, dst.address(), src.byteSize(), "src", src);
+            StridedCopy.copy(poolFor(dst), src.storage(), src.offset(), src.shape(), src.strides(),
+                    src.dtype().byteSize(), dst);
+        } finally {
+            exit();
         }
-        if (dst.isReadOnly()) {
-            throw new IllegalArgumentException("destination segment is read-only");
-        }
-        if (src.numel() == 0) {
-            return;
-        }
-        StridedCopy.copy(poolFor(dst), src.storage(), src.offset(), src.shape(), src.strides(),
-                src.dtype().byteSize(), dst);
     }
 
     /** The pool, or the calling thread alone when {@code host} is confined to it (a confined arena). */
@@ -286,7 +306,11 @@ public final class CpuBackend implements Backend {
     /** A no-op: CPU ops are synchronous. */
     @Override
     public void synchronize() {
-        ensureOpen();
+        enter();
+        try {
+        } finally {
+            exit();
+        }
     }
 
     // ---------------------------------------------------------------- fill, copy, cast
@@ -299,28 +323,32 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void fill(Tensor out, float value) {
-        ensureOpen();
-        Objects.requireNonNull(out, "out");
-        Shape.requireOn("out", out, this);
-        Shape.requireContiguous("out", out);
-        if (out.dtype() == DType.I32 && value != 0f) {
-            throw new IllegalArgumentException("fill of I32 " + out + " takes only 0, got " + value);
-        }
-        long n = out.numel();
-        if (n == 0) {
-            return;
-        }
-        MemorySegment o = out.segment();
-        switch (out.dtype()) {
-            case F32 -> {
-                int bits = Float.floatToRawIntBits(value);
-                pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, bits, from, to));
+        enter();
+        try {
+            Objects.requireNonNull(out, "out");
+            Shape.requireOn("out", out, this);
+            Shape.requireContiguous("out", out);
+            if (out.dtype() == DType.I32 && value != 0f) {
+                throw new IllegalArgumentException("fill of I32 " + out + " takes only 0, got " + value);
             }
-            case I32 -> pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, 0, from, to));
-            case BF16, F16 -> {
-                short bits = Casts.encode16(out.dtype(), value);
-                pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill16(o, bits, from, to));
+            long n = out.numel();
+            if (n == 0) {
+                return;
             }
+            MemorySegment o = out.segment();
+            switch (out.dtype()) {
+                case F32 -> {
+                    int bits = Float.floatToRawIntBits(value);
+                    pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, bits, from, to));
+                }
+                case I32 -> pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill32(o, 0, from, to));
+                case BF16, F16 -> {
+                    short bits = Casts.encode16(out.dtype(), value);
+                    pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fill16(o, bits, from, to));
+                }
+            }
+        } finally {
+            exit();
         }
     }
 
@@ -333,23 +361,27 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void copy(Tensor src, Tensor dst) {
-        ensureOpen();
-        Objects.requireNonNull(src, "src");
-        Objects.requireNonNull(dst, "dst");
-        Shape.requireOn("src", src, this);
-        Shape.requireOn("dst", dst, this);
-        Shape.requireSameShape("src", src, "dst", dst);
-        if (src.dtype() != dst.dtype()) {
-            throw new IllegalArgumentException("copy needs one dtype: src " + src + " is " + src.dtype() + ", dst "
-                    + dst + " is " + dst.dtype() + "; use cast");
+        enter();
+        try {
+            Objects.requireNonNull(src, "src");
+            Objects.requireNonNull(dst, "dst");
+            Shape.requireOn("src", src, this);
+            Shape.requireOn("dst", dst, this);
+            Shape.requireSameShape("src", src, "dst", dst);
+            if (src.dtype() != dst.dtype()) {
+                throw new IllegalArgumentException("copy needs one dtype: src " + src + " is " + src.dtype() + ", dst "
+                        + dst + " is " + dst.dtype() + "; use cast");
+            }
+            Shape.requireContiguous("dst", dst);
+            if (src.numel() == 0) {
+                return;
+            }
+            requireNoOverlap("copy", "dst", dst, "src", src);
+            StridedCopy.copy(pool, src.storage(), src.offset(), src.shape(), src.strides(), src.dtype().byteSize(),
+                    dst.segment());
+        } finally {
+            exit();
         }
-        Shape.requireContiguous("dst", dst);
-        if (src.numel() == 0) {
-            return;
-        }
-        requireNoOverlap("copy", "dst", dst, "src", src);
-        StridedCopy.copy(pool, src.storage(), src.offset(), src.shape(), src.strides(), src.dtype().byteSize(),
-                dst.segment());
     }
 
     /**
@@ -361,154 +393,182 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void cast(Tensor src, Tensor dst) {
-        ensureOpen();
-        Objects.requireNonNull(src, "src");
-        Objects.requireNonNull(dst, "dst");
-        Shape.requireOn("src", src, this);
-        Shape.requireOn("dst", dst, this);
-        Shape.requireSameShape("src", src, "dst", dst);
-        Shape.requireContiguous("src", src);
-        Shape.requireContiguous("dst", dst);
-        Shape.requireSameOrDisjoint("cast", "dst", dst, "src", src);
-        DType sd = src.dtype();
-        DType dd = dst.dtype();
-        if (sd == dd) {
-            if (src.numel() > 0 && src.segment().address() != dst.segment().address()) {
-                StridedCopy.bulk(pool, src.segment(), 0, dst.segment(), 0, src.byteSize());
+        enter();
+        try {
+            Objects.requireNonNull(src, "src");
+            Objects.requireNonNull(dst, "dst");
+            Shape.requireOn("src", src, this);
+            Shape.requireOn("dst", dst, this);
+            Shape.requireSameShape("src", src, "dst", dst);
+            Shape.requireContiguous("src", src);
+            Shape.requireContiguous("dst", dst);
+            Shape.requireSameOrDisjoint("cast", "dst", dst, "src", src);
+            DType sd = src.dtype();
+            DType dd = dst.dtype();
+            if (sd == dd) {
+                if (src.numel() > 0 && src.segment().address() != dst.segment().address()) {
+                    StridedCopy.bulk(pool, src.segment(), 0, dst.segment(), 0, src.byteSize());
+                }
+                return;
             }
-            return;
+            if (!sd.isFloatingPoint() || !dd.isFloatingPoint()) {
+                throw new IllegalArgumentException("cast converts between float dtypes (F32, BF16, F16); src " + src
+                        + " is " + sd + ", dst " + dst + " is " + dd);
+            }
+            long n = src.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment s = src.segment();
+            MemorySegment d = dst.segment();
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Casts.convert(sd, s, dd, d, from, to));
+        } finally {
+            exit();
         }
-        if (!sd.isFloatingPoint() || !dd.isFloatingPoint()) {
-            throw new IllegalArgumentException("cast converts between float dtypes (F32, BF16, F16); src " + src
-                    + " is " + sd + ", dst " + dst + " is " + dd);
-        }
-        long n = src.numel();
-        if (n == 0) {
-            return;
-        }
-        MemorySegment s = src.segment();
-        MemorySegment d = dst.segment();
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Casts.convert(sd, s, dd, d, from, to));
     }
 
     // ---------------------------------------------------------------- elementwise
 
     @Override
     public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor out) {
-        ensureOpen();
-        Objects.requireNonNull(op, "op");
-        f32("a", a);
-        f32("b", b);
-        f32("out", out);
-        Ops.Broadcast kind = Ops.Broadcast.of(a, b);
-        Shape.requireSameShape("a", a, "out", out);
-        Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
-        Shape.requireSameOrDisjoint("binary", "out", out, "b", b);
-        long n = a.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            Objects.requireNonNull(op, "op");
+            f32("a", a);
+            f32("b", b);
+            f32("out", out);
+            Ops.Broadcast kind = Ops.Broadcast.of(a, b);
+            Shape.requireSameShape("a", a, "out", out);
+            Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
+            Shape.requireSameOrDisjoint("binary", "out", out, "b", b);
+            long n = a.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment as = a.segment();
+            MemorySegment os = out.segment();
+            Elementwise.Operand bo = Elementwise.Operand.of(kind, b, a);
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment as = a.segment();
-        MemorySegment os = out.segment();
-        Elementwise.Operand bo = Elementwise.Operand.of(kind, b, a);
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
     }
 
     @Override
     public void binary(Ops.Binary op, Tensor a, float s, Tensor out) {
-        ensureOpen();
-        Objects.requireNonNull(op, "op");
-        f32("a", a);
-        f32("out", out);
-        Shape.requireSameShape("a", a, "out", out);
-        Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
-        long n = a.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            Objects.requireNonNull(op, "op");
+            f32("a", a);
+            f32("out", out);
+            Shape.requireSameShape("a", a, "out", out);
+            Shape.requireSameOrDisjoint("binary", "out", out, "a", a);
+            long n = a.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment as = a.segment();
+            MemorySegment os = out.segment();
+            Elementwise.Operand bo = Elementwise.Operand.scalar(s);
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment as = a.segment();
-        MemorySegment os = out.segment();
-        Elementwise.Operand bo = Elementwise.Operand.scalar(s);
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.binary(op, as, bo, os, from, to));
     }
 
     @Override
     public void unary(Ops.Unary op, Tensor a, Tensor out) {
-        ensureOpen();
-        Objects.requireNonNull(op, "op");
-        f32("a", a);
-        f32("out", out);
-        Shape.requireSameShape("a", a, "out", out);
-        Shape.requireSameOrDisjoint("unary", "out", out, "a", a);
-        long n = a.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            Objects.requireNonNull(op, "op");
+            f32("a", a);
+            f32("out", out);
+            Shape.requireSameShape("a", a, "out", out);
+            Shape.requireSameOrDisjoint("unary", "out", out, "a", a);
+            long n = a.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment as = a.segment();
+            MemorySegment os = out.segment();
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.unary(op, as, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment as = a.segment();
-        MemorySegment os = out.segment();
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.unary(op, as, os, from, to));
     }
 
     @Override
     public void axpby(float alpha, Tensor x, float beta, Tensor y, Tensor out) {
-        ensureOpen();
-        f32("x", x);
-        f32("y", y);
-        f32("out", out);
-        Shape.requireSameShape("x", x, "y", y);
-        Shape.requireSameShape("x", x, "out", out);
-        Shape.requireSameOrDisjoint("axpby", "out", out, "x", x);
-        Shape.requireSameOrDisjoint("axpby", "out", out, "y", y);
-        long n = x.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            f32("x", x);
+            f32("y", y);
+            f32("out", out);
+            Shape.requireSameShape("x", x, "y", y);
+            Shape.requireSameShape("x", x, "out", out);
+            Shape.requireSameOrDisjoint("axpby", "out", out, "x", x);
+            Shape.requireSameOrDisjoint("axpby", "out", out, "y", y);
+            long n = x.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment xs = x.segment();
+            MemorySegment ys = y.segment();
+            MemorySegment os = out.segment();
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.axpby(alpha, xs, beta, ys, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment xs = x.segment();
-        MemorySegment ys = y.segment();
-        MemorySegment os = out.segment();
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.axpby(alpha, xs, beta, ys, os, from, to));
     }
 
     /** {@code out = a * b + c}, computed as a float product then a float sum (two roundings). */
     @Override
     public void fma(Tensor a, Tensor b, Tensor c, Tensor out) {
-        ensureOpen();
-        f32("a", a);
-        f32("b", b);
-        f32("c", c);
-        f32("out", out);
-        Ops.Broadcast kb = broadcast("b", b, a);
-        Ops.Broadcast kc = broadcast("c", c, a);
-        Shape.requireSameShape("a", a, "out", out);
-        Shape.requireSameOrDisjoint("fma", "out", out, "a", a);
-        Shape.requireSameOrDisjoint("fma", "out", out, "b", b);
-        Shape.requireSameOrDisjoint("fma", "out", out, "c", c);
-        long n = a.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            f32("a", a);
+            f32("b", b);
+            f32("c", c);
+            f32("out", out);
+            Ops.Broadcast kb = broadcast("b", b, a);
+            Ops.Broadcast kc = broadcast("c", c, a);
+            Shape.requireSameShape("a", a, "out", out);
+            Shape.requireSameOrDisjoint("fma", "out", out, "a", a);
+            Shape.requireSameOrDisjoint("fma", "out", out, "b", b);
+            Shape.requireSameOrDisjoint("fma", "out", out, "c", c);
+            long n = a.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment as = a.segment();
+            MemorySegment os = out.segment();
+            Elementwise.Operand bo = Elementwise.Operand.of(kb, b, a);
+            Elementwise.Operand co = Elementwise.Operand.of(kc, c, a);
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fma(as, bo, co, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment as = a.segment();
-        MemorySegment os = out.segment();
-        Elementwise.Operand bo = Elementwise.Operand.of(kb, b, a);
-        Elementwise.Operand co = Elementwise.Operand.of(kc, c, a);
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.fma(as, bo, co, os, from, to));
     }
 
     /** {@code out = a * s + t}, computed as a float product then a float sum (two roundings). */
     @Override
     public void scaleShift(Tensor a, float s, float t, Tensor out) {
-        ensureOpen();
-        f32("a", a);
-        f32("out", out);
-        Shape.requireSameShape("a", a, "out", out);
-        Shape.requireSameOrDisjoint("scaleShift", "out", out, "a", a);
-        long n = a.numel();
-        if (n == 0) {
-            return;
+        enter();
+        try {
+            f32("a", a);
+            f32("out", out);
+            Shape.requireSameShape("a", a, "out", out);
+            Shape.requireSameOrDisjoint("scaleShift", "out", out, "a", a);
+            long n = a.numel();
+            if (n == 0) {
+                return;
+            }
+            MemorySegment as = a.segment();
+            MemorySegment os = out.segment();
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.scaleShift(as, s, t, os, from, to));
+        } finally {
+            exit();
         }
-        MemorySegment as = a.segment();
-        MemorySegment os = out.segment();
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> Elementwise.scaleShift(as, s, t, os, from, to));
     }
 
     // ---------------------------------------------------------------- reductions and softmax
@@ -522,23 +582,27 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void reduceLastDim(Ops.Reduce op, Tensor x, Tensor out) {
-        ensureOpen();
-        Objects.requireNonNull(op, "op");
-        f32("x", x);
-        f32("out", out);
-        if (out.numel() != x.rows()) {
-            throw new IllegalArgumentException("out " + out + " must have " + x.rows() + " elements (one per row of x "
-                    + x + "), has " + out.numel());
+        enter();
+        try {
+            Objects.requireNonNull(op, "op");
+            f32("x", x);
+            f32("out", out);
+            if (out.numel() != x.rows()) {
+                throw new IllegalArgumentException("out " + out + " must have " + x.rows() + " elements (one per "
+                        + "row of x " + x + "), has " + out.numel());
+            }
+            Shape.requireSameOrDisjoint("reduceLastDim", "out", out, "x", x);
+            long rows = x.rows();
+            if (rows == 0) {
+                return;
+            }
+            long cols = x.cols();
+            MemorySegment xs = x.numel() == 0 ? MemorySegment.NULL : x.segment();
+            MemorySegment os = out.segment();
+            pool.forRows(rows, cols, (r0, r1) -> Reductions.reduceRows(op, xs, os, cols, r0, r1));
+        } finally {
+            exit();
         }
-        Shape.requireSameOrDisjoint("reduceLastDim", "out", out, "x", x);
-        long rows = x.rows();
-        if (rows == 0) {
-            return;
-        }
-        long cols = x.cols();
-        MemorySegment xs = x.numel() == 0 ? MemorySegment.NULL : x.segment();
-        MemorySegment os = out.segment();
-        pool.forRows(rows, cols, (r0, r1) -> Reductions.reduceRows(op, xs, os, cols, r0, r1));
     }
 
     /**
@@ -548,47 +612,51 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public double globalNorm(List<Tensor> xs) {
-        ensureOpen();
-        Objects.requireNonNull(xs, "xs");
-        int count = xs.size();
-        MemorySegment[] segs = new MemorySegment[count];
-        long[] numel = new long[count];
-        long pieces = 0;
-        for (int i = 0; i < count; i++) {
-            Tensor x = xs.get(i);
-            f32("xs[" + i + "]", x);
-            numel[i] = x.numel();
-            segs[i] = numel[i] == 0 ? MemorySegment.NULL : x.segment();
-            pieces += (numel[i] + NORM_CHUNK - 1) / NORM_CHUNK;
-        }
-        if (pieces == 0) {
-            return 0.0;
-        }
-        if (pieces > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("globalNorm over " + pieces + " pieces of " + NORM_CHUNK
-                    + " elements is too large");
-        }
-        int[] owner = new int[(int) pieces];   // piece -> tensor
-        long[] start = new long[(int) pieces]; // piece -> first element
-        int p = 0;
-        long total = 0;
-        for (int i = 0; i < count; i++) {
-            for (long e = 0; e < numel[i]; e += NORM_CHUNK) {
-                owner[p] = i;
-                start[p++] = e;
+        enter();
+        try {
+            Objects.requireNonNull(xs, "xs");
+            int count = xs.size();
+            MemorySegment[] segs = new MemorySegment[count];
+            long[] numel = new long[count];
+            long pieces = 0;
+            for (int i = 0; i < count; i++) {
+                Tensor x = xs.get(i);
+                f32("xs[" + i + "]", x);
+                numel[i] = x.numel();
+                segs[i] = numel[i] == 0 ? MemorySegment.NULL : x.segment();
+                pieces += (numel[i] + NORM_CHUNK - 1) / NORM_CHUNK;
             }
-            total += numel[i];
+            if (pieces == 0) {
+                return 0.0;
+            }
+            if (pieces > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("globalNorm over " + pieces + " pieces of " + NORM_CHUNK
+                        + " elements is too large");
+            }
+            int[] owner = new int[(int) pieces];   // piece -> tensor
+            long[] start = new long[(int) pieces]; // piece -> first element
+            int p = 0;
+            long total = 0;
+            for (int i = 0; i < count; i++) {
+                for (long e = 0; e < numel[i]; e += NORM_CHUNK) {
+                    owner[p] = i;
+                    start[p++] = e;
+                }
+                total += numel[i];
+            }
+            double[] partial = new double[(int) pieces];
+            pool.forTasks((int) pieces, total >= WorkerPool.SERIAL_MAX, q -> {
+                int i = owner[q];
+                partial[q] = Reductions.sumSquares(segs[i], start[q], Math.min(numel[i], start[q] + NORM_CHUNK));
+            });
+            double sum = 0;
+            for (double v : partial) {
+                sum += v;
+            }
+            return Math.sqrt(sum);
+        } finally {
+            exit();
         }
-        double[] partial = new double[(int) pieces];
-        pool.forTasks((int) pieces, total >= WorkerPool.SERIAL_MAX, q -> {
-            int i = owner[q];
-            partial[q] = Reductions.sumSquares(segs[i], start[q], Math.min(numel[i], start[q] + NORM_CHUNK));
-        });
-        double sum = 0;
-        for (double v : partial) {
-            sum += v;
-        }
-        return Math.sqrt(sum);
     }
 
     /**
@@ -597,18 +665,22 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void softmaxLastDim(Tensor x, Tensor out) {
-        ensureOpen();
-        f32("x", x);
-        f32("out", out);
-        Shape.requireSameShape("x", x, "out", out);
-        Shape.requireSameOrDisjoint("softmaxLastDim", "out", out, "x", x);
-        if (x.numel() == 0) {
-            return;
+        enter();
+        try {
+            f32("x", x);
+            f32("out", out);
+            Shape.requireSameShape("x", x, "out", out);
+            Shape.requireSameOrDisjoint("softmaxLastDim", "out", out, "x", x);
+            if (x.numel() == 0) {
+                return;
+            }
+            long cols = x.cols();
+            MemorySegment xs = x.segment();
+            MemorySegment os = out.segment();
+            pool.forRows(x.rows(), cols, (r0, r1) -> Reductions.softmaxRows(xs, os, cols, r0, r1));
+        } finally {
+            exit();
         }
-        long cols = x.cols();
-        MemorySegment xs = x.segment();
-        MemorySegment os = out.segment();
-        pool.forRows(x.rows(), cols, (r0, r1) -> Reductions.softmaxRows(xs, os, cols, r0, r1));
     }
 
     // ---------------------------------------------------------------- matrix products
@@ -624,62 +696,66 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
-        ensureOpen();
-        f32("a", a);
-        f32("b", b);
-        f32("c", c);
-        GemmShape g = GemmShape.of(transA, transB, a, b, c);
-        requireNoOverlap("gemm", "c", c, "a", a);
-        requireNoOverlap("gemm", "c", c, "b", b);
-        if (c.numel() == 0) {
-            return;
-        }
-        if (g.k() == 0 || alpha == 0f) {
-            if (beta == 0f) {
-                fill(c, 0f);
-            } else if (beta != 1f) {
-                binary(Ops.Binary.MUL, c, beta, c);
-            }
-            return;
-        }
-        OpenBlas blas = OpenBlas.get();
-        MemorySegment as = a.segment();
-        MemorySegment bs = b.segment();
-        MemorySegment cs = c.segment();
-        // Every product runs on one BLAS thread, cut into row (or column) blocks of c that the pool spreads over
-        // its threads. OpenBLAS's own threads are never woken: after a call they busy-wait (sched_yield) for
-        // ~0.1 s, and on a small machine that spinning took the cores from the pool's pointwise ops (measured
-        // on 2 cores: a DiT training step cost 2.8 s of CPU with 2 BLAS threads, 1.3 s with this scheme).
-        // The blocks depend only on the shape, so the result is the same for any thread count.
-        int m = g.m();
-        int n = g.n();
-        boolean alongM = m >= n;
-        int dim = alongM ? m : n;
-        int blockLen = gemmBlock(dim, (long) m * n * g.k());
-        int blocks = (dim + blockLen - 1) / blockLen;
-        long tasks = (long) g.batch() * blocks;
-        blas.acquire(1);
+        enter();
         try {
-            pool.forTasks(Math.toIntExact(tasks), threads > 1, t -> {
-                long i = t / blocks;
-                int j0 = (int) (t % blocks) * blockLen;
-                int len = Math.min(blockLen, dim - j0);
-                long aOff = i * g.strideA();
-                long bOff = i * g.strideB();
-                long cOff = i * g.strideC();
-                if (alongM) {   // rows j0.. of op(a) and c
-                    aOff += g.transA() ? j0 : (long) j0 * g.lda();
-                    cOff += (long) j0 * g.ldc();
-                } else {        // columns j0.. of op(b) and c
-                    bOff += g.transB() ? (long) j0 * g.ldb() : j0;
-                    cOff += j0;
+            f32("a", a);
+            f32("b", b);
+            f32("c", c);
+            GemmShape g = GemmShape.of(transA, transB, a, b, c);
+            requireNoOverlap("gemm", "c", c, "a", a);
+            requireNoOverlap("gemm", "c", c, "b", b);
+            if (c.numel() == 0) {
+                return;
+            }
+            if (g.k() == 0 || alpha == 0f) {
+                if (beta == 0f) {
+                    fill(c, 0f);
+                } else if (beta != 1f) {
+                    binary(Ops.Binary.MUL, c, beta, c);
                 }
-                blas.sgemm(g.transA(), g.transB(), alongM ? len : m, alongM ? n : len, g.k(), alpha,
-                        as.asSlice(aOff * 4), g.lda(), bs.asSlice(bOff * 4), g.ldb(), beta, cs.asSlice(cOff * 4),
-                        g.ldc());
-            });
+                return;
+            }
+            OpenBlas blas = OpenBlas.get();
+            MemorySegment as = a.segment();
+            MemorySegment bs = b.segment();
+            MemorySegment cs = c.segment();
+            // Every product runs on one BLAS thread, cut into row (or column) blocks of c that the pool spreads over
+            // its threads. OpenBLAS's own threads are never woken: after a call they busy-wait (sched_yield) for
+            // ~0.1 s, and on a small machine that spinning took the cores from the pool's pointwise ops (measured
+            // on 2 cores: a DiT training step cost 2.8 s of CPU with 2 BLAS threads, 1.3 s with this scheme).
+            // The blocks depend only on the shape, so the result is the same for any thread count.
+            int m = g.m();
+            int n = g.n();
+            boolean alongM = m >= n;
+            int dim = alongM ? m : n;
+            int blockLen = gemmBlock(dim, (long) m * n * g.k());
+            int blocks = (dim + blockLen - 1) / blockLen;
+            long tasks = (long) g.batch() * blocks;
+            blas.acquire(1);
+            try {
+                pool.forTasks(Math.toIntExact(tasks), threads > 1, t -> {
+                    long i = t / blocks;
+                    int j0 = (int) (t % blocks) * blockLen;
+                    int len = Math.min(blockLen, dim - j0);
+                    long aOff = i * g.strideA();
+                    long bOff = i * g.strideB();
+                    long cOff = i * g.strideC();
+                    if (alongM) {   // rows j0.. of op(a) and c
+                        aOff += g.transA() ? j0 : (long) j0 * g.lda();
+                        cOff += (long) j0 * g.ldc();
+                    } else {        // columns j0.. of op(b) and c
+                        bOff += g.transB() ? (long) j0 * g.ldb() : j0;
+                        cOff += j0;
+                    }
+                    blas.sgemm(g.transA(), g.transB(), alongM ? len : m, alongM ? n : len, g.k(), alpha,
+                            as.asSlice(aOff * 4), g.lda(), bs.asSlice(bOff * 4), g.ldb(), beta, cs.asSlice(cOff * 4),
+                            g.ldc());
+                });
+            } finally {
+                blas.release();
+            }
         } finally {
-            blas.release();
+            exit();
         }
     }
 
@@ -716,48 +792,52 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void gatherRows(Tensor table, Tensor indices, Tensor out) {
-        ensureOpen();
-        f32("table", table);
-        Shape.requireOperand("indices", indices, this, DType.I32);
-        f32("out", out);
-        Shape.requireRank("table", table, 2);
-        Shape.requireRank("indices", indices, 1);
-        Shape.requireRank("out", out, 2);
-        long v = table.shape(0);
-        long d = table.shape(1);
-        long n = indices.shape(0);
-        if (out.shape(0) != n || out.shape(1) != d) {
-            throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for table "
-                    + table + " and indices " + indices);
-        }
-        requireNoOverlap("gatherRows", "out", out, "table", table);
-        requireNoOverlap("gatherRows", "out", out, "indices", indices);
-        if (n == 0) {
-            return;
-        }
-        MemorySegment is = indices.segment();
-        int[] buf = new int[(int) Math.min(n, 4096)];
-        for (long p = 0; p < n; p += buf.length) {
-            int len = (int) Math.min(buf.length, n - p);
-            MemorySegment.copy(is, I32, p * 4, buf, 0, len);
-            for (int k = 0; k < len; k++) {
-                if (buf[k] < 0 || buf[k] >= v) {
-                    throw new IndexOutOfBoundsException("gatherRows: indices[" + (p + k) + "] = " + buf[k]
-                            + " is outside [0, " + v + ") of table " + table);
+        enter();
+        try {
+            f32("table", table);
+            Shape.requireOperand("indices", indices, this, DType.I32);
+            f32("out", out);
+            Shape.requireRank("table", table, 2);
+            Shape.requireRank("indices", indices, 1);
+            Shape.requireRank("out", out, 2);
+            long v = table.shape(0);
+            long d = table.shape(1);
+            long n = indices.shape(0);
+            if (out.shape(0) != n || out.shape(1) != d) {
+                throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for "
+                        + "table " + table + " and indices " + indices);
+            }
+            requireNoOverlap("gatherRows", "out", out, "table", table);
+            requireNoOverlap("gatherRows", "out", out, "indices", indices);
+            if (n == 0) {
+                return;
+            }
+            MemorySegment is = indices.segment();
+            int[] buf = new int[(int) Math.min(n, 4096)];
+            for (long p = 0; p < n; p += buf.length) {
+                int len = (int) Math.min(buf.length, n - p);
+                MemorySegment.copy(is, I32, p * 4, buf, 0, len);
+                for (int k = 0; k < len; k++) {
+                    if (buf[k] < 0 || buf[k] >= v) {
+                        throw new IndexOutOfBoundsException("gatherRows: indices[" + (p + k) + "] = " + buf[k]
+                                + " is outside [0, " + v + ") of table " + table);
+                    }
                 }
             }
-        }
-        if (d == 0) {
-            return;
-        }
-        MemorySegment ts = table.segment();
-        MemorySegment os = out.segment();
-        pool.forRows(n, d, (r0, r1) -> {
-            for (long r = r0; r < r1; r++) {
-                long row = is.getAtIndex(I32, r);
-                MemorySegment.copy(ts, row * d * 4, os, r * d * 4, d * 4);
+            if (d == 0) {
+                return;
             }
-        });
+            MemorySegment ts = table.segment();
+            MemorySegment os = out.segment();
+            pool.forRows(n, d, (r0, r1) -> {
+                for (long r = r0; r < r1; r++) {
+                    long row = is.getAtIndex(I32, r);
+                    MemorySegment.copy(ts, row * d * 4, os, r * d * 4, d * 4);
+                }
+            });
+        } finally {
+            exit();
+        }
     }
 
     // ---------------------------------------------------------------- random numbers
@@ -775,29 +855,47 @@ public final class CpuBackend implements Backend {
     }
 
     private void random(Tensor out, long seed, long stream, boolean normal) {
-        ensureOpen();
-        f32("out", out);
-        long n = out.numel();
-        if (n == 0) {
-            return;
-        }
-        MemorySegment os = out.segment();
-        pool.forRange(n, WorkerPool.GRAIN, (from, to) -> {
-            MemorySegment piece = os.asSlice(from * 4, (to - from) * 4);
-            if (normal) {
-                Philox.fillNormal(piece, to - from, seed, stream, from);
-            } else {
-                Philox.fillUniform(piece, to - from, seed, stream, from);
+        enter();
+        try {
+            f32("out", out);
+            long n = out.numel();
+            if (n == 0) {
+                return;
             }
-        });
+            MemorySegment os = out.segment();
+            pool.forRange(n, WorkerPool.GRAIN, (from, to) -> {
+                MemorySegment piece = os.asSlice(from * 4, (to - from) * 4);
+                if (normal) {
+                    Philox.fillNormal(piece, to - from, seed, stream, from);
+                } else {
+                    Philox.fillUniform(piece, to - from, seed, stream, from);
+                }
+            });
+        } finally {
+            exit();
+        }
     }
 
     // ---------------------------------------------------------------- lifecycle
 
-    /** Shuts the worker threads down; later calls throw {@link IllegalStateException}. Idempotent. */
+    /**
+     * Shuts the worker threads down; later calls throw {@link IllegalStateException}. Idempotent.
+     *
+     * @throws IllegalStateException changing nothing while calls on other threads are running (close after they
+     *                               return)
+     */
     @Override
-    public void close() {
-        closed = true;
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;                  // first, so that a call entering from now on sees it (enter() reads it last)
+        int running = active.get();
+        if (running > 0) {
+            closed = false;
+            throw new IllegalStateException("backend cpu (" + threads + " threads) is in use by " + running + " call"
+                    + (running == 1 ? "" : "s") + " on other threads; close it after they return");
+        }
         pool.close();
     }
 
@@ -808,10 +906,21 @@ public final class CpuBackend implements Backend {
 
     // ---------------------------------------------------------------- helpers
 
-    private void ensureOpen() {
+    /**
+     * Starts a call: counted in {@link #active} until its {@link #exit()}, so that {@link #close()} refuses while it
+     * runs; throws when the backend is closed. (The count is written before {@code closed} is read, and
+     * {@code close()} writes {@code closed} before reading the count: one of the two sees the other.)
+     */
+    private void enter() {
+        active.incrementAndGet();
         if (closed) {
+            active.decrementAndGet();
             throw new IllegalStateException("backend " + "cpu (" + threads + " threads) is closed");
         }
+    }
+
+    private void exit() {
+        active.decrementAndGet();
     }
 
     /** {@link Ops.Broadcast#of}, with the operand's own name in the message. */
@@ -826,6 +935,38 @@ public final class CpuBackend implements Backend {
 
     private void f32(String name, Tensor t) {
         Shape.requireOperand(name, t, this, DType.F32);
+    }
+
+    /**
+     * Rejects a native host segment whose first {@code bytes} bytes overlap the bytes spanned by tensor {@code t}:
+     * the copy runs in parallel pieces, so an overlap would corrupt it in a thread-dependent way.
+     */
+    private static void requireDisjoint(String op, String segName, MemorySegment seg, long segAddress, long bytes,
+                                        String tName, Tensor t) {
+        if (!seg.isNative()) {
+            return;                                            // a heap array is never a tensor's memory
+        }
+        long s1 = segAddress + bytes;
+        long t0 = t.storage().address() + t.offset() * t.dtype().byteSize();
+        long t1 = t0 + span(t) * t.dtype().byteSize();
+        if (segAddress < t1 && t0 < s1) {
+            throw new IllegalArgumentException(op + ": " + segName + " segment (" + bytes + " bytes at 0x"
+                    + Long.toHexString(segAddress) + ") overlaps " + tName + " " + t + " in memory");
+        }
+    }
+
+    /** Elements from a tensor's first to its last element, whatever its strides. */
+    private static long span(Tensor t) {
+        if (t.isContiguous()) {
+            return t.numel();
+        }
+        long span = 1;
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        for (int d = 0; d < shape.length; d++) {
+            span += (shape[d] - 1) * strides[d];
+        }
+        return span;
     }
 
     /** Rejects {@code out} whose bytes overlap the bytes spanned by {@code in} (any strides). */

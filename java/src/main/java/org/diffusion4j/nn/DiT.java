@@ -174,9 +174,20 @@ public final class DiT extends Module implements DenoiserModel {
         }
     }
 
-    /** What {@link #backward} needs; {@link #out()} is the prediction {@code [B, C, H, W]}. */
+    /**
+     * What {@link #backward} needs; {@link #out()} is the prediction {@code [B, C, H, W]}; {@code owner} is the model
+     * whose forward made it and {@code consumed} whether a backward has used it (backward refuses another model's
+     * pass and a second backward of one pass, whose saved activations the first one overwrote).
+     */
     public record Cache(PatchEmbed.Cache patches, TimestepEmbedder.Cache time, Embedding.Cache label, Tensor c,
-                        List<DiTBlock.Cache> blocks, FinalLayer.Cache last, Tensor out) implements Pass {
+                        List<DiTBlock.Cache> blocks, FinalLayer.Cache last, Tensor out, DiT owner,
+                        java.util.concurrent.atomic.AtomicBoolean consumed) implements Pass {
+
+        /** {@code DiT pass (out ...)}: short, for messages (the components hold every activation). */
+        @Override
+        public String toString() {
+            return "DiT pass (out " + out + ")";
+        }
     }
 
     private final NnOps ops;
@@ -360,7 +371,7 @@ public final class DiT extends Module implements DenoiserModel {
         FinalLayer.Cache fc = finalLayer.forward(scope, h, c);                               // [B, T, p·p·C]
         Tensor out = be.empty(scope, DType.F32, x.shape());
         Patchify.unpatchify(be, fc.out(), config.patch(), PatchLayout.CHANNEL_LAST, out);    // 'nhwpqc->nchpwq'
-        return new Cache(pc, tc, yc, c, caches, fc, out);
+        return new Cache(pc, tc, yc, c, caches, fc, out, this, new java.util.concurrent.atomic.AtomicBoolean());
     }
 
     /**
@@ -375,11 +386,16 @@ public final class DiT extends Module implements DenoiserModel {
         if (!(pass instanceof Cache cache)) {
             throw new IllegalArgumentException("not a DiT pass: " + pass);
         }
-        if (cache.blocks().size() != blocks.size()) {
-            throw new IllegalArgumentException("pass has " + cache.blocks().size() + " blocks, this DiT " + blocks.size());
+        if (cache.owner() != this) {
+            throw new IllegalArgumentException(cache + " comes from another DiT's forward; backward takes a pass of "
+                    + "this model");
         }
         Backend be = ops.backend();
         NnOps.checkLike(be, "dOut", dOut, "out", cache.out(), false);
+        if (!cache.consumed().compareAndSet(false, true)) {
+            throw new IllegalArgumentException(cache + " was already used by a backward, which overwrites its saved "
+                    + "activations: run forward again");
+        }
         Tensor dv = be.empty(scope, DType.F32, cache.last().out().shape());                 // [B, T, p·p·C]
         Patchify.patchify(be, dOut, config.patch(), PatchLayout.CHANNEL_LAST, dv);
         FinalLayer.Grads g = finalLayer.backward(scope, cache.last(), dv);

@@ -110,14 +110,24 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
                              Linear.Cache fc2) {
     }
 
-    /** Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}. */
+    /**
+     * Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}; {@code owner} is the model
+     * whose forward made it (backward refuses another model's pass).
+     */
     public record Cache(TimestepEmbedder.Cache time, Embedding.Cache label, Tensor e, Tensor s, Linear.Cache in,
-                        List<BlockCache> blocks, LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj)
+                        List<BlockCache> blocks, LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj,
+                        MlpDenoiser owner)
             implements Pass {
         /** The prediction {@code [B, D]}. */
         @Override
         public Tensor out() {
             return outProj.out();
+        }
+
+        /** {@code MlpDenoiser pass (out ...)}: short, for messages (the components hold every activation). */
+        @Override
+        public String toString() {
+            return "MlpDenoiser pass (out " + out() + ")";
         }
     }
 
@@ -289,15 +299,21 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         Tensor fa = be.empty(scope, DType.F32, batch, h);
         ops.activation(Activation.SILU, fn.out(), null, null, fa);
         Linear.Cache o = outProj.forward(scope, fa);
-        return new Cache(time, label, e, s, in, caches, fn, fa, o);
+        return new Cache(time, label, e, s, in, caches, fn, fa, o, this);
     }
 
     /**
      * Backward pass for {@code dOut [B, D]} (the gradient of the loss w.r.t. {@link Cache#out()}): accumulates
      * every parameter gradient. The input is not differentiated.
+     *
+     * @throws IllegalArgumentException when {@code cache} comes from another model's forward
      */
     public void backward(TensorScope scope, Cache cache, Tensor dOut) {
         Objects.requireNonNull(cache, "cache");
+        if (cache.owner() != this) {
+            throw new IllegalArgumentException(cache + " comes from another MlpDenoiser's forward; backward takes a "
+                    + "pass of this model");
+        }
         Backend be = ops.backend();
         long batch = cache.out().shape(0);
         long h = config.hidden();

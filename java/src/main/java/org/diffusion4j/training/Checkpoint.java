@@ -281,6 +281,7 @@ public final class Checkpoint {
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot save a closed trainer");
         }
+        trainer.requireIntact("save");
         DenoiserModel model = trainer.model();
         Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
         Ema ema = trainer.ema();
@@ -436,6 +437,7 @@ public final class Checkpoint {
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot export a closed trainer");
         }
+        trainer.requireIntact("export");
         trainer.ops().backend().synchronize();
         Map<String, String> meta = new LinkedHashMap<>();
         putExtra(meta, extra);
@@ -855,7 +857,13 @@ public final class Checkpoint {
             targets.put(V_PREFIX + e.getKey(), e.getValue());
         }
         checkTensors(file, header, targets, Set.of(), true);
-        copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()));
+        try {
+            copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()));
+        } catch (IOException | RuntimeException | Error e) {
+            trainer.markBroken("restoring " + file + " failed part-way (" + e + "), leaving some tensors loaded and "
+                    + "others not");
+            throw e;
+        }
         opt.setStepCount(info.optimSteps());
         if (ema != null) {
             ema.setUpdates(info.emaUpdates());

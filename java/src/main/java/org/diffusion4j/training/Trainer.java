@@ -109,6 +109,8 @@ public final class Trainer implements AutoCloseable {
     private final Workspace heldOutWorkspace = Workspace.create();
     private long completed;
     private boolean closed;
+    /** Why the weights are inconsistent (a step failed during its update), or null; cleared by a restore. */
+    private String broken;
 
     /**
      * A trainer at step 0 for {@code model} (whose current weights are the starting point) on {@code data}.
@@ -235,12 +237,21 @@ public final class Trainer implements AutoCloseable {
         return completed;
     }
 
-    /** Sets the step counter (used by {@link Checkpoint#restore} when resuming). */
+    /**
+     * Sets the step counter (used by {@link Checkpoint#restore} when resuming, after every tensor is loaded: the
+     * trainer is then whole again).
+     */
     void setCompletedSteps(long steps) {
         if (steps < 0) {
             throw new IllegalArgumentException("step count must be >= 0, got " + steps);
         }
         completed = steps;
+        broken = null;
+    }
+
+    /** Marks the state inconsistent: {@link #requireIntact} refuses until a restore completes. */
+    void markBroken(String why) {
+        broken = Objects.requireNonNull(why, "why");
     }
 
     /** Adds a listener, called after every step. */
@@ -292,7 +303,9 @@ public final class Trainer implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("trainer is closed");
         }
+        requireIntact("train");
         long k = completed;
+        boolean updating = false;
         long t0 = System.nanoTime();
         int batch = config.batchSize();
         double loss;
@@ -345,11 +358,19 @@ public final class Trainer implements AutoCloseable {
                         + " (loss " + loss + "); a lower learning rate or gradient clipping may help");
             }
             factor = config.maxGradNorm() > 0 ? GradClip.clipFactor(norm, config.maxGradNorm()) : 1.0;
+            updating = true;                            // from here a failure leaves the weights half-updated
             optimizer.step(lr, factor);
             if (ema != null) {
                 ema.update();
             }
             backend.synchronize();
+            updating = false;
+        } catch (RuntimeException | Error e) {
+            if (updating) {
+                broken = "step " + k + " failed while updating the weights (" + e + "), leaving some of them, their "
+                        + "AdamW moments or EMA averages updated and others not";
+            }
+            throw e;
         }
         completed = k + 1;
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -386,6 +407,7 @@ public final class Trainer implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("trainer is closed");
         }
+        requireIntact("measure a held-out loss of");
         if (limit < 1) {
             throw new IllegalArgumentException("limit must be >= 1, got " + limit);
         }
@@ -537,6 +559,21 @@ public final class Trainer implements AutoCloseable {
     /** Names of the parameters in state-dict order. */
     List<String> parameterNames() {
         return new ArrayList<>(params.keySet());
+    }
+
+    /**
+     * Throws when a step failed half-way through its update (the backend closed under it, say), so that neither
+     * training nor a checkpoint goes on from weights of two different steps; {@link Checkpoint#restore} makes the
+     * trainer whole again.
+     *
+     * @param what the refused action, e.g. {@code "save"}
+     * @throws IllegalStateException naming the failed step and its cause
+     */
+    void requireIntact(String what) {
+        if (broken != null) {
+            throw new IllegalStateException("cannot " + what + " this trainer: " + broken + "; restore a checkpoint "
+                    + "into it (Trainer.restore) to go on");
+        }
     }
 
     /** True once closed. */

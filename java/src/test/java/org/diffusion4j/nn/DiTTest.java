@@ -264,6 +264,46 @@ class DiTTest {
         }
     }
 
+    /**
+     * Found by an adversarial trial: backward took another model's pass (and a second backward of one pass), and
+     * accumulated gradients from activations that were not this forward's. Both are refused, with short messages,
+     * and the gradients stay untouched; a DiT pass given to an MLP is named briefly.
+     */
+    @Test
+    void backwardRefusesAnotherModelsPassAndASecondBackward() {
+        try (TensorScope scope = TensorScope.open()) {
+            DiT a = new DiT(ops, att, scope, TINY, 1);
+            DiT b = new DiT(ops, att, scope, TINY, 2);
+            Tensor x = be.fromArray(scope, uniform(random("dit owner"), 2 * 3 * 16L, -1, 1), 2, 3, 4, 4);
+            double[] t = {0.3, 0.7};
+            int[] y = {0, 3};
+            DiT.Cache pb = b.forward(scope, x, t, y);
+            Tensor dOut = be.zeros(scope, DType.F32, 2, 3, 4, 4);
+            be.fill(dOut, 0.1f);
+            a.module().zeroGrad();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> a.backward(scope, pb, dOut));
+            assertTrue(e.getMessage().startsWith("DiT pass (out ") && e.getMessage().contains("another DiT's forward")
+                    && e.getMessage().length() < 300, e.getMessage());
+            for (Parameter p : a.namedParameters().values()) {
+                for (float g : p.grad().toFloatArray()) {
+                    assertEquals(0f, g, "no gradient accumulated");
+                }
+            }
+            b.backward(scope, pb, dOut);
+            e = assertThrows(IllegalArgumentException.class, () -> b.backward(scope, pb, dOut));
+            assertTrue(e.getMessage().contains("already used by a backward"), e.getMessage());
+            MlpDenoiser mlp = new MlpDenoiser(ops, scope, new MlpDenoiser.Config(2, 8, 1, 4, 1000, 0), 3);
+            e = assertThrows(IllegalArgumentException.class, () -> mlp.backward(scope, pb, dOut));
+            assertTrue(e.getMessage().length() < 300, e.getMessage());
+            MlpDenoiser other = new MlpDenoiser(ops, scope, new MlpDenoiser.Config(2, 8, 1, 4, 1000, 0), 4);
+            Tensor v = be.fromArray(scope, new float[] {0.1f, -0.2f, 0.3f, 0.4f}, 2, 2);
+            MlpDenoiser.Cache po = other.forward(scope, v, t);
+            e = assertThrows(IllegalArgumentException.class, () -> mlp.backward(scope, po, v));
+            assertTrue(e.getMessage().contains("another MlpDenoiser's forward"), e.getMessage());
+        }
+    }
+
     // ---------------------------------------------------------------- initialisation, state dict, buffers
 
     @Test

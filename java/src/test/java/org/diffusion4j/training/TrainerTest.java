@@ -394,6 +394,56 @@ class TrainerTest {
         }
     }
 
+    /**
+     * Found by an adversarial trial: a step that failed during its update (there, the backend closed between two
+     * AdamW calls) left some weights of step k + 1 beside others of step k, and training and saving went on from
+     * them. Now the trainer refuses to train, measure, save or export until a restore makes it whole; after the
+     * restore, training goes on bit for bit as a run that never failed.
+     */
+    @Test
+    void aStepThatFailsMidUpdateLeavesTheTrainerRefusingUntilARestore(@TempDir Path dir) throws IOException {
+        long seed = 29;
+        Dataset train = TrainingTestSupport.gaussian2d(40, 3);
+        TrainingConfig cfg = busy(seed, 4, 20);
+        int[] adamwCalls = {0};
+        int[] failAt = {-1};                              // set below: in step 1 (the second), after 2 of its tensors
+        NnOps failing = (NnOps) java.lang.reflect.Proxy.newProxyInstance(NnOps.class.getClassLoader(),
+                new Class<?>[] {NnOps.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("adamw") && adamwCalls[0]++ == failAt[0]) {
+                        throw new IllegalStateException("injected failure");
+                    }
+                    try {
+                        return method.invoke(ops, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        Path file = dir.resolve("step1.safetensors");
+        try (TensorScope sa = TensorScope.open(); TensorScope sb = TensorScope.open();
+             Trainer ta = new Trainer(new MlpDenoiser(ops, sa, TrainingTestSupport.mlp(), 8), failing, train, cfg);
+             Trainer tb = new Trainer(new MlpDenoiser(ops, sb, TrainingTestSupport.mlp(), 8), ops, train, cfg)) {
+            int tensors = ta.optimizer().firstMoments().size();
+            assertTrue(tensors > 3, "a model of several tensors: " + tensors);
+            failAt[0] = tensors + 2;
+            ta.step();
+            ta.save(file);
+            IllegalStateException e = assertThrows(IllegalStateException.class, ta::step);
+            assertEquals("injected failure", e.getMessage());
+            assertEquals(1, ta.completedSteps());
+            for (org.junit.jupiter.api.function.Executable refused : List.<org.junit.jupiter.api.function.Executable>of(
+                    ta::step, () -> ta.train(1), () -> ta.heldOutLoss(train, 4), () -> ta.save(dir.resolve("x")),
+                    () -> Checkpoint.exportWeights(dir.resolve("y"), ta))) {
+                IllegalStateException r = assertThrows(IllegalStateException.class, refused);
+                assertTrue(r.getMessage().contains("step 1 failed while updating the weights")
+                        && r.getMessage().contains("injected failure") && r.getMessage().contains("restore"),
+                        r.getMessage());
+            }
+            ta.restore(file);                             // steps 1..3 again, as the run that never failed
+            assertSameTrajectory(collect(tb, 4).subList(1, 4), collect(ta, 3));
+            assertBitwise("weights", weights(tb.model()), weights(ta.model()));
+        }
+    }
+
     // ---------------------------------------------------------------- one step by hand
 
     @Test
