@@ -77,6 +77,9 @@ final class InitWeights {
                     ? "" : "not a safetensors file: ") + e.problem(), e);
         }
         Record config = info.modelKind() == null ? null : Models.parseConfig(info.modelKind(), info.modelConfig());
+        if (config != null) {
+            Checkpoint.requireWeightsFor(file, config);         // before the run builds a model of that size
+        }
         return new InitWeights(file, info, config);
     }
 

@@ -132,6 +132,28 @@ public final class DiT extends Module implements DenoiserModel {
             if (!(timeScale > 0 && Double.isFinite(timeScale))) {
                 throw new IllegalArgumentException("DiT timeScale must be finite and > 0, got " + timeScale);
             }
+            long grid = imageSize / patch;
+            if (grid * grid * hidden > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("DiT imageSize " + imageSize + " with patch " + patch + " gives "
+                        + grid * grid + " tokens of width " + hidden + ": beyond 2^31 - 1 elements per image");
+            }
+        }
+
+        /**
+         * Elements of the state dict this configuration gives (parameters and the {@code pos_embed} buffer), computed
+         * without building the model: a loader compares it with a file before allocating the model.
+         */
+        public long stateDictNumel() {
+            long d = hidden;
+            long out = (long) patch * patch * channels;
+            long h = mlpHiddenWidth();
+            long block = (d * 3 * d + 3 * d) + (d * d + d) + (d * h + h) + (h * d + d) + (d * 6 * d + 6 * d);
+            return (out * d + d)                                   // x_embedder.proj
+                    + (long) tokenCount() * d                      // pos_embed
+                    + ((long) frequencyDim * d + d) + (d * d + d)  // t_embedder.mlp.0, .2
+                    + (conditional() ? (numClasses + 1L) * d : 0)  // y_embedder.embedding_table
+                    + depth * block
+                    + (d * out + out) + (d * 2 * d + 2 * d);       // final_layer.linear, .adaLN_modulation.1
         }
 
         /**

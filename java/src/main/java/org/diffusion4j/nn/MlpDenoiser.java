@@ -84,6 +84,21 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
             return new Config(dataDim, hidden, blocks, frequencyDim, timeScale, numClasses);
         }
 
+        /**
+         * Elements of the state dict this configuration gives, computed without building the model: a loader
+         * compares it with a file before allocating the model.
+         */
+        public long stateDictNumel() {
+            long h = hidden;
+            long block = 2 * h + 3 * (h * h + h);                      // norm, fc1, t_proj, fc2
+            return ((long) frequencyDim * h + h) + (h * h + h)          // t_embedder.mlp.0, .2
+                    + (conditional() ? (numClasses + 1L) * h : 0)      // y_embedder.embedding_table
+                    + ((long) dataDim * h + h)                         // in_proj
+                    + blocks * block
+                    + 2 * h                                            // final_norm
+                    + (h * dataDim + dataDim);                         // out_proj
+        }
+
         /** Whether the model is class-conditional. */
         public boolean conditional() {
             return numClasses > 0;

@@ -148,6 +148,22 @@ public final class Models {
         throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
     }
 
+    /**
+     * Elements of the state dict a configuration record gives (parameters and buffers), without building the model.
+     *
+     * @throws IllegalArgumentException for an unknown configuration type
+     */
+    public static long stateDictNumel(Record config) {
+        Objects.requireNonNull(config, "config");
+        if (config instanceof MlpDenoiser.Config m) {
+            return m.stateDictNumel();
+        }
+        if (config instanceof DiT.Config d) {
+            return d.stateDictNumel();
+        }
+        throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
+    }
+
     /** Whether {@code model} is one of this build's model kinds (so that checkpoints can rebuild it). */
     public static boolean isBuiltIn(DenoiserModel model) {
         return model instanceof MlpDenoiser || model instanceof DiT;

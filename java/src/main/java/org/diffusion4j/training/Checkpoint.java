@@ -874,6 +874,27 @@ public final class Checkpoint {
     // ================================================================ weights only
 
     /**
+     * Checks, from the header alone, that {@code file} holds at least as many tensor elements as the model
+     * {@code config} describes ({@link Models#stateDictNumel}): call it before building a model from a file's
+     * metadata, so that a corrupt or forged configuration is refused before the model's memory is allocated.
+     *
+     * @throws CheckpointException naming both counts when the file holds fewer
+     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     */
+    public static void requireWeightsFor(Path file, Record config) throws IOException {
+        long want = Models.stateDictNumel(config);
+        long have = 0;
+        for (SafetensorsHeader.Entry e : Safetensors.readHeader(file).entries()) {
+            have += e.numel();
+        }
+        if (have < want) {
+            throw new CheckpointException(file, "its model configuration (" + Models.kindOf(config) + ") describes "
+                    + want + " weights but the file holds " + have + " tensor elements in all: corrupt or not the "
+                    + "file the metadata was written for");
+        }
+    }
+
+    /**
      * Builds the model a checkpoint describes (metadata {@code d4j.model.kind}, {@code d4j.model.config}) in
      * {@code scope} and loads its weights (see {@link #loadWeights}).
      *
@@ -891,6 +912,7 @@ public final class Checkpoint {
             throw new CheckpointException(file, "metadata " + KEY_MODEL_KIND + " is missing: the file does not say "
                     + "which model it holds; build the model yourself and use loadWeights");
         }
+        requireWeightsFor(file, Models.parseConfig(info.modelKind(), info.modelConfig()));
         DenoiserModel model = Models.create(info.modelKind(), info.modelConfig(), ops, attention, scope, 0);
         boolean ema = loadWeights(file, model, ops.backend(), which);
         return new Loaded(model, info, ema);

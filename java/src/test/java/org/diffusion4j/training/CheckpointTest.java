@@ -66,6 +66,52 @@ class CheckpointTest {
         be.close();
     }
 
+    /** The state-dict sizes computed from a configuration equal those of built models, for each kind and variant. */
+    @Test
+    void stateDictSizesFromTheConfigurationMatchBuiltModels() {
+        List<Record> configs = List.of(new MlpDenoiser.Config(3, 16, 2, 8, 1000, 0),
+                new MlpDenoiser.Config(5, 12, 0, 6, 1000, 4), DiT.Config.of(8, 3, 2, 16, 2, 2, 0),
+                DiT.Config.of(12, 1, 4, 24, 1, 3, 7), new DiT.Config(6, 2, 3, 8, 3, 2, 2.5, 2, 0.1, 10, 500));
+        try (TensorScope scope = TensorScope.open()) {
+            for (Record c : configs) {
+                long built = 0;
+                for (Tensor t : Models.create(c, ops, attention, scope, 0).module().stateDict().values()) {
+                    built += t.numel();
+                }
+                assertEquals(built, Models.stateDictNumel(c), c.toString());
+            }
+        }
+    }
+
+    /**
+     * Found by an adversarial trial: a 5 KB file whose metadata claimed an MLP of width 8192 made loadModel allocate
+     * 3.8 GB (a larger claim would have got the JVM killed) before failing on missing tensors. The claim is now
+     * compared with the header first.
+     */
+    @Test
+    void aForgedConfigurationIsRefusedBeforeTheModelIsBuilt(@TempDir Path dir) throws IOException {
+        Path real = dir.resolve("real.safetensors");
+        Path forged = dir.resolve("forged.safetensors");
+        try (TensorScope scope = TensorScope.open()) {
+            MlpDenoiser small = new MlpDenoiser(ops, scope, new MlpDenoiser.Config(2, 8, 1, 4, 1000, 0), 1);
+            Checkpoint.exportWeights(real, small, null);
+            SafetensorsFile f = Safetensors.read(real, scope, be);
+            Map<String, String> meta = new HashMap<>(f.metadata());
+            String config = meta.get("d4j.model.config");
+            assertTrue(config.contains("\"hidden\":8"), config);
+            meta.put("d4j.model.config", config.replace("\"hidden\":8", "\"hidden\":8192"));
+            Safetensors.write(forged, f.tensors(), meta);
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            assertEquals(2, Checkpoint.loadModel(real, ops, attention, scope, Checkpoint.Weights.RAW).model()
+                    .sampleShape()[0]);
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadModel(forged, ops, attention, scope, Checkpoint.Weights.RAW));
+            assertTrue(e.getMessage().contains("describes") && e.getMessage().contains("tensor elements in all"),
+                    e.getMessage());
+        }
+    }
+
     static Dataset points() {
         return TrainingTestSupport.gaussian2d(19, 5);
     }
