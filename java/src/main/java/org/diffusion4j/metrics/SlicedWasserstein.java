@@ -94,21 +94,30 @@ public final class SlicedWasserstein {
         int l = options.directions();
         double p = options.p();
         double[][] theta = directions(l, x.dim(), options.seed());
-        double[] wpp = new double[l];                          // W_p^p of each slice
+        double[][] wpp = new double[l][];                      // W_p^p of each slice as {c, m}: c^p · m
         IntStream.range(0, l).parallel().forEach(s -> {
             double[] px = project(x, theta[s]);
             double[] py = project(y, theta[s]);
             Arrays.sort(px);
             Arrays.sort(py);
-            wpp[s] = powerOfSorted(px, py, p);
+            wpp[s] = scaledPowerOfSorted(px, py, p);
         });
-        double sumPow = 0;
+        // in units of the largest matched difference C, so that no power over- or underflows as a whole
+        // (|d|^p overflowed for p = 20 at a scale of 1e20, and underflowed to 0 at 1e-30)
+        double big = 0;
         double sumDist = 0;
-        for (double w : wpp) {
-            sumPow += w;
-            sumDist += root(w, p);
+        for (double[] w : wpp) {
+            big = Math.max(big, w[0]);
+            sumDist += w[0] * root(w[1], p);
         }
-        return new Result(root(sumPow / l, p), sumDist / l, l, p);
+        if (big == 0) {
+            return new Result(0, 0, l, p);
+        }
+        double sumPow = 0;
+        for (double[] w : wpp) {
+            sumPow += pow(w[0] / big, p) * w[1];
+        }
+        return new Result(big * root(sumPow / l, p), sumDist / l, l, p);
     }
 
     /**
@@ -159,7 +168,8 @@ public final class SlicedWasserstein {
         double[] sb = b.clone();
         Arrays.sort(sa);
         Arrays.sort(sb);
-        return powerOfSorted(sa, sb, p);
+        double[] w = scaledPowerOfSorted(sa, sb, p);
+        return w[0] == 0 ? 0 : pow(w[0], p) * w[1];           // Infinity only when W_p^p itself exceeds a double
     }
 
     private static void requireValues(String name, double[] v) {
@@ -191,21 +201,39 @@ public final class SlicedWasserstein {
     }
 
     /**
-     * {@code ∫_0^1 |A^{-1}(t) − B^{-1}(t)|^p dt} for sorted {@code a [N]}, {@code b [M]}: the quantile levels are
-     * counted in units of {@code 1/(NM)}, value {@code a_i} covers {@code [iM, (i+1)M)} and {@code b_j} covers
-     * {@code [jN, (j+1)N)}; each piece of the merged grid adds its length times {@code |a_i − b_j|^p}.
+     * {@code ∫_0^1 |A^{-1}(t) − B^{-1}(t)|^p dt} for sorted {@code a [N]}, {@code b [M]} as {@code {c, m}} with the
+     * integral {@code = c^p · m}: {@code c} the largest matched difference {@code |a_i − b_j|}, {@code m ∈ (0, 1]}
+     * the integral of {@code (|a_i − b_j| / c)^p} ({@code {0, 0}} when every matched pair is equal). The quantile
+     * levels are counted in units of {@code 1/(NM)}: value {@code a_i} covers {@code [iM, (i+1)M)} and {@code b_j}
+     * covers {@code [jN, (j+1)N)}; each piece of the merged grid adds its length times its term.
      */
-    private static double powerOfSorted(double[] a, double[] b, double p) {
+    private static double[] scaledPowerOfSorted(double[] a, double[] b, double p) {
+        double[] max = {0};
+        forEachPiece(a, b, (len, d) -> max[0] = Math.max(max[0], d));
+        double c = max[0];
+        if (c == 0) {
+            return new double[] {0, 0};
+        }
+        double[] sum = {0};
+        forEachPiece(a, b, (len, d) -> sum[0] += len * pow(d / c, p));
+        return new double[] {c, sum[0] / ((double) a.length * b.length)};
+    }
+
+    /** A piece of the merged quantile grid: its length in units of {@code 1/(NM)} and its difference. */
+    private interface Piece {
+        void accept(double length, double difference);
+    }
+
+    /** Every piece of the merged quantile grid of sorted {@code a} and {@code b} (see above), in order. */
+    private static void forEachPiece(double[] a, double[] b, Piece piece) {
         long n = a.length;
         long m = b.length;
         if (n == m) {
-            double s = 0;
             for (int i = 0; i < n; i++) {
-                s += pow(Math.abs(a[i] - b[i]), p);
+                piece.accept(m, Math.abs(a[i] - b[i]));          // length N·1 of N·M
             }
-            return s / n;
+            return;
         }
-        double s = 0;
         long pos = 0;
         int i = 0;
         int j = 0;
@@ -213,7 +241,7 @@ public final class SlicedWasserstein {
             long endA = (i + 1) * m;
             long endB = (j + 1) * n;
             long end = Math.min(endA, endB);
-            s += (double) (end - pos) * pow(Math.abs(a[i] - b[j]), p);
+            piece.accept(end - pos, Math.abs(a[i] - b[j]));
             pos = end;
             if (endA == end) {
                 i++;
@@ -222,7 +250,6 @@ public final class SlicedWasserstein {
                 j++;
             }
         }
-        return s / ((double) n * m);
     }
 
     private static double pow(double v, double p) {

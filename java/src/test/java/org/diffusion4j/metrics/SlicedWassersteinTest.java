@@ -62,6 +62,40 @@ class SlicedWassersteinTest {
         return r / Math.sqrt(Math.PI);
     }
 
+    /**
+     * Found by an adversarial trial: {@code |d|^p} overflowed (p = 20 at a scale of 1e20: Infinity) and underflowed
+     * (at 1e-30: 0). The distance is positively homogeneous, {@code SW_p(λx, λy) = λ SW_p(x, y)}; it now holds at
+     * both extremes and for p = 1e6 (where SW_p approaches the largest matched difference), unequal sizes included.
+     */
+    @Test
+    void extremeScalesAndOrdersStayHomogeneousAndFinite() {
+        PointSet x = MetricsTestSupport.gaussian("x", 40, 3, null, 1, 5);
+        PointSet y = MetricsTestSupport.gaussian("y", 29, 3, MetricsTestSupport.constant(3, 0.4), 1.3, 6);
+        for (double p : new double[] {1, 2, 20, 1e6}) {
+            SlicedWasserstein.Options o = new SlicedWasserstein.Options(16, p, 2);
+            SlicedWasserstein.Result unit = SlicedWasserstein.compute(x, y, o);
+            assertTrue(unit.distance() > 0 && Double.isFinite(unit.distance()), "p = " + p + ": " + unit);
+            for (double scale : new double[] {1e20, 1e-30}) {
+                SlicedWasserstein.Result r = SlicedWasserstein.compute(scaled(x, scale), scaled(y, scale), o);
+                assertEquals(unit.distance() * scale, r.distance(), 1e-5 * unit.distance() * scale,
+                        "p = " + p + ", scale " + scale);
+                assertEquals(unit.meanSliceDistance() * scale, r.meanSliceDistance(),
+                        1e-5 * unit.meanSliceDistance() * scale, "p = " + p + ", scale " + scale);
+            }
+        }
+        double want = (Math.pow(1e10, 20) + Math.pow(2e10, 20)) / 2;                  // 5.2e205: representable
+        assertEquals(want, SlicedWasserstein.wassersteinPow1d(new double[] {0, 1e10}, new double[] {3e10, 1e10}, 20),
+                1e-12 * want, "W_p^p itself");
+    }
+
+    private static PointSet scaled(PointSet p, double s) {
+        float[] v = p.toArray();
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (v[i] * s);
+        }
+        return PointSet.of(p.name(), v, p.size(), p.dim());
+    }
+
     @Test
     void meanAbsCoordinateHasItsKnownSmallCases() {
         assertEquals(1.0, meanAbsCoordinate(1), 1e-15);              // θ = ±1
