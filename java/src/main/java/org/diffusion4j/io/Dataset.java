@@ -24,6 +24,13 @@ import java.util.Objects;
  */
 public final class Dataset {
 
+    /**
+     * Most classes a dataset may have ({@code 2^24}, far beyond ImageNet-21k's 21,841): a class-conditional model
+     * holds a table row per class, so a stray huge label would otherwise surface as an out-of-memory error.
+     */
+    public static final int MAX_CLASSES = 1 << 24;
+
+
     /** Philox stream of the train/held-out split; epoch {@code e}'s shuffle uses stream {@code e >= 0}. */
     public static final long SPLIT_STREAM = -1L;
 
@@ -88,9 +95,9 @@ public final class Dataset {
             int max = -1;
             for (int i = 0; i < n; i++) {
                 int l = labels[i];
-                if (l < 0 || (!classNames.isEmpty() && l >= classNames.size())) {
+                if (l < 0 || l >= MAX_CLASSES || (!classNames.isEmpty() && l >= classNames.size())) {
                     throw new IllegalArgumentException("label " + l + " of sample " + i + " is outside [0, "
-                            + (classNames.isEmpty() ? "inf" : classNames.size()) + ")");
+                            + (classNames.isEmpty() ? MAX_CLASSES : classNames.size()) + ")");
                 }
                 max = Math.max(max, l);
             }

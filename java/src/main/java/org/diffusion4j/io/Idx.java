@@ -89,7 +89,16 @@ public final class Idx {
                 if (d < 0) {
                     throw new IllegalArgumentException("negative dim in " + Arrays.toString(dims));
                 }
+            }
+            if (Arrays.stream(dims).anyMatch(d -> d == 0)) {
+                n = 0;
+            }
+            for (int d : dims) {
                 n *= d;
+                if (n > Integer.MAX_VALUE) {             // also stops the product before it could wrap
+                    throw new IllegalArgumentException(type + " " + Arrays.toString(dims) + " has more than 2^31 - 1 "
+                            + "elements");
+                }
             }
             if (n * type.bytes != data.length) {
                 throw new IllegalArgumentException(type + " " + Arrays.toString(dims) + " needs " + n * type.bytes

@@ -57,7 +57,8 @@ public final class ImageFolder {
      * @param resolution output side {@code R >= 1}
      * @param channels   1 (grey), 3 (RGB) or {@link #AUTO_CHANNELS} (3 when some pixel of some image has unequal
      *                   red, green and blue after resampling, else 1)
-     * @throws IllegalArgumentException when {@code resolution < 1} or {@code channels} is not 0, 1 or 3
+     * @throws IllegalArgumentException when {@code resolution} is outside {@code [1, MAX_RESOLUTION]} or
+     *                                  {@code channels} is not 0, 1 or 3
      */
     public static Dataset load(Path root, int resolution, int channels) throws IOException {
         return load(root, resolution, channels, note -> { });
@@ -71,9 +72,7 @@ public final class ImageFolder {
     public static Dataset load(Path root, int resolution, int channels, Consumer<String> notes) throws IOException {
         Objects.requireNonNull(root, "root");
         Objects.requireNonNull(notes, "notes");
-        if (resolution < 1) {
-            throw new IllegalArgumentException("resolution must be >= 1, got " + resolution);
-        }
+        checkResolution(resolution);
         if (channels != 1 && channels != 3 && channels != AUTO_CHANNELS) {
             throw new IllegalArgumentException("channels must be 1, 3 or 0 (auto), got " + channels);
         }
@@ -195,10 +194,25 @@ public final class ImageFolder {
     /**
      * One image, centre-cropped and resampled to {@code [channels, resolution, resolution]} in {@code [-1, 1]}.
      *
-     * @throws FileFormatException naming the file when it cannot be decoded
+     * @throws IllegalArgumentException when {@code resolution} is outside {@code [1, MAX_RESOLUTION]} or
+     *                                  {@code channels} is not 1 or 3
+     * @throws FileFormatException      naming the file when it cannot be decoded
      */
     public static float[] loadImage(Path file, int resolution, int channels) throws IOException {
+        checkResolution(resolution);
+        if (channels != 1 && channels != 3) {
+            throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
+        }
         return loadImage(file, resolution, channels, new Stats());
+    }
+
+    /** Largest {@code resolution}: an RGB image of that side is 3·8192² = 201 M floats per sample. */
+    public static final int MAX_RESOLUTION = 8192;
+
+    private static void checkResolution(int resolution) {
+        if (resolution < 1 || resolution > MAX_RESOLUTION) {
+            throw new IllegalArgumentException("resolution must be in [1, " + MAX_RESOLUTION + "], got " + resolution);
+        }
     }
 
     private static float[] loadImage(Path file, int resolution, int channels, Stats stats) throws IOException {

@@ -257,7 +257,18 @@ public final class Npy {
             if (d < 0) {
                 throw new IllegalArgumentException("negative dim in shape " + Arrays.toString(shape));
             }
-            n *= d;
+        }
+        if (Arrays.stream(shape).anyMatch(x -> x == 0)) {
+            n = 0;
+        } else {
+            for (long d : shape) {
+                try {
+                    n = Math.multiplyExact(n, d);
+                } catch (ArithmeticException e) {           // a wrapped product could match the count
+                    throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more than 2^63 - 1 "
+                            + "elements");
+                }
+            }
         }
         if (n != count) {
             throw new IllegalArgumentException(count + " values for shape " + Arrays.toString(shape)

@@ -856,6 +856,13 @@ public final class Checkpoint {
         for (Map.Entry<String, Tensor> e : opt.secondMoments().entrySet()) {
             targets.put(V_PREFIX + e.getKey(), e.getValue());
         }
+        long batch = trainer.config().batchSize();
+        for (long count : new long[] {info.step(), info.optimSteps()}) {
+            if (count > Long.MAX_VALUE / Math.max(1, batch) / 4) {     // sample ids step·batch (+ margins) must fit
+                throw new CheckpointException(file, "step count " + count + " in its metadata is beyond any run at "
+                        + "batch " + batch + " (corrupt metadata)");
+            }
+        }
         checkTensors(file, header, targets, Set.of(), true);
         try {
             copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()));

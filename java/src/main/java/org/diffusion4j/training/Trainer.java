@@ -313,7 +313,7 @@ public final class Trainer implements AutoCloseable {
         double norm;
         double factor;
         double lr = lrSchedule.lr(k);
-        try (TensorScope scope = TensorScope.open(workspace)) {
+        try (TensorScope scope = openOn(workspace, "a training step")) {
             Tensor x0 = backend.empty(scope, DType.F32, data.batchShape(batch));
             long firstId = Math.multiplyExact(k, (long) batch);
             BatchSource.Batch b = batches.load(k, x0, config.randomFlip() ? flips(firstId, batch) : null);
@@ -439,7 +439,7 @@ public final class Trainer implements AutoCloseable {
                     }
                 }
             }
-            try (TensorScope b = TensorScope.open(heldOutWorkspace)) {
+            try (TensorScope b = openOn(heldOutWorkspace, "heldOutLoss")) {
                 Tensor x0 = backend.empty(b, DType.F32, data.batchShape(m));
                 data.gather(idx, x0, null);
                 Tensor xt = backend.empty(b, DType.F32, x0.shape());
@@ -559,6 +559,23 @@ public final class Trainer implements AutoCloseable {
     /** Names of the parameters in state-dict order. */
     List<String> parameterNames() {
         return new ArrayList<>(params.keySet());
+    }
+
+    /**
+     * A scope on one of this trainer's workspaces, with messages about the trainer when it cannot be had: a
+     * trainer runs one step (or held-out measurement) at a time, and a close on another thread ends it.
+     */
+    private TensorScope openOn(Workspace w, String what) {
+        if (w.inUse()) {
+            throw new IllegalStateException("Trainer is in use: another thread is running " + what + " on it (a "
+                    + "trainer runs one step or held-out measurement at a time)");
+        }
+        try {
+            return TensorScope.open(w);
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(closed ? "trainer was closed by another thread" : "Trainer is in use: "
+                    + "another thread is running " + what + " on it", e);
+        }
     }
 
     /**

@@ -94,6 +94,31 @@ class IoAdversarialTest {
         return rejected;
     }
 
+    /**
+     * Found by an adversarial trial (2026-11-30): element counts that wrap around (an NPY shape whose product wraps
+     * to the value count, IDX dims of 2^64 elements) were written as unreadable files; a label of 2^31 - 1 made a
+     * class count of -2^31; image sizes that overflow an int failed with index errors. Each is refused by name.
+     */
+    @Test
+    void overflowingCountsAndSizesAreRefusedByName() throws IOException {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Npy.write(dir.resolve("w.npy"), new float[] {1, 2}, 3, 6148914691236517206L));
+        assertTrue(e.getMessage().contains("more than 2^63 - 1 elements"), e.getMessage());
+        assertTrue(Files.notExists(dir.resolve("w.npy")));
+        Npy.write(dir.resolve("empty.npy"), new float[0], 0, Long.MAX_VALUE);          // 0 elements: fine
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new Idx.Array(Idx.Type.U8, new int[] {65536, 65536, 65536, 65536}, new byte[0]));
+        assertTrue(e.getMessage().contains("more than 2^31 - 1 elements"), e.getMessage());
+        assertEquals(0, new Idx.Array(Idx.Type.U8, new int[] {65536, 65536, 0}, new byte[0]).numel());
+        e = assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[] {1, 2}, new long[] {1},
+                new int[] {0, Integer.MAX_VALUE}, List.of()));
+        assertTrue(e.getMessage().contains("label 2147483647 of sample 1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ImageFolder.load(dir, 65536, 1));
+        assertTrue(e.getMessage().contains("resolution must be in [1, 8192], got 65536"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ImageFolder.loadImage(dir.resolve("x.png"), 4, 2));
+        assertTrue(e.getMessage().contains("channels must be 1 or 3, got 2"), e.getMessage());
+    }
+
     @Test
     void mutatedSafetensorsFilesReadOrFailWithAFormatException() throws IOException {
         Path valid = dir.resolve("valid.safetensors");

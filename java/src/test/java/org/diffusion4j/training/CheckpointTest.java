@@ -112,6 +112,29 @@ class CheckpointTest {
         }
     }
 
+    /** Found by an adversarial trial: a forged step count of 2^63 - 1 was restored, and the next step overflowed. */
+    @Test
+    void aForgedStepCountIsRefusedOnRestore(@TempDir Path dir) throws IOException {
+        Path real = dir.resolve("real.safetensors");
+        Path forged = dir.resolve("forged.safetensors");
+        try (TensorScope scope = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, scope, TrainingTestSupport.mlp(), 1), ops, points(),
+                     busy(1, 4, 10))) {
+            t.step();
+            t.save(real);
+            try (TensorScope read = TensorScope.open()) {
+                SafetensorsFile f = Safetensors.read(real, read, be);
+                Map<String, String> meta = new HashMap<>(f.metadata());
+                meta.put("d4j.step", Long.toString(Long.MAX_VALUE));
+                Safetensors.write(forged, f.tensors(), meta);
+            }
+            CheckpointException e = assertThrows(CheckpointException.class, () -> t.restore(forged));
+            assertTrue(e.getMessage().contains("step count 9223372036854775807"), e.getMessage());
+            assertEquals(1, t.completedSteps(), "unchanged");
+            t.step();
+        }
+    }
+
     static Dataset points() {
         return TrainingTestSupport.gaussian2d(19, 5);
     }

@@ -444,6 +444,44 @@ class TrainerTest {
         }
     }
 
+    /**
+     * Found by an adversarial trial: a second thread's step met the first one's workspace and said "workspace is in
+     * use by a scope that is still open". It now says that the trainer is in use, and the first thread trains on.
+     */
+    @Test
+    void aSecondThreadsStepIsToldTheTrainerIsInUse() throws Exception {
+        Dataset train = TrainingTestSupport.gaussian2d(40, 4);
+        java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        NnOps blocking = (NnOps) java.lang.reflect.Proxy.newProxyInstance(NnOps.class.getClassLoader(),
+                new Class<?>[] {NnOps.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("adamw") && inside.getCount() > 0) {
+                        inside.countDown();                       // the first step is in its update: hold it there
+                        release.await();
+                    }
+                    try {
+                        return method.invoke(ops, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 8), blocking, train,
+                     busy(3, 4, 10))) {
+            Thread first = new Thread(t::step);
+            first.start();
+            inside.await();
+            IllegalStateException e = assertThrows(IllegalStateException.class, t::step);
+            assertTrue(e.getMessage().startsWith("Trainer is in use: another thread is running a training step"),
+                    e.getMessage());
+            release.countDown();
+            first.join(30_000);
+            assertEquals(1, t.completedSteps(), "the first thread's step completed");
+            t.step();
+            assertEquals(2, t.completedSteps());
+        }
+    }
+
     // ---------------------------------------------------------------- one step by hand
 
     @Test
