@@ -805,7 +805,7 @@ class CliRobustnessTest {
     void hugeSizesAreRefusedNamingTheOption() throws IOException {
         assertOneLineFailure(run("sample", "--checkpoint", hugeCheckpoint().toString(), "--backend", "cpu",
                 "--out", dir.resolve("huge.png").toString()), "huge.safetensors", "imageSize\":800000",
-                "too large");
+                "beyond 2^31 - 1 elements per image");
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", dir.resolve("huge").toString(),
                 "--resolution", "100000", "--backend", "cpu"), "--resolution", "100000");
         assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "2000000000", "--backend", "cpu",
