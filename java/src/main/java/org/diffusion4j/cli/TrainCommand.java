@@ -134,7 +134,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1e-3", description = "peak learning rate (default: ${DEFAULT-VALUE})")
     double lr;
 
-    @Option(names = "--min-lr", description = "floor of the cosine decay (default: lr/100)")
+    @Option(names = "--min-lr", description = "floor of the cosine decay (default: lr/100); equal to --lr: a constant "
+            + "rate after the warm-up (DiT's recipe: --lr 1e-4 --min-lr 1e-4 --warmup 0)")
     Double minLr;
 
     @Option(names = "--warmup", description = "linear warm-up steps (default: min(1000, steps/10); --resume keeps "

@@ -32,6 +32,17 @@ class LrScheduleTest {
         assertEquals(0.25, LrSchedule.constant(0.25).lr(12345));
     }
 
+    /** The documented constant schedule (`--min-lr` = `--lr`): exactly the peak after the warm-up, bit for bit. */
+    @Test
+    void aFloorAtThePeakIsConstantAfterTheWarmUp() {
+        LrSchedule s = LrSchedule.warmupCosine(1e-4, 10, 1000, 1e-4);
+        assertEquals(5e-5, s.lr(5), 1e-20);
+        for (long k : new long[] {10, 11, 333, 999, 1000, 5000}) {
+            assertEquals(1e-4, s.lr(k), 0.0, "step " + k);
+        }
+        assertEquals(1e-4, LrSchedule.warmupCosine(1e-4, 0, 1000, 1e-4).lr(0), 0.0, "no warm-up: from step 0");
+    }
+
     @Test
     void badArgumentsAreRejected() {
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.warmupCosine(-1, 0, 10, 0));
