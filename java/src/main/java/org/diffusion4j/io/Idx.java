@@ -14,7 +14,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
-import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
 import java.util.zip.ZipException;
 
@@ -209,7 +208,7 @@ public final class Idx {
             buffered.reset();
             boolean gz = b0 == 0x1f && b1 == 0x8b;
             long rawSize = gz ? -1 : Files.size(file);
-            try (InputStream in = gz ? new GZIPInputStream(buffered, 1 << 16) : buffered) {
+            try (InputStream in = gz ? new StrictGzipInputStream(buffered) : buffered) {
                 return parse(file, in, rawSize, gz);
             } catch (ZipException | EOFException e) {
                 if (!gz) {

@@ -18,6 +18,7 @@ import static org.diffusion4j.io.IoTestSupport.assertFails;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** IDX (MNIST format): the layout byte by byte, raw and gzip, the [-1, 1] mapping, and every kind of bad file. */
 class IdxTest {
@@ -157,6 +158,40 @@ class IdxTest {
         header[10] = (byte) 0xFF; // first deflate block header: BTYPE 11 is reserved (RFC 1951, 3.2.3)
         Path block = file("block.gz", header);
         assertFails(FileFormatException.class, block, () -> Idx.read(block), "corrupt or truncated gzip");
+        // found by an adversarial trial: the JDK's GZIPInputStream drops bytes after the last member silently
+        for (byte[] tail : new byte[][] {{9, 9, 9}, {0}, new byte[40], {0x1f}}) {
+            byte[] junk = Arrays.copyOf(gz, gz.length + tail.length);
+            System.arraycopy(tail, 0, junk, gz.length, tail.length);
+            Path j = file("junk" + tail.length + ".gz", junk);
+            assertFails(FileFormatException.class, j, () -> Idx.read(j), "corrupt or truncated gzip");
+        }
+        Path tailJunk = file("junk.gz", concat(gz, new byte[] {7, 7}));
+        FileFormatException e = assertThrows(FileFormatException.class, () -> Idx.read(tailJunk));
+        assertTrue(e.getMessage().contains("trailing garbage"), e.getMessage());
+        // members concatenated (gzip a b > c) are one stream, as RFC 1952 sec. 2.2 says
+        Path members = file("members.gz", concat(gzip(Arrays.copyOf(big, 1000)),
+                gzip(Arrays.copyOfRange(big, 1000, big.length))));
+        assertArrayEquals(Arrays.copyOfRange(big, 16, big.length), Idx.read(members).data());
+        byte[] named = gzipNamed(big);                                // FNAME and FCOMMENT fields are skipped
+        assertArrayEquals(Arrays.copyOfRange(big, 16, big.length), Idx.read(file("named.gz", named)).data());
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+
+    /** {@link #gzip} with the FNAME and FCOMMENT header fields set (RFC 1952, 2.3.1), as gzip(1) writes names. */
+    private static byte[] gzipNamed(byte[] raw) throws IOException {
+        byte[] plain = gzip(raw);
+        byte[] extra = "x.idx\0a comment\0".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        byte[] out = new byte[plain.length + extra.length];
+        System.arraycopy(plain, 0, out, 0, 10);
+        out[3] = (byte) (8 | 16);
+        System.arraycopy(extra, 0, out, 10, extra.length);
+        System.arraycopy(plain, 10, out, 10 + extra.length, plain.length - 10);
+        return out;
     }
 
     @Test
