@@ -653,9 +653,9 @@ final class EvalCommand implements Callable<Integer> {
         if (size <= kMax) {
             return r.withSetting("precision_recall", "not computed: " + size + " samples per set, need > " + kMax);
         }
-        PointSet realSet = pick(held, size, PR_STREAM);
-        PrecisionRecall.Result pr = PrecisionRecall.compute(realSet, pick(gen, size, PR_STREAM + 1), engine);
-        PrecisionRecall.Result ref = PrecisionRecall.compute(realSet, pick(train, size, PR_STREAM + 2), engine);
+        PointSet realSet = held.pick(size, 0, PR_STREAM);
+        PrecisionRecall.Result pr = PrecisionRecall.compute(realSet, gen.pick(size, 0, PR_STREAM + 1), engine);
+        PrecisionRecall.Result ref = PrecisionRecall.compute(realSet, train.pick(size, 0, PR_STREAM + 2), engine);
         return r.with("precision", pr.precision())
                 .with("recall", pr.recall())
                 .with("density", pr.density())
@@ -669,21 +669,6 @@ final class EvalCommand implements Callable<Integer> {
                         + " (Kynkaanniemi et al. 2019), density and coverage with k = " + pr.kDensityCoverage()
                         + " (Naeem et al. 2020); low precision: samples off the data, low recall or coverage: parts "
                         + "of the data never sampled");
-    }
-
-    /** {@code count} points of {@code p} chosen by a Philox permutation (all of them, in order, when as many). */
-    private static PointSet pick(PointSet p, int count, long stream) {
-        if (count == p.size()) {
-            return p;
-        }
-        int[] perm = org.diffusion4j.io.PhiloxShuffle.permutation(p.size(), 0, stream);
-        int d = p.dim();
-        float[] all = p.toArray();
-        float[] out = new float[count * d];
-        for (int i = 0; i < count; i++) {
-            System.arraycopy(all, perm[i] * d, out, i * d, d);
-        }
-        return PointSet.of(p.name(), out, count, d);
     }
 
     /** Held-out accuracy below which the image classifier's metrics are called unreliable. */

@@ -978,17 +978,8 @@ public final class CpuBackend implements Backend {
         MemorySegment is = in.storage();
         long o0 = os.address() + out.offset() * out.dtype().byteSize();
         long o1 = o0 + out.byteSize();
-        long span = in.numel();
-        if (!in.isContiguous()) {
-            span = 1;
-            long[] shape = in.shape();
-            long[] strides = in.strides();
-            for (int d = 0; d < shape.length; d++) {
-                span += (shape[d] - 1) * strides[d];
-            }
-        }
         long i0 = is.address() + in.offset() * in.dtype().byteSize();
-        long i1 = i0 + span * in.dtype().byteSize();
+        long i1 = i0 + span(in) * in.dtype().byteSize();
         if (o0 < i1 && i0 < o1) {
             throw new IllegalArgumentException(op + ": " + outName + " " + out + " overlaps " + inName + " " + in
                     + " in memory");

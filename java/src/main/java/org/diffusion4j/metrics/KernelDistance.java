@@ -1,7 +1,5 @@
 package org.diffusion4j.metrics;
 
-import org.diffusion4j.io.PhiloxShuffle;
-
 import java.util.Objects;
 
 /**
@@ -77,8 +75,8 @@ public final class KernelDistance {
         int runs = m == x.size() && m == y.size() ? 1 : subsets;
         double[] values = new double[runs];
         for (int s = 0; s < runs; s++) {
-            PointSet xs = m == x.size() ? x : pick(x, m, seed, SUBSET_STREAM + 2L * s);
-            PointSet ys = m == y.size() ? y : pick(y, m, seed, SUBSET_STREAM + 2L * s + 1);
+            PointSet xs = x.pick(m, seed, SUBSET_STREAM + 2L * s);
+            PointSet ys = y.pick(m, seed, SUBSET_STREAM + 2L * s + 1);
             values[s] = mmd2Unbiased(xs, ys, engine);
         }
         double mean = 0;
@@ -127,17 +125,5 @@ public final class KernelDistance {
             s += b * b * b;
         }
         return s;
-    }
-
-    /** {@code count} points of {@code p} without replacement, from a Philox permutation of its indices. */
-    private static PointSet pick(PointSet p, int count, long seed, long stream) {
-        int[] perm = PhiloxShuffle.permutation(p.size(), seed, stream);
-        int d = p.dim();
-        float[] src = p.values();
-        float[] out = new float[count * d];
-        for (int i = 0; i < count; i++) {
-            System.arraycopy(src, perm[i] * d, out, i * d, d);
-        }
-        return PointSet.of(p.name() + " subset", out, count, d);
     }
 }

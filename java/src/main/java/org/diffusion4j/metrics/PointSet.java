@@ -170,6 +170,28 @@ public final class PointSet {
         return new PointSet(Objects.requireNonNull(newName, "newName"), n, d, data);
     }
 
+    /**
+     * {@code count} of these points chosen without replacement: the first {@code count} entries of the Philox
+     * permutation {@code PhiloxShuffle.permutation(size(), seed, stream)}, in that order; this set itself when
+     * {@code count == size()}.
+     *
+     * @throws IllegalArgumentException unless {@code 0 <= count <= size()}
+     */
+    public PointSet pick(int count, long seed, long stream) {
+        if (count < 0 || count > n) {
+            throw new IllegalArgumentException("cannot pick " + count + " of the " + n + " points of " + name);
+        }
+        if (count == n) {
+            return this;
+        }
+        int[] perm = org.diffusion4j.io.PhiloxShuffle.permutation(n, seed, stream);
+        float[] out = new float[count * d];
+        for (int i = 0; i < count; i++) {
+            System.arraycopy(data, perm[i] * d, out, i * d, d);
+        }
+        return new PointSet(name, count, d, out);
+    }
+
     /** The values themselves, row-major (not copied: callers in this package must not write). */
     float[] values() {
         return data;

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.function.Executable;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -106,5 +107,20 @@ class PointSetTest {
         assertRejects(msg, () -> FrechetDistance.compute(a, b));
         assertRejects(msg, () -> NearestNeighbourRatio.compute(a, b, b, Pairwise.host()));
         assertRejects(msg, () -> Pairwise.on(backend).nearestDistances(a, b));
+    }
+
+    /** pick: the documented Philox permutation's first entries, the set itself for all, bad counts named. */
+    @Test
+    void pickTakesThePermutationsFirstPoints() {
+        PointSet p = PointSet.of("p", new float[] {0, 0, 1, 1, 2, 2, 3, 3, 4, 4}, 5, 2);
+        int[] perm = org.diffusion4j.io.PhiloxShuffle.permutation(5, 3, 9);
+        PointSet q = p.pick(3, 3, 9);
+        assertEquals(3, q.size());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(perm[i], q.get(i, 1), 0f);
+        }
+        assertSame(p, p.pick(5, 3, 9));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> p.pick(6, 0, 0));
+        assertTrue(e.getMessage().contains("cannot pick 6 of the 5 points of p"), e.getMessage());
     }
 }
