@@ -43,6 +43,13 @@ public final class MetricsSpeed {
             time("sliced W_2, L = 128 (host)", () -> SlicedWasserstein.compute(x, y,
                     SlicedWasserstein.Options.defaults()).distance(), reps, 0);
             time("Fréchet distance, fit + sqrt (host)", () -> FrechetDistance.compute(x, y), reps, 0);
+            // precision/recall: two within-set k-NN passes and two cross passes, 4 N² distances
+            time("precision/recall/density/coverage (gemm)", () -> PrecisionRecall.compute(x, y, g).recall(), reps,
+                    4.0 * n * n);
+            // kernel distance: 100 subsets of m = min(N, 1000), 3 kernel sums (two symmetric) = 2 m² pairs each
+            double m = Math.min(n, KernelDistance.DEFAULT_SUBSET_SIZE);
+            time("kernel distance, 100 subsets (gemm)", () -> KernelDistance.compute(x, y, g, 0).mean(), reps,
+                    100 * 2 * m * m);
             if (host) {
                 Pairwise f = Pairwise.host();
                 time("MMD² U (host float64)", () -> Mmd.compute(x, y, Estimator.U_STATISTIC, f).mmd2(), 1, pairs);
