@@ -465,7 +465,7 @@ public final class CpuAttention implements AttentionOps {
                     free.push(sc);
                 }
             };
-            OpsPool.run(p, tasks, task);
+            pool.runCounted(p, tasks, task);
         } finally {
             blas.release();
             endCall();

@@ -60,9 +60,12 @@ public final class CpuBackend implements Backend {
 
     private final WorkerPool pool;
     private final int threads;
-    private volatile boolean closed;
-    /** Calls running now (between {@link #enter()} and {@link #exit()}). */
-    private final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
+    /**
+     * The calls running now (between {@link #enter()} and {@link #exit()}), or {@link #CLOSED}: one atomic word, so
+     * that a close never shows a transient closed state to a call that enters while it is being refused.
+     */
+    private final java.util.concurrent.atomic.AtomicInteger state = new java.util.concurrent.atomic.AtomicInteger();
+    private static final int CLOSED = Integer.MIN_VALUE;
 
     /** A backend with the default thread count (see the class comment). */
     public CpuBackend() {
@@ -881,46 +884,59 @@ public final class CpuBackend implements Backend {
     /**
      * Shuts the worker threads down; later calls throw {@link IllegalStateException}. Idempotent.
      *
-     * @throws IllegalStateException changing nothing while calls on other threads are running (close after they
-     *                               return)
+     * @throws IllegalStateException changing nothing while calls on other threads are running, this backend's own
+     *                               ops or those of the op families on it ({@link CpuNnOps}, {@link CpuDiffusionOps},
+     *                               {@link CpuAttention}): close after they return
      */
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;                  // first, so that a call entering from now on sees it (enter() reads it last)
-        int running = active.get();
-        if (running > 0) {
-            closed = false;
-            throw new IllegalStateException("backend cpu (" + threads + " threads) is in use by " + running + " call"
-                    + (running == 1 ? "" : "s") + " on other threads; close it after they return");
+    public void close() {
+        while (true) {
+            int s = state.get();
+            if (s == CLOSED) {
+                return;
+            }
+            if (s > 0) {
+                throw new IllegalStateException("backend cpu (" + threads + " threads) is in use by " + s + " call"
+                        + (s == 1 ? "" : "s") + " on other threads; close it after they return");
+            }
+            if (state.compareAndSet(0, CLOSED)) {
+                break;
+            }
         }
         pool.close();
     }
 
     @Override
     public boolean isClosed() {
-        return closed;
+        return state.get() == CLOSED;
     }
 
     // ---------------------------------------------------------------- helpers
 
     /**
-     * Starts a call: counted in {@link #active} until its {@link #exit()}, so that {@link #close()} refuses while it
-     * runs; throws when the backend is closed. (The count is written before {@code closed} is read, and
-     * {@code close()} writes {@code closed} before reading the count: one of the two sees the other.)
+     * Starts a call: counted until its {@link #exit()}, so that {@link #close()} refuses while it runs; throws when
+     * the backend is closed. The op families on this backend bracket their calls with it too.
      */
-    private void enter() {
-        active.incrementAndGet();
-        if (closed) {
-            active.decrementAndGet();
-            throw new IllegalStateException("backend " + "cpu (" + threads + " threads) is closed");
+    void enter() {
+        while (true) {
+            int s = state.get();
+            if (s == CLOSED) {
+                throw new IllegalStateException("backend " + "cpu (" + threads + " threads) is closed");
+            }
+            if (state.compareAndSet(s, s + 1)) {
+                return;
+            }
         }
     }
 
-    private void exit() {
-        active.decrementAndGet();
+    /** Calls running now (0 when closed), for tests. */
+    int runningCalls() {
+        return Math.max(0, state.get());
+    }
+
+    /** Ends a call started by {@link #enter()}. */
+    void exit() {
+        state.decrementAndGet();
     }
 
     /** {@link Ops.Broadcast#of}, with the operand's own name in the message. */

@@ -71,7 +71,25 @@ final class OpsPool implements AutoCloseable {
         if (tasks > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(family + ": a call needs too many tasks (" + tasks + ")");
         }
-        run(poolFor(tasks, work, serialMax), (int) tasks, body);
+        runCounted(poolFor(tasks, work, serialMax), (int) tasks, body);
+    }
+
+    /**
+     * {@link #run} counted as a call of the {@link CpuBackend} (when the backend is one), so that its
+     * {@code close()} refuses while this family's work runs on its threads or its memory.
+     */
+    void runCounted(WorkerPool pool, int tasks, WorkerPool.Task body) {
+        CpuBackend cpu = backend instanceof CpuBackend c ? c : null;
+        if (cpu != null) {
+            cpu.enter();
+        }
+        try {
+            run(pool, tasks, body);
+        } finally {
+            if (cpu != null) {
+                cpu.exit();
+            }
+        }
     }
 
     /** Runs tasks {@code [0, tasks)} on {@code pool}, or in order on the calling thread when it is null. */
