@@ -653,9 +653,10 @@ final class EvalCommand implements Callable<Integer> {
         if (size <= kMax) {
             return r.withSetting("precision_recall", "not computed: " + size + " samples per set, need > " + kMax);
         }
-        PointSet realSet = held.pick(size, 0, PR_STREAM);
-        PrecisionRecall.Result pr = PrecisionRecall.compute(realSet, gen.pick(size, 0, PR_STREAM + 1), engine);
-        PrecisionRecall.Result ref = PrecisionRecall.compute(realSet, train.pick(size, 0, PR_STREAM + 2), engine);
+        PrecisionRecall.Reference real = PrecisionRecall.reference(held.pick(size, 0, PR_STREAM),
+                PrecisionRecall.DEFAULT_K_PRECISION_RECALL, PrecisionRecall.DEFAULT_K_DENSITY_COVERAGE, engine);
+        PrecisionRecall.Result pr = real.compare(gen.pick(size, 0, PR_STREAM + 1));
+        PrecisionRecall.Result ref = real.compare(train.pick(size, 0, PR_STREAM + 2));
         return r.with("precision", pr.precision())
                 .with("recall", pr.recall())
                 .with("density", pr.density())

@@ -19,8 +19,9 @@ import java.util.Objects;
  * interval). When {@code m} takes all of both sets, every subset is the same and one is computed.
  *
  * <p>Subsets come from Philox permutations (seed, stream {@link #SUBSET_STREAM} + 2s for {@code x}, + 2s + 1 for
- * {@code y}), so a result is reproducible for a seed. Cost: {@code 3 S m² D / 2} multiply-adds through
- * {@link Pairwise#polynomialSum}.
+ * {@code y}), so a result is reproducible for a seed. Cost: up to {@code 2 S m² D} multiply-adds through
+ * {@link Pairwise#polynomialSum} (two symmetric within-set sums and one cross sum per subset; a set taken whole,
+ * as the generated set is when it has fewer than {@code maxSubsetSize} points, has its within-set sum once).
  */
 public final class KernelDistance {
 
@@ -73,11 +74,16 @@ public final class KernelDistance {
         }
         int m = Math.min(maxSubsetSize, Math.min(x.size(), y.size()));
         int runs = m == x.size() && m == y.size() ? 1 : subsets;
+        // a set taken whole is the same in every subset: its within-set term once
+        double wholeX = m == x.size() ? withinMean(x, engine) : Double.NaN;
+        double wholeY = m == y.size() ? withinMean(y, engine) : Double.NaN;
         double[] values = new double[runs];
         for (int s = 0; s < runs; s++) {
             PointSet xs = x.pick(m, seed, SUBSET_STREAM + 2L * s);
             PointSet ys = y.pick(m, seed, SUBSET_STREAM + 2L * s + 1);
-            values[s] = mmd2Unbiased(xs, ys, engine);
+            double txx = xs == x ? wholeX : withinMean(xs, engine);
+            double tyy = ys == y ? wholeY : withinMean(ys, engine);
+            values[s] = txx + tyy - 2 * crossMean(xs, ys, engine);
         }
         double mean = 0;
         for (double v : values) {
@@ -102,13 +108,19 @@ public final class KernelDistance {
         PointSet.requireSameDim(x, y);
         PointSet.requireAtLeast(x, 2, "the kernel distance");
         PointSet.requireAtLeast(y, 2, "the kernel distance");
-        double gamma = 1.0 / x.dim();
+        return withinMean(x, engine) + withinMean(y, engine) - 2 * crossMean(x, y, engine);
+    }
+
+    /** {@code Σ_{i≠j} k(x_i, x_j) / (N(N−1))}. */
+    private static double withinMean(PointSet x, Pairwise engine) {
         double n = x.size();
-        double m = y.size();
-        double sxx = engine.polynomialSum(x, x, 3, gamma, 1) - diagonal(x, gamma);
-        double syy = engine.polynomialSum(y, y, 3, gamma, 1) - diagonal(y, gamma);
-        double sxy = engine.polynomialSum(x, y, 3, gamma, 1);
-        return sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m);
+        double gamma = 1.0 / x.dim();
+        return (engine.polynomialSum(x, x, 3, gamma, 1) - diagonal(x, gamma)) / (n * (n - 1));
+    }
+
+    /** {@code Σ_ij k(x_i, y_j) / (NM)}. */
+    private static double crossMean(PointSet x, PointSet y, Pairwise engine) {
+        return engine.polynomialSum(x, y, 3, 1.0 / x.dim(), 1) / ((double) x.size() * y.size());
     }
 
     /** {@code Σ_i k(x_i, x_i)} in float64. */

@@ -183,7 +183,10 @@ public final class Pairwise {
             throw new IllegalArgumentException("polynomial kernel gamma and coef0 must be finite, got gamma = " + gamma
                     + ", coef0 = " + coef0);
         }
-        if (!gemm(a, b) || !finite(a.values()) || !finite(b.values())) {
+        // float32 tiles hold base^p with |base| <= γ max‖a‖ max‖b‖ + |c| (Cauchy–Schwarz): beyond ~1e30 (with room
+        // for the row sums below float32's 3.4e38), or with gamma/coef0 out of float range, float64 loops instead
+        double bound = Math.abs(gamma) * maxNorm(a) * maxNorm(b) + Math.abs(coef0);
+        if (!gemm(a, b) || !(Math.pow(bound, degree) <= 1e30)) {
             return hostPolynomialSum(a, b, degree, gamma, coef0);
         }
         return gemmPolynomialSum(a, b, degree, (float) gamma, (float) coef0);
@@ -298,7 +301,23 @@ public final class Pairwise {
         return best;
     }
 
+    /** {@code max_i ‖p_i‖} in float64. */
+    private static double maxNorm(PointSet p) {
+        int d = p.dim();
+        float[] v = p.values();
+        double best = 0;
+        for (int i = 0; i < p.size(); i++) {
+            double s = 0;
+            for (int k = 0; k < d; k++) {
+                s += (double) v[i * d + k] * v[i * d + k];
+            }
+            best = Math.max(best, s);
+        }
+        return Math.sqrt(best);
+    }
+
     private static double hostPolynomialSum(PointSet a, PointSet b, int degree, double gamma, double coef0) {
+        boolean symmetric = a == b;
         int n = a.size();
         int m = b.size();
         int d = a.dim();
@@ -310,10 +329,10 @@ public final class Pairwise {
             int i0 = blk * HOST_ROW_BLOCK;
             int i1 = Math.min(n, i0 + HOST_ROW_BLOCK);
             double s = 0;
-            for (int j0 = 0; j0 < m; j0 += HOST_COL_BLOCK) {
+            for (int j0 = symmetric ? i0 : 0; j0 < m; j0 += HOST_COL_BLOCK) {
                 int j1 = Math.min(m, j0 + HOST_COL_BLOCK);
                 for (int i = i0; i < i1; i++) {
-                    for (int j = j0; j < j1; j++) {
+                    for (int j = symmetric ? Math.max(j0, i + 1) : j0; j < j1; j++) {
                         double dot = 0;
                         for (int k = 0; k < d; k++) {
                             dot += (double) x[i * d + k] * y[j * d + k];
@@ -333,7 +352,18 @@ public final class Pairwise {
         for (double p : partial) {
             total += p;
         }
-        return total;
+        if (!symmetric) {
+            return total;
+        }
+        double diagonal = 0;                                         // Σ_ij = Σ_i k(x_i, x_i) + 2 Σ_{i<j}
+        for (int i = 0; i < n; i++) {
+            double dot = 0;
+            for (int k = 0; k < d; k++) {
+                dot += (double) x[i * d + k] * x[i * d + k];
+            }
+            diagonal += Math.pow(gamma * dot + coef0, degree);
+        }
+        return 2 * total + diagonal;
     }
 
     private static void hostTiles(PointSet a, PointSet b, TileVisitor visitor) {

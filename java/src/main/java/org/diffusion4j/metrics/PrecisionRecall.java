@@ -13,7 +13,8 @@ import java.util.Objects;
  *       neighbour; <b>recall</b>: the fraction of real points inside the generated manifold built the same way
  *       from the generated points (Kynkäänniemi, Karras, Laine, Lehtinen and Aila, "Improved Precision and Recall
  *       Metric for Assessing Generative Models", NeurIPS 2019, eqs. 1–3; {@code k = 3} there).</li>
- *   <li><b>density</b>: {@code (1 / (k M)) Σ_i Σ_j 1[g_i ∈ B(r_j, NND_k(r_j))]}, how many real balls contain a
+ *   <li><b>density</b>: {@code (1 / (k N)) Σ_i Σ_j 1[g_i ∈ B(r_j, NND_k(r_j))]} over the {@code N} generated
+ *       points {@code g_i} and the {@code M} real points {@code r_j}: how many real balls contain a
  *       generated point on average, over {@code k} (about 1 when the distributions agree, above 1 when samples
  *       crowd the dense regions of the data); <b>coverage</b>: the fraction of real points whose ball contains at
  *       least one generated point (Naeem, Oh, Uh, Choi and Yoo, "Reliable Fidelity and Diversity Metrics for
@@ -29,8 +30,11 @@ import java.util.Objects;
  *
  * <p>Balls are closed ({@code ≤}); the {@code k}-th neighbour of a point is among the other points of its set, so
  * duplicates count as neighbours at distance 0. Cost: four passes over point pairs, {@code (N + M)² D}
- * multiply-adds in all, through {@link Pairwise#squaredDistanceTiles} (float64 on the host; float32 GEMM tiles
- * on a backend, where a point within about {@code 1e-6} relative of a ball's boundary may land on either side).
+ * multiply-adds in all, through {@link Pairwise#squaredDistanceTiles}: float64 on the host; float32 GEMM tiles on a
+ * backend, whose squared distances carry an absolute error of about {@code 1e-6 (‖a‖² + ‖b‖²)} (centred), so a point
+ * near a ball's edge may land on either side (for one set against itself, a ball's {@code k}-th neighbour sits on
+ * its edge: the GEMM engine gave density 1.19 where the exact value is 1.2). To compare several sample sets with one
+ * real set, {@link #reference} computes the real balls once.
  */
 public final class PrecisionRecall {
 
@@ -76,72 +80,117 @@ public final class PrecisionRecall {
      */
     public static Result compute(PointSet real, PointSet generated, int kPrecisionRecall, int kDensityCoverage,
                                  Pairwise engine) {
+        return reference(real, kPrecisionRecall, kDensityCoverage, engine).compare(generated);
+    }
+
+    /**
+     * The real balls of {@code real [M, D]} at both radii, computed once, to {@link Reference#compare} any number of
+     * sample sets with (as {@code eval} compares the samples and real training data with one held-out set).
+     *
+     * @throws IllegalArgumentException when a {@code k} is below 1 or {@code real} has no more than the larger
+     *                                  {@code k} points
+     */
+    public static Reference reference(PointSet real, int kPrecisionRecall, int kDensityCoverage, Pairwise engine) {
         Objects.requireNonNull(engine, "engine");
-        PointSet.requireSameDim(real, generated);
+        Objects.requireNonNull(real, "real");
         if (kPrecisionRecall < 1 || kDensityCoverage < 1) {
             throw new IllegalArgumentException("k must be >= 1, got kPrecisionRecall = " + kPrecisionRecall
                     + ", kDensityCoverage = " + kDensityCoverage);
         }
         int kMax = Math.max(kPrecisionRecall, kDensityCoverage);
         PointSet.requireAtLeast(real, kMax + 1, "precision/recall with k = " + kMax);
-        PointSet.requireAtLeast(generated, kPrecisionRecall + 1, "precision/recall with k = " + kPrecisionRecall);
-        int m = real.size();
-        int n = generated.size();
-
         double[][] realNear = nearestWithin(real, kMax, engine);                   // [M][kMax] squared, sorted
-        double[] realPr = column(realNear, kPrecisionRecall - 1);                   // NND_k² of each real point
-        double[] realDc = column(realNear, kDensityCoverage - 1);
-        double[] genPr = column(nearestWithin(generated, kPrecisionRecall, engine), kPrecisionRecall - 1);
+        return new Reference(real, column(realNear, kPrecisionRecall - 1), column(realNear, kDensityCoverage - 1),
+                kPrecisionRecall, kDensityCoverage, engine);
+    }
 
-        // generated rows against real balls: precision (any ball at k_PR), density (ball count at k_DC)
-        boolean[] inReal = new boolean[n];
-        long[] densityCount = new long[n];
-        engine.squaredDistanceTiles(generated, real, (i0, j0, rows, cols, d2) -> {
-            for (int r = 0; r < rows; r++) {
-                int base = r * cols;
-                boolean in = inReal[i0 + r];
-                long count = 0;
-                for (int c = 0; c < cols; c++) {
-                    double v = d2[base + c];
-                    in |= v <= realPr[j0 + c];
-                    count += v <= realDc[j0 + c] ? 1 : 0;
-                }
-                inReal[i0 + r] = in;
-                densityCount[i0 + r] += count;
-            }
-        });
-        // real rows against generated balls: recall (any ball at k_PR); the nearest sample: coverage
-        boolean[] inGen = new boolean[m];
-        double[] nearestGen = new double[m];
-        Arrays.fill(nearestGen, Double.POSITIVE_INFINITY);
-        engine.squaredDistanceTiles(real, generated, (i0, j0, rows, cols, d2) -> {
-            for (int r = 0; r < rows; r++) {
-                int base = r * cols;
-                boolean in = inGen[i0 + r];
-                double best = nearestGen[i0 + r];
-                for (int c = 0; c < cols; c++) {
-                    double v = d2[base + c];
-                    in |= v <= genPr[j0 + c];
-                    best = Math.min(best, v);
-                }
-                inGen[i0 + r] = in;
-                nearestGen[i0 + r] = best;
-            }
-        });
-        long precise = 0;
-        long dens = 0;
-        for (int i = 0; i < n; i++) {
-            precise += inReal[i] ? 1 : 0;
-            dens += densityCount[i];
+    /** A real point set with its balls (see {@link #reference}); immutable, usable from several threads. */
+    public static final class Reference {
+
+        private final PointSet real;
+        private final double[] realPr;                 // NND_k² of each real point at k_PR
+        private final double[] realDc;                 // and at k_DC
+        private final int kPr;
+        private final int kDc;
+        private final Pairwise engine;
+
+        private Reference(PointSet real, double[] realPr, double[] realDc, int kPr, int kDc, Pairwise engine) {
+            this.real = real;
+            this.realPr = realPr;
+            this.realDc = realDc;
+            this.kPr = kPr;
+            this.kDc = kDc;
+            this.engine = engine;
         }
-        long recalled = 0;
-        long covered = 0;
-        for (int j = 0; j < m; j++) {
-            recalled += inGen[j] ? 1 : 0;
-            covered += nearestGen[j] <= realDc[j] ? 1 : 0;
+
+        /** The real points. */
+        public PointSet real() {
+            return real;
         }
-        return new Result((double) precise / n, (double) recalled / m, (double) dens / ((double) kDensityCoverage * n),
-                (double) covered / m, kPrecisionRecall, kDensityCoverage, m, n);
+
+        /**
+         * Precision, recall, density and coverage of {@code generated [N, D]} against the real set.
+         *
+         * @throws IllegalArgumentException when the dims differ or {@code generated} has no more than
+         *                                  {@code kPrecisionRecall} points
+         */
+        public Result compare(PointSet generated) {
+            PointSet.requireSameDim(real, generated);
+            PointSet.requireAtLeast(generated, kPr + 1, "precision/recall with k = " + kPr);
+            int m = real.size();
+            int n = generated.size();
+            double[] genPr = column(nearestWithin(generated, kPr, engine), kPr - 1);
+
+            // generated rows against real balls: precision (any ball at k_PR), density (ball count at k_DC)
+            boolean[] inReal = new boolean[n];
+            long[] densityCount = new long[n];
+            engine.squaredDistanceTiles(generated, real, (i0, j0, rows, cols, d2) -> {
+                for (int r = 0; r < rows; r++) {
+                    int base = r * cols;
+                    boolean in = inReal[i0 + r];
+                    long count = 0;
+                    for (int c = 0; c < cols; c++) {
+                        double v = d2[base + c];
+                        in |= v <= realPr[j0 + c];
+                        count += v <= realDc[j0 + c] ? 1 : 0;
+                    }
+                    inReal[i0 + r] = in;
+                    densityCount[i0 + r] += count;
+                }
+            });
+            // real rows against generated balls: recall (any ball at k_PR); the nearest sample: coverage
+            boolean[] inGen = new boolean[m];
+            double[] nearestGen = new double[m];
+            Arrays.fill(nearestGen, Double.POSITIVE_INFINITY);
+            engine.squaredDistanceTiles(real, generated, (i0, j0, rows, cols, d2) -> {
+                for (int r = 0; r < rows; r++) {
+                    int base = r * cols;
+                    boolean in = inGen[i0 + r];
+                    double best = nearestGen[i0 + r];
+                    for (int c = 0; c < cols; c++) {
+                        double v = d2[base + c];
+                        in |= v <= genPr[j0 + c];
+                        best = Math.min(best, v);
+                    }
+                    inGen[i0 + r] = in;
+                    nearestGen[i0 + r] = best;
+                }
+            });
+            long precise = 0;
+            long dens = 0;
+            for (int i = 0; i < n; i++) {
+                precise += inReal[i] ? 1 : 0;
+                dens += densityCount[i];
+            }
+            long recalled = 0;
+            long covered = 0;
+            for (int j = 0; j < m; j++) {
+                recalled += inGen[j] ? 1 : 0;
+                covered += nearestGen[j] <= realDc[j] ? 1 : 0;
+            }
+            return new Result((double) precise / n, (double) recalled / m, (double) dens / ((double) kDc * n),
+                    (double) covered / m, kPr, kDc, m, n);
+        }
     }
 
     /**

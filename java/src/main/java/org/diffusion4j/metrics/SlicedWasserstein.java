@@ -169,7 +169,7 @@ public final class SlicedWasserstein {
         Arrays.sort(sa);
         Arrays.sort(sb);
         double[] w = scaledPowerOfSorted(sa, sb, p);
-        return w[0] == 0 ? 0 : pow(w[0], p) * w[1];           // Infinity only when W_p^p itself exceeds a double
+        return w[0] == 0 ? 0 : pow(w[0] * root(w[1], p), p);  // Infinity only when W_p^p itself exceeds a double
     }
 
     private static void requireValues(String name, double[] v) {

@@ -142,18 +142,23 @@ public final class DiT extends Module implements DenoiserModel {
         /**
          * Elements of the state dict this configuration gives (parameters and the {@code pos_embed} buffer), computed
          * without building the model: a loader compares it with a file before allocating the model.
+         * {@link Long#MAX_VALUE} when the count does not fit a {@code long}.
          */
         public long stateDictNumel() {
             long d = hidden;
-            long out = (long) patch * patch * channels;
             long h = mlpHiddenWidth();
-            long block = (d * 3 * d + 3 * d) + (d * d + d) + (d * h + h) + (h * d + d) + (d * 6 * d + 6 * d);
-            return (out * d + d)                                   // x_embedder.proj
-                    + (long) tokenCount() * d                      // pos_embed
-                    + ((long) frequencyDim * d + d) + (d * d + d)  // t_embedder.mlp.0, .2
-                    + (conditional() ? (numClasses + 1L) * d : 0)  // y_embedder.embedding_table
-                    + depth * block
-                    + (d * out + out) + (d * 2 * d + 2 * d);       // final_layer.linear, .adaLN_modulation.1
+            try {                                                       // a forged configuration may overflow
+                long out = Math.multiplyExact(Math.multiplyExact((long) patch, patch), channels);
+                long block = Models.sum(linear(d, 3 * d), linear(d, d), linear(d, h), linear(h, d), linear(d, 6 * d));
+                return Models.sum(linear(out, d),                       // x_embedder.proj
+                        Math.multiplyExact((long) tokenCount(), d),     // pos_embed
+                        linear(frequencyDim, d), linear(d, d),          // t_embedder.mlp.0, .2
+                        conditional() ? Math.multiplyExact(numClasses + 1L, d) : 0,   // y_embedder.embedding_table
+                        Math.multiplyExact(depth, block),
+                        linear(d, out), linear(d, 2 * d));              // final_layer.linear, .adaLN_modulation.1
+            } catch (ArithmeticException e) {
+                return Long.MAX_VALUE;                                  // beyond any file
+            }
         }
 
         /**
@@ -164,6 +169,11 @@ public final class DiT extends Module implements DenoiserModel {
                                 int numClasses) {
             return new Config(imageSize, channels, patch, hidden, depth, heads, 4.0, numClasses,
                     numClasses > 0 ? 0.1 : 0.0, TimestepEmbedder.DEFAULT_FREQUENCY_DIM, 1000.0);
+        }
+
+        /** Elements of a {@code Linear(in, out)} with bias, {@code in·out + out}, exactly. */
+        private static long linear(long in, long out) {
+            return Math.addExact(Math.multiplyExact(in, out), out);
         }
 
         /** Patches per side {@code imageSize/patch}. */

@@ -86,17 +86,23 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
 
         /**
          * Elements of the state dict this configuration gives, computed without building the model: a loader
-         * compares it with a file before allocating the model.
+         * compares it with a file before allocating the model. {@link Long#MAX_VALUE} when the count does not fit a
+         * {@code long}.
          */
         public long stateDictNumel() {
             long h = hidden;
-            long block = 2 * h + 3 * (h * h + h);                      // norm, fc1, t_proj, fc2
-            return ((long) frequencyDim * h + h) + (h * h + h)          // t_embedder.mlp.0, .2
-                    + (conditional() ? (numClasses + 1L) * h : 0)      // y_embedder.embedding_table
-                    + ((long) dataDim * h + h)                         // in_proj
-                    + blocks * block
-                    + 2 * h                                            // final_norm
-                    + (h * dataDim + dataDim);                         // out_proj
+            try {                                                       // a forged configuration may overflow
+                long lin = Math.addExact(Math.multiplyExact(h, h), h);
+                long block = Models.sum(2 * h, lin, lin, lin);          // norm, fc1, t_proj, fc2
+                return Models.sum(Math.multiplyExact((long) frequencyDim, h), h, lin,   // t_embedder.mlp.0, .2
+                        conditional() ? Math.multiplyExact(numClasses + 1L, h) : 0,    // y_embedder.embedding_table
+                        Math.multiplyExact((long) dataDim, h), h,                      // in_proj
+                        Math.multiplyExact(blocks, block),
+                        2 * h,                                                          // final_norm
+                        Math.multiplyExact(h, (long) dataDim), dataDim);               // out_proj
+            } catch (ArithmeticException e) {
+                return Long.MAX_VALUE;                                  // beyond any file
+            }
         }
 
         /** Whether the model is class-conditional. */

@@ -164,6 +164,15 @@ public final class Models {
         throw new IllegalArgumentException("not a model configuration: " + config.getClass().getName());
     }
 
+    /** {@code Σ terms}, throwing {@link ArithmeticException} on overflow. */
+    static long sum(long... terms) {
+        long s = 0;
+        for (long t : terms) {
+            s = Math.addExact(s, t);
+        }
+        return s;
+    }
+
     /** Whether {@code model} is one of this build's model kinds (so that checkpoints can rebuild it). */
     public static boolean isBuiltIn(DenoiserModel model) {
         return model instanceof MlpDenoiser || model instanceof DiT;

@@ -86,6 +86,11 @@ class PairwiseTest {
                 assertTrue(relErr(gemm, want) < 1e-5, "gemm degree " + degree + ": " + gemm + " vs " + want);
             }
         }
+        // found by a code review: features near 1e7 overflowed the float32 tiles' cubes (NaN); float64 takes them
+        PointSet large = MetricsTestSupport.gaussian("large", 20, 8, null, 1e7, 4);
+        double exact = Pairwise.host().polynomialSum(large, large, 3, 1.0 / 8, 1);
+        assertTrue(Double.isFinite(exact) && exact > 0, "" + exact);
+        assertEquals(exact, Pairwise.on(backend, 8).polynomialSum(large, large, 3, 1.0 / 8, 1), 1e-12 * exact);
         PointSet big = PointSet.of("big", new float[][] {{1e25f, 0}, {0, 3e24f}});
         assertEquals(Pairwise.host().polynomialSum(big, big, 2, 1, 0),
                 Pairwise.on(backend, 4).polynomialSum(big, big, 2, 1, 0), 0.0, "beyond float32: float64 loops");

@@ -81,6 +81,11 @@ class CheckpointTest {
                 assertEquals(built, Models.stateDictNumel(c), c.toString());
             }
         }
+        // found by a code review: forged sizes wrapped the count negative, which any file passes
+        assertEquals(Long.MAX_VALUE, Models.stateDictNumel(new MlpDenoiser.Config(2, 45_000, Integer.MAX_VALUE, 4,
+                1000, 0)));
+        assertEquals(Long.MAX_VALUE, Models.stateDictNumel(new DiT.Config(8, 1, 8, 64, Integer.MAX_VALUE, 1, 1e6,
+                0, 0, 4, 1000)));
     }
 
     /**
