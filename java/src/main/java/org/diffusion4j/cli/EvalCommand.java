@@ -55,8 +55,10 @@ import java.util.concurrent.Callable;
  * inside a run folder also gets the metrics in its {@code run.json}.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Evaluate samples (from a checkpoint, or an .npy file) against held-out data; prints the "
-                + "metrics and writes them as JSON.")
+        description = "Evaluate samples (from a checkpoint, or an .npy file) against held-out data: for labelled "
+                + "images a classifier-feature FD and kernel distance, class accuracy and coverage; for vectors sliced "
+                + "Wasserstein, MMD and energy distance; for both precision, recall, density and coverage and a "
+                + "real-data reference row; prints the metrics and writes them as JSON.")
 final class EvalCommand implements Callable<Integer> {
 
     /** Philox stream of the choice of held-out and training subsets. */
@@ -147,7 +149,8 @@ final class EvalCommand implements Callable<Integer> {
                     + "(an .npy of samples)");
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
-            for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights"}) {
+            for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",
+                "--batch"}) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
                     throw new IllegalArgumentException(opt + " applies to sampling a --checkpoint; --samples "
                             + samplesFile + " are already drawn");
@@ -266,6 +269,18 @@ final class EvalCommand implements Callable<Integer> {
             count = Math.toIntExact(shape[0]);
             sampleShape = Arrays.copyOfRange(shape, 1, shape.length);
             generated = a.values();
+            if (a.descr().endsWith("u1") && loaded.kind() == DataLoading.Kind.IMAGES) {
+                for (int i = 0; i < generated.length; i++) {          // as uint8 image data is read
+                    generated[i] = (float) (generated[i] / 127.5 - 1.0);
+                }
+                o.println("note        " + samplesFile.getFileName() + " holds uint8 images: scaled from 0..255 to "
+                        + "[-1, 1] like the data");
+            }
+            if (!loaded.heldOutFrom().equals("t10k") && splitSeed == null) {
+                o.println("note        the held-out rows are a " + loaded.heldOutFrom() + " of the data drawn with "
+                        + "seed 0; for samples of a model trained with another --seed, give it as --split-seed "
+                        + "(or evaluate with --checkpoint), else the model has seen some of these rows");
+            }
             for (int i = 0; i < generated.length; i++) {
                 if (!Float.isFinite(generated[i])) {
                     throw new FileFormatException(samplesFile, "value " + i + " is " + generated[i]);
@@ -304,7 +319,9 @@ final class EvalCommand implements Callable<Integer> {
             o.println("note        --reference " + reference + " asks for more than the " + held.size()
                     + " held-out samples of the data: using all " + held.size());
         }
-        Dataset trainRef = subset(loaded.train(), Math.min(held.size(), loaded.train().size()), split, 1);
+        // the real reference at the samples' size: what a perfect model with as many samples scores (the FD and the
+        // distances depend on the sample count)
+        Dataset trainRef = subset(loaded.train(), Math.min(count, loaded.train().size()), split, 1);
         settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
 
         runtime.applyThreads();
@@ -323,6 +340,10 @@ final class EvalCommand implements Callable<Integer> {
                     report = report.withSetting("warning", w);
                 }
             }
+        }
+        String pr = report.settings().get("precision_recall");
+        if (pr != null && pr.startsWith("not computed")) {
+            o.println("note        precision/recall " + pr);
         }
         for (Map.Entry<String, String> e : settings.entrySet()) {
             report = report.withSetting(e.getKey(), e.getValue());
@@ -474,13 +495,11 @@ final class EvalCommand implements Callable<Integer> {
         }
     }
 
-    /** Adds the metrics to the run's run.json (under the run-folder lock). */
+    /** Puts the metrics in the run's run.json in place of an older eval's (under the run-folder lock). */
     private static void updateRun(RunFolder folder, MetricsReport report) throws IOException {
         {
             RunJson run = RunJson.read(folder.runJson());
-            Map<String, Double> m = new LinkedHashMap<>(run.results().metrics() == null ? Map.of()
-                    : run.results().metrics());
-            m.putAll(report.metrics());
+            Map<String, Double> m = new LinkedHashMap<>(report.metrics());   // this eval's, not a mix with older ones
             String step = report.settings().get("checkpoint_step");   // which checkpoint the metrics describe
             RunJson.Results r = run.results();
             run.withResults(new RunJson.Results(r.steps(), r.wallSeconds(), r.trainSeconds(), r.finalLoss(),
@@ -545,8 +564,25 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private MetricsReport images(PrintWriter o, Backend be, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
-                                 float[] generated, int count, int[] intended) {
+                                 float[] raw, int count, int[] intended) {
         int dim = held.sampleSize();
+        // scored as the images they are (a PNG, or any uint8 export, clips to the data's range), as FID tools score
+        // uint8 images: a model's out-of-range pixels would otherwise move the features of images no one sees
+        float[] generated = raw.clone();
+        long clipped = 0;
+        for (int i = 0; i < generated.length; i++) {
+            float v = generated[i];
+            if (v < -1f || v > 1f) {
+                generated[i] = Math.max(-1f, Math.min(1f, v));
+                clipped++;
+            }
+        }
+        String clipNote = String.format(Locale.ROOT, "samples clipped to the data's range [-1, 1], as their images "
+                + "are: %.1f %% of the values were outside", 100.0 * clipped / Math.max(1, generated.length));
+        if (count < 100) {
+            o.println("warning     only " + count + " samples: the FD, kernel distance and precision/recall are mostly "
+                    + "estimation noise at this size (compare with the real reference, measured at the same size)");
+        }
         PointSet genPixels = PointSet.of("generated", generated, count, dim);
         PointSet heldPixels = PointSet.of("held-out", held.toArray(), held.size(), dim);
         Dataset nnTrain = subset(loaded.train(), 10_000, 0, 2);
@@ -575,7 +611,8 @@ final class EvalCommand implements Callable<Integer> {
                 LabelMetrics.Coverage cov = LabelMetrics.coverage(predicted, k, Math.max(1, count / (4 * k)));
                 report = MetricsReport.of("images", count, held.size(), clf.featureDim())
                         .with("classifier_fd", fd)
-                        .with("classifier_fd_real_reference", fdRef);
+                        .with("classifier_fd_real_reference", fdRef)
+                        .withSetting("clipping", clipNote);
                 report = withKernelDistance(report, genFeatures, trainFeatures, heldFeatures, engine);
                 report = withPrecisionRecall(report, genFeatures, trainFeatures, heldFeatures, engine,
                         "the classifier's features");
@@ -592,7 +629,8 @@ final class EvalCommand implements Callable<Integer> {
                 double heldAccuracy = LabelMetrics.accuracy(heldPred, held.labels());
                 if (heldAccuracy < WEAK_CLASSIFIER) {
                     String w = String.format(Locale.ROOT, "the feature classifier recognises only %.0f %% of held-out "
-                            + "images (chance %.0f %%): its FD, accuracy and coverage say little; train it longer "
+                            + "images (chance %.0f %%): every metric in its features (FD, kernel distance, precision, "
+                            + "recall, density, coverage, class accuracy and coverage) says little; train it longer "
                             + "(--classifier-epochs, now %d) or on more data", 100 * heldAccuracy, 100.0 / k,
                             classifierEpochs);
                     o.println("warning     " + w);
@@ -608,8 +646,12 @@ final class EvalCommand implements Callable<Integer> {
                                 + "counts " + Arrays.toString(cov.counts()));
             }
         } else {
+            String none = "none: the data has no class labels to train a feature classifier on, so no FD, kernel "
+                    + "distance or precision/recall (only the memorisation ratio, in pixels)";
+            o.println("note        classifier " + none);
             report = MetricsReport.of("images", count, held.size(), dim)
-                    .withSetting("classifier", "none: the data has no class labels, so no classifier-feature FD");
+                    .withSetting("classifier", none)
+                    .withSetting("clipping", clipNote);
         }
         NearestNeighbourRatio nn = NearestNeighbourRatio.compute(genPixels, nnTrainPixels, heldPixels, engine);
         return report.with("nn_ratio", nn.medianRatio())
@@ -651,7 +693,8 @@ final class EvalCommand implements Callable<Integer> {
         int size = Math.min(gen.size(), Math.min(train.size(), held.size()));
         int kMax = Math.max(PrecisionRecall.DEFAULT_K_PRECISION_RECALL, PrecisionRecall.DEFAULT_K_DENSITY_COVERAGE);
         if (size <= kMax) {
-            return r.withSetting("precision_recall", "not computed: " + size + " samples per set, need > " + kMax);
+            return r.withSetting("precision_recall", "not computed: " + size + " samples per set (the smallest of the "
+                    + "samples, held-out and training sets), need more than " + kMax);
         }
         PrecisionRecall.Reference real = PrecisionRecall.reference(held.pick(size, 0, PR_STREAM),
                 PrecisionRecall.DEFAULT_K_PRECISION_RECALL, PrecisionRecall.DEFAULT_K_DENSITY_COVERAGE, engine);

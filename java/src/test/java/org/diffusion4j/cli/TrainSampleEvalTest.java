@@ -248,6 +248,15 @@ class TrainSampleEvalTest {
         assertEquals("30", j.get("settings").get("checkpoint_step").asText(), "which checkpoint was measured");
         assertEquals(30, runJson.get("results").get("metricsStep").asLong(), runJson::toString);
         assertFalse(runJson.get("results").get("metrics").has("checkpoint_step"), "no step among the scores");
+        // found by a new-user trial: a second eval merged its metrics into the first one's; run.json now holds
+        // exactly the latest eval's (here one too small for precision/recall, whose keys must not linger)
+        Result small = run("eval", "--checkpoint", run.toString(), "--n", "4", "--reference", "30", "--steps", "2",
+                "--batch", "4", "--backend", "cpu", "--cache-dir", cache.toString());
+        assertEquals(0, small.code(), small::toString);
+        assertTrue(small.out().contains("note        precision/recall not computed"), small::toString);
+        JsonNode latest = JSON.readTree(run.resolve("eval.json").toFile()).get("metrics");
+        assertFalse(latest.has("precision"), latest.toString());
+        assertEquals(latest, JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics"));
         try (var s = Files.list(cache)) {
             assertEquals(1, s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).count());
         }
@@ -281,6 +290,53 @@ class TrainSampleEvalTest {
         assertEquals(6.0 / 5.0, m.get("density").asDouble(), 1e-12, m.toString());
         assertTrue(r.out().contains("classifier") && !r.out().contains("training the feature classifier"),
                 "the classifier comes from the cache the first eval wrote: " + r);
+
+        // found by a new-user trial: samples were scored unclipped (their images are clipped), and uint8 samples
+        // unscaled. The held-out images with their saturated pixels pushed out of range, and as uint8, score as they do
+        float[] pushed = v.clone();
+        int outside = 0;
+        for (int i = 0; i < pushed.length; i++) {
+            if (Math.abs(pushed[i]) == 1f) {
+                pushed[i] *= 4;
+                outside++;
+            }
+        }
+        assertTrue(outside > 0, "the test images have saturated pixels");
+        Path far = dir.resolve("far.npy");
+        Npy.write(far, pushed, 30, 1, 16, 16);
+        Path u8 = dir.resolve("u8.npy");
+        writeUint8Npy(u8, raw, 30, 16, 16);
+        for (Path p : List.of(far, u8)) {
+            Result c = run("eval", "--samples", p.toString(), "--data", data.toString(), "--reference", "30",
+                    "--backend", "cpu", "--cache-dir", cache.toString());
+            assertEquals(0, c.code(), c::toString);
+            JsonNode j = JSON.readTree(dir.resolve(p.getFileName().toString().replace(".npy", ".eval.json")).toFile());
+            assertEquals(0.0, j.get("metrics").get("classifier_fd").asDouble(), 1e-6, j.toString());
+            assertEquals(1.0, j.get("metrics").get("precision").asDouble(), j.toString());
+            assertTrue(j.get("settings").get("clipping").asText().contains(p == far
+                    ? String.format(java.util.Locale.ROOT, "%.1f %%", 100.0 * outside / pushed.length) : "0.0 %"),
+                    j.toString());
+            assertEquals(p == u8, c.out().contains("holds uint8 images: scaled"), c::toString);
+        }
+        Result n = run("eval", "--samples", npy.toString(), "--data", data.toString(), "--n", "10");
+        assertEquals(1, n.code(), n::toString);
+        assertTrue(n.err().contains("--n applies to sampling a --checkpoint"), n::toString);
+    }
+
+    /** A NumPy {@code |u1} array {@code [n, h, w]} of the values in {@code raw} (0..255), format version 1.0. */
+    private static void writeUint8Npy(Path file, float[] raw, int n, int h, int w) throws IOException {
+        String dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (" + n + ", " + h + ", " + w + "), }";
+        int pad = 64 - (10 + dict.length() + 1) % 64;
+        String header = dict + " ".repeat(pad % 64) + "\n";
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.write(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0});
+        b.write(header.length() & 0xFF);
+        b.write(header.length() >> 8);
+        b.write(header.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        for (float f : raw) {
+            b.write((int) f);
+        }
+        Files.write(file, b.toByteArray());
     }
 
     @Test
