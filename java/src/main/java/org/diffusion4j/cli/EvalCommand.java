@@ -311,8 +311,11 @@ final class EvalCommand implements Callable<Integer> {
             sampleShape = new long[] {1, sampleShape[0], sampleShape[1]};
         }
         if (!Arrays.equals(sampleShape, dataShape)) {
+            boolean imageFolder = dataPath != null && Files.isDirectory(dataPath) && sampleShape.length == 3
+                    && dataShape.length == 3 && sampleShape[1] == sampleShape[2];
             throw new IllegalArgumentException("the samples are " + Arrays.toString(sampleShape) + " but the data's are "
-                    + Arrays.toString(dataShape));
+                    + Arrays.toString(dataShape) + (imageFolder && sampleShape[1] != dataShape[1] ? " (an image folder is "
+                    + "read at --resolution, default 32: give --resolution " + sampleShape[1] + ")" : ""));
         }
         Dataset held = subset(loaded.heldOut(), reference, split, 0);
         if (held.size() < reference && spec.commandLine().getParseResult().hasMatchedOption("--reference")) {

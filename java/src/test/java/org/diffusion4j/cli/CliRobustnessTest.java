@@ -65,6 +65,21 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /** Found by a new-user trial: samples of another size than an image folder's default said nothing of why. */
+    @Test
+    void samplesOfAnotherSizeThanAnImageFolderNameTheResolution() throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("pics/a"));
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(40, 40,
+                java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        for (int i = 0; i < 3; i++) {
+            javax.imageio.ImageIO.write(img, "png", folder.resolve(i + ".png").toFile());
+        }
+        Path npy = dir.resolve("s28.npy");
+        org.diffusion4j.io.Npy.write(npy, new float[3 * 28 * 28], 3, 1, 28, 28);
+        assertOneLineFailure(run("eval", "--samples", npy.toString(), "--data", dir.resolve("pics").toString(),
+                "--backend", "cpu"), "[1, 28, 28] but the data's are [1, 32, 32]", "give --resolution 28");
+    }
+
     /**
      * Vector data far from unit scale (found by a user trial: samples came out near 130 ± 1 for data at 500 ± 200):
      * trained standardised, sampled back in the data's units; --no-standardize warns.
