@@ -588,6 +588,14 @@ class TrainSampleEvalTest {
                 "recall_real_reference")) {
             assertTrue(m.has(key), key + " in " + m);
         }
+        assertFalse(m.has("precision_std"), "40 samples, 20 held-out rows: one subset, no spread");
+        // 8 samples against 20 held-out rows: two disjoint held-out subsets of 8, their mean and spread
+        Result few = run("eval", "--checkpoint", vrun.toString(), "--n", "8", "--steps", "4", "--backend", "cpu");
+        assertEquals(0, few.code(), few::toString);
+        JsonNode fj = JSON.readTree(vrun.resolve("eval.json").toFile());
+        assertTrue(fj.get("metrics").has("precision_std") && fj.get("metrics").has("coverage_std"), fj.toString());
+        assertTrue(fj.get("settings").get("precision_recall").asText().contains("over 2 disjoint held-out subsets"),
+                fj.toString());
         // the export keeps the standardisation: its samples come back in the data's units, as the run's do
         Path vx = dir.resolve("vrun-bf16.safetensors");
         assertEquals(0, run("export", "--checkpoint", vrun.toString(), "--out", vx.toString(), "--dtype", "bf16",
