@@ -116,6 +116,11 @@ final class InfoCommand implements Callable<Integer> {
         if (info.standardization() != null) {
             o.println("scaling     per-feature standardisation (samples are mapped back to the data's units)");
         }
+        String bestLoss = info.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS);
+        if (bestLoss != null) {
+            o.println("held-out    loss " + bestLoss + " at step " + info.step() + ": the run's lowest when written "
+                    + "(train's checkpoints/best.safetensors)");
+        }
         String initFrom = info.metadata().get(Checkpoint.KEY_INIT_FROM);
         if (initFrom != null) {
             o.println("fine-tuned  from " + initFrom);

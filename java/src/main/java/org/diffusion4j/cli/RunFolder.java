@@ -46,6 +46,11 @@ record RunFolder(Path root) {
         return checkpoints().resolve(LATEST);
     }
 
+    /** {@code checkpoints/best.safetensors}: the checkpoint of the lowest held-out loss so far. */
+    Path bestCheckpoint() {
+        return checkpoints().resolve("best.safetensors");
+    }
+
     Path samples() {
         return root.resolve("samples");
     }

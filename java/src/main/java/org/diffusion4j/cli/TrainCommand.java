@@ -210,7 +210,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--held-out-loss-every", defaultValue = "250", description = "steps between evaluations of "
             + "the loss on (up to " + HELD_OUT_LOSS_SAMPLES + " samples of) the held-out data, with its noise and "
             + "times fixed, written to held_out_loss.csv and loss.png: a held-out loss that rises while the training "
-            + "loss falls means memorising; 0 for none (default: ${DEFAULT-VALUE}; one also at the end)")
+            + "loss falls means memorising; checkpoints/best.safetensors keeps the step of the lowest; 0 for none "
+            + "(default: ${DEFAULT-VALUE}; one also at the end)")
     long heldOutLossEvery;
 
     @Option(names = "--sample-steps", defaultValue = "16", description = "sampler steps of the grids (default: "
@@ -673,6 +674,7 @@ final class TrainCommand implements Callable<Integer> {
                 List<double[]> heldLosses = new ArrayList<>();
                 Dataset heldOutSet = opts.heldOutLossEvery() > 0 ? heldOutForLoss(loaded, opts, imageShape, scaling,
                         net.numClasses(), note -> o.println("note        " + note)) : null;
+                double[] best = {bestSoFar(folder)};        // the held-out loss of checkpoints/best.safetensors
                 if (resume) {
                     restore(trainer, folder);
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
@@ -798,6 +800,14 @@ final class TrainCommand implements Callable<Integer> {
                             }
                         }
                         if (held != null) {
+                            if (held < best[0]) {                 // before the CSV: its minimum never outruns the file
+                                Map<String, String> meta = new LinkedHashMap<>(extraMeta);
+                                meta.put(KEY_HELD_OUT_LOSS, Double.toString(held));
+                                Checkpoint.save(trainer, folder.bestCheckpoint(), meta);
+                                best[0] = held;
+                                progress.note(String.format(Locale.ROOT, "best        held-out loss %.4f at step %d: "
+                                        + "%s", held, done, folder.relative(folder.bestCheckpoint())));
+                            }
                             writeLosses(folder, losses, heldLosses);
                             run = run.withResults(run.results().withHeldOutLoss(held, done));
                             save(run, folder);
@@ -1250,6 +1260,24 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** The held-out loss after step {@code done}, printed beside the training loss; null (with a note) on failure. */
+    /** Metadata of {@code checkpoints/best.safetensors}: the held-out loss that made it the best. */
+    static final String KEY_HELD_OUT_LOSS = "d4j.held_out_loss";
+
+    /** The held-out loss recorded in the run's best checkpoint, or +∞ when there is none (or it cannot be read). */
+    private static double bestSoFar(RunFolder folder) {
+        Path best = folder.bestCheckpoint();
+        if (!Files.isRegularFile(best)) {
+            return Double.POSITIVE_INFINITY;
+        }
+        try {
+            String v = Checkpoint.readInfo(best).metadata().get(KEY_HELD_OUT_LOSS);
+            double d = v == null ? Double.NaN : Double.parseDouble(v);
+            return Double.isFinite(d) ? d : Double.POSITIVE_INFINITY;
+        } catch (IOException | RuntimeException e) {
+            return Double.POSITIVE_INFINITY;                          // a damaged file is replaced at the next best
+        }
+    }
+
     private static Double heldOutLoss(Trainer trainer, Dataset heldOut, long done, List<double[]> losses,
                                       Progress progress) {
         int n = Math.min(HELD_OUT_LOSS_SAMPLES, heldOut.size());

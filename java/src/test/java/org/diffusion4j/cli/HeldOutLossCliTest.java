@@ -52,11 +52,28 @@ class HeldOutLossCliTest {
         JsonNode results = JSON.readTree(with.resolve("run.json").toFile()).get("results");
         assertEquals(last, results.get("heldOutLoss").asDouble());
         assertEquals(10, results.get("heldOutLossStep").asLong());
+        // checkpoints/best.safetensors: the trainer at the lowest held-out loss, with that loss in its metadata
+        int argmin = 1;
+        for (int i = 2; i < rows.size(); i++) {
+            if (Double.parseDouble(rows.get(i).split(",")[1]) < Double.parseDouble(rows.get(argmin).split(",")[1])) {
+                argmin = i;
+            }
+        }
+        Path best = with.resolve("checkpoints/best.safetensors");
+        org.diffusion4j.training.Checkpoint.Info bi = org.diffusion4j.training.Checkpoint.readInfo(best);
+        assertEquals(Long.parseLong(rows.get(argmin).split(",")[0]), bi.step(), rows.toString());
+        assertEquals(Double.parseDouble(rows.get(argmin).split(",")[1]),
+                Double.parseDouble(bi.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS)), rows.toString());
+        assertTrue(r.out().contains("best        held-out loss"), r::toString);
+        TrainSampleEvalTest.Result info = TrainSampleEvalTest.run("info", "--checkpoint", best.toString());
+        assertTrue(info.out().contains("held-out    loss " + bi.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS)
+                + " at step " + bi.step()), info::toString);
 
         Path without = dir.resolve("without");
         r = TrainSampleEvalTest.run(train(data, without, "0"));
         assertEquals(0, r.code(), r::toString);
         assertFalse(Files.exists(without.resolve("held_out_loss.csv")));
+        assertFalse(Files.exists(without.resolve("checkpoints/best.safetensors")), "no held-out loss, no best");
         assertTrue(JSON.readTree(without.resolve("run.json").toFile()).get("results").get("heldOutLoss").isNull());
         assertArrayEquals(Files.readAllBytes(without.resolve("checkpoints/step-000010.safetensors")),
                 Files.readAllBytes(with.resolve("checkpoints/step-000010.safetensors")), "training is unchanged");
@@ -79,5 +96,7 @@ class HeldOutLossCliTest {
         r = TrainSampleEvalTest.run("train", "--resume", "--out", cut.toString());
         assertEquals(0, r.code(), r::toString);
         assertEquals(rows, Files.readAllLines(cut.resolve("held_out_loss.csv")), "the same curve after a resume");
+        assertArrayEquals(Files.readAllBytes(best), Files.readAllBytes(cut.resolve("checkpoints/best.safetensors")),
+                "the resumed run keeps the same best (its losses repeat bit for bit, and only a lower one replaces it)");
     }
 }
