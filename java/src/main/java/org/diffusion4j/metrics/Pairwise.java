@@ -186,7 +186,11 @@ public final class Pairwise {
         // float32 tiles hold base^p with |base| <= γ max‖a‖ max‖b‖ + |c| (Cauchy–Schwarz): beyond ~1e30 (with room
         // for the row sums below float32's 3.4e38), or with gamma/coef0 out of float range, float64 loops instead
         double bound = Math.abs(gamma) * maxNorm(a) * maxNorm(b) + Math.abs(coef0);
-        if (!gemm(a, b) || !(Math.pow(bound, degree) <= 1e30)) {
+        double power = Math.pow(bound, degree);
+        boolean floatRange = power <= 1e30 && !(power > 0 && power < 1e-30)         // float32's range, both ends
+                && (gamma == 0 || Math.abs(gamma) >= Float.MIN_NORMAL)
+                && (coef0 == 0 || Math.abs(coef0) >= Float.MIN_NORMAL);
+        if (!gemm(a, b) || !floatRange) {
             return hostPolynomialSum(a, b, degree, gamma, coef0);
         }
         return gemmPolynomialSum(a, b, degree, (float) gamma, (float) coef0);
@@ -216,7 +220,7 @@ public final class Pairwise {
             double[] mean = pooledMean(a, b);
             float[] la = augmented(a, mean, true);
             float[] rb = augmented(b, mean, false);
-            if (finite(la) && finite(rb)) {
+            if (finite(la) && finite(rb) && !tooSmall(a, b, mean)) {
                 gemmTiles(la, rb, a.size(), b.size(), a.dim() + 2, visitor);
                 return;
             }
@@ -393,7 +397,7 @@ public final class Pairwise {
     // ---------------------------------------------------------------- GEMM engine
 
     /** The pooled mean of {@code a} and {@code b} (of {@code a} alone when they are one object), {@code [D]}. */
-    private static double[] pooledMean(PointSet a, PointSet b) {
+    static double[] pooledMean(PointSet a, PointSet b) {
         int d = a.dim();
         double[] mean = new double[d];
         accumulate(a, mean);
@@ -442,6 +446,31 @@ public final class Pairwise {
     }
 
     /**
+     * Whether the points lie so close together (centred squared norms below {@code 1e-30}, but not all 0) that the
+     * float32 products of their squared distances underflow: the float64 host engine is used instead (at a scale of
+     * 1e-30 every distance had come out 0).
+     */
+    private static boolean tooSmall(PointSet a, PointSet b, double[] mean) {
+        double max = Math.max(maxCentredNorm2(a, mean), b == a ? 0 : maxCentredNorm2(b, mean));
+        return max > 0 && max < 1e-30;
+    }
+
+    private static double maxCentredNorm2(PointSet p, double[] mean) {
+        int d = p.dim();
+        float[] v = p.values();
+        double max = 0;
+        for (int i = 0; i < p.size(); i++) {
+            double s = 0;
+            for (int k = 0; k < d; k++) {
+                double c = v[i * d + k] - mean[k];
+                s += c * c;
+            }
+            max = Math.max(max, s);
+        }
+        return max;
+    }
+
+    /**
      * Whether every value is finite, and small enough that the GEMM's sums of products of them stay finite in float32
      * (the squared norms are up to {@code 2^64}; beyond, the float64 host engine is used).
      */
@@ -462,7 +491,7 @@ public final class Pairwise {
         double[] mean = pooledMean(a, b);
         float[] la = augmented(a, mean, true);
         float[] rb = augmented(b, mean, false);
-        if (!finite(la) || !finite(rb)) {
+        if (!finite(la) || !finite(rb) || tooSmall(a, b, mean)) {
             return hostSum(a, b, kind, gamma);                          // ‖x − μ‖² beyond float32: float64 instead
         }
         Backend be = backend;
@@ -508,7 +537,7 @@ public final class Pairwise {
         double[] mean = pooledMean(q, r);
         float[] lq = augmented(q, mean, true);
         float[] rr = augmented(r, mean, false);
-        if (!finite(lq) || !finite(rr)) {
+        if (!finite(lq) || !finite(rr) || tooSmall(q, r, mean)) {
             return hostNearest(q, r);
         }
         Backend be = backend;

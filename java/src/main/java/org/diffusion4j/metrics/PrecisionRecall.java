@@ -31,10 +31,11 @@ import java.util.Objects;
  * <p>Balls are closed ({@code ≤}); the {@code k}-th neighbour of a point is among the other points of its set, so
  * duplicates count as neighbours at distance 0. Cost: four passes over point pairs, {@code (N + M)² D}
  * multiply-adds in all, through {@link Pairwise#squaredDistanceTiles}: float64 on the host; float32 GEMM tiles on a
- * backend, whose squared distances carry an absolute error of about {@code 1e-6 (‖a‖² + ‖b‖²)} (centred), so a point
- * near a ball's edge may land on either side (for one set against itself, a ball's {@code k}-th neighbour sits on
- * its edge: the GEMM engine gave density 1.19 where the exact value is 1.2). To compare several sample sets with one
- * real set, {@link #reference} computes the real balls once.
+ * backend, where every decision the float32 value cannot make (a distance within its rounding bound of a ball's
+ * edge, as ties are: duplicate rows, discrete features, a set against itself) and every ball radius is recomputed in
+ * float64, so both engines give the same numbers (an adversarial trial had measured density 1.40 for 2.62 on
+ * binary features before). To compare several sample sets with one real set, {@link #reference} computes the real
+ * balls once.
  */
 public final class PrecisionRecall {
 
@@ -142,38 +143,43 @@ public final class PrecisionRecall {
             double[] genPr = column(nearestWithin(generated, kPr, engine), kPr - 1);
 
             // generated rows against real balls: precision (any ball at k_PR), density (ball count at k_DC)
+            Edges gr = new Edges(engine, generated, real);
             boolean[] inReal = new boolean[n];
             long[] densityCount = new long[n];
             engine.squaredDistanceTiles(generated, real, (i0, j0, rows, cols, d2) -> {
                 for (int r = 0; r < rows; r++) {
+                    int i = i0 + r;
                     int base = r * cols;
-                    boolean in = inReal[i0 + r];
+                    boolean in = inReal[i];
                     long count = 0;
                     for (int c = 0; c < cols; c++) {
                         double v = d2[base + c];
-                        in |= v <= realPr[j0 + c];
-                        count += v <= realDc[j0 + c] ? 1 : 0;
+                        int j = j0 + c;
+                        in = in || gr.within(v, realPr[j], i, j);
+                        count += gr.within(v, realDc[j], i, j) ? 1 : 0;
                     }
-                    inReal[i0 + r] = in;
-                    densityCount[i0 + r] += count;
+                    inReal[i] = in;
+                    densityCount[i] += count;
                 }
             });
-            // real rows against generated balls: recall (any ball at k_PR); the nearest sample: coverage
+            // real rows against generated balls: recall (any ball at k_PR); coverage (a sample in its own ball)
+            Edges rg = new Edges(engine, real, generated);
             boolean[] inGen = new boolean[m];
-            double[] nearestGen = new double[m];
-            Arrays.fill(nearestGen, Double.POSITIVE_INFINITY);
+            boolean[] covered = new boolean[m];
             engine.squaredDistanceTiles(real, generated, (i0, j0, rows, cols, d2) -> {
                 for (int r = 0; r < rows; r++) {
+                    int i = i0 + r;
                     int base = r * cols;
-                    boolean in = inGen[i0 + r];
-                    double best = nearestGen[i0 + r];
+                    boolean in = inGen[i];
+                    boolean cov = covered[i];
                     for (int c = 0; c < cols; c++) {
                         double v = d2[base + c];
-                        in |= v <= genPr[j0 + c];
-                        best = Math.min(best, v);
+                        int j = j0 + c;
+                        in = in || rg.within(v, genPr[j], i, j);
+                        cov = cov || rg.within(v, realDc[i], i, j);
                     }
-                    inGen[i0 + r] = in;
-                    nearestGen[i0 + r] = best;
+                    inGen[i] = in;
+                    covered[i] = cov;
                 }
             });
             long precise = 0;
@@ -183,14 +189,88 @@ public final class PrecisionRecall {
                 dens += densityCount[i];
             }
             long recalled = 0;
-            long covered = 0;
+            long coveredCount = 0;
             for (int j = 0; j < m; j++) {
                 recalled += inGen[j] ? 1 : 0;
-                covered += nearestGen[j] <= realDc[j] ? 1 : 0;
+                coveredCount += covered[j] ? 1 : 0;
             }
             return new Result((double) precise / n, (double) recalled / m, (double) dens / ((double) kDc * n),
-                    (double) covered / m, kPr, kDc, m, n);
+                    (double) coveredCount / m, kPr, kDc, m, n);
         }
+    }
+
+    /**
+     * Decides {@code ‖a_i − b_j‖² ≤ r²} from an engine's squared distance: as given for the float64 host engine;
+     * for the float32 GEMM engine, from the float32 value when it lies clearly on one side, and from the float64
+     * distance recomputed when it lies within the float32 error of the edge. That error is bounded by
+     * {@code (K + 4) 2^-22 (‖a_i − μ‖² + ‖b_j − μ‖²)} for the engine's centring {@code μ} and {@code K = D + 2} terms
+     * (a generous form of the usual dot-product bound), so ties (duplicate rows, discrete features: distances
+     * exactly at a ball's edge) and tiny scales are decided as the host engine decides them.
+     */
+    private static final class Edges {
+
+        private final boolean refine;
+        private final PointSet a;
+        private final PointSet b;
+        private final double[] tolA;
+        private final double[] tolB;
+
+        Edges(Pairwise engine, PointSet a, PointSet b) {
+            this.refine = engine.backend() != null;
+            this.a = a;
+            this.b = b;
+            if (refine) {
+                double[] mean = Pairwise.pooledMean(a, b);
+                double c = (a.dim() + 2 + 4) * 0x1p-22;
+                tolA = centredNorms(a, mean, c);
+                tolB = b == a ? tolA : centredNorms(b, mean, c);
+            } else {
+                tolA = null;
+                tolB = null;
+            }
+        }
+
+        private static double[] centredNorms(PointSet p, double[] mean, double scale) {
+            int d = p.dim();
+            double[] out = new double[p.size()];
+            for (int i = 0; i < out.length; i++) {
+                double s = 0;
+                for (int k = 0; k < d; k++) {
+                    double t = p.get(i, k) - mean[k];
+                    s += t * t;
+                }
+                out[i] = scale * s;
+            }
+            return out;
+        }
+
+        /** Whether the pair with engine distance {@code approx} lies in a ball of squared radius {@code r2}. */
+        boolean within(double approx, double r2, int i, int j) {
+            if (!refine) {
+                return approx <= r2;
+            }
+            double tol = tolA[i] + tolB[j] + Double.MIN_NORMAL;
+            if (approx < r2 - tol) {
+                return true;
+            }
+            if (approx > r2 + tol) {
+                return false;
+            }
+            return exact(i, j) <= r2;
+        }
+
+        private double exact(int i, int j) {
+            return squaredDistance(a, i, b, j);
+        }
+    }
+
+    private static double squaredDistance(PointSet a, int i, PointSet b, int j) {
+        double s = 0;
+        for (int k = 0; k < a.dim(); k++) {
+            double t = (double) a.get(i, k) - b.get(j, k);
+            s += t * t;
+        }
+        return s;
     }
 
     /**
@@ -212,10 +292,20 @@ public final class PrecisionRecall {
         return r;
     }
 
-    /** {@code out[i]} = the {@code k} smallest squared distances from {@code x_i} to the other points, ascending. */
+    /** Candidates kept beyond {@code k} per point on the GEMM engine, whose exact distances then decide the k-th. */
+    private static final int SLACK = 8;
+
+    /**
+     * {@code out[i]} = the {@code k} smallest squared distances from {@code x_i} to the other points, ascending, in
+     * float64: on the GEMM engine the {@code k + }{@link #SLACK} nearest by the float32 values are recomputed
+     * exactly, so a k-th neighbour among ties or within rounding of others still gets its exact distance.
+     */
     private static double[][] nearestWithin(PointSet x, int k, Pairwise engine) {
         int n = x.size();
-        double[][] best = new double[n][k];
+        boolean refine = engine.backend() != null;
+        int keep = refine ? Math.min(k + SLACK, n - 1) : k;
+        double[][] best = new double[n][keep];
+        int[][] who = new int[n][keep];
         for (double[] b : best) {
             Arrays.fill(b, Double.POSITIVE_INFINITY);
         }
@@ -223,21 +313,36 @@ public final class PrecisionRecall {
             for (int r = 0; r < rows; r++) {
                 int i = i0 + r;
                 double[] b = best[i];
+                int[] w = who[i];
                 int base = r * cols;
                 for (int c = 0; c < cols; c++) {
                     double v = d2[base + c];
-                    if (v < b[k - 1] && j0 + c != i) {                    // the point itself is not a neighbour
-                        int p = k - 1;
+                    if (v < b[keep - 1] && j0 + c != i) {                 // the point itself is not a neighbour
+                        int p = keep - 1;
                         while (p > 0 && v < b[p - 1]) {
                             b[p] = b[p - 1];
+                            w[p] = w[p - 1];
                             p--;
                         }
                         b[p] = v;
+                        w[p] = j0 + c;
                     }
                 }
             }
         });
-        return best;
+        if (!refine) {
+            return best;
+        }
+        double[][] out = new double[n][];
+        for (int i = 0; i < n; i++) {
+            double[] exact = new double[keep];
+            for (int q = 0; q < keep; q++) {
+                exact[q] = squaredDistance(x, i, x, who[i][q]);
+            }
+            Arrays.sort(exact);
+            out[i] = Arrays.copyOf(exact, k);
+        }
+        return out;
     }
 
     private static double[] column(double[][] rows, int c) {

@@ -91,6 +91,13 @@ class PairwiseTest {
         double exact = Pairwise.host().polynomialSum(large, large, 3, 1.0 / 8, 1);
         assertTrue(Double.isFinite(exact) && exact > 0, "" + exact);
         assertEquals(exact, Pairwise.on(backend, 8).polynomialSum(large, large, 3, 1.0 / 8, 1), 1e-12 * exact);
+        // and a gamma below float32's range (found by an adversarial trial: 0 on the GEMM engine), and points 1e-30
+        // apart, whose float32 squared distances underflow
+        assertEquals(Pairwise.host().polynomialSum(a, b, 3, 1e-40, 1e-40),
+                Pairwise.on(backend, 8).polynomialSum(a, b, 3, 1e-40, 1e-40), 0.0);
+        PointSet speck = PointSet.of("speck", new float[][] {{0, 0}, {3e-30f, 0}, {0, 4e-30f}});
+        double[] nn = Pairwise.on(backend, 2).nearestDistances(speck, PointSet.of("o", new float[][] {{0, 1e-30f}}));
+        assertEquals(1e-30, nn[0], 1e-36);
         PointSet big = PointSet.of("big", new float[][] {{1e25f, 0}, {0, 3e24f}});
         assertEquals(Pairwise.host().polynomialSum(big, big, 2, 1, 0),
                 Pairwise.on(backend, 4).polynomialSum(big, big, 2, 1, 0), 0.0, "beyond float32: float64 loops");
