@@ -269,12 +269,28 @@ final class EvalCommand implements Callable<Integer> {
             count = Math.toIntExact(shape[0]);
             sampleShape = Arrays.copyOfRange(shape, 1, shape.length);
             generated = a.values();
-            if (a.descr().endsWith("u1") && loaded.kind() == DataLoading.Kind.IMAGES) {
+            if (count < 2) {
+                throw new FileFormatException(samplesFile, "holds " + count + " sample" + (count == 1 ? "" : "s")
+                        + "; eval needs at least 2");
+            }
+            boolean integers = a.descr().matches("[<>|=]?[iu][1248]");
+            if (integers && loaded.kind() == DataLoading.Kind.IMAGES) {
+                float lo = Float.POSITIVE_INFINITY;
+                float hi = Float.NEGATIVE_INFINITY;
+                for (float v : generated) {
+                    lo = Math.min(lo, v);
+                    hi = Math.max(hi, v);
+                }
+                if (lo < 0 || hi > 255) {
+                    throw new FileFormatException(samplesFile, "holds integer images (" + a.descr() + ") with values "
+                            + "in [" + (long) lo + ", " + (long) hi + "]: integer samples are read as 8-bit pixels, "
+                            + "0..255; store other scales as floats in the data's [-1, 1]");
+                }
                 for (int i = 0; i < generated.length; i++) {          // as uint8 image data is read
                     generated[i] = (float) (generated[i] / 127.5 - 1.0);
                 }
-                o.println("note        " + samplesFile.getFileName() + " holds uint8 images: scaled from 0..255 to "
-                        + "[-1, 1] like the data");
+                o.println("note        " + samplesFile.getFileName() + " holds integer images (" + a.descr() + "): "
+                        + "scaled from 0..255 to [-1, 1] like the data");
             }
             if (!loaded.heldOutFrom().equals("t10k") && splitSeed == null) {
                 o.println("note        the held-out rows are a " + loaded.heldOutFrom() + " of the data drawn with "
@@ -283,7 +299,8 @@ final class EvalCommand implements Callable<Integer> {
             }
             for (int i = 0; i < generated.length; i++) {
                 if (!Float.isFinite(generated[i])) {
-                    throw new FileFormatException(samplesFile, "value " + i + " is " + generated[i]);
+                    throw new FileFormatException(samplesFile, "value " + i + " is " + generated[i]
+                            + (Float.isInfinite(generated[i]) ? " (or beyond float32's range)" : ""));
                 }
             }
             settings.put("samples", samplesFile.toAbsolutePath().normalize().toString());
@@ -311,7 +328,7 @@ final class EvalCommand implements Callable<Integer> {
             sampleShape = new long[] {1, sampleShape[0], sampleShape[1]};
         }
         if (!Arrays.equals(sampleShape, dataShape)) {
-            boolean imageFolder = dataPath != null && Files.isDirectory(dataPath) && sampleShape.length == 3
+            boolean imageFolder = dataPath != null && InitWeights.isImageFolder(dataPath) && sampleShape.length == 3
                     && dataShape.length == 3 && sampleShape[1] == sampleShape[2];
             throw new IllegalArgumentException("the samples are " + Arrays.toString(sampleShape) + " but the data's are "
                     + Arrays.toString(dataShape) + (imageFolder && sampleShape[1] != dataShape[1] ? " (an image folder is "
@@ -582,6 +599,10 @@ final class EvalCommand implements Callable<Integer> {
         }
         String clipNote = String.format(Locale.ROOT, "samples clipped to the data's range [-1, 1], as their images "
                 + "are: %.1f %% of the values were outside", 100.0 * clipped / Math.max(1, generated.length));
+        if (clipped > 0.05 * generated.length) {
+            o.println("warning     " + clipNote + " (samples of another scale, e.g. [0, 1] or 0..255 stored as floats,"
+                    + " need mapping to [-1, 1] first)");
+        }
         if (count < 100) {
             o.println("warning     only " + count + " samples: the FD, kernel distance and precision/recall are mostly "
                     + "estimation noise at this size (compare with the real reference, measured at the same size)");

@@ -175,10 +175,10 @@ public final class PointSet {
      * permutation {@code PhiloxShuffle.permutation(size(), seed, stream)}, in that order; this set itself when
      * {@code count == size()}.
      *
-     * @throws IllegalArgumentException unless {@code 0 <= count <= size()}
+     * @throws IllegalArgumentException unless {@code 1 <= count <= size()}
      */
     public PointSet pick(int count, long seed, long stream) {
-        if (count < 0 || count > n) {
+        if (count < 1 || count > n) {                   // a point set holds at least one point
             throw new IllegalArgumentException("cannot pick " + count + " of the " + n + " points of " + name);
         }
         if (count == n) {

@@ -532,7 +532,7 @@ public final class Trainer implements AutoCloseable {
      *                               step on another thread holds the workspace
      */
     @Override
-    public void close() {
+    public synchronized void close() {               // with openOn: no scope opens between the checks and the closes
         if (closed) {
             return;
         }
@@ -565,7 +565,7 @@ public final class Trainer implements AutoCloseable {
      * A scope on one of this trainer's workspaces, with messages about the trainer when it cannot be had: a
      * trainer runs one step (or held-out measurement) at a time, and a close on another thread ends it.
      */
-    private TensorScope openOn(Workspace w, String what) {
+    private synchronized TensorScope openOn(Workspace w, String what) {
         if (w.inUse()) {
             throw new IllegalStateException("Trainer is in use: another thread is running " + what + " on it (a "
                     + "trainer runs one step or held-out measurement at a time)");

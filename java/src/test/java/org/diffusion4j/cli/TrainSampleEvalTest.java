@@ -306,7 +306,13 @@ class TrainSampleEvalTest {
         Npy.write(far, pushed, 30, 1, 16, 16);
         Path u8 = dir.resolve("u8.npy");
         writeUint8Npy(u8, raw, 30, 16, 16);
-        for (Path p : List.of(far, u8)) {
+        Path i32 = dir.resolve("i32.npy");                   // found by an adversarial trial: int32 was not scaled
+        int[] ints = new int[raw.length];
+        for (int i = 0; i < ints.length; i++) {
+            ints[i] = (int) raw[i];
+        }
+        Npy.writeInt32(i32, ints, 30, 1, 16, 16);
+        for (Path p : List.of(far, u8, i32)) {
             Result c = run("eval", "--samples", p.toString(), "--data", data.toString(), "--reference", "30",
                     "--backend", "cpu", "--cache-dir", cache.toString());
             assertEquals(0, c.code(), c::toString);
@@ -316,8 +322,27 @@ class TrainSampleEvalTest {
             assertTrue(j.get("settings").get("clipping").asText().contains(p == far
                     ? String.format(java.util.Locale.ROOT, "%.1f %%", 100.0 * outside / pushed.length) : "0.0 %"),
                     j.toString());
-            assertEquals(p == u8, c.out().contains("holds uint8 images: scaled"), c::toString);
+            assertEquals(p != far, c.out().contains("holds integer images"), c::toString);
+            assertEquals(p == far && outside > 0.05 * pushed.length, c.out().contains("warning     samples clipped"),
+                    c::toString);                                // a warning above 5 % of the values
         }
+        Path f255 = dir.resolve("f255.npy");                 // pixels 0..255 stored as floats: mostly outside
+        Npy.write(f255, raw, 30, 1, 16, 16);
+        Result w = run("eval", "--samples", f255.toString(), "--data", data.toString(), "--backend", "cpu",
+                "--cache-dir", cache.toString());
+        assertEquals(0, w.code(), w::toString);
+        assertTrue(w.out().contains("warning     samples clipped") && w.out().contains("need mapping to [-1, 1]"),
+                w::toString);
+        ints[7] = 300;
+        Npy.writeInt32(i32, ints, 30, 1, 16, 16);
+        Result bad = run("eval", "--samples", i32.toString(), "--data", data.toString(), "--backend", "cpu",
+                "--cache-dir", cache.toString());
+        assertTrue(bad.code() != 0 && bad.err().contains("values in [0, 300]"), bad::toString);
+        Path one = dir.resolve("one.npy");
+        Npy.write(one, Arrays.copyOf(v, 256), 1, 1, 16, 16);
+        Result single = run("eval", "--samples", one.toString(), "--data", data.toString(), "--backend", "cpu");
+        assertTrue(single.code() != 0 && single.err().contains("holds 1 sample; eval needs at least 2"),
+                single::toString);
         Result n = run("eval", "--samples", npy.toString(), "--data", data.toString(), "--n", "10");
         assertEquals(1, n.code(), n::toString);
         assertTrue(n.err().contains("--n applies to sampling a --checkpoint"), n::toString);

@@ -122,5 +122,6 @@ class PointSetTest {
         assertSame(p, p.pick(5, 3, 9));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> p.pick(6, 0, 0));
         assertTrue(e.getMessage().contains("cannot pick 6 of the 5 points of p"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> p.pick(0, 0, 0), "no empty point sets");
     }
 }
