@@ -247,6 +247,20 @@ public final class Pairwise {
     }
 
     private static double hostSum(PointSet a, PointSet b, Kind kind, double gamma) {
+        return hostPairSum(a, b, (x, xo, y, yo, d) -> term(kind, squaredDistance(x, xo, y, yo, d), gamma));
+    }
+
+    /** The float64 value of one pair, rows at offsets {@code xo} of {@code x} and {@code yo} of {@code y}. */
+    @FunctionalInterface
+    private interface PairTerm {
+        double of(float[] x, int xo, float[] y, int yo, int d);
+    }
+
+    /**
+     * {@code Σ_ij term(a_i, b_j)} in float64 over fixed row blocks (summed in block order: the result does not depend
+     * on the threads); for {@code a == b}, {@code Σ_i term(a_i, a_i) + 2 Σ_{i<j} term(a_i, a_j)} (a symmetric term).
+     */
+    private static double hostPairSum(PointSet a, PointSet b, PairTerm term) {
         boolean symmetric = a == b;
         int n = a.size();
         int m = b.size();
@@ -263,7 +277,7 @@ public final class Pairwise {
                 int j1 = Math.min(m, j0 + HOST_COL_BLOCK);
                 for (int i = i0; i < i1; i++) {
                     for (int j = symmetric ? Math.max(j0, i + 1) : j0; j < j1; j++) {
-                        s += term(kind, squaredDistance(x, i * d, y, j * d, d), gamma);
+                        s += term.of(x, i * d, y, j * d, d);
                     }
                 }
             }
@@ -273,7 +287,14 @@ public final class Pairwise {
         for (double p : partial) {
             total += p;
         }
-        return symmetric ? 2 * total + n * term(kind, 0, gamma) : total;
+        if (!symmetric) {
+            return total;
+        }
+        double diagonal = 0;
+        for (int i = 0; i < n; i++) {
+            diagonal += term.of(x, i * d, x, i * d, d);
+        }
+        return 2 * total + diagonal;
     }
 
     private static double[] hostNearest(PointSet q, PointSet r) {
@@ -321,53 +342,18 @@ public final class Pairwise {
     }
 
     private static double hostPolynomialSum(PointSet a, PointSet b, int degree, double gamma, double coef0) {
-        boolean symmetric = a == b;
-        int n = a.size();
-        int m = b.size();
-        int d = a.dim();
-        float[] x = a.values();
-        float[] y = b.values();
-        int blocks = (n + HOST_ROW_BLOCK - 1) / HOST_ROW_BLOCK;
-        double[] partial = new double[blocks];
-        IntStream.range(0, blocks).parallel().forEach(blk -> {
-            int i0 = blk * HOST_ROW_BLOCK;
-            int i1 = Math.min(n, i0 + HOST_ROW_BLOCK);
-            double s = 0;
-            for (int j0 = symmetric ? i0 : 0; j0 < m; j0 += HOST_COL_BLOCK) {
-                int j1 = Math.min(m, j0 + HOST_COL_BLOCK);
-                for (int i = i0; i < i1; i++) {
-                    for (int j = symmetric ? Math.max(j0, i + 1) : j0; j < j1; j++) {
-                        double dot = 0;
-                        for (int k = 0; k < d; k++) {
-                            dot += (double) x[i * d + k] * y[j * d + k];
-                        }
-                        double base = gamma * dot + coef0;
-                        double v = base;
-                        for (int p = 1; p < degree; p++) {
-                            v *= base;
-                        }
-                        s += v;
-                    }
-                }
-            }
-            partial[blk] = s;
-        });
-        double total = 0;
-        for (double p : partial) {
-            total += p;
-        }
-        if (!symmetric) {
-            return total;
-        }
-        double diagonal = 0;                                         // Σ_ij = Σ_i k(x_i, x_i) + 2 Σ_{i<j}
-        for (int i = 0; i < n; i++) {
+        return hostPairSum(a, b, (x, xo, y, yo, d) -> {
             double dot = 0;
             for (int k = 0; k < d; k++) {
-                dot += (double) x[i * d + k] * x[i * d + k];
+                dot += (double) x[xo + k] * y[yo + k];
             }
-            diagonal += Math.pow(gamma * dot + coef0, degree);
-        }
-        return 2 * total + diagonal;
+            double base = gamma * dot + coef0;
+            double v = base;
+            for (int p = 1; p < degree; p++) {
+                v *= base;
+            }
+            return v;
+        });
     }
 
     private static void hostTiles(PointSet a, PointSet b, TileVisitor visitor) {
