@@ -27,6 +27,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -97,6 +98,12 @@ final class EvalCommand implements Callable<Integer> {
             + "label dropout, else 1)")
     Double guidance;
 
+    @Option(names = "--guidance-sweep", paramLabel = "G1,G2,...", description = "evaluate at each of these guidance "
+            + "scales (2 to 12, the same noise for each) instead of one: prints a table, writes the reports as a JSON "
+            + "list (--out, default eval-guidance.json beside eval.json) and a plot of the metrics against the scale "
+            + "(the same name, .png); leaves run.json alone")
+    String guidanceSweep;
+
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -150,12 +157,16 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
             for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",
-                "--batch"}) {
+                "--batch", "--guidance-sweep"}) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
                     throw new IllegalArgumentException(opt + " applies to sampling a --checkpoint; --samples "
                             + samplesFile + " are already drawn");
                 }
             }
+        }
+        List<Double> sweep = guidanceSweep == null ? null : parseSweep(guidanceSweep);
+        if (sweep != null && guidance != null) {
+            throw new IllegalArgumentException("give one of --guidance and --guidance-sweep");
         }
         if (n < 2 || reference < 2) {
             throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
@@ -171,11 +182,16 @@ final class EvalCommand implements Callable<Integer> {
                 : samplesFile != null ? SampleCommand.requireWritable("--out", besideSamples(samplesFile), ".json")
                 : null;
         if (jsonOut != null) {
-            refuseForeignJson(jsonOut);                          // before the work, not after it
+            if (sweep != null) {
+                refuseForeignSweep(jsonOut);
+            } else {
+                refuseForeignJson(jsonOut);                      // before the work, not after it
+            }
         }
         long start = System.nanoTime();
 
         float[] generated;
+        List<float[]> sweepSamples = new ArrayList<>();        // with --guidance-sweep: the samples of each scale
         int[] intended = null;
         int count;
         long[] sampleShape;
@@ -200,7 +216,10 @@ final class EvalCommand implements Callable<Integer> {
                             + "run's run.json is left alone");
                     folder = null;
                 }
-                if (jsonOut == null) {                           // the default, decided once, checked before sampling
+                if (jsonOut == null && sweep != null) {          // the default, decided once, checked before sampling
+                    jsonOut = sweepJsonOut(folder);
+                    refuseForeignSweep(jsonOut);
+                } else if (jsonOut == null) {
                     jsonOut = defaultJsonOut(folder);
                     refuseForeignJson(jsonOut);
                 }
@@ -232,15 +251,21 @@ final class EvalCommand implements Callable<Integer> {
                 }
                 loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
-                SampleCommand.Result r = SampleCommand.run(s, sampler, steps, spacing, guidance, 0.0, null, seed, n,
-                        batch,
-                        spec.commandLine().getErr(), o);
+                SampleCommand.Result r = null;
+                for (Double g : sweep != null ? sweep : java.util.Collections.singletonList(guidance)) {
+                    if (sweep != null) {
+                        o.println("guidance    " + g);
+                    }
+                    r = SampleCommand.run(s, sampler, steps, spacing, g, 0.0, null, seed, n, batch,
+                            spec.commandLine().getErr(), o);
+                    sweepSamples.add(r.samples());
+                }
                 generated = r.samples();
                 intended = r.labels();
                 if (intended != null && toData != null) {
                     remap(intended, toData);
                 }
-                if (guidance == null && r.guidance() != 1.0) {
+                if (guidance == null && sweep == null && r.guidance() != 1.0) {
                     o.println("note        guidance " + r.guidance() + " (the default of a model trained with label "
                             + "dropout) sharpens the classes and moves samples away from the data's distribution; "
                             + "--guidance 1 measures the model's own distribution");
@@ -252,7 +277,9 @@ final class EvalCommand implements Callable<Integer> {
                 settings.put("checkpoint_step", Long.toString(s.loaded.info().step()));
                 settings.put("sampler", r.samplerName() + ", " + r.steps() + " steps"
                         + SampleCommand.gridNote(r.spacing()) + ", guidance " + r.guidance() + ", seed " + seed);
-                o.println("sampler     " + settings.get("sampler"));
+                if (sweep == null) {
+                    o.println("sampler     " + settings.get("sampler"));
+                }
                 settings.put("weights", s.loaded.emaUsed() ? "EMA" : "raw");
             }
         } else {
@@ -345,22 +372,11 @@ final class EvalCommand implements Callable<Integer> {
         settings.put("data", dataPath.toString() + " (held out: " + loaded.heldOutFrom() + ")");
 
         runtime.applyThreads();
-        try (Backend be = RuntimeOptions.createBackend(runtime.backend)) {
-            if (loaded.kind() == DataLoading.Kind.IMAGES) {
-                report = images(o, be, loaded, held, trainRef, generated, count, intended);
-            } else {
-                report = vectors(be, loaded, held, trainRef, generated, count, intended);
-                if (report.settings().containsKey("warning_knn")) {
-                    o.println("warning     " + report.settings().get("warning_knn"));
-                }
-                if (held.size() < 50) {
-                    String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
-                            + "the real reference); " + moreHeldOut(loaded, held.size());
-                    o.println("warning     " + w);
-                    report = report.withSetting("warning", w);
-                }
-            }
+        if (sweep != null) {
+            return sweep(o, folder, jsonOut, loaded, held, trainRef, sweep, sweepSamples, count, intended, settings,
+                    start);
         }
+        report = score(o, loaded, held, trainRef, generated, count, intended);
         String pr = report.settings().get("precision_recall");
         if (pr != null && pr.startsWith("not computed")) {
             o.println("note        precision/recall " + pr);
@@ -396,6 +412,147 @@ final class EvalCommand implements Callable<Integer> {
         }
         o.flush();
         return 0;
+    }
+
+    /** The metrics of one sample set, with the warnings printed (a backend of the run's choice for the pairs). */
+    private MetricsReport score(PrintWriter o, DataLoading.Loaded loaded, Dataset held, Dataset trainRef,
+                                float[] generated, int count, int[] intended) {
+        MetricsReport report;
+        try (Backend be = RuntimeOptions.createBackend(runtime.backend)) {
+            if (loaded.kind() == DataLoading.Kind.IMAGES) {
+                report = images(o, be, loaded, held, trainRef, generated, count, intended);
+            } else {
+                report = vectors(be, loaded, held, trainRef, generated, count, intended);
+                if (report.settings().containsKey("warning_knn")) {
+                    o.println("warning     " + report.settings().get("warning_knn"));
+                }
+                if (held.size() < 50) {
+                    String w = "only " + held.size() + " held-out samples: the distances are noisy (compare with "
+                            + "the real reference); " + moreHeldOut(loaded, held.size());
+                    o.println("warning     " + w);
+                    report = report.withSetting("warning", w);
+                }
+            }
+        }
+        return report;
+    }
+
+    /** Most scales of a guidance sweep. */
+    static final int MAX_SWEEP = 12;
+
+    /** {@code --guidance-sweep}: 2 to {@link #MAX_SWEEP} distinct finite scales {@code >= 0}, in the order given. */
+    static List<Double> parseSweep(String text) {
+        List<Double> values = new ArrayList<>();
+        for (String part : text.split(",", -1)) {
+            double g;
+            try {
+                g = Double.parseDouble(part.strip());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--guidance-sweep: '" + part.strip() + "' is not a number; expected "
+                        + "a list such as 1,1.5,2,3,4");
+            }
+            if (!(g >= 0) || !Double.isFinite(g)) {
+                throw new IllegalArgumentException("--guidance-sweep: scales must be finite and >= 0, got " + g);
+            }
+            if (values.contains(g)) {
+                throw new IllegalArgumentException("--guidance-sweep: " + g + " is given twice");
+            }
+            values.add(g);
+        }
+        if (values.size() < 2 || values.size() > MAX_SWEEP) {
+            throw new IllegalArgumentException("--guidance-sweep needs 2 to " + MAX_SWEEP + " scales, got "
+                    + values.size() + " (one scale: --guidance)");
+        }
+        return values;
+    }
+
+    /** Metrics of the sweep's table, in this order, when the reports have them. */
+    private static final List<String> SWEEP_COLUMNS = List.of("classifier_fd", "classifier_kid", "sliced_wasserstein",
+            "precision", "recall", "coverage", "classifier_accuracy", "knn_class_accuracy");
+
+    /**
+     * Scores each scale's samples, prints one row per scale, writes the reports as a JSON list and the plot; the
+     * run's run.json keeps the metrics of a plain eval.
+     */
+    private int sweep(PrintWriter o, RunFolder folder, Path jsonOut, DataLoading.Loaded loaded, Dataset held,
+                      Dataset trainRef, List<Double> scales, List<float[]> samples, int count, int[] intended,
+                      Map<String, String> settings, long start) throws IOException {
+        Path json = jsonOut != null ? jsonOut : sweepJsonOut(folder);
+        List<MetricsReport> reports = new ArrayList<>();
+        for (int i = 0; i < scales.size(); i++) {
+            o.println("scoring     guidance " + scales.get(i));
+            MetricsReport r = score(o, loaded, held, trainRef, samples.get(i), count, intended);
+            for (Map.Entry<String, String> e : settings.entrySet()) {
+                r = r.withSetting(e.getKey(), e.getValue());
+            }
+            String sampler = settings.get("sampler");
+            if (sampler != null) {
+                r = r.withSetting("sampler", sampler.replaceAll("guidance [^,]+", "guidance " + scales.get(i)));
+            }
+            reports.add(r.withSetting("guidance", Double.toString(scales.get(i))));
+        }
+        List<String> columns = new ArrayList<>();
+        for (String c : SWEEP_COLUMNS) {
+            if (reports.get(0).metrics().containsKey(c)) {
+                columns.add(c);
+            }
+        }
+        StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));
+        for (String c : columns) {
+            head.append(String.format(Locale.ROOT, " %14s", c.replace("classifier_", "")));
+        }
+        o.println(head);
+        for (int i = 0; i < reports.size(); i++) {
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "%-9s", scales.get(i)));
+            for (String c : columns) {
+                row.append(String.format(Locale.ROOT, " %14.4g", reports.get(i).metrics().get(c)));
+            }
+            o.println(row);
+        }
+        StringBuilder list = new StringBuilder("[\n");
+        for (int i = 0; i < reports.size(); i++) {
+            list.append(reports.get(i).toJson()).append(i + 1 < reports.size() ? ",\n" : "\n");
+        }
+        list.append("]\n");
+        SampleCommand.createParent(json);
+        AtomicFiles.writeBytes(json, list.toString().getBytes(StandardCharsets.UTF_8));
+        o.println("json        " + json);
+        String name = json.getFileName().toString();
+        Path png = json.resolveSibling((name.endsWith(".json") ? name.substring(0, name.length() - 5) : name)
+                + ".png");
+        double[] g = new double[scales.size()];
+        List<Map<String, Double>> metrics = new ArrayList<>();
+        for (int i = 0; i < g.length; i++) {
+            g[i] = scales.get(i);
+            metrics.add(reports.get(i).metrics());
+        }
+        Plots.guidanceSweep(png, g, metrics, "guidance sweep");
+        o.println("plot        " + png);
+        o.printf(Locale.ROOT, "time        %.1f s%n", (System.nanoTime() - start) / 1e9);
+        o.flush();
+        return 0;
+    }
+
+    /** Where a sweep goes without {@code --out}: eval-guidance.json in the run folder, else in the working one. */
+    private static Path sweepJsonOut(RunFolder folder) {
+        return (folder != null ? folder.root() : Path.of("")).resolve("eval-guidance.json").toAbsolutePath()
+                .normalize();
+    }
+
+    /** Refuses to replace a file that is not a sweep written by this command. */
+    private static void refuseForeignSweep(Path file) throws IOException {
+        if (!Files.exists(file)) {
+            return;
+        }
+        try {
+            com.fasterxml.jackson.databind.JsonNode node = RunJson.JSON.readTree(file.toFile());
+            if (!node.isArray() || node.isEmpty() || !node.get(0).has("metrics")) {
+                throw new IllegalArgumentException();
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("--out: " + file + " exists and is not a guidance sweep of this "
+                    + "command; refusing to overwrite it (delete it or give --out another name)");
+        }
     }
 
     /**
@@ -590,18 +747,27 @@ final class EvalCommand implements Callable<Integer> {
         // uint8 images: a model's out-of-range pixels would otherwise move the features of images no one sees
         float[] generated = raw.clone();
         long clipped = 0;
+        long far = 0;
+        float min = Float.POSITIVE_INFINITY;
         for (int i = 0; i < generated.length; i++) {
             float v = generated[i];
+            min = Math.min(min, v);
             if (v < -1f || v > 1f) {
                 generated[i] = Math.max(-1f, Math.min(1f, v));
                 clipped++;
+                far += Math.abs(v) > 2f ? 1 : 0;
             }
         }
         String clipNote = String.format(Locale.ROOT, "samples clipped to the data's range [-1, 1], as their images "
                 + "are: %.1f %% of the values were outside", 100.0 * clipped / Math.max(1, generated.length));
-        if (clipped > 0.05 * generated.length) {
-            o.println("warning     " + clipNote + " (samples of another scale, e.g. [0, 1] or 0..255 stored as floats,"
-                    + " need mapping to [-1, 1] first)");
+        // a model overshoots saturated pixels a little (that is what the clipping is for); another scale is far out
+        if (far > 0.05 * generated.length) {
+            o.println(String.format(Locale.ROOT, "warning     %.0f %% of the sample values lie beyond ±2: samples of "
+                    + "another scale (0..255 stored as floats?) need mapping to the data's [-1, 1] first",
+                    100.0 * far / generated.length));
+        } else if (min >= 0f && darkShare(held) > 0.1) {
+            o.println("warning     no sample value is below 0 while the data's pixels reach -1: images in [0, 1]? "
+                    + "map them to [-1, 1] (2x - 1) first");
         }
         if (count < 100) {
             o.println("warning     only " + count + " samples: the FD, kernel distance and precision/recall are mostly "
@@ -760,6 +926,16 @@ final class EvalCommand implements Callable<Integer> {
                 + " disjoint held-out subset" + (repeats > 1 ? "s" : "") + ": precision and recall with k = " + kPr
                 + " (Kynkaanniemi et al. 2019), density and coverage with k = " + kDc + " (Naeem et al. 2020); low "
                 + "precision: samples off the data, low recall or coverage: parts of the data never sampled");
+    }
+
+    /** The share of a dataset's values below -0.5 (dark pixels, for the [0, 1] warning). */
+    private static double darkShare(Dataset d) {
+        float[] v = d.toArray();
+        long dark = 0;
+        for (float x : v) {
+            dark += x < -0.5f ? 1 : 0;
+        }
+        return (double) dark / Math.max(1, v.length);
     }
 
     /** Disjoint held-out subsets precision and recall are averaged over, at most. */

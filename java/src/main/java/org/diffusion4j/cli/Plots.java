@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /** Plots of a run, rendered headless with XChart and written as PNG atomically. */
 final class Plots {
@@ -109,6 +110,76 @@ final class Plots {
         }
         byte[] bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
         AtomicFiles.writeBytes(png, bytes);
+    }
+
+    /**
+     * A guidance sweep ({@code eval --guidance-sweep}): two panels side by side, the distances (each metric over its
+     * value at the first guidance, so that FD and kernel distance share an axis) and the fractions (precision,
+     * recall, coverage, class accuracy), against the guidance scale. Metrics absent from a report are skipped.
+     *
+     * @param guidance the scales, ascending as given
+     * @param metrics  one report's metrics per scale
+     */
+    static void guidanceSweep(Path png, double[] guidance, List<Map<String, Double>> metrics, String title)
+            throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        XYChart distances = new XYChartBuilder().width(560).height(420).title(title + ": distances")
+                .xAxisTitle("guidance scale").yAxisTitle("relative to guidance " + guidance[0]).build();
+        XYChart fractions = new XYChartBuilder().width(560).height(420).title(title + ": fractions")
+                .xAxisTitle("guidance scale").yAxisTitle("fraction").build();
+        int c = 0;
+        for (String key : List.of("classifier_fd", "classifier_kid", "sliced_wasserstein", "mmd2_u")) {
+            double[] y = column(metrics, key);
+            if (y != null && y[0] != 0) {
+                double first = y[0];
+                for (int i = 0; i < y.length; i++) {
+                    y[i] /= first;
+                }
+                XYSeries sr = distances.addSeries(key, guidance, y);
+                sr.setMarker(SeriesMarkers.CIRCLE);
+                sr.setLineColor(PALETTE[c % PALETTE.length]);
+                sr.setMarkerColor(PALETTE[c++ % PALETTE.length]);
+            }
+        }
+        for (String key : List.of("precision", "recall", "coverage", "classifier_accuracy", "knn_class_accuracy")) {
+            double[] y = column(metrics, key);
+            if (y != null) {
+                XYSeries sr = fractions.addSeries(key, guidance, y);
+                sr.setMarker(SeriesMarkers.CIRCLE);
+                sr.setLineColor(PALETTE[c % PALETTE.length]);
+                sr.setMarkerColor(PALETTE[c++ % PALETTE.length]);
+            }
+        }
+        fractions.getStyler().setYAxisMin(0.0).setYAxisMax(1.0);
+        for (XYChart chart : List.of(distances, fractions)) {
+            chart.getStyler().setChartBackgroundColor(Color.WHITE);
+            chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
+            chart.getStyler().setLegendLayout(org.knowm.xchart.style.Styler.LegendLayout.Horizontal);
+        }
+        java.awt.image.BufferedImage left = BitmapEncoder.getBufferedImage(distances);
+        java.awt.image.BufferedImage right = BitmapEncoder.getBufferedImage(fractions);
+        java.awt.image.BufferedImage both = new java.awt.image.BufferedImage(left.getWidth() + right.getWidth(),
+                Math.max(left.getHeight(), right.getHeight()), java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.awt.Graphics2D g = both.createGraphics();
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, both.getWidth(), both.getHeight());
+        g.drawImage(left, 0, 0, null);
+        g.drawImage(right, left.getWidth(), 0, null);
+        g.dispose();
+        org.diffusion4j.io.ImageGrid.writePng(png, both);
+    }
+
+    /** The values of {@code key} across the reports, or null when a report lacks it. */
+    private static double[] column(List<Map<String, Double>> metrics, String key) {
+        double[] y = new double[metrics.size()];
+        for (int i = 0; i < y.length; i++) {
+            Double v = metrics.get(i).get(key);
+            if (v == null) {
+                return null;
+            }
+            y[i] = v;
+        }
+        return y;
     }
 
     /**

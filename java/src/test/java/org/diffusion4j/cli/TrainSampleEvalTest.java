@@ -257,6 +257,36 @@ class TrainSampleEvalTest {
         JsonNode latest = JSON.readTree(run.resolve("eval.json").toFile()).get("metrics");
         assertFalse(latest.has("precision"), latest.toString());
         assertEquals(latest, JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics"));
+
+        // --guidance-sweep: one report per scale (the same noise each), a table, a plot; run.json left alone; the
+        // first scale's report equals a plain eval at that guidance
+        Result plain = run("eval", "--checkpoint", run.toString(), "--n", "12", "--reference", "30", "--steps", "2",
+                "--batch", "4", "--guidance", "1", "--backend", "cpu", "--cache-dir", cache.toString(), "--out",
+                dir.resolve("g1.json").toString());
+        assertEquals(0, plain.code(), plain::toString);
+        JsonNode runMetrics = JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics");
+        Result sw = run("eval", "--checkpoint", run.toString(), "--n", "12", "--reference", "30", "--steps", "2",
+                "--batch", "4", "--guidance-sweep", "1,3", "--backend", "cpu", "--cache-dir", cache.toString());
+        assertEquals(0, sw.code(), sw::toString);
+        JsonNode list = JSON.readTree(run.resolve("eval-guidance.json").toFile());
+        assertEquals(2, list.size(), list.toString());
+        assertEquals("1.0", list.get(0).get("settings").get("guidance").asText());
+        assertEquals("3.0", list.get(1).get("settings").get("guidance").asText());
+        assertTrue(list.get(1).get("settings").get("sampler").asText().contains("guidance 3.0"), list.toString());
+        assertEquals(JSON.readTree(dir.resolve("g1.json").toFile()).get("metrics"), list.get(0).get("metrics"));
+        assertNotEquals(list.get(0).get("metrics"), list.get(1).get("metrics"));
+        assertNotNull(ImageIO.read(run.resolve("eval-guidance.png").toFile()), "the plot");
+        assertTrue(sw.out().contains("guidance ") && sw.out().lines().anyMatch(l -> l.startsWith("3.0 ")),
+                sw::toString);
+        assertEquals(runMetrics, JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics"));
+        for (String[] bad : new String[][] {{"--guidance-sweep", "2"}, {"--guidance-sweep", "1,1"},
+            {"--guidance-sweep", "1,x"}, {"--guidance-sweep", "1,-2"}, {"--guidance-sweep", "1,2", "--guidance", "2"}}) {
+            List<String> args = new ArrayList<>(List.of("eval", "--checkpoint", run.toString(), "--backend", "cpu"));
+            args.addAll(List.of(bad));
+            Result b = run(args.toArray(String[]::new));
+            assertEquals(1, b.code(), b::toString);
+            assertTrue(b.err().contains("--guidance"), b::toString);
+        }
         try (var s = Files.list(cache)) {
             assertEquals(1, s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).count());
         }
@@ -323,16 +353,24 @@ class TrainSampleEvalTest {
                     ? String.format(java.util.Locale.ROOT, "%.1f %%", 100.0 * outside / pushed.length) : "0.0 %"),
                     j.toString());
             assertEquals(p != far, c.out().contains("holds integer images"), c::toString);
-            assertEquals(p == far && outside > 0.05 * pushed.length, c.out().contains("warning     samples clipped"),
-                    c::toString);                                // a warning above 5 % of the values
+            assertEquals(p == far && outside > 0.05 * pushed.length, c.out().contains("lie beyond ±2"),
+                    c::toString);                                // values beyond ±2 in over 5 % of the values
         }
         Path f255 = dir.resolve("f255.npy");                 // pixels 0..255 stored as floats: mostly outside
         Npy.write(f255, raw, 30, 1, 16, 16);
         Result w = run("eval", "--samples", f255.toString(), "--data", data.toString(), "--backend", "cpu",
                 "--cache-dir", cache.toString());
         assertEquals(0, w.code(), w::toString);
-        assertTrue(w.out().contains("warning     samples clipped") && w.out().contains("need mapping to [-1, 1]"),
-                w::toString);
+        assertTrue(w.out().contains("lie beyond ±2: samples of another scale"), w::toString);
+        float[] unit = new float[raw.length];                 // pixels in [0, 1]
+        for (int i = 0; i < unit.length; i++) {
+            unit[i] = raw[i] / 255f;
+        }
+        Path f01 = dir.resolve("f01.npy");
+        Npy.write(f01, unit, 30, 1, 16, 16);
+        Result w01 = run("eval", "--samples", f01.toString(), "--data", data.toString(), "--backend", "cpu",
+                "--cache-dir", cache.toString());
+        assertTrue(w01.out().contains("images in [0, 1]? map them to [-1, 1]"), w01::toString);
         ints[7] = 300;
         Npy.writeInt32(i32, ints, 30, 1, 16, 16);
         Result bad = run("eval", "--samples", i32.toString(), "--data", data.toString(), "--backend", "cpu",
