@@ -51,6 +51,10 @@ import java.util.concurrent.Callable;
  * precision, recall, density and coverage ({@link PrecisionRecall}; classifier features, or standardised vectors) at
  * equal set sizes, with a real-data reference.
  *
+ * <p>With {@code --guidance-sweep G1,G2,...} the checkpoint is sampled at each scale from the same noise and each
+ * sample set scored as above; a table, a JSON list of the reports and a plot against the scale are written, and
+ * run.json is left alone.
+ *
  * <p>Prints the report and writes it as JSON ({@code --out}, default {@code eval.json} in the run folder of the
  * checkpoint, else in the working folder; for {@code --samples x.npy}, {@code x.eval.json} beside it); a checkpoint
  * inside a run folder also gets the metrics in its {@code run.json}.
