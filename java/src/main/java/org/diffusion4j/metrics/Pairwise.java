@@ -469,11 +469,47 @@ public final class Pairwise {
         return true;
     }
 
+    /** What runs on each product tile: {@code c} holds {@code [i1 − i0, j1 − j0]}, {@code rows} has {@code i1 − i0}. */
+    @FunctionalInterface
+    private interface ProductTile {
+        void accept(int i0, int j0, Tensor c, Tensor rows);
+    }
+
+    /**
+     * Every tile {@code c = alpha · left[i0:i1] · right[j0:j1]ᵀ} ({@code T x T}, the edge tiles smaller), on the
+     * backend, to {@code body}; with {@code upper} only the tiles with {@code j0 >= i0} (a symmetric sum).
+     */
+    private void forEachProductTile(TensorScope scope, Tensor left, Tensor right, float alpha, boolean upper,
+                                    ProductTile body) {
+        Backend be = backend;
+        int n = (int) left.shape(0);
+        int m = (int) right.shape(0);
+        int t = tile;
+        Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
+        Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
+        for (int i0 = 0; i0 < n; i0 += t) {
+            int i1 = Math.min(n, i0 + t);
+            Tensor ai = left.slice(0, i0, i1);
+            for (int j0 = upper ? i0 : 0; j0 < m; j0 += t) {
+                int j1 = Math.min(m, j0 + t);
+                Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
+                be.gemm(false, true, alpha, ai, right.slice(0, j0, j1), 0f, c);
+                body.accept(i0, j0, c, rowBuf.slice(0, 0, i1 - i0));
+            }
+        }
+    }
+
+    /** {@code Σ} of a row-sum tensor's values, in float64. */
+    private static double sum(Tensor rows) {
+        double s = 0;
+        for (float v : rows.toFloatArray()) {
+            s += v;
+        }
+        return s;
+    }
+
     private double gemmSum(PointSet a, PointSet b, Kind kind, double gamma) {
         boolean symmetric = a == b;
-        int n = a.size();
-        int m = b.size();
-        int k2 = a.dim() + 2;
         double[] mean = pooledMean(a, b);
         float[] la = augmented(a, mean, true);
         float[] rb = augmented(b, mean, false);
@@ -481,45 +517,29 @@ public final class Pairwise {
             return hostSum(a, b, kind, gamma);                          // ‖x − μ‖² beyond float32: float64 instead
         }
         Backend be = backend;
-        double total = 0;
+        double[] total = {0};
         try (TensorScope scope = TensorScope.open()) {
-            Tensor left = be.fromArray(scope, la, n, k2);                           // [N, D + 2]
-            Tensor right = be.fromArray(scope, rb, m, k2);                          // [M, D + 2]
-            int t = tile;
-            Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
-            Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
+            Tensor left = be.fromArray(scope, la, a.size(), a.dim() + 2);           // [N, D + 2]
+            Tensor right = be.fromArray(scope, rb, b.size(), a.dim() + 2);          // [M, D + 2]
             float alpha = kind == Kind.RBF ? (float) -gamma : 1f;
-            for (int i0 = 0; i0 < n; i0 += t) {
-                int i1 = Math.min(n, i0 + t);
-                Tensor ai = left.slice(0, i0, i1);                                  // [ti, D + 2]
-                for (int j0 = symmetric ? i0 : 0; j0 < m; j0 += t) {
-                    int j1 = Math.min(m, j0 + t);
-                    Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
-                    be.gemm(false, true, alpha, ai, right.slice(0, j0, j1), 0f, c);  // [ti, tj]: α‖a_i − b_j‖²
-                    if (kind == Kind.RBF) {
-                        be.binary(Ops.Binary.MIN, c, 0f, c);                         // rounding can make d² < 0
-                        be.unary(Ops.Unary.EXP, c, c);                               // exp(−γ d²) ≤ 1
-                    } else {
-                        be.binary(Ops.Binary.MAX, c, 0f, c);                         // rounding can make d² < 0
-                        be.unary(Ops.Unary.SQRT, c, c);                              // d
-                    }
-                    Tensor rows = rowBuf.slice(0, 0, i1 - i0);                       // [ti]
-                    be.reduceLastDim(Ops.Reduce.SUM, c, rows);
-                    double s = 0;
-                    for (float v : rows.toFloatArray()) {
-                        s += v;
-                    }
-                    total += symmetric && j0 != i0 ? 2 * s : s;
+            forEachProductTile(scope, left, right, alpha, symmetric, (i0, j0, c, rows) -> {   // α‖a_i − b_j‖²
+                if (kind == Kind.RBF) {
+                    be.binary(Ops.Binary.MIN, c, 0f, c);                             // rounding can make d² < 0
+                    be.unary(Ops.Unary.EXP, c, c);                                   // exp(−γ d²) ≤ 1
+                } else {
+                    be.binary(Ops.Binary.MAX, c, 0f, c);                             // rounding can make d² < 0
+                    be.unary(Ops.Unary.SQRT, c, c);                                  // d
                 }
-            }
+                be.reduceLastDim(Ops.Reduce.SUM, c, rows);
+                double s = sum(rows);
+                total[0] += symmetric && j0 != i0 ? 2 * s : s;
+            });
         }
-        return total;
+        return total[0];
     }
 
     private double[] gemmNearest(PointSet q, PointSet r) {
         int n = q.size();
-        int m = r.size();
-        int k2 = q.dim() + 2;
         double[] mean = pooledMean(q, r);
         float[] lq = augmented(q, mean, true);
         float[] rr = augmented(r, mean, false);
@@ -530,26 +550,15 @@ public final class Pairwise {
         double[] best = new double[n];                                              // max over tiles of −d²
         Arrays.fill(best, Double.NEGATIVE_INFINITY);
         try (TensorScope scope = TensorScope.open()) {
-            Tensor left = be.fromArray(scope, lq, n, k2);
-            Tensor right = be.fromArray(scope, rr, m, k2);
-            int t = tile;
-            Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
-            Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
-            for (int i0 = 0; i0 < n; i0 += t) {
-                int i1 = Math.min(n, i0 + t);
-                Tensor ai = left.slice(0, i0, i1);
-                for (int j0 = 0; j0 < m; j0 += t) {
-                    int j1 = Math.min(m, j0 + t);
-                    Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
-                    be.gemm(false, true, -1f, ai, right.slice(0, j0, j1), 0f, c);    // [ti, tj]: −d²
-                    Tensor rows = rowBuf.slice(0, 0, i1 - i0);
-                    be.reduceLastDim(Ops.Reduce.MAX, c, rows);                       // −min_j d²
-                    float[] h = rows.toFloatArray();
-                    for (int i = 0; i < h.length; i++) {
-                        best[i0 + i] = Math.max(best[i0 + i], h[i]);
-                    }
+            Tensor left = be.fromArray(scope, lq, n, q.dim() + 2);
+            Tensor right = be.fromArray(scope, rr, r.size(), q.dim() + 2);
+            forEachProductTile(scope, left, right, -1f, false, (i0, j0, c, rows) -> {          // −d²
+                be.reduceLastDim(Ops.Reduce.MAX, c, rows);                           // −min_j d²
+                float[] h = rows.toFloatArray();
+                for (int i = 0; i < h.length; i++) {
+                    best[i0 + i] = Math.max(best[i0 + i], h[i]);
                 }
-            }
+            });
         }
         for (int i = 0; i < n; i++) {
             best[i] = Math.sqrt(Math.max(0, -best[i]));
@@ -562,23 +571,14 @@ public final class Pairwise {
         try (TensorScope scope = TensorScope.open()) {
             Tensor left = be.fromArray(scope, la, n, k2);
             Tensor right = be.fromArray(scope, rb, m, k2);
-            int t = tile;
-            Tensor tileBuf = be.empty(scope, DType.F32, (long) Math.min(t, n) * Math.min(t, m));
-            double[] host = new double[Math.min(t, n) * Math.min(t, m)];
-            for (int i0 = 0; i0 < n; i0 += t) {
-                int i1 = Math.min(n, i0 + t);
-                Tensor ai = left.slice(0, i0, i1);
-                for (int j0 = 0; j0 < m; j0 += t) {
-                    int j1 = Math.min(m, j0 + t);
-                    Tensor c = tileBuf.slice(0, 0, (long) (i1 - i0) * (j1 - j0)).reshape(i1 - i0, j1 - j0);
-                    be.gemm(false, true, 1f, ai, right.slice(0, j0, j1), 0f, c);     // [ti, tj]: d²
-                    float[] f = c.toFloatArray();
-                    for (int q = 0; q < f.length; q++) {
-                        host[q] = Math.max(0, f[q]);                                // rounding can make d² < 0
-                    }
-                    visitor.visit(i0, j0, i1 - i0, j1 - j0, host);
+            double[] host = new double[Math.min(tile, n) * Math.min(tile, m)];
+            forEachProductTile(scope, left, right, 1f, false, (i0, j0, c, rows) -> {           // d²
+                float[] f = c.toFloatArray();
+                for (int q = 0; q < f.length; q++) {
+                    host[q] = Math.max(0, f[q]);                                    // rounding can make d² < 0
                 }
-            }
+                visitor.visit(i0, j0, (int) c.shape(0), (int) c.shape(1), host);
+            });
         }
     }
 
@@ -586,41 +586,24 @@ public final class Pairwise {
         boolean symmetric = a == b;
         int n = a.size();
         int m = b.size();
-        int d = a.dim();
         Backend be = backend;
-        double total = 0;
+        double[] total = {0};
         try (TensorScope scope = TensorScope.open()) {
-            Tensor left = be.fromArray(scope, a.values(), n, d);
-            Tensor right = symmetric ? left : be.fromArray(scope, b.values(), m, d);
-            int t = tile;
-            long cap = (long) Math.min(t, n) * Math.min(t, m);
-            Tensor tileBuf = be.empty(scope, DType.F32, cap);
-            Tensor powBuf = be.empty(scope, DType.F32, cap);
-            Tensor rowBuf = be.empty(scope, DType.F32, Math.min(t, n));
-            for (int i0 = 0; i0 < n; i0 += t) {
-                int i1 = Math.min(n, i0 + t);
-                Tensor ai = left.slice(0, i0, i1);
-                for (int j0 = symmetric ? i0 : 0; j0 < m; j0 += t) {
-                    int j1 = Math.min(m, j0 + t);
-                    long cells = (long) (i1 - i0) * (j1 - j0);
-                    Tensor c = tileBuf.slice(0, 0, cells).reshape(i1 - i0, j1 - j0);
-                    Tensor pw = powBuf.slice(0, 0, cells).reshape(i1 - i0, j1 - j0);
-                    be.gemm(false, true, gamma, ai, right.slice(0, j0, j1), 0f, c);   // γ a_i·b_j
-                    be.binary(Ops.Binary.ADD, c, coef0, c);                           // base = γ a·b + c
-                    be.copy(c, pw);
-                    for (int p = 1; p < degree; p++) {
-                        be.binary(Ops.Binary.MUL, pw, c, pw);                         // base^p
-                    }
-                    Tensor rows = rowBuf.slice(0, 0, i1 - i0);
-                    be.reduceLastDim(Ops.Reduce.SUM, pw, rows);
-                    double s = 0;
-                    for (float v : rows.toFloatArray()) {
-                        s += v;
-                    }
-                    total += symmetric && j0 != i0 ? 2 * s : s;
+            Tensor left = be.fromArray(scope, a.values(), n, a.dim());
+            Tensor right = symmetric ? left : be.fromArray(scope, b.values(), m, a.dim());
+            Tensor powBuf = be.empty(scope, DType.F32, (long) Math.min(tile, n) * Math.min(tile, m));
+            forEachProductTile(scope, left, right, gamma, symmetric, (i0, j0, c, rows) -> {    // γ a_i·b_j
+                Tensor pw = powBuf.slice(0, 0, c.numel()).reshape(c.shape());
+                be.binary(Ops.Binary.ADD, c, coef0, c);                               // base = γ a·b + c
+                be.copy(c, pw);
+                for (int p = 1; p < degree; p++) {
+                    be.binary(Ops.Binary.MUL, pw, c, pw);                             // base^p
                 }
-            }
+                be.reduceLastDim(Ops.Reduce.SUM, pw, rows);
+                double s = sum(rows);
+                total[0] += symmetric && j0 != i0 ? 2 * s : s;
+            });
         }
-        return total;
+        return total[0];
     }
 }
