@@ -328,17 +328,7 @@ public final class Pairwise {
 
     /** {@code max_i ‖p_i‖} in float64. */
     private static double maxNorm(PointSet p) {
-        int d = p.dim();
-        float[] v = p.values();
-        double best = 0;
-        for (int i = 0; i < p.size(); i++) {
-            double s = 0;
-            for (int k = 0; k < d; k++) {
-                s += (double) v[i * d + k] * v[i * d + k];
-            }
-            best = Math.max(best, s);
-        }
-        return Math.sqrt(best);
+        return Math.sqrt(maxCentredNorm2(p, new double[p.dim()]));
     }
 
     private static double hostPolynomialSum(PointSet a, PointSet b, int degree, double gamma, double coef0) {
