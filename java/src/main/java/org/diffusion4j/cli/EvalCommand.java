@@ -255,6 +255,10 @@ final class EvalCommand implements Callable<Integer> {
                 }
                 loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
+                if (sweep != null && s.model().numClasses() == 0) {
+                    throw new IllegalArgumentException("--guidance-sweep needs a class-conditional model; "
+                            + s.file.getFileName() + " is unconditional");
+                }
                 SampleCommand.Result r = null;
                 for (Double g : sweep != null ? sweep : java.util.Collections.singletonList(guidance)) {
                     if (sweep != null) {
@@ -444,7 +448,7 @@ final class EvalCommand implements Callable<Integer> {
     /** Most scales of a guidance sweep. */
     static final int MAX_SWEEP = 12;
 
-    /** {@code --guidance-sweep}: 2 to {@link #MAX_SWEEP} distinct finite scales {@code >= 0}, in the order given. */
+    /** {@code --guidance-sweep}: 2 to {@link #MAX_SWEEP} distinct finite scales {@code >= 0}, sorted ascending. */
     static List<Double> parseSweep(String text) {
         List<Double> values = new ArrayList<>();
         for (String part : text.split(",", -1)) {
@@ -467,6 +471,7 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--guidance-sweep needs 2 to " + MAX_SWEEP + " scales, got "
                     + values.size() + " (one scale: --guidance)");
         }
+        values.sort(null);                                 // ascending, for the table and the plot's lines
         return values;
     }
 
@@ -521,9 +526,7 @@ final class EvalCommand implements Callable<Integer> {
         SampleCommand.createParent(json);
         AtomicFiles.writeBytes(json, list.toString().getBytes(StandardCharsets.UTF_8));
         o.println("json        " + json);
-        String name = json.getFileName().toString();
-        Path png = json.resolveSibling((name.endsWith(".json") ? name.substring(0, name.length() - 5) : name)
-                + ".png");
+        Path png = sweepPlot(json);
         double[] g = new double[scales.size()];
         List<Map<String, Double>> metrics = new ArrayList<>();
         for (int i = 0; i < g.length; i++) {
@@ -543,9 +546,22 @@ final class EvalCommand implements Callable<Integer> {
                 .normalize();
     }
 
-    /** Refuses to replace a file that is not a sweep written by this command. */
+    /** The plot beside a sweep's JSON: the same name, {@code .png}. */
+    static Path sweepPlot(Path json) {
+        String name = json.getFileName().toString();
+        return json.resolveSibling((name.endsWith(".json") ? name.substring(0, name.length() - 5) : name) + ".png");
+    }
+
+    /**
+     * Refuses to replace a file that is not a sweep written by this command, or a PNG beside it that is not that
+     * sweep's plot (a sample grid, a run's loss.png): both checked before any sampling.
+     */
     private static void refuseForeignSweep(Path file) throws IOException {
         if (!Files.exists(file)) {
+            if (Files.exists(sweepPlot(file))) {
+                throw new IllegalArgumentException("--out: " + sweepPlot(file) + " exists, and the sweep's plot would "
+                        + "replace it; refusing (give --out another name)");
+            }
             return;
         }
         try {

@@ -63,6 +63,9 @@ final class InfoCommand implements Callable<Integer> {
         o.println("file        " + file.toAbsolutePath().normalize() + " (" + String.format(Locale.ROOT, "%,d",
                 Files.size(file)) + " bytes)");
         String kind = info.training() == null ? "weights without a training configuration (sample and eval need one)"
+                : info.hasOptimizer() && info.metadata().containsKey(TrainCommand.KEY_HELD_OUT_LOSS)
+                ? "training checkpoint of the run's lowest held-out loss (train --resume continues from "
+                + "latest.safetensors; --init-from this file trains on from here)"
                 : info.hasOptimizer() ? "training checkpoint (with optimizer state: train --resume continues it)"
                 : "export of " + ("ema".equals(info.metadata().get(Checkpoint.KEY_WEIGHTS)) ? "EMA" : "raw")
                 + " weights";

@@ -114,26 +114,29 @@ final class Plots {
 
     /**
      * A guidance sweep ({@code eval --guidance-sweep}): two panels side by side, the distances (each metric over its
-     * value at the first guidance, so that FD and kernel distance share an axis) and the fractions (precision,
+     * largest magnitude across the scales, so that FD and kernel distance share an axis) and the fractions (precision,
      * recall, coverage, class accuracy), against the guidance scale. Metrics absent from a report are skipped.
      *
-     * @param guidance the scales, ascending as given
+     * @param guidance the scales, ascending
      * @param metrics  one report's metrics per scale
      */
     static void guidanceSweep(Path png, double[] guidance, List<Map<String, Double>> metrics, String title)
             throws IOException {
         System.setProperty("java.awt.headless", "true");
         XYChart distances = new XYChartBuilder().width(560).height(420).title(title + ": distances")
-                .xAxisTitle("guidance scale").yAxisTitle("relative to guidance " + guidance[0]).build();
+                .xAxisTitle("guidance scale").yAxisTitle("over its largest magnitude").build();
         XYChart fractions = new XYChartBuilder().width(560).height(420).title(title + ": fractions")
                 .xAxisTitle("guidance scale").yAxisTitle("fraction").build();
         int c = 0;
         for (String key : List.of("classifier_fd", "classifier_kid", "sliced_wasserstein", "mmd2_u")) {
             double[] y = column(metrics, key);
-            if (y != null && y[0] != 0) {
-                double first = y[0];
+            double big = 0;
+            for (int i = 0; y != null && i < y.length; i++) {
+                big = Math.max(big, Math.abs(y[i]));
+            }
+            if (big > 0) {                      // each over its largest |value|: signs kept (MMD² may be < 0)
                 for (int i = 0; i < y.length; i++) {
-                    y[i] /= first;
+                    y[i] /= big;
                 }
                 XYSeries sr = distances.addSeries(key, guidance, y);
                 sr.setMarker(SeriesMarkers.CIRCLE);

@@ -674,7 +674,8 @@ final class TrainCommand implements Callable<Integer> {
                 List<double[]> heldLosses = new ArrayList<>();
                 Dataset heldOutSet = opts.heldOutLossEvery() > 0 ? heldOutForLoss(loaded, opts, imageShape, scaling,
                         net.numClasses(), note -> o.println("note        " + note)) : null;
-                double[] best = {bestSoFar(folder)};        // the held-out loss of checkpoints/best.safetensors
+                // the lowest held-out loss measured so far: best.safetensors, when there is one, holds its step
+                double[] best = {Double.POSITIVE_INFINITY};
                 if (resume) {
                     restore(trainer, folder);
                     losses.addAll(readLosses(folder.lossCsv(), trainer.completedSteps()));
@@ -685,6 +686,22 @@ final class TrainCommand implements Callable<Integer> {
                         o.printf(Locale.ROOT, "the run has already completed %d of %d steps; nothing to do (raise "
                                 + "--steps to continue)%n", trainer.completedSteps(), opts.steps());
                         return 0;
+                    }
+                    best[0] = reconcileBest(folder, trainer.completedSteps(), heldLosses,
+                            note -> o.println("note        " + note));
+                    long c = trainer.completedSteps();
+                    if (heldOutSet != null && c % opts.heldOutLossEvery() == 0
+                            && (heldLosses.isEmpty() || heldLosses.get(heldLosses.size() - 1)[0] != c)) {
+                        // a stop during the step that was due one: measured now, so that the curve has no gap
+                        double h = trainer.heldOutLoss(heldOutSet, HELD_OUT_LOSS_SAMPLES);
+                        o.printf(Locale.ROOT, "held-out    loss %.4f at step %d (measured on resuming: the stop "
+                                + "came before it)%n", h, c);
+                        heldLosses.add(new double[] {c, h});
+                        if (h < best[0]) {
+                            saveBest(trainer, folder, extraMeta, h);
+                            best[0] = h;
+                        }
+                        writeLosses(folder, losses, heldLosses);
                     }
                 }
                 save(run, folder);
@@ -734,8 +751,8 @@ final class TrainCommand implements Callable<Integer> {
                         boolean last = done == total;
                         // measured before the stop check below (a stop asked for meanwhile still checkpoints this
                         // step), written after the checkpoint (a failing write loses nothing)
-                        Double held = heldOutSet != null && !stopRequested
-                                && (last || done % opts.heldOutLossEvery() == 0)
+                        Double held = heldOutSet != null
+                                && (last || (!stopRequested && done % opts.heldOutLossEvery() == 0))
                                 ? heldOutLoss(trainer, heldOutSet, done, losses, progress) : null;
                         if (held != null) {
                             heldLosses.add(new double[] {done, held});
@@ -801,9 +818,7 @@ final class TrainCommand implements Callable<Integer> {
                         }
                         if (held != null) {
                             if (held < best[0]) {                 // before the CSV: its minimum never outruns the file
-                                Map<String, String> meta = new LinkedHashMap<>(extraMeta);
-                                meta.put(KEY_HELD_OUT_LOSS, Double.toString(held));
-                                Checkpoint.save(trainer, folder.bestCheckpoint(), meta);
+                                saveBest(trainer, folder, extraMeta, held);
                                 best[0] = held;
                                 progress.note(String.format(Locale.ROOT, "best        held-out loss %.4f at step %d: "
                                         + "%s", held, done, folder.relative(folder.bestCheckpoint())));
@@ -1263,19 +1278,55 @@ final class TrainCommand implements Callable<Integer> {
     /** Metadata of {@code checkpoints/best.safetensors}: the held-out loss that made it the best. */
     static final String KEY_HELD_OUT_LOSS = "d4j.held_out_loss";
 
-    /** The held-out loss recorded in the run's best checkpoint, or +∞ when there is none (or it cannot be read). */
-    private static double bestSoFar(RunFolder folder) {
-        Path best = folder.bestCheckpoint();
-        if (!Files.isRegularFile(best)) {
-            return Double.POSITIVE_INFINITY;
+    /** Writes {@code checkpoints/best.safetensors}: the trainer now, with its held-out loss in the metadata. */
+    private static void saveBest(Trainer trainer, RunFolder folder, Map<String, String> extraMeta, double loss)
+            throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>(extraMeta);
+        meta.put(KEY_HELD_OUT_LOSS, Double.toString(loss));
+        Checkpoint.save(trainer, folder.bestCheckpoint(), meta);
+    }
+
+    /**
+     * On resuming: the lowest held-out loss of the curve so far (the threshold a new best must beat), with
+     * {@code best.safetensors} kept only when it is that measurement's checkpoint (its step within the resumed run
+     * and its loss that minimum); one from steps the resumed run drops (a stop after it, before the next
+     * checkpoint), damaged or of another value is removed with a note, so the file never claims a best the curve
+     * does not show.
+     */
+    private static double reconcileBest(RunFolder folder, long completed, List<double[]> heldLosses,
+                                        java.util.function.Consumer<String> note) throws IOException {
+        double min = Double.POSITIVE_INFINITY;
+        long at = -1;
+        for (double[] h : heldLosses) {
+            if (h[1] < min) {
+                min = h[1];
+                at = (long) h[0];
+            }
         }
+        Path file = folder.bestCheckpoint();
+        if (!Files.exists(file)) {
+            if (at >= 0) {
+                note.accept(folder.relative(file) + " is missing: it is written again when a held-out loss beats the "
+                        + "run's lowest so far (" + min + " at step " + at + ")");
+            }
+            return min;
+        }
+        String why;
         try {
-            String v = Checkpoint.readInfo(best).metadata().get(KEY_HELD_OUT_LOSS);
-            double d = v == null ? Double.NaN : Double.parseDouble(v);
-            return Double.isFinite(d) ? d : Double.POSITIVE_INFINITY;
+            Checkpoint.Info info = Checkpoint.readInfo(file);
+            String v = info.metadata().get(KEY_HELD_OUT_LOSS);
+            why = info.step() > completed ? "is from step " + info.step() + ", past the resumed step " + completed
+                    : v == null || Double.parseDouble(v) != min ? "does not hold the lowest held-out loss of the "
+                    + "curve (" + min + " at step " + at + ")" : null;
         } catch (IOException | RuntimeException e) {
-            return Double.POSITIVE_INFINITY;                          // a damaged file is replaced at the next best
+            why = "cannot be read (" + e.getMessage() + ")";
         }
+        if (why != null) {
+            Files.delete(file);
+            note.accept(folder.relative(file) + " " + why + ": removed; it is written again when a held-out loss "
+                    + "beats the run's lowest so far" + (at >= 0 ? " (" + min + " at step " + at + ")" : ""));
+        }
+        return min;
     }
 
     private static Double heldOutLoss(Trainer trainer, Dataset heldOut, long done, List<double[]> losses,

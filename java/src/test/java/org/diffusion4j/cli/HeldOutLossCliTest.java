@@ -36,6 +36,14 @@ class HeldOutLossCliTest {
         return a.toArray(String[]::new);
     }
 
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var files = Files.walk(from)) {
+            for (Path p : files.toList()) {
+                Files.copy(p, to.resolve(from.relativize(p).toString()));
+            }
+        }
+    }
+
     @Test
     void heldOutLossesAreWrittenLeaveTrainingAloneAndSurviveAResume(@TempDir Path dir) throws IOException {
         Path data = TinyData.idxFolder(dir.resolve("tiny"), 40, 20);
@@ -85,11 +93,7 @@ class HeldOutLossCliTest {
 
         // stopped after step 5 (its checkpoint made the latest, the later files removed), then resumed
         Path cut = dir.resolve("cut");
-        try (var files = Files.walk(with)) {
-            for (Path p : files.toList()) {
-                Files.copy(p, cut.resolve(with.relativize(p).toString()));
-            }
-        }
+        copyTree(with, cut);
         Files.copy(cut.resolve("checkpoints/step-000005.safetensors"), cut.resolve("checkpoints/latest.safetensors"),
                 StandardCopyOption.REPLACE_EXISTING);
         Files.delete(cut.resolve("checkpoints/step-000010.safetensors"));
@@ -98,5 +102,42 @@ class HeldOutLossCliTest {
         assertEquals(rows, Files.readAllLines(cut.resolve("held_out_loss.csv")), "the same curve after a resume");
         assertArrayEquals(Files.readAllBytes(best), Files.readAllBytes(cut.resolve("checkpoints/best.safetensors")),
                 "the resumed run keeps the same best (its losses repeat bit for bit, and only a lower one replaces it)");
+
+        // found by a user trial: a damaged best.safetensors (or one from steps a resume drops) was kept or silently
+        // replaced by a worse one; it is removed with a note, and written again only for a loss below the curve's
+        Path damaged = dir.resolve("damaged");
+        copyTree(cut, damaged);
+        Files.copy(damaged.resolve("checkpoints/step-000005.safetensors"),
+                damaged.resolve("checkpoints/latest.safetensors"), StandardCopyOption.REPLACE_EXISTING);
+        Files.delete(damaged.resolve("checkpoints/step-000010.safetensors"));
+        Files.write(damaged.resolve("checkpoints/best.safetensors"), new byte[] {1, 2, 3});
+        r = TrainSampleEvalTest.run("train", "--resume", "--out", damaged.toString());
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("best.safetensors cannot be read") && r.out().contains("removed"), r::toString);
+        boolean bestAfterStep5 = bi.step() > 5;                   // then the resumed steps measure it again
+        assertEquals(bestAfterStep5, Files.exists(damaged.resolve("checkpoints/best.safetensors")), r::toString);
+        if (bestAfterStep5) {
+            assertArrayEquals(Files.readAllBytes(best),
+                    Files.readAllBytes(damaged.resolve("checkpoints/best.safetensors")));
+        }
+
+        // a stop in a step that was due a held-out loss (checkpoint of step 8 written, its measurement not): the
+        // resume measures it first, and the curve is the uninterrupted run's
+        Path every4 = dir.resolve("every4");
+        List<String> a = new ArrayList<>(Arrays.asList(train(data, every4, "4")));
+        a.set(a.indexOf("--checkpoint-every") + 1, "4");
+        r = TrainSampleEvalTest.run(a.toArray(String[]::new));
+        assertEquals(0, r.code(), r::toString);
+        List<String> full = Files.readAllLines(every4.resolve("held_out_loss.csv"));
+        Path gap = dir.resolve("gap");
+        copyTree(every4, gap);
+        Files.copy(gap.resolve("checkpoints/step-000008.safetensors"), gap.resolve("checkpoints/latest.safetensors"),
+                StandardCopyOption.REPLACE_EXISTING);
+        Files.delete(gap.resolve("checkpoints/step-000010.safetensors"));
+        Files.write(gap.resolve("held_out_loss.csv"), full.subList(0, 2));        // header and step 4 only
+        r = TrainSampleEvalTest.run("train", "--resume", "--out", gap.toString());
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("at step 8 (measured on resuming"), r::toString);
+        assertEquals(full, Files.readAllLines(gap.resolve("held_out_loss.csv")));
     }
 }

@@ -266,7 +266,7 @@ class TrainSampleEvalTest {
         assertEquals(0, plain.code(), plain::toString);
         JsonNode runMetrics = JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics");
         Result sw = run("eval", "--checkpoint", run.toString(), "--n", "12", "--reference", "30", "--steps", "2",
-                "--batch", "4", "--guidance-sweep", "1,3", "--backend", "cpu", "--cache-dir", cache.toString());
+                "--batch", "4", "--guidance-sweep", "3,1", "--backend", "cpu", "--cache-dir", cache.toString());
         assertEquals(0, sw.code(), sw::toString);
         JsonNode list = JSON.readTree(run.resolve("eval-guidance.json").toFile());
         assertEquals(2, list.size(), list.toString());
@@ -279,6 +279,11 @@ class TrainSampleEvalTest {
         assertTrue(sw.out().contains("guidance ") && sw.out().lines().anyMatch(l -> l.startsWith("3.0 ")),
                 sw::toString);
         assertEquals(runMetrics, JSON.readTree(run.resolve("run.json").toFile()).get("results").get("metrics"));
+        Files.writeString(dir.resolve("mine.png"), "not the sweep's");             // found by a user trial
+        Result png = run("eval", "--checkpoint", run.toString(), "--guidance-sweep", "1,2", "--out",
+                dir.resolve("mine.json").toString(), "--backend", "cpu");
+        assertTrue(png.code() != 0 && png.err().contains("mine.png exists"), png::toString);
+        assertEquals("not the sweep's", Files.readString(dir.resolve("mine.png")));
         for (String[] bad : new String[][] {{"--guidance-sweep", "2"}, {"--guidance-sweep", "1,1"},
             {"--guidance-sweep", "1,x"}, {"--guidance-sweep", "1,-2"}, {"--guidance-sweep", "1,2", "--guidance", "2"}}) {
             List<String> args = new ArrayList<>(List.of("eval", "--checkpoint", run.toString(), "--backend", "cpu"));
@@ -652,6 +657,9 @@ class TrainSampleEvalTest {
             assertTrue(m.has(key), key + " in " + m);
         }
         assertFalse(m.has("precision_std"), "40 samples, 20 held-out rows: one subset, no spread");
+        Result unc = run("eval", "--checkpoint", vrun.toString(), "--guidance-sweep", "1,2", "--backend", "cpu");
+        assertTrue(unc.code() != 0 && unc.err().contains("--guidance-sweep needs a class-conditional model"),
+                unc::toString);                                  // before any sampling
         // 8 samples against 20 held-out rows: two disjoint held-out subsets of 8, their mean and spread
         Result few = run("eval", "--checkpoint", vrun.toString(), "--n", "8", "--steps", "4", "--backend", "cpu");
         assertEquals(0, few.code(), few::toString);
