@@ -83,6 +83,16 @@ final class InitWeights {
         return new InitWeights(file, info, config);
     }
 
+    /** Where the file's model was trained ({@link Checkpoint#KEY_DATA_SOURCE}), or null when it does not say. */
+    RunJson.DataSource dataSource() {
+        String json = info.metadata().get(Checkpoint.KEY_DATA_SOURCE);
+        try {
+            return json == null ? null : RunJson.DataSource.fromJson(json);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
     /** The checkpoint file (resolved from a run folder), absolute. */
     Path file() {
         return file;

@@ -529,6 +529,17 @@ final class TrainCommand implements Callable<Integer> {
                     + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")"
                     + DataLoading.DECODING_HINT);
         }
+        RunJson.DataSource source = init == null || resume ? null : init.dataSource();
+        if (source != null && source.data() != null && !loaded.heldOutFrom().equals("t10k")
+                && Path.of(source.data()).toAbsolutePath().normalize()
+                        .equals(Path.of(opts.data()).toAbsolutePath().normalize())   // the fingerprint covers the split
+                && (source.seed() != opts.seed() || source.heldOut() != opts.heldOut())) {
+            // found by a user trial: a fine-tune of the same data held out other rows, unsaid
+            o.printf(Locale.ROOT, "note        --init-from's model trained on this data with another held-out split "
+                    + "(--seed %d, --held-out %s): rows held out now include some it trained on, so the held-out "
+                    + "loss and eval look better than they are; --seed %d --held-out %s holds out the same rows%n",
+                    source.seed(), source.heldOut(), source.seed(), source.heldOut());
+        }
         List<String> namesBefore = previous == null || previous.data() == null
                 || previous.data().classNames() == null ? List.of() : previous.data().classNames();
         if (!namesBefore.isEmpty() && !namesBefore.equals(loaded.train().classNames())) {

@@ -104,6 +104,36 @@ class InitFromTest {
         return folder;
     }
 
+    /**
+     * Found by a user trial: fine-tuning on the same CSV with another --seed held out other rows (some the source
+     * model trained on) without a word. A note says so and how to hold out the same rows; with them, no note.
+     */
+    @Test
+    void anotherSplitOfTheSameDataIsNoted(@TempDir Path tmp) throws IOException {
+        StringBuilder csv = new StringBuilder("a,b\n");
+        for (int i = 0; i < 60; i++) {
+            csv.append(Math.sin(i)).append(',').append(Math.cos(3 * i)).append('\n');
+        }
+        Path file = tmp.resolve("v.csv");
+        Files.writeString(file, csv);
+        String[] common = {"--model", "mlp", "--hidden", "16", "--blocks", "1", "--steps", "2", "--batch", "8",
+            "--sample-every", "0", "--held-out-loss-every", "0", "--backend", "cpu"};
+        List<String> src = new java.util.ArrayList<>(List.of("train", "--data", file.toString(), "--out",
+                tmp.resolve("src").toString(), "--seed", "7"));
+        src.addAll(List.of(common));
+        assertEquals(0, run(src.toArray(String[]::new)).code());
+        for (String seed : List.of("8", "7")) {
+            List<String> ft = new java.util.ArrayList<>(List.of("train", "--data", file.toString(), "--out",
+                    tmp.resolve("ft" + seed).toString(), "--init-from", tmp.resolve("src").toString(), "--seed", seed,
+                    "--steps", "2", "--batch", "8", "--sample-every", "0", "--held-out-loss-every", "0", "--backend",
+                    "cpu"));
+            TrainSampleEvalTest.Result r = run(ft.toArray(String[]::new));
+            assertEquals(0, r.code(), r::toString);
+            assertEquals(seed.equals("8"), r.out().contains("--seed 7 --held-out 0.1 holds out the same rows"),
+                    r::toString);
+        }
+    }
+
     @Test
     void aNewRunStartsFromTheFileEmaWeightsWithItsArchitecture() throws IOException {
         Path out = dir.resolve("same");
