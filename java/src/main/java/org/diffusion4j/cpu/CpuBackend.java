@@ -797,19 +797,10 @@ public final class CpuBackend implements Backend {
     public void gatherRows(Tensor table, Tensor indices, Tensor out) {
         enter();
         try {
-            f32("table", table);
-            Shape.requireOperand("indices", indices, this, DType.I32);
-            f32("out", out);
-            Shape.requireRank("table", table, 2);
-            Shape.requireRank("indices", indices, 1);
-            Shape.requireRank("out", out, 2);
+            Shape.requireGatherRows(this, table, indices, out);
             long v = table.shape(0);
             long d = table.shape(1);
             long n = indices.shape(0);
-            if (out.shape(0) != n || out.shape(1) != d) {
-                throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for "
-                        + "table " + table + " and indices " + indices);
-            }
             requireNoOverlap("gatherRows", "out", out, "table", table);
             requireNoOverlap("gatherRows", "out", out, "indices", indices);
             if (n == 0) {
@@ -964,26 +955,13 @@ public final class CpuBackend implements Backend {
         }
         long s1 = segAddress + bytes;
         long t0 = t.storage().address() + t.offset() * t.dtype().byteSize();
-        long t1 = t0 + span(t) * t.dtype().byteSize();
+        long t1 = t0 + Shape.spanBytes(t);
         if (segAddress < t1 && t0 < s1) {
             throw new IllegalArgumentException(op + ": " + segName + " segment (" + bytes + " bytes at 0x"
                     + Long.toHexString(segAddress) + ") overlaps " + tName + " " + t + " in memory");
         }
     }
 
-    /** Elements from a tensor's first to its last element, whatever its strides. */
-    private static long span(Tensor t) {
-        if (t.isContiguous()) {
-            return t.numel();
-        }
-        long span = 1;
-        long[] shape = t.shape();
-        long[] strides = t.strides();
-        for (int d = 0; d < shape.length; d++) {
-            span += (shape[d] - 1) * strides[d];
-        }
-        return span;
-    }
 
     /** Rejects {@code out} whose bytes overlap the bytes spanned by {@code in} (any strides). */
     private static void requireNoOverlap(String op, String outName, Tensor out, String inName, Tensor in) {
@@ -995,7 +973,7 @@ public final class CpuBackend implements Backend {
         long o0 = os.address() + out.offset() * out.dtype().byteSize();
         long o1 = o0 + out.byteSize();
         long i0 = is.address() + in.offset() * in.dtype().byteSize();
-        long i1 = i0 + span(in) * in.dtype().byteSize();
+        long i1 = i0 + Shape.spanBytes(in);
         if (o0 < i1 && i0 < o1) {
             throw new IllegalArgumentException(op + ": " + outName + " " + out + " overlaps " + inName + " " + in
                     + " in memory");

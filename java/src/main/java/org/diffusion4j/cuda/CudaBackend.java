@@ -582,19 +582,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void gatherRows(Tensor table, Tensor indices, Tensor out) {
-        requireF32("table", table);
-        Shape.requireOperand("indices", indices, this, DType.I32);
-        requireF32("out", out);
-        Shape.requireRank("table", table, 2);
-        Shape.requireRank("indices", indices, 1);
-        Shape.requireRank("out", out, 2);
+        Shape.requireGatherRows(this, table, indices, out);
         long v = table.shape(0);
         long d = table.shape(1);
         long n = indices.shape(0);
-        if (out.shape(0) != n || out.shape(1) != d) {
-            throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for table "
-                    + table + " and indices " + indices);
-        }
         if (n == 0 || d == 0) {
             return;
         }

@@ -208,8 +208,29 @@ public final class Shape {
         return true;
     }
 
+    /**
+     * The arguments of {@link Backend#gatherRows}: F32 {@code table [V, D]} and {@code out [N, D]}, I32
+     * {@code indices [N]}, all on {@code backend}; the indices' values are the op's to check.
+     *
+     * @throws IllegalArgumentException naming the argument of another dtype, rank, device or shape
+     */
+    public static void requireGatherRows(Backend backend, Tensor table, Tensor indices, Tensor out) {
+        requireOperand("table", table, backend, DType.F32);
+        requireOperand("indices", indices, backend, DType.I32);
+        requireOperand("out", out, backend, DType.F32);
+        requireRank("table", table, 2);
+        requireRank("indices", indices, 1);
+        requireRank("out", out, 2);
+        long n = indices.shape(0);
+        long d = table.shape(1);
+        if (out.shape(0) != n || out.shape(1) != d) {
+            throw new IllegalArgumentException("gatherRows: out " + out + " must be [" + n + ", " + d + "] for table "
+                    + table + " and indices " + indices);
+        }
+    }
+
     /** Bytes from the first to one past the last element of a non-empty tensor (any strides). */
-    private static long spanBytes(Tensor t) {
+    public static long spanBytes(Tensor t) {
         long span = 1;
         long[] shape = t.shape();
         long[] strides = t.strides();
