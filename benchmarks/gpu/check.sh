@@ -133,7 +133,7 @@ done
 add_modules="$(sed -n 's/^add-modules: *//p' "$work/BUILD")"
 jvm=(--enable-native-access=ALL-UNNAMED ${add_modules:+--add-modules "$add_modules"} -Xss8m
      -Dorg.bytedeco.javacpp.cachedir="$work/javacpp-cache"
-     -Dd4j.cuda.required=true -Dd4j.cuda.report="$logs/cuda-report.tsv"
+     -Dd4j.cuda.required=true -Dd4j.poisonEmpty=true -Dd4j.cuda.report="$logs/cuda-report.tsv"
      -Dd4j.cuda.gemm="${D4J_GEMM_MATH:-fp32}")
 # Every test class tagged "cuda" (the CUDA op tests, the CUDA runtime tests, CUDA paths of other packages).
 select="${D4J_CHECK_TESTS:---scan-classpath=$work/lib/diffusion4j-tests.jar --include-tag=cuda}"

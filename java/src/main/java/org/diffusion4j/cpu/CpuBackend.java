@@ -153,8 +153,8 @@ public final class CpuBackend implements Backend {
     // ---------------------------------------------------------------- memory
 
     /**
-     * Allocates host memory from {@code scope}, aligned to 64 bytes: uninitialised when it comes from the
-     * scope's {@link org.diffusion4j.tensor.Workspace}, zero-filled (by the FFM arena) otherwise.
+     * Allocates uninitialised host memory from {@code scope}, aligned to 64 bytes (see
+     * {@link TensorScope#allocate(long, long)}).
      *
      * @throws IllegalArgumentException on a negative dim or a byte size beyond {@code 2^63 - 1}
      * @throws IllegalStateException    when {@code scope} or this backend is closed

@@ -63,8 +63,9 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
     }
 
     /**
-     * Allocates host memory owned by this scope: zero-filled from the arena, or uninitialised from the workspace
-     * slab when the scope has one and it has room.
+     * Allocates uninitialised host memory owned by this scope: from the workspace slab when the scope has one and it
+     * has room, else from the C library (large buffers) or the arena (small ones; see {@code HostMemory}). Nothing
+     * may be assumed about the contents (tests run with {@code -Dd4j.poisonEmpty=true}, which fills them with NaN).
      *
      * @throws IllegalArgumentException on a negative size or an alignment that is not a power of two
      * @throws IllegalStateException    when the scope is closed
@@ -79,10 +80,10 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
             MemorySegment s = workspace.take(this, byteSize, byteAlignment);
             if (s != null) {
                 // the slice's lifetime becomes this scope's: use after close() throws like any scope tensor
-                return s.reinterpret(arena, null);
+                return HostMemory.poisoned(s.reinterpret(arena, null));
             }
         }
-        return arena.allocate(byteSize, byteAlignment);
+        return HostMemory.allocate(arena, byteSize, byteAlignment);
     }
 
     /**

@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  * (no zero-filling, no fresh pages, no {@code malloc}/{@code free}) and hands the whole slab back when it closes.
  *
  * <p><b>Sizing.</b> The slab starts empty and grows on its own: a scope whose allocations do not fit takes the
- * rest from its own arena (zero-filled, as without a workspace) and, when it closes, the slab is reallocated to
+ * rest from its own arena (as without a workspace) and, when it closes, the slab is reallocated to
  * that scope's total demand (rounded up to 1 MiB), so from the second step of a fixed-shape loop on, every
  * allocation comes from the slab.
  *
@@ -94,7 +94,7 @@ public final class Workspace implements AutoCloseable {
             Arena next = Arena.ofShared();
             MemorySegment s;
             try {
-                s = next.allocate(size, SLAB_ALIGN);
+                s = HostMemory.allocate(next, size, SLAB_ALIGN);     // uninitialised: no zeroing pass
             } catch (OutOfMemoryError e) {
                 next.close();
                 return;       // keep the old slab; scopes fall back to their own arenas
