@@ -355,27 +355,35 @@ public final class Samplers {
 
     /**
      * Heun's second-order method (Karras et al. 2022, Algorithm 1; with churn Algorithm 2), on
-     * {@code dx̃/dσ̃ = (x̃ − D)/σ̃}, {@code x̃ = x/α}:
+     * {@code dx̃/dσ̃ = (x̃ − D)/σ̃} in scaled coordinates {@code x̃ = x/c}, {@code σ̃ = σ/c}:
      * <pre>
-     *   [churn: σ̂ = σ̃_t(1 + γ),  x̂ = x + √(σ̂² − σ̃_t²)·S_noise·z, evaluate at σ̂]
+     *   [churn: σ̂ = σ_VE(1 + γ),  noise added up to the level of σ̂, evaluate there]
      *   x' = x̃ + h·d,  d = (x̃ − D)/σ̃_t,  h = σ̃_s − σ̃_t                 (Euler; final step when σ_s = 0)
      *   x̃_s = x̃ + (h/2)(d + d'),  d' = (x' − D(x', σ̃_s))/σ̃_s            (trapezoidal correction)
      * </pre>
-     * two fused passes per step (each after one model evaluation), the first saving {@code D} as history; in
+     * The scale is {@code c = α} (the VE form {@code σ̃ = σ_VE} of Karras et al., eq. 4) except on a rectified-flow
+     * grid ({@code α + σ = 1} at every level), where it is {@code c = 1}: there {@code σ̃ = σ} is the flow's own time
+     * and {@code d = (x − D)/σ} its velocity, as diffusers' {@code FlowMatchHeunDiscreteScheduler} and ComfyUI's
+     * flow sampling step (Euler's step is the same in both coordinates — DDIM — but Heun's trapezoid is not: in VE
+     * coordinates a flow grid's first step spans {@code σ_VE} from ~1000 down to a few units and the average of the
+     * two slopes is far off; measured on a Fashion-MNIST DiT, 8 steps: pixels beyond ±2 fell from 13 % to none).
+     * Two fused passes per step (each after one model evaluation), the first saving {@code D} as history; in
      * {@code x_t} form the correction is
-     * {@code x_s = (α_s/α_t)(1 + h/2σ̃_t)·x − α_s h/(2σ̃_t)·D + h/(2σ̃_s)·x'_t − α_s h/(2σ̃_s)·D'}.
+     * {@code x_s = (c_s/c_t)(1 + h/2σ̃_t)·x − c_s h/(2σ̃_t)·D + h/(2σ̃_s)·x'_t − c_s h/(2σ̃_s)·D'}.
      * Churn adds one noise pass per churned step.
      *
-     * @throws IllegalArgumentException at a level with {@code α = 0} ({@code σ̃ = ∞}: start the grid below it)
+     * @throws IllegalArgumentException at a level with {@code α = 0} on a grid that is not a rectified flow
+     *                                  ({@code σ_VE = ∞}: start the grid below it)
      */
     public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
         Tensor xNext = ctx.scratch(0, x);
         int n = grid.steps();
         double sigmaVeMax = grid.schedule().sigmaVe(1.0);
+        boolean flow = isFlowGrid(grid);                   // c = 1: the flow's own time; else c = α (VE form)
         for (int i = 0; i < n; i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
-            if (t.alpha() == 0) {
+            if (t.alpha() == 0 && !flow) {
                 throw new IllegalArgumentException("Heun needs a finite sigma_VE at every step, level " + i + " is "
                         + t + " (alpha = 0); start the grid below zero SNR or use DDIM / DPM-Solver++");
             }
@@ -396,11 +404,13 @@ public final class Samplers {
             }
             ctx.update(euler, x, xNext, true);
             ctx.evaluate(xNext, s);                                                          // line 10
-            double h = s.sigmaVe() - t.sigmaVe();
-            double ht = h / (2 * t.sigmaVe());
-            double hs = h / (2 * s.sigmaVe());
-            ctx.update(new Update(Prediction.SAMPLE, s.alpha() / t.alpha() * (1 + ht), hs,
-                    -s.alpha() * hs, -s.alpha() * ht, 0, -1), x, x, false);                  // line 11
+            double ct = flow ? 1 : t.alpha();
+            double cs = flow ? 1 : s.alpha();
+            double h = s.sigma() / cs - t.sigma() / ct;                                      // σ̃_s − σ̃_t
+            double ht = h / (2 * (t.sigma() / ct));
+            double hs = h / (2 * (s.sigma() / cs));
+            ctx.update(new Update(Prediction.SAMPLE, cs / ct * (1 + ht), hs,
+                    -cs * hs, -cs * ht, 0, -1), x, x, false);                                // line 11
             ctx.afterStep(x, grid, i + 1);
         }
     }
@@ -651,6 +661,17 @@ public final class Samplers {
     /** {@code 1 − q² = 1 − e^{−2h}}, accurate for small steps; 1 into clean data or out of zero SNR. */
     static double oneMinusQ2(Level t, Level s) {
         return -Math.expm1(-2 * (s.lambda() - t.lambda()));
+    }
+
+    /** Whether every level of {@code grid} lies on a rectified-flow path ({@code α + σ = 1}). */
+    static boolean isFlowGrid(SamplingGrid grid) {
+        for (int i = 0; i < grid.size(); i++) {
+            Level l = grid.level(i);
+            if (!(Math.abs(l.alpha() + l.sigma() - 1) <= 1e-9)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void requireFlowGrid(SamplingGrid grid) {

@@ -150,6 +150,32 @@ class ConvergenceOrderTest {
         assertTrue(o > 1.7 && o < 2.5, "Heun order " + o);
     }
 
+    /**
+     * On a rectified-flow grid Heun steps in the flow's own time ({@code σ̃ = σ = t}, diffusers'
+     * {@code FlowMatchHeunDiscreteScheduler}), so it starts from pure noise ({@code α = 0}) and is second order
+     * there too; in the VE form its first step from {@code σ_VE ≈ 1000} was worse than Euler's.
+     */
+    @Test
+    void heunOnAFlowGridIsSecondOrderFromPureNoise() {
+        double o = order("heun (rectified flow from t = 1, velocity model)", Samplers.heun(), Prediction.VELOCITY,
+                ConvergenceOrderTest::flow);
+        assertTrue(o > 1.7 && o < 2.5, "Heun order on a flow grid " + o);
+        for (int n : new int[] {4, 8}) {
+            double heun = error(Samplers.heun(), Prediction.VELOCITY, flow(n));
+            double euler = error(Samplers.flowEuler(), Prediction.VELOCITY, flow(n));
+            System.out.printf(Locale.ROOT, "flow grid, N=%d: heun %.3e, flow euler %.3e%n", n, heun, euler);
+            assertTrue(heun < euler / 3, "N=" + n + ": Heun " + heun + " vs flow Euler " + euler);
+        }
+        // a grid starting just below pure noise, as the CLI samples flow models with the non-flow samplers
+        IntFunction<SamplingGrid> shy = n -> SamplingGrid.ofTimes(RectifiedFlowSchedule.unshifted(),
+                SigmaGrids.linspace(0.999, 0, n + 1));
+        double o2 = order("heun (rectified flow from t = 0.999, velocity model)", Samplers.heun(),
+                Prediction.VELOCITY, shy);
+        assertTrue(o2 > 1.7 && o2 < 2.5, "Heun order on a flow grid from 0.999: " + o2);
+        assertTrue(error(Samplers.heun(), Prediction.VELOCITY, shy.apply(8))
+                < error(Samplers.euler(), Prediction.VELOCITY, shy.apply(8)) / 3, "Heun beats Euler at 8 steps");
+    }
+
     @Test
     void dpmSolverPp2mIsSecondOrder() {
         double o = order("dpm++(2m) (VP, uniform log-SNR, v-model)", Samplers.dpmSolverPp2m(), Prediction.V,
