@@ -75,7 +75,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", description = "a checkpoint file or a run folder (its latest) to sample from")
     Path checkpoint;
 
-    @Option(names = "--samples", description = "an .npy of samples [n, ...] to evaluate instead of sampling")
+    @Option(names = "--samples", description = "an .npy or .idx of samples [n, ...] (as sample --save-raw writes "
+            + "them) to evaluate instead of sampling")
     Path samplesFile;
 
     @Option(names = "--data", description = "the dataset (default: the run's --data; for a run folder another "
@@ -94,6 +95,9 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--steps", defaultValue = "16", description = "sampler steps (default: ${DEFAULT-VALUE})")
     int steps;
+
+    @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
+    String threshold;
 
     @Option(names = "--grid", defaultValue = "auto", description = Sampling.GRID_DESCRIPTION)
     String grid;
@@ -161,7 +165,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
             for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",
-                "--batch", "--guidance-sweep"}) {
+                "--batch", "--guidance-sweep", "--threshold"}) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
                     throw new IllegalArgumentException(opt + " applies to sampling a --checkpoint; --samples "
                             + samplesFile + " are already drawn");
@@ -265,7 +269,7 @@ final class EvalCommand implements Callable<Integer> {
                         o.println("guidance    " + g);
                     }
                     r = SampleCommand.run(s, sampler, steps, spacing, g, 0.0, null, seed, n, batch,
-                            spec.commandLine().getErr(), o);
+                            spec.commandLine().getErr(), o, threshold);
                     sweepSamples.add(r.samples());
                 }
                 generated = r.samples();
@@ -295,7 +299,7 @@ final class EvalCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--data is needed with --samples");
             }
             loaded = loadChecked(o, dataPath, res, ch, frac, split, null, labels);
-            Npy.Array a = Npy.read(samplesFile);
+            Npy.Array a = readSamples(samplesFile);
             long[] shape = a.shape();
             if (shape.length < 2) {
                 throw new FileFormatException(samplesFile, "holds an array of shape " + Arrays.toString(shape)
@@ -615,6 +619,31 @@ final class EvalCommand implements Callable<Integer> {
      *
      * @throws FileFormatException naming the file for another count, a non-integer or an out-of-range class
      */
+    /**
+     * The samples of {@code --samples}: an {@code .npy}, or an IDX file ({@code sample --save-raw x.idx}) as the same
+     * record (its type named as the NumPy dtype, e.g. {@code >f4}, {@code |u1}).
+     */
+    static Npy.Array readSamples(Path file) throws IOException {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".npy") || !(name.endsWith(".idx") || name.contains("-ubyte"))) {
+            return Npy.read(file);
+        }
+        org.diffusion4j.io.Idx.Array a = org.diffusion4j.io.Idx.read(file);
+        long[] shape = new long[a.dims().length];
+        for (int i = 0; i < shape.length; i++) {
+            shape[i] = a.dims()[i];
+        }
+        String descr = switch (a.type()) {
+            case U8 -> "|u1";
+            case I8 -> "|i1";
+            case I16 -> ">i2";
+            case I32 -> ">i4";
+            case F32 -> ">f4";
+            case F64 -> ">f8";
+        };
+        return new Npy.Array(descr, shape, a.toFloatArray());
+    }
+
     static int[] intendedLabels(Path file, int count, int classes) throws IOException {
         Npy.Array a = Npy.read(file);
         float[] v = a.values();

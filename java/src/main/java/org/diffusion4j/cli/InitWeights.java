@@ -231,10 +231,24 @@ final class InitWeights {
                 + "run, and read as --channels)" : "";
         if (config instanceof DiT.Config d) {
             long[] want = {d.channels(), d.imageSize(), d.imageSize()};
-            if (imageShape == null || !Arrays.equals(imageShape, want)) {
+            // another square size divisible by the patch is fine: only the fixed pos_embed depends on it
+            boolean fits = imageShape != null && imageShape[0] == d.channels() && imageShape[1] == imageShape[2]
+                    && imageShape[1] % d.patch() == 0;
+            if (!fits) {
                 throw new IllegalArgumentException("the weights of --init-from " + file + " are a DiT for "
-                        + shape(want) + " images; " + data + " holds " + (imageShape == null ? "vectors "
-                        + Arrays.toString(train.sampleShape()) : shape(imageShape) + " images" + folderHint));
+                        + shape(want) + " images (patch " + d.patch() + "); " + data + " holds "
+                        + (imageShape == null ? "vectors " + Arrays.toString(train.sampleShape())
+                        : shape(imageShape) + " images" + folderHint)
+                        + (imageShape == null ? "" : imageShape[0] != d.channels() ? ": the channel count is fixed by "
+                        + "its patch embedding and final layer" : ": a DiT takes square images whose side the patch "
+                        + "divides"));
+            }
+            if (imageShape[1] != d.imageSize()) {
+                note.accept("the DiT of --init-from was trained on " + d.imageSize() + " x " + d.imageSize()
+                        + " images; this run trains it on " + imageShape[1] + " x " + imageShape[2] + " ("
+                        + (imageShape[1] / d.patch()) * (imageShape[2] / d.patch()) + " tokens instead of "
+                        + (d.imageSize() / d.patch()) * (d.imageSize() / d.patch()) + "; every weight is kept, the fixed "
+                        + "pos_embed is computed for the new grid)");
             }
         } else if (config instanceof MlpDenoiser.Config m) {
             long features = imageShape == null ? train.sampleSize() : imageShape[0] * imageShape[1] * imageShape[2];
@@ -248,7 +262,9 @@ final class InitWeights {
         if (imageFolder && sizeFromFile && imageShape != null) {
             note.accept("the image folder is read at " + imageShape[1] + " x " + imageShape[2] + ", "
                     + (imageShape[0] == 1 ? "grey" : "RGB") + ": the size of the --init-from model (colour is "
-                    + (imageShape[0] == 1 ? "dropped" : "kept") + "; --resolution and --channels override)");
+                    + (imageShape[0] == 1 ? "dropped" : "kept") + (config instanceof DiT.Config d
+                    ? "; --resolution overrides it, a multiple of the patch " + d.patch() + ")"
+                    : "; the MLP's input size fixes it)"));
         }
     }
 
@@ -257,7 +273,14 @@ final class InitWeights {
      * file without model metadata.
      */
     Record modelConfig(Record fromOptions, int numClasses, double labelDropout) {
-        return config == null ? fromOptions : Models.withClasses(config, numClasses, labelDropout);
+        if (config == null) {
+            return fromOptions;
+        }
+        Record c = Models.withClasses(config, numClasses, labelDropout);
+        if (c instanceof DiT.Config d && fromOptions instanceof DiT.Config o && o.imageSize() != d.imageSize()) {
+            c = d.withImageSize(o.imageSize());             // the data's size (checkData allowed it)
+        }
+        return c;
     }
 
     private static String shape(long[] chw) {
@@ -286,10 +309,18 @@ final class InitWeights {
             throws IOException {
         int fileClasses = config != null ? Models.numClasses(config) : classesInTable();
         boolean freshClasses = fileClasses != net.numClasses();
+        boolean newSize = config instanceof DiT.Config d && Models.configOf(net) instanceof DiT.Config m
+                && d.imageSize() != m.imageSize();
+        Set<String> keep = new java.util.HashSet<>();
+        if (freshClasses) {
+            keep.add(Checkpoint.CLASS_EMBEDDER);
+        }
+        if (newSize) {
+            keep.add(Checkpoint.POS_EMBED);
+        }
         boolean ema;
         try {
-            ema = Checkpoint.loadWeights(file, net, backend, Checkpoint.Weights.PREFER_EMA,
-                    freshClasses ? Set.of(Checkpoint.CLASS_EMBEDDER) : Set.of());
+            ema = Checkpoint.loadWeights(file, net, backend, Checkpoint.Weights.PREFER_EMA, keep);
         } catch (CheckpointException e) {
             if (config != null) {
                 throw e;

@@ -4,6 +4,7 @@ import org.diffusion4j.io.Idx;
 import org.diffusion4j.io.Npy;
 import org.diffusion4j.sampling.GridSpacing;
 import org.diffusion4j.sampling.SamplingGrid;
+import org.diffusion4j.sampling.Thresholding;
 import org.diffusion4j.schedule.Prediction;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -70,6 +71,9 @@ final class SampleCommand implements Callable<Integer> {
             + "place of the null class's, like diffusers' negative prompt; needs --guidance other than 1")
     String negativeSpec;
 
+    @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
+    String threshold;
+
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -81,7 +85,8 @@ final class SampleCommand implements Callable<Integer> {
             + "and x.classes.json (their names)")
     Path saveRaw;
 
-    @Option(names = "--columns", description = "grid columns (default: the number of classes, or sqrt(n))")
+    @Option(names = "--columns", description = "grid columns (default: the number of classes, or a multiple of it "
+            + "when the grid would be more than twice as tall as wide; sqrt(n) for unconditional models)")
     Integer columns;
 
     @Option(names = "--zoom", defaultValue = "1", description = "draw each pixel of an image grid as a zoom x zoom "
@@ -220,7 +225,7 @@ final class SampleCommand implements Callable<Integer> {
             }
             int cols = columns != null ? columns
                     : edit != null && edit.count() > 1 && edit.count() <= 16 && image != null ? edit.count()
-                    : k > 0 && classLabel == null && edit == null ? k
+                    : k > 0 && classLabel == null && edit == null ? classColumns(k, n)
                     : org.diffusion4j.io.ImageGrid.defaultColumns(n);
             if (cols < 1) {
                 throw new IllegalArgumentException("--columns must be >= 1, got " + cols);
@@ -245,7 +250,7 @@ final class SampleCommand implements Callable<Integer> {
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null);
+                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null, threshold);
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -381,6 +386,19 @@ final class SampleCommand implements Callable<Integer> {
                   double guidance, int steps, Trajectory trajectory) {
     }
 
+    /**
+     * Default columns of a class-conditional grid: {@code k} (a column per class) or, when that would make the grid
+     * more than twice as tall as wide, the smallest multiple of {@code k} that does not (each column still shows one
+     * class, since sample {@code i} is class {@code i mod k}): 200 samples of 2 classes in 10 columns, not 2 × 100.
+     */
+    static int classColumns(int k, int n) {
+        int m = 1;
+        while ((long) k * m < n && (n + (long) k * m - 1) / ((long) k * m) > 2L * k * m) {
+            m++;
+        }
+        return k * m;
+    }
+
     /** {@code " (karras:7 grid)"}, or nothing for the default grid. */
     static String gridNote(GridSpacing spacing) {
         return spacing.kind() == GridSpacing.Kind.AUTO ? "" : " (" + spacing + " grid)";
@@ -414,7 +432,15 @@ final class SampleCommand implements Callable<Integer> {
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0, false, null, false);
+                null, 1.0, false, null, false, null);
+    }
+
+    /** {@link #run} with {@code --threshold threshold} (null: auto). */
+    static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
+                      double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
+                      PrintWriter progress, String threshold) {
+        return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
+                null, 1.0, false, null, false, threshold);
     }
 
     /**
@@ -429,8 +455,9 @@ final class SampleCommand implements Callable<Integer> {
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
                       PrintWriter progress, EditInput edit, double strength, boolean defaultStrength,
-                      Integer negative, boolean record) {
+                      Integer negative, boolean record, String threshold) {
         Prediction pred = s.prediction();
+        Thresholding th = Sampling.threshold(threshold, pred, s.imageShape() != null);
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
         var smp = Sampling.sampler(name);
         SamplingGrid grid = Sampling.grid(s.training(), name, steps, spacing);
@@ -533,14 +560,15 @@ final class SampleCommand implements Callable<Integer> {
             }
         }
         if (progress != null) {
-            progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%n", n,
-                    n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch);
+            progress.printf(Locale.ROOT, "sampling    %d sample%s, %s, %d step%s%s, batches of %d%s%n", n,
+                    n == 1 ? "" : "s", name, grid.steps(), grid.steps() == 1 ? "" : "s", gridNote(spacing), batch,
+                    th == null ? "" : ", x0 thresholded (" + th + ")");
             progress.flush();
         }
         long per = org.diffusion4j.tensor.Shape.numel(s.model().sampleShape());
         Trajectory trajectory = record ? new Trajectory(n, batch, per, grid.steps()) : null;
         float[] x = Sampling.sample(s.backend, s.model(), pred, smp, grid,
-                new Sampling.Request(n, seed, labelOf, g, rescale, batch, negative == null ? -1 : negative), edit,
+                new Sampling.Request(n, seed, labelOf, g, rescale, batch, negative == null ? -1 : negative, th), edit,
                 edit != null && (strength < 1 || edit.mask() == null),   // diffusers: img2img noises the input even at
                                                                          // strength 1; inpainting starts from noise
                 progress != null && n > batch ? Progress.samplingLines(progress, n) : null,

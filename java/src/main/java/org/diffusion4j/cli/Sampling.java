@@ -8,6 +8,7 @@ import org.diffusion4j.sampling.Sampler;
 import org.diffusion4j.sampling.SamplerContext;
 import org.diffusion4j.sampling.Samplers;
 import org.diffusion4j.sampling.SamplingGrid;
+import org.diffusion4j.sampling.Thresholding;
 import org.diffusion4j.schedule.NoiseSchedule;
 import org.diffusion4j.schedule.Prediction;
 import org.diffusion4j.schedule.RectifiedFlowSchedule;
@@ -40,6 +41,37 @@ final class Sampling {
             + "euler-ancestral, dpmpp-2m-sde, dpmpp-3m, dpmpp-3m-sde, unipc, repaint";
 
     private Sampling() {
+    }
+
+    /** What {@code --threshold} takes. */
+    static final String THRESHOLD_DESCRIPTION = "thresholding of the denoised prediction x0 at every step: none, "
+            + "clip[:R] (clamp to +-R, default 1; DDPM's clipping, diffusers' clip_sample), dynamic[:P[:MAX]] "
+            + "(Imagen's dynamic thresholding, default 0.995:1) or auto (default: clip for images from eps-, v- and "
+            + "x0-prediction models, whose x0 estimate overshoots at high noise; none for flow models and vectors)";
+
+    /**
+     * The thresholding {@code --threshold text} names for a model predicting {@code prediction}; {@code auto} (or
+     * null) gives {@link Thresholding#clip clip(1)} for image models that do not predict a flow velocity (image data
+     * lie in [−1, 1]; DDPM and diffusers' DDPM/DDIM schedulers clip {@code x̂0} there by default) and none otherwise.
+     *
+     * @throws IllegalArgumentException for a bad text, or thresholding asked for on vectors (standardised, unbounded)
+     */
+    static Thresholding threshold(String text, Prediction prediction, boolean images) {
+        if (text == null || text.trim().equalsIgnoreCase("auto")) {
+            return images && prediction != Prediction.VELOCITY ? Thresholding.clip(1) : null;
+        }
+        Thresholding t;
+        try {
+            t = Thresholding.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--threshold: " + e.getMessage() + " (none, auto, clip[:R] or "
+                    + "dynamic[:P[:MAX]])");
+        }
+        if (t != null && !images) {
+            throw new IllegalArgumentException("--threshold " + text + " clamps image values to [-1, 1]; this model "
+                    + "samples standardised vectors, which have no such bound (use --threshold none)");
+        }
+        return t;
     }
 
     /** The default sampler of a prediction type: flow-midpoint for velocity, DPM-Solver++(2M) otherwise. */
@@ -136,12 +168,18 @@ final class Sampling {
      * @param rescale  guidance rescale φ in {@code [0, 1]} ({@code 0}: none; {@link Guidance})
      * @param chunk    samples per model batch
      * @param negativeClass the class guided away from in place of the null class (a negative prompt), or -1
+     * @param threshold thresholding of the denoised prediction at every step, or null ({@link #defaultThreshold})
      */
     record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk,
-                   int negativeClass) {
+                   int negativeClass, Thresholding threshold) {
 
         Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk) {
-            this(n, seed, labelOf, guidance, rescale, chunk, -1);
+            this(n, seed, labelOf, guidance, rescale, chunk, -1, null);
+        }
+
+        /** This request with thresholding {@code t} of the denoised prediction (null: none). */
+        Request withThreshold(Thresholding t) {
+            return new Request(n, seed, labelOf, guidance, rescale, chunk, negativeClass, t);
         }
 
         Request {
@@ -254,6 +292,7 @@ final class Sampling {
                 SamplerContext.Builder b = SamplerContext.builder(be, model, prediction).workspace(activations)
                         .noise(NoiseSeeds.batch(r.seed(), STREAM, from, chunk)).condition(cond)
                         .checkFinite(true)    // a NaN model output stops with the level named, not a black grid
+                        .thresholding(r.threshold())
                         .onStep(from == 0 && trajectory != null ? both(steps, trajectory) : steps);
                 Tensor init = edit == null ? null : be.fromArray(scope, edit.rows(edit.init(), from, chunk), shape);
                 if (edit != null && edit.mask() != null) {

@@ -595,7 +595,11 @@ final class TrainCommand implements Callable<Integer> {
                     + "to train a class-conditional model (sample --class needs one)");
         }
         if (opts.cond() && !train.hasLabels()) {
-            throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels");
+            String d = java.nio.file.Path.of(opts.data()).getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+            throw new IllegalArgumentException("--cond needs labelled data; " + opts.data() + " has no labels"
+                    + (d.endsWith(".npy") ? " (an .npy takes them from " + d.substring(0, d.length() - 4)
+                    + ".labels.npy beside it)" : d.endsWith(".csv") ? " (a CSV names its label column with "
+                    + "--label-column)" : ""));
         }
         if (opts.cond() && train.numClasses() < 2) {
             throw new IllegalArgumentException("--cond needs >= 2 classes; " + opts.data() + " has "
@@ -1420,7 +1424,7 @@ final class TrainCommand implements Callable<Integer> {
             int columns = classes > 0 ? classes : GRID_COLUMNS;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
             Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % classes : null,
-                    g, 0.0, n);
+                    g, 0.0, n).withThreshold(Sampling.threshold(null, prediction, imageShape != null));  // as sample
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
             if (scaling != null) {
                 scaling.invert(x);

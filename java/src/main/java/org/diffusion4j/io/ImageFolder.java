@@ -463,8 +463,8 @@ public final class ImageFolder {
                     b.append(b.isEmpty() ? "" : ", ").append(e.getValue()).append(' ').append(e.getKey());
                 }
                 boolean images = byExtension.keySet().stream().anyMatch(OTHER_IMAGES::contains);
-                notes.accept("skipped " + n + " file" + (n == 1 ? "" : "s") + " that are not PNG or JPEG (" + b + ")"
-                        + (images ? "; convert images to PNG to use them" : ""));
+                notes.accept("skipped " + n + " file" + (n == 1 ? " that is" : "s that are") + " not PNG or JPEG ("
+                        + b + ")" + (images ? "; convert images to PNG to use them" : ""));
             }
             if (!folders.isEmpty()) {
                 notes.accept("skipped " + folders.size() + " folder" + (folders.size() == 1 ? "" : "s") + " ("

@@ -191,11 +191,16 @@ public final class Npy {
     }
 
     /**
-     * Loads an {@code .npy} array as an unlabelled dataset: {@code shape[0]} samples of shape
-     * {@code shape[1:]} (a rank-1 array is {@code N} samples of shape {@code [1]}).
+     * Loads an {@code .npy} array as a dataset: {@code shape[0]} samples of shape {@code shape[1:]} (a rank-1 array is
+     * {@code N} samples of shape {@code [1]}). Class labels come from {@code x.labels.npy} beside {@code x.npy} when
+     * it exists ({@code N} non-negative integers, as {@code diffusion4j sample --save-raw x.npy} writes them), their
+     * names from {@code x.classes.json} (a JSON list of strings) when that exists too; without them the dataset is
+     * unlabelled.
      *
      * @throws FileFormatException naming the file and the element (sample and position) when a value is NaN or
-     *                             infinite, or when the array is a scalar or has no samples
+     *                             infinite, or when the array is a scalar or has no samples; naming the labels file
+     *                             when it holds other than {@code N} labels, a label that is not a class index, or
+     *                             (the names file) no JSON list of names for every label
      */
     public static Dataset load(Path file) throws IOException {
         Array a = read(file);
@@ -221,7 +226,39 @@ public final class Npy {
                         + v[i] + "; data must be finite");
             }
         }
-        return Dataset.of(v, sample, null, List.of());
+        String name = file.getFileName().toString();
+        String stem = name.toLowerCase(java.util.Locale.ROOT).endsWith(".npy") ? name.substring(0, name.length() - 4)
+                : name;
+        Path labelsFile = file.resolveSibling(stem + ".labels.npy");
+        if (!Files.isRegularFile(labelsFile)) {
+            return Dataset.of(v, sample, null, List.of());
+        }
+        float[] lv = read(labelsFile).values();
+        if (lv.length != s[0]) {
+            throw new FileFormatException(labelsFile, "holds " + lv.length + " labels for the " + s[0] + " samples of "
+                    + file.getFileName());
+        }
+        List<String> names = List.of();
+        Path namesFile = file.resolveSibling(stem + ".classes.json");
+        if (Files.isRegularFile(namesFile)) {
+            try {
+                names = List.of(new com.fasterxml.jackson.databind.ObjectMapper().readValue(namesFile.toFile(),
+                        String[].class));
+            } catch (IOException | RuntimeException e) {       // malformed JSON, nulls in the list
+                throw new FileFormatException(namesFile, "is not a JSON list of class names", e);
+            }
+        }
+        int[] labels = new int[lv.length];
+        for (int i = 0; i < lv.length; i++) {
+            if (!(lv[i] >= 0 && lv[i] < Dataset.MAX_CLASSES && lv[i] == Math.rint(lv[i]))
+                    || (!names.isEmpty() && lv[i] >= names.size())) {
+                throw new FileFormatException(labelsFile, "label " + i + " = " + lv[i] + " is not a class index (0 .. "
+                        + ((names.isEmpty() ? Dataset.MAX_CLASSES : names.size()) - 1) + ")"
+                        + (names.isEmpty() ? "" : " of the " + names.size() + " names in " + namesFile.getFileName()));
+            }
+            labels[i] = (int) lv[i];
+        }
+        return Dataset.of(v, sample, labels, names);
     }
 
     // ---------------------------------------------------------------- write

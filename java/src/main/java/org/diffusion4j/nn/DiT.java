@@ -140,6 +140,18 @@ public final class DiT extends Module implements DenoiserModel {
         }
 
         /**
+         * This configuration for images of {@code size × size}: every trained tensor keeps its shape (the patch
+         * embedding, the blocks and the final layer do not depend on the image size); only the fixed {@code pos_embed}
+         * buffer, a function of the token grid, changes (fine-tuning at another resolution).
+         *
+         * @throws IllegalArgumentException when {@code patch} does not divide {@code size}
+         */
+        public Config withImageSize(int size) {
+            return new Config(size, channels, patch, hidden, depth, heads, mlpRatio, numClasses, classDropProb,
+                    frequencyDim, timeScale);
+        }
+
+        /**
          * Elements of the state dict this configuration gives (parameters and the {@code pos_embed} buffer), computed
          * without building the model: a loader compares it with a file before allocating the model.
          * {@link Long#MAX_VALUE} when the count does not fit a {@code long}.

@@ -145,6 +145,9 @@ public final class SamplerContext implements AutoCloseable {
     private int reached = -1;
     private Tensor evalInput;
     private Level evalLevel;
+    private final Thresholding thresholding;
+    /** The thresholded guided prediction of the last evaluation (with thresholding), in SAMPLE form. */
+    private Tensor denoised;
     private long modelCalls;
     private volatile boolean closed;
     /** Set while {@link #sample} runs: a second run or {@link #close()} meanwhile is refused. */
@@ -164,6 +167,7 @@ public final class SamplerContext implements AutoCloseable {
         this.known = b.known;
         this.mask = b.mask;
         this.stepListener = b.stepListener;
+        this.thresholding = b.thresholding;
         this.ownsWorkspace = b.workspace == null;
         this.workspace = b.workspace == null ? Workspace.create() : b.workspace;
         this.scope = TensorScope.open();
@@ -191,6 +195,7 @@ public final class SamplerContext implements AutoCloseable {
         private Tensor mask;
         private StepListener stepListener;
         private Workspace workspace;
+        private Thresholding thresholding;
 
         private Builder(Backend backend, Denoiser model, Prediction prediction) {
             this.backend = Objects.requireNonNull(backend, "backend");
@@ -285,6 +290,16 @@ public final class SamplerContext implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Thresholds the denoised prediction {@code D} at every evaluation before the update uses it (see
+         * {@link Thresholding}; null, the default: none). Costs one extra pass over the outputs and, on a GPU, a copy
+         * of {@code D} to the host and back per evaluation.
+         */
+        public Builder thresholding(Thresholding thresholding) {
+            this.thresholding = thresholding;
+            return this;
+        }
+
         /** The context. */
         public SamplerContext build() {
             return new SamplerContext(this);
@@ -306,7 +321,7 @@ public final class SamplerContext implements AutoCloseable {
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
         Objects.requireNonNull(x, "x");
-        for (Tensor own : new Tensor[] {outCond, outUncond, history, scratch[0], scratch[1], scratch[2], scratch[3]}) {
+        for (Tensor own : new Tensor[] {outCond, outUncond, denoised, history, scratch[0], scratch[1], scratch[2], scratch[3]}) {
             if (own != null && own.device().equals(x.device()) && Shape.overlaps(own, x)) {
                 throw new IllegalArgumentException("x " + x + " is a buffer of this SamplerContext (model output,"
                         + " history or scratch slot), which the sampler overwrites; sample into your own tensor");
@@ -526,6 +541,28 @@ public final class SamplerContext implements AutoCloseable {
         requireFinite(guidance.isGuided() ? "conditional" : "", outCond, level);
         evalInput = xIn;
         evalLevel = level;
+        if (thresholding != null) {
+            threshold(xIn, level, batch);
+        }
+    }
+
+    /**
+     * {@code denoised ← threshold(D)}, {@code D} the guided prediction in SAMPLE form (one fused pass), thresholded
+     * on the host per sample.
+     */
+    private void threshold(Tensor xIn, Level level, int batch) {
+        PredictionConversion conv = PredictionConversion.of(prediction, Prediction.SAMPLE, level.alpha(),
+                level.sigma());
+        if (denoised == null) {
+            denoised = backend.empty(scope, DType.F32, shape);
+        }
+        FusedStep p = new FusedStep(filled(batch, 0), filled(batch, conv.a()), filled(batch, conv.b()),
+                filled(batch, 0), filled(batch, 0), filled(batch, conv.a()), filled(batch, conv.b()),
+                guidance.scale(), guidance.rescale(), null, 0);
+        ops.samplerStep(p, xIn, xIn, outCond, guidance.isGuided() ? outUncond : null, null, denoised, null);
+        float[] d = denoised.toFloatArray();
+        thresholding.apply(d, batch, d.length / batch);
+        denoised.copyFrom(d);
     }
 
     /**
@@ -549,8 +586,9 @@ public final class SamplerContext implements AutoCloseable {
                     + Arrays.toString(shape) + " of the evaluated input " + evalInput);
         }
         int batch = ensureShape(x);
-        PredictionConversion conv = PredictionConversion.of(prediction, u.target(), evalLevel.alpha(),
-                evalLevel.sigma());
+        boolean th = thresholding != null;                  // then the model's outputs are replaced by D
+        PredictionConversion conv = PredictionConversion.of(th ? Prediction.SAMPLE : prediction, u.target(),
+                evalLevel.alpha(), evalLevel.sigma());
         double cx = u.x();
         double ci = u.xIn() + u.pred() * conv.a();
         if (sameMemory(evalInput, x)) {
@@ -579,7 +617,8 @@ public final class SamplerContext implements AutoCloseable {
         FusedStep p = new FusedStep(filled(batch, cx), filled(batch, ci), filled(batch, u.pred() * conv.b()),
                 filled(batch, u.history()), filled(batch, u.noise()), filled(batch, conv.a()),
                 filled(batch, conv.b()), guidance.scale(), guidance.rescale(), s, u.draw());
-        ops.samplerStep(p, x, evalInput, outCond, guidance.isGuided() ? outUncond : null, hist, out, histOut);
+        ops.samplerStep(p, x, evalInput, th ? denoised : outCond, guidance.isGuided() && !th ? outUncond : null, hist,
+                out, histOut);
         if (saveHistory) {
             historyTarget = u.target();
         }
@@ -690,6 +729,7 @@ public final class SamplerContext implements AutoCloseable {
             shape = x.shape();
             outCond = null;
             outUncond = null;
+            denoised = null;
             history = null;
             historyTarget = null;
             Arrays.fill(scratch, null);

@@ -10,6 +10,7 @@ import org.diffusion4j.io.SafetensorsDType;
 import org.diffusion4j.io.SafetensorsFile;
 import org.diffusion4j.io.SafetensorsHeader;
 import org.diffusion4j.nn.DenoiserModel;
+import org.diffusion4j.nn.DiT;
 import org.diffusion4j.nn.Models;
 import org.diffusion4j.nn.NnOps;
 import org.diffusion4j.nn.Parameter;
@@ -232,6 +233,13 @@ public final class Checkpoint {
      * {@link #loadWeights(Path, DenoiserModel, Backend, Weights, Set)}.
      */
     public static final String CLASS_EMBEDDER = "y_embedder.";
+
+    /**
+     * The name of the DiT's fixed position embedding ({@code pos_embed}, a buffer computed from the token grid), for
+     * {@link #loadWeights(Path, DenoiserModel, Backend, Weights, Set)}: kept as the model computed it, a DiT of another
+     * image size (same patch, channels and width) takes the file's other weights.
+     */
+    public static final String POS_EMBED = "pos_embed";
 
     /** Which weights a weights-only load takes. */
     public enum Weights {
@@ -818,7 +826,7 @@ public final class Checkpoint {
                         + " (a weights-only file loads with loadWeights/loadModel)");
             }
         }
-        requireSameModel(file, info, trainer.model(), false);
+        requireSameModel(file, info, trainer.model(), false, false);
         TrainingConfig mine = trainer.config();
         TrainingConfig theirs = info.training();
         if (theirs.seed() != mine.seed() || info.seed() != mine.seed()) {
@@ -978,7 +986,7 @@ public final class Checkpoint {
         boolean newClasses = keep.contains(CLASS_EMBEDDER);
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
-        requireSameModel(file, info, model, newClasses);
+        requireSameModel(file, info, model, newClasses, keep.contains(POS_EMBED));
         if (!newClasses && !info.classNames().isEmpty() && info.classNames().size() != model.numClasses()) {
             throw new CheckpointException(file, "metadata " + KEY_CLASS_NAMES + " has " + info.classNames().size()
                     + " names for a model of " + model.numClasses() + " classes");
@@ -1028,8 +1036,8 @@ public final class Checkpoint {
      * A file with a model kind needs a built-in model of that kind and configuration; a file without one (a custom
      * model's, or a foreign state dict) is checked by its tensors' names and shapes only.
      */
-    private static void requireSameModel(Path file, Info info, DenoiserModel model, boolean classesMayDiffer)
-            throws CheckpointException {
+    private static void requireSameModel(Path file, Info info, DenoiserModel model, boolean classesMayDiffer,
+                                         boolean sizeMayDiffer) throws CheckpointException {
         if (info.modelKind() == null) {
             return;
         }
@@ -1044,6 +1052,9 @@ public final class Checkpoint {
         }
         Record theirs = Models.parseConfig(info.modelKind(), info.modelConfig());
         Record mine = Models.configOf(model);
+        if (sizeMayDiffer && theirs instanceof DiT.Config t && mine instanceof DiT.Config m) {
+            theirs = t.withImageSize(m.imageSize());     // only pos_embed depends on it, and it is kept
+        }
         // the label-dropout probability (DiT classDropProb) is a training setting no tensor depends on
         boolean same = classesMayDiffer
                 ? Models.withClasses(theirs, 0, 0.0).equals(Models.withClasses(mine, 0, 0.0))

@@ -270,13 +270,16 @@ class InitFromTest {
         assertRefused(out, "--init-from: no such checkpoint file", "train", "--data", data.toString(), "--out",
                 out.toString(), "--init-from", dir.resolve("missing.safetensors").toString());
         Path two = twoClassFolder();
-        assertRefused(out, "are a DiT for 1 x 16 x 16 images; " + two.toAbsolutePath().normalize() + " holds 1 x 20 x 20",
-                "train", "--data", two.toString(), "--out", out.toString(), "--init-from", from, "--resolution", "20");
+        assertRefused(out, "are a DiT for 1 x 16 x 16 images (patch 4); " + two.toAbsolutePath().normalize()
+                + " holds 1 x 18 x 18 images", "train", "--data", two.toString(), "--out", out.toString(),
+                "--init-from", from, "--resolution", "18");
+        assertRefused(out, "the channel count is fixed", "train", "--data", two.toString(), "--out", out.toString(),
+                "--init-from", from, "--channels", "3");
         Path npy = dir.resolve("thirty.npy");                       // 30 x 30: no --patch 4 advice, the file decides
         org.diffusion4j.io.Npy.write(npy, new float[4 * 30 * 30], 4, 1, 30, 30);
-        assertRefused(out, "are a DiT for 1 x 16 x 16 images; " + npy.toAbsolutePath().normalize()
-                + " holds 1 x 30 x 30 images", "train", "--data", npy.toString(), "--out", out.toString(),
-                "--init-from", from);
+        assertRefused(out, "are a DiT for 1 x 16 x 16 images (patch 4); " + npy.toAbsolutePath().normalize()
+                + " holds 1 x 30 x 30 images: a DiT takes square images whose side the patch divides", "train",
+                "--data", npy.toString(), "--out", out.toString(), "--init-from", from);
         Path noLatest = dir.resolve("no-latest");                    // a run folder whose latest checkpoint is gone
         Files.createDirectories(noLatest.resolve("checkpoints"));
         Files.writeString(noLatest.resolve("run.json"), "{}");
@@ -291,6 +294,24 @@ class InitFromTest {
                 "--init-from", from);
         assertRefused(base, "--init-from starts a new run", "train", "--resume", "--out", base.toString(),
                 "--init-from", from);
+    }
+
+    /** Found by a new-user trial: the README said --resolution overrides the file's size, and it was refused. */
+    @Test
+    void aDitFineTunesAtAnotherResolutionDividedByItsPatch() throws IOException {
+        Path out = dir.resolve("twenty");
+        TrainSampleEvalTest.Result r = run(args("train", "--data", twoClassFolder().toString(), "--out",
+                out.toString(), "--init-from", base.toString(), "--resolution", "20", "--steps", "2"));
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("trained on 16 x 16 images; this run trains it on 20 x 20 (25 tokens instead of "
+                + "16; every weight is kept, the fixed pos_embed is computed for the new grid)"), r::toString);
+        assertEquals(20, JSON.readTree(out.resolve("run.json").toFile()).get("model").get("config").get("imageSize")
+                .asInt());
+        Path raw = dir.resolve("twenty.npy");
+        TrainSampleEvalTest.Result s = run("sample", "--checkpoint", out.toString(), "--n", "2", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("twenty.png").toString(), "--save-raw", raw.toString());
+        assertEquals(0, s.code(), s::toString);
+        assertEquals("[2, 1, 20, 20]", java.util.Arrays.toString(org.diffusion4j.io.Npy.read(raw).shape()));
     }
 
     private void assertRefused(Path out, String message, String... a) {

@@ -325,6 +325,14 @@ class TrainSampleEvalTest {
         assertEquals(6.0 / 5.0, m.get("density").asDouble(), 1e-12, m.toString());
         assertTrue(r.out().contains("classifier") && !r.out().contains("training the feature classifier"),
                 "the classifier comes from the cache the first eval wrote: " + r);
+        // the same samples as IDX (sample --save-raw x.idx writes that too): the same metrics
+        Path idx = dir.resolve("held.idx");
+        Idx.write(idx, Idx.Array.ofF32(v, 30, 1, 16, 16));
+        Result ri = run("eval", "--samples", idx.toString(), "--data", data.toString(), "--reference", "30",
+                "--backend", "cpu", "--cache-dir", cache.toString());
+        assertEquals(0, ri.code(), ri::toString);
+        JsonNode mi = JSON.readTree(dir.resolve("held.eval.json").toFile()).get("metrics");
+        assertEquals(m.toString(), mi.toString(), "IDX and NPY of the same samples score the same");
 
         // found by a new-user trial: samples were scored unclipped (their images are clipped), and uint8 samples
         // unscaled. The held-out images with their saturated pixels pushed out of range, and as uint8, score as they do

@@ -19,6 +19,7 @@ import java.util.SplittableRandom;
 import static org.diffusion4j.io.IoTestSupport.assertFails;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -122,6 +123,36 @@ class NpyTest {
         Path one = dir.resolve("one.npy");
         Npy.write(one, new float[] {7, 8}, 2);
         assertArrayEquals(new long[] {1}, Npy.load(one).sampleShape());
+    }
+
+    /** {@code x.labels.npy} (and {@code x.classes.json}) beside {@code x.npy}: the labels sample --save-raw writes. */
+    @Test
+    void loadTakesLabelsAndNamesFromTheFilesBeside() throws IOException {
+        Path f = dir.resolve("lab.npy");
+        Npy.write(f, new float[] {1, 2, 3, 4, 5, 6}, 3, 2);
+        Npy.writeInt32(dir.resolve("lab.labels.npy"), new int[] {2, 0, 2}, 3);
+        Dataset d = Npy.load(f);
+        assertTrue(d.hasLabels());
+        assertArrayEquals(new int[] {2, 0, 2}, d.labels());
+        assertEquals(3, d.numClasses());
+        Files.writeString(dir.resolve("lab.classes.json"), "[\"a\", \"b\", \"c\", \"d\"]");
+        Dataset named = Npy.load(f);
+        assertEquals(java.util.List.of("a", "b", "c", "d"), named.classNames());
+        assertEquals(4, named.numClasses());
+        Files.writeString(dir.resolve("lab.classes.json"), "[\"a\", \"b\"]");
+        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "label 0 = 2.0",
+                "2 names");
+        Files.writeString(dir.resolve("lab.classes.json"), "{\"a\": 1}");
+        assertFails(FileFormatException.class, dir.resolve("lab.classes.json"), () -> Npy.load(f), "list of class");
+        Files.delete(dir.resolve("lab.classes.json"));
+        Npy.writeInt32(dir.resolve("lab.labels.npy"), new int[] {0, 1}, 2);
+        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "2 labels", "3");
+        Npy.write(dir.resolve("lab.labels.npy"), new float[] {0, 1.5f, 1}, 3);
+        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "label 1 = 1.5");
+        Npy.write(dir.resolve("lab.labels.npy"), new float[] {0, -1, 1}, 3);
+        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "label 1 = -1");
+        Files.delete(dir.resolve("lab.labels.npy"));
+        assertFalse(Npy.load(f).hasLabels(), "without the file: unlabelled");
     }
 
     // ---------------------------------------------------------------- bad files

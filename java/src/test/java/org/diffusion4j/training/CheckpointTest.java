@@ -834,4 +834,41 @@ class CheckpointTest {
                     Checkpoint.Weights.PREFER_EMA, Set.of("")));
         }
     }
+
+    /**
+     * Fine-tuning at another resolution ({@link Checkpoint#POS_EMBED} kept): a DiT for 16 × 16 images takes every
+     * trained tensor of an 8 × 8 file bit for bit and keeps the position embedding it computed for its own token grid;
+     * a plain load, or another channel count, is refused.
+     */
+    @Test
+    void loadWeightsKeepingThePosEmbedFitsAnotherImageSize(@TempDir Path dir) throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            DiT.Config eight = new DiT.Config(8, 1, 4, 16, 1, 2, 4.0, 3, 0.1, 32, 1000.0);
+            DiT src = new DiT(ops, attention, scope, eight, 1);
+            long stream = 0;
+            for (var p : src.module().namedParameters().values()) {
+                be.randn(p.value(), 78, stream++);
+            }
+            Path file = dir.resolve("eight.safetensors");
+            Checkpoint.exportWeights(file, src, null);
+            Map<String, float[]> source = weights(src);
+            DiT dst = new DiT(ops, attention, scope, eight.withImageSize(16), 2);
+            float[] ownPos = dst.posEmbed().toFloatArray();
+            CheckpointException plain = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.loadWeights(file, dst, be, Checkpoint.Weights.PREFER_EMA));
+            assertTrue(plain.getMessage().contains("imageSize"), plain.getMessage());
+            Checkpoint.loadWeights(file, dst, be, Checkpoint.Weights.PREFER_EMA, Set.of(Checkpoint.POS_EMBED));
+            assertBitwise("every trained tensor", source, weights(dst));
+            assertEquals(16 * 16 / 16 * 16, ownPos.length, "16 tokens of width 16");
+            assertArrayEquals(ownPos, dst.posEmbed().toFloatArray(), "its own position embedding");
+            DiT fresh16 = new DiT(ops, attention, scope, eight.withImageSize(16), 9);
+            assertArrayEquals(fresh16.posEmbed().toFloatArray(), dst.posEmbed().toFloatArray(),
+                    "the sin-cos table of a 4 x 4 grid");
+            DiT rgb = new DiT(ops, attention, scope, new DiT.Config(16, 3, 4, 16, 1, 2, 4.0, 3, 0.1, 32, 1000.0), 3);
+            CheckpointException channels = assertThrows(CheckpointException.class, () -> Checkpoint.loadWeights(file,
+                    rgb, be, Checkpoint.Weights.PREFER_EMA, Set.of(Checkpoint.POS_EMBED)));
+            assertTrue(channels.getMessage().contains("\"channels\":1"), channels.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> eight.withImageSize(10), "patch 4 must divide 10");
+        }
+    }
 }
