@@ -239,6 +239,11 @@ final class EvalCommand implements Callable<Integer> {
                     refuseConflicts(src, where, runFingerprint != null);
                     if (dataPath == null) {
                         dataPath = Path.of(src.data());
+                        if (!Files.exists(dataPath)) {
+                            throw new IllegalArgumentException("the data the model trained on, " + dataPath + ", is "
+                                    + "gone (moved or deleted); give its new place with --data (the split and a "
+                                    + "fingerprint check come from the " + (s.run != null ? "run" : "checkpoint") + ")");
+                        }
                     }
                     frac = src.heldOut();
                     labels = src.labelColumn();

@@ -85,8 +85,12 @@ final class InfoCommand implements Callable<Integer> {
         }
         long tensors = header.entries().stream()
                 .filter(e -> !e.name().startsWith("ema.") && !e.name().startsWith("optim.")).count();
-        o.printf(Locale.ROOT, "weights     %,d values in %d tensor%s%s%s%n", params, tensors, tensors == 1 ? "" : "s",
+        long buffer = header.entries().stream().filter(e -> e.name().equals(Checkpoint.POS_EMBED))
+                .mapToLong(e -> Arrays.stream(e.shape()).reduce(1, Math::multiplyExact)).sum();
+        o.printf(Locale.ROOT, "weights     %,d values in %d tensor%s%s%s%s%n", params, tensors, tensors == 1 ? "" : "s",
                 dtypes.isEmpty() ? "" : " (" + String.join(", ", dtypes.keySet()) + ")",
+                buffer == 0 ? "" : String.format(Locale.ROOT, ": %,d trained parameters and the fixed %,d-value "
+                        + "pos_embed", params - buffer, buffer),
                 info.hasEma() ? " + their EMA averages" : "");
         if (info.metadata().containsKey(Checkpoint.KEY_STEP)) {
             o.printf(Locale.ROOT, "step        %d (seed %d)%n", info.step(), info.seed());

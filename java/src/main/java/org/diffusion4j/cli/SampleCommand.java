@@ -533,6 +533,10 @@ final class SampleCommand implements Callable<Integer> {
         IntUnaryOperator labelOf = k == 0 ? null : classLabel != null ? i -> classLabel
                 : rowClass != null ? i -> rowClass[i % rowClass.length] : nullClass ? i -> k : i -> i % k;
         double g = guidance != null ? guidance : k > 0 && s.training().labelDropout() > 0 && !nullClass ? 2.0 : 1.0;
+        if (k == 0 && g != 1.0) {                           // before the "sampling" line, not after it
+            throw new IllegalArgumentException("--guidance needs a class-conditional model; this one is "
+                    + "unconditional (use --guidance 1)");
+        }
         if (negative != null) {
             if (k == 0) {
                 throw new IllegalArgumentException("--negative-class needs a class-conditional model; this one is "

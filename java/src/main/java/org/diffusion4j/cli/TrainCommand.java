@@ -858,8 +858,9 @@ final class TrainCommand implements Callable<Integer> {
                         run.results().heldOutLossStep()));
                 save(run, folder);                     // the caller's finishLoop then lets a shutdown hook go on
                 RunJson.Results r = run.results();
-                o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d), %.1f ms/step, %.0f %s, "
-                        + "wall %s%s%n", total, total == 1 ? "" : "s", r.finalLoss(), finalLossWindow(total),
+                o.printf(Locale.ROOT, "done        %d step%s, final loss %.4f (mean of the last %d: 10 %% of the "
+                        + "steps), %.1f ms/step, %.0f %s, wall %s%s%n", total, total == 1 ? "" : "s", r.finalLoss(),
+                        finalLossWindow(total),
                         r.msPerStep(), r.imagesPerSecond(), imageShape != null ? "images/s" : "samples/s",
                         Progress.clock(r.wallSeconds()), resume ? " (all sessions)" : "");
                 o.println("run         " + folder.root());

@@ -65,6 +65,25 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /** Found by a new-user trial: eval of a run whose data moved said only that the path does not exist. */
+    @Test
+    void evalOfARunWhoseDataMovedAsksForData() throws IOException {
+        Path moved = TinyData.idxFolder(dir.resolve("moving"), 24, 6);
+        Path out = dir.resolve("moving-run");
+        TrainSampleEvalTest.Result t = run(trainArgs(moved, out, 4));
+        assertEquals(0, t.code(), t::toString);
+        Path now = dir.resolve("moved-here");
+        Files.move(moved, now);
+        TrainSampleEvalTest.Result e = run("eval", "--checkpoint", out.toString(), "--n", "6", "--steps", "2",
+                "--backend", "cpu");
+        assertNotEquals(0, e.code(), e::toString);
+        assertTrue(e.err().contains(moved.toAbsolutePath().normalize() + ", is gone") && e.err().contains("--data"),
+                e::toString);
+        TrainSampleEvalTest.Result ok = run("eval", "--checkpoint", out.toString(), "--data", now.toString(), "--n",
+                "6", "--steps", "2", "--backend", "cpu", "--reference", "6");
+        assertEquals(0, ok.code(), ok::toString);
+    }
+
     /** Found by a new-user trial: samples of another size than an image folder's default said nothing of why. */
     @Test
     void samplesOfAnotherSizeThanAnImageFolderNameTheResolution() throws IOException {

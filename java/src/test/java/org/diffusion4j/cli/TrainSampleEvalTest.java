@@ -435,7 +435,7 @@ class TrainSampleEvalTest {
         assertEquals(46, lossLines.size());
         assertTrue(j.get("results").get("metrics").has("classifier_fd"), "metrics survive a resume");
         // the final loss averages the last 10 % of the whole run (4 of 45 steps), as without the interruption
-        assertTrue(r.out().contains("(mean of the last 4)"), r::toString);
+        assertTrue(r.out().contains("(mean of the last 4: 10 % of the steps)"), r::toString);
         double mean = 0;
         for (String line : lossLines.subList(lossLines.size() - 4, lossLines.size())) {
             mean += Double.parseDouble(line.split(",")[1]) / 4;
