@@ -99,6 +99,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
     String threshold;
 
+    @Option(names = "--eta", description = Sampling.ETA_DESCRIPTION)
+    Double eta;
+
+    @Option(names = "--s-churn", description = Sampling.CHURN_DESCRIPTION)
+    Double sChurn;
+
     @Option(names = "--grid", defaultValue = "auto", description = Sampling.GRID_DESCRIPTION)
     String grid;
 
@@ -165,7 +171,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
             for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",
-                "--batch", "--guidance-sweep", "--threshold"}) {
+                "--batch", "--guidance-sweep", "--threshold", "--eta", "--s-churn"}) {
                 if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
                     throw new IllegalArgumentException(opt + " applies to sampling a --checkpoint; --samples "
                             + samplesFile + " are already drawn");
@@ -274,7 +280,7 @@ final class EvalCommand implements Callable<Integer> {
                         o.println("guidance    " + g);
                     }
                     r = SampleCommand.run(s, sampler, steps, spacing, g, 0.0, null, seed, n, batch,
-                            spec.commandLine().getErr(), o, threshold);
+                            spec.commandLine().getErr(), o, new Sampling.Knobs(threshold, eta, sChurn));
                     sweepSamples.add(r.samples());
                 }
                 generated = r.samples();

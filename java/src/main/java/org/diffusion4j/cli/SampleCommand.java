@@ -74,6 +74,12 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
     String threshold;
 
+    @Option(names = "--eta", description = Sampling.ETA_DESCRIPTION)
+    Double eta;
+
+    @Option(names = "--s-churn", description = Sampling.CHURN_DESCRIPTION)
+    Double sChurn;
+
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -250,7 +256,8 @@ final class SampleCommand implements Callable<Integer> {
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
-                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null, threshold);
+                    spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null,
+                    new Sampling.Knobs(threshold, eta, sChurn));
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
@@ -432,15 +439,15 @@ final class SampleCommand implements Callable<Integer> {
                       double rescale,
                       Integer classLabel, long seed, int n, int batch, PrintWriter warn, PrintWriter progress) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0, false, null, false, null);
+                null, 1.0, false, null, false, Sampling.Knobs.DEFAULT);
     }
 
-    /** {@link #run} with {@code --threshold threshold} (null: auto). */
+    /** {@link #run} with {@code knobs} ({@code --threshold}, {@code --eta}, {@code --s-churn}). */
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
-                      PrintWriter progress, String threshold) {
+                      PrintWriter progress, Sampling.Knobs knobs) {
         return run(s, samplerName, steps, spacing, guidance, rescale, classLabel, seed, n, batch, warn, progress,
-                null, 1.0, false, null, false, threshold);
+                null, 1.0, false, null, false, knobs);
     }
 
     /**
@@ -455,11 +462,11 @@ final class SampleCommand implements Callable<Integer> {
     static Result run(ModelSession s, String samplerName, int steps, GridSpacing spacing, Double guidance,
                       double rescale, Integer classLabel, long seed, int n, int batch, PrintWriter warn,
                       PrintWriter progress, EditInput edit, double strength, boolean defaultStrength,
-                      Integer negative, boolean record, String threshold) {
+                      Integer negative, boolean record, Sampling.Knobs knobs) {
         Prediction pred = s.prediction();
-        Thresholding th = Sampling.threshold(threshold, pred, s.imageShape() != null);
+        Thresholding th = Sampling.threshold(knobs.threshold(), pred, s.imageShape() != null);
         String name = samplerName != null ? samplerName : Sampling.defaultSampler(pred);
-        var smp = Sampling.sampler(name);
+        var smp = Sampling.sampler(name, knobs);
         SamplingGrid grid = Sampling.grid(s.training(), name, steps, spacing);
         if (grid.steps() < steps && progress != null) {
             progress.println("note        --steps " + steps + " is more than the model's " + grid.steps()
@@ -598,7 +605,9 @@ final class SampleCommand implements Callable<Integer> {
                 }
             }
         }
-        return new Result(x, labels, k, canonical, spacing, g, grid.steps(), trajectory);
+        String shown = canonical + (knobs.eta() != null ? " (eta " + fmt(knobs.eta()) + ")" : "")
+                + (knobs.sChurn() != null ? " (S_churn " + fmt(knobs.sChurn()) + ")" : "");
+        return new Result(x, labels, k, shown, spacing, g, grid.steps(), trajectory);
     }
 
     /**

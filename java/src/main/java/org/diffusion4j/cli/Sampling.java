@@ -81,11 +81,64 @@ final class Sampling {
 
     /** A sampler by its command-line name ({@code flow-euler} or {@code flow_euler}). */
     static Sampler sampler(String name) {
+        return sampler(name, Knobs.DEFAULT);
+    }
+
+    /**
+     * The sampling options beyond the sampler's name: {@code --threshold} (null: auto), {@code --eta} and
+     * {@code --s-churn} (null: the sampler's default).
+     */
+    record Knobs(String threshold, Double eta, Double sChurn) {
+        static final Knobs DEFAULT = new Knobs(null, null, null);
+    }
+
+    /** {@code --eta}'s help text. */
+    static final String ETA_DESCRIPTION = "stochasticity eta >= 0 of ddim (default 0: deterministic; 1: DDPM-like), "
+            + "euler-ancestral, dpmpp-2m-sde and dpmpp-3m-sde (default 1; 0: their ODE form), as diffusers' and "
+            + "k-diffusion's eta";
+
+    /** {@code --s-churn}'s help text. */
+    static final String CHURN_DESCRIPTION = "heun only: Karras et al.'s S_churn >= 0, noise added back before each "
+            + "step (Algorithm 2; default 0, e.g. 40 as EDM's ImageNet-64 setting), with S_noise 1 over all levels";
+
+    /**
+     * The sampler {@code name} with {@code knobs}' {@code eta} or {@code sChurn} when given.
+     *
+     * @throws IllegalArgumentException for an unknown name, a knob the sampler does not take, or a bad value
+     */
+    static Sampler sampler(String name, Knobs knobs) {
+        Sampler base;
         try {
-            return Samplers.byName(name);
+            base = Samplers.byName(name);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("unknown --sampler '" + name + "'; expected one of " + NAMES);
         }
+        String c = name.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+        Double eta = knobs.eta();
+        if (eta != null) {
+            if (!(eta >= 0 && eta < Double.POSITIVE_INFINITY)) {
+                throw new IllegalArgumentException("--eta must be finite and >= 0, got " + eta);
+            }
+            base = switch (c) {
+                case "ddim" -> Samplers.ddim(eta);
+                case "euler_ancestral", "euler_a" -> Samplers.eulerAncestral(eta, 1);
+                case "dpmpp_2m_sde", "dpm++2m_sde" -> Samplers.dpmSolverPp2mSde(eta, 1);
+                case "dpmpp_3m_sde", "dpm++3m_sde" -> Samplers.dpmSolverPp3mSde(eta, 1);
+                default -> throw new IllegalArgumentException("--eta applies to ddim, euler-ancestral, dpmpp-2m-sde "
+                        + "and dpmpp-3m-sde; --sampler " + name + " takes none");
+            };
+        }
+        Double churn = knobs.sChurn();
+        if (churn != null) {
+            if (!(churn >= 0 && churn < Double.POSITIVE_INFINITY)) {
+                throw new IllegalArgumentException("--s-churn must be finite and >= 0, got " + churn);
+            }
+            if (!c.equals("heun")) {
+                throw new IllegalArgumentException("--s-churn applies to heun; --sampler " + name + " takes none");
+            }
+            base = Samplers.heun(new Samplers.Churn(churn, 0, Double.POSITIVE_INFINITY, 1));
+        }
+        return base;
     }
 
     /** {@code --grid}'s help text. */

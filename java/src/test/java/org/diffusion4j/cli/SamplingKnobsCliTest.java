@@ -16,12 +16,13 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code sample/eval --threshold}: by default ({@code auto}) an ε-prediction image model's {@code x̂0} is clipped to
+ * {@code sample/eval --threshold}, {@code --eta}, {@code --s-churn}. Thresholding: by default ({@code auto}) an ε-prediction image model's {@code x̂0} is clipped to
  * [−1, 1] at every step (its samples stay in the data range) while flow models are left alone; explicit kinds work;
- * bad spellings and thresholds on vectors are refused in one line.
+ * bad spellings and thresholds on vectors are refused in one line. {@code --eta} and {@code --s-churn} reach the
+ * samplers that take them (η = 0 turns the ancestral and SDE samplers into their ODE forms) and are refused elsewhere.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ThresholdCliTest {
+class SamplingKnobsCliTest {
 
     private Path dir;
     private Path eps;
@@ -123,5 +124,42 @@ class ThresholdCliTest {
                 "--threshold", "clip", "--backend", "cpu");
         assertNotEquals(0, e.code(), e::toString);
         assertTrue(e.err().contains("--threshold"), e::toString);
+    }
+
+    @Test
+    void etaAndChurnReachTheSamplersThatTakeThem() throws IOException {
+        float[] euler = sample(eps, "euler", "--sampler", "euler", "--threshold", "none");
+        float[] ancestral0 = sample(eps, "ea0", "--sampler", "euler-ancestral", "--eta", "0", "--threshold", "none");
+        float[] ancestral = sample(eps, "ea1", "--sampler", "euler-ancestral", "--threshold", "none");
+        assertClose(euler, ancestral0, "euler-ancestral at eta 0 is Euler");
+        assertNotEquals(java.util.Arrays.toString(euler), java.util.Arrays.toString(ancestral));
+        float[] ddim = sample(eps, "ddim", "--sampler", "ddim", "--threshold", "none");
+        float[] ddim0 = sample(eps, "ddim0", "--sampler", "ddim", "--eta", "0", "--threshold", "none");
+        float[] ddim1 = sample(eps, "ddim1", "--sampler", "ddim", "--eta", "1", "--threshold", "none");
+        assertEquals(java.util.Arrays.toString(ddim), java.util.Arrays.toString(ddim0), "eta 0 is DDIM's default");
+        assertNotEquals(java.util.Arrays.toString(ddim), java.util.Arrays.toString(ddim1));
+        float[] sde0 = sample(eps, "sde0", "--sampler", "dpmpp-2m-sde", "--eta", "0", "--threshold", "none");
+        float[] ode = sample(eps, "ode", "--sampler", "dpmpp-2m", "--threshold", "none");
+        assertClose(ode, sde0, "dpmpp-2m-sde at eta 0 is dpmpp-2m");
+        float[] heun = sample(eps, "heun", "--sampler", "heun", "--threshold", "none");
+        float[] churned = sample(eps, "churn", "--sampler", "heun", "--s-churn", "40", "--threshold", "none");
+        assertNotEquals(java.util.Arrays.toString(heun), java.util.Arrays.toString(churned));
+        String[][] bad = {{"--sampler", "dpmpp-2m", "--eta", "1"}, {"--sampler", "ddim", "--eta", "-0.5"},
+            {"--sampler", "euler", "--s-churn", "10"}, {"--sampler", "heun", "--s-churn", "Infinity"}};
+        for (String[] b : bad) {
+            String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("sample", "--checkpoint",
+                    eps.toString(), "--n", "2", "--steps", "2", "--backend", "cpu", "--out",
+                    dir.resolve("bad.png").toString()), java.util.Arrays.stream(b)).toArray(String[]::new);
+            TrainSampleEvalTest.Result r = run(args);
+            assertNotEquals(0, r.code(), r::toString);
+            assertTrue(r.err().contains(b[2]), r::toString);
+        }
+    }
+
+    private static void assertClose(float[] a, float[] b, String what) {
+        assertEquals(a.length, b.length);
+        for (int i = 0; i < a.length; i++) {
+            assertEquals(a[i], b[i], 1e-4 * Math.max(1, Math.abs(a[i])), what + " at " + i);
+        }
     }
 }
