@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -40,6 +42,33 @@ record RunFolder(Path root) {
 
     Path checkpoint(long step) {
         return checkpoints().resolve(String.format(Locale.ROOT, "step-%06d.safetensors", step));
+    }
+
+    /**
+     * Deletes the step checkpoints ({@code checkpoints/step-N.safetensors}) but the newest {@code keep} by step
+     * number; {@code latest} and {@code best} are separate files and stay. Returns how many were deleted.
+     *
+     * @throws IOException when the folder cannot be listed or a file cannot be deleted
+     */
+    int pruneCheckpoints(int keep) throws IOException {
+        List<long[]> steps = new ArrayList<>();                     // {step, index into names}
+        List<Path> files = new ArrayList<>();
+        try (var st = Files.list(checkpoints())) {
+            st.forEach(p -> {
+                String n = p.getFileName().toString();
+                if (n.matches("step-\\d{1,18}\\.safetensors")) {
+                    steps.add(new long[] {Long.parseLong(n.substring(5, n.length() - 12)), files.size()});
+                    files.add(p);
+                }
+            });
+        }
+        steps.sort((a, b) -> Long.compare(b[0], a[0]));             // newest first
+        int deleted = 0;
+        for (int i = keep; i < steps.size(); i++) {
+            Files.deleteIfExists(files.get((int) steps.get(i)[1]));
+            deleted++;
+        }
+        return deleted;
     }
 
     Path latestCheckpoint() {

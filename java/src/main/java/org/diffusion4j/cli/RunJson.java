@@ -51,7 +51,7 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
                         boolean cond, double labelDropout, long seed, double heldOut, int resolution, int channels,
                         long checkpointEvery, long sampleEvery, int sampleSteps, String sampler, double guidance,
                         boolean randomFlip, boolean standardize, String labelColumn, int microBatch,
-                        String initFrom, Long heldOutLossEvery) {
+                        String initFrom, Long heldOutLossEvery, Integer keepCheckpoints) {
 
         /** These options with {@code model} (e.g. the choice of {@code --model auto}). */
         TrainOptions withModel(String m) {

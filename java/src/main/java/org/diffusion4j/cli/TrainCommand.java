@@ -214,6 +214,11 @@ final class TrainCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE}; one also at the end)")
     long heldOutLossEvery;
 
+    @Option(names = "--keep-checkpoints", defaultValue = "0", description = "keep only the newest N step "
+            + "checkpoints (checkpoints/step-*.safetensors; latest and best are always kept); 0 keeps every one "
+            + "(default: ${DEFAULT-VALUE})")
+    int keepCheckpoints;
+
     @Option(names = "--sample-steps", defaultValue = "16", description = "sampler steps of the grids (default: "
             + "${DEFAULT-VALUE})")
     int sampleSteps;
@@ -235,7 +240,7 @@ final class TrainCommand implements Callable<Integer> {
     /** Options that --resume may change (the rest must match run.json). */
     private static final Set<String> RESUMABLE = Set.of("--steps", "--checkpoint-every", "--sample-every",
             "--sample-steps", "--sampler", "--guidance", "--backend", "--threads", "--verbose", "--resume", "--out",
-            "--held-out-loss-every",
+            "--held-out-loss-every", "--keep-checkpoints",
             "--data", "--micro-batch");
 
     /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
@@ -494,6 +499,9 @@ final class TrainCommand implements Callable<Integer> {
                     previous.data() != null && previous.data().fingerprint() != null);
             if (opts.heldOutLossEvery() == null) {          // a run.json from before the option: its default
                 opts = opts.with("heldOutLossEvery", heldOutLossEvery);
+            }
+            if (opts.keepCheckpoints() == null) {
+                opts = opts.with("keepCheckpoints", keepCheckpoints);
             }
         } else {
             checkNewRunFolder(folder, true);
@@ -780,6 +788,9 @@ final class TrainCommand implements Callable<Integer> {
                             Checkpoint.save(trainer, ck, extraMeta);
                             RunFolder.copyAtomically(ck, folder.latestCheckpoint());
                             latestCkpt[0] = folder.relative(ck);
+                            if (opts.keepCheckpoints() != null && opts.keepCheckpoints() > 0) {
+                                folder.pruneCheckpoints(opts.keepCheckpoints());
+                            }
                             writeLosses(folder, losses, heldLosses);
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
@@ -989,7 +1000,8 @@ final class TrainCommand implements Callable<Integer> {
                 lossWeight, steps, batch, lr, min, wu, weightDecay, ema, gradClip, cond, labelDropout, seed, heldOut,
                 resolution, DataLoading.parseChannels(channels), checkpointEvery, sampleEvery, sampleSteps, smp, guidance,
                 randomFlip, standardize, labelColumn, microBatch == null ? 0 : microBatch,
-                initFrom == null ? null : initFrom.toAbsolutePath().normalize().toString(), heldOutLossEvery);
+                initFrom == null ? null : initFrom.toAbsolutePath().normalize().toString(), heldOutLossEvery,
+                keepCheckpoints);
     }
 
     /** The option names of the record components ({@code labelDropout} ↔ {@code --label-dropout}). */
@@ -1040,7 +1052,7 @@ final class TrainCommand implements Callable<Integer> {
                 Object shown = name.equals("--channels") && Integer.valueOf(ImageFolder.AUTO_CHANNELS).equals(theirs)
                         ? "auto" : theirs;
                 throw new IllegalArgumentException("--resume: " + name + " " + mine + " conflicts with the run's "
-                        + shown + " (run.json); a resumed run keeps its configuration (only --steps, --held-out-loss-every, "
+                        + shown + " (run.json); a resumed run keeps its configuration (only --steps, --held-out-loss-every, --keep-checkpoints, "
                         + "--micro-batch, --threads, --backend and the checkpoint and sample-grid options may change)");
             } else {
                 values[i] = theirs;
@@ -1099,6 +1111,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         positive("--checkpoint-every", o.checkpointEvery());
         positive("--sample-steps", o.sampleSteps());
+        if (o.keepCheckpoints() != null && o.keepCheckpoints() < 0) {
+            throw new IllegalArgumentException("--keep-checkpoints must be >= 0 (0: keep every one), got "
+                    + o.keepCheckpoints());
+        }
         if (o.heldOutLossEvery() < 0) {
             throw new IllegalArgumentException("--held-out-loss-every must be >= 0 (0: none), got "
                     + o.heldOutLossEvery());

@@ -65,6 +65,34 @@ class CliRobustnessTest {
         assertEquals(0, r.code(), r::toString);
     }
 
+    /** {@code --keep-checkpoints N}: only the newest N step checkpoints stay (latest too); resumable. */
+    @Test
+    void keepCheckpointsPrunesTheOldestStepCheckpoints() throws IOException {
+        Path out = dir.resolve("keep");
+        String[] a = trainArgs(data, out, 8);
+        String[] args = java.util.Arrays.copyOf(a, a.length + 2);
+        args[a.length] = "--keep-checkpoints";
+        args[a.length + 1] = "2";
+        TrainSampleEvalTest.Result t = run(args);
+        assertEquals(0, t.code(), t::toString);
+        assertEquals(java.util.List.of("latest.safetensors", "step-000006.safetensors", "step-000008.safetensors"),
+                stepFiles(out));
+        TrainSampleEvalTest.Result r = run("train", "--resume", "--out", out.toString(), "--steps", "12",
+                "--keep-checkpoints", "1", "--backend", "cpu");
+        assertEquals(0, r.code(), r::toString);
+        assertEquals(java.util.List.of("latest.safetensors", "step-000012.safetensors"), stepFiles(out));
+        TrainSampleEvalTest.Result bad = run("train", "--data", data.toString(), "--out", dir.resolve("keep-bad")
+                .toString(), "--keep-checkpoints", "-1", "--steps", "2", "--backend", "cpu");
+        assertNotEquals(0, bad.code(), bad::toString);
+        assertTrue(bad.err().contains("--keep-checkpoints must be >= 0"), bad::toString);
+    }
+
+    private static java.util.List<String> stepFiles(Path run) throws IOException {
+        try (var s = Files.list(run.resolve("checkpoints"))) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith("best")).sorted().toList();
+        }
+    }
+
     /** Found by a new-user trial: eval of a run whose data moved said only that the path does not exist. */
     @Test
     void evalOfARunWhoseDataMovedAsksForData() throws IOException {
