@@ -91,6 +91,11 @@ final class SampleCommand implements Callable<Integer> {
             + "and x.classes.json (their names)")
     Path saveRaw;
 
+    @Option(names = "--save-images", paramLabel = "DIR", description = "image models: also write each sample as its "
+            + "own PNG, DIR/00000.png, DIR/00001.png, ... (the class of sample i as in --save-raw); the folder is "
+            + "created when missing")
+    Path saveImages;
+
     @Option(names = "--columns", description = "grid columns (default: the number of classes, or a multiple of it "
             + "when the grid would be more than twice as tall as wide; sqrt(n) for unconditional models)")
     Integer columns;
@@ -159,6 +164,7 @@ final class SampleCommand implements Callable<Integer> {
         if (n < 1) {
             throw new IllegalArgumentException("--n must be >= 1, got " + n);
         }
+        Path imagesDir = saveImages == null ? null : requireImageFolder(saveImages, n);
         if (batch < 1 || batch > MAX_BATCH) {
             throw new IllegalArgumentException("--batch must be in [1, " + MAX_BATCH + "], got " + batch);
         }
@@ -285,6 +291,15 @@ final class SampleCommand implements Callable<Integer> {
                     createParent(raw);
                     Idx.write(raw, Idx.Array.ofF32(r.samples(), dims));
                 }
+            }
+            if (imagesDir != null) {
+                if (image == null) {
+                    throw new IllegalArgumentException("--save-images writes images; this model samples vectors "
+                            + java.util.Arrays.toString(s.model().sampleShape()) + " (use --save-raw)");
+                }
+                writeEach(imagesDir, r.samples(), n, image);
+                o.println("images      " + n + " PNG" + (n == 1 ? "" : "s") + " in " + imagesDir + " ("
+                        + imageName(0, n) + (n > 1 ? " .. " + imageName(n - 1, n) : "") + ")");
             }
             createParent(png);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
@@ -666,6 +681,41 @@ final class SampleCommand implements Callable<Integer> {
         if (!java.util.Arrays.equals(head, signature)) {
             throw new IllegalArgumentException(option + ": " + file + " exists and is not " + kind + "; refusing to "
                     + "overwrite it (delete it or choose another name)");
+        }
+    }
+
+    /** {@code 00042.png}: sample {@code i} of {@code n}, zero-padded to at least 5 digits. */
+    static String imageName(int i, int n) {
+        int digits = Math.max(5, Integer.toString(Math.max(0, n - 1)).length());
+        return String.format(Locale.ROOT, "%0" + digits + "d.png", i);
+    }
+
+    /**
+     * The folder of {@code --save-images}: not a file, its nearest existing ancestor writable, and none of the
+     * {@code n} names it will write an existing file other than a PNG.
+     */
+    static Path requireImageFolder(Path dir, int n) throws IOException {
+        Path d = dir.toAbsolutePath().normalize();
+        if (Files.exists(d) && !Files.isDirectory(d)) {
+            throw new IllegalArgumentException("--save-images: " + d + " exists and is not a folder");
+        }
+        requireWritable("--save-images", d.resolve(imageName(0, n)), ".png");
+        if (Files.isDirectory(d)) {
+            for (int i = 0; i < n; i++) {
+                refuseNonPng("--save-images", d.resolve(imageName(i, n)));
+            }
+        }
+        return d;
+    }
+
+    /** Writes sample {@code i} of {@code values} ({@code [n, C, H, W]}) as {@code dir/imageName(i, n)}. */
+    private static void writeEach(Path dir, float[] values, int n, long[] chw) throws IOException {
+        Files.createDirectories(dir);
+        int per = Math.toIntExact(chw[0] * chw[1] * chw[2]);
+        long[] one = {1, chw[0], chw[1], chw[2]};
+        for (int i = 0; i < n; i++) {
+            float[] v = java.util.Arrays.copyOfRange(values, i * per, (i + 1) * per);
+            org.diffusion4j.io.ImageGrid.write(dir.resolve(imageName(i, n)), v, one, 1, 0, -1f);
         }
     }
 

@@ -162,4 +162,35 @@ class SamplingKnobsCliTest {
             assertEquals(a[i], b[i], 1e-4 * Math.max(1, Math.abs(a[i])), what + " at " + i);
         }
     }
+
+    /** {@code --save-images DIR}: one PNG per sample, equal to the tiles of the grid; foreign files refused. */
+    @Test
+    void saveImagesWritesOnePngPerSample() throws IOException {
+        Path imgs = dir.resolve("each/deeper");
+        TrainSampleEvalTest.Result r = run("sample", "--checkpoint", flow.toString(), "--n", "11", "--steps", "2",
+                "--backend", "cpu", "--out", dir.resolve("each.png").toString(), "--save-raw",
+                dir.resolve("each.npy").toString(), "--save-images", imgs.toString());
+        assertEquals(0, r.code(), r::toString);
+        assertTrue(r.out().contains("11 PNGs in " + imgs.toAbsolutePath().normalize() + " (00000.png .. 00010.png)"),
+                r::toString);
+        float[] raw = Npy.read(dir.resolve("each.npy")).values();
+        int per = TinyData.SIDE * TinyData.SIDE;
+        for (int i = 0; i < 11; i++) {
+            java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(imgs.resolve(String.format("%05d.png", i))
+                    .toFile());
+            assertEquals(TinyData.SIDE, img.getWidth());
+            for (int p = 0; p < per; p += 37) {
+                float v = Math.max(-1, Math.min(1, raw[i * per + p]));
+                int want = (int) Math.floor((v + 1) / 2 * 255 + 0.5);
+                assertEquals(want, img.getRaster().getSample(p % TinyData.SIDE, p / TinyData.SIDE, 0), "image " + i);
+            }
+        }
+        Files.writeString(imgs.resolve("00001.png"), "my notes");
+        TrainSampleEvalTest.Result refused = run("sample", "--checkpoint", flow.toString(), "--n", "3", "--steps",
+                "2", "--backend", "cpu", "--out", dir.resolve("each2.png").toString(), "--save-images",
+                imgs.toString());
+        assertNotEquals(0, refused.code(), refused::toString);
+        assertTrue(refused.err().contains("00001.png exists and is not a PNG"), refused::toString);
+        assertEquals("my notes", Files.readString(imgs.resolve("00001.png")));
+    }
 }
