@@ -361,32 +361,32 @@ public final class Samplers {
      *   x' = x̃ + h·d,  d = (x̃ − D)/σ̃_t,  h = σ̃_s − σ̃_t                 (Euler; final step when σ_s = 0)
      *   x̃_s = x̃ + (h/2)(d + d'),  d' = (x' − D(x', σ̃_s))/σ̃_s            (trapezoidal correction)
      * </pre>
-     * The scale is {@code c = α} (the VE form {@code σ̃ = σ_VE} of Karras et al., eq. 4) except on a rectified-flow
-     * grid ({@code α + σ = 1} at every level), where it is {@code c = 1}: there {@code σ̃ = σ} is the flow's own time
-     * and {@code d = (x − D)/σ} its velocity, as diffusers' {@code FlowMatchHeunDiscreteScheduler} and ComfyUI's
-     * flow sampling step (Euler's step is the same in both coordinates — DDIM — but Heun's trapezoid is not: in VE
-     * coordinates a flow grid's first step spans {@code σ_VE} from ~1000 down to a few units and the average of the
-     * two slopes is far off; measured on a Fashion-MNIST DiT, 8 steps: pixels beyond ±2 fell from 13 % to none).
+     * On a variance-exploding grid ({@code α = 1} at every level: EDM, VE) the scale is {@code c = 1}, Karras et
+     * al.'s own form ({@code σ̃ = σ_VE}, eq. 4, k-diffusion's {@code sample_heun}). On any other grid it is
+     * {@code c = α + σ}, which maps the schedule onto the rectified flow of the same signal-to-noise ratios:
+     * {@code x̃ = (1 − τ)·x0 + τ·ε} with {@code τ = σ̃ = σ/(α + σ) ∈ [0, 1]} and {@code d = (x̃ − D)/τ} the flow's
+     * velocity (on a rectified flow {@code c = 1}: diffusers' {@code FlowMatchHeunDiscreteScheduler}, ComfyUI's flow
+     * sampling). Euler's step is the same in every such coordinate (DDIM), Heun's trapezoid is not: in the VE form a
+     * grid starting near {@code α = 0} spans {@code σ_VE} from ~1000 down to a few units in its first step, where the
+     * average of the two slopes is far off (measured: a Fashion-MNIST flow DiT at 8 steps put 13 % of its pixels
+     * beyond ±2, v-prediction cosine and VP models at 2 steps gave samples of standard deviation 150–650); in
+     * {@code τ} the first step is short and pure noise ({@code α = 0}, {@code τ = 1}) is a valid start.
      * Two fused passes per step (each after one model evaluation), the first saving {@code D} as history; in
      * {@code x_t} form the correction is
      * {@code x_s = (c_s/c_t)(1 + h/2σ̃_t)·x − c_s h/(2σ̃_t)·D + h/(2σ̃_s)·x'_t − c_s h/(2σ̃_s)·D'}.
      * Churn adds one noise pass per churned step.
      *
-     * @throws IllegalArgumentException at a level with {@code α = 0} on a grid that is not a rectified flow
-     *                                  ({@code σ_VE = ∞}: start the grid below it)
+     * @throws IllegalArgumentException never for the grid's levels (a VE grid has {@code α = 1}; the others are
+     *                                  stepped in {@code τ}, finite everywhere)
      */
     public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
         Tensor xNext = ctx.scratch(0, x);
         int n = grid.steps();
         double sigmaVeMax = grid.schedule().sigmaVe(1.0);
-        boolean flow = isFlowGrid(grid);                   // c = 1: the flow's own time; else c = α (VE form)
+        boolean ve = isVeGrid(grid);                       // c = 1 (Karras' VE form); else c = α + σ (flow form)
         for (int i = 0; i < n; i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
-            if (t.alpha() == 0 && !flow) {
-                throw new IllegalArgumentException("Heun needs a finite sigma_VE at every step, level " + i + " is "
-                        + t + " (alpha = 0); start the grid below zero SNR or use DDIM / DPM-Solver++");
-            }
             double gamma = churn.gamma(t.sigmaVe(), n);
             double sigmaHat = Math.min(t.sigmaVe() * (1 + gamma), sigmaVeMax);
             if (sigmaHat > t.sigmaVe()) {                                                     // Alg. 2, lines 5–6
@@ -404,8 +404,8 @@ public final class Samplers {
             }
             ctx.update(euler, x, xNext, true);
             ctx.evaluate(xNext, s);                                                          // line 10
-            double ct = flow ? 1 : t.alpha();
-            double cs = flow ? 1 : s.alpha();
+            double ct = ve ? 1 : t.alpha() + t.sigma();
+            double cs = ve ? 1 : s.alpha() + s.sigma();
             double h = s.sigma() / cs - t.sigma() / ct;                                      // σ̃_s − σ̃_t
             double ht = h / (2 * (t.sigma() / ct));
             double hs = h / (2 * (s.sigma() / cs));
@@ -663,11 +663,10 @@ public final class Samplers {
         return -Math.expm1(-2 * (s.lambda() - t.lambda()));
     }
 
-    /** Whether every level of {@code grid} lies on a rectified-flow path ({@code α + σ = 1}). */
-    static boolean isFlowGrid(SamplingGrid grid) {
+    /** Whether every level of {@code grid} has {@code α = 1} (a variance-exploding grid: EDM, VE). */
+    static boolean isVeGrid(SamplingGrid grid) {
         for (int i = 0; i < grid.size(); i++) {
-            Level l = grid.level(i);
-            if (!(Math.abs(l.alpha() + l.sigma() - 1) <= 1e-9)) {
+            if (grid.level(i).alpha() != 1) {
                 return false;
             }
         }

@@ -176,6 +176,25 @@ class ConvergenceOrderTest {
                 < error(Samplers.euler(), Prediction.VELOCITY, shy.apply(8)) / 3, "Heun beats Euler at 8 steps");
     }
 
+    /**
+     * On a VP grid Heun steps in {@code τ = σ/(α + σ)} (the rectified flow of the same SNRs): second order, and at
+     * few steps from {@code t = 0.999} (σ_VE ≈ 640 for the cosine schedule) far better than the VE form was.
+     */
+    @Test
+    void heunOnAVpGridIsSecondOrderAndStableAtFewSteps() {
+        double o = order("heun (VP, uniform log-SNR, v-model)", Samplers.heun(), Prediction.V,
+                ConvergenceOrderTest::logSnr);
+        assertTrue(o > 1.7 && o < 2.5, "Heun order on a VP grid " + o);
+        NoiseSchedule cosine = org.diffusion4j.schedule.CosineSchedule.nicholDhariwal();
+        for (int n : new int[] {2, 3, 4}) {
+            SamplingGrid g = SamplingGrid.ofTimes(cosine, SigmaGrids.linspace(0.999, 0.02, n + 1));
+            double heun = error(Samplers.heun(), Prediction.V, g);
+            double euler = error(Samplers.euler(), Prediction.V, g);
+            System.out.printf(Locale.ROOT, "cosine from t = 0.999, N=%d: heun %.3e, euler %.3e%n", n, heun, euler);
+            assertTrue(heun < euler, "N=" + n + ": Heun " + heun + " vs Euler " + euler);
+        }
+    }
+
     @Test
     void dpmSolverPp2mIsSecondOrder() {
         double o = order("dpm++(2m) (VP, uniform log-SNR, v-model)", Samplers.dpmSolverPp2m(), Prediction.V,
