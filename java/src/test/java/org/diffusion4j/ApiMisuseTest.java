@@ -74,6 +74,24 @@ class ApiMisuseTest {
         return new FusedStep(one, zero, zero, zero, zero, zero, zero, 1.0, 0.0, null, 0);
     }
 
+    /** Found by an adversarial trial: accepted, then failing later or silently corrupting. */
+    @Test
+    void parametersOptimizerStepCountsAndSamplerNamesRefuseNonsenseUpFront() {
+        try (TensorScope s = TensorScope.open()) {
+            Tensor w = cpu.zeros(s, DType.F32, 2, 3);
+            iae(() -> new org.diffusion4j.nn.Parameter("w", w, w), "share memory");
+            iae(() -> new org.diffusion4j.nn.Parameter("w", w, w.reshape(6).reshape(2, 3)), "share memory");
+            org.diffusion4j.nn.Parameter p = new org.diffusion4j.nn.Parameter("w", w, cpu.zeros(s, DType.F32, 2, 3));
+            try (org.diffusion4j.optim.AdamW opt = new org.diffusion4j.optim.AdamW(NnOps.forBackend(cpu),
+                    Map.of("w", p), org.diffusion4j.optim.AdamW.Hyper.defaults())) {
+                iae(() -> opt.setStepCount(Long.MAX_VALUE), "step count", String.valueOf(Long.MAX_VALUE));
+                opt.setStepCount(Long.MAX_VALUE - 1);
+            }
+        }
+        NullPointerException npe = assertThrows(NullPointerException.class, () -> Samplers.byName(null));
+        assertTrue(npe.getMessage().contains("sampler name"), npe.getMessage());
+    }
+
     @Test
     void fusedDiffusionOpsRefuseOutputsThatPartiallyOverlapAnInput() {
         try (TensorScope s = TensorScope.open()) {

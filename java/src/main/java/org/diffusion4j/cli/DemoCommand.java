@@ -94,6 +94,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "256", description = "points per training step (default: ${DEFAULT-VALUE})")
     int batch;
 
+    /** The most samples {@code demo} draws (and holds as real points beside them, with their pairwise metrics). */
+    static final int MAX_SAMPLES = 100_000;         // the MMD is pairwise: 10^10 kernel values at this size
+
     @Option(names = "--samples", defaultValue = "2000",
             description = "points sampled, and in each held-out set (default: ${DEFAULT-VALUE})")
     int samples;
@@ -122,8 +125,8 @@ final class DemoCommand implements Callable<Integer> {
         if (batch < 1) {
             throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         }
-        if (samples < 2) {
-            throw new IllegalArgumentException("--samples must be >= 2, got " + samples);
+        if (samples < 2 || samples > MAX_SAMPLES) {
+            throw new IllegalArgumentException("--samples must be in [2, " + MAX_SAMPLES + "], got " + samples);
         }
         if (hidden < 1) {
             throw new IllegalArgumentException("--hidden must be >= 1, got " + hidden);

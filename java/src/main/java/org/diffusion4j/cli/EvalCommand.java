@@ -185,6 +185,17 @@ final class EvalCommand implements Callable<Integer> {
         if (n < 2 || reference < 2) {
             throw new IllegalArgumentException("--n and --reference must be >= 2, got " + n + ", " + reference);
         }
+        if (classifierEpochs < 1) {                       // before loading and sampling, not after
+            throw new IllegalArgumentException("--classifier-epochs must be >= 1, got " + classifierEpochs);
+        }
+        if (samplesFile != null && (samplesFile.toString().isEmpty() || Files.isDirectory(samplesFile))) {
+            throw new IllegalArgumentException("--samples " + (samplesFile.toString().isEmpty() ? "is empty"
+                    : samplesFile.toAbsolutePath().normalize() + " is a folder") + "; give an .npy or .idx file of "
+                    + "samples (sample --save-raw writes one)");
+        }
+        if (data != null && data.toString().isEmpty()) {
+            throw new IllegalArgumentException("--data is empty; give the dataset's path");
+        }
         if (batch < 1 || batch > SampleCommand.MAX_BATCH) {
             throw new IllegalArgumentException("--batch must be in [1, " + SampleCommand.MAX_BATCH + "], got " + batch);
         }

@@ -56,8 +56,9 @@ final class RuntimeOptions {
      */
     void applyThreads() {
         if (threads != null) {
-            if (threads < 1) {
-                throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+            if (threads < 1 || threads > CpuBackend.MAX_THREADS) {
+                throw new IllegalArgumentException("--threads must be in [1, " + CpuBackend.MAX_THREADS + "], got "
+                        + threads);
             }
             int cores = Runtime.getRuntime().availableProcessors();
             if (threads > cores) {

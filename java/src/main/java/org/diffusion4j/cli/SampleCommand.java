@@ -212,6 +212,14 @@ final class SampleCommand implements Callable<Integer> {
         try (ModelSession s = ModelSession.open(checkpoint, runtime, weights)) {
             o.println("checkpoint  " + s.file + ": " + s.describe());
             long[] image = s.imageShape();
+            if (image == null) {
+                for (String opt : new String[] {"--zoom", "--columns"}) {
+                    if (spec.commandLine().getParseResult().hasMatchedOption(opt)) {
+                        o.println("note        " + opt + " shapes image grids; this model samples vectors (drawn as "
+                                + "a scatter plot), so it is not used");
+                    }
+                }
+            }
             int k = s.model().numClasses();
             Integer classLabel = classSpec == null ? null : s.classIndex(classSpec);
             Integer negative = null;
@@ -604,7 +612,7 @@ final class SampleCommand implements Callable<Integer> {
         }
         org.diffusion4j.io.Standardization scaling = s.standardization();
         if (scaling != null) {
-            scaling.invert(x);                                   // back to the data's units
+            Sampling.toDataUnits(scaling, x);                    // back to the data's units
         }
         if (edit != null) {
             edit.restoreKept(x);                                 // kept cells exactly as read, not round-tripped

@@ -92,6 +92,23 @@ final class Sampling {
         static final Knobs DEFAULT = new Knobs(null, null, null);
     }
 
+    /**
+     * Maps standardised samples back to the data's units in place ({@code scaling.invert}), refusing a result beyond
+     * float32's range (data near ±3.4e38 whose samples overshoot it) before anything is written.
+     *
+     * @throws IllegalStateException naming the first overflowing value
+     */
+    static void toDataUnits(org.diffusion4j.io.Standardization scaling, float[] x) {
+        scaling.invert(x);
+        for (int i = 0; i < x.length; i++) {
+            if (!Float.isFinite(x[i])) {
+                throw new IllegalStateException("sample value " + i + " is " + x[i] + " in the data's units: the "
+                        + "data's scale (values up to ~3.4e38, float32's limit) leaves no room for samples that "
+                        + "overshoot it; rescale the data (e.g. to units of 1e30) and train again");
+            }
+        }
+    }
+
     /** {@code --eta}'s help text. */
     static final String ETA_DESCRIPTION = "stochasticity eta >= 0 of ddim (default 0: deterministic; 1: DDPM-like), "
             + "euler-ancestral, dpmpp-2m-sde and dpmpp-3m-sde (default 1; 0: their ODE form), as diffusers' and "
@@ -176,7 +193,7 @@ final class Sampling {
             throw new IllegalArgumentException("--steps must be in [1, 100000], got " + steps);
         }
         NoiseSchedule schedule = training.buildNoiseSchedule();
-        boolean flowSampler = samplerName.replace('-', '_').startsWith("flow_");
+        boolean flowSampler = samplerName.trim().toLowerCase(Locale.ROOT).replace('-', '_').startsWith("flow_");
         if (flowSampler && !(schedule instanceof RectifiedFlowSchedule)) {
             throw new IllegalArgumentException("--sampler " + samplerName + " needs a flow-matching model (trained "
                     + "with --objective flow); this one uses --schedule " + training.schedule());

@@ -273,6 +273,10 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         long wallStart = System.nanoTime();
+        if (out.toString().isEmpty() || (data != null && data.toString().isEmpty())) {
+            throw new IllegalArgumentException((out.toString().isEmpty() ? "--out" : "--data") + " is empty; give "
+                    + (out.toString().isEmpty() ? "the run folder to write" : "the dataset's path"));
+        }
         RunFolder folder = new RunFolder(out.toAbsolutePath().normalize());
         checkOutLocation(folder.root());
         if (!resume && data == null) {
@@ -523,6 +527,14 @@ final class TrainCommand implements Callable<Integer> {
         try {
             validate(opts, resume);
         } catch (IllegalArgumentException e) {
+            if (resume) {                                   // a value the user did not give: it came from run.json
+                String m = e.getMessage();
+                String option = m.startsWith("--") ? m.substring(0, Math.max(2, m.indexOf(' '))) : null;
+                if (option != null && !spec.commandLine().getParseResult().hasMatchedOption(option)) {
+                    throw new IllegalArgumentException(m + " (the value stored in " + folder.runJson() + ", which "
+                            + "this resume continues: was the file edited?)", e);
+                }
+            }
             throw init == null ? e : init.explain(e);
         }
 
@@ -1106,7 +1118,7 @@ final class TrainCommand implements Callable<Integer> {
         if (o.channels() != 1 && o.channels() != 3 && o.channels() != org.diffusion4j.io.ImageFolder.AUTO_CHANNELS) {
             throw new IllegalArgumentException("--channels must be auto, 1 or 3, got " + o.channels());
         }
-        if (o.labelDropout() < 0 || o.labelDropout() >= 1) {
+        if (!(o.labelDropout() >= 0 && o.labelDropout() < 1)) {           // NaN too
             throw new IllegalArgumentException("--label-dropout must be in [0, 1), got " + o.labelDropout());
         }
         positive("--checkpoint-every", o.checkpointEvery());
@@ -1218,7 +1230,8 @@ final class TrainCommand implements Callable<Integer> {
             }
             throw new IllegalArgumentException("--patch " + o.patch() + (patchGiven ? "" : " (the default)")
                     + " must divide the image size " + size + (fits.isEmpty() ? "; " + size + " has no divisor in 2.."
-                    + "8: resize the images (--resolution for an image folder) or use --model mlp"
+                    + "8: give --patch 1 (a token per pixel), resize the images (--resolution for an image folder) or "
+                    + "use --model mlp"
                     : "; give --patch " + fits.stream().map(String::valueOf).collect(
                     java.util.stream.Collectors.joining(" or "))));
         }
@@ -1444,7 +1457,7 @@ final class TrainCommand implements Callable<Integer> {
                     g, 0.0, n).withThreshold(Sampling.threshold(null, prediction, imageShape != null));  // as sample
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
             if (scaling != null) {
-                scaling.invert(x);
+                Sampling.toDataUnits(scaling, x);
             }
             Path file = imageShape == null ? folder.samples().resolve(String.format(Locale.ROOT, "step-%06d.png",
                     step)) : folder.grid(step);

@@ -49,6 +49,9 @@ public final class CpuBackend implements Backend {
 
     /** System property that sets the default thread count. */
     public static final String THREADS_PROPERTY = "d4j.threads";
+
+    /** The most threads a backend takes (more would only take turns on any machine, and can exhaust the OS's). */
+    public static final int MAX_THREADS = 1024;
     /** Environment variable that sets the default thread count when the property is absent. */
     public static final String THREADS_ENV = "D4J_THREADS";
 
@@ -81,6 +84,10 @@ public final class CpuBackend implements Backend {
         if (threads < 1) {
             throw new IllegalArgumentException("the CPU backend needs at least 1 thread, got " + threads);
         }
+        if (threads > MAX_THREADS) {
+            throw new IllegalArgumentException("the CPU backend takes at most " + MAX_THREADS + " threads, got "
+                    + threads + " (this machine has " + Runtime.getRuntime().availableProcessors() + " cores)");
+        }
         this.threads = threads;
         this.pool = new WorkerPool(threads);
     }
@@ -106,13 +113,14 @@ public final class CpuBackend implements Backend {
     private static int parseThreads(String what, String value) {
         try {
             int n = Integer.parseInt(value.trim());
-            if (n >= 1) {
+            if (n >= 1 && n <= MAX_THREADS) {
                 return n;
             }
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new IllegalArgumentException(what + " is '" + value + "'; expected a thread count >= 1");
+        throw new IllegalArgumentException(what + " is '" + value + "'; expected a thread count in [1, "
+                + MAX_THREADS + "]");
     }
 
     /** Threads an op runs on. */

@@ -54,22 +54,36 @@ public final class AtomicFiles {
     }
 
     /**
-     * Atomically replaces (or creates) {@code target} with what {@code body} writes.
+     * Atomically replaces (or creates) {@code target} with what {@code body} writes. A symbolic link is followed: the
+     * file it points to is replaced and the link kept.
      *
      * @throws NoSuchFileException   when the target's folder does not exist
-     * @throws FileSystemException   when the target is a folder
-     * @throws IOException           from the body, the flush or the rename; the target is then unchanged
+     * @throws FileSystemException   when the target is a folder, a device, a pipe or a socket (never replaced by a
+     *                               regular file), or a symbolic link to nothing
+     * @throws IOException           from the body, the flush or the rename, naming the target; the target is then
+     *                               unchanged
      */
     public static void write(Path target, ChannelBody body) throws IOException {
         Objects.requireNonNull(target, "target");
         Objects.requireNonNull(body, "body");
         Path abs = target.toAbsolutePath().normalize();
+        if (Files.isSymbolicLink(abs)) {
+            if (!Files.exists(abs)) {
+                throw new FileSystemException(abs.toString(), null, "is a symbolic link to a missing file ("
+                        + Files.readSymbolicLink(abs) + "); refusing to replace the link");
+            }
+            abs = abs.toRealPath();                         // write the file the link points to; keep the link
+        }
         Path dir = abs.getParent();
         if (dir == null || !Files.isDirectory(dir)) {
             throw new NoSuchFileException(abs.toString(), null, "its folder does not exist");
         }
         if (Files.isDirectory(abs)) {
             throw new FileSystemException(abs.toString(), null, "is a folder, cannot write a file there");
+        }
+        if (Files.exists(abs) && !Files.isRegularFile(abs)) {
+            throw new FileSystemException(abs.toString(), null, "is not a regular file (a device, pipe or socket); "
+                    + "refusing to replace it with one");
         }
         Path tmp;
         try {
@@ -96,6 +110,13 @@ public final class AtomicFiles {
             if (tmp.toString().equals(e.getFile())) {
                 throw new FileSystemException(abs.toString(), null, "cannot write ("
                         + (e.getReason() != null ? e.getReason() : e.getClass().getSimpleName()) + ")");
+            }
+            throw e;
+        } catch (IOException e) {
+            if (e.getClass() == IOException.class && (e.getMessage() == null
+                    || !e.getMessage().contains(abs.toString()))) {
+                // e.g. "No space left on device" from the channel: say which file (it keeps its old contents)
+                throw new IOException("cannot write " + abs + ": " + e.getMessage() + " (the file is unchanged)", e);
             }
             throw e;
         } finally {

@@ -296,8 +296,10 @@ public final class Csv {
                 double y = Double.parseDouble(text[r]);
                 if (!(y >= 0 && y == Math.rint(y) && y < 1 << 24)) {
                     throw new FileFormatException(file, "line " + l.lines()[r] + ": label " + text[r] + " in column '"
-                            + l.labelName() + "' is not an integer class label >= 0 (labels are integers >= 0 or "
-                            + "names)");
+                            + l.labelName() + "' is " + (y >= 1 << 24 && y == Math.rint(y)
+                            ? "beyond the largest class label, " + ((1 << 24) - 1) + " (a class per label value: "
+                            + "use names or small integers)"
+                            : "not an integer class label >= 0 (labels are integers >= 0 or names)"));
                 }
                 labels[r] = (int) y;
             }

@@ -223,7 +223,8 @@ public final class Npy {
         for (int i = 0; i < v.length; i++) {
             if (!Float.isFinite(v[i])) {
                 throw new FileFormatException(file, "element " + (i % per) + " of sample " + (i / per) + " is "
-                        + v[i] + "; data must be finite");
+                        + v[i] + (Float.isInfinite(v[i]) ? " (infinite, or beyond float32's range of +-3.4e38)" : "")
+                        + "; data must be finite");
             }
         }
         String name = file.getFileName().toString();

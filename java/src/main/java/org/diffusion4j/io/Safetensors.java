@@ -503,9 +503,14 @@ public final class Safetensors {
         ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         readFully(ch, len, 0);
         long n = len.flip().getLong();
+        String kind = otherFormat(len.array());
+        if (kind != null && (n < 0 || n > MAX_HEADER_BYTES || n > size - 8)) {
+            throw new SafetensorsFormatException(file, "is not a safetensors file: it starts like " + kind);
+        }
         if (n < 0 || n > MAX_HEADER_BYTES) {
             throw new SafetensorsFormatException(file, "header length " + Long.toUnsignedString(n)
-                    + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes (the reference's MAX_HEADER_SIZE)");
+                    + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes (the reference's MAX_HEADER_SIZE): not a "
+                    + "safetensors file, or a damaged one");
         }
         if (n > size - 8) {
             throw new SafetensorsFormatException(file, "header length " + n + " runs past the end of the file ("
@@ -514,6 +519,34 @@ public final class Safetensors {
         ByteBuffer json = ByteBuffer.allocate((int) n);
         readFully(ch, json, 8);
         return json.array();
+    }
+
+    /** The format whose signature starts {@code head} (the first 8 bytes), for a clearer refusal; null if none. */
+    private static String otherFormat(byte[] head) {
+        String ascii = new String(head, java.nio.charset.StandardCharsets.ISO_8859_1);
+        if ((head[0] & 0xFF) == 0x93 && ascii.startsWith("NUMPY", 1)) {
+            return "an NPY array";
+        }
+        if ((head[0] & 0xFF) == 0x89 && ascii.startsWith("PNG", 1)) {
+            return "a PNG image";
+        }
+        if ((head[0] & 0xFF) == 0xFF && (head[1] & 0xFF) == 0xD8) {
+            return "a JPEG image";
+        }
+        if (ascii.startsWith("PK")) {
+            return "a zip archive (a PyTorch .pt/.pth or .npz file?)";
+        }
+        if ((head[0] & 0xFF) == 0x1F && (head[1] & 0xFF) == 0x8B) {
+            return "a gzip file";
+        }
+        if (head[0] == 0 && head[1] == 0 && (head[2] & 0xFF) >= 0x08 && (head[2] & 0xFF) <= 0x0E) {
+            return "an IDX file";
+        }
+        String t = ascii.stripLeading();
+        if (t.startsWith("{") || t.startsWith("[")) {
+            return "a JSON file (run.json?)";
+        }
+        return null;
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {

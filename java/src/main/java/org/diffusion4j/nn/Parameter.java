@@ -44,6 +44,10 @@ public final class Parameter {
         if (!value.device().equals(grad.device())) {
             throw new IllegalArgumentException("value " + value + " and grad " + grad + " are on different devices");
         }
+        if (Shape.overlaps(value, grad)) {
+            throw new IllegalArgumentException("value " + value + " and grad " + grad + " share memory; a gradient "
+                    + "needs its own tensor (the backward pass would overwrite the weights)");
+        }
         this.value = value;
         this.grad = grad;
     }

@@ -107,8 +107,9 @@ public final class AdamW implements AutoCloseable {
 
     /** Sets the step counter (when resuming; the next step is {@code steps + 1}). */
     public void setStepCount(long steps) {
-        if (steps < 0) {
-            throw new IllegalArgumentException("step count must be >= 0, got " + steps);
+        if (steps < 0 || steps == Long.MAX_VALUE) {
+            throw new IllegalArgumentException("step count must be in [0, 2^63 - 2] (the next step is counted "
+                    + "with it), got " + steps);
         }
         this.steps = steps;
     }

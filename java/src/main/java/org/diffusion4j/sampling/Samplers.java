@@ -199,6 +199,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for an unknown name
      */
     public static Sampler byName(String name) {
+        java.util.Objects.requireNonNull(name, "sampler name");
         return switch (name.trim().toLowerCase(Locale.ROOT).replace('-', '_')) {
             case "ddpm" -> ddpm(DdpmVariance.FIXED_SMALL);
             case "ddpm_large" -> ddpm(DdpmVariance.FIXED_LARGE);

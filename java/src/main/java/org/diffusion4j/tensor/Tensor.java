@@ -207,7 +207,8 @@ public final class Tensor {
     /** @throws IllegalStateException naming this tensor when its scope is closed */
     public void checkAlive() {
         if (!storage.scope().isAlive()) {
-            throw new IllegalStateException(describe() + ": its tensor scope is closed");
+            throw new IllegalStateException(describe() + ": its memory is freed (the tensor scope, or for a wrapped "
+                    + "segment its arena, is closed)");
         }
     }
 

@@ -958,7 +958,10 @@ class CliRobustnessTest {
     /** --backend, --threads and --verbose come from one mixin ({@link RuntimeOptions}) in train, sample and eval. */
     @Test
     void theSharedRuntimeOptionsAreCheckedAlikeInEveryCommand() {
-        String bad = "--threads must be >= 1, got 0";
+        String bad = "--threads must be in [1, 1024], got 0";
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "2", "--backend", "cpu",
+                "--threads", "100000", "--out", dir.resolve("t0.png").toString()), "diffusion4j sample: ",
+                "--threads must be in [1, 1024], got 100000");
         assertOneLineFailure(run(concat(trainArgs(data, dir.resolve("threads0"), 4), "--threads", "0")), bad);
         assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "2", "--backend", "cpu",
                 "--threads", "0", "--out", dir.resolve("t0.png").toString()), "diffusion4j sample: ", bad);

@@ -70,6 +70,9 @@ class CpuMemoryTest {
             assertTrue(one.name().startsWith("cpu (1 thread, "), one.name());
         }
         assertThrows(IllegalArgumentException.class, () -> new CpuBackend(0));
+        IllegalArgumentException many = assertThrows(IllegalArgumentException.class,
+                () -> new CpuBackend(CpuBackend.MAX_THREADS + 1));
+        assertTrue(many.getMessage().contains("at most 1024 threads"), many.getMessage());
     }
 
     @Test

@@ -114,7 +114,9 @@ class DatasetsTest {
             ch.write(java.nio.ByteBuffer.wrap(new byte[] {9, 9, 9, 9, 9}));
             throw new IOException("disk full (simulated)");
         }));
-        assertEquals("disk full (simulated)", boom.getMessage());
+        assertEquals("cannot write " + atomic.toAbsolutePath().normalize() + ": disk full (simulated) (the file is "
+                + "unchanged)", boom.getMessage());
+        assertEquals("disk full (simulated)", boom.getCause().getMessage());
         assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(atomic), "old contents intact");
         try (var listing = Files.list(dir)) {
             assertEquals(2, listing.count(), "no temporary file left");

@@ -90,6 +90,20 @@ class SafetensorsHostileTest {
         }
     }
 
+    /** Found by an adversarial trial: {@code info --checkpoint x.npy} spoke of a header length of 3.8e14. */
+    @Test
+    void otherFormatsAreNamed() throws IOException {
+        Path npy = dir.resolve("x.npy");
+        Npy.write(npy, new float[] {1, 2, 3}, 3);
+        rejects(npy, "is not a safetensors file: it starts like an NPY array");
+        Path json = dir.resolve("run.json");
+        Files.writeString(json, "{\n  \"status\": \"complete\", \"options\": {}\n}\n");
+        rejects(json, "is not a safetensors file: it starts like a JSON file");
+        Path gz = dir.resolve("x.gz");
+        Files.write(gz, new byte[] {0x1F, (byte) 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+        rejects(gz, "it starts like a gzip file");
+    }
+
     @Test
     void headerThatIsNotUtf8() throws IOException {
         Path f = IoTestSupport.craftRaw(dir, "latin1.safetensors", new byte[] {'{', '"', (byte) 0xFF, (byte) 0xFE, '"', '}'},
