@@ -210,7 +210,28 @@ class CudaSamplingTest {
         assertTrue(e <= 1e-5, "cuda vs cpu: " + e);
     }
 
+    /** Thresholded runs (x0 clipped, Imagen's dynamic thresholding) on the device agree with the CPU. */
+    @Test
+    void thresholdedRunsOnCudaMatchCpu() {
+        GaussianOracle.Diagonal data = new GaussianOracle.Diagonal(new double[] {-0.5, 0.2, 0.9},
+                new double[] {0.5, 0.8, 1.1});
+        SamplingGrid vp = SamplingGrid.ofTimesteps(DiscreteVpSchedule.linear(1000),
+                TimestepSpacing.TRAILING.timesteps(1000, 12));
+        for (Thresholding th : new Thresholding[] {Thresholding.clip(1), Thresholding.dynamic(0.9, 1.5)}) {
+            float[] want = run(cpu, data, Samplers.dpmSolverPp2m(), vp, th);
+            float[] got = run(gpu, data, Samplers.dpmSolverPp2m(), vp, th);
+            double e = GaussianOracle.relErr(got, want);
+            System.out.printf("cuda dpmpp_2m thresholded %s vs cpu: %.2e%n", th, e);
+            assertTrue(e <= 1e-5, th + ": " + e);
+        }
+    }
+
     private static float[] run(Backend be, GaussianOracle.Diagonal data, Sampler sampler, SamplingGrid grid) {
+        return run(be, data, sampler, grid, null);
+    }
+
+    private static float[] run(Backend be, GaussianOracle.Diagonal data, Sampler sampler, SamplingGrid grid,
+                               Thresholding threshold) {
         int batch = 8;
         Denoiser model = (xt, lv, cond, out) -> {
             float shift = cond.toFloatArray()[0];
@@ -225,7 +246,8 @@ class CudaSamplingTest {
             Tensor cond = be.fromArray(s, new float[] {0.4f}, 1);
             Tensor uncond = be.fromArray(s, new float[] {-0.2f}, 1);
             try (SamplerContext ctx = SamplerContext.builder(be, model, Prediction.EPSILON).condition(cond)
-                    .guidance(Guidance.of(4, 0.7), uncond).noise(NoiseSeeds.batch(8, 0, 0, batch)).build()) {
+                    .guidance(Guidance.of(4, 0.7), uncond).noise(NoiseSeeds.batch(8, 0, 0, batch))
+                    .thresholding(threshold).build()) {
                 Tensor x = be.empty(s, DType.F32, batch, 3 * 1000);
                 ctx.initialNoise(x, grid);
                 ctx.sample(sampler, x, grid);
