@@ -96,14 +96,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "16", description = "sampler steps (default: ${DEFAULT-VALUE})")
     int steps;
 
-    @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
-    String threshold;
-
-    @Option(names = "--eta", description = Sampling.ETA_DESCRIPTION)
-    Double eta;
-
-    @Option(names = "--s-churn", description = Sampling.CHURN_DESCRIPTION)
-    Double sChurn;
+    @Mixin
+    SamplerKnobs knobs;
 
     @Option(names = "--grid", defaultValue = "auto", description = Sampling.GRID_DESCRIPTION)
     String grid;
@@ -291,7 +285,7 @@ final class EvalCommand implements Callable<Integer> {
                         o.println("guidance    " + g);
                     }
                     r = SampleCommand.run(s, sampler, steps, spacing, g, 0.0, null, seed, n, batch,
-                            spec.commandLine().getErr(), o, new Sampling.Knobs(threshold, eta, sChurn));
+                            spec.commandLine().getErr(), o, knobs.knobs());
                     sweepSamples.add(r.samples());
                 }
                 generated = r.samples();

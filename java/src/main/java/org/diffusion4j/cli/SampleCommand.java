@@ -71,14 +71,8 @@ final class SampleCommand implements Callable<Integer> {
             + "place of the null class's, like diffusers' negative prompt; needs --guidance other than 1")
     String negativeSpec;
 
-    @Option(names = "--threshold", defaultValue = "auto", description = Sampling.THRESHOLD_DESCRIPTION)
-    String threshold;
-
-    @Option(names = "--eta", description = Sampling.ETA_DESCRIPTION)
-    Double eta;
-
-    @Option(names = "--s-churn", description = Sampling.CHURN_DESCRIPTION)
-    Double sChurn;
+    @Mixin
+    SamplerKnobs knobs;
 
     @Option(names = "--seed", defaultValue = "0", description = "noise seed (default: ${DEFAULT-VALUE})")
     long seed;
@@ -271,7 +265,7 @@ final class SampleCommand implements Callable<Integer> {
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
             Result r = run(s, sampler, steps, spacing, guidance, guidanceRescale, classLabel, seed, n, batch,
                     spec.commandLine().getErr(), o, edit, str, defaultStrength, negative, trajPng != null,
-                    new Sampling.Knobs(threshold, eta, sChurn));
+                    knobs.knobs());
             if (raw != null) {
                 // labels first (or a stale labels file of an earlier run removed): never samples beside wrong labels
                 if (r.labels() != null) {                      // row i is class labels[i] (i mod K without --class)
