@@ -62,9 +62,9 @@ public final class Dataset {
      * @param labels      one label per sample in {@code [0, numClasses)}, or null for an unlabelled set
      * @param classNames  the names of the classes (defines {@code numClasses}), or an empty list, in which
      *                    case {@code numClasses = max(label) + 1}
-     * @throws IllegalArgumentException when {@code data} is not a whole number of samples, the label count
-     *                                  differs from {@code N}, a label is out of range, or a class name is empty or
-     *                                  repeated
+     * @throws IllegalArgumentException when {@code data} is not a whole number of samples or holds NaN or an
+     *                                  infinity, the label count differs from {@code N}, a label is out of range, or a
+     *                                  class name is empty or repeated
      */
     public static Dataset of(float[] data, long[] sampleShape, int[] labels, List<String> classNames) {
         Objects.requireNonNull(data, "data");
@@ -77,6 +77,12 @@ public final class Dataset {
                     + Arrays.toString(shape) + " (" + per + " values each)");
         }
         int n = (int) (data.length / per);
+        for (int i = 0; i < data.length; i++) {
+            if (!Float.isFinite(data[i])) {
+                throw new IllegalArgumentException("element " + (i % per) + " of sample " + (i / per) + " is "
+                        + data[i] + ": a dataset must be finite");
+            }
+        }
         int classes = classNames.size();
         java.util.Set<String> seen = new java.util.HashSet<>();
         for (int c = 0; c < classes; c++) {

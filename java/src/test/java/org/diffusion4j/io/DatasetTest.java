@@ -193,6 +193,12 @@ class DatasetTest {
         assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {2}, new int[] {0, 2},
                 List.of("a", "b")));
         assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4], new long[] {0}, null, List.of()));
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
+                () -> Dataset.of(new float[] {0, 1, 2, Float.NaN}, new long[] {2}, null, List.of()));
+        org.junit.jupiter.api.Assertions.assertTrue(nan.getMessage().contains("element 1 of sample 1 is NaN"),
+                nan.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[] {Float.NEGATIVE_INFINITY, 0},
+                new long[] {2}, null, List.of()));
         // class names: distinct and non-empty (a checkpoint records them)
         IllegalArgumentException twice = assertThrows(IllegalArgumentException.class, () -> Dataset.of(new float[4],
                 new long[] {2}, new int[] {0, 1}, List.of("x", "x")));
