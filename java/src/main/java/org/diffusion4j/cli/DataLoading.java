@@ -223,7 +223,7 @@ final class DataLoading {
         Dataset all;
         try {
             all = normalise(path, labelColumn != null ? Csv.load(path, Csv.Header.AUTO, labelColumn)
-                    : isNpy(path) ? loadNpy(path) : Datasets.load(path, opts, notes));
+                    : isNpy(path) || isRawIdx(path) ? loadNpy(path) : Datasets.load(path, opts, notes));
         } catch (org.diffusion4j.io.FileFormatException e) {
             java.util.regex.Matcher m = TEXT_IN_COLUMN.matcher(e.problem());
             if (labelColumn == null && m.find()) {
@@ -275,22 +275,67 @@ final class DataLoading {
         return Files.isRegularFile(path) && path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy");
     }
 
+    /** An {@code .idx} file as {@code sample --save-raw x.idx} writes (any IDX type, e.g. float32 samples). */
+    private static boolean isRawIdx(Path path) {
+        return Files.isRegularFile(path) && path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".idx");
+    }
+
+    /**
+     * An array file as one record: an {@code .npy} ({@link org.diffusion4j.io.Npy#read}), or an IDX file with its
+     * type named as the NumPy dtype ({@code >f4}, {@code |u1}, ...), as {@code sample --save-raw} writes both.
+     */
+    static org.diffusion4j.io.Npy.Array readArray(Path file) throws IOException {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".npy") || !(name.endsWith(".idx") || name.contains("-ubyte"))) {
+            return org.diffusion4j.io.Npy.read(file);
+        }
+        org.diffusion4j.io.Idx.Array a = org.diffusion4j.io.Idx.read(file);
+        long[] shape = new long[a.dims().length];
+        for (int i = 0; i < shape.length; i++) {
+            shape[i] = a.dims()[i];
+        }
+        String descr = switch (a.type()) {
+            case U8 -> "|u1";
+            case I8 -> "|i1";
+            case I16 -> ">i2";
+            case I32 -> ">i4";
+            case F32 -> ">f4";
+            case F64 -> ">f8";
+        };
+        return new org.diffusion4j.io.Npy.Array(descr, shape, a.toFloatArray());
+    }
+
     /**
      * An NPY file: float arrays as they are; a {@code u1} (uint8) array of image shape, {@code [N, H, W]} or
      * {@code [N, C, H, W]}, is scaled like IDX images, {@code v / 127.5 - 1} into {@code [-1, 1]}; a {@code u1}
      * array of vectors ({@code [N]}, {@code [N, D]}) stays in {@code 0 … 255}.
      */
     static Dataset loadNpy(Path path) throws IOException {
-        org.diffusion4j.io.Npy.Array a = org.diffusion4j.io.Npy.read(path);
+        org.diffusion4j.io.Npy.Array a = readArray(path);
         long[] s = a.shape();
-        if (a.descr().endsWith("i4")) {
-            throw new org.diffusion4j.io.FileFormatException(path, "holds int32 values (class labels, such as a "
-                    + "sample --save-raw labels file?); data must be float32/float64 vectors or images, or uint8 "
-                    + "images (scaled from 0..255 to [-1, 1])");
+        if (a.descr().matches("[<>|=]?i[1248]")) {
+            throw new org.diffusion4j.io.FileFormatException(path, "holds integer values (" + a.descr() + ": class "
+                    + "labels, such as a sample --save-raw labels file?); data must be float32/float64 vectors or "
+                    + "images, or uint8 images (scaled from 0..255 to [-1, 1])");
         }
         boolean u1Images = a.descr().endsWith("u1") && (s.length == 3 || s.length == 4);
         if (!u1Images) {
-            return org.diffusion4j.io.Npy.load(path);
+            if (isNpy(path)) {
+                return org.diffusion4j.io.Npy.load(path);
+            }
+            if (s.length == 0 || s[0] == 0) {
+                throw new org.diffusion4j.io.FileFormatException(path, "holds no samples (shape "
+                        + Arrays.toString(s) + ")");
+            }
+            float[] v = a.values();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) {
+                    throw new org.diffusion4j.io.FileFormatException(path, "value " + i + " is " + v[i]
+                            + "; data must be finite");
+                }
+            }
+            return org.diffusion4j.io.Npy.withLabelsBeside(path, v, s.length == 1 ? new long[] {1}
+                    : Arrays.copyOfRange(s, 1, s.length));
         }
         if (s[0] == 0) {
             throw new org.diffusion4j.io.FileFormatException(path, "holds no samples (shape " + Arrays.toString(s)
@@ -305,7 +350,7 @@ final class DataLoading {
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (v[i] / 127.5 - 1.0);
         }
-        return Dataset.of(v, sample, null, java.util.List.of());
+        return org.diffusion4j.io.Npy.withLabelsBeside(path, v, sample);
     }
 
     static boolean hasTestSplit(Path dir) {

@@ -161,7 +161,7 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if ((checkpoint == null) == (samplesFile == null)) {
             throw new IllegalArgumentException("give exactly one of --checkpoint (sample a model) and --samples "
-                    + "(an .npy of samples)");
+                    + "(an .npy or .idx of samples)");
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
             for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",
@@ -315,7 +315,7 @@ final class EvalCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--data is needed with --samples");
             }
             loaded = loadChecked(o, dataPath, res, ch, frac, split, null, labels);
-            Npy.Array a = readSamples(samplesFile);
+            Npy.Array a = DataLoading.readArray(samplesFile);
             long[] shape = a.shape();
             if (shape.length < 2) {
                 throw new FileFormatException(samplesFile, "holds an array of shape " + Arrays.toString(shape)
@@ -635,31 +635,6 @@ final class EvalCommand implements Callable<Integer> {
      *
      * @throws FileFormatException naming the file for another count, a non-integer or an out-of-range class
      */
-    /**
-     * The samples of {@code --samples}: an {@code .npy}, or an IDX file ({@code sample --save-raw x.idx}) as the same
-     * record (its type named as the NumPy dtype, e.g. {@code >f4}, {@code |u1}).
-     */
-    static Npy.Array readSamples(Path file) throws IOException {
-        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        if (name.endsWith(".npy") || !(name.endsWith(".idx") || name.contains("-ubyte"))) {
-            return Npy.read(file);
-        }
-        org.diffusion4j.io.Idx.Array a = org.diffusion4j.io.Idx.read(file);
-        long[] shape = new long[a.dims().length];
-        for (int i = 0; i < shape.length; i++) {
-            shape[i] = a.dims()[i];
-        }
-        String descr = switch (a.type()) {
-            case U8 -> "|u1";
-            case I8 -> "|i1";
-            case I16 -> ">i2";
-            case I32 -> ">i4";
-            case F32 -> ">f4";
-            case F64 -> ">f8";
-        };
-        return new Npy.Array(descr, shape, a.toFloatArray());
-    }
-
     static int[] intendedLabels(Path file, int count, int classes) throws IOException {
         Npy.Array a = Npy.read(file);
         float[] v = a.values();
@@ -827,9 +802,11 @@ final class EvalCommand implements Callable<Integer> {
                 + "are: %.1f %% of the values were outside", 100.0 * clipped / Math.max(1, generated.length));
         // a model overshoots saturated pixels a little (that is what the clipping is for); another scale is far out
         if (far > 0.05 * generated.length) {
-            o.println(String.format(Locale.ROOT, "warning     %.0f %% of the sample values lie beyond ±2: samples of "
-                    + "another scale (0..255 stored as floats?) need mapping to the data's [-1, 1] first",
-                    100.0 * far / generated.length));
+            o.println(String.format(Locale.ROOT, "warning     %.0f %% of the sample values lie beyond ±2: %s",
+                    100.0 * far / generated.length, samplesFile == null
+                    ? "the model overshoots the data's [-1, 1] (an eps- or v-model sampled with --threshold none? "
+                    + "the default, auto, clips its x0 estimate at every step)"
+                    : "samples of another scale (0..255 stored as floats?) need mapping to the data's [-1, 1] first"));
         } else if (min >= 0f && darkShare(held) > 0.1) {
             o.println("warning     no sample value is below 0 while the data's pixels reach -1: images in [0, 1]? "
                     + "map them to [-1, 1] (2x - 1) first");

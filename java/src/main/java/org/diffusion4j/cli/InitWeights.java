@@ -47,7 +47,8 @@ final class InitWeights {
     private final Checkpoint.Info info;
     private final Record config;          // the file's model configuration, or null (no model metadata)
     private final List<String> inherited = new ArrayList<>();   // "objective eps", ... taken from the file
-    private boolean sizeFromFile;         // the image size (and channels) of an image folder came from the file
+    private boolean sizeFromFile;         // the image size of an image folder came from the file
+    private boolean channelsFromFile;     // the channels of an image folder came from the file
     private String provenance;            // set by load
 
     private InitWeights(Path file, Checkpoint.Info info, Record config) {
@@ -138,7 +139,7 @@ final class InitWeights {
             }
             if (!explicit.test("--channels")) {
                 o = o.with("channels", (int) imageShape[0]);
-                sizeFromFile = true;
+                channelsFromFile = true;
             }
         }
         TrainingConfig trained = info.training();
@@ -259,12 +260,13 @@ final class InitWeights {
                         + "; " + data + " gives " + features + " per sample" + (imageShape != null ? folderHint : ""));
             }
         }
-        if (imageFolder && sizeFromFile && imageShape != null) {
-            note.accept("the image folder is read at " + imageShape[1] + " x " + imageShape[2] + ", "
-                    + (imageShape[0] == 1 ? "grey" : "RGB") + ": the size of the --init-from model (colour is "
-                    + (imageShape[0] == 1 ? "dropped" : "kept") + (config instanceof DiT.Config d
-                    ? "; --resolution overrides it, a multiple of the patch " + d.patch() + ")"
-                    : "; the MLP's input size fixes it)"));
+        if (imageFolder && (sizeFromFile || channelsFromFile) && imageShape != null) {
+            String colour = (imageShape[0] == 1 ? "grey" : "RGB") + (channelsFromFile ? " (the --init-from model's "
+                    + "channels: colour is " + (imageShape[0] == 1 ? "dropped" : "kept") + ")" : "");
+            String size = imageShape[1] + " x " + imageShape[2] + (sizeFromFile ? " (the --init-from model's size"
+                    + (config instanceof DiT.Config d ? "; --resolution, a multiple of the patch " + d.patch()
+                    + ", overrides it)" : "; the MLP's input size fixes it)") : " (--resolution)");
+            note.accept("the image folder is read at " + size + ", " + colour);
         }
     }
 

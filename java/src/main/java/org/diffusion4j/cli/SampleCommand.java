@@ -302,6 +302,16 @@ final class SampleCommand implements Callable<Integer> {
                 writeEach(imagesDir, r.samples(), n, image);
                 o.println("images      " + n + " PNG" + (n == 1 ? "" : "s") + " in " + imagesDir + " ("
                         + imageName(0, n) + (n > 1 ? " .. " + imageName(n - 1, n) : "") + ")");
+                long stale;
+                try (var files = Files.list(imagesDir)) {
+                    stale = files.map(f -> f.getFileName().toString()).filter(f -> f.matches("\\d{5,18}\\.png"))
+                            .filter(f -> Long.parseLong(f.substring(0, f.length() - 4)) >= n).count();
+                }
+                if (stale > 0) {
+                    o.println("note        " + stale + " PNG" + (stale == 1 ? "" : "s") + " of an earlier run (numbered "
+                            + n + " and up) remain" + (stale == 1 ? "s" : "") + " in " + imagesDir + ": a folder-based "
+                            + "metric would count " + (stale == 1 ? "it" : "them") + "; delete them or use an empty folder");
+                }
             }
             createParent(png);
             Plots.samples(png, r.samples(), n, image, s.model().sampleShape(), cols, null, zoom,
@@ -623,7 +633,8 @@ final class SampleCommand implements Callable<Integer> {
             }
         }
         String shown = canonical + (knobs.eta() != null ? " (eta " + fmt(knobs.eta()) + ")" : "")
-                + (knobs.sChurn() != null ? " (S_churn " + fmt(knobs.sChurn()) + ")" : "");
+                + (knobs.sChurn() != null ? " (S_churn " + fmt(knobs.sChurn()) + ")" : "")
+                + (th != null ? " (x0 " + th + ")" : "");
         return new Result(x, labels, k, shown, spacing, g, grid.steps(), trajectory);
     }
 

@@ -46,7 +46,7 @@ final class Sampling {
     /** What {@code --threshold} takes. */
     static final String THRESHOLD_DESCRIPTION = "thresholding of the denoised prediction x0 at every step: none, "
             + "clip[:R] (clamp to +-R, default 1; DDPM's clipping, diffusers' clip_sample), dynamic[:P[:MAX]] "
-            + "(Imagen's dynamic thresholding, default 0.995:1) or auto (default: clip for images from eps-, v- and "
+            + "(Imagen's dynamic thresholding, default 0.995:1.5, DeepFloyd IF's; MAX 1 is the plain clip) or auto (default: clip for images from eps-, v- and "
             + "x0-prediction models, whose x0 estimate overshoots at high noise; none for flow models and vectors)";
 
     /**

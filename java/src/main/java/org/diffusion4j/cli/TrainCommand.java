@@ -567,9 +567,16 @@ final class TrainCommand implements Callable<Integer> {
                     + "started (now " + loaded.train().classNames() + ", run.json has " + namesBefore + ")");
         }
         long[] imageShape = loaded.kind() == DataLoading.Kind.IMAGES ? loaded.sampleShape() : null;
+        boolean imageFolder = InitWeights.isImageFolder(Path.of(opts.data()));
+        if (!imageFolder && !resume && spec.commandLine().getParseResult().hasMatchedOption("--resolution")
+                && (imageShape == null || imageShape[1] != opts.resolution() || imageShape[2] != opts.resolution())) {
+            o.println("note        --resolution resizes image folders only; " + opts.data() + " holds "
+                    + (imageShape == null ? "vectors" : imageShape[1] + " x " + imageShape[2] + " images")
+                    + ", used as they are");
+        }
         if (init != null) {
-            init.checkData(loaded.train(), imageShape, opts.data(), InitWeights.isImageFolder(Path.of(opts.data())),
-                    opts.resolution(), note -> o.println("note        " + note));
+            init.checkData(loaded.train(), imageShape, opts.data(), imageFolder, opts.resolution(),
+                    note -> o.println("note        " + note));
         }
         boolean autoModel = opts.model().equals(AUTO_MODEL);
         if (autoModel) {

@@ -30,9 +30,9 @@ import java.util.Objects;
  * data                                the elements, C order
  * </pre>
  *
- * <p>Reads {@code descr} {@code '<f4'}, {@code '<f8'}, {@code '<i4'}, {@code '|u1'} (and {@code '>f4'},
- * {@code '>f8'}, {@code '>i4'}, {@code '<u1'}) in C order into floats ({@code f8} and {@code i4} beyond
- * {@code 2^24} rounded to nearest). {@code fortran_order: True},
+ * <p>Reads {@code descr} {@code '<f4'}, {@code '<f8'}, {@code '<i4'}, {@code '<i8'} (NumPy's and PyTorch's
+ * default integers), {@code '|u1'} (and {@code '>f4'}, {@code '>f8'}, {@code '>i4'}, {@code '>i8'}, {@code '<u1'})
+ * in C order into floats ({@code f8}, {@code i4} and {@code i8} beyond {@code 2^24} rounded to nearest). {@code fortran_order: True},
  * structured and other dtypes are refused with a {@link FileFormatException}, as are headers longer than
  * {@link #MAX_HEADER_BYTES} (NumPy's own default {@code max_header_size}), a malformed dict, missing or extra
  * keys, truncated data and bytes after the data. Writes {@code '<f4'} (and, for labels, {@code '<i4'}) C-order arrays, version 1.0 (2.0 when
@@ -150,8 +150,9 @@ public final class Npy {
                 case "<f8", ">f8" -> itemBytes = 8;
                 case "|u1", "<u1", ">u1" -> itemBytes = 1;
                 case "<i4", ">i4" -> itemBytes = 4;
+                case "<i8", ">i8" -> itemBytes = 8;
                 default -> throw new FileFormatException(file, "dtype '" + descr
-                        + "' is not supported; use '<f4', '<f8', '<i4' or '|u1'");
+                        + "' is not supported; use '<f4', '<f8', '<i4', '<i8' or '|u1'");
             }
             order = descr.charAt(0) == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
             long count = 1;
@@ -178,12 +179,12 @@ public final class Npy {
             }
             float[] values = new float[(int) count];
             ByteBuffer b = ByteBuffer.wrap(data).order(order);
-            boolean int32 = descr.endsWith("i4");
+            boolean integer = descr.charAt(1) == 'i';
             for (int i = 0; i < values.length; i++) {
                 values[i] = switch (itemBytes) {
                     case 1 -> Byte.toUnsignedInt(data[i]);
-                    case 4 -> int32 ? (float) b.getInt(i * 4) : b.getFloat(i * 4);
-                    default -> (float) b.getDouble(i * 8);
+                    case 4 -> integer ? (float) b.getInt(i * 4) : b.getFloat(i * 4);
+                    default -> integer ? (float) b.getLong(i * 8) : (float) b.getDouble(i * 8);
                 };
             }
             return new Array(descr, shape, values);
@@ -227,16 +228,33 @@ public final class Npy {
                         + "; data must be finite");
             }
         }
+        return withLabelsBeside(file, v, sample);
+    }
+
+    /**
+     * {@code Dataset.of(values, sample, labels, names)} with the labels of {@code x.labels.npy} and the names of
+     * {@code x.classes.json} beside the data file {@code x.EXT} when they exist (unlabelled otherwise): the files
+     * {@code diffusion4j sample --save-raw x.npy|x.idx} writes.
+     *
+     * @throws FileFormatException naming the labels or names file when it does not fit (see {@link #load})
+     */
+    public static Dataset withLabelsBeside(Path file, float[] values, long[] sample) throws IOException {
+        float[] v = values;
+        long per = 1;
+        for (long d : sample) {
+            per *= d;
+        }
+        long n = per == 0 ? 0 : v.length / per;
         String name = file.getFileName().toString();
-        String stem = name.toLowerCase(java.util.Locale.ROOT).endsWith(".npy") ? name.substring(0, name.length() - 4)
-                : name;
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name;
         Path labelsFile = file.resolveSibling(stem + ".labels.npy");
-        if (!Files.isRegularFile(labelsFile)) {
+        if (!Files.isRegularFile(labelsFile) || labelsFile.equals(file)) {
             return Dataset.of(v, sample, null, List.of());
         }
         float[] lv = read(labelsFile).values();
-        if (lv.length != s[0]) {
-            throw new FileFormatException(labelsFile, "holds " + lv.length + " labels for the " + s[0] + " samples of "
+        if (lv.length != n) {
+            throw new FileFormatException(labelsFile, "holds " + lv.length + " labels for the " + n + " samples of "
                     + file.getFileName());
         }
         List<String> names = List.of();
@@ -259,7 +277,14 @@ public final class Npy {
             }
             labels[i] = (int) lv[i];
         }
-        return Dataset.of(v, sample, labels, names);
+        try {
+            return Dataset.of(v, sample, labels, names);
+        } catch (IllegalArgumentException e) {                // e.g. a repeated or empty class name
+            if (names.isEmpty()) {
+                throw e;
+            }
+            throw new FileFormatException(namesFile, e.getMessage(), e);
+        }
     }
 
     // ---------------------------------------------------------------- write

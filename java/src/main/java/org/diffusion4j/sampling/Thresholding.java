@@ -38,6 +38,13 @@ public record Thresholding(Kind kind, double percentile, double max) {
     public static final double DEFAULT_PERCENTILE = 0.995;
 
     /**
+     * The default largest scale {@code s} of {@link #parse parsed} dynamic thresholding: 1.5, DeepFloyd IF's
+     * {@code sample_max_value} (with diffusers' default 1.0, {@code s} is always 1 and dynamic thresholding is the
+     * plain clip; Imagen bounds {@code s} only by the data).
+     */
+    public static final double DEFAULT_DYNAMIC_MAX = 1.5;
+
+    /**
      * Validates the parameters.
      *
      * @throws IllegalArgumentException naming the bad value
@@ -71,7 +78,7 @@ public record Thresholding(Kind kind, double percentile, double max) {
 
     /**
      * Parses {@code clip}, {@code clip:R}, {@code dynamic}, {@code dynamic:P} or {@code dynamic:P:MAX} (the CLI's
-     * spelling; {@code clip} is {@code clip:1}, {@code dynamic} is {@code dynamic:0.995:1}); {@code none} gives null.
+     * spelling; {@code clip} is {@code clip:1}, {@code dynamic} is {@code dynamic:0.995:1.5}); {@code none} gives null.
      *
      * @throws IllegalArgumentException naming the bad text
      */
@@ -97,7 +104,7 @@ public record Thresholding(Kind kind, double percentile, double max) {
                         throw new IllegalArgumentException("dynamic takes dynamic:P or dynamic:P:MAX");
                     }
                     yield dynamic(parts.length >= 2 ? Double.parseDouble(parts[1]) : DEFAULT_PERCENTILE,
-                            parts.length == 3 ? Double.parseDouble(parts[2]) : 1);
+                            parts.length == 3 ? Double.parseDouble(parts[2]) : DEFAULT_DYNAMIC_MAX);
                 }
                 default -> throw new IllegalArgumentException("expected none, clip[:R] or dynamic[:P[:MAX]]");
             };

@@ -292,7 +292,7 @@ class CliRobustnessTest {
                 "label", "--backend", "cpu").code());
         assertTrue(JSON.readTree(widerEval.toFile()).get("metrics").get("knn_class_accuracy").asDouble() > 0.9);
         assertOneLineFailure(run("train", "--data", dir.resolve("all-classes.labels.npy").toString(), "--out",
-                dir.resolve("labels-as-data").toString(), "--backend", "cpu"), "holds int32 values");
+                dir.resolve("labels-as-data").toString(), "--backend", "cpu"), "holds integer values (<i4: class labels");
         assertEquals(0, run("sample", "--checkpoint", dir.resolve("unused-labels").toString(), "--n", "3", "--steps",
                 "2", "--backend", "cpu", "--out", dir.resolve("all-classes.png").toString(), "--save-raw",
                 all.toString()).code());

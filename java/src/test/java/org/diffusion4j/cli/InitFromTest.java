@@ -305,6 +305,8 @@ class InitFromTest {
         assertEquals(0, r.code(), r::toString);
         assertTrue(r.out().contains("trained on 16 x 16 images; this run trains it on 20 x 20 (25 tokens instead of "
                 + "16; every weight is kept, the fixed pos_embed is computed for the new grid)"), r::toString);
+        assertTrue(r.out().contains("the image folder is read at 20 x 20 (--resolution), grey (the --init-from "
+                + "model's channels"), r::toString);
         assertEquals(20, JSON.readTree(out.resolve("run.json").toFile()).get("model").get("config").get("imageSize")
                 .asInt());
         Path raw = dir.resolve("twenty.npy");
@@ -396,8 +398,9 @@ class InitFromTest {
         TrainSampleEvalTest.Result r = run(args("train", "--data", rgb.toString(), "--out", out.toString(),
                 "--init-from", base.toString(), "--cond", "--steps", "1"));
         assertEquals(0, r.code(), r::toString);
-        assertTrue(r.out().contains("the image folder is read at 16 x 16, grey: the size of the --init-from model "
-                + "(colour is dropped"), r::toString);
+        assertTrue(r.out().contains("the image folder is read at 16 x 16 (the --init-from model's size; "
+                + "--resolution, a multiple of the patch 4, overrides it), grey (the --init-from model's channels: "
+                + "colour is dropped)"), r::toString);
 
         Path mlpRun = dir.resolve("mlp-images");
         r = run(args("train", "--data", data.toString(), "--out", mlpRun.toString(), "--model", "mlp", "--hidden",

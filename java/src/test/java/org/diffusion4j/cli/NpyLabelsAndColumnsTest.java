@@ -45,6 +45,17 @@ class NpyLabelsAndColumnsTest {
                 dir.resolve("s.png").toString());
         assertEquals(0, s.code(), s::toString);
         assertTrue(s.out().contains("class 2 (right)"), s::toString);
+        // what sample --save-raw writes as IDX trains too, with its labels (found by a user trial)
+        Path idx = dir.resolve("drawn.idx");
+        TrainSampleEvalTest.Result raw = TrainSampleEvalTest.run("sample", "--checkpoint",
+                dir.resolve("run").toString(), "--n", "12", "--steps", "2", "--backend", "cpu", "--out",
+                dir.resolve("drawn.png").toString(), "--save-raw", idx.toString());
+        assertEquals(0, raw.code(), raw::toString);
+        TrainSampleEvalTest.Result again = TrainSampleEvalTest.run("train", "--data", idx.toString(), "--out",
+                dir.resolve("run2").toString(), "--cond", "--steps", "2", "--batch", "4", "--sample-every", "0",
+                "--backend", "cpu");
+        assertEquals(0, again.code(), again::toString);
+        assertTrue(again.out().contains("3 classes") || again.out().contains("left"), again::toString);
     }
 
     @Test

@@ -125,6 +125,22 @@ class NpyTest {
         assertArrayEquals(new long[] {1}, Npy.load(one).sampleShape());
     }
 
+    /** int64, NumPy's and PyTorch's default integer (found by a user trial: {@code np.arange(n) % 3} was refused). */
+    @Test
+    void int64ArraysAreRead() throws IOException {
+        long[] v = {0, 2, -5, 1L << 24, (1L << 40) + 1};
+        for (String descr : new String[] {"<i8", ">i8"}) {
+            ByteBuffer b = ByteBuffer.allocate(8 * v.length).order(descr.charAt(0) == '<' ? ByteOrder.LITTLE_ENDIAN
+                    : ByteOrder.BIG_ENDIAN);
+            for (long x : v) {
+                b.putLong(x);
+            }
+            Path p = npy("i8" + descr.charAt(0) + ".npy", 1, "{'descr': '" + descr + "', 'fortran_order': False, "
+                    + "'shape': (5,), }", b.array());
+            assertArrayEquals(new float[] {0, 2, -5, 1 << 24, (float) ((1L << 40) + 1)}, Npy.read(p).values(), descr);
+        }
+    }
+
     /** {@code x.labels.npy} (and {@code x.classes.json}) beside {@code x.npy}: the labels sample --save-raw writes. */
     @Test
     void loadTakesLabelsAndNamesFromTheFilesBeside() throws IOException {
@@ -197,7 +213,7 @@ class NpyTest {
                         "expected exactly"},
                 "unterminated.npy", new String[] {"{'descr': '<f4", "unterminated string"},
                 "trailing.npy", new String[] {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x", "after the closing"},
-                "i8.npy", new String[] {"{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", "'<i8' is not supported"},
+                "u8.npy", new String[] {"{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", "'<u8' is not supported"},
                 "struct.npy", new String[] {"{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (2,), }",
                         "structured"},
                 "negdim.npy", new String[] {"{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "negative"},

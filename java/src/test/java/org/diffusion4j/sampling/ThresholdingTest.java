@@ -97,8 +97,8 @@ class ThresholdingTest {
         assertNull(Thresholding.parse("none"));
         assertEquals(Thresholding.clip(1), Thresholding.parse("clip"));
         assertEquals(Thresholding.clip(2.5), Thresholding.parse("CLIP:2.5"));
-        assertEquals(Thresholding.dynamic(0.995, 1), Thresholding.parse("dynamic"));
-        assertEquals(Thresholding.dynamic(0.9, 1), Thresholding.parse("dynamic:0.9"));
+        assertEquals(Thresholding.dynamic(0.995, 1.5), Thresholding.parse("dynamic"));
+        assertEquals(Thresholding.dynamic(0.9, 1.5), Thresholding.parse("dynamic:0.9"));
         assertEquals(Thresholding.dynamic(0.9, 3), Thresholding.parse("dynamic:0.9:3"));
         assertEquals("dynamic:0.9:3", Thresholding.parse("dynamic:0.9:3").toString());
         assertEquals("clip:1", Thresholding.clip(1).toString());
