@@ -372,7 +372,8 @@ final class SampleCommand implements Callable<Integer> {
 
     /** A strength as typed: {@code 0.8}, {@code 1} (tiny ones as {@code 1.0E-300}). */
     private static String fmt(double v) {
-        return v < 1e-6 ? Double.toString(v) : java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+        return v < 1e-6 || v >= 1e9 ? Double.toString(v)
+                : java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
     }
 
     /** Refuses an output that would overwrite an input file. */
@@ -708,6 +709,9 @@ final class SampleCommand implements Callable<Integer> {
      * {@code n} names it will write an existing file other than a PNG.
      */
     static Path requireImageFolder(Path dir, int n) throws IOException {
+        if (dir.toString().isEmpty()) {
+            throw new IllegalArgumentException("--save-images is empty; give the folder to write the PNGs to");
+        }
         Path d = dir.toAbsolutePath().normalize();
         if (Files.exists(d) && !Files.isDirectory(d)) {
             throw new IllegalArgumentException("--save-images: " + d + " exists and is not a folder");
@@ -776,6 +780,14 @@ final class SampleCommand implements Callable<Integer> {
 
     static Path requireWritable(String option, Path file, String extension) {
         Path p = file.toAbsolutePath().normalize();
+        if (Files.isSymbolicLink(p) && Files.exists(p)) {
+            try {
+                p = p.toRealPath();                            // written through the link (AtomicFiles): probe there
+            } catch (IOException e) {
+                throw new IllegalArgumentException(option + ": cannot resolve the link " + file + " ("
+                        + e.getMessage() + ")");
+            }
+        }
         if (extension != null && !lower(p).endsWith(extension)) {
             throw new IllegalArgumentException(option + " must end in " + extension + ", got " + file);
         }
@@ -789,9 +801,11 @@ final class SampleCommand implements Callable<Integer> {
             if (!Files.isDirectory(existing)) {
                 throw new IllegalArgumentException(option + ": " + existing + " is not a folder");
             }
-            // a probe file: Files.isWritable says yes to root even where nothing can be created (e.g. /proc)
+            // a probe file named as long as the write's temporary file (".NAME.RANDOM.tmp", AtomicFiles): Files.isWritable
+            // says yes to root even where nothing can be created (e.g. /proc), and a name too long fails here, not
+            // after the work
             try {
-                Files.delete(Files.createTempFile(existing, ".d4j-probe", ".tmp"));
+                Files.delete(Files.createTempFile(existing, "." + p.getFileName() + ".", ".tmp"));
             } catch (IOException | UnsupportedOperationException e) {
                 throw new IllegalArgumentException(option + ": cannot write " + p + ": folder " + existing
                         + " is not writable (" + e.getClass().getSimpleName() + ")");

@@ -136,6 +136,10 @@ final class Sampling {
             if (!(eta >= 0 && eta < Double.POSITIVE_INFINITY)) {
                 throw new IllegalArgumentException("--eta must be finite and >= 0, got " + eta);
             }
+            if (eta > 1 && (c.equals("ddim") || c.startsWith("euler_a"))) {
+                throw new IllegalArgumentException("--eta must be in [0, 1] for " + name + " (1 already draws all of "
+                        + "the step's noise afresh; more changes nothing), got " + eta);
+            }
             base = switch (c) {
                 case "ddim" -> Samplers.ddim(eta);
                 case "euler_ancestral", "euler_a" -> Samplers.eulerAncestral(eta, 1);

@@ -243,6 +243,13 @@ final class TrainCommand implements Callable<Integer> {
             "--held-out-loss-every", "--keep-checkpoints",
             "--data", "--micro-batch");
 
+    /** Classes an image sample grid shows (the first ones), and its largest model batch. */
+    static final int GRID_MAX_CLASSES = 100;
+    static final int GRID_BATCH = 256;
+
+    /** Class counts up to this are never refused for being larger than the training set. */
+    static final int MAX_CLASSES_FREE = 1000;
+
     /** Columns of a conditional grid (samples per class row); side of an unconditional grid. */
     static final int GRID_COLUMNS = 8;
 
@@ -631,6 +638,17 @@ final class TrainCommand implements Callable<Integer> {
         if (opts.cond() && train.numClasses() < 2) {
             throw new IllegalArgumentException("--cond needs >= 2 classes; " + opts.data() + " has "
                     + train.numClasses());
+        }
+        if (opts.cond() && train.numClasses() > Math.max(MAX_CLASSES_FREE, train.size())) {
+            // labels up to 2^24 are accepted, and every class gets an embedding row and sample-grid column: a stray
+            // large label (an ID, a typo) must not silently build a model for it
+            int largest = 0;
+            for (int l : train.labels()) {
+                largest = Math.max(largest, l);
+            }
+            throw new IllegalArgumentException("--cond: the labels of " + opts.data() + " make " + train.numClasses()
+                    + " classes (the largest label is " + largest + ") for " + train.size() + " training samples: "
+                    + "more classes than samples; labels must be class indices 0 .. K-1 (or names)");
         }
         Record modelConfig = modelConfig(opts, train, imageShape, autoModel,
                 spec.commandLine().getParseResult().hasMatchedOption("--patch"));
@@ -1284,8 +1302,13 @@ final class TrainCommand implements Callable<Integer> {
             writeCsv(folder.heldOutLossCsv(), "step,held_out_loss", heldLosses, heldSteps, held);
         }
         if (!losses.isEmpty()) {
-            Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, (held.length > 0
-                    ? "training and held-out loss (" : "training loss (") + folder.root().getFileName() + ")");
+            try {
+                Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, (held.length > 0
+                        ? "training and held-out loss (" : "training loss (") + folder.root().getFileName() + ")");
+            } catch (IOException e) {                       // a picture: the run goes on (loss.csv holds the numbers)
+                org.slf4j.LoggerFactory.getLogger(TrainCommand.class).warn("loss.png not written: {}",
+                        e.getMessage());
+            }
         }
     }
 
@@ -1456,12 +1479,16 @@ final class TrainCommand implements Callable<Integer> {
             }
             // a column per class (as sample draws it), GRID_COLUMNS rows; vectors: a scatter of ~512, cheap to draw
             // (at most VECTOR_GRID points however many classes: the first VECTOR_GRID classes then)
-            int n = imageShape != null ? (classes > 0 ? classes * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS)
+            // (images: the first GRID_MAX_CLASSES classes, sampled in batches of at most GRID_BATCH)
+            int shown = Math.min(classes, GRID_MAX_CLASSES);
+            int n = imageShape != null ? (classes > 0 ? shown * GRID_COLUMNS : GRID_COLUMNS * GRID_COLUMNS)
                     : classes > 0 ? Math.min(VECTOR_GRID, classes) * Math.max(1, VECTOR_GRID / classes) : VECTOR_GRID;
-            int columns = classes > 0 ? classes : GRID_COLUMNS;
+            int columns = classes > 0 ? (imageShape != null ? shown : classes) : GRID_COLUMNS;
+            int cycle = imageShape != null ? shown : classes;
             double g = classes > 0 && opts.labelDropout() > 0 ? opts.guidance() : 1.0;
-            Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % classes : null,
-                    g, 0.0, n).withThreshold(Sampling.threshold(null, prediction, imageShape != null));  // as sample
+            Sampling.Request req = new Sampling.Request(n, opts.seed(), classes > 0 ? i -> i % cycle : null,
+                    g, 0.0, Math.min(n, GRID_BATCH))
+                    .withThreshold(Sampling.threshold(null, prediction, imageShape != null));  // as sample
             float[] x = Sampling.sample(be, gridModel, prediction, sampler, grid, req, null);
             if (scaling != null) {
                 Sampling.toDataUnits(scaling, x);

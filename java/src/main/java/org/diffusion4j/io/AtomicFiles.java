@@ -27,7 +27,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * survives a power cut. When anything fails the temporary file is deleted and the target is untouched.
  *
  * <p>Unlike {@link Files#createTempFile}, the temporary file is created with the process's default
- * permissions (umask), so the renamed file has the permissions a plain write would give it.
+ * permissions (umask), and takes those of the file it replaces, so the renamed file has the permissions a plain write
+ * would give it.
  *
  * <p>The temporary files in flight are kept in a process-wide registry, so that a shutdown hook (SIGINT, SIGTERM)
  * can delete them with {@link #deleteInFlight()}; failures creating or writing the temporary file are reported
@@ -95,6 +96,7 @@ public final class AtomicFiles {
         IN_FLIGHT.add(tmp);
         boolean moved = false;
         try {
+            keepPermissions(abs, tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 body.write(ch);
                 ch.force(true);
@@ -206,6 +208,20 @@ public final class AtomicFiles {
                     throw e;
                 }
             }
+        }
+    }
+
+    /**
+     * A replaced file keeps its permissions (a {@code chmod 600} checkpoint stays private), as a plain write would;
+     * a new one has the process's defaults. Best effort where the file system has no POSIX permissions.
+     */
+    private static void keepPermissions(Path target, Path tmp) {
+        try {
+            if (Files.isRegularFile(target)) {
+                Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(target));
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            // no POSIX view (e.g. Windows), or not ours to read: the default permissions stand
         }
     }
 

@@ -51,8 +51,9 @@ public record Thresholding(Kind kind, double percentile, double max) {
      */
     public Thresholding {
         java.util.Objects.requireNonNull(kind, "kind");
-        if (!(max > 0 && max < Double.POSITIVE_INFINITY)) {
-            throw new IllegalArgumentException("threshold bound must be finite and > 0, got " + max);
+        if (!(max >= 1e-30 && max <= Float.MAX_VALUE)) {          // applied in float32 arithmetic
+            throw new IllegalArgumentException("threshold bound must be finite and in [1e-30, 3.4e38] (float32), got "
+                    + max);
         }
         if (kind == Kind.DYNAMIC) {
             if (!(percentile > 0 && percentile <= 1)) {
@@ -83,10 +84,9 @@ public record Thresholding(Kind kind, double percentile, double max) {
      * @throws IllegalArgumentException naming the bad text
      */
     public static Thresholding parse(String text) {
-        String t = text.trim().toLowerCase(Locale.ROOT);
-        String[] parts = t.split(":", -1);
+        String[] parts = text.trim().split(":", -1);               // numbers as given: "NaN", not "nan"
         try {
-            return switch (parts[0]) {
+            return switch (parts[0].toLowerCase(Locale.ROOT)) {
                 case "none" -> {
                     if (parts.length != 1) {
                         throw new IllegalArgumentException("none takes no parameters");
@@ -119,7 +119,7 @@ public record Thresholding(Kind kind, double percentile, double max) {
      * @throws IllegalArgumentException when {@code d.length != rows·cols}
      */
     public void apply(float[] d, int rows, int cols) {
-        if ((long) rows * cols != d.length) {
+        if (rows < 0 || cols < 0 || (long) rows * cols != d.length) {
             throw new IllegalArgumentException("thresholding " + d.length + " values as " + rows + " x " + cols);
         }
         if (kind == Kind.CLIP) {

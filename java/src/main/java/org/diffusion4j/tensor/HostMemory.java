@@ -76,16 +76,30 @@ final class HostMemory {
      * {@code byteSize} bytes aligned to {@code byteAlignment} (a power of two), owned by {@code arena}: uninitialised
      * ({@link #POISON_BYTE} bytes with poisoning on) for large sizes, zero-filled from the arena for small ones.
      *
-     * @throws OutOfMemoryError      when the C library has no room (naming the byte count)
+     * @throws IllegalArgumentException on a negative size or an alignment that is not a power of two
+     * @throws OutOfMemoryError      when there is no room (naming the byte count)
      * @throws IllegalStateException when {@code arena} is closed
      */
     @SuppressWarnings("restricted") // the block aligned_alloc returned, of the size asked for, freed by the arena
     static MemorySegment allocate(Arena arena, long byteSize, long byteAlignment) {
-        if (ALIGNED_ALLOC == null || byteSize < MIN_BYTES || byteAlignment > 4096) {
-            return poisoned(arena.allocate(byteSize, byteAlignment));
+        if (byteSize < 0 || byteAlignment <= 0 || (byteAlignment & (byteAlignment - 1)) != 0) {
+            throw new IllegalArgumentException("cannot allocate " + byteSize + " bytes aligned to " + byteAlignment
+                    + " (the size must be >= 0 and the alignment a power of two)");
         }
         if (!arena.scope().isAlive()) {
-            throw new IllegalStateException("Already closed");
+            throw new IllegalStateException("tensor scope is closed");
+        }
+        if (ALIGNED_ALLOC == null || byteSize < MIN_BYTES || byteAlignment > 4096) {
+            try {
+                return poisoned(arena.allocate(byteSize, byteAlignment));
+            } catch (OutOfMemoryError e) {
+                OutOfMemoryError oom = new OutOfMemoryError("cannot allocate " + byteSize + " bytes of host memory"
+                        + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+                oom.initCause(e);
+                throw oom;
+            } catch (IllegalStateException e) {             // closed by another thread meanwhile
+                throw new IllegalStateException("tensor scope is closed", e);
+            }
         }
         long align = Math.max(byteAlignment, 64);
         long rounded = (byteSize + align - 1) / align * align;  // C11: the size is a multiple of the alignment
@@ -107,7 +121,7 @@ final class HostMemory {
             owned = p.reinterpret(byteSize, arena, HostMemory::free);
         } catch (RuntimeException e) {                      // arena closed by another thread meanwhile
             free(p);
-            throw e;
+            throw new IllegalStateException("tensor scope is closed", e);
         }
         return poisoned(owned);
     }

@@ -104,6 +104,28 @@ class AdversarialTrialCliTest {
         assertTrue(z.out().contains("--zoom shapes image grids"), z::toString);
     }
 
+    /** Round 2: a stray label of 100000 built a 100001-class model whose sample grid took 24 GB. */
+    @Test
+    void aStrayLargeLabelIsRefusedAndEmptyImageFoldersToo() throws IOException {
+        int n = 40;
+        float[] v = new float[n * 2];
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 2;
+            v[2 * i] = i;
+            v[2 * i + 1] = -i;
+        }
+        labels[3] = 100_000;
+        Path x = dir.resolve("stray.npy");
+        org.diffusion4j.io.Npy.write(x, v, n, 2);
+        org.diffusion4j.io.Npy.writeInt32(dir.resolve("stray.labels.npy"), labels, n);
+        refused(run("train", "--data", x.toString(), "--out", dir.resolve("stray").toString(), "--cond", "--steps",
+                "2", "--backend", "cpu"), "100001 classes", "largest label is 100000", "more classes than samples");
+        assertFalse(Files.exists(dir.resolve("stray")));
+        refused(run("sample", "--checkpoint", vRun.toString(), "--n", "2", "--backend", "cpu", "--out",
+                dir.resolve("e.png").toString(), "--save-images", ""), "--save-images is empty");
+    }
+
     @Test
     void aRunJsonEditedByHandIsNamedAsTheCause() throws IOException {
         Path copy = dir.resolve("edited");

@@ -70,4 +70,19 @@ class AtomicFilesTest {
             assertEquals(1, s.count(), "the temporary file is gone");
         }
     }
+
+    /** Found by an adversarial trial: a chmod 600 file became 644 when replaced. */
+    @Test
+    void aReplacedFileKeepsItsPermissions(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("private.bin");
+        Files.write(f, bytes("old"));
+        if (!Files.getFileStore(dir).supportsFileAttributeView("posix")) {
+            return;                                         // nothing to keep there
+        }
+        var mode = java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
+        Files.setPosixFilePermissions(f, mode);
+        AtomicFiles.writeBytes(f, bytes("new"));
+        assertEquals("new", Files.readString(f));
+        assertEquals(mode, Files.getPosixFilePermissions(f));
+    }
 }

@@ -102,7 +102,12 @@ class ThresholdingTest {
         assertEquals(Thresholding.dynamic(0.9, 3), Thresholding.parse("dynamic:0.9:3"));
         assertEquals("dynamic:0.9:3", Thresholding.parse("dynamic:0.9:3").toString());
         assertEquals("clip:1", Thresholding.clip(1).toString());
-        for (String bad : new String[] {"clip:0", "clip:-1", "clip:NaN", "clip:x", "clip:1:2", "dynamic:0",
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
+                () -> Thresholding.parse("clip:NaN"));
+        assertTrue(nan.getMessage().contains("finite"), nan.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Thresholding.clip(1).apply(new float[0], -1, 0));
+        for (String bad : new String[] {"clip:0", "clip:-1", "clip:NaN", "clip:1e-50", "clip:x", "clip:1:2",
+                                        "dynamic:0",
                                         "dynamic:1.5", "dynamic:0.9:0.5", "dynamic:0.9:Infinity", "none:1", "static",
                                         ""}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Thresholding.parse(bad),

@@ -59,6 +59,16 @@ class HostMemoryTest {
             assertTrue(e.getMessage().contains(Long.toString(Long.MAX_VALUE / 2)), e.getMessage());
             assertThrows(OutOfMemoryError.class, () -> HostMemory.allocate(arena, Long.MAX_VALUE - 10, 64));
         }
+        try (Arena arena = Arena.ofShared()) {
+            for (long align : new long[] {0, -8, 3, 96}) {                // found by an adversarial trial
+                assertThrows(IllegalArgumentException.class, () -> HostMemory.allocate(arena, 1 << 20, align));
+                assertThrows(IllegalArgumentException.class, () -> HostMemory.allocate(arena, 16, align));
+            }
+            assertThrows(IllegalArgumentException.class, () -> HostMemory.allocate(arena, -1, 8));
+            OutOfMemoryError big = assertThrows(OutOfMemoryError.class,
+                    () -> HostMemory.allocate(arena, Long.MAX_VALUE, 8192));
+            assertTrue(big.getMessage() != null && big.getMessage().contains(Long.toString(Long.MAX_VALUE)));
+        }
         Arena closed = Arena.ofShared();
         closed.close();
         assertThrows(IllegalStateException.class, () -> HostMemory.allocate(closed, 1 << 20, 64));
