@@ -320,22 +320,7 @@ final class DataLoading {
         }
         boolean u1Images = a.descr().endsWith("u1") && (s.length == 3 || s.length == 4);
         if (!u1Images) {
-            if (isNpy(path)) {
-                return org.diffusion4j.io.Npy.load(path);
-            }
-            if (s.length == 0 || s[0] == 0) {
-                throw new org.diffusion4j.io.FileFormatException(path, "holds no samples (shape "
-                        + Arrays.toString(s) + ")");
-            }
-            float[] v = a.values();
-            for (int i = 0; i < v.length; i++) {
-                if (!Float.isFinite(v[i])) {
-                    throw new org.diffusion4j.io.FileFormatException(path, "value " + i + " is " + v[i]
-                            + "; data must be finite");
-                }
-            }
-            return org.diffusion4j.io.Npy.withLabelsBeside(path, v, s.length == 1 ? new long[] {1}
-                    : Arrays.copyOfRange(s, 1, s.length));
+            return org.diffusion4j.io.Npy.dataset(path, a);        // the array read once, checked as Npy.load does
         }
         if (s[0] == 0) {
             throw new org.diffusion4j.io.FileFormatException(path, "holds no samples (shape " + Arrays.toString(s)

@@ -204,7 +204,16 @@ public final class Npy {
      *                             (the names file) no JSON list of names for every label
      */
     public static Dataset load(Path file) throws IOException {
-        Array a = read(file);
+        return dataset(file, read(file));
+    }
+
+    /**
+     * {@link #load} of an array already read from {@code file} (an {@code .npy}, or an IDX file read as the same
+     * record): the same checks, and the labels beside {@code file}.
+     *
+     * @throws FileFormatException as {@link #load}
+     */
+    public static Dataset dataset(Path file, Array a) throws IOException {
         long[] s = a.shape();
         if (s.length == 0) {
             throw new FileFormatException(file, "holds a scalar; a dataset needs an array [N, ...]");
