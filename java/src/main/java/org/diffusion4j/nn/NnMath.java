@@ -63,51 +63,92 @@ public final class NnMath {
     /** {@code 3·0.044715}, rounded once. */
     public static final float GELU_3K = (float) (3 * 0.044715);
 
-    /** Where {@link #sigmoid} clamps {@code |z|}: {@code e^(−104)} is below half the smallest float subnormal. */
-    public static final double SIGMOID_CLAMP = 104.0;
+    /*
+     * e^y on y in [0, 104/256], written in a = 256 y: a near-minimax polynomial of degree 7 in a (Chebyshev
+     * interpolation at 8 nodes of [0, 104], mpmath.chebyfit at 40 digits, coefficients rounded to double). Relative
+     * error at most 6.8e-13 on the range, so at most 1.8e-10 after the 8 squarings. Every coefficient is positive:
+     * beyond a = 104 the polynomial keeps growing and its 256th power overflows to +Infinity, never to NaN.
+     */
+    private static final double EXP_A7 = 0x1.fe672652169dep-69;
+    private static final double EXP_A6 = 0x1.64085b5aae37cp-58;
+    private static final double EXP_A5 = 0x1.116b2e0880b4fp-47;
+    private static final double EXP_A4 = 0x1.5551009aedf31p-37;
+    private static final double EXP_A3 = 0x1.555572295f9ddp-27;
+    private static final double EXP_A2 = 0x1.ffffff43f8c18p-18;
+    private static final double EXP_A1 = 0x1.00000000e9356p-8;
+    private static final double EXP_A0 = 0x1.fffffffffe84ep-1;
 
     /**
      * Logistic sigmoid {@code 1/(1 + e^(−z))} in float64, rounded once (saturates to 0 and 1; finite z never NaN; NaN
-     * gives NaN). Written without {@link Math#exp} and without branches so that the JIT vectorises the loops that
-     * call it (about 2.8x faster than the {@code Math.exp} form, measured on 2-core Zen 4 with JDK 25):
+     * gives NaN). Written without {@link Math#exp}, branches or {@code Math.min/max} so that the JIT vectorises the
+     * loops that call it into a few FMAs per element (2.7x faster than the {@code Math.exp} form's loop before it,
+     * and 1.65x faster than the clamped Taylor form that preceded this one; measured on 2-core Zen 4 with JDK 25):
      * <pre>
-     *   a = min(|z|, 104),  E = e^(−a) = (e^(−a/256))^256       (scaling and squaring: Moler &amp; Van Loan 2003,
-     *                                                            "Nineteen dubious ways…", method 3)
-     *   e^(−y), y = a/256 ≤ 0.41: Taylor polynomial of degree 9 (truncation below 4e−11, ×256 by the squarings:
-     *                             below 1e−8 relative, a sixth of a float ulp)
-     *   h = 1 for z &gt; 0, 0 for z ≤ 0  (clamp(z·1e300, 0, 1): exact for every float z)
-     *   σ = (E + (1 − E)·h)/(1 + E)   (= 1/(1 + E) for z &gt; 0, E/(1 + E) for z ≤ 0: no cancellation either side)
+     *   a = |z|,  F = e^a = (e^(a/256))^256        (scaling and squaring: Moler &amp; Van Loan 2003, "Nineteen
+     *                                              dubious ways…", method 3; +Infinity for a &gt; 709)
+     *   e^(a/256): the degree-7 polynomial above   (relative error ≤ 6.8e−13, ≤ 1.8e−10 after the squarings)
+     *   q = 1/(1 + F) = σ(−|z|)                    (no cancellation: F ≥ 1)
+     *   h = (1 + sign z)/2                         (0 for z &lt; 0, 1 for z &gt; 0, ½ at ±0; Math.signum)
+     *   σ = q + h·(1 − 2q)                         (q for z &lt; 0, 1 − q for z &gt; 0, exactly q = ½ at ±0)
      * </pre>
-     * Measured against {@code 1/(1 + Math.exp(−z))} in float64 on 8·10^6 points of [−87.3, 87.3]: at most 6.2e−8
-     * relative error (correctly rounded but for a few near-ties). CUDA's {@code expf} form agrees within ~1 ulp.
+     * Measured against {@code 1/(1 + Math.exp(−z))} in float64 rounded to float on 3·10^6 points of [−120, 120]
+     * (subnormal results included) and of {@code ±10^[−40, 2]}: every result within 1 ulp, all but 0.04 % of them
+     * identical (near-ties). CUDA's {@code expf} form agrees within ~1 ulp.
      */
     public static float sigmoid(float z) {
-        return (float) sigmoid64(z);
+        double x = z;
+        double a = Math.abs(x);
+        double p = Math.fma(a, EXP_A7, EXP_A6);
+        p = Math.fma(a, p, EXP_A5);
+        p = Math.fma(a, p, EXP_A4);
+        p = Math.fma(a, p, EXP_A3);
+        p = Math.fma(a, p, EXP_A2);
+        p = Math.fma(a, p, EXP_A1);
+        p = Math.fma(a, p, EXP_A0);
+        p = p * p;                        // 8 squarings: p^256 = e^a
+        p = p * p;
+        p = p * p;
+        p = p * p;
+        p = p * p;
+        p = p * p;
+        p = p * p;
+        p = p * p;
+        double q = 1.0 / (1.0 + p);
+        double h = Math.fma(0.5, Math.signum(x), 0.5);
+        return (float) Math.fma(h, Math.fma(-2.0, q, 1.0), q);
     }
 
-    private static double sigmoid64(double z) {
-        double a = Math.min(Math.abs(z), SIGMOID_CLAMP);
-        double y = a * (1.0 / 256);
-        double p = 1.0 / 362880;          // Σ_{k=0..9} (−y)^k / k!, Horner
-        p = p * -y + 1.0 / 40320;
-        p = p * -y + 1.0 / 5040;
-        p = p * -y + 1.0 / 720;
-        p = p * -y + 1.0 / 120;
-        p = p * -y + 1.0 / 24;
-        p = p * -y + 1.0 / 6;
-        p = p * -y + 0.5;
-        p = p * -y + 1.0;
-        p = p * -y + 1.0;
-        p = p * p;                        // 8 squarings: p^256 = e^(−a)
-        p = p * p;
-        p = p * p;
-        p = p * p;
-        p = p * p;
-        p = p * p;
-        p = p * p;
-        p = p * p;
-        double h = Math.min(Math.max(z * 1e300, 0.0), 1.0);
-        return (p + (1.0 - p) * h) / (1.0 + p);
+    /**
+     * {@link #sigmoid(float)} of {@code z[0 .. len)} into {@code out[0 .. len)}, bit for bit ({@code out} may be
+     * {@code z}). The arithmetic is written out in the loop body rather than called: a loop that calls the scalar
+     * form vectorises only when the JIT inlines that call, and in training JVMs whose profile made it refuse
+     * ("callee is too large") the GELU forward ran 4.5x slower (16 instead of 3.5 ms on {@code [6272, 512]}).
+     *
+     * @throws ArrayIndexOutOfBoundsException when {@code len} exceeds either array's length
+     */
+    public static void sigmoid(float[] z, float[] out, int len) {
+        for (int i = 0; i < len; i++) {
+            double x = z[i];
+            double a = Math.abs(x);
+            double p = Math.fma(a, EXP_A7, EXP_A6);
+            p = Math.fma(a, p, EXP_A5);
+            p = Math.fma(a, p, EXP_A4);
+            p = Math.fma(a, p, EXP_A3);
+            p = Math.fma(a, p, EXP_A2);
+            p = Math.fma(a, p, EXP_A1);
+            p = Math.fma(a, p, EXP_A0);
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            p = p * p;
+            double q = 1.0 / (1.0 + p);
+            double h = Math.fma(0.5, Math.signum(x), 0.5);
+            out[i] = (float) Math.fma(h, Math.fma(-2.0, q, 1.0), q);
+        }
     }
 
     /** SiLU (swish) {@code z·σ(z)}. */

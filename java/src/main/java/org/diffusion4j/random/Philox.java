@@ -634,26 +634,61 @@ public final class Philox {
         }
     }
 
-    /** Box–Muller of the word pairs {@code (a[p], bw[p])}, {@code off <= p < off + n}, into {@code x[p], y[p]}. */
+    /**
+     * Box–Muller of the word pairs {@code (a[p], bw[p])}, {@code off <= p < off + n}, into {@code x[p], y[p]}:
+     * {@link #radius}, {@link #turnRest}, {@link #cosPoly}, {@link #sinPoly} and the quadrant selections written
+     * out in the loop bodies, not called. A loop that calls them vectorises only when the JIT inlines each call, and
+     * its inlining of these 40-80-byte methods depends on the profile (in training JVMs it refused some: "callee is
+     * too large"); with no calls in the bodies the loops vectorise in every JVM. The same operations in the same
+     * order as the scalar methods, so the same bits (tested against {@link #normal}).
+     */
     private static void boxMuller(int off, int n, Scratch sc) {
         int[] a = sc.a;
         int[] bw = sc.bw;
         float[] x = sc.x;
         float[] y = sc.y;
         float[] r = sc.r;
-        for (int p = off; p < off + n; p++) {
-            r[p] = radius(a[p]);
+        for (int p = off; p < off + n; p++) {                  // radius(a[p])
+            int v = a[p] | 1;
+            int nz = Integer.numberOfLeadingZeros(v);
+            int rv = Integer.reverse(v);
+            int mi = (v * (rv & -rv)) >>> 8;
+            int big = (0xB5_04F3 - mi) >>> 31;
+            float m = (float) mi * ((float) (2 - big) * 0x1p-24f);
+            float e = (float) (big - 1 - nz);
+            float f = m - 1f;                                  // logReduced(e, m)
+            float sq = f / (2f + f);
+            float z = sq * sq;
+            float w = Math.fma(z, LOG_L4, LOG_L3);
+            w = Math.fma(z, w, LOG_L2);
+            w = Math.fma(z, w, LOG_L1);
+            float rr = z * w;
+            float log1pF = Math.fma(-sq, f - rr, f);
+            float lnU1 = Math.fma(e, LN2_HI, Math.fma(e, LN2_LO, log1pF));
+            r[p] = (float) Math.sqrt(lnU1 * -2f);
         }
-        for (int p = off; p < off + n; p++) {
-            float t = turnRest(bw[p]);
-            x[p] = cosPoly(t);
-            y[p] = sinPoly(t);
+        for (int p = off; p < off + n; p++) {                  // cosPoly(t), sinPoly(t), t = turnRest(bw[p])
+            int k = bw[p] >>> 8;
+            float t = (float) (k - (((k + 0x20_0000) >>> 22) << 22)) * 0x1p-24f;
+            float t2 = t * t;
+            float pc = Math.fma(t2, C10, C8);
+            pc = Math.fma(t2, pc, C6);
+            pc = Math.fma(t2, pc, C4);
+            pc = Math.fma(t2, pc, C2);
+            x[p] = Math.fma(t2, pc, 1f);
+            float ps = Math.fma(t2, S9, S7);
+            ps = Math.fma(t2, ps, S5);
+            ps = Math.fma(t2, ps, S3);
+            float t3 = t2 * t;
+            y[p] = Math.fma(t, S1, Math.fma(t3, ps, t * S1_LO));
         }
-        for (int p = off; p < off + n; p++) {
+        for (int p = off; p < off + n; p++) {                  // r·cosOfQuarter, r·sinOfQuarter
             float c = x[p];
-            float s = y[p];
-            x[p] = r[p] * cosOfQuarter(bw[p], c, s);
-            y[p] = r[p] * sinOfQuarter(bw[p], c, s);
+            float sn = y[p];
+            int q = (((bw[p] >>> 8) + 0x20_0000) >>> 22) & 3;
+            float odd = (float) (q & 1);
+            x[p] = r[p] * ((float) (1 - ((q + 1) & 2)) * (c * (1f - odd) + sn * odd));
+            y[p] = r[p] * ((float) (1 - (q & 2)) * (sn * (1f - odd) + c * odd));
         }
     }
 

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@link NnMath#sigmoid} (branch-free polynomial with scaling and squaring) against {@code 1/(1 + Math.exp(−z))} in
+ * {@link NnMath#sigmoid} (branch-free polynomial with scaling and squaring, unclamped) against {@code 1/(1 + Math.exp(−z))} in
  * float64 rounded to float: within 1 ulp of the rounded reference everywhere, subnormal results included, and the
  * exact saturation and special values.
  */
@@ -27,6 +27,8 @@ class NnMathSigmoidTest {
             check((float) r.nextDouble(-120, 120));      // includes the subnormal outputs below z ≈ −87.3
             check((float) r.nextDouble(-1, 1));
             check((float) (r.nextDouble(-1, 1) * Math.pow(10, r.nextInt(-40, 3))));
+            // |z| beyond the polynomial's fitted range [0, 104] and beyond e^|z|'s float64 overflow at 709.8
+            check((float) Math.copySign(Math.pow(10, r.nextDouble(2, 38.5)), r.nextDouble(-1, 1)));
         }
         for (float z = -104.5f; z <= 20f; z += 0.25f) {  // both sides of the clamp and of z = 0
             check(z);
@@ -47,5 +49,30 @@ class NnMathSigmoidTest {
         assertEquals(1f, NnMath.sigmoid(Float.POSITIVE_INFINITY));
         assertTrue(Float.isNaN(NnMath.sigmoid(Float.NaN)));
         assertTrue(NnMath.sigmoid(-100f) > 0f, "subnormal result, not flushed: " + NnMath.sigmoid(-100f));
+    }
+
+    @Test
+    void bulkFormEqualsTheScalarFormBitForBit() {
+        SplittableRandom r = new SplittableRandom(7);
+        float[] z = new float[100_003];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = switch (i % 4) {
+                case 0 -> (float) r.nextDouble(-120, 120);
+                case 1 -> (float) r.nextDouble(-3, 3);
+                case 2 -> (float) (r.nextDouble(-1, 1) * Math.pow(10, r.nextInt(-45, 39)));
+                default -> Float.intBitsToFloat(r.nextInt());     // every bit pattern: NaNs, infinities, subnormals
+            };
+        }
+        float[] out = new float[z.length];
+        NnMath.sigmoid(z, out, z.length - 1);
+        assertEquals(0f, out[z.length - 1], "len elements written, no more");
+        for (int i = 0; i < z.length - 1; i++) {                   // NaN payloads may differ; NaN stays NaN
+            assertEquals(Float.floatToIntBits(NnMath.sigmoid(z[i])), Float.floatToIntBits(out[i]),
+                    "element " + i + ", z = " + z[i]);
+        }
+        NnMath.sigmoid(z, z, z.length);                            // in place
+        for (int i = 0; i < z.length - 1; i++) {
+            assertEquals(Float.floatToIntBits(out[i]), Float.floatToIntBits(z[i]), "in place, element " + i);
+        }
     }
 }
