@@ -58,29 +58,44 @@ public final class PrecisionRecall {
      *                  {@code [0, 1]}
      * @param kPrecisionRecall {@code k} of precision and recall
      * @param kDensityCoverage {@code k} of density and coverage
-     * @param real      number of real points {@code M}
      * @param generated number of generated points {@code N}
+     * @param real      number of real points {@code M}
      */
     public record Result(double precision, double recall, double density, double coverage, int kPrecisionRecall,
-                         int kDensityCoverage, int real, int generated) {
-    }
-
-    /** {@link #compute(PointSet, PointSet, int, int, Pairwise)} with {@code k = 3} and {@code k = 5}. */
-    public static Result compute(PointSet real, PointSet generated, Pairwise engine) {
-        return compute(real, generated, DEFAULT_K_PRECISION_RECALL, DEFAULT_K_DENSITY_COVERAGE, engine);
+                         int kDensityCoverage, int generated, int real) {
     }
 
     /**
-     * Precision, recall, density and coverage of {@code generated [N, D]} against {@code real [M, D]}.
+     * {@link #compute(PointSet, PointSet, int, int, Pairwise)} with {@code k = 3} and {@code k = 5}.
      *
+     * @param generated the generated samples {@code [N, D]} (first, as everywhere in this package)
+     * @param real      the real (reference, e.g. held-out) points {@code [M, D]}
+     * @param engine    where the pairwise distances run
+     * @throws IllegalArgumentException when the dims differ, {@code real} has no more than 5 points or
+     *                                  {@code generated} no more than 3
+     */
+    public static Result compute(PointSet generated, PointSet real, Pairwise engine) {
+        return compute(generated, real, DEFAULT_K_PRECISION_RECALL, DEFAULT_K_DENSITY_COVERAGE, engine);
+    }
+
+    /**
+     * Precision, recall, density and coverage of {@code generated [N, D]} against {@code real [M, D]}. The order
+     * matters: swapping the sets swaps precision and recall (and changes density and coverage).
+     *
+     * @param generated        the generated samples {@code [N, D]}: precision is the fraction of them in the real
+     *                         manifold
+     * @param real             the real (reference, e.g. held-out) points {@code [M, D]}: recall is the fraction of
+     *                         them in the generated manifold
      * @param kPrecisionRecall {@code k >= 1} of precision and recall
      * @param kDensityCoverage {@code k >= 1} of density and coverage
+     * @param engine           where the pairwise distances run
      * @throws IllegalArgumentException when the dims differ, a {@code k} is below 1, {@code real} has no more than
      *                                  the larger {@code k} points or {@code generated} no more than
      *                                  {@code kPrecisionRecall} (a point needs {@code k} others)
      */
-    public static Result compute(PointSet real, PointSet generated, int kPrecisionRecall, int kDensityCoverage,
+    public static Result compute(PointSet generated, PointSet real, int kPrecisionRecall, int kDensityCoverage,
                                  Pairwise engine) {
+        Objects.requireNonNull(generated, "generated");
         return reference(real, kPrecisionRecall, kDensityCoverage, engine).compare(generated);
     }
 
@@ -88,6 +103,10 @@ public final class PrecisionRecall {
      * The real balls of {@code real [M, D]} at both radii, computed once, to {@link Reference#compare} any number of
      * sample sets with (as {@code eval} compares the samples and real training data with one held-out set).
      *
+     * @param real             the real (reference, e.g. held-out) points {@code [M, D]}
+     * @param kPrecisionRecall {@code k >= 1} of precision and recall
+     * @param kDensityCoverage {@code k >= 1} of density and coverage
+     * @param engine           where the pairwise distances run (also those of later {@link Reference#compare} calls)
      * @throws IllegalArgumentException when a {@code k} is below 1 or {@code real} has no more than the larger
      *                                  {@code k} points
      */
@@ -132,6 +151,7 @@ public final class PrecisionRecall {
         /**
          * Precision, recall, density and coverage of {@code generated [N, D]} against the real set.
          *
+         * @param generated the generated samples {@code [N, D]}
          * @throws IllegalArgumentException when the dims differ or {@code generated} has no more than
          *                                  {@code kPrecisionRecall} points
          */
@@ -195,7 +215,7 @@ public final class PrecisionRecall {
                 coveredCount += covered[j] ? 1 : 0;
             }
             return new Result((double) precise / n, (double) recalled / m, (double) dens / ((double) kDc * n),
-                    (double) coveredCount / m, kPr, kDc, m, n);
+                    (double) coveredCount / m, kPr, kDc, n, m);
         }
     }
 

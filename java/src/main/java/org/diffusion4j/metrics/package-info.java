@@ -5,6 +5,14 @@
  * {@link org.diffusion4j.metrics.PointSet}: a validated host copy of {@code [N, D]} F32 points (from
  * {@code float[][]}, a flat array, or a tensor on any device, higher ranks flattened), named for error messages.
  *
+ * <p><b>Argument order.</b> Every comparison takes the generated samples first and the real data second:
+ * {@code (generated, reference)} in {@link org.diffusion4j.metrics.VectorMetrics},
+ * {@code (generated, real)} in {@link org.diffusion4j.metrics.PrecisionRecall}, where swapping them swaps precision
+ * and recall, {@code (generated, training, heldOut)} in {@link org.diffusion4j.metrics.NearestNeighbourRatio}, and
+ * {@code (x, y)} = (generated, real) in the distances (MMD, energy, sliced Wasserstein, Fréchet, kernel distance),
+ * which are symmetric: swapping their sets changes only rounding and which random subsets are drawn (the median
+ * heuristic's pool, the kernel distance's subsets).
+ *
  * <h2>Vectors (points, tabular rows, features)</h2>
  * <ul>
  *   <li>{@link org.diffusion4j.metrics.SlicedWasserstein}: {@code SW_p} over Philox-seeded random directions,

@@ -83,9 +83,10 @@ class CudaMetricsTest {
         double kg = KernelDistance.mmd2Unbiased(x, y, g);
         double kh = KernelDistance.mmd2Unbiased(x, y, h);
         assertEquals(kh, kg, 1e-5 * 10, "kernel distance: terms ~10, float32 products");
-        PrecisionRecall.Result pg = PrecisionRecall.compute(x, y, g);
-        PrecisionRecall.Result ph = PrecisionRecall.compute(x, y, h);
-        // a point within float32 rounding of a ball's edge may move: a few of 700 / 900
+        PrecisionRecall.Result pg = PrecisionRecall.compute(y, x, g);
+        PrecisionRecall.Result ph = PrecisionRecall.compute(y, x, h);
+        // generated y (700), real x (900); a point within float32 rounding of a ball's edge may move: a few
+        // of 700 / 900
         assertEquals(ph.precision(), pg.precision(), 3.0 / 700);
         assertEquals(ph.recall(), pg.recall(), 3.0 / 900);
         assertEquals(ph.density(), pg.density(), 3.0 / (5 * 700));

@@ -44,7 +44,7 @@ public final class MetricsSpeed {
                     SlicedWasserstein.Options.defaults()).distance(), reps, 0);
             time("Fréchet distance, fit + sqrt (host)", () -> FrechetDistance.compute(x, y), reps, 0);
             // precision/recall: two within-set k-NN passes and two cross passes, 4 N² distances
-            time("precision/recall/density/coverage (gemm)", () -> PrecisionRecall.compute(x, y, g).recall(), reps,
+            time("precision/recall/density/coverage (gemm)", () -> PrecisionRecall.compute(y, x, g).recall(), reps,
                     4.0 * n * n);
             // kernel distance: 100 subsets of m = min(N, 1000), 3 kernel sums (two symmetric) = 2 m² pairs each
             double m = Math.min(n, KernelDistance.DEFAULT_SUBSET_SIZE);

@@ -108,9 +108,9 @@ class PrecisionRecallTest {
             for (int q : new int[] {0, 1, 3}) {
                 assertTrue(want[q] > 0 && want[q] < 1, "a case with informative fractions: " + Arrays.toString(want));
             }
-            double[] host = values(PrecisionRecall.compute(real, gen, k[0], k[1], Pairwise.host()));
+            double[] host = values(PrecisionRecall.compute(gen, real, k[0], k[1], Pairwise.host()));
             assertEquals(Arrays.toString(want), Arrays.toString(host), "host engine, k = " + Arrays.toString(k));
-            double[] gemm = values(PrecisionRecall.compute(real, gen, k[0], k[1], Pairwise.on(backend, 16)));
+            double[] gemm = values(PrecisionRecall.compute(gen, real, k[0], k[1], Pairwise.on(backend, 16)));
             assertEquals(Arrays.toString(want), Arrays.toString(gemm), "GEMM engine, k = " + Arrays.toString(k));
         }
     }
@@ -120,12 +120,12 @@ class PrecisionRecallTest {
     void identicalSetsScoreOneAndDensityKPlusOneOverK() {
         PointSet real = gaussian("real", 150, 6, null, 1.0, 3);
         PointSet copy = real.named("copy");
-        PrecisionRecall.Result r = PrecisionRecall.compute(real, copy, 3, 5, Pairwise.host());
+        PrecisionRecall.Result r = PrecisionRecall.compute(copy, real, 3, 5, Pairwise.host());
         assertEquals(1.0, r.precision());
         assertEquals(1.0, r.recall());
         assertEquals(1.0, r.coverage());
         assertEquals(6.0 / 5.0, r.density(), 1e-15);
-        PrecisionRecall.Result g = PrecisionRecall.compute(real, copy, 3, 5, Pairwise.on(backend, 64));
+        PrecisionRecall.Result g = PrecisionRecall.compute(copy, real, 3, 5, Pairwise.on(backend, 64));
         assertEquals(1.0, g.precision());
         assertEquals(1.0, g.recall());
         assertEquals(1.0, g.coverage());
@@ -145,16 +145,42 @@ class PrecisionRecallTest {
         System.arraycopy(b.toArray(), 0, both, 280, 200);
         PointSet real = PointSet.of("real", both, 120, 4);
         for (Pairwise engine : new Pairwise[] {Pairwise.host(), Pairwise.on(backend, 32)}) {
-            PrecisionRecall.Result r = PrecisionRecall.compute(real, a.named("generated"), engine);
+            PrecisionRecall.Result r = PrecisionRecall.compute(a.named("generated"), real, engine);
             assertEquals(1.0, r.precision(), engine.toString());
             assertEquals(70.0 / 120, r.recall(), 1e-15, engine.toString());
             assertEquals(70.0 / 120, r.coverage(), 1e-15, engine.toString());
         }
-        PrecisionRecall.Result far = PrecisionRecall.compute(a, b, Pairwise.host());
+        PrecisionRecall.Result far = PrecisionRecall.compute(b, a, Pairwise.host());
         assertEquals(0.0, far.precision());
         assertEquals(0.0, far.recall());
         assertEquals(0.0, far.density());
         assertEquals(0.0, far.coverage());
+    }
+
+    /**
+     * The argument order, {@code (generated, real)} as in the rest of the package: real data in two far-apart
+     * modes, fresh samples of only one of them. Precision (samples on the data) is high, recall (data reached by
+     * the samples) about one half; with the sets swapped the two trade places, so a swapped call cannot pass.
+     */
+    @Test
+    void generatedComeFirstAndHalfCoverageMeansHighPrecisionLowRecall() {
+        PointSet modeA = gaussian("a", 100, 2, null, 1.0, 31);
+        PointSet modeB = shifted(gaussian("b", 100, 2, null, 1.0, 32), constant(2, 50), "b");
+        float[] both = new float[200 * 2];
+        System.arraycopy(modeA.toArray(), 0, both, 0, 200);
+        System.arraycopy(modeB.toArray(), 0, both, 200, 200);
+        PointSet real = PointSet.of("real", both, 200, 2);
+        PointSet generated = gaussian("generated", 150, 2, null, 1.0, 33);   // mode A only, other points
+        PrecisionRecall.Result r = PrecisionRecall.compute(generated, real, Pairwise.host());
+        assertTrue(r.precision() > 0.9, "precision " + r.precision());
+        assertTrue(r.recall() > 0.35 && r.recall() < 0.55, "recall " + r.recall());
+        assertTrue(r.coverage() < 0.55, "coverage " + r.coverage());
+        assertEquals(150, r.generated());
+        assertEquals(200, r.real());
+        PrecisionRecall.Result same = PrecisionRecall.reference(real, 3, 5, Pairwise.host()).compare(generated);
+        assertEquals(r, same, "compute(generated, real) and reference(real).compare(generated)");
+        PrecisionRecall.Result swapped = PrecisionRecall.compute(real, generated, Pairwise.host());
+        assertTrue(swapped.precision() < 0.55 && swapped.recall() > 0.9, "swapped: " + swapped);
     }
 
     /**
@@ -174,7 +200,7 @@ class PrecisionRecallTest {
         for (int s = 0; s < pairs; s++) {
             PointSet real = gaussian("real", m, 3, null, 1.0, 100 + 2 * s);
             PointSet gen = gaussian("generated", n, 3, null, 1.0, 101 + 2 * s);
-            PrecisionRecall.Result r = PrecisionRecall.compute(real, gen, 3, k, Pairwise.host());
+            PrecisionRecall.Result r = PrecisionRecall.compute(gen, real, 3, k, Pairwise.host());
             density[s] = r.density();
             coverage[s] = r.coverage();
         }
@@ -210,15 +236,15 @@ class PrecisionRecallTest {
         PointSet real = PointSet.of("real", x, n, d);
         PointSet gen = PointSet.of("generated", y, n, d);
         double[] want = oracle(real, gen, 3, 5);
-        assertEquals(Arrays.toString(want), Arrays.toString(values(PrecisionRecall.compute(real, gen,
+        assertEquals(Arrays.toString(want), Arrays.toString(values(PrecisionRecall.compute(gen, real,
                 Pairwise.host()))), "host");
-        assertEquals(Arrays.toString(want), Arrays.toString(values(PrecisionRecall.compute(real, gen,
+        assertEquals(Arrays.toString(want), Arrays.toString(values(PrecisionRecall.compute(gen, real,
                 Pairwise.on(backend, 64)))), "gemm");
         PointSet a = scaledBy(gaussian("a", 60, 3, null, 1, 21), 1e-30);
         PointSet b = scaledBy(gaussian("b", 50, 3, constant(3, 0.3), 1, 22), 1e-30);
-        double[] tiny = values(PrecisionRecall.compute(a, b, Pairwise.host()));
+        double[] tiny = values(PrecisionRecall.compute(b, a, Pairwise.host()));
         assertTrue(tiny[0] < 1 && tiny[1] < 1, "an informative case: " + Arrays.toString(tiny));
-        assertEquals(Arrays.toString(tiny), Arrays.toString(values(PrecisionRecall.compute(a, b,
+        assertEquals(Arrays.toString(tiny), Arrays.toString(values(PrecisionRecall.compute(b, a,
                 Pairwise.on(backend, 16)))), "gemm at 1e-30");
     }
 
@@ -250,16 +276,16 @@ class PrecisionRecallTest {
         PointSet four = gaussian("four", 4, 2, null, 1, 1);
         PointSet ten = gaussian("ten", 10, 2, null, 1, 2);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PrecisionRecall.compute(four, ten, Pairwise.host()));      // real needs k = 5 neighbours
+                () -> PrecisionRecall.compute(ten, four, Pairwise.host()));      // real needs k = 5 neighbours
         assertTrue(e.getMessage().contains("four has 4 points"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(ten, four.named("g3"), 4, 2,
+        e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(four.named("g3"), ten, 4, 2,
                 Pairwise.host()));
         assertTrue(e.getMessage().contains("g3"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(ten, ten, 0, 2,
                 Pairwise.host()));
         assertTrue(e.getMessage().contains("kPrecisionRecall = 0"), e.getMessage());
         PointSet threeD = gaussian("threeD", 10, 3, null, 1, 3);
-        e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(ten, threeD, Pairwise.host()));
+        e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(threeD, ten, Pairwise.host()));
         assertTrue(e.getMessage().contains("threeD has D = 3"), e.getMessage());
     }
 }
