@@ -37,8 +37,10 @@ import java.util.Objects;
  *                        {@link DiscreteVpSchedule#linear})
  * @param timeSampler     training distribution of {@code t}: {@code "uniform"}, {@code "uniform:TMIN:TMAX"},
  *                        {@code "logit-normal"} / {@code "logit-normal:M:S"}, {@code "mode:S"}, {@code "cosmap"}
- *                        ({@link TimeSampler})
- * @param lossWeight      per-sample loss weight: {@code "none"} or {@code "min-snr:GAMMA"} ({@link LossWeights#minSnr})
+ *                        ({@link TimeSampler}; the last three are Esser et al. 2024, "Scaling Rectified Flow
+ *                        Transformers", eqs. 19, 20 and 21)
+ * @param lossWeight      per-sample loss weight: {@code "none"} or {@code "min-snr:GAMMA"} ({@link LossWeights#minSnr},
+ *                        Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy")
  * @param labelDropout    probability in {@code [0, 1]} of replacing a class label by the null class (classifier-free
  *                        guidance training, Ho &amp; Salimans 2022, §3.2); ignored for unconditional models. The
  *                        trainer draws the dropout itself and passes labels in {@code [0, numClasses]} to the model, so
@@ -120,6 +122,11 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
      * {@code β = (0.9, 0.999)}, {@code ε = 1e-8}, weight decay 0, peak learning rate 1e-3 with
      * {@code min(1000, totalSteps/10)} warm-up steps and cosine decay to 1e-5, clipping at norm 1, EMA with
      * {@code max decay 0.9999, p = 2/3}, label dropout 0.1.
+     *
+     * @param seed       seed of every Philox draw of the run (noise, times, label dropout, flips, batches)
+     * @param batchSize  samples per optimizer step, {@code >= 1}
+     * @param totalSteps optimizer steps of the run, {@code >= 1} (the length of the learning-rate schedule)
+     * @throws IllegalArgumentException when {@code batchSize < 1} or {@code totalSteps < 1}
      */
     public static TrainingConfig defaults(long seed, int batchSize, long totalSteps) {
         return new TrainingConfig(seed, batchSize, totalSteps, 1e-3, Math.min(1000, totalSteps / 10), 1e-5,
@@ -132,6 +139,8 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
      * once by {@link Builder#build()} (the {@code with…} methods check after each change, so a combination that is
      * only valid once complete, e.g. an {@code EPSILON} objective on a schedule whose last time needs a narrower time
      * sampler, must be set in the right order there).
+     *
+     * @throws IllegalArgumentException when {@code batchSize < 1} or {@code totalSteps < 1} (see {@link #defaults})
      */
     public static Builder builder(long seed, int batchSize, long totalSteps) {
         return defaults(seed, batchSize, totalSteps).toBuilder();
@@ -263,47 +272,91 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
         }
     }
 
-    /** This configuration with another seed. */
+    /**
+     * This configuration with another seed.
+     */
     public TrainingConfig withSeed(long s) {
         return toBuilder().seed(s).build();
     }
 
-    /** This configuration with another learning-rate schedule. */
+    /**
+     * This configuration with another learning-rate schedule.
+     *
+     * @param peak   peak learning rate, {@code >= 0}
+     * @param warmup linear warm-up steps in {@code [0, totalSteps]}
+     * @param min    floor of the cosine decay in {@code [0, peak]}
+     * @throws IllegalArgumentException naming the value out of range
+     */
     public TrainingConfig withLearningRate(double peak, long warmup, double min) {
         return toBuilder().learningRate(peak, warmup, min).build();
     }
 
-    /** This configuration with other AdamW hyper-parameters. */
+    /**
+     * This configuration with other AdamW hyper-parameters.
+     *
+     * @throws NullPointerException when {@code h} is null
+     */
     public TrainingConfig withAdamW(AdamW.Hyper h) {
         return toBuilder().adamw(h).build();
     }
 
-    /** This configuration with another clipping threshold (0: none). */
+    /**
+     * This configuration with another clipping threshold (0: none).
+     *
+     * @param max global-norm threshold, finite and {@code >= 0} (0: no clipping)
+     * @throws IllegalArgumentException when {@code max} is negative or not finite
+     */
     public TrainingConfig withMaxGradNorm(double max) {
         return toBuilder().maxGradNorm(max).build();
     }
 
-    /** This configuration with another EMA schedule ({@code null}: no EMA). */
+    /**
+     * This configuration with another EMA schedule ({@code null}: no EMA).
+     */
     public TrainingConfig withEma(Ema.Schedule e) {
         return toBuilder().ema(e).build();
     }
 
-    /** This configuration with another objective and schedule. */
+    /**
+     * This configuration with another objective and schedule.
+     *
+     * @param o             the regression target
+     * @param noiseSchedule a schedule specification (see the record comment)
+     * @throws IllegalArgumentException when the schedule is unknown or malformed, {@code FLOW} gets a schedule that
+     *                                  is not rectified flow, or the target is undefined at the time sampler's last
+     *                                  time (e.g. {@code EPSILON} where {@code α = 0})
+     * @throws NullPointerException     when an argument is null
+     */
     public TrainingConfig withObjective(Objective o, String noiseSchedule) {
         return toBuilder().objective(o, noiseSchedule).build();
     }
 
-    /** This configuration with another time sampler and loss weight. */
+    /**
+     * This configuration with another time sampler and loss weight.
+     *
+     * @param sampler a time-sampler specification (see the record comment)
+     * @param weight  a loss-weight specification (see the record comment)
+     * @throws IllegalArgumentException when a specification is unknown or malformed, or the objective's target is
+     *                                  undefined at the new sampler's last time
+     * @throws NullPointerException     when an argument is null
+     */
     public TrainingConfig withTimeSampling(String sampler, String weight) {
         return toBuilder().timeSampling(sampler, weight).build();
     }
 
-    /** This configuration with another label-dropout probability. */
+    /**
+     * This configuration with another label-dropout probability.
+     *
+     * @param p probability in {@code [0, 1]}
+     * @throws IllegalArgumentException when {@code p} is outside {@code [0, 1]} or NaN
+     */
     public TrainingConfig withLabelDropout(double p) {
         return toBuilder().labelDropout(p).build();
     }
 
-    /** This configuration with or without random horizontal flips of the training images. */
+    /**
+     * This configuration with or without random horizontal flips of the training images.
+     */
     public TrainingConfig withRandomFlip(boolean flip) {
         return toBuilder().randomFlip(flip).build();
     }
@@ -355,8 +408,13 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
         NoiseSchedule s;
         try {
             s = switch (p[0]) {
-                case "rf" -> p.length == 1 ? RectifiedFlowSchedule.unshifted()
-                        : new RectifiedFlowSchedule(number("schedule", spec, p, 1));
+                case "rf" -> {
+                    if (p.length == 1) {
+                        yield RectifiedFlowSchedule.unshifted();
+                    }
+                    arity("schedule", spec, p, 2);
+                    yield new RectifiedFlowSchedule(number("schedule", spec, p, 1));
+                }
                 case "cosine" -> {
                     arity("schedule", spec, p, 1);
                     yield CosineSchedule.nicholDhariwal();
@@ -365,8 +423,7 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
                     arity("schedule", spec, p, 1);
                     yield VpSchedule.song2021();
                 }
-                case "linear" -> DiscreteVpSchedule.linear(p.length == 1 ? 1000 : (int) integer("schedule", spec, p,
-                        1));
+                case "linear" -> DiscreteVpSchedule.linear(p.length == 1 ? 1000 : timesteps(spec, p));
                 default -> throw new IllegalArgumentException("unknown schedule '" + spec
                         + "'; expected rf, rf:SHIFT, cosine, vp, linear or linear:T");
             };
@@ -477,6 +534,17 @@ public record TrainingConfig(long seed, int batchSize, long totalSteps, double l
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(field + " '" + spec + "': '" + p[i] + "' is not a number", e);
         }
+    }
+
+    /** {@code T} of {@code "linear:T"}, in {@code [1, 2^31 − 1]} (a larger value was once cut to its low 32 bits). */
+    private static int timesteps(String spec, String[] p) {
+        arity("schedule", spec, p, 2);
+        long t = integer("schedule", spec, p, 1);
+        if (t < 1 || t > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("schedule '" + spec + "': T must be in [1, " + Integer.MAX_VALUE
+                    + "], got " + t);
+        }
+        return (int) t;
     }
 
     private static long integer(String field, String spec, String[] p, int i) {

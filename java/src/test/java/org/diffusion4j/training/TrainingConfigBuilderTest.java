@@ -39,6 +39,25 @@ class TrainingConfigBuilderTest {
                 "logit-normal", "min-snr:5", 0.2, true, 3), c);
     }
 
+    /** {@code linear:T} with T beyond an int was cut to its low 32 bits ({@code 2^32 + 1} trained with T = 1). */
+    @Test
+    void aScheduleLengthBeyondAnIntIsRefused() {
+        for (String spec : new String[] {"linear:4294967297", "linear:2147483648", "linear:0", "linear:-5"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> TrainingConfig.parseSchedule(TrainingConfig.Objective.EPSILON, spec), spec);
+            assertTrue(e.getMessage().contains(spec), e.getMessage());
+        }
+        assertEquals(1000, ((org.diffusion4j.schedule.DiscreteVpSchedule) TrainingConfig.parseSchedule(
+                TrainingConfig.Objective.V, "linear")).numTrainTimesteps());
+        assertEquals(50, ((org.diffusion4j.schedule.DiscreteVpSchedule) TrainingConfig.parseSchedule(
+                TrainingConfig.Objective.V, "linear:50")).numTrainTimesteps());
+        for (String spec : new String[] {"linear:50:3", "rf:3:1"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> TrainingConfig.parseSchedule(TrainingConfig.Objective.FLOW, spec), spec);
+            assertTrue(e.getMessage().contains("needs 1 parameter(s), got 2"), e.getMessage());
+        }
+    }
+
     @Test
     void aBadCombinationIsRefusedWhenBuilt() {
         TrainingConfig.Builder b = TrainingConfig.builder(1, 8, 100).microBatch(3);   // no error yet
