@@ -39,6 +39,11 @@ public final class EnergyDistance {
     /**
      * Energy distance of {@code x [N, D]} and {@code y [M, D]}.
      *
+     * @param x         the generated samples {@code [N, D]}, F32 host copies (the package's order; the value is
+     *                  symmetric in {@code x} and {@code y})
+     * @param y         the real (reference) points {@code [M, D]}
+     * @param estimator U- or V-statistic
+     * @param engine    where the pairwise distance sums run
      * @throws IllegalArgumentException when the dims differ, or the U-statistic gets a set of fewer than 2
      *                                  points
      */

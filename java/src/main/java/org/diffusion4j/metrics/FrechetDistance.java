@@ -58,6 +58,9 @@ public final class FrechetDistance {
     /**
      * FD between Gaussians fitted to {@code x [N, D]} and {@code y [M, D]} ({@link GaussianFit#of}).
      *
+     * @param x features of the generated samples {@code [N, D]} (the package's order; the value is symmetric)
+     * @param y features of the real (reference) data {@code [M, D]}
+     * @return the distance in squared feature units, {@code >= 0}
      * @throws IllegalArgumentException when the dims differ or a set has fewer than 2 points
      */
     public static double compute(PointSet x, PointSet y) {

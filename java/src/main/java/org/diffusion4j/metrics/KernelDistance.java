@@ -48,7 +48,16 @@ public final class KernelDistance {
     public record Result(double mean, double std, int subsets, int subsetSize, int n, int m) {
     }
 
-    /** {@link #compute(PointSet, PointSet, int, int, Pairwise, long)} with 100 subsets of up to 1000 points. */
+    /**
+     * {@link #compute(PointSet, PointSet, int, int, Pairwise, long)} with 100 subsets of up to 1000 points.
+     *
+     * @param x             features of the generated samples {@code [N, D]} (the package's order; swapping the
+     *                      sets changes only which random subsets are drawn)
+     * @param y             features of the real (reference) data {@code [M, D]}
+     * @param engine        where the kernel sums run
+     * @param seed          Philox seed of the subsets
+     * @throws IllegalArgumentException when the dims differ or a set has fewer than 2 points
+     */
     public static Result compute(PointSet x, PointSet y, Pairwise engine, long seed) {
         return compute(x, y, DEFAULT_SUBSETS, DEFAULT_SUBSET_SIZE, engine, seed);
     }
@@ -57,6 +66,13 @@ public final class KernelDistance {
      * The kernel distance of {@code x [N, D]} and {@code y [M, D]} over {@code subsets} subsets of
      * {@code min(N, M, maxSubsetSize)} points of each.
      *
+     * @param x             features of the generated samples {@code [N, D]} (the package's order; swapping the
+     *                      sets changes only which random subsets are drawn)
+     * @param y             features of the real (reference) data {@code [M, D]}
+     * @param subsets       subsets averaged, {@code >= 1}
+     * @param maxSubsetSize largest subset, {@code >= 2} points
+     * @param engine        where the kernel sums run
+     * @param seed          Philox seed of the subsets
      * @throws IllegalArgumentException when the dims differ, a set has fewer than 2 points, {@code subsets < 1}
      *                                  or {@code maxSubsetSize < 2}
      */

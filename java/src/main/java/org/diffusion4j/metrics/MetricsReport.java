@@ -56,7 +56,12 @@ public record MetricsReport(String kind, int generated, int reference, int dim, 
         return new MetricsReport(kind, generated, reference, dim, Map.of(), Map.of());
     }
 
-    /** This report with metric {@code name = value} added (or replaced, keeping its place). */
+    /**
+     * This report with metric {@code name = value} added (or replaced, keeping its place).
+     *
+     * @throws IllegalArgumentException when {@code value} is not finite (JSON has no NaN or infinity)
+     * @throws NullPointerException     when {@code name} is null
+     */
     public MetricsReport with(String name, double value) {
         Map<String, Double> m = new LinkedHashMap<>(metrics);
         m.put(name, value);
@@ -79,7 +84,11 @@ public record MetricsReport(String kind, int generated, int reference, int dim, 
         }
     }
 
-    /** Reads a report written by {@link #toJson()}. */
+    /**
+     * Reads a report written by {@link #toJson()}.
+     *
+     * @throws IllegalArgumentException when {@code json} is not such a report, or one that breaks the record's checks
+     */
     public static MetricsReport fromJson(String json) {
         try {
             return JSON.readValue(json, MetricsReport.class);

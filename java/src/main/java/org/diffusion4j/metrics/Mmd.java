@@ -59,7 +59,18 @@ public final class Mmd {
         }
     }
 
-    /** {@link #compute(PointSet, PointSet, double, Estimator, Pairwise)} with the median-heuristic bandwidth (seed 0). */
+    /**
+     * {@link #compute(PointSet, PointSet, double, Estimator, Pairwise)} with the median-heuristic bandwidth (seed 0).
+     *
+     * @param x         the generated samples {@code [N, D]}, F32 host copies (the package's order; the value is
+     *                  symmetric in {@code x} and {@code y})
+     * @param y         the real (reference) points {@code [M, D]}
+     * @param estimator U- or V-statistic
+     * @param engine    where the pairwise kernel sums run
+     * @throws IllegalArgumentException when the dims differ, the U-statistic gets a set of fewer than 2 points, or
+     *                                  more than half of the pooled pairs coincide, so that the median distance, the
+     *                                  bandwidth, is 0 (pass a bandwidth, as {@link VectorMetrics} reports the case)
+     */
     public static Result compute(PointSet x, PointSet y, Estimator estimator, Pairwise engine) {
         return compute(x, y, medianHeuristic(x, y, MEDIAN_HEURISTIC_POINTS, 0), estimator, engine);
     }
@@ -67,6 +78,12 @@ public final class Mmd {
     /**
      * MMD² of {@code x [N, D]} and {@code y [M, D]} with bandwidth {@code h}.
      *
+     * @param x         the generated samples {@code [N, D]}, F32 host copies (the package's order; the value is
+     *                  symmetric in {@code x} and {@code y})
+     * @param y         the real (reference) points {@code [M, D]}
+     * @param bandwidth the RBF bandwidth {@code h}, in the units of the data
+     * @param estimator U- or V-statistic
+     * @param engine    where the pairwise kernel sums run
      * @throws IllegalArgumentException when the dims differ, {@code h} is not finite and positive, or the
      *                                  U-statistic gets a set of fewer than 2 points
      */

@@ -21,23 +21,58 @@ import java.util.Objects;
  * held-out and {@code T} training points, through {@link Pairwise} (blocked GEMM on a backend; see its note on
  * float32 resolution of very small distances).
  *
- * @param generatedDistances {@code d(g)} for each generated sample, {@code [G]} (a copy), data units
- * @param heldOutDistances   {@code d(h)} for each held-out sample, {@code [H]} (a copy), data units
- * @param medianGenerated    median of {@code d(g)}
- * @param medianHeldOut      median of {@code d(h)}, {@code > 0}
+ * @param generatedDistances {@code d(g)} for each generated sample, {@code [G]}, {@code G >= 1} (a copy), data units,
+ *                           each finite and {@code >= 0}
+ * @param heldOutDistances   {@code d(h)} for each held-out sample, {@code [H]}, {@code H >= 1} (a copy), data units,
+ *                           each finite and {@code >= 0}
+ * @param medianGenerated    median of {@code d(g)}, finite and {@code >= 0}
+ * @param medianHeldOut      median of {@code d(h)}, finite and {@code > 0} (the scale of {@link #medianRatio})
  */
 public record NearestNeighbourRatio(double[] generatedDistances, double[] heldOutDistances, double medianGenerated,
                                     double medianHeldOut) {
 
-    /** Copies the arrays. */
+    /**
+     * Copies the arrays.
+     *
+     * @throws IllegalArgumentException when an array is empty or holds a negative or non-finite distance,
+     *                                  {@code medianGenerated} is negative or not finite, or {@code medianHeldOut} is
+     *                                  not finite and {@code > 0}
+     * @throws NullPointerException     when an array is null
+     */
     public NearestNeighbourRatio {
-        generatedDistances = generatedDistances.clone();
-        heldOutDistances = heldOutDistances.clone();
+        generatedDistances = distances(generatedDistances, "generatedDistances");
+        heldOutDistances = distances(heldOutDistances, "heldOutDistances");
+        if (!(medianGenerated >= 0) || !Double.isFinite(medianGenerated)) {
+            throw new IllegalArgumentException("medianGenerated must be finite and >= 0, got " + medianGenerated);
+        }
+        if (!(medianHeldOut > 0) || !Double.isFinite(medianHeldOut)) {
+            throw new IllegalArgumentException("medianHeldOut must be finite and > 0 (it divides the ratio), got "
+                    + medianHeldOut);
+        }
+    }
+
+    private static double[] distances(double[] v, String name) {
+        Objects.requireNonNull(v, name);
+        if (v.length == 0) {
+            throw new IllegalArgumentException(name + " must hold at least one distance");
+        }
+        double[] c = v.clone();
+        for (int i = 0; i < c.length; i++) {
+            if (!(c[i] >= 0) || !Double.isFinite(c[i])) {
+                throw new IllegalArgumentException(name + "[" + i + "] must be finite and >= 0, got " + c[i]);
+            }
+        }
+        return c;
     }
 
     /**
      * The nearest-training-sample distances of {@code generated [G, D]} and {@code heldOut [H, D]} against
      * {@code training [T, D]}.
+     *
+     * @param generated the generated samples {@code [G, D]}
+     * @param training  the training set {@code [T, D]} the model saw
+     * @param heldOut   real samples {@code [H, D]} the model did not see (the scale of a novel sample)
+     * @param engine    where the pairwise distances run
      *
      * @throws IllegalArgumentException when the dims differ, or the held-out median distance is 0 (the held-out
      *                                  set mostly repeats training points, so there is no scale to compare with)
@@ -65,8 +100,15 @@ public record NearestNeighbourRatio(double[] generatedDistances, double[] heldOu
     /**
      * Fraction of generated samples with {@code d(g) / median_h d(h) < ratio}, e.g. {@code ratio = 0.1} for
      * near-copies.
+     *
+     * @param ratio the bound, in units of the held-out median distance
+     * @return a fraction in {@code [0, 1]}
+     * @throws IllegalArgumentException when {@code ratio} is NaN
      */
     public double fractionBelow(double ratio) {
+        if (Double.isNaN(ratio)) {
+            throw new IllegalArgumentException("fractionBelow needs a ratio, got NaN");
+        }
         double limit = ratio * medianHeldOut;
         int c = 0;
         for (double v : generatedDistances) {

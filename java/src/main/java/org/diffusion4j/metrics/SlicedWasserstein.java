@@ -86,6 +86,9 @@ public final class SlicedWasserstein {
     /**
      * The sliced Wasserstein distance of {@code x [N, D]} and {@code y [M, D]}.
      *
+     * @param x       the generated samples {@code [N, D]} (the package's order; the value is symmetric)
+     * @param y       the real (reference) points {@code [M, D]}
+     * @param options directions, order and seed
      * @throws IllegalArgumentException when the dims differ
      */
     public static Result compute(PointSet x, PointSet y, Options options) {

@@ -108,4 +108,33 @@ class NearestNeighbourRatioTest {
                 () -> NearestNeighbourRatio.compute(gen, train, train.named("held-out"), Pairwise.host())).getMessage();
         assertTrue(m.contains("from held-out to its nearest train point is 0.0"), m);
     }
+
+    /**
+     * The public constructor took any medians: a held-out median of 0 (or negative, or NaN) made
+     * {@code medianRatio} infinite or NaN and {@code fractionBelow} wrong, and no generated distances made
+     * {@code fractionBelow} 0/0. It checks what {@code compute} guarantees.
+     */
+    @Test
+    void theConstructorRefusesWhatComputeNeverProduces() {
+        double[] one = {1.0};
+        for (double bad : new double[] {0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            String m = assertThrows(IllegalArgumentException.class,
+                    () -> new NearestNeighbourRatio(one, one, 1, bad)).getMessage();
+            assertTrue(m.contains("medianHeldOut") && m.contains(String.valueOf(bad)), m);
+        }
+        String m = assertThrows(IllegalArgumentException.class,
+                () -> new NearestNeighbourRatio(one, one, Double.NaN, 1)).getMessage();
+        assertTrue(m.contains("medianGenerated"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> new NearestNeighbourRatio(new double[0], one, 0, 1)).getMessage();
+        assertTrue(m.contains("generatedDistances"), m);
+        m = assertThrows(IllegalArgumentException.class,
+                () -> new NearestNeighbourRatio(one, new double[] {1, -2}, 1, 1)).getMessage();
+        assertTrue(m.contains("heldOutDistances[1]") && m.contains("-2.0"), m);
+        assertThrows(NullPointerException.class, () -> new NearestNeighbourRatio(null, one, 1, 1));
+        NearestNeighbourRatio ok = new NearestNeighbourRatio(new double[] {0.05, 2}, one, 1, 1);
+        assertEquals(0.5, ok.fractionBelow(0.1));
+        assertEquals(1.0, ok.medianRatio());
+        assertThrows(IllegalArgumentException.class, () -> ok.fractionBelow(Double.NaN));
+    }
 }
