@@ -15,8 +15,43 @@ import java.util.Objects;
  */
 public final class BatchSource {
 
-    /** One batch: the sample indices and, for a labelled dataset, their labels (else null). */
+    /**
+     * One batch; the arrays are copied in and out.
+     *
+     * @param indices the sample indices into the dataset, {@code [B]}
+     * @param labels  their labels, {@code [B]}, for a labelled dataset; else null
+     */
     public record Batch(int[] indices, int[] labels) {
+
+        /**
+         * Copies the arrays.
+         *
+         * @throws IllegalArgumentException when {@code labels} is not null and has another length than
+         *                                  {@code indices}
+         * @throws NullPointerException     when {@code indices} is null
+         */
+        public Batch {
+            indices = Objects.requireNonNull(indices, "indices").clone();
+            if (labels != null) {
+                if (labels.length != indices.length) {
+                    throw new IllegalArgumentException("a batch of " + indices.length + " indices got "
+                            + labels.length + " labels");
+                }
+                labels = labels.clone();
+            }
+        }
+
+        /** A copy of the sample indices. */
+        @Override
+        public int[] indices() {
+            return indices.clone();
+        }
+
+        /** A copy of the labels, or null for an unlabelled dataset. */
+        @Override
+        public int[] labels() {
+            return labels == null ? null : labels.clone();
+        }
     }
 
     private final Dataset data;
@@ -42,7 +77,12 @@ public final class BatchSource {
         return batches.batchSize();
     }
 
-    /** Which samples batch {@code k ≥ 0} holds. */
+    /**
+     * Which samples batch {@code k ≥ 0} holds.
+     *
+     * @throws IllegalArgumentException when {@code k < 0}
+     * @throws ArithmeticException      when {@code k·B} overflows a {@code long}
+     */
     public Batch batch(long k) {
         int[] idx = batches.indices(k);
         int[] labels = null;
@@ -58,7 +98,7 @@ public final class BatchSource {
     /**
      * Copies batch {@code k} into {@code x} ({@code [B, ...sampleShape]} F32 contiguous, any backend).
      *
-     * @throws IllegalArgumentException when {@code x} has the wrong shape or dtype
+     * @throws IllegalArgumentException when {@code k < 0} or {@code x} has the wrong shape or dtype
      */
     public Batch load(long k, Tensor x) {
         return load(k, x, null);
@@ -69,6 +109,8 @@ public final class BatchSource {
      * ({@link Dataset#gather(int[], boolean[], Tensor, Tensor)}).
      *
      * @param mirror one flag per sample of the batch, or null
+     * @throws IllegalArgumentException when {@code k < 0}, {@code x} has the wrong shape or dtype, {@code mirror} has
+     *                                  another length than the batch, or a mirrored sample has rank below 2
      */
     public Batch load(long k, Tensor x, boolean[] mirror) {
         Batch b = batch(k);

@@ -70,14 +70,56 @@ public final class ForwardNoising {
     }
 
     /**
-     * What the op used per sample.
+     * What the op used per sample; the arrays are copied in and out, so a caller cannot change a result.
      *
-     * @param t       times ({@code NaN} where the caller gave only coefficients)
-     * @param alpha   {@code α_b}
-     * @param sigma   {@code σ_b}
-     * @param weights loss weights
+     * @param t       times in {@code [0, 1]}, {@code [B]} ({@code NaN} where the caller gave only coefficients)
+     * @param alpha   {@code α_b}, {@code [B]}
+     * @param sigma   {@code σ_b}, {@code [B]}
+     * @param weights loss weights, {@code [B]}
      */
     public record Result(double[] t, double[] alpha, double[] sigma, double[] weights) {
+
+        /**
+         * Copies the arrays.
+         *
+         * @throws IllegalArgumentException when the lengths differ
+         * @throws NullPointerException     when an array is null
+         */
+        public Result {
+            t = Objects.requireNonNull(t, "t").clone();
+            alpha = Objects.requireNonNull(alpha, "alpha").clone();
+            sigma = Objects.requireNonNull(sigma, "sigma").clone();
+            weights = Objects.requireNonNull(weights, "weights").clone();
+            if (alpha.length != t.length || sigma.length != t.length || weights.length != t.length) {
+                throw new IllegalArgumentException("a result needs one value per sample in each array, got t "
+                        + t.length + ", alpha " + alpha.length + ", sigma " + sigma.length + ", weights "
+                        + weights.length);
+            }
+        }
+
+        /** A copy of the times. */
+        @Override
+        public double[] t() {
+            return t.clone();
+        }
+
+        /** A copy of {@code α_b}. */
+        @Override
+        public double[] alpha() {
+            return alpha.clone();
+        }
+
+        /** A copy of {@code σ_b}. */
+        @Override
+        public double[] sigma() {
+            return sigma.clone();
+        }
+
+        /** A copy of the loss weights. */
+        @Override
+        public double[] weights() {
+            return weights.clone();
+        }
     }
 
     private final Prediction target;
@@ -208,7 +250,13 @@ public final class ForwardNoising {
         return applyLevels(ops, t.clone(), alpha, sigma, seeds, x0, xt, out, eps, weights);
     }
 
-    /** {@link #apply(DiffusionOps, NoiseSchedule, double[], NoiseSeeds, Tensor, Tensor, Tensor, Tensor, Tensor)} with times from a {@code [B]} F32 tensor. */
+    /**
+     * {@link #apply(DiffusionOps, NoiseSchedule, double[], NoiseSeeds, Tensor, Tensor, Tensor, Tensor, Tensor)} with
+     * times from a {@code [B]} F32 tensor.
+     *
+     * @param t times in {@code [0, 1]}, {@code B} F32 elements (e.g. {@code [B]}), any backend
+     * @throws IllegalArgumentException when {@code t} is not F32, or as the {@code double[]} form
+     */
     public Result apply(DiffusionOps ops, NoiseSchedule schedule, Tensor t, NoiseSeeds seeds, Tensor x0, Tensor xt,
                         Tensor out, Tensor eps, Tensor weights) {
         float[] tf = t.toFloatArray();
@@ -219,7 +267,11 @@ public final class ForwardNoising {
         return apply(ops, schedule, td, seeds, x0, xt, out, eps, weights);
     }
 
-    /** Noising with times drawn in the op from {@code sampler} ({@link #drawTimes}). */
+    /**
+     * Noising with times drawn in the op from {@code sampler} ({@link #drawTimes}).
+     *
+     * @throws IllegalArgumentException as the {@code double[]} form
+     */
     public Result apply(DiffusionOps ops, NoiseSchedule schedule, TimeSampler sampler, NoiseSeeds seeds, Tensor x0,
                         Tensor xt, Tensor out, Tensor eps, Tensor weights) {
         return apply(ops, schedule, drawTimes(sampler, seeds), seeds, x0, xt, out, eps, weights);
@@ -228,6 +280,19 @@ public final class ForwardNoising {
     /**
      * Noising at per-sample coefficients {@code (α_b, σ_b)} given directly, e.g. EDM's {@code α = 1},
      * {@code σ = exp(P_mean + P_std·z)} ({@link EdmLogNormal}); {@code t} only feeds the loss weight (may be NaN).
+     *
+     * @param t       per-sample times {@code [B]}, only for the loss weight (NaN allowed)
+     * @param alpha   {@code α_b}, {@code [B]}
+     * @param sigma   {@code σ_b}, {@code [B]}
+     * @param x0      clean data {@code [B, ...]} F32
+     * @param xt      output {@code x_t}, shape of {@code x0} (may be {@code x0})
+     * @param out     output target, shape of {@code x0}
+     * @param eps     output noise, or null
+     * @param weights output loss weights, {@code B} F32 elements, or null
+     * @throws IllegalArgumentException when the lengths of {@code t}, {@code alpha}, {@code sigma} differ,
+     *                                  {@code weights} does not hold {@code B} values, for invalid coefficients or an
+     *                                  {@code EPSILON} target at {@code α = 0} ({@link #coefficients}), or as
+     *                                  {@link DiffusionOps#forwardNoise} (shapes, dtypes, seeds)
      */
     public Result applyLevels(DiffusionOps ops, double[] t, double[] alpha, double[] sigma, NoiseSeeds seeds,
                               Tensor x0, Tensor xt, Tensor out, Tensor eps, Tensor weights) {
@@ -251,6 +316,6 @@ public final class ForwardNoising {
             }
             weights.copyFrom(wf);
         }
-        return new Result(t.clone(), alpha.clone(), sigma.clone(), w);
+        return new Result(t, alpha, sigma, w);                   // the record copies
     }
 }

@@ -230,4 +230,21 @@ class ForwardNoisingTest {
                     backend.empty(scope, DType.F32, 2, 4), null, null);
         }
     }
+
+    /** A result's arrays were the caller's to change: the weights a trainer read could be rewritten behind it. */
+    @Test
+    void aResultCannotBeChangedFromOutside() {
+        double[] t = {0.25, 0.5};
+        double[] w = {1, 2};
+        ForwardNoising.Result r = new ForwardNoising.Result(t, new double[] {0.9, 0.8}, new double[] {0.1, 0.2}, w);
+        t[0] = 7;
+        w[1] = 7;
+        r.weights()[0] = 7;
+        r.t()[1] = 7;
+        assertArrayEquals(new double[] {0.25, 0.5}, r.t());
+        assertArrayEquals(new double[] {1, 2}, r.weights());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new ForwardNoising.Result(new double[2], new double[2], new double[1], new double[2]));
+        assertTrue(e.getMessage().contains("sigma 1"), e.getMessage());
+    }
 }
