@@ -330,7 +330,7 @@ class TrainerTest {
             assertTrue(last < 1.25 * optimum && last > 0.85 * optimum, "final loss " + last
                     + " is not near the optimum " + optimum + " (initial " + first + ")");
             for (StepStats x : st) {
-                assertTrue(x.imagesPerSecond() > 0 && x.seconds() > 0, x.toString());
+                assertTrue(x.samplesPerSecond() > 0 && x.seconds() > 0, x.toString());
             }
         }
     }
