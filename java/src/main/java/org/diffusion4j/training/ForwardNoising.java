@@ -233,21 +233,21 @@ public final class ForwardNoising {
      *
      * @param x0      clean data {@code [B, ...]} F32
      * @param xt      output {@code x_t}, shape of {@code x0} (may be {@code x0})
-     * @param out     output target, shape of {@code x0}
+     * @param target  output target (what the network regresses), shape of {@code x0}
      * @param eps     output noise, or null
      * @param weights output loss weights, {@code B} F32 elements (e.g. {@code [B]}), or null
      * @throws IllegalArgumentException for times outside {@code [0, 1]}, a wrong length, or see
      *                                  {@link #coefficients} and {@link DiffusionOps#forwardNoise}
      */
     public Result apply(DiffusionOps ops, NoiseSchedule schedule, double[] t, NoiseSeeds seeds, Tensor x0, Tensor xt,
-                        Tensor out, Tensor eps, Tensor weights) {
+                        Tensor target, Tensor eps, Tensor weights) {
         double[] alpha = new double[t.length];
         double[] sigma = new double[t.length];
         for (int b = 0; b < t.length; b++) {
             alpha[b] = schedule.alpha(t[b]);
             sigma[b] = schedule.sigma(t[b]);
         }
-        return applyLevels(ops, t.clone(), alpha, sigma, seeds, x0, xt, out, eps, weights);
+        return applyLevels(ops, t.clone(), alpha, sigma, seeds, x0, xt, target, eps, weights);
     }
 
     /**
@@ -258,13 +258,13 @@ public final class ForwardNoising {
      * @throws IllegalArgumentException when {@code t} is not F32, or as the {@code double[]} form
      */
     public Result apply(DiffusionOps ops, NoiseSchedule schedule, Tensor t, NoiseSeeds seeds, Tensor x0, Tensor xt,
-                        Tensor out, Tensor eps, Tensor weights) {
+                        Tensor target, Tensor eps, Tensor weights) {
         float[] tf = t.toFloatArray();
         double[] td = new double[tf.length];
         for (int b = 0; b < tf.length; b++) {
             td[b] = tf[b];
         }
-        return apply(ops, schedule, td, seeds, x0, xt, out, eps, weights);
+        return apply(ops, schedule, td, seeds, x0, xt, target, eps, weights);
     }
 
     /**
@@ -273,8 +273,8 @@ public final class ForwardNoising {
      * @throws IllegalArgumentException as the {@code double[]} form
      */
     public Result apply(DiffusionOps ops, NoiseSchedule schedule, TimeSampler sampler, NoiseSeeds seeds, Tensor x0,
-                        Tensor xt, Tensor out, Tensor eps, Tensor weights) {
-        return apply(ops, schedule, drawTimes(sampler, seeds), seeds, x0, xt, out, eps, weights);
+                        Tensor xt, Tensor target, Tensor eps, Tensor weights) {
+        return apply(ops, schedule, drawTimes(sampler, seeds), seeds, x0, xt, target, eps, weights);
     }
 
     /**
@@ -286,7 +286,7 @@ public final class ForwardNoising {
      * @param sigma   {@code σ_b}, {@code [B]}
      * @param x0      clean data {@code [B, ...]} F32
      * @param xt      output {@code x_t}, shape of {@code x0} (may be {@code x0})
-     * @param out     output target, shape of {@code x0}
+     * @param target  output target (what the network regresses), shape of {@code x0}
      * @param eps     output noise, or null
      * @param weights output loss weights, {@code B} F32 elements, or null
      * @throws IllegalArgumentException when the lengths of {@code t}, {@code alpha}, {@code sigma} differ,
@@ -295,7 +295,7 @@ public final class ForwardNoising {
      *                                  {@link DiffusionOps#forwardNoise} (shapes, dtypes, seeds)
      */
     public Result applyLevels(DiffusionOps ops, double[] t, double[] alpha, double[] sigma, NoiseSeeds seeds,
-                              Tensor x0, Tensor xt, Tensor out, Tensor eps, Tensor weights) {
+                              Tensor x0, Tensor xt, Tensor target, Tensor eps, Tensor weights) {
         if (t.length != alpha.length) {
             throw new IllegalArgumentException("t has " + t.length + " values, alpha " + alpha.length);
         }
@@ -308,7 +308,7 @@ public final class ForwardNoising {
             throw new IllegalArgumentException("weights " + weights + " must hold one value per sample (" + w.length
                     + ")");
         }
-        ops.forwardNoise(k, seeds, offset.strength(), x0, xt, out, eps);
+        ops.forwardNoise(k, seeds, offset.strength(), x0, xt, target, eps);
         if (weights != null) {
             float[] wf = new float[w.length];
             for (int b = 0; b < w.length; b++) {
