@@ -216,7 +216,8 @@ public final class Philox {
     }
 
     // ================================================================ transforms of words
-    // The building blocks of the contract, bit-exact twins of philox.cuh; public for fused kernels and tests.
+    // The building blocks of the contract, bit-exact twins of philox.cuh; public for fused kernels and tests
+    // (except log, whose domain is too narrow for a public name).
 
     /** {@code ((r >>> 8) + 1) * 2^-24}: the uniform of the word {@code r}, an exact float in (0, 1]. */
     public static float uniformOf(int r) {
@@ -255,10 +256,12 @@ public final class Philox {
 
     /**
      * Natural logarithm of a positive normal float, within 1 ulp on {@code [2^-32, 1]} (the reference form of
-     * the Box–Muller logarithm; not for zero, subnormals, infinities or NaN). The CUDA twin
-     * {@code d4j::log_pos} returns the same bits.
+     * the Box–Muller logarithm; tested there). It checks nothing: zero, subnormals, negative values, infinities
+     * and NaN give wrong finite values (e.g. {@code log(0) = -88.03}, {@code log(NaN) = 89.13}) without an
+     * exception, so it is package-private: the accuracy and golden tests of this package use it, {@link Math#log}
+     * is the general logarithm. The CUDA twin {@code d4j::log_pos} returns the same bits.
      */
-    public static float log(float u) {
+    static float log(float u) {
         int ix = Float.floatToRawIntBits(u) - SQRT_HALF_BITS;
         float e = (float) (ix >> 23);                                         // u = 2^e * m
         float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);  // m in [sqrt(1/2), sqrt(2))

@@ -3,6 +3,7 @@ package org.diffusion4j.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.reflect.Modifier;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -60,6 +61,17 @@ class PhiloxAccuracyTest {
         }
         assertEquals(0f, Philox.log(1f));
         assertTrue(worst <= 0.95, "log error " + worst + " ulp at " + worstAt);
+    }
+
+    /**
+     * {@code Philox.log} looked like {@code Math.log} but gives finite nonsense outside its domain ({@code log(0)}
+     * is -88.03): it is not public API.
+     */
+    @Test
+    void theNarrowLogarithmIsNotPublic() throws NoSuchMethodException {
+        int modifiers = Philox.class.getDeclaredMethod("log", float.class).getModifiers();
+        assertTrue(!Modifier.isPublic(modifiers) && !Modifier.isProtected(modifiers),
+                "Philox.log must stay package-private: " + Modifier.toString(modifiers));
     }
 
     @Test
