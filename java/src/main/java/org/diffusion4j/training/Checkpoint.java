@@ -269,7 +269,8 @@ public final class Checkpoint {
      * names exactly its classes (one name per model class).
      *
      * @throws IOException on a write failure; {@code file} is then unchanged
-     * @throws IllegalStateException when the trainer is closed
+     * @throws IllegalStateException when the trainer is closed, or broken by a failed step or restore (its state is
+     *                               then no run's: restore a checkpoint into it first)
      */
     public static void save(Trainer trainer, Path file) throws IOException {
         save(trainer, file, Map.of());
@@ -281,6 +282,8 @@ public final class Checkpoint {
      *
      * @param extra metadata strings; a key the checkpoint writes itself is refused
      * @throws IllegalArgumentException for a key of the checkpoint's own
+     * @throws IllegalStateException    when the trainer is closed or broken (see {@link #save(Trainer, Path)})
+     * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void save(Trainer trainer, Path file, Map<String, String> extra) throws IOException {
         Objects.requireNonNull(trainer, "trainer");
@@ -416,7 +419,9 @@ public final class Checkpoint {
      * prediction type and schedule the model was trained for; {@link #exportWeights(Path, Trainer)} records them.
      *
      * @param ema the EMA whose averages to write instead of the parameters, or null
-     * @throws IOException on a write failure; {@code file} is then unchanged
+     * @throws IllegalArgumentException when {@code ema} lacks an average of one of the model's parameters or holds
+     *                                  one of another shape (the EMA of another model)
+     * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, DenoiserModel model, Ema ema) throws IOException {
         exportWeights(file, model, ema, null);
@@ -427,7 +432,7 @@ public final class Checkpoint {
      * EMA, and its training configuration in the metadata (objective, schedule: what sampling needs).
      *
      * @throws IOException on a write failure; {@code file} is then unchanged
-     * @throws IllegalStateException when the trainer is closed
+     * @throws IllegalStateException when the trainer is closed or broken (see {@link #save(Trainer, Path)})
      */
     public static void exportWeights(Path file, Trainer trainer) throws IOException {
         exportWeights(file, trainer, Map.of());
@@ -438,6 +443,8 @@ public final class Checkpoint {
      * {@value #KEY_DATA_STANDARDIZATION}), checked like {@link #save(Trainer, Path, Map)}'s.
      *
      * @throws IllegalArgumentException for a key of the export's own, or malformed class or feature names
+     * @throws IllegalStateException    when the trainer is closed or broken (see {@link #save(Trainer, Path)})
+     * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, Trainer trainer, Map<String, String> extra) throws IOException {
         Objects.requireNonNull(trainer, "trainer");
@@ -458,6 +465,10 @@ public final class Checkpoint {
     /**
      * {@link #exportWeights(Path, DenoiserModel, Ema)} with the training configuration (may be null) in the
      * metadata.
+     *
+     * @throws IllegalArgumentException when {@code ema} is not this model's (see
+     *                                  {@link #exportWeights(Path, DenoiserModel, Ema)})
+     * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void exportWeights(Path file, DenoiserModel model, Ema ema, TrainingConfig training)
             throws IOException {
@@ -808,8 +819,12 @@ public final class Checkpoint {
      * configuration, and its configuration the checkpoint's seed and batch size (which fix the random streams);
      * other training settings may differ (e.g. more total steps).
      *
-     * @throws CheckpointException naming the tensor or key when anything does not match (nothing is changed then)
-     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     * @throws CheckpointException   naming the tensor or key when anything does not match, or a tensor holds NaN or
+     *                               infinite values (nothing is changed then)
+     * @throws IOException           when the file cannot be read or breaks the safetensors format; a read that fails
+     *                               part-way through the copy leaves the trainer broken (save and step refuse it
+     *                               until a restore succeeds)
+     * @throws IllegalStateException when the trainer is closed (a broken trainer is what restore repairs)
      */
     public static void restore(Path file, Trainer trainer) throws IOException {
         Objects.requireNonNull(file, "file");
@@ -872,13 +887,11 @@ public final class Checkpoint {
             }
         }
         checkTensors(file, header, targets, Set.of(), true);
-        try {
-            copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()));
-        } catch (IOException | RuntimeException | Error e) {
-            trainer.markBroken("restoring " + file + " failed part-way (" + e + "), leaving some tensors loaded and "
-                    + "others not");
-            throw e;
-        }
+        // a file refused before the first copy (unreadable, a NaN) leaves the trainer as it was; a failure during the
+        // copies leaves it half-loaded, so broken until a restore succeeds
+        copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()),
+                e -> trainer.markBroken("restoring " + file + " failed part-way (" + e + "), leaving some tensors "
+                        + "loaded and others not"));
         opt.setStepCount(info.optimSteps());
         if (ema != null) {
             ema.setUpdates(info.emaUpdates());
@@ -915,7 +928,9 @@ public final class Checkpoint {
      *
      * @param attention attention ops for a DiT (the caller keeps ownership), may be null for an MLP
      *
-     * @throws CheckpointException when the file has no model metadata, or see {@link #loadWeights}
+     * @throws CheckpointException when the file has no model metadata, holds fewer weights than its configuration
+     *                             describes ({@link #requireWeightsFor}), or see {@link #loadWeights} (including a
+     *                             tensor with NaN or infinite values)
      * @throws IOException         when the file cannot be read or breaks the safetensors format
      */
     public static Loaded loadModel(Path file, NnOps ops, AttentionOps attention, TensorScope scope, Weights which)
@@ -944,9 +959,9 @@ public final class Checkpoint {
      * @param backend the model's backend
      * @return true when the loaded weights are EMA averages (the file's {@code ema.*} tensors, or the plain names
      *         of an export whose {@code d4j.weights} is {@code "ema"})
-     * @throws CheckpointException naming the tensor: missing, unexpected, shape mismatch, unsupported dtype, or
-     *                             {@code EMA} asked for a file without EMA averages (neither {@code ema.*} tensors nor
-     *                             an EMA export; the model is then unchanged)
+     * @throws CheckpointException naming the tensor: missing, unexpected, shape mismatch, unsupported dtype, NaN or
+     *                             infinite values, or {@code EMA} asked for a file without EMA averages (neither
+     *                             {@code ema.*} tensors nor an EMA export; the model is then unchanged)
      * @throws IOException         when the file cannot be read or breaks the safetensors format
      */
     public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which)
@@ -966,9 +981,10 @@ public final class Checkpoint {
      * @param keepPrefixes name prefixes of tensors to leave as initialised, e.g. {@code Set.of(CLASS_EMBEDDER)} (an
      *                     empty set: the plain load)
      * @return see {@link #loadWeights(Path, DenoiserModel, Backend, Weights)}
-     * @throws CheckpointException see {@link #loadWeights(Path, DenoiserModel, Backend, Weights)}; a prefix that no
-     *                             tensor of the model or file has is not an error
-     * @throws IOException         when the file cannot be read or breaks the safetensors format
+     * @throws CheckpointException      see {@link #loadWeights(Path, DenoiserModel, Backend, Weights)}; a prefix
+     *                                  that no tensor of the model or file has is not an error
+     * @throws IllegalArgumentException when {@code keepPrefixes} holds an empty prefix (it would keep every tensor)
+     * @throws IOException              when the file cannot be read or breaks the safetensors format
      */
     public static boolean loadWeights(Path file, DenoiserModel model, Backend backend, Weights which,
                                       Set<String> keepPrefixes) throws IOException {
@@ -1026,7 +1042,7 @@ public final class Checkpoint {
         }
         checkTensors(file, header, bySource, tolerated, false);
         Map<String, String> identity = identity(bySource.keySet());
-        copyAll(file, backend, bySource, identity);
+        copyAll(file, backend, bySource, identity, e -> { });
         return useEma || "ema".equals(info.metadata().get(KEY_WEIGHTS));
     }
 
@@ -1121,10 +1137,15 @@ public final class Checkpoint {
         return m;
     }
 
-    /** Maps the file into a temporary scope and copies (casting to F32 where needed) each source into its target. */
-    private static void copyAll(Path file, Backend backend, Map<String, Tensor> targets, Map<String, String> names)
-            throws IOException {
+    /**
+     * Maps the file into a temporary scope and copies (casting to F32 where needed) each source into its target,
+     * once every source is known to be finite; {@code partial} hears of a failure after the first copy began (some
+     * targets then hold the file's values, others not), before it propagates.
+     */
+    private static void copyAll(Path file, Backend backend, Map<String, Tensor> targets, Map<String, String> names,
+                                java.util.function.Consumer<Throwable> partial) throws IOException {
         Set<String> wanted = new LinkedHashSet<>(names.values());
+        boolean copying = false;
         try (TensorScope tmp = TensorScope.open()) {
             SafetensorsFile f = Safetensors.read(file, tmp, backend, wanted::contains);
             // every value finite, before anything is copied: a NaN would otherwise surface as a diverged step
@@ -1141,6 +1162,7 @@ public final class Checkpoint {
                             + "run that wrote it had diverged?)");
                 }
             }
+            copying = true;
             for (Map.Entry<String, Tensor> e : targets.entrySet()) {
                 Tensor src = f.tensor(names.get(e.getKey()));
                 Tensor dst = e.getValue();
@@ -1151,6 +1173,11 @@ public final class Checkpoint {
                 }
             }
             backend.synchronize();
+        } catch (IOException | RuntimeException | Error e) {
+            if (copying) {
+                partial.accept(e);
+            }
+            throw e;
         }
     }
 }

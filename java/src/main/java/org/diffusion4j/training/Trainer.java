@@ -32,8 +32,10 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
- * Trains a {@link DenoiserModel} on a {@link Dataset} by denoising score matching / flow matching with explicit
- * forward and backward passes. One {@link #step()}:
+ * Trains a {@link DenoiserModel} on a {@link Dataset} by denoising score matching (Vincent 2011, "A connection
+ * between score matching and denoising autoencoders"; in its ε-prediction form Ho et al. 2020, Algorithm 1) or flow
+ * matching (Lipman et al. 2023, eq. 23 with {@code σ_min = 0}: the rectified-flow path of Liu et al. 2022), with
+ * explicit forward and backward passes. One {@link #step()}:
  * <pre>
  *   x0, y   = batch k of the data                              [B, ...]   (BatchSource: Philox permutation per epoch)
  *   y       = y with label dropout to the null class           [B]        (conditional models only)
@@ -55,7 +57,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *
  * <p><b>Determinism.</b> Every random draw is a Philox counter keyed by the config's {@code seed}: the batch order
  * uses streams {@code 0, 1, 2, …} (one per epoch, {@link Dataset#batches}); noise, times and label dropout use
- * streams {@link #NOISE_STREAM} {@code + 0, 1, 3} (and {@code + 4} for horizontal flips) at the sample's global id {@code k·B + b} (noise element
+ * streams {@link #NOISE_STREAM} {@code + 0, 1, 3} (offset noise {@code + 2}, horizontal flips {@code + 4}) at the
+ * sample's global id {@code k·B + b} (noise element
  * {@code j} at {@code id·n + j}, {@link NoiseSeeds}). So step {@code k} depends only on {@code (seed, k)} and the
  * state, a run is bitwise reproducible on the CPU for a fixed thread count, and a run resumed from a checkpoint at
  * step {@code k} ({@link Checkpoint}) continues bit-exactly.
@@ -71,7 +74,11 @@ import java.util.concurrent.CopyOnWriteArrayList;
  */
 public final class Trainer implements AutoCloseable {
 
-    /** First Philox stream of the per-sample draws: noise {@code +0}, time {@code +1}, label dropout {@code +3}. */
+    /**
+     * First Philox stream of the per-sample draws: noise {@code +0}, time {@code +1}, offset noise {@code +2}
+     * ({@link NoiseSeeds#DRAW_OFFSET}), label dropout {@code +3} ({@link #DRAW_LABEL_DROP}), horizontal flips
+     * {@code +4} ({@link #DRAW_FLIP}).
+     */
     public static final long NOISE_STREAM = 1L << 62;
 
     /** Stream offset of the label-dropout uniforms (after NoiseSeeds' draws 0..2). */
@@ -274,9 +281,11 @@ public final class Trainer implements AutoCloseable {
      *
      * @return the last step's stats, or null when {@code steps == 0}
      * @throws IllegalArgumentException for {@code steps < 0}
-     * @throws IllegalStateException    on divergence (see the class comment) or after {@link #close()}
+     * @throws IllegalStateException    on divergence (see the class comment), after {@link #close()}, or while the
+     *                                  trainer is broken (see {@link #step()})
      * @throws java.util.concurrent.CancellationException when the calling thread is interrupted, naming the steps
      *                                  completed
+     * @throws ArithmeticException      when a sample id {@code k·B} overflows a {@code long} (beyond any real run)
      */
     public StepStats train(long steps) {
         if (steps < 0) {
@@ -297,7 +306,10 @@ public final class Trainer implements AutoCloseable {
     /**
      * One training step (see the class comment), then the listeners.
      *
-     * @throws IllegalStateException on divergence or after {@link #close()}
+     * @throws IllegalStateException on divergence, after {@link #close()}, or while the trainer is broken: a step
+     *                               that failed while updating the weights, or a restore that failed part-way, left
+     *                               them half-updated, and only a successful {@link #restore} repairs that
+     * @throws ArithmeticException   when a sample id {@code k·B} overflows a {@code long} (beyond any real run)
      */
     public StepStats step() {
         if (closed) {
@@ -515,12 +527,26 @@ public final class Trainer implements AutoCloseable {
 
     // ---------------------------------------------------------------- checkpoints
 
-    /** {@link Checkpoint#save}: writes this trainer's state to {@code file} atomically. */
+    /**
+     * {@link Checkpoint#save}: writes this trainer's state to {@code file} atomically.
+     *
+     * @throws IOException           on a write failure; {@code file} is then unchanged
+     * @throws IllegalStateException when the trainer is closed or broken (see {@link #step()})
+     */
     public void save(Path file) throws IOException {
         Checkpoint.save(this, file);
     }
 
-    /** {@link Checkpoint#restore}: loads the state saved in {@code file} into this trainer. */
+    /**
+     * {@link Checkpoint#restore}: loads the state saved in {@code file} into this trainer (also into a broken one,
+     * which it repairs).
+     *
+     * @throws CheckpointException   when the file does not match this trainer or holds non-finite values (nothing is
+     *                               changed then)
+     * @throws IOException           when the file cannot be read; a failure part-way through the copies leaves the
+     *                               trainer broken
+     * @throws IllegalStateException when the trainer is closed
+     */
     public void restore(Path file) throws IOException {
         Checkpoint.restore(file, this);
     }

@@ -438,6 +438,10 @@ class CheckpointTest {
                 m.put("optim.v.out_proj.weight", be.fromArray(r, v, w.shape()));
             });
             assertRestoreFails(t, bad, "optim.v.out_proj.weight", "NaN");
+            // refused before anything was copied: the trainer is intact, not "broken part-way"
+            long done = t.completedSteps();
+            t.train(1);
+            assertEquals(done + 1, t.completedSteps());
             Path badWeight = rewrite(f, dir.resolve("inf.safetensors"), (m, meta) -> {
                 Tensor w = m.get("ema.out_proj.weight");
                 float[] v = w.toFloatArray();
