@@ -34,12 +34,21 @@ public record EdmLogNormal(double pMean, double pStd) {
         return Math.exp(pMean + pStd * z);
     }
 
-    /** {@code fromNormal(Φ⁻¹(u))}, {@code u ∈ [0, 1]} clamped to {@code [2^-53, 1 − 2^-53]}. */
+    /**
+     * {@code fromNormal(Φ⁻¹(u))} for a uniform draw {@code u ∈ [0, 1]}; the ends 0 and 1 are moved in to
+     * {@code 2^-53} and {@code 1 − 2^-53} (finite quantiles).
+     *
+     * @throws IllegalArgumentException for {@code u} outside {@code [0, 1]} or NaN (refused, not clamped)
+     */
     public double fromUniform(double u) {
         return fromNormal(Gaussian.quantile(TimeSampler.clampOpen(u)));
     }
 
-    /** Sample {@code i} of a stratified batch of {@code batch} (see {@link TimeSampler#stratum}). */
+    /**
+     * Sample {@code i} of a stratified batch of {@code batch} (see {@link TimeSampler#stratum}).
+     *
+     * @throws IllegalArgumentException for {@code i ∉ [0, batch)} or {@code u ∉ [0, 1]}
+     */
     public double stratified(int i, int batch, double u) {
         return fromUniform(TimeSampler.stratum(i, batch, u));
     }

@@ -12,7 +12,10 @@ import java.util.Locale;
 public enum Sd3Weighting {
     /** Weight 1. */
     NONE,
-    /** {@code w(σ) = σ^−2} (diffusers {@code "sigma_sqrt"}). Refuses {@code σ = 0} (infinite weight). */
+    /**
+     * {@code w(σ) = σ^−2}: reference code diffusers {@code "sigma_sqrt"}, no paper equation (§3.1 of Esser et al.
+     * 2024 does not give this weight). Refuses {@code σ = 0} (infinite weight).
+     */
     SIGMA_SQRT,
     /**
      * {@code w(σ) = 2 / (π·(1 − 2σ + 2σ²))} (diffusers {@code "cosmap"}), the density of the CosMap sampler

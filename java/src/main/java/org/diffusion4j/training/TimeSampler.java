@@ -59,7 +59,11 @@ public sealed interface TimeSampler permits TimeSampler.Uniform, TimeSampler.Log
         return (i + 1.0 - u) / batch;
     }
 
-    /** Checks {@code u ∈ [0, 1]} and returns it. */
+    /**
+     * Checks {@code u ∈ [0, 1]} and returns it (a helper of the implementations).
+     *
+     * @throws IllegalArgumentException for {@code u} outside {@code [0, 1]} or NaN
+     */
     static double requireUniform(double u) {
         if (!(u >= 0 && u <= 1)) {
             throw new IllegalArgumentException("uniform draw must be in [0, 1], got " + u);
@@ -67,7 +71,12 @@ public sealed interface TimeSampler permits TimeSampler.Uniform, TimeSampler.Log
         return u;
     }
 
-    /** {@code u} clamped to {@code [2^-53, 1 − 2^-53]}, for normal quantiles. */
+    /**
+     * {@code u ∈ [0, 1]} clamped to {@code [2^-53, 1 − 2^-53]}, for normal quantiles (a helper of the
+     * implementations; only the ends move, out-of-range values are refused, not clamped).
+     *
+     * @throws IllegalArgumentException for {@code u} outside {@code [0, 1]} or NaN
+     */
     static double clampOpen(double u) {
         return Math.max(U_EPS, Math.min(1.0 - U_EPS, requireUniform(u)));
     }
