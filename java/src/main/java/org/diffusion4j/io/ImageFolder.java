@@ -29,15 +29,16 @@ import java.util.stream.Stream;
  * {@code __MACOSX} folder and folders inside class folders are skipped (and reported to the notes of
  * {@link #load(Path, int, int, Consumer)}).
  *
- * <p>Each image is centre-cropped to a square of its shorter side ({@link ImageResize#centreSquare}), then
- * resampled to {@code R × R} ({@link ImageResize}: area averaging when shrinking, bilinear when enlarging),
+ * <p>Each image is centre-cropped to a square of its shorter side (offsets rounded down), then
+ * resampled to {@code R × R} (separable: area averaging when shrinking, bilinear with half-pixel centres when
+ * enlarging),
  * converted to {@code C = 1} (luma {@code 0.299 R + 0.587 G + 0.114 B}, ITU-R BT.601, as PIL's
  * {@code convert("L")}) or {@code C = 3} (grey replicated), and mapped from {@code [0, 255]} to
  * {@code v / 127.5 − 1}. Grey images are read from their raster (8- or 16-bit), CMYK JPEGs as
  * {@code R = (255 − C)(255 − K)/255} (and likewise G, B: PIL's {@code convert("RGB")}, no ICC profile), other colour
  * images through {@link BufferedImage#getRGB} (sRGB); alpha is ignored (transparent pixels keep their colour). A
- * JPEG's EXIF orientation (tag 0x0112, values 2–8) is applied, as PIL's {@code ImageOps.exif_transpose}: a phone
- * photo trains the way it is displayed.
+ * JPEG's EXIF orientation (tag 0x0112, values 2–8), or a PNG's from its {@code eXIf} chunk, is applied, as PIL's
+ * {@code ImageOps.exif_transpose}: a phone photo trains the way it is displayed.
  *
  * <p>Errors name the file or folder: a missing root ({@link NoSuchFileException}), a root that is a file, no
  * images, an empty class folder, images next to class folders, and an image that cannot be decoded

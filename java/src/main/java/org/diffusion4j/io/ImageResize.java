@@ -13,8 +13,10 @@ package org.diffusion4j.io;
  *       position {@code (o + 0.5)·in/out − 0.5}, clamped to the edge pixels (OpenCV {@code INTER_LINEAR},
  *       PyTorch {@code interpolate(..., align_corners=False)}).</li>
  * </ul>
+ *
+ * <p>Package-private: {@link ImageFolder}'s loading is its only user.
  */
-public final class ImageResize {
+final class ImageResize {
 
     private ImageResize() {
     }
@@ -61,7 +63,7 @@ public final class ImageResize {
      * Resamples {@code src [h, w]} to {@code [outH, outW]}: rows first, then columns (the filters are
      * separable, so the order does not change the result beyond rounding).
      */
-    public static double[] resize(double[] src, int h, int w, int outH, int outW) {
+    static double[] resize(double[] src, int h, int w, int outH, int outW) {
         if (src.length != (long) h * w) {
             throw new IllegalArgumentException(src.length + " values for a " + h + " x " + w + " plane");
         }
@@ -99,7 +101,7 @@ public final class ImageResize {
      *
      * @return {@code {top, left, side}}
      */
-    public static int[] centreSquare(int h, int w) {
+    static int[] centreSquare(int h, int w) {
         int s = Math.min(h, w);
         return new int[] {(h - s) / 2, (w - s) / 2, s};
     }
