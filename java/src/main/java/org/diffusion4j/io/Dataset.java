@@ -169,13 +169,21 @@ public final class Dataset {
         return labels[i];
     }
 
-    /** A copy of all labels. */
+    /**
+     * A copy of all labels, {@code [N]}, each in {@code [0, numClasses())}.
+     *
+     * @throws IllegalStateException when the set is unlabelled
+     */
     public int[] labels() {
         requireLabels();
         return labels.clone();
     }
 
-    /** A copy of sample {@code i}, row-major. */
+    /**
+     * A copy of sample {@code i}, row-major ({@code sampleSize()} floats).
+     *
+     * @throws IndexOutOfBoundsException when {@code i} is outside {@code [0, N)}
+     */
     public float[] sample(int i) {
         Objects.checkIndex(i, size);
         return Arrays.copyOfRange(data, i * sampleSize, (i + 1) * sampleSize);
@@ -221,7 +229,12 @@ public final class Dataset {
 
     // ---------------------------------------------------------------- subsets
 
-    /** The samples at {@code indices} (in that order; repeats allowed), with their labels. */
+    /**
+     * The samples at {@code indices} (in that order; repeats allowed), with their labels.
+     *
+     * @throws IndexOutOfBoundsException when an index is outside {@code [0, N)}
+     * @throws NullPointerException      when {@code indices} is null
+     */
     public Dataset subset(int[] indices) {
         Objects.requireNonNull(indices, "indices");
         float[] d = new float[Math.multiplyExact(indices.length, sampleSize)];
@@ -270,7 +283,11 @@ public final class Dataset {
         return backend.empty(scope, DType.F32, batchShape(size)).copyFrom(data);
     }
 
-    /** All labels as an I32 tensor {@code [N]}. */
+    /**
+     * All labels as an I32 tensor {@code [N]} on {@code backend}, owned by {@code scope}.
+     *
+     * @throws IllegalStateException when the set is unlabelled, or the scope or backend is closed
+     */
     public Tensor labelsTensor(Backend backend, TensorScope scope) {
         requireLabels();
         Tensor t = backend.empty(scope, DType.I32, size);
@@ -282,7 +299,9 @@ public final class Dataset {
      * Copies the samples at {@code indices} into {@code x} ({@code [B, ...sampleShape]} F32, contiguous, any
      * backend) and, when {@code y} is not null, their labels into {@code y} ({@code [B]} I32).
      *
-     * @throws IllegalArgumentException naming the tensor when a shape or dtype does not match
+     * @throws IllegalArgumentException  naming the tensor when a shape or dtype does not match
+     * @throws IllegalStateException     when {@code y} is not null and the set is unlabelled
+     * @throws IndexOutOfBoundsException when an index is outside {@code [0, N)}
      */
     public void gather(int[] indices, Tensor x, Tensor y) {
         gather(indices, null, x, y);
@@ -413,7 +432,14 @@ public final class Dataset {
             return out;
         }
 
-        /** Fills {@code x} (and {@code y} when not null) with batch {@link #step()} and advances. */
+        /**
+         * Fills {@code x} ({@code [batchSize, ...sampleShape]} F32) and, when not null, {@code y}
+         * ({@code [batchSize]} I32) with batch {@link #step()}, advances, and returns the batch's sample indices.
+         *
+         * @throws IllegalArgumentException as {@link Dataset#gather(int[], Tensor, Tensor)} for a tensor of the
+         *                                  wrong shape or dtype
+         * @throws IllegalStateException    when {@code y} is not null and the set is unlabelled
+         */
         public int[] next(Tensor x, Tensor y) {
             int[] idx = indices(step);
             data.gather(idx, x, y);

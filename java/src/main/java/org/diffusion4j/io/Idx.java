@@ -80,6 +80,13 @@ public final class Idx {
      */
     public record Array(Type type, int[] dims, byte[] data) {
 
+        /**
+         * Checks the array: {@code dims} is copied, {@code data} taken as is.
+         *
+         * @throws IllegalArgumentException for a negative dim, more than 2^31 − 1 elements, or a {@code data} length
+         *                                  other than {@code prod(dims) × type.bytes()}
+         * @throws NullPointerException     when an argument is null
+         */
         public Array {
             Objects.requireNonNull(type, "type");
             dims = dims.clone();
@@ -105,12 +112,20 @@ public final class Idx {
             }
         }
 
-        /** A u8 array over {@code data} (taken, not copied). */
+        /**
+         * A u8 array over {@code data} (taken, not copied).
+         *
+         * @throws IllegalArgumentException as the constructor, e.g. when {@code data.length != prod(dims)}
+         */
         public static Array ofU8(byte[] data, int... dims) {
             return new Array(Type.U8, dims, data);
         }
 
-        /** An f32 array holding {@code values}. */
+        /**
+         * An f32 array holding {@code values} (converted to big-endian bytes).
+         *
+         * @throws IllegalArgumentException as the constructor, e.g. when {@code values.length != prod(dims)}
+         */
         public static Array ofF32(float[] values, int... dims) {
             ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.BIG_ENDIAN);
             b.asFloatBuffer().put(values);
@@ -361,6 +376,9 @@ public final class Idx {
     /**
      * Writes {@code array} to {@code file} atomically ({@link AtomicFiles}), gzip-compressed when the file
      * name ends with {@code .gz}.
+     *
+     * @throws IllegalArgumentException when the array has no dims or more than {@code MAX_DIMS}
+     * @throws IOException              when the file cannot be written (nothing is left at {@code file} then)
      */
     public static void write(Path file, Array array) throws IOException {
         Objects.requireNonNull(array, "array");

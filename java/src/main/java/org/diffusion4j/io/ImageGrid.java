@@ -98,7 +98,14 @@ public final class ImageGrid {
         return img;
     }
 
-    /** Renders the F32 tensor {@code images [N, C, H, W]} (any backend) and writes it to {@code file} as PNG. */
+    /**
+     * Renders the F32 tensor {@code images [N, C, H, W]} (any backend) and writes it to {@code file} as PNG,
+     * atomically.
+     *
+     * @throws IllegalArgumentException when the tensor is not F32, or as {@link #render} for its shape, columns or
+     *                                  padding
+     * @throws IOException              when the file cannot be written (nothing is left at {@code file} then)
+     */
     public static void write(Path file, Tensor images, int columns, int padding) throws IOException {
         Objects.requireNonNull(images, "images");
         if (images.dtype() != DType.F32) {
@@ -159,7 +166,12 @@ public final class ImageGrid {
         return out;
     }
 
-    /** Renders the grid ({@link #render}) and writes it to {@code file} as PNG, atomically. */
+    /**
+     * Renders the grid ({@link #render}) and writes it to {@code file} as PNG, atomically.
+     *
+     * @throws IllegalArgumentException as {@link #render}
+     * @throws IOException              when the file cannot be written (nothing is left at {@code file} then)
+     */
     public static void write(Path file, float[] values, long[] shape, int columns, int padding, float padValue)
             throws IOException {
         Objects.requireNonNull(file, "file");

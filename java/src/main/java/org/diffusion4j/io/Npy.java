@@ -375,7 +375,12 @@ public final class Npy {
         });
     }
 
-    /** Writes an F32 tensor (any backend, any strides) as {@code '<f4'} of its shape. */
+    /**
+     * Writes an F32 tensor (any backend, any strides) as {@code '<f4'} of its shape, atomically.
+     *
+     * @throws IllegalArgumentException when the tensor is not F32
+     * @throws IOException              when the file cannot be written (nothing is left at {@code file} then)
+     */
     public static void write(Path file, Tensor t) throws IOException {
         if (t.dtype() != DType.F32) {
             throw new IllegalArgumentException("Npy.write needs an F32 tensor, " + t + " is " + t.dtype());
