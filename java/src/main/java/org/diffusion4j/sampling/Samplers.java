@@ -62,6 +62,9 @@ public final class Samplers {
 
         /** {@code γ_i} at VE noise level {@code σ̃} of an {@code N}-step run (Algorithm 2, line 4). */
         public double gamma(double sigmaVe, int steps) {
+            if (steps < 1) {
+                throw new IllegalArgumentException("churn needs the run's step count N >= 1, got " + steps);
+            }
             if (sChurn == 0 || !(sigmaVe >= sTmin && sigmaVe <= sTmax)) {
                 return 0;
             }
@@ -180,10 +183,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for {@code U} or {@code j} below 1 or above 1000
      */
     public static Sampler repaint(int resamplings, int jumpLength) {
-        if (resamplings < 1 || resamplings > 1000 || jumpLength < 1 || jumpLength > 1000) {
-            throw new IllegalArgumentException("RePaint needs resamplings and jump length in [1, 1000], got "
-                    + resamplings + " and " + jumpLength);
-        }
+        requireRepaint(resamplings, jumpLength);
         return named("repaint(u=" + resamplings + ", jump=" + jumpLength + ")",
                 (ctx, x, grid) -> repaint(ctx, x, grid, resamplings, jumpLength));
     }
@@ -199,7 +199,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for an unknown name
      */
     public static Sampler byName(String name) {
-        java.util.Objects.requireNonNull(name, "sampler name");
+        Objects.requireNonNull(name, "sampler name");
         return switch (name.trim().toLowerCase(Locale.ROOT).replace('-', '_')) {
             case "ddpm" -> ddpm(DdpmVariance.FIXED_SMALL);
             case "ddpm_large" -> ddpm(DdpmVariance.FIXED_LARGE);
@@ -234,6 +234,8 @@ public final class Samplers {
      * </pre>
      */
     public static void ddpm(SamplerContext ctx, Tensor x, SamplingGrid grid, DdpmVariance variance) {
+        requireRun(ctx, x, grid);
+        Objects.requireNonNull(variance, "variance");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -264,6 +266,8 @@ public final class Samplers {
      * {@code DRAW_INPAINT + a + (U + r)·(N + 1)}, so no two draws of a run coincide.
      */
     public static void repaint(SamplerContext ctx, Tensor x, SamplingGrid grid, int resamplings, int jumpLength) {
+        requireRun(ctx, x, grid);
+        requireRepaint(resamplings, jumpLength);
         int n = grid.steps();
         for (int a = 0; a < n; a += jumpLength) {
             int b = Math.min(a + jumpLength, n);
@@ -301,6 +305,8 @@ public final class Samplers {
      * For a VP schedule {@code σ_s√(1 − q²) = √((1−ᾱ_s)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_s)}, the paper's {@code σ_t(η)}.
      */
     public static void ddim(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -321,6 +327,7 @@ public final class Samplers {
      * </pre>
      */
     public static void euler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -340,6 +347,9 @@ public final class Samplers {
      * {@code σ_up ≤ σ̃_s} always (so {@code σ_down} is real for any {@code η}).
      */
     public static void eulerAncestral(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -382,6 +392,8 @@ public final class Samplers {
      *                                  {@code EPSILON} model at {@code α = 0}: start the grid below pure noise)
      */
     public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
+        requireRun(ctx, x, grid);
+        Objects.requireNonNull(churn, "churn");
         Tensor xNext = ctx.scratch(0, x);
         int n = grid.steps();
         double sigmaVeMax = grid.schedule().sigmaVe(1.0);
@@ -439,6 +451,9 @@ public final class Samplers {
      * with {@code D'} as in {@link #dpmSolverPp2m} (first order on the first and final step).
      */
     public static void dpmSolverPp2mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         int n = grid.steps();
         double hLast = Double.NaN;
         for (int i = 0; i < n; i++) {
@@ -480,6 +495,9 @@ public final class Samplers {
      * did not cure it); from about 10 steps on it is the more accurate of the two.
      */
     public static void dpmSolverPp3mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         int n = grid.steps();
         Tensor older = ctx.scratch(0, x);                       // D_{i−2}
         Tensor spare = ctx.scratch(1, x);
@@ -553,6 +571,7 @@ public final class Samplers {
      * {@link SamplerContext#afterStep} is told of; the corrected state is not reported again.
      */
     public static void uniPc(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         int n = grid.steps();
         Tensor older = ctx.scratch(0, x);                                 // D_{i−2}
         Tensor[] pred = {ctx.scratch(2, x), ctx.scratch(3, x)};          // predicted states, used alternately
@@ -619,6 +638,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for a grid that is not a rectified-flow path
      */
     public static void flowEuler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
@@ -638,6 +658,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for a grid that is not a rectified-flow path
      */
     public static void flowMidpoint(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         Tensor mid = ctx.scratch(0, x);
         for (int i = 0; i < grid.steps(); i++) {
@@ -671,6 +692,23 @@ public final class Samplers {
                 throw new IllegalArgumentException("flow samplers need a rectified-flow grid (alpha + sigma = 1), but"
                         + " level " + i + " is " + l + "; build it with SamplingGrid.ofFlowSigmas");
             }
+        }
+    }
+
+    /** The arguments every algorithm body needs: none may be null. */
+    private static void requireRun(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        Objects.requireNonNull(ctx, "ctx");
+        Objects.requireNonNull(x, "x");
+        Objects.requireNonNull(grid, "grid");
+    }
+
+    /** RePaint's {@code U} and {@code j}, each in {@code [1, 1000]} ({@code j = 0} would never leave a stretch). */
+    private static void requireRepaint(int resamplings, int jumpLength) {
+        if (resamplings < 1 || resamplings > 1000) {
+            throw new IllegalArgumentException("RePaint needs resamplings in [1, 1000], got " + resamplings);
+        }
+        if (jumpLength < 1 || jumpLength > 1000) {
+            throw new IllegalArgumentException("RePaint needs a jump length in [1, 1000], got " + jumpLength);
         }
     }
 
