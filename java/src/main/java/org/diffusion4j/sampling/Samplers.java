@@ -460,7 +460,7 @@ public final class Samplers {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double etaH = eta == 0 ? 0 : eta * h;
             double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma() * Math.exp(-etaH);
             double phi = -Math.expm1(-h - etaH);                                              // 1 − e^{−(1+η)h}
@@ -507,7 +507,7 @@ public final class Samplers {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double hEta = eta == 0 ? h : (1 + eta) * h;
             boolean last = s.sigma() == 0;
             double decay = last ? 0 : s.sigma() / t.sigma() * (eta == 0 ? 1 : Math.exp(-eta * h));  // α_t = 0: h = ∞
@@ -583,7 +583,7 @@ public final class Samplers {
             ctx.evaluate(evaluated, t);
             if (i > 0) {                                                  // UniC: correct x at level i
                 Level a = grid.level(i - 1);
-                double h = t.lambda() - a.lambda();
+                double h = t.halfLogSnr() - a.halfLogSnr();
                 double phi1 = Math.expm1(-h);
                 double bh = phi1;
                 double cD;                                                // D_i, at the predicted state
@@ -593,7 +593,7 @@ public final class Samplers {
                     cD = -0.5 * t.alpha() * bh;
                     cM0 += 0.5 * t.alpha() * bh;
                 } else {
-                    double r1 = (grid.level(i - 2).lambda() - a.lambda()) / h;
+                    double r1 = (grid.level(i - 2).halfLogSnr() - a.halfLogSnr()) / h;
                     double phi2 = phi1 / -h - 1;
                     double b1 = phi2 / bh;
                     double b2 = (phi2 / -h - 0.5) * 2 / bh;
@@ -612,12 +612,12 @@ public final class Samplers {
             }
             boolean last = i == n - 1;
             int order = (i == 0 || last) ? 1 : 2;
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double phi1 = s.sigma() == 0 ? -1 : Math.expm1(-h);
             double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma();
             Update u = Update.denoised(decay, -s.alpha() * phi1);
             if (order == 2) {
-                double r1 = (grid.level(i - 1).lambda() - t.lambda()) / h;
+                double r1 = (grid.level(i - 1).halfLogSnr() - t.halfLogSnr()) / h;
                 double bh = phi1;
                 u = Update.denoised(decay, -s.alpha() * phi1 + s.alpha() * bh * 0.5 / r1)
                         .withHistory(-s.alpha() * bh * 0.5 / r1);
@@ -682,7 +682,7 @@ public final class Samplers {
 
     /** {@code 1 − q² = 1 − e^{−2h}}, accurate for small steps; 1 into clean data or out of zero SNR. */
     static double oneMinusQ2(Level t, Level s) {
-        return -Math.expm1(-2 * (s.lambda() - t.lambda()));
+        return -Math.expm1(-2 * (s.halfLogSnr() - t.halfLogSnr()));
     }
 
     private static void requireFlowGrid(SamplingGrid grid) {

@@ -43,7 +43,7 @@ public final class SamplingGrid {
                         + "] = " + l + (i == 0 ? " (a grid runs from noise to data: times descend, e.g. 1 ... 0)"
                         : ""));
             }
-            if (i > 0 && !(l.lambda() > levels[i - 1].lambda())) {
+            if (i > 0 && !(l.halfLogSnr() > levels[i - 1].halfLogSnr())) {
                 throw new IllegalArgumentException("noise levels must strictly decrease (sigma/alpha), but levels["
                         + (i - 1) + "] = " + levels[i - 1] + " and levels[" + i + "] = " + l
                         + " (remove duplicates, e.g. with TimestepSpacing.distinct)");
