@@ -33,8 +33,8 @@ public interface NoiseSchedule {
     }
 
     /**
-     * Noise level in VE/EDM form {@code σ_VE(t) = σ/α = exp(−λ/2)} (Karras et al. 2022, §4 and Table 1 with
-     * {@code s(t) = α(t)}), in {@code [0, +∞]}.
+     * Noise level in VE/EDM form {@code σ_VE(t) = σ/α = exp(−λ/2)} (Karras et al. 2022, §2, eq. 4 and
+     * Table 1, with {@code s(t) = α(t)}), in {@code [0, +∞]}.
      */
     default double sigmaVe(double t) {
         return Snr.sigmaVe(alpha(t), sigma(t));

@@ -26,7 +26,10 @@ public final class Snr {
         return 2.0 * (Math.log(alpha) - Math.log(sigma));
     }
 
-    /** VE/EDM noise level {@code σ_VE = σ/α} (Karras et al. 2022, §4, Table 1); {@code +∞} at {@code α = 0}. */
+    /**
+     * VE/EDM noise level {@code σ_VE = σ/α} (Karras et al. 2022, §2, eq. 4 and Table 1, with {@code s(t) = α});
+     * {@code +∞} at {@code α = 0}.
+     */
     public static double sigmaVe(double alpha, double sigma) {
         requireCoefficients(alpha, sigma);
         return sigma / alpha;
