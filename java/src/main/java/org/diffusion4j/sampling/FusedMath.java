@@ -3,15 +3,17 @@ package org.diffusion4j.sampling;
 /**
  * The per-element arithmetic of the fused diffusion ops ({@link DiffusionOps}), written once so that every
  * implementation — the CPU loops of {@code org.diffusion4j.cpu.CpuDiffusionOps}, the composed reference
- * {@link ComposedDiffusionOps} and the CUDA kernels to come — evaluates the same float operations in the same
+ * {@link ComposedDiffusionOps} and the CUDA kernels of {@code org.diffusion4j.cuda.CudaDiffusionOps}
+ * ({@code native/src/diffusion.cu}) — evaluates the same float operations in the same
  * order. Coefficients are computed per sample on the host in {@code double} and rounded to {@code float} once;
  * everything here is {@code float} arithmetic, two roundings per {@code a·b + c} (Java never contracts; a kernel
  * must use {@code __fmul_rn}/{@code __fadd_rn} or accept ~1 ulp differences).
  *
  * <h2>Sampler step (one pass over the batch, per sample {@code b}, element {@code j})</h2>
  * <pre>
- *   g  = c + (w − 1)·(c − u)                       classifier-free guidance (Ho &amp; Salimans 2022, eq. 6);
- *                                                  exactly c at w = 1; g = c when there is no uncond
+ *   g  = c + (w − 1)·(c − u)                       classifier-free guidance (Ho &amp; Salimans 2022, eq. 6,
+ *                                                  whose w is this w − 1); exactly c at w = 1; g = c when
+ *                                                  there is no uncond
  *   g  = f_b·g                                     guidance rescale (Lin et al. 2023, §3.4), f_b from phase 1
  *   D  = ka_b·xIn + kb_b·g                         the model output converted to the working prediction
  *                                                  (PredictionConversion at the level of xIn); written to histOut
@@ -40,9 +42,14 @@ public final class FusedMath {
     }
 
     /**
-     * Classifier-free guidance {@code uncond + w·(cond − uncond)} (Ho &amp; Salimans 2022, "Classifier-Free
-     * Diffusion Guidance", eq. 6) written as {@code cond + (w − 1)·(cond − uncond)}, which is exactly
-     * {@code cond} for {@code w = 1}.
+     * Classifier-free guidance {@code uncond + w·(cond − uncond)} written as {@code cond + (w − 1)·(cond − uncond)},
+     * which is exactly {@code cond} for {@code w = 1}. That is Ho &amp; Salimans 2022 ("Classifier-Free Diffusion
+     * Guidance", eq. 6) {@code (1 + w')·cond − w'·uncond} with their {@code w' = w − 1 = wMinus1}.
+     *
+     * @param cond    the conditional model output
+     * @param uncond  the unconditional model output
+     * @param wMinus1 {@code w − 1} (the paper's {@code w'})
+     * @return the guided output
      */
     public static float guide(float cond, float uncond, float wMinus1) {
         return cond + wMinus1 * (cond - uncond);

@@ -7,6 +7,10 @@ import java.util.Objects;
  * coefficients of the update (computed in {@code double}, rounded to {@code float} by the op) and the guidance
  * settings. See {@link FusedMath} for the per-element formula.
  *
+ * <p>The arrays are shared, not copied, on construction and on access (this record is built once per pass on a
+ * hot path): the compact constructor's checks hold for their contents at that moment only, so do not modify an
+ * array after handing it over.
+ *
  * @param ax       per-sample coefficient of the state {@code x}
  * @param ai       per-sample coefficient of the model input {@code xIn} (beyond its part through {@code D})
  * @param ag       per-sample coefficient of the guided model output {@code g}

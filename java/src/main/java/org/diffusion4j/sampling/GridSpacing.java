@@ -43,8 +43,8 @@ import java.util.Objects;
  * <p>Immutable; {@link #toString()} gives the name {@link #parse} reads back.
  *
  * @param kind      the spacing
- * @param parameter {@code ρ > 0} for {@link Kind#KARRAS}, the shift {@code s > 0} for {@link Kind#SHIFT}, NaN for
- *                  the others
+ * @param parameter {@code ρ ∈ [0.05, 100]} for {@link Kind#KARRAS}, the shift {@code s ∈ [0.001, 1000]} for
+ *                  {@link Kind#SHIFT} (beyond, the levels collapse), NaN for the others
  */
 public record GridSpacing(Kind kind, double parameter) {
 
@@ -86,8 +86,8 @@ public record GridSpacing(Kind kind, double parameter) {
     /**
      * Validates the pair.
      *
-     * @throws IllegalArgumentException for a parameter that is not finite and positive ({@code karras},
-     *                                  {@code shift}) or not NaN (the others)
+     * @throws IllegalArgumentException for a parameter outside {@code [0.05, 100]} ({@code karras}) or
+     *                                  {@code [0.001, 1000]} ({@code shift}), or not NaN (the others)
      * @throws NullPointerException     for a null kind
      */
     public GridSpacing {
@@ -118,17 +118,32 @@ public record GridSpacing(Kind kind, double parameter) {
     private static final java.util.regex.Pattern DECIMAL =
             java.util.regex.Pattern.compile("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?");
 
-    /** {@code karras:ρ}. */
+    /**
+     * {@code karras:ρ}.
+     *
+     * @param rho {@code ρ ∈ [0.05, 100]} (Karras et al. 2022 use 7)
+     * @throws IllegalArgumentException for {@code ρ} outside {@code [0.05, 100]} or NaN
+     */
     public static GridSpacing karras(double rho) {
         return new GridSpacing(Kind.KARRAS, rho);
     }
 
-    /** {@code shift:s}. */
+    /**
+     * {@code shift:s}.
+     *
+     * @param s the shift {@code s ∈ [0.001, 1000]} (Esser et al. 2024 use 3 for SD3)
+     * @throws IllegalArgumentException for {@code s} outside {@code [0.001, 1000]} or NaN
+     */
     public static GridSpacing shift(double s) {
         return new GridSpacing(Kind.SHIFT, s);
     }
 
-    /** A spacing without a parameter ({@code karras} gets {@link #DEFAULT_RHO}). */
+    /**
+     * A spacing without a parameter ({@code karras} gets {@link #DEFAULT_RHO}).
+     *
+     * @throws NullPointerException     for a null kind
+     * @throws IllegalArgumentException for {@link Kind#SHIFT}, which needs its value ({@link #shift})
+     */
     public static GridSpacing of(Kind kind) {
         if (kind == Kind.KARRAS) {
             return karras(DEFAULT_RHO);
@@ -140,6 +155,7 @@ public record GridSpacing(Kind kind, double parameter) {
      * Reads a name of {@link #NAMES} (case-insensitive, surrounding blanks ignored): {@code karras},
      * {@code karras:5}, {@code shift:3}, {@code trailing}, ...
      *
+     * @throws NullPointerException     for null text
      * @throws IllegalArgumentException naming the text for an unknown name, a missing, unparsable or out-of-range
      *                                  parameter, or a parameter given to a spacing that takes none
      */
@@ -183,12 +199,25 @@ public record GridSpacing(Kind kind, double parameter) {
     /**
      * The grid of {@code steps} steps over {@code schedule}.
      *
+     * <p>On a {@link DiscreteVpSchedule}, {@code auto} and the timestep spacings pick at most {@code T} distinct
+     * timesteps: asking for more steps than {@code T} gives a grid of {@code T} steps (check
+     * {@link SamplingGrid#steps()}), where {@link TimestepSpacing#timesteps(int, int)} itself refuses
+     * {@code N > T}. A schedule counts as a rectified flow here (for {@code shift}, {@code auto}'s uniform-time grid
+     * and flow samplers) only when it is a {@link RectifiedFlowSchedule}; {@link SamplingGrid#ofFlowSigmas} and
+     * the flow samplers themselves accept any schedule with {@code α + σ = 1}, so build the grid of another such
+     * schedule with {@link SamplingGrid#ofFlowSigmas}.
+     *
+     * @param schedule    the model's noise schedule
+     * @param steps       the number of steps {@code N ∈ [1, 100000]} ({@code N + 1} levels)
      * @param flowSampler whether the sampler integrates the flow ODE itself ({@link Samplers#flowEuler},
      *                    {@link Samplers#flowMidpoint}), which needs a rectified flow and may start at {@code t = 1}
+     * @return the grid, noisiest level first
+     * @throws NullPointerException     for a null schedule
      * @throws IllegalArgumentException for {@code steps} outside {@code [1, 100000]}, a flow sampler on another
-     *                                  schedule, {@code shift} on a schedule that is not a rectified flow, a
-     *                                  timestep spacing on a schedule that is not a discrete VP one, or a grid
-     *                                  that collapses (levels not strictly decreasing, e.g. a tiny {@code ρ})
+     *                                  schedule than a {@link RectifiedFlowSchedule}, {@code shift} on a schedule
+     *                                  that is not one, a timestep spacing on a schedule that is not a discrete VP
+     *                                  one, or a grid that collapses (levels not strictly decreasing, e.g. a tiny
+     *                                  {@code ρ})
      */
     public SamplingGrid grid(NoiseSchedule schedule, int steps, boolean flowSampler) {
         return grid(schedule, steps, flowSampler, 1.0);
@@ -201,6 +230,8 @@ public record GridSpacing(Kind kind, double parameter) {
      * timestep spacings and a discrete VP schedule's {@code auto} grid, at the largest timestep {@code k} with
      * {@code (k + 1)/T ≤ tMax}. {@code tMax = 1} is {@link #grid(NoiseSchedule, int, boolean)}.
      *
+     * @param tMax the largest time the model was trained on, in {@code (0, 1]}
+     * @throws NullPointerException     for a null schedule
      * @throws IllegalArgumentException as {@link #grid(NoiseSchedule, int, boolean)}, or for {@code tMax} outside
      *                                  {@code (0, 1]} or below a discrete schedule's first timestep
      */

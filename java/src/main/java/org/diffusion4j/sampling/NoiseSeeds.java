@@ -85,7 +85,15 @@ public final class NoiseSeeds {
         return new NoiseSeeds(seeds.clone(), new long[seeds.length], stream);
     }
 
-    /** Explicit keys and ids (same length). */
+    /**
+     * Explicit keys and ids (same length); both copied.
+     *
+     * @param keys   one Philox key per sample
+     * @param ids    one global sample id per sample
+     * @param stream the base stream (draw {@code k} uses {@code stream + k})
+     * @throws NullPointerException     for a null array
+     * @throws IllegalArgumentException when {@code keys} and {@code ids} differ in length
+     */
     public static NoiseSeeds of(long[] keys, long[] ids, long stream) {
         return new NoiseSeeds(keys.clone(), ids.clone(), stream);
     }
@@ -95,12 +103,20 @@ public final class NoiseSeeds {
         return keys.length;
     }
 
-    /** Philox key of sample {@code b}. */
+    /**
+     * Philox key of sample {@code b}.
+     *
+     * @throws ArrayIndexOutOfBoundsException for {@code b} outside {@code [0, size())}
+     */
     public long key(int b) {
         return keys[b];
     }
 
-    /** Global id of sample {@code b}. */
+    /**
+     * Global id of sample {@code b}.
+     *
+     * @throws ArrayIndexOutOfBoundsException for {@code b} outside {@code [0, size())}
+     */
     public long id(int b) {
         return ids[b];
     }
@@ -120,12 +136,24 @@ public final class NoiseSeeds {
         return ids[b] * n + j;
     }
 
-    /** {@code z(b, j, k)} of the class notes. */
+    /**
+     * {@code z(b, j, k)} of the class notes. Note the argument order, which differs from the formula's.
+     *
+     * @param b    the sample, {@code [0, size())}
+     * @param n    elements per sample
+     * @param draw the draw {@code k} (0: initial noise; the built-in samplers use {@code i + 1} for step {@code i})
+     * @param j    the element within the sample, {@code [0, n)}
+     * @throws ArrayIndexOutOfBoundsException for {@code b} outside {@code [0, size())}
+     */
     public float normal(int b, long n, long draw, long j) {
         return Philox.normal(keys[b], stream + draw, ids[b] * n + j);
     }
 
-    /** Samples {@code [from, to)} of this batch, keeping their keys and ids (so they see the same noise). */
+    /**
+     * Samples {@code [from, to)} of this batch, keeping their keys and ids (so they see the same noise).
+     *
+     * @throws IndexOutOfBoundsException unless {@code 0 ≤ from ≤ to ≤ size()}
+     */
     public NoiseSeeds slice(int from, int to) {
         Objects.checkFromToIndex(from, to, keys.length);
         return new NoiseSeeds(Arrays.copyOfRange(keys, from, to), Arrays.copyOfRange(ids, from, to), stream);

@@ -8,6 +8,10 @@ import java.util.Objects;
  * (for a schedule: {@code a = α(t_b)}, {@code s = σ(t_b)}, {@code (c, d)} from
  * {@link org.diffusion4j.schedule.Prediction#x0Coefficient} / {@code epsCoefficient}).
  *
+ * <p>The arrays are shared, not copied, on construction and on access (this record is built once per pass on a
+ * hot path): the compact constructor's checks hold for their contents at that moment only, so do not modify an
+ * array after handing it over.
+ *
  * @param a coefficient of {@code x0} in {@code x_t}
  * @param s coefficient of {@code ε} in {@code x_t}
  * @param c coefficient of {@code x0} in the target

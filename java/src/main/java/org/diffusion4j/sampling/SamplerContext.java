@@ -74,7 +74,12 @@ public final class SamplerContext implements AutoCloseable {
     public record Update(Prediction target, double x, double xIn, double pred, double history, double noise,
                          long draw) {
 
-        /** Validates finite coefficients. */
+        /**
+         * Validates the coefficients.
+         *
+         * @throws NullPointerException     for a null {@code target}
+         * @throws IllegalArgumentException when a coefficient is NaN or infinite, listing all five
+         */
         public Update {
             Objects.requireNonNull(target, "target");
             for (double v : new double[] {x, xIn, pred, history, noise}) {
@@ -203,7 +208,12 @@ public final class SamplerContext implements AutoCloseable {
             this.prediction = Objects.requireNonNull(prediction, "prediction");
         }
 
-        /** The fused ops to use (default {@link DiffusionOps#forBackend}; not closed by the context). */
+        /**
+         * The fused ops to use (default {@link DiffusionOps#forBackend}; not closed by the context).
+         *
+         * @throws NullPointerException     for null {@code ops}
+         * @throws IllegalArgumentException when {@code ops} run on another backend than the context
+         */
         public Builder ops(DiffusionOps ops) {
             if (ops.backend() != backend) {
                 throw new IllegalArgumentException("ops run on " + ops.backend().name() + ", the context on "
@@ -300,7 +310,11 @@ public final class SamplerContext implements AutoCloseable {
             return this;
         }
 
-        /** The context. */
+        /**
+         * The context. Builds without checking the settings against each other: the noise seeds' batch size, the
+         * inpainting tensors' shapes and the condition are checked against {@code x} only when it is known, by
+         * {@link #initialNoise}, {@link #sample} and {@link #evaluate}, which then throw.
+         */
         public SamplerContext build() {
             return new SamplerContext(this);
         }
@@ -309,14 +323,21 @@ public final class SamplerContext implements AutoCloseable {
     // ---------------------------------------------------------------- for users
 
     /**
-     * Runs {@code sampler} over {@code grid}, updating {@code x} in place.
+     * Runs {@code sampler} over {@code grid}, updating {@code x} in place. The sampler's own exceptions (e.g. an
+     * {@link IllegalArgumentException} for a grid or prediction type it cannot use) pass through.
      *
+     * @param sampler the algorithm ({@link Samplers})
+     * @param x       {@code [B, ...]} F32 contiguous, on this context's backend: the state at {@code grid.first()}
+     *                in (e.g. from {@link #initialNoise}), at {@code grid.last()} out
+     * @param grid    the levels, noisiest first
+     * @throws NullPointerException     for a null {@code x} or {@code grid}
      * @throws IllegalArgumentException when {@code x} is (or overlaps) one of this context's own buffers (its model
      *                                  outputs, history or {@link #scratch} slots, which samplers overwrite)
      * @throws java.util.concurrent.CancellationException when the calling thread is interrupted (before a model
      *                                  call; {@code x} then holds a partly sampled state)
-     * @throws IllegalStateException    when this context is already sampling (one run at a time), or, with inpainting
-     *                                  or a step listener, when the sampler did not report its last level
+     * @throws IllegalStateException    when this context is closed or already sampling (one run at a time), or,
+     *                                  with inpainting or a step listener, when the sampler did not report its last
+     *                                  level
      */
     public void sample(Sampler sampler, Tensor x, SamplingGrid grid) {
         checkOpen();
@@ -446,7 +467,12 @@ public final class SamplerContext implements AutoCloseable {
      * Writes the initial noise {@code x = σ_0·z} of {@code grid.first()} (k-diffusion's {@code randn·σ_max} in
      * {@code x_t} form; for VP schedules {@code σ_0 ≈ 1}), {@code z} from draw 0 of the noise seeds.
      *
-     * @throws IllegalStateException when no noise seeds were given
+     * @param x    {@code [B, ...]} F32 contiguous, on this context's backend; overwritten
+     * @param grid the grid whose first level gives {@code σ_0}
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException when {@code x} has no batch dimension ({@code [B, ...]}, {@code B ≥ 1}) or
+     *                                  the noise seeds hold another number of samples than {@code B}
+     * @throws IllegalStateException    when no noise seeds were given, or the context is closed
      */
     public void initialNoise(Tensor x, SamplingGrid grid) {
         int batch = ensureShape(x);
@@ -461,11 +487,15 @@ public final class SamplerContext implements AutoCloseable {
      * (SDEdit, Meng et al. 2022, Algorithm 1) on a grid shortened with {@link SamplingGrid#forStrength}. At a first
      * level with {@code α_0 = 0} (strength 1 on a grid from pure noise) this is exactly {@code initialNoise}.
      *
+     * @param x    {@code [B, ...]} F32 contiguous, on this context's backend; overwritten
+     * @param grid the (shortened) grid whose first level gives {@code α_0, σ_0}
      * @param init {@code [B, ...]} F32 contiguous, the shape of {@code x}: the input in the model's data space
      *             (e.g. images scaled to {@code [-1, 1]}); not modified
+     * @throws NullPointerException     for a null argument
      * @throws IllegalArgumentException when {@code init} has another shape or dtype, is not on this backend,
-     *                                  overlaps {@code x} or holds NaN or infinite values
-     * @throws IllegalStateException    when no noise seeds were given
+     *                                  overlaps {@code x} or holds NaN or infinite values; when {@code x} has no batch
+     *                                  dimension or the noise seeds hold another number of samples than {@code B}
+     * @throws IllegalStateException    when no noise seeds were given, or the context is closed
      */
     public void initialNoise(Tensor x, SamplingGrid grid, Tensor init) {
         int batch = ensureShape(x);
@@ -509,11 +539,20 @@ public final class SamplerContext implements AutoCloseable {
 
     /**
      * Evaluates the model (with guidance: conditional and unconditional) at {@code xIn} on level {@code level},
-     * into this context's output buffers. The next {@link #update} uses these outputs.
+     * into this context's output buffers. The next {@link #update} uses these outputs. An {@code xIn} of another
+     * shape than the last one frees every buffer handed out before (see {@link #scratch}).
      *
+     * @param xIn   {@code [B, ...]} F32 contiguous, on this context's backend: the state the model sees; not modified
+     * @param level its noise level (the model is given {@code level.t()} and {@code level.sigmaVe()} per sample)
      * @throws java.util.concurrent.CancellationException when the calling thread is interrupted (checked before
      *                                                    each evaluation, so an interrupt stops a sampling run within
      *                                                    one step; the interrupt status stays set)
+     * @throws NullPointerException                       for a null argument
+     * @throws IllegalArgumentException                   when {@code xIn} has no batch dimension ({@code B ≥ 1}), or
+     *                                                    the model refuses its inputs (shape, condition)
+     * @throws IllegalStateException                      when the context is closed, or, with
+     *                                                    {@link Builder#checkFinite}, when a model output holds NaN
+     *                                                    or infinite values (naming the call and level)
      */
     public void evaluate(Tensor xIn, Level level) {
         if (Thread.currentThread().isInterrupted()) {
@@ -570,11 +609,17 @@ public final class SamplerContext implements AutoCloseable {
      * outputs of the last {@link #evaluate}; when {@code saveHistory}, {@code P} is kept as the history for later
      * updates.
      *
-     * @param out output (may be {@code x})
+     * @param u           the coefficients
+     * @param x           {@code [B, ...]} F32 contiguous, the shape of the last evaluated input: the current state
+     * @param out         {@code [B, ...]} F32 contiguous, the same shape: the result (may be {@code x})
+     * @param saveHistory whether to keep {@code P} (converted to {@code u.target()}) as the history
+     * @throws NullPointerException     for a null {@code x}
      * @throws IllegalStateException    when nothing was evaluated, the history is read before it was saved (or
-     *                                  was saved for another target), or noise is needed without seeds
+     *                                  was saved for another target), noise is needed without seeds, or, with
+     *                                  {@link Builder#checkFinite}, the result holds NaN or infinite values
      * @throws IllegalArgumentException when the conversion to {@code u.target} is undefined at the evaluated level
-     *                                  (e.g. an {@code EPSILON} model at {@code α = 0})
+     *                                  (e.g. an {@code EPSILON} model at {@code α = 0}), {@code x} or {@code out}
+     *                                  has another shape, or the noise seeds hold another number of samples
      */
     public void update(Update u, Tensor x, Tensor out, boolean saveHistory) {
         if (evalInput == null) {
@@ -642,6 +687,16 @@ public final class SamplerContext implements AutoCloseable {
     /**
      * Noise injection {@code x ← scale·x + noiseScale·z} with {@code z} of draw {@code draw} (Karras et al. 2022,
      * Algorithm 2, line 6).
+     *
+     * @param x          {@code [B, ...]} F32 contiguous, on this context's backend; updated in place
+     * @param scale      factor of {@code x}, finite in float32
+     * @param noiseScale factor of {@code z}, finite in float32
+     * @param draw       the {@link NoiseSeeds} draw index of {@code z} (0 is the initial noise; the built-in
+     *                   samplers use {@code i + 1} for step {@code i})
+     * @throws NullPointerException     for a null {@code x}
+     * @throws IllegalArgumentException when {@code x} has no batch dimension, a factor is not finite in float32, or
+     *                                  the noise seeds hold another number of samples than {@code B}
+     * @throws IllegalStateException    when no noise seeds were given, or the context is closed
      */
     public void addNoise(Tensor x, double scale, double noiseScale, long draw) {
         int batch = ensureShape(x);
@@ -662,8 +717,22 @@ public final class SamplerContext implements AutoCloseable {
     }
 
     /**
-     * Scratch buffer {@code slot} (0–3) of {@code like}'s shape, owned by this context: workspace for
-     * {@link Sampler} implementations (the built-in two-stage samplers use slot 0), not a place to sample into.
+     * Scratch buffer {@code slot} (0–3) of {@code like}'s shape, F32, owned by this context: workspace for
+     * {@link Sampler} implementations, not a place to sample into. The built-in samplers use slot 0 (Heun, flow
+     * midpoint, DPM-Solver++(3M)), slot 1 (DPM-Solver++(3M)) and slots 0, 2 and 3 (UniPC); a custom sampler that
+     * calls one of them must not keep its own data in those slots across the call.
+     *
+     * <p>A {@code like} of another shape than the context's current one (that of the last {@code x} given to
+     * {@code evaluate}, {@code update}, {@code initialNoise}, {@code addNoise} or {@code scratch}) frees every
+     * buffer handed out before — the model outputs, the history and all four slots — and starts afresh at the new
+     * shape: tensors obtained earlier must not be used after that.
+     *
+     * @param slot 0, 1, 2 or 3
+     * @param like a tensor of the wanted shape ({@code [B, ...]}); not read
+     * @return the slot's buffer, contents undefined on first use
+     * @throws IndexOutOfBoundsException for a slot outside {@code [0, 3]}
+     * @throws IllegalArgumentException  when {@code like} has no batch dimension
+     * @throws IllegalStateException     when the context is closed
      */
     public Tensor scratch(int slot, Tensor like) {
         ensureShape(like);

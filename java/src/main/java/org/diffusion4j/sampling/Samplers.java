@@ -15,7 +15,8 @@ import java.util.Objects;
  * of the state), walks the grid by its step counter {@code i} (level {@code i → i + 1}; never a time lookup by
  * value), evaluates the model once per stage ({@link SamplerContext#evaluate}) and applies each stage as one fused
  * pass ({@link SamplerContext#update}) with guidance inside. Notation: {@code t} the current level, {@code s} the
- * next, {@code D} the denoised prediction, {@code σ̃ = σ/α} the VE noise level, {@code λ = ln(α/σ)},
+ * next, {@code D} the denoised prediction, {@code σ̃ = σ/α} the VE noise level, {@code λ = ln(α/σ)} the
+ * half log-SNR ({@link Level#halfLogSnr}; DPM-Solver's {@code λ}, half of the {@code schedule} package's log-SNR),
  * {@code h = λ_s − λ_t}, {@code q = σ̃_s/σ̃_t = e^{−h}}. Stochastic samplers draw the noise of step {@code i} from
  * draw {@code i + 1} of the context's {@link NoiseSeeds} (draw 0 is the initial noise).
  *
@@ -23,6 +24,21 @@ import java.util.Objects;
  * (Karras et al. 2022, §3: DDIM is Euler's method on their ODE) and, on a rectified-flow path, flow Euler; and
  * DDIM with {@code η = 1} equals DDPM with {@code fixed_small} variance and Euler ancestral with {@code η = 1}.
  * They are kept as separate samplers under the names people look for, each written in its own paper's terms.
+ *
+ * <h2>Factories and algorithm bodies</h2>
+ * Each algorithm has a factory ({@link #ddim(double)}, …) that checks its parameters and returns a {@link Sampler}
+ * to pass to {@link SamplerContext#sample}, and a public static body of the same name
+ * ({@link #ddim(SamplerContext, Tensor, SamplingGrid, double)}, …) that runs it, for custom samplers that reuse one.
+ * A body makes the factory's checks itself, before its first model call. Common to the bodies: {@code x} is
+ * {@code [B, ...]} F32, contiguous, on the context's backend, holds the state at {@code grid.first()} on entry and
+ * the state at {@code grid.last()} on return (updated in place); {@code grid} runs from noise to data. Besides the
+ * {@code @throws} of each body, any of them passes on the exceptions of {@link SamplerContext#evaluate} and
+ * {@link SamplerContext#update}: {@link IllegalStateException} for a closed context, for missing
+ * {@link NoiseSeeds} when a step draws noise, or for non-finite model outputs with
+ * {@link SamplerContext.Builder#checkFinite}; {@link IllegalArgumentException} for an {@code x} without a batch
+ * dimension, seeds of another batch size, or a prediction that cannot be converted at a level (an
+ * {@code EPSILON} model at {@code α = 0}); {@link java.util.concurrent.CancellationException} when the thread is
+ * interrupted (then {@code x} holds a partly sampled state).
  */
 public final class Samplers {
 
@@ -60,8 +76,19 @@ public final class Samplers {
             }
         }
 
-        /** {@code γ_i} at VE noise level {@code σ̃} of an {@code N}-step run (Algorithm 2, line 4). */
+        /**
+         * {@code γ_i = min(S_churn/N, √2 − 1)} for {@code σ̃ ∈ [S_tmin, S_tmax]}, else 0 (Karras et al. 2022,
+         * Algorithm 2: the definition of {@code γ_i} beside line 1; it is used on line 5).
+         *
+         * @param sigmaVe the VE noise level {@code σ̃ = σ/α} of step {@code i}
+         * @param steps   {@code N ≥ 1}, the number of steps of the run
+         * @return {@code γ_i ∈ [0, √2 − 1]}
+         * @throws IllegalArgumentException for {@code N < 1}
+         */
         public double gamma(double sigmaVe, int steps) {
+            if (steps < 1) {
+                throw new IllegalArgumentException("churn needs the run's step count N >= 1, got " + steps);
+            }
             if (sChurn == 0 || !(sigmaVe >= sTmin && sigmaVe <= sTmax)) {
                 return 0;
             }
@@ -89,25 +116,45 @@ public final class Samplers {
         return new Named(name, algorithm);
     }
 
-    /** DDPM ancestral sampling with the given posterior variance. */
+    /**
+     * DDPM ancestral sampling with the given posterior variance (Ho et al. 2020, Algorithm 2; see
+     * {@link #ddpm(SamplerContext, Tensor, SamplingGrid, DdpmVariance)}).
+     *
+     * @throws NullPointerException for a null {@code variance}
+     */
     public static Sampler ddpm(DdpmVariance variance) {
         Objects.requireNonNull(variance, "variance");
         return named("ddpm(" + variance.name().toLowerCase(Locale.ROOT).replace('_', '-') + ")",
                 (ctx, x, grid) -> ddpm(ctx, x, grid, variance));
     }
 
-    /** DDIM with stochasticity {@code η ≥ 0} (0: deterministic, 1: DDPM-like). */
+    /**
+     * DDIM (Song et al. 2021a, eq. 12 and 16; see {@link #ddim(SamplerContext, Tensor, SamplingGrid, double)}).
+     *
+     * @param eta stochasticity {@code η ≥ 0}, finite (0: deterministic, 1: DDPM-like)
+     * @throws IllegalArgumentException for a negative or non-finite {@code η}
+     */
     public static Sampler ddim(double eta) {
         requireNonNegative(eta, "eta");
         return named("ddim(eta=" + eta + ")", (ctx, x, grid) -> ddim(ctx, x, grid, eta));
     }
 
-    /** Euler's method on the probability-flow ODE in {@code σ̃}. */
+    /**
+     * Euler's method on the probability-flow ODE in {@code σ̃} (Karras et al. 2022, eq. 4, Algorithm 1 without the
+     * correction; see {@link #euler(SamplerContext, Tensor, SamplingGrid)}).
+     */
     public static Sampler euler() {
         return named("euler", Samplers::euler);
     }
 
-    /** Euler ancestral with {@code η ≥ 0} and noise scale {@code s_noise ≥ 0} (k-diffusion defaults 1, 1). */
+    /**
+     * Euler ancestral (k-diffusion's {@code sample_euler_ancestral}; see
+     * {@link #eulerAncestral(SamplerContext, Tensor, SamplingGrid, double, double)}).
+     *
+     * @param eta    {@code η ≥ 0}, finite (k-diffusion's default 1)
+     * @param sNoise noise scale {@code s_noise ≥ 0}, finite (k-diffusion's default 1)
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     */
     public static Sampler eulerAncestral(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
@@ -115,24 +162,42 @@ public final class Samplers {
                 (ctx, x, grid) -> eulerAncestral(ctx, x, grid, eta, sNoise));
     }
 
-    /** Heun's second-order method, deterministic (Karras et al. 2022, Algorithm 1). */
+    /**
+     * Heun's second-order method, deterministic (Karras et al. 2022, Algorithm 1; see
+     * {@link #heun(SamplerContext, Tensor, SamplingGrid, Churn)}).
+     */
     public static Sampler heun() {
         return heun(Churn.NONE);
     }
 
-    /** Heun's method with churn (Karras et al. 2022, Algorithm 2). */
+    /**
+     * Heun's method with churn (Karras et al. 2022, Algorithm 2; see
+     * {@link #heun(SamplerContext, Tensor, SamplingGrid, Churn)}).
+     *
+     * @throws NullPointerException for a null {@code churn}
+     */
     public static Sampler heun(Churn churn) {
         Objects.requireNonNull(churn, "churn");
         return named(churn.equals(Churn.NONE) ? "heun" : "heun(" + churn + ")",
                 (ctx, x, grid) -> heun(ctx, x, grid, churn));
     }
 
-    /** DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2). */
+    /**
+     * DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2; see {@link #dpmSolverPp2m(SamplerContext, Tensor,
+     * SamplingGrid)}).
+     */
     public static Sampler dpmSolverPp2m() {
         return named("dpmpp-2m", Samplers::dpmSolverPp2m);
     }
 
-    /** DPM-Solver++(2M) SDE with {@code η ≥ 0} and noise scale {@code s_noise} (k-diffusion defaults 1, 1). */
+    /**
+     * DPM-Solver++(2M) SDE (k-diffusion's {@code sample_dpmpp_2m_sde}; see
+     * {@link #dpmSolverPp2mSde(SamplerContext, Tensor, SamplingGrid, double, double)}).
+     *
+     * @param eta    {@code η ≥ 0}, finite (k-diffusion's default 1; 0 is DPM-Solver++(2M))
+     * @param sNoise noise scale {@code s_noise ≥ 0}, finite (k-diffusion's default 1)
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     */
     public static Sampler dpmSolverPp2mSde(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
@@ -140,31 +205,51 @@ public final class Samplers {
                 (ctx, x, grid) -> dpmSolverPp2mSde(ctx, x, grid, eta, sNoise));
     }
 
-    /** Flow-matching Euler. */
+    /**
+     * Flow-matching Euler (Liu et al. 2022, eq. 1 integrated by Euler's method; see
+     * {@link #flowEuler(SamplerContext, Tensor, SamplingGrid)}).
+     */
     public static Sampler flowEuler() {
         return named("flow-euler", Samplers::flowEuler);
     }
 
-    /** Flow-matching explicit midpoint (second order). */
+    /**
+     * Flow-matching explicit midpoint rule (second-order Runge–Kutta; see
+     * {@link #flowMidpoint(SamplerContext, Tensor, SamplingGrid)}).
+     */
     public static Sampler flowMidpoint() {
         return named("flow-midpoint", Samplers::flowMidpoint);
     }
 
-    /** UniPC-2 with the UniC corrector ({@link #uniPc(SamplerContext, Tensor, SamplingGrid)}). */
+    /**
+     * UniPC-2 with the UniC corrector (Zhao et al. 2023, Algorithms 1–2, "bh2"; see
+     * {@link #uniPc(SamplerContext, Tensor, SamplingGrid)}).
+     */
     public static Sampler uniPc() {
         return named("unipc", Samplers::uniPc);
     }
 
-    /** DPM-Solver++(3M) (deterministic; {@link #dpmSolverPp3mSde} with {@code η = 0}). */
+    /**
+     * DPM-Solver++(3M), deterministic: {@link #dpmSolverPp3mSde(SamplerContext, Tensor, SamplingGrid, double, double)}
+     * with {@code η = 0} (k-diffusion's {@code sample_dpmpp_3m_sde} at {@code eta=0}; diffusers'
+     * {@code solver_order=3}).
+     */
     public static Sampler dpmSolverPp3m() {
         return named("dpmpp-3m", (ctx, x, grid) -> dpmSolverPp3mSde(ctx, x, grid, 0, 0));
     }
 
-    /** DPM-Solver++(3M) SDE with stochasticity {@code η ≥ 0} and noise scale {@code s_noise ≥ 0}. */
+    /**
+     * DPM-Solver++(3M) SDE (k-diffusion's {@code sample_dpmpp_3m_sde}; see
+     * {@link #dpmSolverPp3mSde(SamplerContext, Tensor, SamplingGrid, double, double)}).
+     *
+     * @param eta    stochasticity {@code η ≥ 0}, finite (k-diffusion's default 1; keep {@code η ≤ 1})
+     * @param sNoise noise scale {@code s_noise ≥ 0}, finite (k-diffusion's default 1)
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     */
     public static Sampler dpmSolverPp3mSde(double eta, double sNoise) {
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
-        return named("dpmpp-3m-sde(eta=" + eta + ", s_noise=" + sNoise + ")",
+        return named("dpmpp-3m-sde(eta=" + eta + ", s-noise=" + sNoise + ")",
                 (ctx, x, grid) -> dpmSolverPp3mSde(ctx, x, grid, eta, sNoise));
     }
 
@@ -177,13 +262,11 @@ public final class Samplers {
      *
      * @param resamplings {@code U ≥ 1}, passes over each stretch (1: plain DDPM; the paper uses 10)
      * @param jumpLength  {@code j ≥ 1}, steps per stretch (the paper uses 10 of 250)
-     * @throws IllegalArgumentException for {@code U} or {@code j} below 1 or above 1000
+     * @throws IllegalArgumentException for {@code U} or {@code j} below 1 or above 1000, naming it
+     * @see #repaint(SamplerContext, Tensor, SamplingGrid, int, int)
      */
     public static Sampler repaint(int resamplings, int jumpLength) {
-        if (resamplings < 1 || resamplings > 1000 || jumpLength < 1 || jumpLength > 1000) {
-            throw new IllegalArgumentException("RePaint needs resamplings and jump length in [1, 1000], got "
-                    + resamplings + " and " + jumpLength);
-        }
+        requireRepaint(resamplings, jumpLength);
         return named("repaint(u=" + resamplings + ", jump=" + jumpLength + ")",
                 (ctx, x, grid) -> repaint(ctx, x, grid, resamplings, jumpLength));
     }
@@ -193,13 +276,18 @@ public final class Samplers {
      * (fixed_small), {@code ddpm_large}, {@code ddim} (η = 0), {@code euler}, {@code euler_ancestral},
      * {@code heun}, {@code dpmpp_2m}, {@code dpmpp_2m_sde}, {@code dpmpp_3m}, {@code dpmpp_3m_sde} (η = 1),
      * {@code flow_euler}, {@code flow_midpoint}, {@code unipc},
-     * {@code repaint} (U = 10, j = 10); case and
-     * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it).
+     * {@code repaint} (U = 10, j = 10); case, surrounding blanks and
+     * {@code -} versus {@code _} do not matter ({@code DPMPP-2M} is {@code dpmpp_2m}, as the CLI spells it). Also
+     * taken: {@code euler_a}, {@code dpm++2m}, {@code dpm++2m_sde}, {@code dpm++3m}, {@code dpm++3m_sde}. A sampler
+     * prints ({@code toString}) with hyphens and its parameters, e.g. {@code dpmpp-2m-sde(eta=1.0, s-noise=1.0)}.
      *
-     * @throws IllegalArgumentException for an unknown name
+     * @param name the sampler's name
+     * @return the sampler with its default parameters
+     * @throws NullPointerException     for a null {@code name}
+     * @throws IllegalArgumentException for an unknown name, listing the known ones
      */
     public static Sampler byName(String name) {
-        java.util.Objects.requireNonNull(name, "sampler name");
+        Objects.requireNonNull(name, "sampler name");
         return switch (name.trim().toLowerCase(Locale.ROOT).replace('-', '_')) {
             case "ddpm" -> ddpm(DdpmVariance.FIXED_SMALL);
             case "ddpm_large" -> ddpm(DdpmVariance.FIXED_LARGE);
@@ -232,8 +320,18 @@ public final class Samplers {
      *   μ = q·(σ_s/σ_t)·x_t + α_s(1 − q²)·D        (= α_{t|s}σ_s²/σ_t²·x_t + α_s σ²_{t|s}/σ_t²·D)
      *   x_s = μ + std·z,   std = σ_s√(1 − q²) (fixed_small) or σ_t√(1 − q²) (fixed_large; 0 into σ_s = 0)
      * </pre>
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param variance the posterior variance
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalStateException    when the context has no {@link NoiseSeeds} (every step into {@code σ > 0}
+     *                                  draws noise); see the class notes for the exceptions of every body
      */
     public static void ddpm(SamplerContext ctx, Tensor x, SamplingGrid grid, DdpmVariance variance) {
+        requireRun(ctx, x, grid);
+        Objects.requireNonNull(variance, "variance");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -262,8 +360,20 @@ public final class Samplers {
      * the jump back of pass {@code r} draw {@code 1 + a + (U + r)·N}, the replacement after step {@code i} of pass
      * {@code r} draw {@code DRAW_INPAINT + (i + 1) + r·(N + 1)} and the one after the jump back of pass {@code r} draw
      * {@code DRAW_INPAINT + a + (U + r)·(N + 1)}, so no two draws of a run coincide.
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param resamplings {@code U ∈ [1, 1000]}, passes over each stretch
+     * @param jumpLength  {@code j ∈ [1, 1000]}, steps per stretch
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for {@code U} or {@code j} outside {@code [1, 1000]}, naming it
+     * @throws IllegalStateException    when the context has no {@link NoiseSeeds}; see the class notes for the
+     *                                  exceptions of every body
      */
     public static void repaint(SamplerContext ctx, Tensor x, SamplingGrid grid, int resamplings, int jumpLength) {
+        requireRun(ctx, x, grid);
+        requireRepaint(resamplings, jumpLength);
         int n = grid.steps();
         for (int a = 0; a < n; a += jumpLength) {
             int b = Math.min(a + jumpLength, n);
@@ -299,8 +409,19 @@ public final class Samplers {
      *   x_s = α_s D + √(σ_s² − σ_η²)·ε̂ + σ_η·z
      * </pre>
      * For a VP schedule {@code σ_s√(1 − q²) = √((1−ᾱ_s)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_s)}, the paper's {@code σ_t(η)}.
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param eta  {@code η ≥ 0}, finite (0: deterministic)
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for a negative or non-finite {@code η}
+     * @throws IllegalStateException    for {@code η > 0} when the context has no {@link NoiseSeeds}; see the class
+     *                                  notes for the exceptions of every body
      */
     public static void ddim(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -319,8 +440,16 @@ public final class Samplers {
      * <pre>
      *   x̃_s = x̃ + (σ̃_s − σ̃_t)·d,  d = (x̃ − D)/σ̃_t      ⇔   x_s = (σ_s/σ_t)·x_t + α_s(1 − q)·D
      * </pre>
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException as every body does (class notes), e.g. for an {@code EPSILON} model at
+     *                                  {@code α = 0}
      */
     public static void euler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -331,15 +460,30 @@ public final class Samplers {
     }
 
     /**
-     * Euler ancestral (k-diffusion {@code sample_euler_ancestral}; Karras et al. 2022, §4 / Song et al. 2021
-     * ancestral sampling): an Euler step down to {@code σ_down}, then fresh noise up to {@code σ̃_s}:
+     * Euler ancestral, as k-diffusion's {@code sample_euler_ancestral} and {@code get_ancestral_step} compute it (no
+     * paper equation): an Euler step down to {@code σ_down}, then fresh noise up to {@code σ̃_s}. The split is DDIM's
+     * (Song et al. 2021a, "Denoising Diffusion Implicit Models", eq. 12 with {@code σ_t(η)} of eq. 16) in VE form:
+     * {@code σ_up} is DDIM's {@code σ_η/α_s}, which is why {@code η = 1} equals DDPM ({@code fixed_small}):
      * <pre>
      *   σ_up = min(σ̃_s, η·σ̃_s√(1 − q²)),   σ_down = √(σ̃_s² − σ_up²)          (k-diffusion get_ancestral_step)
      *   x̃_s = D + σ_down·(x̃ − D)/σ̃_t + s_noise·σ_up·z   ⇔   x_s = α_s σ_down/σ_t·x_t + α_s(1 − σ_down/σ̃_t)·D + α_s s_noise σ_up·z
      * </pre>
      * {@code σ_up ≤ σ̃_s} always (so {@code σ_down} is real for any {@code η}).
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param eta    {@code η ≥ 0}, finite
+     * @param sNoise {@code s_noise ≥ 0}, finite
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     * @throws IllegalStateException    for {@code η > 0} when the context has no {@link NoiseSeeds}; see the class
+     *                                  notes for the exceptions of every body
      */
     public static void eulerAncestral(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
@@ -378,10 +522,19 @@ public final class Samplers {
      * {@code x_s = (c_s/c_t)(1 + h/2σ̃_t)·x − c_s h/(2σ̃_t)·D + h/(2σ̃_s)·x'_t − c_s h/(2σ̃_s)·D'}.
      * Churn adds one noise pass per churned step.
      *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param churn the stochastic churn ({@link Churn#NONE}: Algorithm 1)
+     * @throws NullPointerException     for a null argument
      * @throws IllegalArgumentException when the model's prediction cannot be converted at a level (an
      *                                  {@code EPSILON} model at {@code α = 0}: start the grid below pure noise)
+     * @throws IllegalStateException    for a churned step when the context has no {@link NoiseSeeds}; see the class
+     *                                  notes for the exceptions of every body
      */
     public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
+        requireRun(ctx, x, grid);
+        Objects.requireNonNull(churn, "churn");
         Tensor xNext = ctx.scratch(0, x);
         int n = grid.steps();
         double sigmaVeMax = grid.schedule().sigmaVe(1.0);
@@ -425,27 +578,49 @@ public final class Samplers {
      * </pre>
      * One fused pass per step, reading and rewriting the history {@code D}. The final step is first order, so
      * stepping to {@code σ = 0} returns {@code α_s·D} (the denoised prediction at {@code α_s = 1}) exactly.
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException as every body does (class notes)
      */
     public static void dpmSolverPp2m(SamplerContext ctx, Tensor x, SamplingGrid grid) {
         dpmSolverPp2mSde(ctx, x, grid, 0, 0);
     }
 
     /**
-     * DPM-Solver++(2M) SDE (Lu et al. 2022b, §4 SDE variant; k-diffusion {@code sample_dpmpp_2m_sde},
-     * {@code solver_type="midpoint"}), with {@code η = 0} exactly DPM-Solver++(2M):
+     * DPM-Solver++(2M) SDE, as k-diffusion's {@code sample_dpmpp_2m_sde} ({@code solver_type="midpoint"}) computes
+     * it; with {@code η = 0} exactly DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2). The {@code η}/{@code s_noise}
+     * form is taken from that reference code, not from an equation of a paper (Algorithms 1–2 of DPM-Solver++ are
+     * ODE solvers). At {@code η = 1} it is the second-order {@code algorithm_type="sde-dpmsolver++"}
+     * update of diffusers' {@code DPMSolverMultistepScheduler}:
      * <pre>
      *   x_s = (σ_s/σ_t)e^{−ηh}·x_t + α_s(1 − e^{−(1+η)h})·D' + σ_s√(1 − e^{−2ηh})·s_noise·z
      * </pre>
      * with {@code D'} as in {@link #dpmSolverPp2m} (first order on the first and final step).
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param eta    {@code η ≥ 0}, finite (0: DPM-Solver++(2M))
+     * @param sNoise {@code s_noise ≥ 0}, finite
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     * @throws IllegalStateException    for {@code η > 0} when the context has no {@link NoiseSeeds}; see the class
+     *                                  notes for the exceptions of every body
      */
     public static void dpmSolverPp2mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         int n = grid.steps();
         double hLast = Double.NaN;
         for (int i = 0; i < n; i++) {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double etaH = eta == 0 ? 0 : eta * h;
             double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma() * Math.exp(-etaH);
             double phi = -Math.expm1(-h - etaH);                                              // 1 − e^{−(1+η)h}
@@ -459,9 +634,11 @@ public final class Samplers {
     }
 
     /**
-     * DPM-Solver++(3M) SDE (Lu et al. 2022b, the third-order multistep data-prediction solver of §3.3–4 with its SDE
-     * variant; k-diffusion {@code sample_dpmpp_3m_sde}, diffusers' {@code DPMSolverMultistepScheduler} with
-     * {@code solver_order=3}); with {@code η = 0} the deterministic DPM-Solver++(3M). With {@code h_η = (1+η)h},
+     * DPM-Solver++(3M) SDE, as k-diffusion's {@code sample_dpmpp_3m_sde} computes it; with {@code η = 0} the
+     * deterministic third-order multistep update of diffusers' {@code DPMSolverMultistepScheduler}
+     * ({@code algorithm_type="dpmsolver++"}, {@code solver_order=3}). The formula is taken from that reference code, not
+     * from an equation of a paper: the DPM-Solver++ paper (Lu et al. 2022b) states its multistep algorithm at second
+     * order (Algorithm 2); this is the same data-prediction exponential integrator one order higher. With {@code h_η = (1+η)h},
      * {@code r0 = h_{i−1}/h}, {@code r1 = h_{i−2}/h}:
      * <pre>
      *   d1₀ = (D_i − D_{i−1})/r0,  d1₁ = (D_{i−1} − D_{i−2})/r1
@@ -478,8 +655,21 @@ public final class Samplers {
      * third-order extrapolation is unstable: with 4–8 Karras steps on a two-component Gaussian
      * mixture its covariance errors were 2–25 times DPM-Solver++(2M)'s (diffusers' lower-order second-to-last step
      * did not cure it); from about 10 steps on it is the more accurate of the two.
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @param eta    {@code η ≥ 0}, finite (0: DPM-Solver++(3M))
+     * @param sNoise {@code s_noise ≥ 0}, finite
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for a negative or non-finite {@code η} or {@code s_noise}
+     * @throws IllegalStateException    for {@code η > 0} when the context has no {@link NoiseSeeds}; see the class
+     *                                  notes for the exceptions of every body
      */
     public static void dpmSolverPp3mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        requireRun(ctx, x, grid);
+        requireNonNegative(eta, "eta");
+        requireNonNegative(sNoise, "sNoise");
         int n = grid.steps();
         Tensor older = ctx.scratch(0, x);                       // D_{i−2}
         Tensor spare = ctx.scratch(1, x);
@@ -489,7 +679,7 @@ public final class Samplers {
             Level t = grid.level(i);
             Level s = grid.level(i + 1);
             ctx.evaluate(x, t);
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double hEta = eta == 0 ? h : (1 + eta) * h;
             boolean last = s.sigma() == 0;
             double decay = last ? 0 : s.sigma() / t.sigma() * (eta == 0 ? 1 : Math.exp(-eta * h));  // α_t = 0: h = ∞
@@ -551,8 +741,15 @@ public final class Samplers {
      * eq. 8 with {@code p = 2}); at order 1, {@code ρ1 = 1/2}. The first step is first order, and so is the last
      * (into {@code σ = 0}: {@code x = α·D}). The predicted state {@code x̂} is what the model sees and what
      * {@link SamplerContext#afterStep} is told of; the corrected state is not reported again.
+     *
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException as every body does (class notes)
      */
     public static void uniPc(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         int n = grid.steps();
         Tensor older = ctx.scratch(0, x);                                 // D_{i−2}
         Tensor[] pred = {ctx.scratch(2, x), ctx.scratch(3, x)};          // predicted states, used alternately
@@ -564,7 +761,7 @@ public final class Samplers {
             ctx.evaluate(evaluated, t);
             if (i > 0) {                                                  // UniC: correct x at level i
                 Level a = grid.level(i - 1);
-                double h = t.lambda() - a.lambda();
+                double h = t.halfLogSnr() - a.halfLogSnr();
                 double phi1 = Math.expm1(-h);
                 double bh = phi1;
                 double cD;                                                // D_i, at the predicted state
@@ -574,7 +771,7 @@ public final class Samplers {
                     cD = -0.5 * t.alpha() * bh;
                     cM0 += 0.5 * t.alpha() * bh;
                 } else {
-                    double r1 = (grid.level(i - 2).lambda() - a.lambda()) / h;
+                    double r1 = (grid.level(i - 2).halfLogSnr() - a.halfLogSnr()) / h;
                     double phi2 = phi1 / -h - 1;
                     double b1 = phi2 / bh;
                     double b2 = (phi2 / -h - 0.5) * 2 / bh;
@@ -593,12 +790,12 @@ public final class Samplers {
             }
             boolean last = i == n - 1;
             int order = (i == 0 || last) ? 1 : 2;
-            double h = s.lambda() - t.lambda();
+            double h = s.halfLogSnr() - t.halfLogSnr();
             double phi1 = s.sigma() == 0 ? -1 : Math.expm1(-h);
             double decay = s.sigma() == 0 ? 0 : s.sigma() / t.sigma();
             Update u = Update.denoised(decay, -s.alpha() * phi1);
             if (order == 2) {
-                double r1 = (grid.level(i - 1).lambda() - t.lambda()) / h;
+                double r1 = (grid.level(i - 1).halfLogSnr() - t.halfLogSnr()) / h;
                 double bh = phi1;
                 u = Update.denoised(decay, -s.alpha() * phi1 + s.alpha() * bh * 0.5 / r1)
                         .withHistory(-s.alpha() * bh * 0.5 / r1);
@@ -616,9 +813,14 @@ public final class Samplers {
      * sampler): {@code x_s = x_t + (σ_s − σ_t)·u(x_t, t)} with the velocity {@code u = ε − x0 = dx/dσ} on the path
      * {@code α = 1 − σ}.
      *
-     * @throws IllegalArgumentException for a grid that is not a rectified-flow path
+     * @param ctx  the model, guidance, noise seeds and fused ops
+     * @param x    {@code [B, ...]} F32 contiguous: the state at {@code grid.first()} in, at {@code grid.last()} out
+     * @param grid the levels, noisiest first
+     * @throws NullPointerException     for a null argument
+     * @throws IllegalArgumentException for a grid that is not a rectified-flow path ({@code α + σ ≠ 1} at a level)
      */
     public static void flowEuler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
@@ -630,7 +832,9 @@ public final class Samplers {
     }
 
     /**
-     * Flow-matching explicit midpoint method (Runge–Kutta 2; e.g. Lipman et al. 2023's "midpoint" ODE solver):
+     * Flow-matching explicit midpoint rule, the second-order Runge–Kutta method of Runge (1895) (e.g. Hairer,
+     * Nørsett &amp; Wanner, "Solving Ordinary Differential Equations I", §II.1), on {@code dx/dσ = u} along the
+     * rectified-flow path:
      * <pre>
      *   x_m = x_t + (Δ/2)·u(x_t, σ_t),   x_s = x_t + Δ·u(x_m, σ_t + Δ/2),   Δ = σ_s − σ_t
      * </pre>
@@ -638,6 +842,7 @@ public final class Samplers {
      * @throws IllegalArgumentException for a grid that is not a rectified-flow path
      */
     public static void flowMidpoint(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         Tensor mid = ctx.scratch(0, x);
         for (int i = 0; i < grid.steps(); i++) {
@@ -661,7 +866,7 @@ public final class Samplers {
 
     /** {@code 1 − q² = 1 − e^{−2h}}, accurate for small steps; 1 into clean data or out of zero SNR. */
     static double oneMinusQ2(Level t, Level s) {
-        return -Math.expm1(-2 * (s.lambda() - t.lambda()));
+        return -Math.expm1(-2 * (s.halfLogSnr() - t.halfLogSnr()));
     }
 
     private static void requireFlowGrid(SamplingGrid grid) {
@@ -671,6 +876,23 @@ public final class Samplers {
                 throw new IllegalArgumentException("flow samplers need a rectified-flow grid (alpha + sigma = 1), but"
                         + " level " + i + " is " + l + "; build it with SamplingGrid.ofFlowSigmas");
             }
+        }
+    }
+
+    /** The arguments every algorithm body needs: none may be null. */
+    private static void requireRun(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        Objects.requireNonNull(ctx, "ctx");
+        Objects.requireNonNull(x, "x");
+        Objects.requireNonNull(grid, "grid");
+    }
+
+    /** RePaint's {@code U} and {@code j}, each in {@code [1, 1000]} ({@code j = 0} would never leave a stretch). */
+    private static void requireRepaint(int resamplings, int jumpLength) {
+        if (resamplings < 1 || resamplings > 1000) {
+            throw new IllegalArgumentException("RePaint needs resamplings in [1, 1000], got " + resamplings);
+        }
+        if (jumpLength < 1 || jumpLength > 1000) {
+            throw new IllegalArgumentException("RePaint needs a jump length in [1, 1000], got " + jumpLength);
         }
     }
 

@@ -43,7 +43,7 @@ public final class SamplingGrid {
                         + "] = " + l + (i == 0 ? " (a grid runs from noise to data: times descend, e.g. 1 ... 0)"
                         : ""));
             }
-            if (i > 0 && !(l.lambda() > levels[i - 1].lambda())) {
+            if (i > 0 && !(l.halfLogSnr() > levels[i - 1].halfLogSnr())) {
                 throw new IllegalArgumentException("noise levels must strictly decrease (sigma/alpha), but levels["
                         + (i - 1) + "] = " + levels[i - 1] + " and levels[" + i + "] = " + l
                         + " (remove duplicates, e.g. with TimestepSpacing.distinct)");
@@ -52,7 +52,16 @@ public final class SamplingGrid {
         this.levels = levels;
     }
 
-    /** A grid of explicit levels over {@code schedule} (checked as in the class notes). */
+    /**
+     * A grid of explicit levels over {@code schedule} (checked as in the class notes).
+     *
+     * @param schedule the schedule the levels come from (used for levels between grid points)
+     * @param levels   the levels, noisiest first; copied
+     * @throws NullPointerException     for a null schedule, array or level
+     * @throws IllegalArgumentException for fewer than 2 levels, {@code α = 0} at a level other than the first,
+     *                                  {@code σ = 0} at a level other than the last, or VE noise levels that do not
+     *                                  strictly decrease (naming the index)
+     */
     public static SamplingGrid of(NoiseSchedule schedule, Level... levels) {
         return new SamplingGrid(schedule, levels.clone());
     }
@@ -61,7 +70,12 @@ public final class SamplingGrid {
      * Levels {@code (t_i, α(t_i), σ(t_i))} at descending times, e.g. from
      * {@link org.diffusion4j.schedule.SigmaGrids#uniformLogSnr} or {@code linspace(1, 0, N + 1)}.
      *
-     * @throws IllegalArgumentException for times outside {@code [0, 1]} or levels that are not strictly decreasing
+     * @param schedule the schedule
+     * @param times    descending times in {@code [0, 1]}, at least 2
+     * @throws NullPointerException     for a null schedule or array
+     * @throws IllegalArgumentException for fewer than 2 times (e.g. {@code ofTimes(s, 0.5)}), times outside
+     *                                  {@code [0, 1]}, or levels that break the rules of the class notes (not
+     *                                  strictly decreasing noise, {@code α = 0} or {@code σ = 0} in the middle)
      */
     public static SamplingGrid ofTimes(NoiseSchedule schedule, double... times) {
         return ofTimesChecked(schedule, times);
@@ -73,17 +87,23 @@ public final class SamplingGrid {
      *   <li>a rectified flow ({@link org.diffusion4j.schedule.RectifiedFlowSchedule}): uniform in time,
      *       {@code t = 1 → 0} for the flow samplers, {@code t = 0.999 → 0} for the others (they convert to
      *       {@code ε}, undefined at {@code α = 0});</li>
-     *   <li>a discrete VP schedule: trailing timesteps ({@link TimestepSpacing#TRAILING}; Lin et al. 2024,
-     *       "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2), at most its training steps;</li>
+     *   <li>a discrete VP schedule: trailing timesteps ({@link TimestepSpacing#TRAILING}; Lin et al. 2023,
+     *       "Common Diffusion Noise Schedules and Sample Steps are Flawed", WACV 2024, Table 2), at most its
+     *       {@code T} training timesteps (more steps give a grid of {@code T} steps);</li>
      *   <li>any other schedule: uniform in log-SNR from {@code t = 1} (or {@code 0.999} where {@code α(1) = 0}) to
      *       {@code t = 1e-3} (as DPM-Solver's "logSNR" spacing, Lu et al. 2022, Sec. 3.3), then {@code t = 0}
      *       (clean data for VP schedules; the schedule's smallest σ for VE and EDM ones).</li>
      * </ul>
      *
+     * @param schedule    the model's noise schedule
+     * @param steps       {@code N ∈ [1, 100000]}
      * @param flowSampler whether the sampler integrates the flow ODE itself ({@link Samplers#flowEuler},
-     *                    {@link Samplers#flowMidpoint}); they need a rectified flow
+     *                    {@link Samplers#flowMidpoint}); they need a
+     *                    {@link org.diffusion4j.schedule.RectifiedFlowSchedule}
+     * @throws NullPointerException     for a null schedule
      * @throws IllegalArgumentException for {@code steps} outside {@code [1, 100000]}, or a flow sampler on another
-     *                                  schedule
+     *                                  schedule than a {@code RectifiedFlowSchedule}
+     * @see GridSpacing#grid(NoiseSchedule, int, boolean)
      */
     public static SamplingGrid standard(NoiseSchedule schedule, int steps, boolean flowSampler) {
         return GridSpacing.AUTO.grid(schedule, steps, flowSampler);
@@ -101,9 +121,13 @@ public final class SamplingGrid {
      * The levels of descending integer timesteps of a discrete VP schedule (e.g. from {@link TimestepSpacing}),
      * using the table exactly ({@code α = √ᾱ_k, σ = √(1 − ᾱ_k)}, {@code t = (k+1)/T}), followed by clean data
      * ({@code t = 0}: the "previous" level of timestep 0, diffusers' {@code set_alpha_to_one = True}).
-     * {@code N} timesteps give {@code N} steps.
+     * {@code N} timesteps give {@code N} steps, so a single timestep is a valid (one-step) grid.
      *
-     * @throws IllegalArgumentException for timesteps outside {@code [0, T−1]} or not strictly decreasing
+     * @param schedule  the discrete VP schedule
+     * @param timesteps at least one, strictly decreasing, each in {@code [0, T−1]}
+     * @throws NullPointerException     for a null schedule or array
+     * @throws IllegalArgumentException for no timesteps, timesteps outside {@code [0, T−1]} or not strictly
+     *                                  decreasing
      */
     public static SamplingGrid ofTimesteps(DiscreteVpSchedule schedule, int... timesteps) {
         int[] ks = TimestepSpacing.requireTimesteps(timesteps, schedule.numTrainTimesteps());
@@ -121,7 +145,11 @@ public final class SamplingGrid {
      * {@link Level#clean()}; any other value gives {@code t = schedule.tFromSigmaVe(σ_VE)}, {@code α = α(t)} and
      * {@code σ = σ_VE·α}, so the level's {@code σ/α} is exactly the value asked for.
      *
-     * @throws IllegalArgumentException for values outside the schedule's range or not strictly decreasing
+     * @param schedule the schedule
+     * @param sigmasVe descending VE noise levels {@code σ_VE ∈ [0, ∞)}, at least 2
+     * @throws NullPointerException     for a null schedule or array
+     * @throws IllegalArgumentException for fewer than 2 values, values outside the schedule's range, or values
+     *                                  that are not strictly decreasing
      */
     public static SamplingGrid ofSigmasVe(NoiseSchedule schedule, double... sigmasVe) {
         Level[] l = new Level[sigmasVe.length];
@@ -138,8 +166,12 @@ public final class SamplingGrid {
      * {@code σ} (for {@link org.diffusion4j.schedule.RectifiedFlowSchedule} with shift {@code s},
      * {@code t = FlowShift.unshift(σ, s)}).
      *
-     * @throws IllegalArgumentException for {@code σ ∉ [0, 1]}, a schedule that is not a rectified flow, or levels
-     *                                  that are not strictly decreasing
+     * @param schedule a schedule with {@code α + σ = 1} (any such schedule, not only
+     *                 {@link org.diffusion4j.schedule.RectifiedFlowSchedule})
+     * @param sigmas   descending flow noise levels {@code σ ∈ [0, 1]}, at least 2
+     * @throws NullPointerException     for a null schedule or array
+     * @throws IllegalArgumentException for fewer than 2 values, {@code σ ∉ [0, 1]}, a schedule with
+     *                                  {@code α + σ ≠ 1}, or levels that are not strictly decreasing
      */
     public static SamplingGrid ofFlowSigmas(NoiseSchedule schedule, double... sigmas) {
         Level[] l = new Level[sigmas.length];
@@ -201,7 +233,12 @@ public final class SamplingGrid {
         return levels.length - 1;
     }
 
-    /** Level {@code i}, {@code 0 ≤ i < size()}. */
+    /**
+     * Level {@code i}.
+     *
+     * @param i {@code 0 ≤ i < size()}
+     * @throws IndexOutOfBoundsException for {@code i} outside {@code [0, size())}
+     */
     public Level level(int i) {
         Objects.checkIndex(i, levels.length);
         return levels[i];
@@ -268,12 +305,23 @@ public final class SamplingGrid {
         return from(n - k);
     }
 
-    /** This grid's level at VE noise level {@code σ_VE} of its schedule (for levels between grid points). */
+    /**
+     * This grid's level at VE noise level {@code σ_VE} of its schedule (for levels between grid points).
+     *
+     * @param sigmaVe the VE noise level {@code σ_VE = σ/α ∈ [0, ∞)} (0: {@link Level#clean()})
+     * @throws IllegalArgumentException for a negative, infinite or NaN {@code σ_VE}, or one outside the schedule's
+     *                                  range
+     */
     public Level levelAtSigmaVe(double sigmaVe) {
         return levelAtSigmaVe(schedule, sigmaVe);
     }
 
-    /** This grid's level at flow noise level {@code σ} (rectified-flow schedules only). */
+    /**
+     * This grid's level at flow noise level {@code σ} (schedules with {@code α + σ = 1} only).
+     *
+     * @param sigma the flow noise level, the coefficient {@code σ ∈ [0, 1]} (not a VE level)
+     * @throws IllegalArgumentException for {@code σ ∉ [0, 1]}, or a schedule with {@code α + σ ≠ 1}
+     */
     public Level levelAtFlowSigma(double sigma) {
         return levelAtFlowSigma(schedule, sigma);
     }

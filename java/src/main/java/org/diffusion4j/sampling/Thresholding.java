@@ -81,6 +81,8 @@ public record Thresholding(Kind kind, double percentile, double max) {
      * Parses {@code clip}, {@code clip:R}, {@code dynamic}, {@code dynamic:P} or {@code dynamic:P:MAX} (the CLI's
      * spelling; {@code clip} is {@code clip:1}, {@code dynamic} is {@code dynamic:0.995:1.5}); {@code none} gives null.
      *
+     * @return the thresholding, or {@code null} for {@code none} (no thresholding)
+     * @throws NullPointerException     for null text
      * @throws IllegalArgumentException naming the bad text
      */
     public static Thresholding parse(String text) {

@@ -26,8 +26,9 @@
  *       scratch buffers; {@code evaluate} + {@code update} are what samplers are written in.</li>
  *   <li>{@link org.diffusion4j.sampling.DiffusionOps}: the fused ops, with the per-element formulas in
  *       {@link org.diffusion4j.sampling.FusedMath}; implementations {@code org.diffusion4j.cpu.CpuDiffusionOps}
- *       (one pass) and {@link org.diffusion4j.sampling.ComposedDiffusionOps} (unfused Backend ops: the test
- *       reference and the CUDA path until fused kernels exist).</li>
+ *       (one pass), {@code org.diffusion4j.cuda.CudaDiffusionOps} (CUDA kernels, one per op) and
+ *       {@link org.diffusion4j.sampling.ComposedDiffusionOps} (unfused Backend ops: the test reference, and the
+ *       fallback for other backends); {@link org.diffusion4j.sampling.DiffusionOps#forBackend} picks one.</li>
  *   <li>Forward noising for training: {@code org.diffusion4j.training.ForwardNoising} on
  *       {@link org.diffusion4j.sampling.DiffusionOps#forwardNoise}.</li>
  * </ul>

@@ -49,9 +49,13 @@ public enum BetaSchedule {
      * The {@code T} betas of this family.
      *
      * @param numTrainTimesteps {@code T ≥ 1}
-     * @param betaStart         first β of the linear families, in {@code (0, 1)}
-     * @param betaEnd           last β of the linear families, in {@code [betaStart, 1)}
-     * @throws IllegalArgumentException for {@code T < 1} or (linear families) betas outside {@code (0, 1)}
+     * @param betaStart         first β of {@code LINEAR} and {@code SCALED_LINEAR}, lower end of {@code SIGMOID}, in
+     *                          {@code (0, 1)}; ignored by {@code SQUAREDCOS_CAP_V2}
+     * @param betaEnd           last β (upper end of {@code SIGMOID}), in {@code [betaStart, 1)}; ignored by
+     *                          {@code SQUAREDCOS_CAP_V2}
+     * @return {@code T} betas
+     * @throws IllegalArgumentException for {@code T < 1} or, in every family but {@code SQUAREDCOS_CAP_V2}, unless
+     *                                  {@code 0 < betaStart ≤ betaEnd < 1}
      */
     public double[] betas(int numTrainTimesteps, double betaStart, double betaEnd) {
         if (numTrainTimesteps < 1) {

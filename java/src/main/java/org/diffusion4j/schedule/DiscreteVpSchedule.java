@@ -84,7 +84,10 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
      *
      * @param betas {@code T ≥ 1} values, each in {@code (0, 1)}; only the last may equal 1 (zero terminal SNR), and
      *              only when {@code T ≥ 2}
-     * @throws IllegalArgumentException naming the first bad beta
+     * @throws NullPointerException     for a null array
+     * @throws IllegalArgumentException naming the first bad beta; also when the log-SNR does not strictly decrease
+     *                                  with the timestep, which betas in {@code (0, 1)} reach only by rounding (a
+     *                                  beta too small to change the accumulated {@code Σ log1p(−β_i)} in double)
      */
     public static DiscreteVpSchedule fromBetas(double[] betas) {
         if (betas.length < 1) {
@@ -156,22 +159,42 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
         return alphaBar.length;
     }
 
-    /** {@code β_k}. */
+    /**
+     * {@code β_k}.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double betaAt(int timestep) {
         return betas[check(timestep)];
     }
 
-    /** {@code ᾱ_k = ∏_{i ≤ k}(1 − β_i)} (diffusers {@code alphas_cumprod[k]}). */
+    /**
+     * {@code ᾱ_k = ∏_{i ≤ k}(1 − β_i)} (diffusers {@code alphas_cumprod[k]}).
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double alphaBarAt(int timestep) {
         return alphaBar[check(timestep)];
     }
 
-    /** {@code α_k = √ᾱ_k}. */
+    /**
+     * {@code α_k = √ᾱ_k}.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double alphaAt(int timestep) {
         return Math.sqrt(alphaBar[check(timestep)]);
     }
 
-    /** {@code σ_k = √(1 − ᾱ_k)}. */
+    /**
+     * {@code σ_k = √(1 − ᾱ_k)}.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double sigmaAt(int timestep) {
         return Math.sqrt(oneMinusAlphaBar[check(timestep)]);
     }
@@ -179,19 +202,32 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
     /**
      * {@code σ_VE,k = √((1 − ᾱ_k)/ᾱ_k)} (k-diffusion / diffusers Euler {@code sigmas}); {@code +∞} where
      * {@code ᾱ = 0}.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
      */
     public double sigmaVeAt(int timestep) {
         int k = check(timestep);
         return Math.sqrt(oneMinusAlphaBar[k] / alphaBar[k]);
     }
 
-    /** {@code SNR_k = ᾱ_k/(1 − ᾱ_k)}; 0 at a zero-terminal-SNR last step. */
+    /**
+     * {@code SNR_k = ᾱ_k/(1 − ᾱ_k)}; 0 at a zero-terminal-SNR last step.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double snrAt(int timestep) {
         int k = check(timestep);
         return alphaBar[k] / oneMinusAlphaBar[k];
     }
 
-    /** {@code λ_k = ln ᾱ_k − ln(1 − ᾱ_k)}; {@code −∞} at a zero-terminal-SNR last step. */
+    /**
+     * {@code λ_k = ln ᾱ_k − ln(1 − ᾱ_k)}; {@code −∞} at a zero-terminal-SNR last step.
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double logSnrAt(int timestep) {
         return logSnr[check(timestep)];
     }
@@ -223,12 +259,23 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
 
     // ---------------------------------------------------------------- timestep <-> t
 
-    /** Continuous time of timestep {@code k}: {@code t_k = (k + 1)/T} (see the class notes). */
+    /**
+     * Continuous time of timestep {@code k}: {@code t_k = (k + 1)/T} (see the class notes).
+     *
+     * @param timestep {@code k ∈ [0, T−1]}
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double tOf(int timestep) {
         return (check(timestep) + 1.0) / alphaBar.length;
     }
 
-    /** {@link #tOf(int)} of every element of a timestep grid (e.g. from {@link TimestepSpacing}). */
+    /**
+     * {@link #tOf(int)} of every element of a timestep grid (e.g. from {@link TimestepSpacing}).
+     *
+     * @param timesteps each in {@code [0, T−1]}
+     * @throws NullPointerException     for a null array
+     * @throws IllegalArgumentException for a timestep outside {@code [0, T−1]}
+     */
     public double[] tOf(int[] timesteps) {
         double[] t = new double[timesteps.length];
         for (int i = 0; i < t.length; i++) {
@@ -273,7 +320,12 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
         return tFromSigmaVe(sigmaVe) * alphaBar.length - 1.0;
     }
 
-    /** The integer timestep nearest to {@link #timestepFromSigmaVe(double)}, clamped to {@code [0, T−1]}. */
+    /**
+     * The integer timestep nearest to {@link #timestepFromSigmaVe(double)}, clamped to {@code [0, T−1]}.
+     *
+     * @param sigmaVe the VE noise level {@code σ_VE = σ/α ≥ 0}
+     * @throws IllegalArgumentException for a negative or NaN {@code σ_VE}, or one above {@code σ_VE,T−1}
+     */
     public int nearestTimestepFromSigmaVe(double sigmaVe) {
         long k = Math.round(timestepFromSigmaVe(sigmaVe));
         return (int) Math.max(0, Math.min(alphaBar.length - 1, k));

@@ -37,7 +37,10 @@ public final class FlowShift {
      * SD3 shift {@code σ' = s·σ / (1 + (s − 1)·σ)} (Esser et al. 2024, eq. 23). Maps {@code [0, 1]} onto itself
      * monotonically, fixing 0 and 1.
      *
-     * @throws IllegalArgumentException for {@code σ ∉ [0, 1]} or {@code s ≤ 0}
+     * @param sigma the flow noise level (or time) {@code σ ∈ [0, 1]}
+     * @param s     the shift {@code s > 0}, finite (1: identity; SD3 uses 3)
+     * @return {@code σ' ∈ [0, 1]}
+     * @throws IllegalArgumentException for {@code σ ∉ [0, 1]} (or NaN), or {@code s} not finite and positive
      */
     public static double shift(double sigma, double s) {
         requireShift(s);
@@ -46,14 +49,28 @@ public final class FlowShift {
         return sigma == 1.0 ? 1.0 : Math.min(1.0, s * sigma / (1.0 + (s - 1.0) * sigma));
     }
 
-    /** Inverse of {@link #shift}: {@code σ = σ' / (s − (s − 1)·σ')}. */
+    /**
+     * Inverse of {@link #shift}: {@code σ = σ' / (s − (s − 1)·σ')}.
+     *
+     * @param shifted the shifted level {@code σ' ∈ [0, 1]}
+     * @param s       the shift {@code s > 0}, finite
+     * @return {@code σ ∈ [0, 1]}
+     * @throws IllegalArgumentException for {@code σ' ∉ [0, 1]} (or NaN), or {@code s} not finite and positive
+     */
     public static double unshift(double shifted, double s) {
         requireShift(s);
         NoiseSchedule.requireT(shifted);
         return shifted == 1.0 ? 1.0 : Math.min(1.0, shifted / (s - (s - 1.0) * shifted));
     }
 
-    /** {@link #shift} applied to every element of a copy of {@code sigmas}. */
+    /**
+     * {@link #shift} applied to every element of a copy of {@code sigmas}.
+     *
+     * @param sigmas levels in {@code [0, 1]}; not modified
+     * @param s      the shift {@code s > 0}, finite
+     * @throws NullPointerException     for a null array
+     * @throws IllegalArgumentException for an element outside {@code [0, 1]}, or {@code s} not finite and positive
+     */
     public static double[] shiftAll(double[] sigmas, double s) {
         double[] out = sigmas.clone();
         for (int i = 0; i < out.length; i++) {
@@ -68,6 +85,9 @@ public final class FlowShift {
      * @param mu       the shift {@code μ} (finite)
      * @param exponent {@code e > 0} (Flux: 1)
      * @param t        in {@code [0, 1]}
+     * @return the shifted time in {@code [0, 1]}
+     * @throws IllegalArgumentException for a non-finite {@code μ}, {@code e} not finite and positive, or
+     *                                  {@code t ∉ [0, 1]}
      */
     public static double timeShiftExponential(double mu, double exponent, double t) {
         requireFinite(mu, "mu");
@@ -88,6 +108,8 @@ public final class FlowShift {
      * @param mu       {@code μ > 0}
      * @param exponent {@code e > 0}
      * @param t        in {@code [0, 1]}
+     * @return the shifted time in {@code [0, 1]}
+     * @throws IllegalArgumentException for {@code μ} or {@code e} not finite and positive, or {@code t ∉ [0, 1]}
      */
     public static double timeShiftLinear(double mu, double exponent, double t) {
         if (!(mu > 0 && mu < Double.POSITIVE_INFINITY)) {
@@ -106,9 +128,18 @@ public final class FlowShift {
      * {@code (maxSeqLen, maxShift)} (Flux {@code get_lin_function}; diffusers {@code calculate_shift}). Not
      * clamped: like the references it extrapolates beyond {@code maxSeqLen}.
      *
-     * @throws IllegalArgumentException if {@code baseSeqLen == maxSeqLen} or {@code imageSeqLen < 1}
+     * @param imageSeqLen the image's token count {@code L ≥ 1}
+     * @param baseSeqLen  the token count where {@code μ = baseShift} (Flux: 256)
+     * @param maxSeqLen   the token count where {@code μ = maxShift} (Flux: 4096), not {@code baseSeqLen}
+     * @param baseShift   {@code μ} at {@code baseSeqLen}, finite (Flux: 0.5)
+     * @param maxShift    {@code μ} at {@code maxSeqLen}, finite (Flux: 1.15)
+     * @return {@code μ}, finite
+     * @throws IllegalArgumentException if {@code baseSeqLen == maxSeqLen}, {@code imageSeqLen < 1}, a shift is
+     *                                  not finite, or {@code μ} overflows
      */
     public static double mu(long imageSeqLen, long baseSeqLen, long maxSeqLen, double baseShift, double maxShift) {
+        requireFinite(baseShift, "baseShift");
+        requireFinite(maxShift, "maxShift");
         if (imageSeqLen < 1) {
             throw new IllegalArgumentException("imageSeqLen must be >= 1, got " + imageSeqLen);
         }
@@ -117,10 +148,21 @@ public final class FlowShift {
         }
         double m = (maxShift - baseShift) / (double) (maxSeqLen - baseSeqLen);
         double b = baseShift - m * baseSeqLen;
-        return imageSeqLen * m + b;
+        double mu = imageSeqLen * m + b;
+        if (!Double.isFinite(mu)) {
+            throw new IllegalArgumentException("mu is not finite (" + mu + ") for imageSeqLen " + imageSeqLen
+                    + " on the line through (" + baseSeqLen + ", " + baseShift + ") and (" + maxSeqLen + ", "
+                    + maxShift + ")");
+        }
+        return mu;
     }
 
-    /** {@link #mu(long, long, long, double, double)} with the Flux / diffusers defaults (256, 4096, 0.5, 1.15). */
+    /**
+     * {@link #mu(long, long, long, double, double)} with the Flux / diffusers defaults (256, 4096, 0.5, 1.15).
+     *
+     * @param imageSeqLen the image's token count {@code L ≥ 1}
+     * @throws IllegalArgumentException for {@code imageSeqLen < 1}
+     */
     public static double mu(long imageSeqLen) {
         return mu(imageSeqLen, BASE_SEQ_LEN, MAX_SEQ_LEN, BASE_SHIFT, MAX_SHIFT);
     }

@@ -13,28 +13,49 @@ package org.diffusion4j.schedule;
  */
 public interface NoiseSchedule {
 
-    /** Signal coefficient {@code α(t) ≥ 0} of {@code x_t = α x0 + σ ε}. */
+    /**
+     * Signal coefficient {@code α(t) ≥ 0} of {@code x_t = α x0 + σ ε}.
+     *
+     * @param t time in {@code [0, 1]} ({@code t = 0} data, {@code t = 1} noise)
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN
+     */
     double alpha(double t);
 
-    /** Noise coefficient {@code σ(t) ≥ 0} of {@code x_t = α x0 + σ ε}. */
+    /**
+     * Noise coefficient {@code σ(t) ≥ 0} of {@code x_t = α x0 + σ ε}.
+     *
+     * @param t time in {@code [0, 1]} ({@code t = 0} data, {@code t = 1} noise)
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN
+     */
     double sigma(double t);
 
     /**
      * Log-SNR {@code λ(t) = 2·(ln α(t) − ln σ(t))} (Kingma et al. 2021, eq. 2); {@code +∞} where {@code σ = 0},
      * {@code −∞} where {@code α = 0}.
+     *
+     * @param t time in {@code [0, 1]} ({@code t = 0} data, {@code t = 1} noise)
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN
      */
     default double logSnr(double t) {
         return Snr.logSnr(alpha(t), sigma(t));
     }
 
-    /** Signal-to-noise ratio {@code SNR(t) = α²/σ²} in {@code [0, +∞]}. */
+    /**
+     * Signal-to-noise ratio {@code SNR(t) = α²/σ²} in {@code [0, +∞]}.
+     *
+     * @param t time in {@code [0, 1]} ({@code t = 0} data, {@code t = 1} noise)
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN
+     */
     default double snr(double t) {
         return Snr.snr(alpha(t), sigma(t));
     }
 
     /**
-     * Noise level in VE/EDM form {@code σ_VE(t) = σ/α = exp(−λ/2)} (Karras et al. 2022, §4 and Table 1 with
-     * {@code s(t) = α(t)}), in {@code [0, +∞]}.
+     * Noise level in VE/EDM form {@code σ_VE(t) = σ/α = exp(−λ/2)} (Karras et al. 2022, §2, eq. 4 and
+     * Table 1, with {@code s(t) = α(t)}), in {@code [0, +∞]}.
+     *
+     * @param t time in {@code [0, 1]} ({@code t = 0} data, {@code t = 1} noise)
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN
      */
     default double sigmaVe(double t) {
         return Snr.sigmaVe(alpha(t), sigma(t));
@@ -69,7 +90,13 @@ public interface NoiseSchedule {
         return alpha(1.0) == 0.0;
     }
 
-    /** Checks {@code t ∈ [0, 1]} and returns it. */
+    /**
+     * Checks {@code t ∈ [0, 1]} and returns it (the check every method taking {@code t} makes).
+     *
+     * @param t a time
+     * @return {@code t}
+     * @throws IllegalArgumentException for {@code t ∉ [0, 1]} or NaN, naming it
+     */
     static double requireT(double t) {
         if (!(t >= 0.0 && t <= 1.0)) {
             throw new IllegalArgumentException("t must be in [0, 1] (t = 0 data, t = 1 noise), got " + t);

@@ -22,6 +22,10 @@ package org.diffusion4j.schedule;
  * (determinant {@code α+σ}) every conversion is defined for all valid {@code (α, σ)}; the identity conversion is
  * always defined.
  *
+ * <p>The canonical constructor checks nothing: a hand-built record need not be a valid conversion.
+ * {@link #of} is the factory that computes sound coefficients; use the constructor only to carry coefficients
+ * computed elsewhere.
+ *
  * @param from the prediction the network produced
  * @param to   the prediction wanted
  * @param a    coefficient of {@code x_t}
@@ -32,11 +36,18 @@ public record PredictionConversion(Prediction from, Prediction to, double a, dou
     /**
      * The coefficients converting {@code from} to {@code to} at {@code (α, σ)}.
      *
+     * @param from  the prediction the network produced
+     * @param to    the prediction wanted
+     * @param alpha {@code α ≥ 0}, finite
+     * @param sigma {@code σ ≥ 0}, finite, not both zero
+     * @throws NullPointerException     for a null {@code from} or {@code to}
      * @throws IllegalArgumentException if {@code (α, σ)} are invalid ({@link Snr#requireCoefficients}) or the
      *                                  conversion is undefined there ({@code EPSILON→·} at {@code α = 0},
      *                                  {@code SAMPLE→·} at {@code σ = 0})
      */
     public static PredictionConversion of(Prediction from, Prediction to, double alpha, double sigma) {
+        java.util.Objects.requireNonNull(from, "from");
+        java.util.Objects.requireNonNull(to, "to");
         Snr.requireCoefficients(alpha, sigma);
         if (from == to) {
             return new PredictionConversion(from, to, 0.0, 1.0);

@@ -38,7 +38,8 @@ public record RectifiedFlowSchedule(double shift) implements NoiseSchedule {
      * §5.3.2): {@code s = e^μ} with {@code μ = FlowShift.mu(imageSeqLen)} (the exponential time shift with
      * exponent 1 equals the SD3 shift with {@code s = e^μ}; see {@link FlowShift#timeShiftExponential}).
      *
-     * @param imageSeqLen number of image tokens, e.g. {@code (H/16)·(W/16)} for Flux
+     * @param imageSeqLen number of image tokens {@code ≥ 1}, e.g. {@code (H/16)·(W/16)} for Flux
+     * @throws IllegalArgumentException for {@code imageSeqLen < 1}
      */
     public static RectifiedFlowSchedule forImageSeqLen(long imageSeqLen) {
         return new RectifiedFlowSchedule(Math.exp(FlowShift.mu(imageSeqLen)));
@@ -72,7 +73,12 @@ public record RectifiedFlowSchedule(double shift) implements NoiseSchedule {
         return Snr.sigmoid(-(0.5 * lambda + Math.log(shift)));
     }
 
-    /** This library's time of a time in the data-at-one convention (Meta flow_matching): {@code 1 − t}. */
+    /**
+     * This library's time of a time in the data-at-one convention (Meta flow_matching): {@code 1 − t}.
+     *
+     * @param tDataAtOne a time in {@code [0, 1]} with {@code t = 1} data
+     * @throws IllegalArgumentException for a time outside {@code [0, 1]} or NaN
+     */
     public static double tFromDataAtOne(double tDataAtOne) {
         return 1.0 - NoiseSchedule.requireT(tDataAtOne);
     }

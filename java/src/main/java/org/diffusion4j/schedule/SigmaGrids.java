@@ -6,7 +6,11 @@ import java.util.Arrays;
  * Inference grids of noise levels and times, descending (noise → data), and the validation of user-supplied
  * grids. The σ grids follow k-diffusion ({@code k_diffusion/sampling.py}, Crowson) and return the {@code n}
  * values <em>before</em> its {@code append_zero}; add the final 0 with {@link #appendZero} where a sampler needs
- * it. Linear ramps use numpy's {@code linspace} ({@link #linspace}).
+ * it. Linear ramps use numpy's {@code linspace} ({@link #linspace}). In {@code karras}, {@code exponential},
+ * {@code polyexponential} and {@code vp}, σ (and the parameters {@code sigmaMin}, {@code sigmaMax}) is the VE noise
+ * level {@code σ_VE = σ_t/α_t} of k-diffusion and EDM, not the coefficient {@code σ_t} of
+ * {@link NoiseSchedule#sigma}; in {@code sd3Sigmas} and {@code fluxSigmas} it is the flow coefficient
+ * {@code σ_t ∈ [0, 1]}.
  *
  * <pre>
  *   karras          σ_i = (σ_max^{1/ρ} + i/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ       Karras et al. 2022, eq. 5
@@ -53,6 +57,11 @@ public final class SigmaGrids {
      * Karras et al. 2022, eq. 5 (k-diffusion {@code get_sigmas_karras}): {@code n} levels from {@code σ_max} down
      * to {@code σ_min}, uniform in {@code σ^{1/ρ}}.
      *
+     * @param n        the number of levels {@code ≥ 1}
+     * @param sigmaMin the smallest VE noise level {@code σ_VE,min = (σ/α)_min} (not the coefficient {@code σ_t})
+     * @param sigmaMax the largest VE noise level {@code σ_VE,max}
+     * @param rho      {@code ρ > 0} (Karras et al. 2022: 7)
+     * @return {@code n} descending VE levels, {@code σ_max} first
      * @throws IllegalArgumentException for {@code n < 1}, {@code σ_min < 0}, {@code σ_max ≤ σ_min}, non-finite
      *                                  values or {@code ρ ≤ 0}
      */
@@ -73,6 +82,10 @@ public final class SigmaGrids {
      * k-diffusion {@code get_sigmas_exponential}: {@code n} levels geometric between {@code σ_max} and
      * {@code σ_min}, i.e. uniform in {@code ln σ_VE = −λ/2}: the uniform-log-SNR grid of a VE/EDM model.
      *
+     * @param n        the number of levels {@code ≥ 1}
+     * @param sigmaMin the smallest VE noise level {@code σ_VE,min = (σ/α)_min} (not the coefficient {@code σ_t})
+     * @param sigmaMax the largest VE noise level {@code σ_VE,max}
+     * @return {@code n} descending VE levels, {@code σ_max} first
      * @throws IllegalArgumentException for {@code n < 1}, {@code σ_min ≤ 0} or {@code σ_max ≤ σ_min}
      */
     public static double[] exponential(int n, double sigmaMin, double sigmaMax) {
@@ -88,6 +101,11 @@ public final class SigmaGrids {
      * k-diffusion {@code get_sigmas_polyexponential}: a polynomial of degree ρ in {@code ln σ};
      * {@code ρ = 1} is {@link #exponential}.
      *
+     * @param n        the number of levels {@code ≥ 1}
+     * @param sigmaMin the smallest VE noise level {@code σ_VE,min = (σ/α)_min} (not the coefficient {@code σ_t})
+     * @param sigmaMax the largest VE noise level {@code σ_VE,max}
+     * @param rho      the degree {@code ρ > 0}
+     * @return {@code n} descending VE levels, {@code σ_max} first
      * @throws IllegalArgumentException for {@code n < 1}, {@code σ_min ≤ 0}, {@code σ_max ≤ σ_min} or {@code ρ ≤ 0}
      */
     public static double[] polyexponential(int n, double sigmaMin, double sigmaMax, double rho) {
@@ -106,8 +124,15 @@ public final class SigmaGrids {
     /**
      * k-diffusion {@code get_sigmas_vp}: the VE levels of Song et al. 2021's continuous VP schedule at
      * {@code t = linspace(1, ε_s, n)}, {@code σ = √(exp(β_d t²/2 + β_min t) − 1)} (computed with {@code expm1});
-     * k-diffusion's defaults are {@code β_d = 19.9, β_min = 0.1, ε_s = 1e-3}.
+     * k-diffusion's defaults are {@code β_d = 19.9, β_min = 0.1, ε_s = 1e-3}. Note the parameterisation by
+     * {@code β_d = β_max − β_min} (k-diffusion's), where {@link VpSchedule} takes {@code (β_min, β_max)}: the
+     * same schedule is {@code vp(n, 19.9, 0.1, ε_s)} here and {@code new VpSchedule(0.1, 20)} there.
      *
+     * @param n       the number of levels {@code ≥ 1}
+     * @param betaD   {@code β_d = β_max − β_min ≥ 0}
+     * @param betaMin {@code β_min ≥ 0}
+     * @param epsS    the last time {@code t_end = ε_s ∈ (0, 1)} (the first is {@code t = 1})
+     * @return {@code n} descending VE levels {@code σ_VE}
      * @throws IllegalArgumentException for {@code n < 1}, {@code β_d < 0}, {@code β_min < 0},
      *                                  {@code β_d + β_min = 0} or {@code ε_s ∉ (0, 1)}
      */
@@ -128,13 +153,20 @@ public final class SigmaGrids {
     }
 
     /**
-     * Times uniform in log-SNR (Lu et al. 2022, "DPM-Solver", whose uniform-λ step sizes are
+     * Times uniform in log-SNR (Lu et al. 2022a, "DPM-Solver", §3.3, whose uniform-λ step sizes are
      * {@code skip_type="logSNR"} in its reference {@code get_time_steps}):
      * {@code λ_i = linspace(λ(t_start), λ(t_end), n)_i}, {@code t_i = schedule.tFromLogSnr(λ_i)}, with the two ends
      * returned exactly. For {@code N} solver steps ask for {@code n = N + 1} points.
      *
-     * @throws IllegalArgumentException if {@code t_start ≤ t_end}, or {@code λ} is infinite at either end
-     *                                  (e.g. {@code t_end = 0}: pick a small positive {@code t_end})
+     * @param schedule the schedule whose log-SNR is spaced
+     * @param n        the number of points {@code ≥ 1}
+     * @param tStart   the first (noisiest) time, in {@code [0, 1]}
+     * @param tEnd     the last time, in {@code [0, 1]}, below {@code tStart}
+     * @return {@code n} descending times, {@code tStart} and {@code tEnd} exactly at the ends
+     * @throws NullPointerException     for a null schedule
+     * @throws IllegalArgumentException for {@code n < 1}, a time outside {@code [0, 1]} or NaN,
+     *                                  {@code t_start ≤ t_end}, or {@code λ} infinite at either end (e.g.
+     *                                  {@code t_end = 0}: pick a small positive {@code t_end})
      */
     public static double[] uniformLogSnr(NoiseSchedule schedule, int n, double tStart, double tEnd) {
         NoiseSchedule.requireT(tStart);

@@ -13,26 +13,44 @@ public final class Snr {
     private Snr() {
     }
 
-    /** {@code SNR = α²/σ²} in {@code [0, +∞]} ({@code +∞} at {@code σ = 0}). */
+    /**
+     * {@code SNR = α²/σ²} in {@code [0, +∞]} ({@code +∞} at {@code σ = 0}).
+     *
+     * @throws IllegalArgumentException for a NaN, infinite or negative coefficient, or {@code α = σ = 0}
+     */
     public static double snr(double alpha, double sigma) {
         requireCoefficients(alpha, sigma);
         double r = alpha / sigma;
         return r * r;
     }
 
-    /** {@code λ = 2·(ln α − ln σ)}; {@code +∞} at {@code σ = 0}, {@code −∞} at {@code α = 0}. */
+    /**
+     * {@code λ = 2·(ln α − ln σ)}; {@code +∞} at {@code σ = 0}, {@code −∞} at {@code α = 0}.
+     *
+     * @throws IllegalArgumentException for a NaN, infinite or negative coefficient, or {@code α = σ = 0}
+     */
     public static double logSnr(double alpha, double sigma) {
         requireCoefficients(alpha, sigma);
         return 2.0 * (Math.log(alpha) - Math.log(sigma));
     }
 
-    /** VE/EDM noise level {@code σ_VE = σ/α} (Karras et al. 2022, §4, Table 1); {@code +∞} at {@code α = 0}. */
+    /**
+     * VE/EDM noise level {@code σ_VE = σ/α} (Karras et al. 2022, §2, eq. 4 and Table 1, with {@code s(t) = α});
+     * {@code +∞} at {@code α = 0}.
+     *
+     * @throws IllegalArgumentException for a NaN, infinite or negative coefficient, or {@code α = σ = 0}
+     */
     public static double sigmaVe(double alpha, double sigma) {
         requireCoefficients(alpha, sigma);
         return sigma / alpha;
     }
 
-    /** Log-SNR of a VE noise level: {@code λ = −2 ln σ_VE}. */
+    /**
+     * Log-SNR of a VE noise level: {@code λ = −2 ln σ_VE} ({@code +∞} at {@code σ_VE = 0}, {@code −∞} at
+     * {@code +∞}).
+     *
+     * @throws IllegalArgumentException for a negative or NaN {@code σ_VE}
+     */
     public static double logSnrOfSigmaVe(double sigmaVe) {
         if (!(sigmaVe >= 0)) {
             throw new IllegalArgumentException("sigmaVe must be >= 0, got " + sigmaVe);
@@ -40,17 +58,31 @@ public final class Snr {
         return -2.0 * Math.log(sigmaVe);
     }
 
-    /** VP signal coefficient of a log-SNR: {@code α = √sigmoid(λ)} (Kingma et al. 2021, §3). */
+    /**
+     * VP signal coefficient of a log-SNR: {@code α = √sigmoid(λ)} (Kingma et al. 2021, §3).
+     *
+     * @param logSnr {@code λ = log(α²/σ²)}, may be {@code ±∞}
+     * @throws IllegalArgumentException for a NaN {@code λ}
+     */
     public static double vpAlphaFromLogSnr(double logSnr) {
         return Math.sqrt(sigmoid(logSnr));
     }
 
-    /** VP noise coefficient of a log-SNR: {@code σ = √sigmoid(−λ)} (Kingma et al. 2021, §3). */
+    /**
+     * VP noise coefficient of a log-SNR: {@code σ = √sigmoid(−λ)} (Kingma et al. 2021, §3).
+     *
+     * @param logSnr {@code λ = log(α²/σ²)}, may be {@code ±∞}
+     * @throws IllegalArgumentException for a NaN {@code λ}
+     */
     public static double vpSigmaFromLogSnr(double logSnr) {
         return Math.sqrt(sigmoid(-logSnr));
     }
 
-    /** {@code sigmoid(x) = 1/(1 + e^{−x})}, evaluated without overflow for either sign; {@code ±∞} map to 1, 0. */
+    /**
+     * {@code sigmoid(x) = 1/(1 + e^{−x})}, evaluated without overflow for either sign; {@code ±∞} map to 1, 0.
+     *
+     * @throws IllegalArgumentException for NaN
+     */
     public static double sigmoid(double x) {
         if (Double.isNaN(x)) {
             throw new IllegalArgumentException("sigmoid of NaN");

@@ -43,7 +43,14 @@ public enum TimestepSpacing {
         return diffusersName;
     }
 
-    /** {@link #timesteps(int, int, int)} with {@code steps_offset = 0}. */
+    /**
+     * {@link #timesteps(int, int, int)} with {@code steps_offset = 0}.
+     *
+     * @param numTrainTimesteps {@code T ≥ 1}
+     * @param numInferenceSteps {@code 1 ≤ N ≤ T}
+     * @return {@code N} strictly decreasing timesteps in {@code [0, T−1]}
+     * @throws IllegalArgumentException for {@code T < 1} or {@code N} outside {@code [1, T]}
+     */
     public int[] timesteps(int numTrainTimesteps, int numInferenceSteps) {
         return timesteps(numTrainTimesteps, numInferenceSteps, 0);
     }
@@ -54,7 +61,8 @@ public enum TimestepSpacing {
      * @param numTrainTimesteps {@code T ≥ 1}
      * @param numInferenceSteps {@code 1 ≤ N ≤ T}
      * @param stepsOffset       added to every {@code LEADING} timestep ({@code ≥ 0}; ignored by the others)
-     * @throws IllegalArgumentException for {@code N} outside {@code [1, T]}, a negative offset, or a
+     * @return {@code N} strictly decreasing timesteps in {@code [0, T−1]}
+     * @throws IllegalArgumentException for {@code T < 1}, {@code N} outside {@code [1, T]}, a negative offset, or a
      *                                  {@code LEADING} grid whose offset pushes the first timestep past {@code T−1}
      */
     public int[] timesteps(int numTrainTimesteps, int numInferenceSteps, int stepsOffset) {
@@ -100,8 +108,10 @@ public enum TimestepSpacing {
     }
 
     /**
-     * Parses a diffusers {@code timestep_spacing} string or an enum constant name.
+     * Parses a diffusers {@code timestep_spacing} string ({@code leading}, {@code trailing}, {@code linspace};
+     * case and surrounding blanks ignored).
      *
+     * @throws NullPointerException     for a null name
      * @throws IllegalArgumentException for an unknown name
      */
     public static TimestepSpacing fromName(String name) {
@@ -119,9 +129,16 @@ public enum TimestepSpacing {
      * Validates a user-supplied grid of integer timesteps (diffusers {@code timesteps=[...]}): non-empty, every
      * value in {@code [0, T−1]}, strictly decreasing. Returns a copy.
      *
-     * @throws IllegalArgumentException naming the first offending index and value
+     * @param timesteps         the grid; not modified
+     * @param numTrainTimesteps {@code T ≥ 1}
+     * @throws NullPointerException     for a null array
+     * @throws IllegalArgumentException for {@code T < 1} or an empty grid, or naming the first offending index and
+     *                                  value
      */
     public static int[] requireTimesteps(int[] timesteps, int numTrainTimesteps) {
+        if (numTrainTimesteps < 1) {
+            throw new IllegalArgumentException("numTrainTimesteps must be >= 1, got " + numTrainTimesteps);
+        }
         if (timesteps.length == 0) {
             throw new IllegalArgumentException("timestep grid is empty");
         }

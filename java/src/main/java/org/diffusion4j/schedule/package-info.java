@@ -8,7 +8,7 @@
  *       process is {@code x_t = α_t·x0 + σ_t·ε}, {@code ε ~ N(0, I)}.</li>
  *   <li>Signal-to-noise ratio {@code SNR = α²/σ²}, log-SNR {@code λ = log SNR = 2·(ln α − ln σ)}
  *       (Kingma et al. 2021, "Variational Diffusion Models", eq. 2); VE/EDM noise level
- *       {@code σ_VE = σ/α = exp(−λ/2)} (Karras et al. 2022, §4 and Table 1 with {@code s(t) = α}).</li>
+ *       {@code σ_VE = σ/α = exp(−λ/2)} (Karras et al. 2022, §2, eq. 4 and Table 1, with {@code s(t) = α}).</li>
  *   <li>Discrete VP schedules keep integer timesteps {@code k = 0 … T−1} with tabulated {@code ᾱ_k}
  *       ({@code α = √ᾱ}, {@code σ = √(1−ᾱ)}), exactly as diffusers indexes {@code alphas_cumprod}. The continuous
  *       time of timestep {@code k} is {@code t_k = (k+1)/T}: DDPM's 1-based step {@code k+1} over {@code T}

@@ -390,14 +390,14 @@ class ConvergenceOrderTest {
         if (t.sigma() == 0) {
             return m0;                                    // h = ∞: σ_t/σ_s0·x → 0, −α_t·expm1(−∞)·m0 = m0
         }
-        double h = t.lambda() - s0.lambda();
+        double h = t.halfLogSnr() - s0.halfLogSnr();
         double hh = -h;
         double hPhi1 = Math.expm1(hh);
         double bH = Math.expm1(hh);
         double xt = t.sigma() / s0.sigma() * x - t.alpha() * hPhi1 * m0;
         if (order == 2) {
             double mi = outputs.get(outputs.size() - 2);
-            double rk = (grid.level(i - 1).lambda() - s0.lambda()) / h;
+            double rk = (grid.level(i - 1).halfLogSnr() - s0.halfLogSnr()) / h;
             double d1 = (mi - m0) / rk;
             xt -= t.alpha() * bH * 0.5 * d1;
         }
@@ -410,7 +410,7 @@ class ConvergenceOrderTest {
         Level s0 = grid.level(i - 1);
         Level t = grid.level(i);
         double m0 = outputs.get(outputs.size() - 1);
-        double h = t.lambda() - s0.lambda();
+        double h = t.halfLogSnr() - s0.halfLogSnr();
         double hh = -h;
         double hPhi1 = Math.expm1(hh);
         double bH = Math.expm1(hh);
@@ -418,7 +418,7 @@ class ConvergenceOrderTest {
         double[] d1s = new double[order - 1];
         for (int k = 1; k < order; k++) {
             double mi = outputs.get(outputs.size() - 1 - k);
-            rks[k - 1] = (grid.level(i - 1 - k).lambda() - s0.lambda()) / h;
+            rks[k - 1] = (grid.level(i - 1 - k).halfLogSnr() - s0.halfLogSnr()) / h;
             d1s[k - 1] = (mi - m0) / rks[k - 1];
         }
         rks[order - 1] = 1.0;

@@ -116,9 +116,9 @@ class GridSpacingTest {
         for (NoiseSchedule s : SCHEDULES) {
             SamplingGrid g = GridSpacing.parse("logsnr").grid(s, 8, false);
             assertEquals(9, g.size(), s.toString());
-            double h = g.level(1).lambda() - g.level(0).lambda();
+            double h = g.level(1).halfLogSnr() - g.level(0).halfLogSnr();
             for (int i = 1; i < 8; i++) {
-                assertEquals(h, g.level(i).lambda() - g.level(i - 1).lambda(), 1e-9 * Math.abs(h), s + " level " + i);
+                assertEquals(h, g.level(i).halfLogSnr() - g.level(i - 1).halfLogSnr(), 1e-9 * Math.abs(h), s + " level " + i);
             }
             assertEquals(Level.clean(), g.last(), s.toString());
         }

@@ -103,6 +103,7 @@ class SamplerBehaviourTest {
         assertEquals("ddpm(fixed-large)", Samplers.byName("ddpm_large").toString());
         assertEquals("euler-ancestral(eta=1.0, s-noise=1.0)", Samplers.byName("euler_a").toString());
         assertEquals("dpmpp-2m-sde(eta=0.5, s-noise=1.0)", Samplers.dpmSolverPp2mSde(0.5, 1).toString());
+        assertEquals("dpmpp-3m-sde(eta=1.0, s-noise=1.0)", Samplers.byName("dpmpp_3m_sde").toString());
         assertEquals("heun", Samplers.heun().toString());
         assertEquals("flow-midpoint", Samplers.flowMidpoint().toString());
     }

@@ -57,6 +57,17 @@ class FlowShiftTest {
         assertEquals(1.0, FlowShift.mu(20, 10, 30, 0.0, 2.0), 1e-15);
         assertThrows(IllegalArgumentException.class, () -> FlowShift.mu(0));
         assertThrows(IllegalArgumentException.class, () -> FlowShift.mu(100, 5, 5, 0.5, 1.15));
+        // non-finite shifts are named instead of returning a NaN or infinite mu
+        for (double bad : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> FlowShift.mu(100, 256, 4096, bad, 1.15));
+            assertTrue(e.getMessage().contains("baseShift"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> FlowShift.mu(100, 256, 4096, 0.5, bad));
+            assertTrue(e.getMessage().contains("maxShift"), e.getMessage());
+        }
+        IllegalArgumentException overflow = assertThrows(IllegalArgumentException.class,
+                () -> FlowShift.mu(100, 256, 4096, -1.7e308, 1.7e308));
+        assertTrue(overflow.getMessage().contains("mu is not finite"), overflow.getMessage());
     }
 
     @Test

@@ -157,4 +157,12 @@ class PredictionConversionTest {
         assertEquals(0.0, Prediction.EPSILON.x0Coefficient(0.8, 0.6));
         assertEquals(0.0, Prediction.SAMPLE.epsCoefficient(0.8, 0.6));
     }
+
+    @Test
+    void nullPredictionsAreRefusedEvenWhenEqual() {
+        // of(null, null, ...) used to return an identity "conversion" with null types
+        assertThrows(NullPointerException.class, () -> PredictionConversion.of(null, null, 0.8, 0.6));
+        assertThrows(NullPointerException.class, () -> PredictionConversion.of(null, Prediction.V, 0.8, 0.6));
+        assertThrows(NullPointerException.class, () -> PredictionConversion.of(Prediction.V, null, 0.8, 0.6));
+    }
 }

@@ -116,6 +116,11 @@ class TimestepSpacingTest {
             assertThrows(IllegalArgumentException.class, () -> TimestepSpacing.requireTimesteps(g, 1000),
                     java.util.Arrays.toString(g));
         }
+        for (int t : new int[] {0, -5}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> TimestepSpacing.requireTimesteps(new int[] {3, 1}, t));
+            assertTrue(e.getMessage().contains("numTrainTimesteps must be >= 1, got " + t), e.getMessage());
+        }
     }
 
     @Test
