@@ -134,7 +134,7 @@ final class ModelSession implements AutoCloseable {
     /**
      * The per-feature standardisation the model was trained on (vector data), or null.
      *
-     * @throws CheckpointException when the metadata is malformed or does not fit the model's samples
+     * @throws IllegalStateException when the metadata's feature count does not fit the model's samples
      */
     org.diffusion4j.io.Standardization standardization() {
         org.diffusion4j.io.Standardization st = loaded.info().standardization();

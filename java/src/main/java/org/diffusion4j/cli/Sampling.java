@@ -242,7 +242,7 @@ final class Sampling {
      * @param rescale  guidance rescale φ in {@code [0, 1]} ({@code 0}: none; {@link Guidance})
      * @param chunk    samples per model batch
      * @param negativeClass the class guided away from in place of the null class (a negative prompt), or -1
-     * @param threshold thresholding of the denoised prediction at every step, or null ({@link #defaultThreshold})
+     * @param threshold thresholding of the denoised prediction at every step, or null (see {@link Sampling#threshold})
      */
     record Request(int n, long seed, IntUnaryOperator labelOf, double guidance, double rescale, int chunk,
                    int negativeClass, Thresholding threshold) {

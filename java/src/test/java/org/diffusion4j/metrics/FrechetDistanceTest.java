@@ -276,7 +276,7 @@ class FrechetDistanceTest {
         assertEquals(5, fit.dim());
     }
 
-    /** One feature set against itself (and a copy): 0 up to eigensolver rounding, also when N < D (singular Σ). */
+    /** One feature set against itself (and a copy): 0 up to eigensolver rounding, also when N &lt; D (singular Σ). */
     @Test
     void identicalSetsGiveZeroEvenWhenSingular() {
         for (int[] nd : new int[][] {{200, 10}, {5, 12}}) {
