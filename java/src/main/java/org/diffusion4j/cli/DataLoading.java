@@ -166,7 +166,6 @@ final class DataLoading {
                 : b.toString();
     }
 
-    /** A class name for one line of output: quoted when it holds a comma, a quote or outer spaces; at most 40. */
     /** {@code s} with control characters (escape sequences, NUL, line breaks) shown as {@code ?}: safe to print. */
     static String printable(String s) {
         return s.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)

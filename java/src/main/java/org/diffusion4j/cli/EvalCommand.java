@@ -727,10 +727,9 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     /**
-     * Refuses data options given explicitly with values that differ from the run's: the held-out split must be the
-     * one training left out.
+     * Refuses data options given explicitly with values that differ from the run's (the held-out split must be the
+     * one training left out); moved data passes by its fingerprint.
      */
-    /** Options that would evaluate against another split than the run's; moved data passes by its fingerprint. */
     private void refuseConflicts(RunJson.DataSource ro, String where, boolean fingerprinted) {
         CommandLine.ParseResult pr = spec.commandLine().getParseResult();
         if (data != null && ro.data() != null && !fingerprinted

@@ -251,10 +251,8 @@ record RunJson(String format, String status, TrainOptions options, Map<String, S
     private static JsonNode finiteOnly(JsonNode n) {
         if (n.isObject()) {
             var o = (com.fasterxml.jackson.databind.node.ObjectNode) n;
-            var it = o.fields();
             List<String> nulls = new java.util.ArrayList<>();
-            while (it.hasNext()) {
-                var e = it.next();
+            for (var e : o.properties()) {
                 if (e.getValue().isNumber() && !Double.isFinite(e.getValue().asDouble())) {
                     nulls.add(e.getKey());
                 } else {

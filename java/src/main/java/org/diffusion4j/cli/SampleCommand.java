@@ -740,8 +740,6 @@ final class SampleCommand implements Callable<Integer> {
     static final byte[] NPY_MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
     static final byte[] IDX_MAGIC = {0, 0};
 
-    /** The absolute path of an output file whose folder exists; checked before any work. */
-    /** Creates the missing folders above {@code file} (checked by {@link #requireWritable}), just before writing. */
     /** The outermost of {@code dir} and its ancestors that does not exist yet (null when {@code dir} exists). */
     static Path firstMissing(Path dir) {
         Path d = dir.toAbsolutePath().normalize();

@@ -1349,7 +1349,6 @@ final class TrainCommand implements Callable<Integer> {
         return h;
     }
 
-    /** The held-out loss after step {@code done}, printed beside the training loss; null (with a note) on failure. */
     /** Metadata of {@code checkpoints/best.safetensors}: the held-out loss that made it the best. */
     static final String KEY_HELD_OUT_LOSS = "d4j.held_out_loss";
 
@@ -1409,7 +1408,7 @@ final class TrainCommand implements Callable<Integer> {
         int n = Math.min(HELD_OUT_LOSS_SAMPLES, heldOut.size());
         try {
             double v = trainer.heldOutLoss(heldOut, HELD_OUT_LOSS_SAMPLES);
-            int count = (int) Math.min(50, losses.size());
+            int count = Math.min(50, losses.size());
             progress.note(String.format(Locale.ROOT, "held-out    loss %.4f at step %d (%d held-out sample%s; "
                     + "training loss %.4f, mean of the last %s)", v, done, n, n == 1 ? "" : "s",
                     meanLoss(losses, count), count == 1 ? "step" : count + " steps"));

@@ -746,7 +746,7 @@ public final class CpuBackend implements Backend {
             try {
                 pool.forTasks(Math.toIntExact(tasks), threads > 1, t -> {
                     long i = t / blocks;
-                    int j0 = (int) (t % blocks) * blockLen;
+                    int j0 = (t % blocks) * blockLen;
                     int len = Math.min(blockLen, dim - j0);
                     long aOff = i * g.strideA();
                     long bOff = i * g.strideB();

@@ -146,12 +146,12 @@ public final class Report {
         Map<String, String> params = new LinkedHashMap<>();
         JsonNode p = n.get("params");
         if (p != null) {
-            p.fields().forEachRemaining(e -> params.put(e.getKey(), e.getValue().asText()));
+            p.properties().forEach(e -> params.put(e.getKey(), e.getValue().asText()));
         }
         Map<String, Stat> sec = new LinkedHashMap<>();
         JsonNode s = n.get("secondaryMetrics");
         if (s != null) {
-            s.fields().forEachRemaining(e -> sec.put(e.getKey(), stat(e.getValue())));
+            s.properties().forEach(e -> sec.put(e.getKey(), stat(e.getValue())));
         }
         return new Case(cls, method, params, stat(n.get("primaryMetric")), sec, n.path("jdkVersion").asText(""),
                 n.path("threads").asInt(1), n.path("forks").asInt(1));
