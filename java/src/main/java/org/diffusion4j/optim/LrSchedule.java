@@ -6,15 +6,31 @@ package org.diffusion4j.optim;
 @FunctionalInterface
 public interface LrSchedule {
 
-    /** The learning rate of step {@code step ≥ 0}. */
+    /**
+     * The learning rate of step {@code step}.
+     *
+     * @param step steps taken before this one, {@code ≥ 0}
+     * @return the learning rate, finite and {@code ≥ 0} for the schedules of this interface
+     * @throws IllegalArgumentException for a negative {@code step} (the schedules of this interface)
+     */
     double lr(long step);
 
-    /** The same rate at every step. */
+    /**
+     * The same rate at every step.
+     *
+     * @param lr the learning rate, finite, {@code ≥ 0}
+     * @throws IllegalArgumentException for a negative or non-finite {@code lr}
+     */
     static LrSchedule constant(double lr) {
         if (!(lr >= 0 && Double.isFinite(lr))) {
             throw new IllegalArgumentException("learning rate must be finite and >= 0, got " + lr);
         }
-        return step -> lr;
+        return step -> {
+            if (step < 0) {
+                throw new IllegalArgumentException("step must be >= 0, got " + step);
+            }
+            return lr;
+        };
     }
 
     /**
