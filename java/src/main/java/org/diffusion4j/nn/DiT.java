@@ -248,13 +248,24 @@ public final class DiT extends Module implements DenoiserModel {
      * says.
      *
      * @param ops       ops of the backend the model lives on
-     * @param attention attention ops on the same backend (the caller keeps ownership)
-     * @throws IllegalArgumentException when the ops are on different devices
+     * @param attention attention ops on the same device (the caller keeps ownership)
+     * @param scope     owner of the parameters and the {@code pos_embed} buffer
+     * @param config    the architecture
+     * @param seed      seed of the initialisation (the same seed gives the same weights on every backend)
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when the ops and the attention ops are on different devices (checked before
+     *                                  anything is allocated, whatever the depth)
+     * @throws IllegalStateException    when {@code scope} is closed
      */
     public DiT(NnOps ops, AttentionOps attention, TensorScope scope, Config config, long seed) {
         this.ops = Objects.requireNonNull(ops, "ops");
         Objects.requireNonNull(attention, "attention");
         this.config = Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(scope, "scope");
+        if (attention.backend() != ops.backend() && !attention.backend().device().equals(ops.backend().device())) {
+            throw new IllegalArgumentException("DiT: attention ops on " + attention.backend().device()
+                    + " but layer ops on " + ops.backend().device());
+        }
         Backend be = ops.backend();
         int d = config.hidden();
         int t = config.tokenCount();
