@@ -222,10 +222,23 @@ public final class DiT extends Module implements DenoiserModel {
      * What {@link #backward} needs; {@link #out()} is the prediction {@code [B, C, H, W]}; {@code owner} is the model
      * whose forward made it and {@code consumed} whether a backward has used it (backward refuses another model's
      * pass and a second backward of one pass, whose saved activations the first one overwrote).
+     *
+     * <p>An opaque handle: the components are the saved activations, and {@link #backward} <b>consumes</b> them
+     * (overwrites some in place). Do not modify them before the backward or read them after it; the block list is
+     * an unmodifiable copy.
      */
     public record Cache(PatchEmbed.Cache patches, TimestepEmbedder.Cache time, Embedding.Cache label, Tensor c,
                         List<DiTBlock.Cache> blocks, FinalLayer.Cache last, Tensor out, DiT owner,
                         java.util.concurrent.atomic.AtomicBoolean consumed) implements Pass {
+
+        /**
+         * Copies {@code blocks} into an unmodifiable list.
+         *
+         * @throws NullPointerException when {@code blocks} or one of its entries is null
+         */
+        public Cache {
+            blocks = List.copyOf(blocks);
+        }
 
         /** {@code DiT pass (out ...)}: short, for messages (the components hold every activation). */
         @Override

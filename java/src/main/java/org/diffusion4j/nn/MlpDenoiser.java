@@ -111,7 +111,10 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
     }
 
-    /** One residual block (children {@code norm}, {@code fc1}, {@code t_proj}, {@code fc2}). */
+    /**
+     * One residual block (children {@code norm}, {@code fc1}, {@code t_proj}, {@code fc2}). Public for the
+     * state-dict structure only; it has no API of its own (the model runs it).
+     */
     public static final class Block extends Module {
         final LayerNorm norm;
         final Linear fc1;
@@ -126,7 +129,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
     }
 
-    /** Saved activations of one block. */
+    /** Saved activations of one block: an opaque part of {@link Cache}, consumed by {@link #backward}. */
     public record BlockCache(LayerNorm.Cache norm, Linear.Cache fc1, Linear.Cache tProj, Tensor z, Tensor act,
                              Linear.Cache fc2) {
     }
@@ -134,11 +137,24 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     /**
      * Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}; {@code owner} is the model
      * whose forward made it (backward refuses another model's pass).
+     *
+     * <p>An opaque handle: the components are the saved activations for {@link #backward}; do not modify them
+     * before it. The block list is an unmodifiable copy.
      */
     public record Cache(TimestepEmbedder.Cache time, Embedding.Cache label, Tensor e, Tensor s, Linear.Cache in,
                         List<BlockCache> blocks, LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj,
                         MlpDenoiser owner)
             implements Pass {
+
+        /**
+         * Copies {@code blocks} into an unmodifiable list.
+         *
+         * @throws NullPointerException when {@code blocks} or one of its entries is null
+         */
+        public Cache {
+            blocks = List.copyOf(blocks);
+        }
+
         /** The prediction {@code [B, D]}. */
         @Override
         public Tensor out() {

@@ -620,4 +620,15 @@ class DiTTest {
             }
         }
     }
+
+    @Test
+    void theBlockCachesOfAPassCannotBeRemovedByTheCaller() {
+        try (TensorScope scope = TensorScope.open()) {
+            DiT m = new DiT(ops, att, scope, TINY, 1);
+            DiT.Cache c = m.forward(scope, be.zeros(scope, DType.F32, 1, 3, 4, 4), new double[] {0.5}, new int[] {1});
+            assertThrows(UnsupportedOperationException.class, () -> c.blocks().remove(0));
+            assertEquals(TINY.depth(), c.blocks().size());
+            m.backward(scope, c, be.zeros(scope, DType.F32, 1, 3, 4, 4));
+        }
+    }
 }

@@ -155,6 +155,10 @@ public final class MultiHeadSelfAttention extends Module {
      * @param cache this layer's {@link #forward} result
      * @param dy    gradient of the output {@code [B, T, D]}
      * @return {@code dx [B, T, D]}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous {@code [B, T, D]} tensor on this
+     *                                  layer's backend
+     * @throws IllegalStateException    when a scope is closed
      */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");
