@@ -57,7 +57,8 @@ public final class ClassEmbedder extends Module {
     /**
      * @param numClasses number of real classes {@code ≥ 1}
      * @param dim        embedding size {@code D}
-     * @param dropProb   label-drop probability in {@code [0, 1]}; a null row is added when {@code > 0}
+     * @param dropProb   label-drop probability in {@code [0, 1]}; a null row is added when {@code > 0} (the
+     *                   {@code classDropProb} of {@link DiT.Config}, the {@code labelDropout} of training)
      * @throws IllegalArgumentException naming the bad value
      */
     public ClassEmbedder(NnOps ops, TensorScope scope, int numClasses, long dim, double dropProb) {

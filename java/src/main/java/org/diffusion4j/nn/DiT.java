@@ -68,13 +68,17 @@ public final class DiT extends Module implements DenoiserModel {
      * @param imageSize     {@code H = W ≥ 1}, divisible by {@code patch}
      * @param channels      input (= output) channels {@code C ≥ 1}
      * @param patch         patch size {@code p ≥ 1}
-     * @param hidden        width {@code D}, a positive multiple of 4 (the 2-D sin-cos embedding) and of {@code heads}
+     * @param hidden        width {@code D}, a positive multiple of 4 (the 2-D sin-cos embedding) and of {@code heads};
+     *                      the layers call the same width {@code dim}
      * @param depth         number of blocks {@code ≥ 0}
-     * @param heads         attention heads {@code ≥ 1}; head dim {@code D/heads ≤ 256}
+     * @param heads         attention heads {@code ≥ 1}; head dim {@code D/heads ≤ 256} ({@code long} in the layer
+     *                      constructors, same value)
      * @param mlpRatio      MLP hidden width {@code int(D·mlpRatio) ≥ 1} (reference 4.0)
      * @param numClasses    real classes {@code K ≥ 0}; 0 = unconditional
      * @param classDropProb label-drop probability in {@code [0, 1]} for classifier-free guidance training (reference
-     *                      0.1), used by {@link #dropLabels}; must be 0 when unconditional
+     *                      0.1), used by {@link #dropLabels}; must be 0 when unconditional. The same quantity is
+     *                      {@code TrainingConfig.labelDropout} in training and {@code dropProb} in
+     *                      {@link ClassEmbedder}
      * @param frequencyDim  sinusoidal size of the time embedding {@code ≥ 1} (reference 256)
      * @param timeScale     model time {@code t ∈ [0, 1]} is embedded as {@code timeScale·t}; finite {@code > 0}
      */

@@ -62,7 +62,7 @@ public final class DiTBlock extends Module {
      *
      * @param ops       ops of the parameters' backend
      * @param attention attention ops on the same backend (the caller keeps ownership)
-     * @param dim       width {@code D ≥ 1}
+     * @param dim       width {@code D ≥ 1} (the model's {@code hidden}, {@link DiT.Config#hidden()})
      * @param heads     attention heads, dividing {@code D}
      * @param mlpHidden MLP hidden width {@code ≥ 1} ({@code int(D·mlpRatio)} in the reference)
      * @throws IllegalArgumentException naming the bad value

@@ -44,7 +44,7 @@ public final class FinalLayer extends Module {
     /**
      * A zero-initialised layer.
      *
-     * @param dim      width {@code D ≥ 1}
+     * @param dim      width {@code D ≥ 1} (the model's {@code hidden}, {@link DiT.Config#hidden()})
      * @param outFeatures {@code p·p·C ≥ 1}
      * @throws IllegalArgumentException naming the bad value
      */

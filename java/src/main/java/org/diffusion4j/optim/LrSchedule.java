@@ -1,7 +1,9 @@
 package org.diffusion4j.optim;
 
 /**
- * A learning rate per optimizer step {@code step = 0, 1, 2, ...} (the number of steps taken before this one).
+ * A learning rate per optimizer step {@code step = 0, 1, 2, ...} (the number of steps taken before this one). The
+ * value is the {@code lr} of {@link AdamW#step(double)} (called {@code learningRate} in the training
+ * configuration).
  */
 @FunctionalInterface
 public interface LrSchedule {

@@ -61,7 +61,7 @@ public final class MultiHeadSelfAttention extends Module {
      * @param ops       ops of the parameters' backend
      * @param attention the attention ops, on the same backend (the caller keeps ownership and closes it)
      * @param scope     owner of the parameters
-     * @param dim       model width {@code D ≥ 1}
+     * @param dim       model width {@code D ≥ 1} (the model's {@code hidden}, {@code DiT.Config.hidden()})
      * @param heads     number of heads {@code H ≥ 1}, dividing {@code D}, with {@code D/H ≤ 256}
      * @param qkvBias   whether {@code qkv} has a bias (true in DiT)
      * @throws IllegalArgumentException naming the bad value
