@@ -139,7 +139,6 @@ public interface NnOps extends AutoCloseable {
      * Backward of {@link #gatedResidual}: {@code df = dy·gate_b}, {@code dGate_b = Σ_t dy·f}; the gradient of
      * {@code x} is {@code dy} itself.
      *
-     * @param df    output, {@code dy}'s shape, or null; may be {@code f} (read first, per element)
      * @param gate  the forward's per-sample gate {@code [B, D]}
      * @param f     the forward's branch output {@code [B, T, D]}
      * @param dy    upstream gradient, {@code f}'s shape
@@ -207,8 +206,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * {@code [B, T, D]} of a token tensor.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     record Tokens(long batch, long tokens, long dim) {
         /** {@code B·T}. */
@@ -220,8 +219,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks an F32 contiguous operand on {@code backend}; null passes only when {@code optional}.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkTensor(Backend backend, String name, Tensor t, boolean optional) {
         if (t == null) {
@@ -238,8 +237,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Like {@link #checkTensor} and of {@code like}'s shape.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkLike(Backend backend, String name, Tensor t, String likeName, Tensor like, boolean optional) {
         checkTensor(backend, name, t, optional);
@@ -251,8 +250,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks a {@code [N]} vector (bias, γ, β).
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkVector(Backend backend, String name, Tensor t, long n, boolean optional) {
         checkTensor(backend, name, t, optional);
@@ -264,8 +263,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks a tensor with {@code n} elements (any shape): saved statistics.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkCount(Backend backend, String name, Tensor t, long n, boolean optional) {
         checkTensor(backend, name, t, optional);
@@ -278,8 +277,8 @@ public interface NnOps extends AutoCloseable {
      * Checks a per-sample operand: F32 {@code [B, D]} on {@code backend}, alive, unit stride along {@code D} and a
      * row stride {@code ≥ D} (rows need not be adjacent).
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkPerSample(Backend backend, String name, Tensor t, long batch, long dim, boolean optional) {
         if (t == null) {
@@ -302,8 +301,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * The {@code [B, T, D]} reading of {@code x} (rank ≥ 2).
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static Tokens tokens(String name, Tensor x) {
         if (x.rank() < 2) {
@@ -320,8 +319,8 @@ public interface NnOps extends AutoCloseable {
      * The checks of {@link #columnSum}; returns {@code N}. {@code out} may not share any memory with {@code dy}, not
      * even as the very same tensor (a rank-1 {@code dy} would be summed into itself).
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static long checkColumnSum(Backend backend, Tensor dy, Tensor out) {
         checkTensor(backend, "dy", dy, false);
@@ -339,8 +338,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #activation}.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkActivation(Backend backend, Activation act, Tensor x, Tensor bias, Tensor pre, Tensor out) {
         Objects.requireNonNull(act, "act");
@@ -361,8 +360,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #activationBackward}.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkActivationBackward(Backend backend, Activation act, Tensor pre, Tensor dy, Tensor dx) {
         Objects.requireNonNull(act, "act");
@@ -389,8 +388,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #layerNorm}; returns the token layout.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static Tokens checkLayerNorm(Backend backend, Tensor x, Tensor gamma, Tensor beta, Tensor shift, Tensor scale,
                                  float eps, Tensor out, Tensor mean, Tensor rstd) {
@@ -418,8 +417,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #layerNormBackward}; returns the token layout.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static Tokens checkLayerNormBackward(Backend backend, Tensor x, Tensor gamma, Tensor beta, Tensor scale,
                                         Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta,
@@ -459,8 +458,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #gatedResidual}; returns the token layout.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static Tokens checkGatedResidual(Backend backend, Tensor x, Tensor gate, Tensor f, Tensor out) {
         checkTensor(backend, "x", x, false);
@@ -476,8 +475,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #gatedResidualBackward}; returns the token layout.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static Tokens checkGatedResidualBackward(Backend backend, Tensor gate, Tensor f, Tensor dy, Tensor df,
                                             Tensor dGate) {
@@ -499,8 +498,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks the shapes of {@link #embeddingBackward} (indices are checked by the implementation).
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkEmbeddingBackward(Backend backend, Tensor indices, Tensor dy, Tensor dTable) {
         Shape.requireOperand("indices", indices, backend, DType.I32);
@@ -519,8 +518,8 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks every argument of {@link #adamw}.
      *
-     * @implNote SPI helper, for backend implementations of {@link NnOps} (and the layers of this package);
-     *           public only because interface members are. Callers of the ops need not use it.
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkAdamw(Backend backend, AdamWStep step, Tensor param, Tensor grad, Tensor m, Tensor v) {
         Objects.requireNonNull(step, "step");

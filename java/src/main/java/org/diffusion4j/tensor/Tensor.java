@@ -43,9 +43,10 @@ public final class Tensor {
      * Creates a contiguous tensor over {@code storage}. For {@link Backend} implementations; users allocate
      * with {@link Backend#empty} or wrap host memory with {@link Backend#wrap}.
      *
-     * @apiNote SPI, for backend implementations only: nothing checks that {@code storage} is memory of
-     *          {@code backend}'s device, is aligned for {@code dtype}, or stays alive; the tensor's lifetime is the
-     *          segment's scope. A tensor made here over foreign memory makes every op that reads it undefined.
+     * <p>SPI, for backend implementations only: nothing checks that {@code storage} is memory of {@code backend}'s
+     * device, is aligned for {@code dtype}, or stays alive; the tensor's lifetime is the segment's scope. A tensor made
+     * here over foreign memory makes every op that reads it undefined.
+     *
      * @throws NullPointerException     when an argument is null
      * @throws IllegalArgumentException when a dim is negative, the byte count overflows, or the storage is smaller
      *                                  than the shape needs

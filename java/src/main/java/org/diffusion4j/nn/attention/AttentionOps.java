@@ -126,9 +126,9 @@ public interface AttentionOps extends AutoCloseable {
     /**
      * Checks the arguments of {@link #forward} (the class comment's rules) and returns the sizes.
      *
-     * @implNote SPI helper, for backend implementations of this interface ({@code cpu}, {@code cuda},
-     *           {@link ComposedAttention}); public only because interface members are. Not for callers of the
-     *           attention ops, which check their arguments themselves.
+     * <p>SPI helper, for backend implementations of this interface ({@code cpu}, {@code cuda}, {@link
+     * ComposedAttention}); public only because interface members are. Not for callers of the attention ops, which check
+     * their arguments themselves.
      *
      * @throws NullPointerException     naming a required argument that is null
      * @throws IllegalArgumentException naming the bad argument, its shape and the expectation
@@ -154,7 +154,7 @@ public interface AttentionOps extends AutoCloseable {
     /**
      * Checks the arguments of {@link #backward} and returns the sizes.
      *
-     * @implNote SPI helper, for backend implementations of this interface (see {@link #checkForward}).
+     * <p>SPI helper, for backend implementations of this interface (see {@link #checkForward}).
      *
      * @throws NullPointerException     naming a required argument that is null
      * @throws IllegalArgumentException naming the bad argument, its shape and the expectation
