@@ -75,7 +75,10 @@ public final class Ema implements AutoCloseable {
          * @return the decay in {@code [0, maxDecay]}
          */
         public double decay(long n) {
-            long k = Math.max(0, n - updateAfterStep - 1);
+            if (n <= updateAfterStep) {             // also keeps n − updateAfterStep − 1 from overflowing below
+                return 0.0;
+            }
+            long k = n - updateAfterStep - 1;
             if (k <= 0) {
                 return 0.0;
             }

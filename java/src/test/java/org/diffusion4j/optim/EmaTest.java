@@ -122,4 +122,18 @@ class EmaTest {
             assertArrayEquals(new float[] {1, 2, 3}, p.value().toFloatArray());
         }
     }
+
+    @Test
+    void updateNumbersBeforeTheFirstGiveNoDecayEvenAtTheBottomOfTheRange() {
+        Ema.Schedule s = Ema.Schedule.defaults();
+        // Long.MIN_VALUE - 0 - 1 wrapped to Long.MAX_VALUE: the decay was maxDecay instead of 0
+        assertEquals(0.0, s.decay(Long.MIN_VALUE));
+        assertEquals(0.0, s.decay(-1));
+        assertEquals(0.0, s.decay(0));
+        assertEquals(0.0, s.decay(1));
+        assertEquals(1.0 - Math.pow(2.0, -2.0 / 3.0), s.decay(2), 1e-15);
+        Ema.Schedule late = new Ema.Schedule(0.9999, 0.0, 1.0, 2.0 / 3.0, Long.MAX_VALUE);
+        assertEquals(0.0, late.decay(Long.MAX_VALUE));
+        assertEquals(0.0, late.decay(Long.MIN_VALUE));
+    }
 }
