@@ -23,8 +23,31 @@ public final class ClassEmbedder extends Module {
     private final double dropProb;
     private final Embedding table;
 
-    /** What backward needs: the table lookup (indices after dropping) and the output {@code [B, D]}. */
+    /**
+     * What backward needs: the table lookup (indices after dropping) and the output {@code [B, D]}.
+     *
+     * @param lookup the table lookup (the I32 indices {@code [B]} and the output {@code [B, D]})
+     * @param labels the labels embedded, after any dropout ({@code numClasses} = null class); copied, and
+     *               {@link #labels()} returns a copy, so a caller cannot change what the record holds
+     */
     public record Cache(Embedding.Cache lookup, int[] labels) {
+
+        /**
+         * Copies {@code labels}.
+         *
+         * @throws NullPointerException when an argument is null
+         */
+        public Cache {
+            Objects.requireNonNull(lookup, "lookup");
+            labels = Objects.requireNonNull(labels, "labels").clone();
+        }
+
+        /** A copy of the labels embedded, after any dropout ({@code [B]}; {@code numClasses} = null class). */
+        @Override
+        public int[] labels() {
+            return labels.clone();
+        }
+
         /** The embeddings {@code [B, D]}. */
         public Tensor out() {
             return lookup.out();
@@ -34,7 +57,8 @@ public final class ClassEmbedder extends Module {
     /**
      * @param numClasses number of real classes {@code ≥ 1}
      * @param dim        embedding size {@code D}
-     * @param dropProb   label-drop probability in {@code [0, 1]}; a null row is added when {@code > 0}
+     * @param dropProb   label-drop probability in {@code [0, 1]}; a null row is added when {@code > 0} (the
+     *                   {@code classDropProb} of {@link DiT.Config}, the {@code labelDropout} of training)
      * @throws IllegalArgumentException naming the bad value
      */
     public ClassEmbedder(NnOps ops, TensorScope scope, int numClasses, long dim, double dropProb) {
@@ -74,6 +98,14 @@ public final class ClassEmbedder extends Module {
     /**
      * The labels after classifier-free-guidance dropout: label {@code b} becomes {@code numClasses} when
      * {@code Philox.uniform(seed, stream, b) <= dropProb}; labels already equal to {@code numClasses} stay.
+     *
+     * @param labels the labels {@code [B]}, each in {@code [0, numClasses)}, or {@code numClasses} when the null row
+     *               exists; not modified
+     * @param seed   the Philox key of the drop draws
+     * @param stream the Philox stream (e.g. the training step), so that every step draws afresh
+     * @return a new array with the dropped labels replaced by {@code numClasses}
+     * @throws NullPointerException     when {@code labels} is null
+     * @throws IllegalArgumentException naming the position and value of a label out of range
      */
     public int[] dropLabels(int[] labels, long seed, long stream) {
         int[] out = checkLabels(labels);
@@ -98,7 +130,17 @@ public final class ClassEmbedder extends Module {
         return lookup(scope, checkLabels(labels));
     }
 
-    /** Embeds labels after training-time dropout ({@link #dropLabels}). */
+    /**
+     * Embeds labels after training-time dropout ({@link #dropLabels}).
+     *
+     * @param scope  the scope of the outputs
+     * @param labels as for {@link #dropLabels}
+     * @param seed   the Philox key of the drop draws
+     * @param stream the Philox stream
+     * @return the cache; {@link Cache#out()} is {@code [B, D]}
+     * @throws NullPointerException     when {@code labels} is null
+     * @throws IllegalArgumentException naming the position and value of a label out of range
+     */
     public Cache forwardTrain(TensorScope scope, int[] labels, long seed, long stream) {
         return lookup(scope, dropLabels(labels, seed, stream));
     }

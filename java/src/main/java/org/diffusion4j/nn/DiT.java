@@ -68,13 +68,17 @@ public final class DiT extends Module implements DenoiserModel {
      * @param imageSize     {@code H = W ≥ 1}, divisible by {@code patch}
      * @param channels      input (= output) channels {@code C ≥ 1}
      * @param patch         patch size {@code p ≥ 1}
-     * @param hidden        width {@code D}, a positive multiple of 4 (the 2-D sin-cos embedding) and of {@code heads}
+     * @param hidden        width {@code D}, a positive multiple of 4 (the 2-D sin-cos embedding) and of {@code heads};
+     *                      the layers call the same width {@code dim}
      * @param depth         number of blocks {@code ≥ 0}
-     * @param heads         attention heads {@code ≥ 1}; head dim {@code D/heads ≤ 256}
+     * @param heads         attention heads {@code ≥ 1}; head dim {@code D/heads ≤ 256} ({@code long} in the layer
+     *                      constructors, same value)
      * @param mlpRatio      MLP hidden width {@code int(D·mlpRatio) ≥ 1} (reference 4.0)
      * @param numClasses    real classes {@code K ≥ 0}; 0 = unconditional
      * @param classDropProb label-drop probability in {@code [0, 1]} for classifier-free guidance training (reference
-     *                      0.1), used by {@link #dropLabels}; must be 0 when unconditional
+     *                      0.1), used by {@link #dropLabels}; must be 0 when unconditional. The same quantity is
+     *                      {@code TrainingConfig.labelDropout} in training and {@code dropProb} in
+     *                      {@link ClassEmbedder}
      * @param frequencyDim  sinusoidal size of the time embedding {@code ≥ 1} (reference 256)
      * @param timeScale     model time {@code t ∈ [0, 1]} is embedded as {@code timeScale·t}; finite {@code > 0}
      */
@@ -222,10 +226,23 @@ public final class DiT extends Module implements DenoiserModel {
      * What {@link #backward} needs; {@link #out()} is the prediction {@code [B, C, H, W]}; {@code owner} is the model
      * whose forward made it and {@code consumed} whether a backward has used it (backward refuses another model's
      * pass and a second backward of one pass, whose saved activations the first one overwrote).
+     *
+     * <p>An opaque handle: the components are the saved activations, and {@link #backward} <b>consumes</b> them
+     * (overwrites some in place). Do not modify them before the backward or read them after it; the block list is
+     * an unmodifiable copy.
      */
     public record Cache(PatchEmbed.Cache patches, TimestepEmbedder.Cache time, Embedding.Cache label, Tensor c,
                         List<DiTBlock.Cache> blocks, FinalLayer.Cache last, Tensor out, DiT owner,
                         java.util.concurrent.atomic.AtomicBoolean consumed) implements Pass {
+
+        /**
+         * Copies {@code blocks} into an unmodifiable list.
+         *
+         * @throws NullPointerException when {@code blocks} or one of its entries is null
+         */
+        public Cache {
+            blocks = List.copyOf(blocks);
+        }
 
         /** {@code DiT pass (out ...)}: short, for messages (the components hold every activation). */
         @Override
@@ -248,13 +265,24 @@ public final class DiT extends Module implements DenoiserModel {
      * says.
      *
      * @param ops       ops of the backend the model lives on
-     * @param attention attention ops on the same backend (the caller keeps ownership)
-     * @throws IllegalArgumentException when the ops are on different devices
+     * @param attention attention ops on the same device (the caller keeps ownership)
+     * @param scope     owner of the parameters and the {@code pos_embed} buffer
+     * @param config    the architecture
+     * @param seed      seed of the initialisation (the same seed gives the same weights on every backend)
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when the ops and the attention ops are on different devices (checked before
+     *                                  anything is allocated, whatever the depth)
+     * @throws IllegalStateException    when {@code scope} is closed
      */
     public DiT(NnOps ops, AttentionOps attention, TensorScope scope, Config config, long seed) {
         this.ops = Objects.requireNonNull(ops, "ops");
         Objects.requireNonNull(attention, "attention");
         this.config = Objects.requireNonNull(config, "config");
+        Objects.requireNonNull(scope, "scope");
+        if (attention.backend() != ops.backend() && !attention.backend().device().equals(ops.backend().device())) {
+            throw new IllegalArgumentException("DiT: attention ops on " + attention.backend().device()
+                    + " but layer ops on " + ops.backend().device());
+        }
         Backend be = ops.backend();
         int d = config.hidden();
         int t = config.tokenCount();

@@ -43,7 +43,11 @@ public final class DiTBlock extends Module {
     private final Linear fc2;
     private final Linear adaLN;
 
-    /** What {@link #backward} needs; {@link #out()} is the block output {@code [B, T, D]}. */
+    /**
+     * What {@link #backward} needs; {@link #out()} is the block output {@code [B, T, D]}. An opaque handle: the
+     * components are saved activations that {@link #backward} consumes (overwrites in place); do not modify them
+     * before the backward or read them after it.
+     */
     public record Cache(Tensor c, Tensor siluC, Linear.Cache mod, LayerNorm.Cache norm1,
                         MultiHeadSelfAttention.Cache attn, Tensor x1, LayerNorm.Cache norm2, Linear.Cache fc1,
                         Linear.Cache fc2, Tensor out) {
@@ -58,7 +62,7 @@ public final class DiTBlock extends Module {
      *
      * @param ops       ops of the parameters' backend
      * @param attention attention ops on the same backend (the caller keeps ownership)
-     * @param dim       width {@code D ≥ 1}
+     * @param dim       width {@code D ≥ 1} (the model's {@code hidden}, {@link DiT.Config#hidden()})
      * @param heads     attention heads, dividing {@code D}
      * @param mlpHidden MLP hidden width {@code ≥ 1} ({@code int(D·mlpRatio)} in the reference)
      * @throws IllegalArgumentException naming the bad value
@@ -151,8 +155,14 @@ public final class DiTBlock extends Module {
      * <b>consumes</b> the cache: saved tensors it no longer needs (the branch outputs, the MLP's upstream gradient)
      * are overwritten in place, so call it once per {@link #forward}.
      *
-     * @param dy gradient of {@link Cache#out()} {@code [B, T, D]}
+     * @param scope owner of the gradients and temporaries
+     * @param cache this block's {@link #forward} result, not yet consumed
+     * @param dy    gradient of {@link Cache#out()} {@code [B, T, D]}
      * @return {@code dx [B, T, D]} and {@code dc [B, D]}, allocated in {@code scope}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous tensor of the output's shape on this
+     *                                  block's backend
+     * @throws IllegalStateException    when a scope is closed
      */
     public Grads backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");

@@ -61,7 +61,12 @@ public final class Embedding extends Module {
     /**
      * Gathers rows.
      *
+     * @param scope   the scope of the output
      * @param indices I32 {@code [N]} on the backend, each in {@code [0, V)}
+     * @return the cache; {@link Cache#out()} is F32 {@code [N, D]}
+     * @throws IllegalArgumentException  when {@code indices} is not an I32 contiguous rank-1 tensor on this layer's
+     *                                   backend
+     * @throws IllegalStateException     when a scope is closed
      * @throws IndexOutOfBoundsException naming the position and value of the first bad index
      */
     public Cache forward(TensorScope scope, Tensor indices) {
@@ -73,7 +78,17 @@ public final class Embedding extends Module {
         return new Cache(indices, out);
     }
 
-    /** Adds {@code dy [N, D]} into the gradient rows named by the cached indices. */
+    /**
+     * Adds {@code dy [N, D]} into the gradient rows named by the cached indices (rows added in order of position,
+     * so repeated indices accumulate deterministically).
+     *
+     * @param cache this layer's {@link #forward} cache
+     * @param dy    upstream gradient, F32 {@code [N, D]}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous {@code [N, D]} tensor on this layer's
+     *                                  backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public void backward(Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");
         ops.embeddingBackward(cache.indices(), dy, weight.grad());

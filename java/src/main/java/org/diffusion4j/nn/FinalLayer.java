@@ -26,7 +26,10 @@ public final class FinalLayer extends Module {
     private final Linear linear;
     private final Linear adaLN;
 
-    /** What {@link #backward} needs; {@link #out()} is {@code [B, T, p·p·C]}. */
+    /**
+     * What {@link #backward} needs; {@link #out()} is {@code [B, T, p·p·C]}. An opaque handle of saved activations;
+     * do not modify them before the backward.
+     */
     public record Cache(Tensor c, Linear.Cache mod, LayerNorm.Cache norm, Linear.Cache linear) {
         /** The patch predictions {@code [B, T, p·p·C]}. */
         public Tensor out() {
@@ -41,7 +44,7 @@ public final class FinalLayer extends Module {
     /**
      * A zero-initialised layer.
      *
-     * @param dim      width {@code D ≥ 1}
+     * @param dim      width {@code D ≥ 1} (the model's {@code hidden}, {@link DiT.Config#hidden()})
      * @param outFeatures {@code p·p·C ≥ 1}
      * @throws IllegalArgumentException naming the bad value
      */
@@ -89,7 +92,18 @@ public final class FinalLayer extends Module {
         return new Cache(c, mod, n, linear.forward(scope, n.out()));
     }
 
-    /** Accumulates the parameter gradients for {@code dy [B, T, p·p·C]}; returns {@code dx} and {@code dc}. */
+    /**
+     * Accumulates the parameter gradients for {@code dy [B, T, p·p·C]}; returns {@code dx} and {@code dc}.
+     *
+     * @param scope owner of the gradients and temporaries
+     * @param cache this layer's {@link #forward} result
+     * @param dy    gradient of {@link Cache#out()}, F32 {@code [B, T, p·p·C]}
+     * @return {@code dx [B, T, D]} and {@code dc [B, D]}, allocated in {@code scope}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous tensor of the output's shape on this
+     *                                  layer's backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public Grads backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");
         Backend be = ops.backend();

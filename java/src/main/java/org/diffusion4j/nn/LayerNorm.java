@@ -28,11 +28,12 @@ public final class LayerNorm extends Module {
      * What backward needs ({@code shift}/{@code scale} null when not modulated). The caller must not modify
      * {@code x} or {@code scale} before the backward pass.
      *
-     * @param x     input {@code [B, T, D]} or {@code [B, D]}
+     * @param x     the input as given to {@link #forward}: {@code [..., D]} (rank ≥ 1), e.g. {@code [B, T, D]} or
+     *              {@code [B, D]}
      * @param shift per-sample shift {@code [B, D]} or null
      * @param scale per-sample scale {@code [B, D]} or null
-     * @param mean  per-row mean {@code [B·T]}
-     * @param rstd  per-row {@code 1/√(var + eps)} {@code [B·T]}
+     * @param mean  per-row mean, one per row of {@code x} ({@code x.rows()} elements)
+     * @param rstd  per-row {@code 1/√(var + eps)}, one per row of {@code x}
      * @param out   the output, {@code x}'s shape
      */
     public record Cache(Tensor x, Tensor shift, Tensor scale, Tensor mean, Tensor rstd, Tensor out) {
@@ -90,7 +91,12 @@ public final class LayerNorm extends Module {
     /**
      * {@code y = LN(x)} for {@code x [..., D]} (rank ≥ 1; a rank-1 input is one row).
      *
-     * @throws IllegalArgumentException when the last dim is not {@code D}
+     * @param scope the scope of the output and the saved statistics
+     * @param x     F32 {@code [..., D]}, contiguous, on this layer's backend
+     * @return the cache; {@link Cache#out()} is {@code x}'s shape
+     * @throws IllegalArgumentException when the last dim is not {@code D}, or {@code x} is not an F32 contiguous
+     *                                  tensor on this layer's backend
+     * @throws IllegalStateException    when a scope is closed
      */
     public Cache forward(TensorScope scope, Tensor x) {
         return forward(scope, x, null, null);
@@ -98,7 +104,18 @@ public final class LayerNorm extends Module {
 
     /**
      * {@code y = LN(x)·(1 + scale_b) + shift_b} for {@code x [B, T, D]} or {@code [B, D]} and per-sample
-     * {@code shift, scale [B, D]} (either may be null; rows may be strided, see {@link NnOps}).
+     * {@code shift, scale [B, D]} (either may be null; rows may be strided, see {@link NnOps}). Any
+     * {@code x [..., D]} is accepted and read in {@link NnOps}'s token layout ({@code B = shape(0)}; a rank-1
+     * {@code x} is one sample of one token).
+     *
+     * @param scope the scope of the output and the saved statistics
+     * @param x     F32 {@code [..., D]}, contiguous, on this layer's backend
+     * @param shift per-sample shift {@code [B, D]} or null
+     * @param scale per-sample scale {@code [B, D]} or null
+     * @return the cache; {@link Cache#out()} is {@code x}'s shape
+     * @throws IllegalArgumentException when the last dim is not {@code D}, or naming a tensor of another dtype,
+     *                                  shape or device
+     * @throws IllegalStateException    when a scope is closed
      */
     public Cache forward(TensorScope scope, Tensor x, Tensor shift, Tensor scale) {
         Backend be = ops.backend();
@@ -115,7 +132,18 @@ public final class LayerNorm extends Module {
         return new Cache(x, shift, scale, mean, rstd, y);
     }
 
-    /** Backward of {@link #forward(TensorScope, Tensor)}: accumulates γ/β gradients, returns {@code dx}. */
+    /**
+     * Backward of {@link #forward(TensorScope, Tensor)}: accumulates γ/β gradients, returns {@code dx}.
+     *
+     * @param scope the scope of {@code dx}
+     * @param cache this layer's forward cache
+     * @param dy    upstream gradient, F32 of {@code cache.x()}'s shape
+     * @return {@code dx}, {@code cache.x()}'s shape
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous tensor of {@code cache.x()}'s shape
+     *                                  on this layer's backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy) {
         return backward(scope, cache, dy, null, null);
     }
@@ -124,6 +152,16 @@ public final class LayerNorm extends Module {
      * Backward of the modulated forward: accumulates γ/β gradients, writes {@code dShift = Σ_t dy} and
      * {@code dScale = Σ_t dy·LN(x)} when given (per-sample {@code [B, D]}, possibly strided rows, overwritten) and
      * returns {@code dx} allocated in {@code scope}.
+     *
+     * @param scope  the scope of {@code dx}
+     * @param cache  this layer's forward cache
+     * @param dy     upstream gradient, F32 of {@code cache.x()}'s shape
+     * @param dShift per-sample {@code [B, D]} output, or null
+     * @param dScale per-sample {@code [B, D]} output, or null
+     * @return {@code dx}, {@code cache.x()}'s shape
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException naming a tensor of another dtype, shape or device, or an overlapping output
+     * @throws IllegalStateException    when a scope is closed
      */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy, Tensor dShift, Tensor dScale) {
         Objects.requireNonNull(cache, "cache");

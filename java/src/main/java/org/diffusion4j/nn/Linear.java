@@ -140,6 +140,10 @@ public final class Linear extends Module {
      * @param dy        gradient of the output, {@code cache.out()}'s shape
      * @param inputGrad whether to compute {@code dx} (false saves a GEMM, e.g. for the first layer)
      * @return {@code dx [..., in]}, or null when not asked
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous tensor of {@code cache.out()}'s shape
+     *                                  on this layer's backend
+     * @throws IllegalStateException    when a scope is closed
      */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy, boolean inputGrad) {
         Objects.requireNonNull(cache, "cache");

@@ -111,7 +111,10 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
     }
 
-    /** One residual block (children {@code norm}, {@code fc1}, {@code t_proj}, {@code fc2}). */
+    /**
+     * One residual block (children {@code norm}, {@code fc1}, {@code t_proj}, {@code fc2}). Public for the
+     * state-dict structure only; it has no API of its own (the model runs it).
+     */
     public static final class Block extends Module {
         final LayerNorm norm;
         final Linear fc1;
@@ -126,7 +129,7 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
     }
 
-    /** Saved activations of one block. */
+    /** Saved activations of one block: an opaque part of {@link Cache}, consumed by {@link #backward}. */
     public record BlockCache(LayerNorm.Cache norm, Linear.Cache fc1, Linear.Cache tProj, Tensor z, Tensor act,
                              Linear.Cache fc2) {
     }
@@ -134,11 +137,24 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     /**
      * Everything {@link #backward} needs; {@link #out()} is the prediction {@code [B, D]}; {@code owner} is the model
      * whose forward made it (backward refuses another model's pass).
+     *
+     * <p>An opaque handle: the components are the saved activations for {@link #backward}; do not modify them
+     * before it. The block list is an unmodifiable copy.
      */
     public record Cache(TimestepEmbedder.Cache time, Embedding.Cache label, Tensor e, Tensor s, Linear.Cache in,
                         List<BlockCache> blocks, LayerNorm.Cache finalNorm, Tensor finalAct, Linear.Cache outProj,
                         MlpDenoiser owner)
             implements Pass {
+
+        /**
+         * Copies {@code blocks} into an unmodifiable list.
+         *
+         * @throws NullPointerException when {@code blocks} or one of its entries is null
+         */
+        public Cache {
+            blocks = List.copyOf(blocks);
+        }
+
         /** The prediction {@code [B, D]}. */
         @Override
         public Tensor out() {
@@ -369,7 +385,15 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     /**
      * Evaluates the model on {@code xt [B, ...]} ({@code numel/B = D}) at the levels' times {@code t_b}.
      *
-     * @throws IllegalArgumentException when {@code condition} is not null, or on a shape mismatch
+     * @param xt        F32 samples {@code [B, ...]}, {@code D} values each, contiguous, on this model's backend
+     * @param levels    the noise levels; {@code B = levels.batch()}
+     * @param condition I32 {@code [B]} labels in {@code [0, numClasses]} ({@code numClasses} = the null class) for a
+     *                  class-conditional model ({@code numClasses > 0}); null for an unconditional one
+     * @param out       F32 output of {@code xt}'s shape, overwritten with the prediction
+     * @throws NullPointerException     when {@code levels} is null
+     * @throws IllegalArgumentException on a shape or dtype mismatch of {@code xt}/{@code out}, or a bad condition:
+     *                                  missing for a conditional model, given to an unconditional one, not I32
+     *                                  {@code [B]}, or a label outside {@code [0, numClasses]}
      */
     @Override
     public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out) {
@@ -379,9 +403,13 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
     /**
      * {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)} with the activations taken from {@code scratch} (the
      * caller's, one call at a time; null: a scope of their own).
+     *
+     * @throws NullPointerException     when {@code levels} is null
+     * @throws IllegalArgumentException as {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)}
      */
     @Override
     public void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out, Workspace scratch) {
+        Objects.requireNonNull(levels, "levels");
         Backend be = ops.backend();
         int batch = levels.batch();
         checkSamples(xt, out, batch);
@@ -394,11 +422,26 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
 
     /**
      * The conditional and unconditional predictions as one forward pass over a batch of {@code 2B} (the inputs
-     * repeated, labels {@code cond} then {@code uncond}); an unconditional model takes null conditions.
+     * repeated, labels {@code cond} then {@code uncond}); an unconditional model takes null conditions (and
+     * computes one prediction, copied to both outputs).
+     *
+     * @param xt        F32 samples {@code [B, ...]}, {@code D} values each, contiguous, on this model's backend
+     * @param levels    the noise levels; {@code B = levels.batch()}
+     * @param cond      I32 {@code [B]} labels in {@code [0, numClasses]} for a conditional model, null otherwise
+     * @param uncond    I32 {@code [B]} labels (usually all {@code numClasses}, the null class) for a conditional
+     *                  model, null otherwise
+     * @param outCond   F32 output of {@code xt}'s shape: the prediction with {@code cond}
+     * @param outUncond F32 output of {@code xt}'s shape: the prediction with {@code uncond}
+     * @param scratch   where the activations of the {@code 2B} batch are taken from (one call at a time), or null
+     * @throws NullPointerException     when {@code levels} is null
+     * @throws IllegalArgumentException on a shape or dtype mismatch, or a bad condition (both conditions are
+     *                                  required for a conditional model, both must be null for an unconditional
+     *                                  one; labels as for {@link #predict(Tensor, NoiseLevels, Tensor, Tensor)})
      */
     @Override
     public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
                               Tensor outUncond, Workspace scratch) {
+        Objects.requireNonNull(levels, "levels");
         int batch = levels.batch();
         checkSamples(xt, outCond, batch);
         checkSamples(xt, outUncond, batch);
@@ -428,6 +471,13 @@ public final class MlpDenoiser extends Module implements DenoiserModel {
         }
     }
 
+    /**
+     * {@link #predictGuided(Tensor, NoiseLevels, Tensor, Tensor, Tensor, Tensor, Workspace)} with a scope of its own
+     * for the activations.
+     *
+     * @throws NullPointerException     when {@code levels} is null
+     * @throws IllegalArgumentException on a shape or dtype mismatch, or a bad condition
+     */
     @Override
     public void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
                               Tensor outUncond) {

@@ -183,7 +183,13 @@ public final class Models {
         return kindOf(configOf(model));
     }
 
-    /** A configuration record as JSON (compact, one line). */
+    /**
+     * A configuration record as JSON (compact, one line).
+     *
+     * @throws NullPointerException     when {@code config} is null
+     * @throws IllegalArgumentException for a record that is no model configuration of this build
+     * @throws IllegalStateException    when Jackson cannot serialise the record
+     */
     public static String toJson(Record config) {
         Objects.requireNonNull(config, "config");
         kindOf(config);
@@ -205,7 +211,10 @@ public final class Models {
      *
      * @param attention attention ops on {@code ops}' backend, needed by {@value #DIT} (the caller keeps ownership
      *                  and closes them after the model's last use); may be null for {@value #MLP}
-     * @throws IllegalArgumentException see {@link #parseConfig}, or a DiT without attention ops
+     * @throws NullPointerException     when {@code ops} or {@code scope} is null
+     * @throws IllegalArgumentException see {@link #parseConfig}, or a DiT without attention ops or with attention ops
+     *                                  on another device than {@code ops}
+     * @throws IllegalStateException    when {@code scope} is closed
      */
     public static DenoiserModel create(String kind, String configJson, NnOps ops, AttentionOps attention,
                                        TensorScope scope, long seed) {
@@ -216,7 +225,10 @@ public final class Models {
      * A fresh model for a configuration record (see {@link #create(String, String, NnOps, AttentionOps,
      * TensorScope, long)}).
      *
+     * @throws NullPointerException     when {@code config}, {@code ops} or {@code scope} is null
      * @throws IllegalArgumentException for a record that is no model configuration, or a DiT without attention ops
+     *                                  or with attention ops on another device than {@code ops}
+     * @throws IllegalStateException    when {@code scope} is closed
      */
     public static DenoiserModel create(Record config, NnOps ops, AttentionOps attention, TensorScope scope,
                                        long seed) {

@@ -12,14 +12,23 @@ public final class ModuleList extends Module {
 
     private final List<Module> items = new ArrayList<>();
 
-    /** Appends {@code m} under the next index; returns {@code m}. */
+    /**
+     * Appends {@code m} under the next index; returns {@code m}.
+     *
+     * @throws NullPointerException     when {@code m} is null
+     * @throws IllegalArgumentException when {@code m} is this list
+     */
     public <M extends Module> M add(M m) {
         registerModule(Integer.toString(items.size()), m);
         items.add(m);
         return m;
     }
 
-    /** The module at {@code index}. */
+    /**
+     * The module at {@code index}.
+     *
+     * @throws IndexOutOfBoundsException when {@code index} is outside {@code [0, size())}
+     */
     public Module get(int index) {
         return items.get(index);
     }

@@ -2,12 +2,16 @@ package org.diffusion4j.nn;
 
 /**
  * The per-element arithmetic of the layer ops ({@link NnOps}), written once so that the CPU loops of
- * {@code org.diffusion4j.cpu.CpuNnOps} and the CUDA kernels to come evaluate the same float operations in the
- * same order. Everything is {@code float} arithmetic, evaluated left to right with one rounding per operation
- * (Java never contracts {@code a·b + c}; a kernel must use {@code __fmul_rn}/{@code __fadd_rn} to match bit for
- * bit, or accept ~1 ulp differences). Transcendentals are evaluated in float64 and rounded to float once (the
+ * {@code org.diffusion4j.cpu.CpuNnOps} and the CUDA kernels of {@code org.diffusion4j.cuda.CudaNnOps}
+ * ({@code native/src/nn_math.cuh}) evaluate the same float operations in the same order. Everything is
+ * {@code float} arithmetic, evaluated left to right with one rounding per operation (Java never contracts
+ * {@code a·b + c}; the kernels use {@code __fmul_rn}/{@code __fadd_rn} to match bit for bit, or differ by ~1 ulp
+ * where a transcendental is involved). Transcendentals are evaluated in float64 and rounded to float once (the
  * sigmoid by a branch-free polynomial with scaling and squaring, see {@link #sigmoid}, so that CPU loops vectorise;
  * the rest through {@link Math}); CUDA's {@code tanhf}/{@code expf} differ from them by about an ulp.
+ *
+ * <p>These are kernel building blocks, public so that the backend packages share one definition. They check no
+ * arguments (each runs per element) and are not meant for callers of {@link NnOps}.
  *
  * <h2>Activations (per element, {@code z = x + bias[col]})</h2>
  * <pre>
@@ -41,7 +45,8 @@ package org.diffusion4j.nn;
  * </pre>
  *
  * <h2>AdamW (Loshchilov &amp; Hutter 2019, Algorithm 2; the update order of PyTorch's {@code torch.optim.AdamW})</h2>
- * Host coefficients in float64, rounded once: {@code decay = 1 − lr·λ}, {@code stepSize = lr/(1 − β1^t)},
+ * Host coefficients in float64, rounded once: {@code decay = 1 − lr·λ} (PyTorch's coupling of λ with the learning
+ * rate; the paper decays by {@code η_t·λ}, see {@link org.diffusion4j.optim.AdamW}), {@code stepSize = lr/(1 − β1^t)},
  * {@code invSqrtBc2 = 1/√(1 − β2^t)}; per element:
  * <pre>
  *   g = gradScale·grad
@@ -253,7 +258,15 @@ public final class NnMath {
 
     /**
      * One AdamW element update; returns {@code {p, m, v}} through {@code out[0..2]} (see the class comment for
-     * the order of operations).
+     * the order of operations). Unchecked, as it runs per element.
+     *
+     * @param s    the step's coefficients ({@link AdamWStep#of})
+     * @param p    the parameter element before the step
+     * @param grad its gradient, unscaled ({@code s.gradScale()} is applied here)
+     * @param m    its first moment before the step
+     * @param v    its second moment before the step
+     * @param out  receives the new {@code p}, {@code m}, {@code v} in elements 0, 1, 2; length {@code ≥ 3}
+     * @throws ArrayIndexOutOfBoundsException when {@code out} has fewer than 3 elements
      */
     public static void adamw(AdamWStep s, float p, float grad, float m, float v, float[] out) {
         float g = s.gradScale() * grad;

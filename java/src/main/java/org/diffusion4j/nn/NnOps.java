@@ -49,6 +49,11 @@ public interface NnOps extends AutoCloseable {
      * @param bias {@code [N]} added to every row, or null
      * @param pre  output {@code x + bias} of {@code x}'s shape, or null; may be {@code x}
      * @param out  output of {@code x}'s shape; may be {@code x} (then {@code pre} must not be {@code x})
+     * @throws NullPointerException     when {@code act} is null
+     * @throws IllegalArgumentException naming the argument: a tensor not F32, contiguous and on this backend, a
+     *                                  shape that does not fit, or an output that overlaps an input other than as
+     *                                  allowed here
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void activation(Activation act, Tensor x, Tensor bias, Tensor pre, Tensor out);
 
@@ -58,6 +63,11 @@ public interface NnOps extends AutoCloseable {
      * @param pre the activation's input (after any bias)
      * @param dy  upstream gradient, {@code pre}'s shape
      * @param dx  output, {@code pre}'s shape; may be {@code dy}
+     * @throws NullPointerException     when {@code act} is null
+     * @throws IllegalArgumentException naming the argument: a tensor not F32, contiguous and on this backend, a
+     *                                  shape that does not fit, or an output that overlaps an input other than as
+     *                                  allowed here
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void activationBackward(Activation act, Tensor pre, Tensor dy, Tensor dx);
 
@@ -72,7 +82,8 @@ public interface NnOps extends AutoCloseable {
     void columnSum(Tensor dy, Tensor out, boolean accumulate);
 
     /**
-     * LayerNorm over the last dim, optionally affine, optionally fused with adaLN modulation (see {@link NnMath}):
+     * LayerNorm over the last dim (Ba et al. 2016, eq. 4; biased variance, as PyTorch's {@code layer_norm}),
+     * optionally affine, optionally fused with adaLN modulation (Peebles &amp; Xie 2023, §3.2; see {@link NnMath}):
      * {@code y = ((x − μ)·rstd·γ + β)·(1 + scale_b) + shift_b}. Statistics in float64 per row.
      *
      * @param x     input {@code [B, T, D]} (rank ≥ 2, see the class comment)
@@ -84,6 +95,10 @@ public interface NnOps extends AutoCloseable {
      * @param out   output, {@code x}'s shape; may be {@code x}
      * @param mean  output {@code μ} (any shape with {@code B·T} elements) or null
      * @param rstd  output {@code 1/√(var + eps)} ({@code B·T} elements) or null
+     * @throws IllegalArgumentException for {@code eps} not finite and {@code > 0}, or naming the argument: a tensor
+     *                                  not F32 and on this backend (contiguous, except the per-sample operands, see
+     *                                  the class comment), a shape that does not fit, or an overlapping output
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void layerNorm(Tensor x, Tensor gamma, Tensor beta, Tensor shift, Tensor scale, float eps, Tensor out, Tensor mean,
                    Tensor rstd);
@@ -98,6 +113,10 @@ public interface NnOps extends AutoCloseable {
      * @param dBeta  {@code [D]}, added to (null when not wanted)
      * @param dShift per-sample {@code [B, D]}, overwritten (null when not wanted)
      * @param dScale per-sample {@code [B, D]}, overwritten (null when not wanted)
+     * @throws IllegalArgumentException naming the argument: a tensor not F32 and on this backend (contiguous, except
+     *                                  the per-sample operands), a shape that does not fit, {@code dGamma} given
+     *                                  without {@code gamma}, or an overlapping output
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void layerNormBackward(Tensor x, Tensor gamma, Tensor beta, Tensor scale, Tensor mean, Tensor rstd, Tensor dy,
                            Tensor dx, Tensor dGamma, Tensor dBeta, Tensor dShift, Tensor dScale);
@@ -109,6 +128,10 @@ public interface NnOps extends AutoCloseable {
      * @param gate per-sample {@code [B, D]}
      * @param f    branch output, {@code x}'s shape
      * @param out  output, {@code x}'s shape; may be {@code x}
+     * @throws IllegalArgumentException naming the argument: a tensor not F32, contiguous and on this backend, a
+     *                                  shape that does not fit, or an output that overlaps an input other than as
+     *                                  allowed here
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void gatedResidual(Tensor x, Tensor gate, Tensor f, Tensor out);
 
@@ -116,8 +139,15 @@ public interface NnOps extends AutoCloseable {
      * Backward of {@link #gatedResidual}: {@code df = dy·gate_b}, {@code dGate_b = Σ_t dy·f}; the gradient of
      * {@code x} is {@code dy} itself.
      *
+     * @param gate  the forward's per-sample gate {@code [B, D]}
+     * @param f     the forward's branch output {@code [B, T, D]}
+     * @param dy    upstream gradient, {@code f}'s shape
      * @param df    output, {@code dy}'s shape, or null; may be {@code f} (read first, per element)
-     * @param dGate per-sample {@code [B, D]} output, or null
+     * @param dGate per-sample {@code [B, D]} output, overwritten, or null
+     * @throws IllegalArgumentException naming the argument: a tensor not F32, contiguous and on this backend, a
+     *                                  shape that does not fit, or an output that overlaps an input other than as
+     *                                  allowed here
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void gatedResidualBackward(Tensor gate, Tensor f, Tensor dy, Tensor df, Tensor dGate);
 
@@ -127,6 +157,9 @@ public interface NnOps extends AutoCloseable {
      * @param indices I32 {@code [N]}, each in {@code [0, V)}
      * @param dy      {@code [N, D]}
      * @param dTable  {@code [V, D]}, added to
+     * @throws IllegalArgumentException  naming the argument of another dtype, rank, shape or device, or
+     *                                   {@code dTable} overlapping {@code dy}
+     * @throws IllegalStateException     when a tensor's scope is closed
      * @throws IndexOutOfBoundsException naming the position and value of the first index outside
      *                                   {@code [0, V)}; nothing is written then
      */
@@ -134,12 +167,19 @@ public interface NnOps extends AutoCloseable {
 
     /**
      * One fused AdamW step over one parameter tensor: reads {@code param, grad, m, v} once and writes
-     * {@code param, m, v} once (see {@link NnMath}).
+     * {@code param, m, v} once (see {@link NnMath}). The weight decay {@code step.decay() = 1 − lr·λ} couples λ with
+     * the learning rate as PyTorch does (see {@link org.diffusion4j.optim.AdamW} for the paper's form).
      *
+     * @param step  the coefficients ({@link AdamWStep#of})
      * @param param the weights, updated in place
      * @param grad  the gradient, {@code param}'s shape (scaled by {@code step.gradScale()})
      * @param m     first moment, {@code param}'s shape, updated in place
      * @param v     second moment, {@code param}'s shape, updated in place
+     * @throws NullPointerException     when {@code step} is null
+     * @throws IllegalArgumentException naming the argument: a tensor not F32, contiguous and on this backend, a
+     *                                  shape that does not fit, or an output that overlaps an input other than as
+     *                                  allowed here
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void adamw(AdamWStep step, Tensor param, Tensor grad, Tensor m, Tensor v);
 
@@ -161,8 +201,14 @@ public interface NnOps extends AutoCloseable {
     }
 
     // ---------------------------------------------------------------- argument checks for implementations
+    // (Everything below is an SPI for implementations, public only because interface members are.)
 
-    /** {@code [B, T, D]} of a token tensor. */
+    /**
+     * {@code [B, T, D]} of a token tensor.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     record Tokens(long batch, long tokens, long dim) {
         /** {@code B·T}. */
         public long rows() {
@@ -170,7 +216,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** Checks an F32 contiguous operand on {@code backend}; null passes only when {@code optional}. */
+    /**
+     * Checks an F32 contiguous operand on {@code backend}; null passes only when {@code optional}.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkTensor(Backend backend, String name, Tensor t, boolean optional) {
         if (t == null) {
             if (optional) {
@@ -183,7 +234,12 @@ public interface NnOps extends AutoCloseable {
         Shape.requireContiguous(name, t);
     }
 
-    /** Like {@link #checkTensor} and of {@code like}'s shape. */
+    /**
+     * Like {@link #checkTensor} and of {@code like}'s shape.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkLike(Backend backend, String name, Tensor t, String likeName, Tensor like, boolean optional) {
         checkTensor(backend, name, t, optional);
         if (t != null) {
@@ -191,7 +247,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** Checks a {@code [N]} vector (bias, γ, β). */
+    /**
+     * Checks a {@code [N]} vector (bias, γ, β).
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkVector(Backend backend, String name, Tensor t, long n, boolean optional) {
         checkTensor(backend, name, t, optional);
         if (t != null && (t.rank() != 1 || t.shape(0) != n)) {
@@ -199,7 +260,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** Checks a tensor with {@code n} elements (any shape): saved statistics. */
+    /**
+     * Checks a tensor with {@code n} elements (any shape): saved statistics.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkCount(Backend backend, String name, Tensor t, long n, boolean optional) {
         checkTensor(backend, name, t, optional);
         if (t != null && t.numel() != n) {
@@ -210,6 +276,9 @@ public interface NnOps extends AutoCloseable {
     /**
      * Checks a per-sample operand: F32 {@code [B, D]} on {@code backend}, alive, unit stride along {@code D} and a
      * row stride {@code ≥ D} (rows need not be adjacent).
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static void checkPerSample(Backend backend, String name, Tensor t, long batch, long dim, boolean optional) {
         if (t == null) {
@@ -229,7 +298,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** The {@code [B, T, D]} reading of {@code x} (rank ≥ 2). */
+    /**
+     * The {@code [B, T, D]} reading of {@code x} (rank ≥ 2).
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static Tokens tokens(String name, Tensor x) {
         if (x.rank() < 2) {
             throw new IllegalArgumentException(name + " " + x + " must have rank >= 2 ([B, T, D] or [B, D])");
@@ -244,6 +318,9 @@ public interface NnOps extends AutoCloseable {
     /**
      * The checks of {@link #columnSum}; returns {@code N}. {@code out} may not share any memory with {@code dy}, not
      * even as the very same tensor (a rank-1 {@code dy} would be summed into itself).
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
      */
     static long checkColumnSum(Backend backend, Tensor dy, Tensor out) {
         checkTensor(backend, "dy", dy, false);
@@ -258,8 +335,12 @@ public interface NnOps extends AutoCloseable {
         return cols;
     }
 
-    /** Checks every argument of {@link #activation}. */
-
+    /**
+     * Checks every argument of {@link #activation}.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkActivation(Backend backend, Activation act, Tensor x, Tensor bias, Tensor pre, Tensor out) {
         Objects.requireNonNull(act, "act");
         checkTensor(backend, "x", x, false);
@@ -276,7 +357,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** Checks every argument of {@link #activationBackward}. */
+    /**
+     * Checks every argument of {@link #activationBackward}.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkActivationBackward(Backend backend, Activation act, Tensor pre, Tensor dy, Tensor dx) {
         Objects.requireNonNull(act, "act");
         checkTensor(backend, "pre", pre, false);
@@ -299,7 +385,12 @@ public interface NnOps extends AutoCloseable {
         }
     }
 
-    /** Checks every argument of {@link #layerNorm}; returns the token layout. */
+    /**
+     * Checks every argument of {@link #layerNorm}; returns the token layout.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static Tokens checkLayerNorm(Backend backend, Tensor x, Tensor gamma, Tensor beta, Tensor shift, Tensor scale,
                                  float eps, Tensor out, Tensor mean, Tensor rstd) {
         checkTensor(backend, "x", x, false);
@@ -323,7 +414,12 @@ public interface NnOps extends AutoCloseable {
         return k;
     }
 
-    /** Checks every argument of {@link #layerNormBackward}; returns the token layout. */
+    /**
+     * Checks every argument of {@link #layerNormBackward}; returns the token layout.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static Tokens checkLayerNormBackward(Backend backend, Tensor x, Tensor gamma, Tensor beta, Tensor scale,
                                         Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta,
                                         Tensor dShift, Tensor dScale) {
@@ -359,7 +455,12 @@ public interface NnOps extends AutoCloseable {
         return k;
     }
 
-    /** Checks every argument of {@link #gatedResidual}; returns the token layout. */
+    /**
+     * Checks every argument of {@link #gatedResidual}; returns the token layout.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static Tokens checkGatedResidual(Backend backend, Tensor x, Tensor gate, Tensor f, Tensor out) {
         checkTensor(backend, "x", x, false);
         Tokens k = tokens("x", x);
@@ -371,7 +472,12 @@ public interface NnOps extends AutoCloseable {
         return k;
     }
 
-    /** Checks every argument of {@link #gatedResidualBackward}; returns the token layout. */
+    /**
+     * Checks every argument of {@link #gatedResidualBackward}; returns the token layout.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static Tokens checkGatedResidualBackward(Backend backend, Tensor gate, Tensor f, Tensor dy, Tensor df,
                                             Tensor dGate) {
         checkTensor(backend, "dy", dy, false);
@@ -389,7 +495,12 @@ public interface NnOps extends AutoCloseable {
         return k;
     }
 
-    /** Checks the shapes of {@link #embeddingBackward} (indices are checked by the implementation). */
+    /**
+     * Checks the shapes of {@link #embeddingBackward} (indices are checked by the implementation).
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkEmbeddingBackward(Backend backend, Tensor indices, Tensor dy, Tensor dTable) {
         Shape.requireOperand("indices", indices, backend, DType.I32);
         Shape.requireRank("indices", indices, 1);
@@ -404,7 +515,12 @@ public interface NnOps extends AutoCloseable {
         disjoint("embeddingBackward", "dTable", dTable, "dy", dy, "indices", indices);
     }
 
-    /** Checks every argument of {@link #adamw}. */
+    /**
+     * Checks every argument of {@link #adamw}.
+     *
+     * <p>SPI helper, for backend implementations of {@link NnOps} (and the layers of this package); public only because
+     * interface members are. Callers of the ops need not use it.
+     */
     static void checkAdamw(Backend backend, AdamWStep step, Tensor param, Tensor grad, Tensor m, Tensor v) {
         Objects.requireNonNull(step, "step");
         checkTensor(backend, "param", param, false);

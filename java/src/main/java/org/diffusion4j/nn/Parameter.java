@@ -52,7 +52,15 @@ public final class Parameter {
         this.grad = grad;
     }
 
-    /** A zero-filled parameter of {@code shape} (value and gradient) allocated in {@code scope}. */
+    /**
+     * A zero-filled parameter of {@code shape} (value and gradient, F32) allocated in {@code scope}.
+     *
+     * @param name  local name: non-empty, no {@code '.'}
+     * @param shape dims, each {@code ≥ 0}
+     * @throws NullPointerException     when {@code name} is null
+     * @throws IllegalArgumentException for a bad name or a negative dim
+     * @throws IllegalStateException    when {@code scope} is closed
+     */
     public static Parameter zeros(Backend backend, TensorScope scope, String name, long... shape) {
         checkName(name);
         return new Parameter(name, backend.zeros(scope, DType.F32, shape), backend.zeros(scope, DType.F32, shape));

@@ -21,8 +21,31 @@ public final class PatchEmbed extends Module {
     private final long channels;
     private final Linear proj;
 
-    /** What backward needs. */
+    /**
+     * What backward needs.
+     *
+     * @param imageShape the input's shape {@code [B, C, H, W]}, the shape of {@code dx}; copied, and
+     *                   {@link #imageShape()} returns a copy, so a caller cannot change the backward's shape
+     * @param proj       the projection's cache (its output is the tokens {@code [B, T, D]})
+     */
     public record Cache(long[] imageShape, Linear.Cache proj) {
+
+        /**
+         * Copies {@code imageShape}.
+         *
+         * @throws NullPointerException when an argument is null
+         */
+        public Cache {
+            imageShape = Objects.requireNonNull(imageShape, "imageShape").clone();
+            Objects.requireNonNull(proj, "proj");
+        }
+
+        /** A copy of the input's shape {@code [B, C, H, W]}. */
+        @Override
+        public long[] imageShape() {
+            return imageShape.clone();
+        }
+
         /** Tokens {@code [B, T, D]}. */
         public Tensor out() {
             return proj.out();
@@ -74,7 +97,17 @@ public final class PatchEmbed extends Module {
         return new Cache(x.shape(), proj.forward(scope, patches));
     }
 
-    /** Accumulates the projection's gradients; returns {@code dx [B, C, H, W]} when {@code inputGrad}, else null. */
+    /**
+     * Accumulates the projection's gradients; returns {@code dx [B, C, H, W]} when {@code inputGrad}, else null.
+     *
+     * @param scope     the scope of {@code dx}
+     * @param cache     this layer's {@link #forward} cache
+     * @param dy        upstream gradient of the tokens, F32 {@code [B, T, D]}
+     * @param inputGrad whether to compute {@code dx}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous {@code [B, T, D]} tensor on this
+     *                                  layer's backend
+     */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy, boolean inputGrad) {
         Objects.requireNonNull(cache, "cache");
         Tensor dp = proj.backward(scope, cache.proj(), dy, inputGrad);

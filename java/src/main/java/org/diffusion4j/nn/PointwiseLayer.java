@@ -31,7 +31,13 @@ public abstract sealed class PointwiseLayer extends Module permits SiLU, Gelu {
         return act;
     }
 
-    /** {@code y = act(x)}, any shape; output allocated in {@code scope}. */
+    /**
+     * {@code y = act(x)}, any shape; output allocated in {@code scope}.
+     *
+     * @param x F32, contiguous, on this layer's backend
+     * @throws IllegalArgumentException when {@code x} is not an F32 contiguous tensor on this layer's backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public Cache forward(TensorScope scope, Tensor x) {
         NnOps.checkTensor(ops.backend(), "x", x, false);
         Tensor y = ops.backend().empty(scope, DType.F32, x.shape());
@@ -39,7 +45,16 @@ public abstract sealed class PointwiseLayer extends Module permits SiLU, Gelu {
         return new Cache(x, y);
     }
 
-    /** {@code dx = dy·act'(x)}, allocated in {@code scope}. */
+    /**
+     * {@code dx = dy·act'(x)}, allocated in {@code scope}.
+     *
+     * @param cache this layer's {@link #forward} result
+     * @param dy    upstream gradient, F32 of {@code cache.x()}'s shape
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous tensor of {@code cache.x()}'s shape
+     *                                  on this layer's backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");
         Tensor dx = ops.backend().empty(scope, DType.F32, cache.x().shape());

@@ -42,7 +42,8 @@ public final class TimestepEmbedder extends Module {
     }
 
     /**
-     * @param hidden       output size {@code H ≥ 1}
+     * @param hidden       output size {@code H ≥ 1} (the model width, {@code DiT.Config.hidden}: the {@code dim} of
+     *                     the blocks and layers it feeds)
      * @param frequencyDim sinusoidal feature size {@code F ≥ 1}
      * @param maxPeriod    longest period {@code > 0}
      * @throws IllegalArgumentException naming the bad value
@@ -111,7 +112,18 @@ public final class TimestepEmbedder extends Module {
         return out;
     }
 
-    /** Embeds the times {@code t [B]} (host values) into {@code [B, H]}. */
+    /**
+     * Embeds the times {@code t [B]} (host values) into {@code [B, H]}.
+     *
+     * @param scope the scope of the outputs
+     * @param t     the times as the model embeds them, on the caller's scale, not this library's
+     *              {@code t ∈ [0, 1]}: the models pass {@code timeScale·t} (e.g. {@code 1000·t}, DiT's timestep
+     *              range); each finite
+     * @return the cache; {@link Cache#out()} is F32 {@code [B, H]}
+     * @throws NullPointerException     when {@code t} is null
+     * @throws IllegalArgumentException naming the position and value of a non-finite time
+     * @throws IllegalStateException    when a scope is closed
+     */
     public Cache forward(TensorScope scope, double[] t) {
         Backend be = ops.backend();
         Tensor feat = be.fromArray(scope, sinusoidal(t, frequencyDim, maxPeriod), t.length, frequencyDim);
@@ -120,7 +132,17 @@ public final class TimestepEmbedder extends Module {
         return new Cache(feat, c1, c2);
     }
 
-    /** Accumulates the parameter gradients for {@code dy [B, H]} (times are not differentiated). */
+    /**
+     * Accumulates the parameter gradients for {@code dy [B, H]} (times are not differentiated).
+     *
+     * @param scope the scope of temporaries
+     * @param cache this layer's {@link #forward} cache
+     * @param dy    upstream gradient, F32 {@code [B, H]}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous {@code [B, H]} tensor on this layer's
+     *                                  backend
+     * @throws IllegalStateException    when a scope is closed
+     */
     public void backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");
         Tensor dh = fc2.backward(scope, cache.fc2(), dy, true);

@@ -17,10 +17,16 @@ import java.util.function.Predicate;
 
 /**
  * AdamW (Loshchilov &amp; Hutter 2019, "Decoupled Weight Decay Regularization", Algorithm 2) with bias-corrected
- * moments (Kingma &amp; Ba 2015, Algorithm 1), in the update order of PyTorch's {@code torch.optim.AdamW}: per
- * parameter one fused pass ({@link NnOps#adamw}) that decays the weights by {@code 1 − lr·λ}, updates both moments
- * and applies {@code lr/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)}. A gradient scale (e.g. the factor of
- * {@link GradClip#clipFactor}) is folded into the same pass.
+ * moments (Kingma &amp; Ba 2015, Algorithm 1), in the update order and with the weight-decay convention of
+ * PyTorch's {@code torch.optim.AdamW}: per parameter one fused pass ({@link NnOps#adamw}) that decays the weights
+ * by {@code 1 − lr·λ}, updates both moments and applies {@code lr/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)}. A
+ * gradient scale (e.g. the factor of {@link GradClip#clipFactor}) is folded into the same pass.
+ *
+ * <p><b>Weight decay λ.</b> The paper's Algorithm 2 (line 12) updates
+ * {@code θ_t = θ_{t−1} − η_t·(α·m̂_t/(√v̂_t + ε) + λ·θ_{t−1})}: the decay is {@code η_t·λ}, scaled by the schedule
+ * multiplier {@code η_t} only, independent of the step size {@code α}. PyTorch (and this class) couple λ with the
+ * learning rate {@code lr = η_t·α} instead: the decay is {@code lr·λ}. A λ taken from the paper therefore
+ * corresponds to {@code λ_paper/α} here; a λ taken from PyTorch code carries over unchanged.
  *
  * <p>The moments {@code m}, {@code v} (zero-initialised, each parameter's shape) live in a scope owned by this
  * optimizer and are freed by {@link #close()}; {@link #firstMoments()}/{@link #secondMoments()} expose them by
@@ -34,11 +40,19 @@ public final class AdamW implements AutoCloseable {
      * @param beta1       first-moment decay in {@code [0, 1)} (PyTorch default 0.9)
      * @param beta2       second-moment decay in {@code [0, 1)} (0.999)
      * @param eps         {@code ≥} {@link Float#MIN_NORMAL} (1e-8; the step runs in float32)
-     * @param weightDecay decoupled decay {@code λ ≥ 0} (0.01)
+     * @param weightDecay decoupled decay {@code λ ≥ 0} (0.01), applied as {@code 1 − lr·λ} per step (see the class
+     *                    comment for how it relates to the paper's λ)
      */
     public record Hyper(double beta1, double beta2, double eps, double weightDecay) {
 
-        /** Validates (through {@link AdamWStep#of}). */
+        /**
+         * Validates (through {@link AdamWStep#of}).
+         *
+         * @throws IllegalArgumentException naming the bad value: {@code beta1} or {@code beta2} outside
+         *                                  {@code [0, 1)}, {@code eps} outside
+         *                                  {@code [}{@link Float#MIN_NORMAL}{@code , }{@link Float#MAX_VALUE}{@code ]},
+         *                                  or a negative or non-finite {@code weightDecay}
+         */
         public Hyper {
             AdamWStep.of(0, beta1, beta2, eps, weightDecay, 1, 1);
         }
@@ -48,7 +62,13 @@ public final class AdamW implements AutoCloseable {
             return new Hyper(0.9, 0.999, 1e-8, 0.01);
         }
 
-        /** These values with weight decay {@code λ}. */
+        /**
+         * These values with weight decay {@code λ}.
+         *
+         * @param lambda decoupled weight decay {@code ≥ 0}, finite (coupled with the learning rate, see the class
+         *               comment)
+         * @throws IllegalArgumentException for a negative or non-finite {@code lambda}
+         */
         public Hyper withWeightDecay(double lambda) {
             return new Hyper(beta1, beta2, eps, lambda);
         }
@@ -64,7 +84,16 @@ public final class AdamW implements AutoCloseable {
     private final Map<String, Tensor> v = new LinkedHashMap<>();
     private long steps;
 
-    /** An optimizer for every parameter, all with weight decay. */
+    /**
+     * An optimizer for every parameter, all with weight decay.
+     *
+     * @param ops        the ops that run the fused step; their backend holds the parameters and the moments
+     * @param parameters the parameters by state-dict name (F32; the map is read once, in its iteration order)
+     * @param hyper      the hyper-parameters
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when a parameter is not a contiguous F32 tensor on {@code ops}' backend
+     * @throws IllegalStateException    when a parameter's scope is closed
+     */
     public AdamW(NnOps ops, Map<String, Parameter> parameters, Hyper hyper) {
         this(ops, parameters, hyper, name -> true);
     }
@@ -72,8 +101,13 @@ public final class AdamW implements AutoCloseable {
     /**
      * An optimizer for {@code parameters} (by state-dict name).
      *
-     * @param decayed which parameters get weight decay (by name; e.g. exclude biases and norms)
-     * @throws IllegalArgumentException when a parameter is not on {@code ops}' backend
+     * @param ops        the ops that run the fused step; their backend holds the parameters and the moments
+     * @param parameters the parameters by state-dict name (F32; the map is read once, in its iteration order)
+     * @param hyper      the hyper-parameters
+     * @param decayed    which parameters get weight decay (by name; e.g. exclude biases and norms)
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when a parameter is not a contiguous F32 tensor on {@code ops}' backend
+     * @throws IllegalStateException    when a parameter's scope is closed
      */
     public AdamW(NnOps ops, Map<String, Parameter> parameters, Hyper hyper, Predicate<String> decayed) {
         this.ops = Objects.requireNonNull(ops, "ops");
@@ -105,7 +139,12 @@ public final class AdamW implements AutoCloseable {
         return steps;
     }
 
-    /** Sets the step counter (when resuming; the next step is {@code steps + 1}). */
+    /**
+     * Sets the step counter (when resuming; the next step is {@code steps + 1}).
+     *
+     * @param steps steps already taken, in {@code [0, 2^63 − 2]}
+     * @throws IllegalArgumentException when {@code steps} is negative or {@link Long#MAX_VALUE}
+     */
     public void setStepCount(long steps) {
         if (steps < 0 || steps == Long.MAX_VALUE) {
             throw new IllegalArgumentException("step count must be in [0, 2^63 - 2] (the next step is counted "
@@ -124,7 +163,14 @@ public final class AdamW implements AutoCloseable {
         return Collections.unmodifiableMap(v);
     }
 
-    /** One step at learning rate {@code lr} with unscaled gradients. */
+    /**
+     * One step at learning rate {@code lr} with unscaled gradients.
+     *
+     * @param lr the learning rate of this step, finite, {@code ≥ 0}
+     * @throws IllegalArgumentException for a negative or non-finite {@code lr}, or one whose step size overflows
+     *                                  float32
+     * @throws IllegalStateException    after {@link #close()}, or when a parameter's scope is closed
+     */
     public void step(double lr) {
         step(lr, 1.0);
     }
@@ -132,8 +178,11 @@ public final class AdamW implements AutoCloseable {
     /**
      * One step: every parameter updated from its {@code grad·gradScale} in one fused pass.
      *
-     * @throws IllegalArgumentException for a negative or non-finite {@code lr} or {@code gradScale}
-     * @throws IllegalStateException    after {@link #close()}
+     * @param lr        the learning rate of this step, finite, {@code ≥ 0}
+     * @param gradScale factor applied to every gradient, finite, {@code ≥ 0} (e.g. {@link GradClip#clipFactor})
+     * @throws IllegalArgumentException for a negative or non-finite {@code lr} or {@code gradScale}, or one that
+     *                                  overflows float32
+     * @throws IllegalStateException    after {@link #close()}, or when a parameter's scope is closed
      */
     public void step(double lr, double gradScale) {
         if (!scope.isAlive()) {

@@ -15,7 +15,8 @@ import java.util.Objects;
  * Exponential moving average of the weights with warm-up, as diffusers' {@code EMAModel} with
  * {@code use_ema_warmup=True}: at the {@code n}-th {@link #update()} (1-based) with {@code k = n − updateAfterStep
  * − 1}, the decay is 0 for {@code k ≤ 0} (the average restarts at the weights) and otherwise
- * {@code clamp(1 − (1 + k/γ)^(−p), minDecay, maxDecay)}; then {@code ema = d·ema + (1 − d)·θ} (one
+ * {@code clamp(1 − (1 + k/invGamma)^(−p), minDecay, maxDecay)} ({@code invGamma} is diffusers' and k-diffusion's
+ * {@code inv_gamma}, the divisor of the step count; k-diffusion's documentation calls it γ); then {@code ema = d·ema + (1 − d)·θ} (one
  * {@link Backend#axpby} per parameter). With {@code γ = 1}, {@code p = 2/3} the decay reaches 0.999 after about
  * 31.6K and 0.9999 after 1M steps; with {@code p = 3/4} after 10K and 215.4K (the documentation of k-diffusion's
  * {@code EMAWarmup}, where this schedule comes from, repeated by diffusers' {@code EMAModel}).
@@ -30,13 +31,18 @@ public final class Ema implements AutoCloseable {
      *
      * @param maxDecay        upper clamp in {@code [0, 1]} (diffusers default 0.9999)
      * @param minDecay        lower clamp in {@code [0, maxDecay]} (0)
-     * @param invGamma        {@code γ > 0} (1)
+     * @param invGamma        {@code inv_gamma > 0}, finite (1): the step count is divided by it, {@code k/invGamma}
+     *                        (despite the name, not its inverse)
      * @param power           {@code p > 0} (2/3)
      * @param updateAfterStep updates before averaging starts {@code ≥ 0} (0)
      */
     public record Schedule(double maxDecay, double minDecay, double invGamma, double power, long updateAfterStep) {
 
-        /** Validates. */
+        /**
+         * Validates.
+         *
+         * @throws IllegalArgumentException naming the bad value (ranges as in the component descriptions)
+         */
         public Schedule {
             if (!(maxDecay >= 0 && maxDecay <= 1)) {
                 throw new IllegalArgumentException("EMA max decay must be in [0, 1], got " + maxDecay);
@@ -56,17 +62,23 @@ public final class Ema implements AutoCloseable {
             }
         }
 
-        /** diffusers' defaults with warm-up: max 0.9999, min 0, γ = 1, p = 2/3, no delay. */
+        /** diffusers' defaults with warm-up: max 0.9999, min 0, {@code inv_gamma = 1}, p = 2/3, no delay. */
         public static Schedule defaults() {
             return new Schedule(0.9999, 0.0, 1.0, 2.0 / 3.0, 0);
         }
 
         /**
          * The decay used by the {@code n}-th update (1-based): 0 when {@code k = n − updateAfterStep − 1 ≤ 0},
-         * else {@code min(maxDecay, max(minDecay, 1 − (1 + k/γ)^(−p)))}.
+         * else {@code min(maxDecay, max(minDecay, 1 − (1 + k/invGamma)^(−p)))}.
+         *
+         * @param n the update number, 1-based (0 and negative numbers give 0)
+         * @return the decay in {@code [0, maxDecay]}
          */
         public double decay(long n) {
-            long k = Math.max(0, n - updateAfterStep - 1);
+            if (n <= updateAfterStep) {             // also keeps n − updateAfterStep − 1 from overflowing below
+                return 0.0;
+            }
+            long k = n - updateAfterStep - 1;
             if (k <= 0) {
                 return 0.0;
             }
@@ -85,7 +97,12 @@ public final class Ema implements AutoCloseable {
     /**
      * Averages of {@code parameters} (by state-dict name), initialised to their current values.
      *
-     * @throws IllegalArgumentException when a parameter is not on {@code backend}'s device
+     * @param backend    the backend of the parameters; the F32 averages are allocated on it
+     * @param parameters the parameters by state-dict name (the map is copied; its iteration order is kept)
+     * @param schedule   the warm-up schedule
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when a parameter is not on {@code backend}'s device or not F32
+     * @throws IllegalStateException    when a parameter's scope is closed
      */
     public Ema(Backend backend, Map<String, Parameter> parameters, Schedule schedule) {
         this.backend = Objects.requireNonNull(backend, "backend");
@@ -113,10 +130,16 @@ public final class Ema implements AutoCloseable {
         return updates;
     }
 
-    /** Sets the update counter (when resuming). */
+    /**
+     * Sets the update counter (when resuming; the next update is number {@code n + 1}).
+     *
+     * @param n updates already made, in {@code [0, 2^63 − 2]}
+     * @throws IllegalArgumentException when {@code n} is negative or {@link Long#MAX_VALUE}
+     */
     public void setUpdates(long n) {
-        if (n < 0) {
-            throw new IllegalArgumentException("EMA update count must be >= 0, got " + n);
+        if (n < 0 || n == Long.MAX_VALUE) {
+            throw new IllegalArgumentException("EMA update count must be in [0, 2^63 - 2] (the next update is "
+                    + "counted with it), got " + n);
         }
         updates = n;
     }
@@ -145,8 +168,15 @@ public final class Ema implements AutoCloseable {
         return d;
     }
 
-    /** Copies the averages into the parameters' values (e.g. for evaluation or export). */
+    /**
+     * Copies the averages into the parameters' values (e.g. for evaluation or export).
+     *
+     * @throws IllegalStateException after {@link #close()}, or when a parameter's scope is closed
+     */
     public void copyToParameters() {
+        if (!scope.isAlive()) {
+            throw new IllegalStateException("Ema is closed");
+        }
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             backend.copy(shadow.get(e.getKey()), e.getValue().value());
         }

@@ -22,7 +22,16 @@ public final class GradClip {
     private GradClip() {
     }
 
-    /** The global L2 norm of the parameters' gradients. */
+    /**
+     * The global L2 norm {@code √(Σ_p ‖grad_p‖²)} of the parameters' gradients, accumulated in float64.
+     *
+     * @param backend the backend holding the gradients
+     * @param params  the parameters (F32 gradients); an empty list gives 0
+     * @return the norm; NaN or infinite when a gradient element is
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when a gradient is not an F32 tensor on {@code backend}'s device
+     * @throws IllegalStateException    when a gradient's scope is closed
+     */
     public static double globalNorm(Backend backend, List<Parameter> params) {
         List<Tensor> grads = new ArrayList<>(params.size());
         for (Parameter p : params) {
@@ -35,7 +44,9 @@ public final class GradClip {
      * The clip factor {@code min(1, maxNorm/(norm + 1e-6))}; 1 when the norm is not finite (nothing sensible to
      * scale by: the caller decides whether to skip the step).
      *
-     * @throws IllegalArgumentException when {@code maxNorm} is not positive
+     * @param norm    the global norm ({@link #globalNorm})
+     * @param maxNorm the largest norm left unscaled, {@code > 0} ({@code +∞} never clips)
+     * @throws IllegalArgumentException when {@code maxNorm} is not positive (NaN included)
      */
     public static double clipFactor(double norm, double maxNorm) {
         if (!(maxNorm > 0)) {
@@ -50,6 +61,15 @@ public final class GradClip {
     /**
      * Scales every gradient by {@link #clipFactor} in place (only when the factor is below 1) and returns the norm
      * before clipping (NaN or infinite when a gradient is; the gradients are then left as they are).
+     *
+     * @param backend the backend holding the gradients
+     * @param params  the parameters whose F32 gradients are clipped
+     * @param maxNorm the largest global norm left unscaled, {@code > 0}
+     * @return the global norm before clipping
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when {@code maxNorm} is not positive, or a gradient is not an F32 tensor on
+     *                                  {@code backend}'s device (nothing is scaled then)
+     * @throws IllegalStateException    when a gradient's scope is closed
      */
     public static double clip(Backend backend, List<Parameter> params, double maxNorm) {
         Objects.requireNonNull(params, "params");

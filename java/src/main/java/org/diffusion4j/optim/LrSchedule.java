@@ -1,20 +1,38 @@
 package org.diffusion4j.optim;
 
 /**
- * A learning rate per optimizer step {@code step = 0, 1, 2, ...} (the number of steps taken before this one).
+ * A learning rate per optimizer step {@code step = 0, 1, 2, ...} (the number of steps taken before this one). The
+ * value is the {@code lr} of {@link AdamW#step(double)} (called {@code learningRate} in the training
+ * configuration).
  */
 @FunctionalInterface
 public interface LrSchedule {
 
-    /** The learning rate of step {@code step ≥ 0}. */
+    /**
+     * The learning rate of step {@code step}.
+     *
+     * @param step steps taken before this one, {@code ≥ 0}
+     * @return the learning rate, finite and {@code ≥ 0} for the schedules of this interface
+     * @throws IllegalArgumentException for a negative {@code step} (the schedules of this interface)
+     */
     double lr(long step);
 
-    /** The same rate at every step. */
+    /**
+     * The same rate at every step.
+     *
+     * @param lr the learning rate, finite, {@code ≥ 0}
+     * @throws IllegalArgumentException for a negative or non-finite {@code lr}
+     */
     static LrSchedule constant(double lr) {
         if (!(lr >= 0 && Double.isFinite(lr))) {
             throw new IllegalArgumentException("learning rate must be finite and >= 0, got " + lr);
         }
-        return step -> lr;
+        return step -> {
+            if (step < 0) {
+                throw new IllegalArgumentException("step must be >= 0, got " + step);
+            }
+            return lr;
+        };
     }
 
     /**

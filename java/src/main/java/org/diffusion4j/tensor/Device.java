@@ -17,6 +17,12 @@ public record Device(Type type, int index) {
     /** Host memory. */
     public static final Device CPU = new Device(Type.CPU, 0);
 
+    /**
+     * Validates.
+     *
+     * @throws NullPointerException     when {@code type} is null
+     * @throws IllegalArgumentException for a negative index, or a CPU index other than 0
+     */
     public Device {
         Objects.requireNonNull(type, "type");
         if (index < 0) {
@@ -27,7 +33,12 @@ public record Device(Type type, int index) {
         }
     }
 
-    /** CUDA device {@code index}. */
+    /**
+     * CUDA device {@code index}.
+     *
+     * @param index the CUDA ordinal, {@code ≥ 0} (not checked against the devices present)
+     * @throws IllegalArgumentException for a negative index
+     */
     public static Device cuda(int index) {
         return new Device(Type.CUDA, index);
     }

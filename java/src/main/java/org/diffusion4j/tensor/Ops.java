@@ -10,7 +10,10 @@ public final class Ops {
     public enum Binary {
         ADD, SUB, MUL, DIV, MAX, MIN;
 
-        /** The op in float64, for oracles. */
+        /**
+         * The op in float64, for oracles (tests and reference implementations); the backends do not call it.
+         * {@code MAX}/{@code MIN} follow {@link Math#max}/{@link Math#min}.
+         */
         public double apply(double a, double b) {
             return switch (this) {
                 case ADD -> a + b;
@@ -27,7 +30,7 @@ public final class Ops {
     public enum Unary {
         NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, TANH, SIGMOID;
 
-        /** The op in float64, for oracles. */
+        /** The op in float64, for oracles (tests and reference implementations); the backends do not call it. */
         public double apply(double a) {
             return switch (this) {
                 case NEG -> -a;

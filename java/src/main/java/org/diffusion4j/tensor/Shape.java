@@ -2,13 +2,23 @@ package org.diffusion4j.tensor;
 
 import java.util.Arrays;
 
-/** Shape arithmetic and the shape checks every op shares; messages name the argument and its values. */
+/**
+ * Shape arithmetic and the shape checks every op shares; messages name the argument and its values.
+ *
+ * <p>The {@code require*}, {@link #overlaps} and {@link #spanBytes} helpers are an SPI for backend and op
+ * implementations (the {@code cpu} and {@code cuda} packages, {@code nn}, {@code nn.attention}); they are public
+ * because those packages share them, and callers of the ops need not use them: every op checks its own arguments.
+ */
 public final class Shape {
 
     private Shape() {
     }
 
-    /** Product of dims (1 for rank 0). */
+    /**
+     * Product of dims (1 for rank 0). No dim is checked for sign: see {@link #checked}.
+     *
+     * @throws ArithmeticException when the product overflows a long
+     */
     public static long numel(long[] shape) {
         long n = 1;
         for (long d : shape) {
@@ -20,6 +30,8 @@ public final class Shape {
     /**
      * A validated copy of {@code shape}: every dim {@code >= 0}, and the product of the dims (zeros counted as 1, so
      * that the row-major strides of an empty tensor fit too, whatever the order of its dims) fits a long.
+     *
+     * @throws IllegalArgumentException naming the shape when a dim is negative or the product overflows
      */
     public static long[] checked(long[] shape) {
         long[] s = shape.clone();
@@ -229,8 +241,14 @@ public final class Shape {
         }
     }
 
-    /** Bytes from the first to one past the last element of a non-empty tensor (any strides). */
+    /**
+     * Bytes from the first to one past the last element of a tensor (any strides, non-negative strides as every view
+     * has); 0 for an empty tensor.
+     */
     public static long spanBytes(Tensor t) {
+        if (t.numel() == 0) {
+            return 0;
+        }
         long span = 1;
         long[] shape = t.shape();
         long[] strides = t.strides();
@@ -241,6 +259,9 @@ public final class Shape {
     }
 
     /**
+     * Checks that {@code backend} may run an op on {@code t}: the backend is open, {@code t} is on its device (and,
+     * for host memory wrapped by another backend, accessible from its worker threads) and alive.
+     *
      * @throws IllegalArgumentException unless {@code t} lives on {@code backend}'s device, or when {@code t} is
      *                                  host memory of a confined arena wrapped by another backend (whose worker
      *                                  threads may not touch it)

@@ -43,7 +43,13 @@ public final class Tensor {
      * Creates a contiguous tensor over {@code storage}. For {@link Backend} implementations; users allocate
      * with {@link Backend#empty} or wrap host memory with {@link Backend#wrap}.
      *
-     * @throws IllegalArgumentException when a dim is negative or the storage is smaller than the shape needs
+     * <p>SPI, for backend implementations only: nothing checks that {@code storage} is memory of {@code backend}'s
+     * device, is aligned for {@code dtype}, or stays alive; the tensor's lifetime is the segment's scope. A tensor made
+     * here over foreign memory makes every op that reads it undefined.
+     *
+     * @throws NullPointerException     when an argument is null
+     * @throws IllegalArgumentException when a dim is negative, the byte count overflows, or the storage is smaller
+     *                                  than the shape needs
      */
     public static Tensor of(Backend backend, MemorySegment storage, DType dtype, long... shape) {
         Objects.requireNonNull(backend, "backend");
@@ -65,14 +71,17 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- descriptors
 
+    /** The backend that allocated (or wrapped) this tensor's memory; ops on it must go through that backend. */
     public Backend backend() {
         return backend;
     }
 
+    /** The device whose memory holds the elements: {@code backend().device()}. */
     public Device device() {
         return backend.device();
     }
 
+    /** The element type. */
     public DType dtype() {
         return dtype;
     }
@@ -82,7 +91,12 @@ public final class Tensor {
         return shape.clone();
     }
 
-    /** Size of dim {@code d} (negative counts from the end). */
+    /**
+     * Size of dim {@code d} (negative counts from the end).
+     *
+     * @param d in {@code [−rank, rank)}
+     * @throws IllegalArgumentException when {@code d} is out of range
+     */
     public long shape(int d) {
         return shape[dim(d)];
     }
@@ -92,7 +106,12 @@ public final class Tensor {
         return strides.clone();
     }
 
-    /** Stride of dim {@code d} in elements. */
+    /**
+     * Stride of dim {@code d} in elements.
+     *
+     * @param d in {@code [−rank, rank)} (negative counts from the end)
+     * @throws IllegalArgumentException when {@code d} is out of range
+     */
     public long stride(int d) {
         return strides[dim(d)];
     }
@@ -102,6 +121,7 @@ public final class Tensor {
         return offset;
     }
 
+    /** Number of dims (0 for a scalar). */
     public int rank() {
         return shape.length;
     }
@@ -199,7 +219,13 @@ public final class Tensor {
         return storage.address() + offset * dtype.byteSize();
     }
 
-    /** Address of the first element (host or device), checked as {@link #segment()} is. */
+    /**
+     * Address of the first element (host or device) of this contiguous tensor, checked as {@link #segment()} is;
+     * {@link #firstElementAddress()} serves strided views.
+     *
+     * @throws IllegalStateException    when the owning scope is closed
+     * @throws IllegalArgumentException when this view is not contiguous
+     */
     public long address() {
         return segment().address();
     }
@@ -269,7 +295,11 @@ public final class Tensor {
         return new Tensor(backend, storage, dtype, s, st, offset);
     }
 
-    /** A view with dims {@code d0} and {@code d1} swapped. */
+    /**
+     * A view with dims {@code d0} and {@code d1} swapped (negative counts from the end).
+     *
+     * @throws IllegalArgumentException when {@code d0} or {@code d1} is out of {@code [−rank, rank)}
+     */
     public Tensor transpose(int d0, int d1) {
         int[] p = new int[shape.length];
         for (int i = 0; i < p.length; i++) {
@@ -327,9 +357,13 @@ public final class Tensor {
     }
 
     /**
-     * Copies {@code byteSize()} bytes from a host segment into this contiguous tensor (any dtype).
+     * Copies {@code byteSize()} bytes from a host segment (heap or native) into this contiguous tensor (any dtype).
      *
-     * @throws IllegalArgumentException when {@code src} is not a host segment of exactly {@code byteSize()} bytes
+     * @param src exactly {@code byteSize()} bytes, in this tensor's dtype layout
+     * @throws IllegalArgumentException when {@code src} does not hold exactly {@code byteSize()} bytes, this view is
+     *                                  not contiguous, or {@code src} overlaps this tensor's memory (checked by
+     *                                  {@link Backend#copyFromHost})
+     * @throws IllegalStateException    when the owning scope, {@code src}'s arena or the backend is closed
      */
     public Tensor copyFrom(MemorySegment src) {
         if (src.byteSize() != byteSize()) {
@@ -340,7 +374,12 @@ public final class Tensor {
         return this;
     }
 
-    /** The elements of this F32 tensor as a new row-major array (any strides). */
+    /**
+     * The elements of this F32 tensor as a new row-major array (any strides). Synchronous.
+     *
+     * @throws IllegalArgumentException when the dtype is not F32 or there are more than {@code 2^31 − 9} elements
+     * @throws IllegalStateException    when the owning scope or the backend is closed
+     */
     public float[] toFloatArray() {
         if (dtype != DType.F32) {
             throw new IllegalArgumentException("toFloatArray needs F32, " + this + " is " + dtype
@@ -354,7 +393,12 @@ public final class Tensor {
         return out;
     }
 
-    /** The elements of this I32 tensor as a new row-major array (any strides). */
+    /**
+     * The elements of this I32 tensor as a new row-major array (any strides). Synchronous.
+     *
+     * @throws IllegalArgumentException when the dtype is not I32 or there are more than {@code 2^31 − 9} elements
+     * @throws IllegalStateException    when the owning scope or the backend is closed
+     */
     public int[] toIntArray() {
         if (dtype != DType.I32) {
             throw new IllegalArgumentException("toIntArray needs I32, " + this + " is " + dtype);
@@ -389,6 +433,12 @@ public final class Tensor {
 
     /**
      * Copies the elements (row-major, any strides) into a host segment of exactly {@code byteSize()} bytes.
+     * Synchronous.
+     *
+     * @param dst writable, exactly {@code byteSize()} bytes
+     * @throws IllegalArgumentException when {@code dst} does not hold exactly {@code byteSize()} bytes, is read-only
+     *                                  or overlaps this tensor's memory
+     * @throws IllegalStateException    when the owning scope, {@code dst}'s arena or the backend is closed
      */
     public void copyTo(MemorySegment dst) {
         if (dst.byteSize() != byteSize()) {
@@ -398,7 +448,13 @@ public final class Tensor {
         backend.copyToHost(this, dst);
     }
 
-    /** The single element of a one-element F32 tensor. */
+    /**
+     * The single element of a one-element F32 tensor (any shape with {@code numel = 1}, e.g. {@code []} or
+     * {@code [1, 1]}). Synchronous.
+     *
+     * @throws IllegalArgumentException when {@code numel ≠ 1} or the dtype is not F32
+     * @throws IllegalStateException    when the owning scope or the backend is closed
+     */
     public float item() {
         if (numel != 1) {
             throw new IllegalArgumentException("item() needs exactly one element, " + this + " has " + numel);
@@ -420,7 +476,13 @@ public final class Tensor {
         }
     }
 
-    /** Normalises a possibly negative dim index. */
+    /**
+     * Normalises a possibly negative dim index: {@code d} for {@code d ≥ 0}, {@code d + rank} for {@code d < 0}.
+     *
+     * @param d in {@code [−rank, rank)}
+     * @return the dim in {@code [0, rank)}
+     * @throws IllegalArgumentException when {@code d} is out of range
+     */
     public int dim(int d) {
         int k = d < 0 ? d + shape.length : d;
         if (k < 0 || k >= shape.length) {

@@ -23,10 +23,28 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
 
     private final Arena arena;
     private final Workspace workspace;   // null: every allocation from the arena
+    private final Arena view;            // what arena() hands out: the arena without close()
 
     private TensorScope(Arena arena, Workspace workspace) {
         this.arena = arena;
         this.workspace = workspace;
+        this.view = new Arena() {
+            @Override
+            public MemorySegment allocate(long byteSize, long byteAlignment) {
+                return arena.allocate(byteSize, byteAlignment);
+            }
+
+            @Override
+            public MemorySegment.Scope scope() {
+                return arena.scope();
+            }
+
+            @Override
+            public void close() {
+                throw new UnsupportedOperationException("the arena of a TensorScope closes with the scope: call "
+                        + "TensorScope.close()");
+            }
+        };
     }
 
     /** Opens a new scope. */
@@ -52,9 +70,17 @@ public final class TensorScope implements AutoCloseable, SegmentAllocator {
         return s;
     }
 
-    /** The arena whose lifetime bounds every tensor of this scope. */
+    /**
+     * The arena whose lifetime bounds every tensor of this scope, for tying other memory to it (e.g.
+     * {@link MemorySegment#reinterpret(long, Arena, java.util.function.Consumer)} of device memory, or
+     * {@link java.nio.channels.FileChannel#map(java.nio.channels.FileChannel.MapMode, long, long, Arena) a file
+     * mapping}). Its {@code scope()} is the scope's, its {@code allocate} allocates from the arena directly (not from
+     * a {@link Workspace}); it cannot be closed on its own: {@link #close()} closes it, and hands a workspace back.
+     *
+     * @return a view of the scope's arena whose {@link Arena#close()} throws {@link UnsupportedOperationException}
+     */
     public Arena arena() {
-        return arena;
+        return view;
     }
 
     /** True until {@link #close()} has been called. */

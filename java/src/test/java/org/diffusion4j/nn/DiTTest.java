@@ -596,4 +596,39 @@ class DiTTest {
                 "classDropProb", "frequencyDim", "timeScale"), keys, text);
         assertEquals(c, json.readValue(text, DiT.Config.class));
     }
+
+    @Test
+    void attentionOpsOnAnotherDeviceAreRefusedAtAnyDepth() {
+        // a backend that claims to be on cuda:0; DiT must refuse it before it allocates anything
+        org.diffusion4j.tensor.Backend elsewhere = (org.diffusion4j.tensor.Backend) java.lang.reflect.Proxy
+                .newProxyInstance(getClass().getClassLoader(), new Class<?>[] {org.diffusion4j.tensor.Backend.class},
+                        (proxy, method, args) -> switch (method.getName()) {
+                            case "device" -> org.diffusion4j.tensor.Device.cuda(0);
+                            case "name" -> "elsewhere";
+                            case "toString" -> "elsewhere";
+                            case "hashCode" -> 0;
+                            case "equals" -> proxy == args[0];
+                            default -> throw new UnsupportedOperationException(method.getName());
+                        });
+        AttentionOps foreign = new org.diffusion4j.nn.attention.ComposedAttention(elsewhere);
+        for (int depth : new int[] {0, 1}) {
+            DiT.Config c = new DiT.Config(4, 1, 2, 8, depth, 2, 1.0, 0, 0, 6, 1000.0);
+            try (TensorScope scope = TensorScope.open()) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> new DiT(ops, foreign, scope, c, 1));
+                assertTrue(e.getMessage().contains("cuda:0"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void theBlockCachesOfAPassCannotBeRemovedByTheCaller() {
+        try (TensorScope scope = TensorScope.open()) {
+            DiT m = new DiT(ops, att, scope, TINY, 1);
+            DiT.Cache c = m.forward(scope, be.zeros(scope, DType.F32, 1, 3, 4, 4), new double[] {0.5}, new int[] {1});
+            assertThrows(UnsupportedOperationException.class, () -> c.blocks().remove(0));
+            assertEquals(TINY.depth(), c.blocks().size());
+            m.backward(scope, c, be.zeros(scope, DType.F32, 1, 3, 4, 4));
+        }
+    }
 }

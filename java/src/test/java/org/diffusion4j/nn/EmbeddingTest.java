@@ -228,4 +228,20 @@ class EmbeddingTest {
             assertArrayEquals(new float[] {0, 0, 6, 8, 0, 0, 0, 0, 3, 4}, ce.table().weight().grad().toFloatArray());
         }
     }
+
+    @Test
+    void classEmbedderCacheLabelsCannotBeChangedByTheCaller() {
+        try (TensorScope scope = TensorScope.open()) {
+            ClassEmbedder ce = new ClassEmbedder(ops, scope, 4, 2, 0.5);
+            int[] labels = {1, 4, 1};
+            ClassEmbedder.Cache c = ce.forward(scope, labels);
+            labels[0] = 3;
+            c.labels()[1] = 0;
+            assertArrayEquals(new int[] {1, 4, 1}, c.labels());
+            int[] given = {2, 2, 2};
+            ClassEmbedder.Cache rebuilt = new ClassEmbedder.Cache(c.lookup(), given);
+            given[0] = 0;
+            assertArrayEquals(new int[] {2, 2, 2}, rebuilt.labels());
+        }
+    }
 }

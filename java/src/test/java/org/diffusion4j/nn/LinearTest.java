@@ -224,4 +224,22 @@ class LinearTest {
             assertThrows(IllegalArgumentException.class, () -> l.forward(scope, be.zeros(scope, DType.BF16, 2, 3)));
         }
     }
+
+    @Test
+    void xavierInitRefusesANegativeFan() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor w = be.zeros(scope, DType.F32, 4, 5);
+            // fanIn + fanOut = 4 > 0 passed before, and gave the bound of fans (1, 3)
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Init.xavierUniform(w, -1, 5, 1, 0));
+            assertEquals(true, e.getMessage().contains("-1 + 5"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> Init.xavierUniform(w, 5, -1, 1, 0));
+            assertThrows(IllegalArgumentException.class, () -> Init.xavierUniform(w, 0, 0, 1, 0));
+            Init.xavierUniform(w, 5, 0, 1, 0);
+            double a = Math.sqrt(6.0 / 5);
+            for (float v : w.toFloatArray()) {
+                assertEquals(true, Math.abs(v) <= a, v + " outside [-" + a + ", " + a + "]");
+            }
+        }
+    }
 }

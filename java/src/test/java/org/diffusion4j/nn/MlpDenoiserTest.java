@@ -378,4 +378,16 @@ class MlpDenoiserTest {
             }
         }
     }
+
+    @Test
+    void theBlockCachesOfAPassCannotBeRemovedByTheCaller() {
+        try (TensorScope scope = TensorScope.open()) {
+            MlpDenoiser m = new MlpDenoiser(ops, scope, new MlpDenoiser.Config(3, 8, 2, 6, 1000), 1);
+            MlpDenoiser.Cache c = m.forward(scope, be.zeros(scope, DType.F32, 2, 3), new double[] {0.1, 0.9});
+            // a cleared list made the backward fail with an IndexOutOfBoundsException
+            assertThrows(UnsupportedOperationException.class, () -> c.blocks().clear());
+            assertEquals(2, c.blocks().size());
+            m.backward(scope, c, be.zeros(scope, DType.F32, 2, 3));
+        }
+    }
 }

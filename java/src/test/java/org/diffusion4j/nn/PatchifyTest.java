@@ -183,4 +183,21 @@ class PatchifyTest {
             assertThrows(IllegalArgumentException.class, () -> pe.forward(scope, x));
         }
     }
+
+    @Test
+    void theCachedImageShapeCannotBeChangedByTheCaller() {
+        try (TensorScope scope = TensorScope.open()) {
+            PatchEmbed pe = new PatchEmbed(ops, scope, 2, 2, 3);
+            PatchEmbed.Cache cache = pe.forward(scope, be.zeros(scope, DType.F32, 1, 2, 4, 6));
+            cache.imageShape()[2] = 6;                       // through the accessor
+            long[] given = {1, 2, 4, 6};
+            PatchEmbed.Cache rebuilt = new PatchEmbed.Cache(given, cache.proj());
+            given[3] = 4;                                    // through the array given to the constructor
+            for (PatchEmbed.Cache c : List.of(cache, rebuilt)) {
+                assertEquals("[1, 2, 4, 6]", Arrays.toString(c.imageShape()));
+                Tensor dx = pe.backward(scope, c, be.zeros(scope, DType.F32, 1, 6, 3), true);
+                assertEquals("[1, 2, 4, 6]", Arrays.toString(dx.shape()));
+            }
+        }
+    }
 }

@@ -22,6 +22,7 @@ import static org.diffusion4j.nn.NnTestSupport.seedOf;
 import static org.diffusion4j.nn.NnTestSupport.uniform;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * AdamW against a scalar float64 implementation of Loshchilov &amp; Hutter 2019, Algorithm 2 with Kingma &amp; Ba's
@@ -207,5 +208,35 @@ class AdamWTest {
             opt.close();
             assertThrows(IllegalStateException.class, () -> opt.step(1e-3));
         }
+    }
+
+    @Test
+    void canonicalConstructorRefusesCoefficientsTheStepCannotEvaluate() {
+        // eps = 0 divides 0 by 0 at a zero gradient (v = 0): the parameter would turn NaN
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 1f, 0f, 1f));
+        assertTrue(e.getMessage().contains("eps"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 1f, Float.MIN_VALUE, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(Float.NaN, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 1f, 1e-8f, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 1.5f, 0.1f, 0.999f, 0.001f, 1e-3f, 1f, 1e-8f, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, -0.001f, 1e-3f, 1f, 1e-8f, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, 0.001f, -1e-3f, 1f, 1e-8f, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0f, 1e-8f, 1f));
+        assertThrows(IllegalArgumentException.class,
+                () -> new AdamWStep(1f, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 1f, 1e-8f, Float.POSITIVE_INFINITY));
+        // what the factory builds still passes, at the edges of its ranges too
+        AdamWStep.of(0, 0, 0, Float.MIN_NORMAL, 0, 1, 0);
+        AdamWStep.of(1e-3, Math.nextDown(1.0), Math.nextDown(1.0), 1e-8, 0.01, 1, 1);
+        AdamWStep.of(10, 0.9, 0.999, 1e-8, 1, Long.MAX_VALUE - 1, 1);
+        // an eps that is finite in float64 but not in float32 is refused by the factory, naming it
+        IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                () -> AdamWStep.of(1e-3, 0.9, 0.999, 1e39, 0, 1, 1));
+        assertTrue(big.getMessage().contains("1.0E39"), big.getMessage());
     }
 }

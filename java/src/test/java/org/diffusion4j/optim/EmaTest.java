@@ -14,8 +14,10 @@ import static org.diffusion4j.nn.NnTestSupport.assertClose;
 import static org.diffusion4j.nn.NnTestSupport.random;
 import static org.diffusion4j.nn.NnTestSupport.seedOf;
 import static org.diffusion4j.nn.NnTestSupport.uniform;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** EMA with the inverse-power warm-up of k-diffusion / diffusers' EMAModel. */
 class EmaTest {
@@ -100,5 +102,38 @@ class EmaTest {
         assertThrows(IllegalArgumentException.class, () -> new Ema.Schedule(0.9, 0, 0, 0.75, 0));
         assertThrows(IllegalArgumentException.class, () -> new Ema.Schedule(0.9, 0, 1, 0, 0));
         assertThrows(IllegalArgumentException.class, () -> new Ema.Schedule(0.9, 0, 1, 0.75, -1));
+    }
+
+    @Test
+    void closedEmaAndAnOverflowingCounterAreRefused() {
+        try (TensorScope scope = TensorScope.open()) {
+            Parameter p = Parameter.zeros(be, scope, "weight", 3);
+            p.value().copyFrom(new float[] {1, 2, 3});
+            Ema ema = new Ema(be, Map.of("w", p), Ema.Schedule.defaults());
+            // the next update would be number 2^63: the counter would wrap to a negative update number
+            IllegalArgumentException wrap = assertThrows(IllegalArgumentException.class,
+                    () -> ema.setUpdates(Long.MAX_VALUE));
+            assertTrue(wrap.getMessage().contains(Long.toString(Long.MAX_VALUE)), wrap.getMessage());
+            ema.setUpdates(Long.MAX_VALUE - 1);
+            assertEquals(Long.MAX_VALUE - 1, ema.updates());
+            ema.close();
+            IllegalStateException closed = assertThrows(IllegalStateException.class, ema::copyToParameters);
+            assertEquals("Ema is closed", closed.getMessage());
+            assertArrayEquals(new float[] {1, 2, 3}, p.value().toFloatArray());
+        }
+    }
+
+    @Test
+    void updateNumbersBeforeTheFirstGiveNoDecayEvenAtTheBottomOfTheRange() {
+        Ema.Schedule s = Ema.Schedule.defaults();
+        // Long.MIN_VALUE - 0 - 1 wrapped to Long.MAX_VALUE: the decay was maxDecay instead of 0
+        assertEquals(0.0, s.decay(Long.MIN_VALUE));
+        assertEquals(0.0, s.decay(-1));
+        assertEquals(0.0, s.decay(0));
+        assertEquals(0.0, s.decay(1));
+        assertEquals(1.0 - Math.pow(2.0, -2.0 / 3.0), s.decay(2), 1e-15);
+        Ema.Schedule late = new Ema.Schedule(0.9999, 0.0, 1.0, 2.0 / 3.0, Long.MAX_VALUE);
+        assertEquals(0.0, late.decay(Long.MAX_VALUE));
+        assertEquals(0.0, late.decay(Long.MIN_VALUE));
     }
 }

@@ -50,5 +50,8 @@ class LrScheduleTest {
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.warmupCosine(1, 0, 10, 2));
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.warmupCosine(1, 0, 10, 0).lr(-1));
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.constant(Double.NaN));
+        // both schedules refuse a negative step alike
+        assertThrows(IllegalArgumentException.class, () -> LrSchedule.constant(1e-3).lr(-1));
+        assertEquals(1e-3, LrSchedule.constant(1e-3).lr(0), 0.0);
     }
 }

@@ -263,4 +263,17 @@ class TensorViewTest {
         iae(() -> Ops.Broadcast.of(a, iota(2, 1, 1)), "[2, 1, 1]");
         assertEquals(Ops.Broadcast.PER_ROW, Ops.Broadcast.of(cpu.empty(scope, DType.F32, 3, 0), iota(3, 1)));
     }
+
+    @Test
+    void spanBytesIsZeroForEveryEmptyTensorAndExactOtherwise() {
+        for (long[] shape : new long[][] {{0}, {0, 4}, {4, 0}, {0, 0}, {2, 0, 3}, {3, 5, 0}}) {
+            Tensor t = cpu.empty(scope, DType.F32, shape);
+            assertEquals(0, Shape.spanBytes(t), java.util.Arrays.toString(shape));
+            assertEquals(0, Shape.spanBytes(t.transpose(0, -1)), "transposed " + java.util.Arrays.toString(shape));
+        }
+        Tensor x = iota(3, 4);
+        assertEquals(48, Shape.spanBytes(x));
+        assertEquals(48, Shape.spanBytes(x.transpose(0, 1)));
+        assertEquals(4 * (4 + 2), Shape.spanBytes(x.slice(0, 0, 2).slice(1, 1, 3)));  // rows 0-1, cols 1-2
+    }
 }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -122,5 +123,24 @@ class WorkspaceTest {
         ws.close();
         assertThrows(IllegalStateException.class, () -> TensorScope.open(ws));
         assertThrows(NullPointerException.class, () -> TensorScope.open(null));
+    }
+
+    @Test
+    void theArenaOfAScopeClosesOnlyWithTheScope() {
+        Workspace ws = Workspace.create();
+        TensorScope s = TensorScope.open(ws);
+        Tensor t = be.zeros(s, DType.F32, 4);
+        // closing the arena directly would free the tensors but keep the workspace attached to a dead scope
+        assertThrows(UnsupportedOperationException.class, () -> s.arena().close());
+        assertTrue(s.isAlive());
+        assertEquals(0f, t.toFloatArray()[3]);
+        assertEquals(s.arena().scope(), t.storage().scope());
+        assertEquals(16, s.arena().allocate(16, 4).byteSize());
+        s.close();
+        assertFalse(s.arena().scope().isAlive());
+        try (TensorScope again = TensorScope.open(ws)) {
+            assertTrue(again.isAlive());
+        }
+        ws.close();
     }
 }

@@ -2,8 +2,10 @@ package org.diffusion4j.nn.attention;
 
 /**
  * The scalar arithmetic of fused attention, written once so that the CPU loops of
- * {@code org.diffusion4j.cpu.CpuAttention} (which evaluate it lane by lane in the same float operations) and a
- * later CUDA kernel read the same formulas.
+ * {@code org.diffusion4j.cpu.CpuAttention} (which evaluate it lane by lane in the same float operations) and the
+ * CUDA kernels of {@code org.diffusion4j.cuda.CudaAttention} ({@code native/src/attention_math.cuh}) read the same
+ * formulas. These are kernel building blocks, public so that both backends' packages can share them; they check no
+ * ranges (each method states its domain) and are not meant for callers of the attention ops.
  *
  * <h2>Online softmax (Dao 2023, FlashAttention-2, Algorithm 1, lines 8–10 and 12–13)</h2>
  * Scores are kept unscaled, {@code s = q·k}; with {@code c = scale·log2(e)} (rounded to float once) every
@@ -52,13 +54,20 @@ public final class AttentionMath {
     /** Smallest argument {@link #exp2} evaluates; below it the result is {@code 2^−125}. */
     public static final float EXP2_MIN = -125f;
 
-    /** Taylor coefficients {@code ln2^n / n!} of {@code 2^f = e^(f·ln 2)}, n = 1..7, each rounded to float. */
+    // Taylor coefficients E_n = ln2^n / n! of 2^f = e^(f·ln 2), n = 1..7, each rounded to float.
+    /** {@code ln 2}, the degree-1 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E1 = (float) LN2;
+    /** {@code ln2²/2!}, the degree-2 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E2 = (float) (LN2 * LN2 / 2);
+    /** {@code ln2³/3!}, the degree-3 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E3 = (float) (Math.pow(LN2, 3) / 6);
+    /** {@code ln2⁴/4!}, the degree-4 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E4 = (float) (Math.pow(LN2, 4) / 24);
+    /** {@code ln2⁵/5!}, the degree-5 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E5 = (float) (Math.pow(LN2, 5) / 120);
+    /** {@code ln2⁶/6!}, the degree-6 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E6 = (float) (Math.pow(LN2, 6) / 720);
+    /** {@code ln2⁷/7!}, the degree-7 Taylor coefficient of {@code 2^f}, rounded to float. */
     public static final float E7 = (float) (Math.pow(LN2, 7) / 5040);
 
     /**
@@ -71,7 +80,7 @@ public final class AttentionMath {
     /** {@code 1.5·2^23}: {@code (x + ROUNDER) − ROUNDER} rounds {@code |x| < 2^22} to the nearest integer (ties even). */
     public static final float ROUNDER = 12582912f;
 
-    /** The integer part {@code k = rint(x)} of {@link #exp2}, as a float. */
+    /** The integer part {@code k = rint(x)} of {@link #exp2}, as a float; exact for {@code |x| < 2^22}. */
     public static float exp2IntPart(float clamped) {
         return (clamped + ROUNDER) - ROUNDER;
     }
@@ -82,7 +91,11 @@ public final class AttentionMath {
                 f, E2), f, E1), f, 1f);
     }
 
-    /** {@code 2^k} for an integral float {@code k ∈ [−126, 127]}, exactly, from its exponent bits. */
+    /**
+     * {@code 2^k} for an integral float {@code k ∈ [−126, 127]}, exactly, from its exponent bits. Unchecked (it
+     * runs per element): outside that range, or for a non-integral {@code k}, the result is not {@code 2^k}
+     * (another power of two, zero, infinity or NaN). {@link #exp2} calls it only with {@code k ∈ [−125, 127]}.
+     */
     public static float pow2Int(float k) {
         return Float.intBitsToFloat(((int) k + 127) << 23);
     }

@@ -25,8 +25,10 @@ import java.util.Objects;
  * scope) naming the argument and its shape, before memory is touched.
  *
  * <p>Implementations: {@link CpuAttention} (fused: tiles of queries × keys with an online softmax, the tile
- * products on OpenBLAS, never a {@code Tq×Tk} matrix; bitwise the same for any thread count) and
- * {@link ComposedAttention} (matmul–softmax–matmul from generic {@link Backend} ops, materialising
+ * products on OpenBLAS, never a {@code Tq×Tk} matrix; bitwise the same for any thread count),
+ * {@link org.diffusion4j.cuda.CudaAttention} (fused FlashAttention-2 kernels on CUDA, F32 or BF16 tile products;
+ * it falls back to {@link ComposedAttention} on the same backend for head dims or tile sizes its kernels do not
+ * cover) and {@link ComposedAttention} (matmul–softmax–matmul from generic {@link Backend} ops, materialising
  * {@code Tq×Tk} per (batch, head); the reference in tests and the path on backends without a fused kernel).
  * {@link #forBackend} picks one.
  */
@@ -47,7 +49,10 @@ public interface AttentionOps extends AutoCloseable {
      * @param scale the logit scale, finite, {@code ≥ 0} (usually {@link #defaultScale})
      * @param out   output {@code [B, H, Tq, Dh]}
      * @param lse   output natural log-sum-exp {@code [B, H, Tq]} (needed by {@link #backward}), or null
-     * @throws IllegalArgumentException naming the bad argument (see the class comment)
+     * @throws NullPointerException     when {@code q}, {@code k}, {@code v} or {@code out} is null
+     * @throws IllegalArgumentException naming the bad argument, its shape and the expectation (see the class
+     *                                  comment), or an output that overlaps an input or the other output
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void forward(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Tensor lse);
 
@@ -59,13 +64,24 @@ public interface AttentionOps extends AutoCloseable {
 
     /**
      * Backward of {@link #forward}: given {@code dOut = ∂loss/∂out}, writes {@code dq}, {@code dk}, {@code dv}
-     * (overwriting them). {@code out} and {@code lse} are the forward's outputs for the same inputs and scale.
+     * (overwriting them). {@code out} and {@code lse} are the forward's outputs for the same inputs and scale
+     * (Dao 2023, Algorithm 2: {@code P} is recomputed from {@code lse}, never stored). All tensors F32, contiguous,
+     * on {@link #backend()}'s device.
      *
-     * @param dOut upstream gradient {@code [B, H, Tq, Dh]}
-     * @param dq   output {@code [B, H, Tq, Dh]}
-     * @param dk   output {@code [B, H, Tk, Dh]}
-     * @param dv   output {@code [B, H, Tk, Dh]}
-     * @throws IllegalArgumentException naming the bad argument
+     * @param q     the forward's queries {@code [B, H, Tq, Dh]}
+     * @param k     the forward's keys {@code [B, H, Tk, Dh]}
+     * @param v     the forward's values {@code [B, H, Tk, Dh]}
+     * @param out   the forward's output {@code [B, H, Tq, Dh]}
+     * @param lse   the forward's natural log-sum-exp {@code [B, H, Tq]}; required here (not null)
+     * @param dOut  upstream gradient {@code [B, H, Tq, Dh]}
+     * @param scale the forward's logit scale, finite, {@code ≥ 0}
+     * @param dq    output {@code [B, H, Tq, Dh]}
+     * @param dk    output {@code [B, H, Tk, Dh]}
+     * @param dv    output {@code [B, H, Tk, Dh]}
+     * @throws NullPointerException     when a tensor, {@code lse} included, is null
+     * @throws IllegalArgumentException naming the bad argument, its shape and the expectation (see the class
+     *                                  comment), or an output that overlaps an input or another output
+     * @throws IllegalStateException    when a tensor's scope is closed
      */
     void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, float scale, Tensor dq,
                   Tensor dk, Tensor dv);
@@ -76,8 +92,13 @@ public interface AttentionOps extends AutoCloseable {
     }
 
     /**
-     * The attention ops for {@code backend}: {@link CpuAttention} on the CPU, {@link ComposedAttention} elsewhere
-     * (CUDA, until its fused kernels exist).
+     * The attention ops for {@code backend}: {@link CpuAttention} on the CPU,
+     * {@link org.diffusion4j.cuda.CudaAttention} (F32 precision) on a {@link org.diffusion4j.cuda.CudaBackend}, and
+     * {@link ComposedAttention} on any other backend.
+     *
+     * @param backend the backend the returned ops work on; it stays owned by the caller
+     * @return new ops; close them (they do not close {@code backend})
+     * @throws NullPointerException when {@code backend} is null
      */
     static AttentionOps forBackend(Backend backend) {
         Objects.requireNonNull(backend, "backend");
@@ -105,6 +126,10 @@ public interface AttentionOps extends AutoCloseable {
     /**
      * Checks the arguments of {@link #forward} (the class comment's rules) and returns the sizes.
      *
+     * <p>SPI helper, for backend implementations of this interface ({@code cpu}, {@code cuda}, {@link
+     * ComposedAttention}); public only because interface members are. Not for callers of the attention ops, which check
+     * their arguments themselves.
+     *
      * @throws NullPointerException     naming a required argument that is null
      * @throws IllegalArgumentException naming the bad argument, its shape and the expectation
      * @throws IllegalStateException    when a tensor's scope is closed
@@ -128,6 +153,8 @@ public interface AttentionOps extends AutoCloseable {
 
     /**
      * Checks the arguments of {@link #backward} and returns the sizes.
+     *
+     * <p>SPI helper, for backend implementations of this interface (see {@link #checkForward}).
      *
      * @throws NullPointerException     naming a required argument that is null
      * @throws IllegalArgumentException naming the bad argument, its shape and the expectation

@@ -61,7 +61,7 @@ public final class MultiHeadSelfAttention extends Module {
      * @param ops       ops of the parameters' backend
      * @param attention the attention ops, on the same backend (the caller keeps ownership and closes it)
      * @param scope     owner of the parameters
-     * @param dim       model width {@code D ≥ 1}
+     * @param dim       model width {@code D ≥ 1} (the model's {@code hidden}, {@code DiT.Config.hidden()})
      * @param heads     number of heads {@code H ≥ 1}, dividing {@code D}, with {@code D/H ≤ 256}
      * @param qkvBias   whether {@code qkv} has a bias (true in DiT)
      * @throws IllegalArgumentException naming the bad value
@@ -155,6 +155,10 @@ public final class MultiHeadSelfAttention extends Module {
      * @param cache this layer's {@link #forward} result
      * @param dy    gradient of the output {@code [B, T, D]}
      * @return {@code dx [B, T, D]}
+     * @throws NullPointerException     when {@code cache} is null
+     * @throws IllegalArgumentException when {@code dy} is not an F32 contiguous {@code [B, T, D]} tensor on this
+     *                                  layer's backend
+     * @throws IllegalStateException    when a scope is closed
      */
     public Tensor backward(TensorScope scope, Cache cache, Tensor dy) {
         Objects.requireNonNull(cache, "cache");

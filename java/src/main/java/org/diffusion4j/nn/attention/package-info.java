@@ -1,9 +1,11 @@
 /**
  * Attention: scaled dot-product attention as an op with a forward and a backward ({@link
  * org.diffusion4j.nn.attention.AttentionOps}; fused on the CPU by {@link org.diffusion4j.cpu.CpuAttention},
- * FlashAttention-2 tiles over OpenBLAS; composed from generic Backend ops by {@link
+ * FlashAttention-2 tiles over OpenBLAS; fused FlashAttention-2 kernels on CUDA by {@link
+ * org.diffusion4j.cuda.CudaAttention}; composed from generic Backend ops by {@link
  * org.diffusion4j.nn.attention.ComposedAttention} elsewhere), its scalar arithmetic ({@link
- * org.diffusion4j.nn.attention.AttentionMath}, the formulas a CUDA kernel mirrors), and the multi-head self-attention
+ * org.diffusion4j.nn.attention.AttentionMath}, the formulas the CUDA kernels mirror in {@code attention_math.cuh}),
+ * and the multi-head self-attention
  * layer of DiT/timm ({@link org.diffusion4j.nn.attention.MultiHeadSelfAttention}, parameters {@code qkv.weight},
  * {@code qkv.bias}, {@code proj.weight}, {@code proj.bias}).
  *
