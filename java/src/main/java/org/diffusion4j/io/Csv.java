@@ -45,6 +45,7 @@ public final class Csv {
      * @param values  {@code rows × columns.size()} values, row-major
      */
     public record Table(List<String> columns, int rows, float[] values) {
+        /** Copies the column names; {@code values} ({@code rows × cols} row-major) is taken as is. */
         public Table {
             columns = List.copyOf(columns);
         }
@@ -95,6 +96,7 @@ public final class Csv {
      * @param labelColumn that column's name, or null
      */
     public record Rows(Table table, List<String> labels, String labelColumn) {
+        /** Copies the label list. */
         public Rows {
             labels = List.copyOf(labels);
         }

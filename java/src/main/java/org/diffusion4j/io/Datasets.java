@@ -60,12 +60,14 @@ public final class Datasets {
     /**
      * How to read what the path holds.
      *
-     * @param resolution side of the images of an image folder ({@code >= 1})
-     * @param channels   1 or 3 for an image folder
+     * @param resolution side of the images of an image folder ({@code 1 .. ImageFolder.MAX_RESOLUTION}; checked when an
+     *                   image folder is read, ignored for other sources)
+     * @param channels   1 or 3 for an image folder (checked when one is read, ignored for other sources)
      * @param split      which IDX files of an IDX folder
      * @param csvHeader  header handling of CSV files
      */
     public record Options(int resolution, int channels, Split split, Csv.Header csvHeader) {
+        /** @throws NullPointerException when {@code split} or {@code csvHeader} is null */
         public Options {
             Objects.requireNonNull(split, "split");
             Objects.requireNonNull(csvHeader, "csvHeader");

@@ -55,6 +55,11 @@ public final class Npy {
      */
     public record Array(String descr, long[] shape, float[] values) {
 
+        /**
+         * Copies {@code shape}; {@code values} is taken as is.
+         *
+         * @throws NullPointerException when {@code descr} or {@code shape} is null
+         */
         public Array {
             Objects.requireNonNull(descr, "descr");
             shape = shape.clone();

@@ -136,6 +136,8 @@ public final class Safetensors {
      * @throws IllegalArgumentException naming the tensor or key when a name is reserved or not encodable
      * @throws IllegalStateException    when a tensor's scope is closed (checked before anything is written)
      * @throws IOException              on a write failure; {@code file} is then unchanged
+     * @throws UnsupportedOperationException on a big-endian host (the format is little-endian; every read and write
+     *                                       refuses such a host before touching a file)
      */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
         Objects.requireNonNull(file, "file");

@@ -21,6 +21,7 @@ import java.util.Set;
 public record SafetensorsFile(Map<String, Tensor> tensors, Map<String, String> metadata, Set<String> zeroCopy,
                               SafetensorsHeader header) {
 
+    /** Copies the maps and the set (unmodifiable); the tensors themselves are shared, not copied. */
     public SafetensorsFile {
         tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
         metadata = Map.copyOf(metadata);

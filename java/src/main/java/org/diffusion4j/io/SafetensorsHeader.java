@@ -14,6 +14,7 @@ import java.util.Objects;
  */
 public record SafetensorsHeader(long headerBytes, List<Entry> entries, Map<String, String> metadata) {
 
+    /** Copies the entry list and the metadata (unmodifiable). */
     public SafetensorsHeader {
         entries = List.copyOf(entries);
         metadata = Map.copyOf(metadata);
@@ -50,6 +51,11 @@ public record SafetensorsHeader(long headerBytes, List<Entry> entries, Map<Strin
      */
     public record Entry(String name, SafetensorsDType dtype, long[] shape, long begin, long end) {
 
+        /**
+         * Copies {@code shape}.
+         *
+         * @throws NullPointerException when {@code name}, {@code dtype} or {@code shape} is null
+         */
         public Entry {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(dtype, "dtype");

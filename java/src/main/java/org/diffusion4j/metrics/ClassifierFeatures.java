@@ -174,6 +174,8 @@ public final class ClassifierFeatures implements AutoCloseable {
      * @param cacheDir the cache folder, or null for no cache
      * @param log      one-line progress messages (may be null)
      * @throws IllegalArgumentException when {@code train} has no labels or fewer than 2 classes
+     * @throws IllegalStateException    when training diverges (a non-finite loss; not seen with the default
+     *                                  configuration), or the backend is closed
      */
     public static ClassifierFeatures trainOrLoad(Backend backend, Dataset train, Config config, Path cacheDir,
                                                  Consumer<String> log) {
@@ -401,12 +403,21 @@ public final class ClassifierFeatures implements AutoCloseable {
         return run(x, n, true);
     }
 
-    /** {@link #features} as a named point set for {@link FrechetDistance}. */
+    /**
+     * {@link #features} as a named point set for {@link FrechetDistance}.
+     *
+     * @throws IllegalArgumentException as {@link #features}, for {@code n = 0}, or for non-finite features (e.g.
+     *                                  from non-finite samples)
+     */
     public PointSet featureSet(String name, float[] x, int n) {
         return PointSet.of(name, features(x, n), n, featureDim());
     }
 
-    /** Predicted class of each of {@code n} samples {@code [n, ...sampleShape]}. */
+    /**
+     * Predicted class of each of {@code n} samples {@code [n, ...sampleShape]}, each in {@code [0, numClasses)}.
+     *
+     * @throws IllegalArgumentException as {@link #features}, or when a logit is NaN (e.g. from non-finite samples)
+     */
     public int[] predict(float[] x, int n) {
         return SoftmaxCrossEntropy.argmax(run(x, n, false), numClasses);
     }

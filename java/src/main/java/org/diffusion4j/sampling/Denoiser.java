@@ -25,12 +25,24 @@ public interface Denoiser {
      *                  request, {@code [B]} tensors on the backend)
      * @param condition the conditioning (e.g. text embeddings, class labels), or null when unconditional
      * @param out       output {@code [B, ...]} F32, the shape of {@code xt}: the model's prediction
+     * @throws IllegalArgumentException (expected of implementations) when {@code xt}, {@code out} or the
+     *                                  condition does not fit the model, naming the tensor; the samplers pass it
+     *                                  on unchanged
      */
     void predict(Tensor xt, NoiseLevels levels, Tensor condition, Tensor out);
 
     /**
      * The conditional and unconditional predictions for classifier-free guidance. The default makes two
      * {@link #predict} calls; a model may override it to run both as one batch of {@code 2B}.
+     *
+     * @param xt        model input {@code [B, ...]} F32, as in {@link #predict}
+     * @param levels    per-sample noise levels, as in {@link #predict}
+     * @param cond      the conditioning of the guided prediction (model-defined, e.g. I32 {@code [B]} labels)
+     * @param uncond    the unconditional (null-class or negative) conditioning, or null when the model takes
+     *                  "no condition" as null
+     * @param outCond   output: the conditional prediction, {@code [B, ...]} F32 of {@code xt}'s shape
+     * @param outUncond output: the unconditional prediction, {@code [B, ...]} F32 of {@code xt}'s shape
+     * @throws IllegalArgumentException as {@link #predict}
      */
     default void predictGuided(Tensor xt, NoiseLevels levels, Tensor cond, Tensor uncond, Tensor outCond,
                                Tensor outUncond) {

@@ -47,6 +47,11 @@ public interface DiffusionOps extends AutoCloseable {
      * @param xt             output {@code x_t} {@code [B, ...]}
      * @param target         output target {@code [B, ...]}
      * @param eps            output noise {@code [B, ...]}, or null
+     * @throws IllegalArgumentException when a tensor is not F32, contiguous and of {@code x0}'s shape on this
+     *                                  backend, outputs overlap each other or {@code x0}, the batch differs from
+     *                                  the coefficients' or the seeds', or {@code offsetStrength} is negative,
+     *                                  not finite or set for an {@code x0} of rank below 2
+     * @throws IllegalStateException    when the backend or a tensor's scope is closed
      */
     void forwardNoise(NoisingCoefficients k, NoiseSeeds seeds, double offsetStrength, Tensor x0, Tensor xt,
                       Tensor target, Tensor eps);
@@ -61,11 +66,15 @@ public interface DiffusionOps extends AutoCloseable {
      * @param x       state {@code [B, ...]} (read where {@code ax ≠ 0})
      * @param xIn     the model input the outputs belong to (may be {@code x}); read where {@code ai ≠ 0} or the
      *                history is written
-     * @param cond    conditional (or only) model output
-     * @param uncond  unconditional model output, or null (then {@code g = cond})
-     * @param hist    history read where {@code ah ≠ 0}, or null when no sample reads it
-     * @param xOut    output state (may be {@code x})
-     * @param histOut output history {@code D}, or null (may be {@code hist})
+     * @param cond    conditional (or only) model output {@code [B, ...]}, x's shape
+     * @param uncond  unconditional model output {@code [B, ...]}, or null (then {@code g = cond})
+     * @param hist    history {@code [B, ...]} read where {@code ah ≠ 0}, or null when no sample reads it
+     * @param xOut    output state {@code [B, ...]} (may be {@code x})
+     * @param histOut output history {@code D} {@code [B, ...]}, or null (may be {@code hist})
+     * @throws IllegalArgumentException when a tensor is not F32, contiguous and of x's shape on this backend, the
+     *                                  batch differs from {@code p}'s, an output overlaps an input other than the
+     *                                  aliases allowed above, or the step reads a null history
+     * @throws IllegalStateException    when the backend or a tensor's scope is closed
      */
     void samplerStep(FusedStep p, Tensor x, Tensor xIn, Tensor cond, Tensor uncond, Tensor hist, Tensor xOut,
                      Tensor histOut);
@@ -75,7 +84,15 @@ public interface DiffusionOps extends AutoCloseable {
      * line 6; a sampling run's initial noise with {@code scale = 0}). {@code x} is not read where
      * {@code scale_b = 0}.
      *
-     * @param out output, may be {@code x}
+     * @param scale      {@code B} per-sample factors of {@code x}, each finite in float32
+     * @param noiseScale {@code B} per-sample factors of the noise, each finite in float32
+     * @param seeds      noise seeds of the {@code B} samples
+     * @param draw       which of the samples' independent draws ({@code k} of {@link NoiseSeeds}'s {@code z(b, j, k)})
+     * @param x          input {@code [B, ...]} F32
+     * @param out        output of x's shape, may be {@code x}
+     * @throws IllegalArgumentException for arrays of another length than the batch, a coefficient that is not
+     *                                  finite in float32, or a tensor of another shape, dtype or backend
+     * @throws IllegalStateException    when the backend or a tensor's scope is closed
      */
     void scaleAddNoise(double[] scale, double[] noiseScale, NoiseSeeds seeds, long draw, Tensor x, Tensor out);
 

@@ -33,6 +33,8 @@ public final class NoiseLevels {
 
     /**
      * Levels of a batch, one per sample; the tensors are allocated in {@code scope} on request.
+     *
+     * @throws NullPointerException when {@code backend}, {@code scope} or a level is null (naming the sample)
      */
     public static NoiseLevels of(Backend backend, TensorScope scope, Level... perSample) {
         Objects.requireNonNull(backend, "backend");
@@ -48,7 +50,11 @@ public final class NoiseLevels {
         return levels.length;
     }
 
-    /** The level of sample {@code b}. */
+    /**
+     * The level of sample {@code b}; {@link #t}, {@link #alpha}, {@link #sigma} and {@link #sigmaVe} read its fields.
+     *
+     * @throws ArrayIndexOutOfBoundsException when {@code b} is outside {@code [0, B)} (the same for the accessors)
+     */
     public Level level(int b) {
         return levels[b];
     }
@@ -73,7 +79,12 @@ public final class NoiseLevels {
         return levels[b].sigmaVe();
     }
 
-    /** {@code [B]} F32 tensor of {@code t_b} on the backend. */
+    /**
+     * {@code [B]} F32 tensor of {@code t_b} on the backend, made on the first call.
+     *
+     * @throws IllegalStateException when the scope is closed (levels handed to a model are valid only during that
+     *                               call)
+     */
     public Tensor tTensor() {
         if (tBuffer == null) {
             tBuffer = backend.empty(scope, DType.F32, levels.length);
@@ -89,7 +100,11 @@ public final class NoiseLevels {
         return tBuffer;
     }
 
-    /** {@code [B]} F32 tensor of {@code σ_VE,b} on the backend ({@code +∞} at {@code α = 0}). */
+    /**
+     * {@code [B]} F32 tensor of {@code σ_VE,b} on the backend ({@code +∞} at {@code α = 0}), made on the first call.
+     *
+     * @throws IllegalStateException when the scope is closed
+     */
     public Tensor sigmaVeTensor() {
         if (sigmaVeBuffer == null) {
             sigmaVeBuffer = backend.empty(scope, DType.F32, levels.length);
