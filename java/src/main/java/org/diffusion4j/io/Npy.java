@@ -285,7 +285,9 @@ public final class Npy {
         for (int i = 0; i < lv.length; i++) {
             if (!(lv[i] >= 0 && lv[i] < Dataset.MAX_CLASSES && lv[i] == Math.rint(lv[i]))
                     || (!names.isEmpty() && lv[i] >= names.size())) {
-                throw new FileFormatException(labelsFile, "label " + i + " = " + lv[i] + " is not a class index (0 .. "
+                String shown = lv[i] == Math.rint(lv[i]) && Math.abs(lv[i]) < 0x1p62 ? Long.toString((long) lv[i])
+                        : Float.toString(lv[i]);       // 16777216, not 1.6777216E7, which looked like a valid index
+                throw new FileFormatException(labelsFile, "label " + i + " = " + shown + " is not a class index (0 .. "
                         + ((names.isEmpty() ? Dataset.MAX_CLASSES : names.size()) - 1) + ")"
                         + (names.isEmpty() ? "" : " of the " + names.size() + " names in " + namesFile.getFileName()));
             }

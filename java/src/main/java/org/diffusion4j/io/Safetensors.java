@@ -672,6 +672,11 @@ public final class Safetensors {
             throw new SafetensorsFormatException(file, where + " has shape " + Arrays.toString(shape)
                     + " whose size in bits overflows 64 bits");
         }
+        try {
+            org.diffusion4j.tensor.Shape.checked(shape);   // the tensor's strides must fit too (zero dims as 1)
+        } catch (IllegalArgumentException ex) {
+            throw new SafetensorsFormatException(file, where + ": " + ex.getMessage());
+        }
         if (bits % 8 != 0) {
             throw new SafetensorsFormatException(file, where + " (" + dtype + " " + Arrays.toString(shape)
                     + ") is " + bits + " bits, not a whole number of bytes");

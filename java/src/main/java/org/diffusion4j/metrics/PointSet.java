@@ -214,7 +214,7 @@ public final class PointSet {
      *
      * @throws IllegalArgumentException naming the set, its size and what needs the points
      */
-    static void requireAtLeast(PointSet a, int min, String forWhat) {
+    static void requireAtLeast(PointSet a, long min, String forWhat) {
         if (a.n < min) {
             throw new IllegalArgumentException(a.name + " has " + a.n + " point" + (a.n == 1 ? "" : "s") + " but "
                     + forWhat + " needs at least " + min);

@@ -118,7 +118,7 @@ public final class PrecisionRecall {
                     + ", kDensityCoverage = " + kDensityCoverage);
         }
         int kMax = Math.max(kPrecisionRecall, kDensityCoverage);
-        PointSet.requireAtLeast(real, kMax + 1, "precision/recall with k = " + kMax);
+        PointSet.requireAtLeast(real, kMax + 1L, "precision/recall with k = " + kMax);
         double[][] realNear = nearestWithin(real, kMax, engine);                   // [M][kMax] squared, sorted
         return new Reference(real, column(realNear, kPrecisionRecall - 1), column(realNear, kDensityCoverage - 1),
                 kPrecisionRecall, kDensityCoverage, engine);
@@ -157,7 +157,7 @@ public final class PrecisionRecall {
          */
         public Result compare(PointSet generated) {
             PointSet.requireSameDim(real, generated);
-            PointSet.requireAtLeast(generated, kPr + 1, "precision/recall with k = " + kPr);
+            PointSet.requireAtLeast(generated, kPr + 1L, "precision/recall with k = " + kPr);
             int m = real.size();
             int n = generated.size();
             double[] genPr = column(nearestWithin(generated, kPr, engine), kPr - 1);
@@ -304,7 +304,7 @@ public final class PrecisionRecall {
         if (k < 1) {
             throw new IllegalArgumentException("k must be >= 1, got " + k);
         }
-        PointSet.requireAtLeast(x, k + 1, "k-th neighbour distances with k = " + k);
+        PointSet.requireAtLeast(x, k + 1L, "k-th neighbour distances with k = " + k);
         double[] r = column(nearestWithin(x, k, engine), k - 1);
         for (int i = 0; i < r.length; i++) {
             r[i] = Math.sqrt(r[i]);

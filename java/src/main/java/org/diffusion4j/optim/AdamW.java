@@ -192,6 +192,10 @@ public final class AdamW implements AutoCloseable {
         AdamWStep withDecay = AdamWStep.of(lr, hyper.beta1(), hyper.beta2(), hyper.eps(), hyper.weightDecay(), t,
                 gradScale);
         AdamWStep noDecay = AdamWStep.of(lr, hyper.beta1(), hyper.beta2(), hyper.eps(), 0.0, t, gradScale);
+        for (Parameter p : params) {                   // all or nothing: no parameter updated when one is freed
+            p.value().checkAlive();
+            p.grad().checkAlive();
+        }
         for (int i = 0; i < params.size(); i++) {
             Parameter p = params.get(i);
             String name = names.get(i);

@@ -153,11 +153,18 @@ public final class Ema implements AutoCloseable {
      * One update after an optimizer step: {@code ema = d·ema + (1 − d)·θ} with {@code d = schedule.decay(n)}.
      *
      * @return the decay used
-     * @throws IllegalStateException after {@link #close()}
+     * @throws IllegalStateException after {@link #close()}, when a parameter's scope is closed (nothing is changed
+     *                               then), or when the update count would pass {@code 2^63 − 1}
      */
     public double update() {
         if (!scope.isAlive()) {
             throw new IllegalStateException("Ema is closed");
+        }
+        if (updates == Long.MAX_VALUE) {
+            throw new IllegalStateException("EMA update count " + updates + " cannot grow further");
+        }
+        for (Parameter p : params.values()) {           // all or nothing: no average moved when a parameter is freed
+            p.value().checkAlive();
         }
         updates++;
         double d = schedule.decay(updates);

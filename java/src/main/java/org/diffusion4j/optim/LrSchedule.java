@@ -68,7 +68,8 @@ public interface LrSchedule {
                 throw new IllegalArgumentException("step must be >= 0, got " + step);
             }
             if (step < warmup) {
-                return peak * step / warmup;
+                double v = peak * step;                    // (peak·step)/warmup as always, unless it overflows
+                return Double.isFinite(v) ? v / warmup : peak * ((double) step / warmup);
             }
             double q = Math.min(1.0, (double) (step - warmup) / Math.max(1, total - warmup));
             return minLr + (peak - minLr) * 0.5 * (1.0 + Math.cos(Math.PI * q));

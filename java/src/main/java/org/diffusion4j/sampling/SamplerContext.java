@@ -157,6 +157,8 @@ public final class SamplerContext implements AutoCloseable {
     private volatile boolean closed;
     /** Set while {@link #sample} runs: a second run or {@link #close()} meanwhile is refused. */
     private final java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The thread inside {@link #sample}, or null: the samplers' bodies run only there (see {@link #sampling}). */
+    private volatile Thread runner;
 
     private SamplerContext(Builder b) {
         this.backend = b.backend;
@@ -354,6 +356,7 @@ public final class SamplerContext implements AutoCloseable {
                     + "model calling back into it), or closing; it serves one run at a time");
         }
         try {
+            runner = Thread.currentThread();
             checkOpen();                                 // close() may have finished between the check above and here
             historyTarget = null;
             evalInput = null;
@@ -364,6 +367,7 @@ public final class SamplerContext implements AutoCloseable {
             }
             sampler.sample(this, x, grid);
         } finally {
+            runner = null;
             running.set(false);
         }
         if ((known != null || stepListener != null) && reached != grid.size() - 1) {
@@ -372,6 +376,16 @@ public final class SamplerContext implements AutoCloseable {
                     + reached + " of " + (grid.size() - 1) + (known != null ? ", so the known region was not kept"
                     : ""));
         }
+    }
+
+    /**
+     * True on the thread that is inside {@link #sample} of this context. The public bodies of {@link Samplers}
+     * called directly (not from a {@link Sampler} that {@code sample} runs) go through {@code sample} themselves, so
+     * that they too run one at a time, refuse this context's own buffers as {@code x} and keep the known region of
+     * an inpainting run.
+     */
+    boolean sampling() {
+        return runner == Thread.currentThread();
     }
 
     /**

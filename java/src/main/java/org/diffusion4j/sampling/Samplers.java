@@ -330,6 +330,10 @@ public final class Samplers {
      *                                  draws noise); see the class notes for the exceptions of every body
      */
     public static void ddpm(SamplerContext ctx, Tensor x, SamplingGrid grid, DdpmVariance variance) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> ddpm(c, y, g, variance), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         Objects.requireNonNull(variance, "variance");
         for (int i = 0; i < grid.steps(); i++) {
@@ -372,6 +376,10 @@ public final class Samplers {
      *                                  exceptions of every body
      */
     public static void repaint(SamplerContext ctx, Tensor x, SamplingGrid grid, int resamplings, int jumpLength) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> repaint(c, y, g, resamplings, jumpLength), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireRepaint(resamplings, jumpLength);
         int n = grid.steps();
@@ -420,6 +428,10 @@ public final class Samplers {
      *                                  notes for the exceptions of every body
      */
     public static void ddim(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> ddim(c, y, g, eta), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireNonNegative(eta, "eta");
         for (int i = 0; i < grid.steps(); i++) {
@@ -449,6 +461,10 @@ public final class Samplers {
      *                                  {@code α = 0}
      */
     public static void euler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> euler(c, y, g), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         for (int i = 0; i < grid.steps(); i++) {
             Level t = grid.level(i);
@@ -481,6 +497,10 @@ public final class Samplers {
      *                                  notes for the exceptions of every body
      */
     public static void eulerAncestral(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> eulerAncestral(c, y, g, eta, sNoise), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
@@ -533,6 +553,10 @@ public final class Samplers {
      *                                  notes for the exceptions of every body
      */
     public static void heun(SamplerContext ctx, Tensor x, SamplingGrid grid, Churn churn) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> heun(c, y, g, churn), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         Objects.requireNonNull(churn, "churn");
         Tensor xNext = ctx.scratch(0, x);
@@ -586,6 +610,10 @@ public final class Samplers {
      * @throws IllegalArgumentException as every body does (class notes)
      */
     public static void dpmSolverPp2m(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> dpmSolverPp2m(c, y, g), x, grid);
+            return;
+        }
         dpmSolverPp2mSde(ctx, x, grid, 0, 0);
     }
 
@@ -611,6 +639,10 @@ public final class Samplers {
      *                                  notes for the exceptions of every body
      */
     public static void dpmSolverPp2mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> dpmSolverPp2mSde(c, y, g, eta, sNoise), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
@@ -667,6 +699,10 @@ public final class Samplers {
      *                                  notes for the exceptions of every body
      */
     public static void dpmSolverPp3mSde(SamplerContext ctx, Tensor x, SamplingGrid grid, double eta, double sNoise) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> dpmSolverPp3mSde(c, y, g, eta, sNoise), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireNonNegative(eta, "eta");
         requireNonNegative(sNoise, "sNoise");
@@ -749,6 +785,10 @@ public final class Samplers {
      * @throws IllegalArgumentException as every body does (class notes)
      */
     public static void uniPc(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> uniPc(c, y, g), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         int n = grid.steps();
         Tensor older = ctx.scratch(0, x);                                 // D_{i−2}
@@ -820,6 +860,10 @@ public final class Samplers {
      * @throws IllegalArgumentException for a grid that is not a rectified-flow path ({@code α + σ ≠ 1} at a level)
      */
     public static void flowEuler(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> flowEuler(c, y, g), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         for (int i = 0; i < grid.steps(); i++) {
@@ -842,6 +886,10 @@ public final class Samplers {
      * @throws IllegalArgumentException for a grid that is not a rectified-flow path
      */
     public static void flowMidpoint(SamplerContext ctx, Tensor x, SamplingGrid grid) {
+        if (ctx != null && !ctx.sampling()) {          // a direct call: through sample() (see SamplerContext.sampling)
+            ctx.sample((c, y, g) -> flowMidpoint(c, y, g), x, grid);
+            return;
+        }
         requireRun(ctx, x, grid);
         requireFlowGrid(grid);
         Tensor mid = ctx.scratch(0, x);

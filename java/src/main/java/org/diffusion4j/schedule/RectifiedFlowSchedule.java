@@ -21,10 +21,19 @@ package org.diffusion4j.schedule;
  */
 public record RectifiedFlowSchedule(double shift) implements NoiseSchedule {
 
-    /** Validates {@code s > 0}, finite. */
+    /** Shifts outside {@code [MIN_SHIFT, MAX_SHIFT]} are refused: beyond them α and σ lose every bit of t. */
+    public static final double MIN_SHIFT = 1e-6;
+    /** See {@link #MIN_SHIFT}; SD3 uses 3, FLUX at most e^1.15 ≈ 3.2. */
+    public static final double MAX_SHIFT = 1e6;
+
+    /**
+     * Validates the shift.
+     *
+     * @throws IllegalArgumentException unless {@code MIN_SHIFT ≤ shift ≤ MAX_SHIFT} (NaN refused)
+     */
     public RectifiedFlowSchedule {
-        if (!(shift > 0 && shift < Double.POSITIVE_INFINITY)) {
-            throw new IllegalArgumentException("shift must be finite and > 0, got " + shift);
+        if (!(shift >= MIN_SHIFT && shift <= MAX_SHIFT)) {
+            throw new IllegalArgumentException("shift must be in [" + MIN_SHIFT + ", " + MAX_SHIFT + "], got " + shift);
         }
     }
 

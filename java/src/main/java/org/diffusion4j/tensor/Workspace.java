@@ -72,7 +72,9 @@ public final class Workspace implements AutoCloseable {
         if (owner != scope) {
             return null;
         }
-        demand = alignUp(demand, byteAlignment) + byteSize;
+        long aligned = demand > Long.MAX_VALUE - Math.max(1, byteAlignment) ? Long.MAX_VALUE
+                : alignUp(demand, byteAlignment);
+        demand = byteSize > Long.MAX_VALUE - aligned ? Long.MAX_VALUE : aligned + byteSize;   // saturates
         if (slab == null || byteAlignment > SLAB_ALIGN) {
             return null;
         }
@@ -89,7 +91,8 @@ public final class Workspace implements AutoCloseable {
             return;
         }
         owner = null;
-        if (!closed && demand > capacity()) {
+        // a demand no slab can meet (a refused huge allocation counted it) keeps the old slab
+        if (!closed && demand > capacity() && demand <= Long.MAX_VALUE - ROUND) {
             long size = alignUp(demand, ROUND);
             Arena next = Arena.ofShared();
             MemorySegment s;

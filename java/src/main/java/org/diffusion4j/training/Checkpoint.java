@@ -270,7 +270,8 @@ public final class Checkpoint {
      *
      * @throws IOException on a write failure; {@code file} is then unchanged
      * @throws IllegalStateException when the trainer is closed, or broken by a failed step or restore (its state is
-     *                               then no run's: restore a checkpoint into it first)
+     *                               then no run's: restore a checkpoint into it first), or while another thread runs
+     *                               a step, {@code heldOutLoss}, a save or a restore on it
      */
     public static void save(Trainer trainer, Path file) throws IOException {
         save(trainer, file, Map.of());
@@ -282,7 +283,7 @@ public final class Checkpoint {
      *
      * @param extra metadata strings; a key the checkpoint writes itself is refused
      * @throws IllegalArgumentException for a key of the checkpoint's own
-     * @throws IllegalStateException    when the trainer is closed or broken (see {@link #save(Trainer, Path)})
+     * @throws IllegalStateException    when the trainer is closed, broken or in use (see {@link #save(Trainer, Path)})
      * @throws IOException              on a write failure; {@code file} is then unchanged
      */
     public static void save(Trainer trainer, Path file, Map<String, String> extra) throws IOException {
@@ -292,7 +293,13 @@ public final class Checkpoint {
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot save a closed trainer");
         }
-        trainer.requireIntact("save");
+        try (Trainer.Hold held = trainer.hold("save")) {  // no step may run meanwhile: one step's state, not two
+            trainer.requireIntact("save");
+            saveHeld(trainer, file, extra);
+        }
+    }
+
+    private static void saveHeld(Trainer trainer, Path file, Map<String, String> extra) throws IOException {
         DenoiserModel model = trainer.model();
         Map<String, Tensor> tensors = new LinkedHashMap<>(model.module().stateDict());
         Ema ema = trainer.ema();
@@ -824,7 +831,8 @@ public final class Checkpoint {
      * @throws IOException           when the file cannot be read or breaks the safetensors format; a read that fails
      *                               part-way through the copy leaves the trainer broken (save and step refuse it
      *                               until a restore succeeds)
-     * @throws IllegalStateException when the trainer is closed (a broken trainer is what restore repairs)
+     * @throws IllegalStateException when the trainer is closed (a broken trainer is what restore repairs), or while
+     *                               another thread runs a step, {@code heldOutLoss}, a save or a restore on it
      */
     public static void restore(Path file, Trainer trainer) throws IOException {
         Objects.requireNonNull(file, "file");
@@ -832,6 +840,12 @@ public final class Checkpoint {
         if (trainer.isClosed()) {
             throw new IllegalStateException("cannot restore into a closed trainer");
         }
+        try (Trainer.Hold held = trainer.hold("restore")) {  // no step may interleave with the copies
+            restoreHeld(file, trainer);
+        }
+    }
+
+    private static void restoreHeld(Path file, Trainer trainer) throws IOException {
         SafetensorsHeader header = Safetensors.readHeader(file);
         Info info = info(file, header);
         Map<String, String> meta = info.metadata();
@@ -886,15 +900,30 @@ public final class Checkpoint {
                         + "batch " + batch + " (corrupt metadata)");
             }
         }
+        // counters checked before any copy (a forged one refused by a setter after the copies left a half-restored
+        // trainer): no run makes more optimizer steps or EMA updates than training steps
+        if (info.optimSteps() > info.step()) {
+            throw new CheckpointException(file, "metadata " + KEY_OPTIM_STEPS + " = " + info.optimSteps()
+                    + " exceeds " + KEY_STEP + " = " + info.step() + " (corrupt metadata)");
+        }
+        if (ema != null && (info.emaUpdates() < 0 || info.emaUpdates() > info.step())) {
+            throw new CheckpointException(file, "metadata " + KEY_EMA_UPDATES + " = " + info.emaUpdates()
+                    + " is outside [0, " + KEY_STEP + " = " + info.step() + "] (corrupt metadata)");
+        }
         checkTensors(file, header, targets, Set.of(), true);
         // a file refused before the first copy (unreadable, a NaN) leaves the trainer as it was; a failure during the
         // copies leaves it half-loaded, so broken until a restore succeeds
         copyAll(file, trainer.ops().backend(), targets, identity(targets.keySet()),
                 e -> trainer.markBroken("restoring " + file + " failed part-way (" + e + "), leaving some tensors "
                         + "loaded and others not"));
-        opt.setStepCount(info.optimSteps());
-        if (ema != null) {
-            ema.setUpdates(info.emaUpdates());
+        try {
+            opt.setStepCount(info.optimSteps());
+            if (ema != null) {
+                ema.setUpdates(info.emaUpdates());
+            }
+        } catch (RuntimeException e) {                   // not expected after the checks above; never half-restored
+            trainer.markBroken("restoring " + file + " failed after its tensors were loaded (" + e + ")");
+            throw new CheckpointException(file, "its step counters cannot be set: " + e.getMessage(), e);
         }
         trainer.setCompletedSteps(info.step());
     }

@@ -604,6 +604,51 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
+    /** What {@link #hold} returns: closing it lets steps and held-out measurements run again. */
+    interface Hold extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Holds both of this trainer's workspaces for a checkpoint save or restore ({@code what}), so that no training
+     * step or held-out measurement runs on another thread until the hold is closed: a save sees the state of one
+     * step, and a restore cannot interleave with a step (each had written files or trainers mixing two steps).
+     *
+     * @throws IllegalStateException naming {@code what} when a step or held-out measurement is running, or the
+     *                               trainer is closed
+     */
+    Hold hold(String what) {
+        TensorScope a = openForHold(workspace, what);
+        TensorScope b;
+        try {
+            b = openForHold(heldOutWorkspace, what);
+        } catch (RuntimeException e) {
+            a.close();
+            throw e;
+        }
+        return () -> {
+            b.close();
+            a.close();
+        };
+    }
+
+    private synchronized TensorScope openForHold(Workspace w, String what) {
+        String busy = "cannot " + what + " while this trainer is in use: another thread is running a training step, "
+                + "heldOutLoss, a save or a restore on it; " + what + " after that call returns";
+        if (closed) {
+            throw new IllegalStateException("cannot " + what + " a closed trainer");
+        }
+        if (w.inUse()) {
+            throw new IllegalStateException(busy);
+        }
+        try {
+            return TensorScope.open(w);
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(busy, e);
+        }
+    }
+
     /**
      * Throws when a step failed half-way through its update (the backend closed under it, say), so that neither
      * training nor a checkpoint goes on from weights of two different steps; {@link Checkpoint#restore} makes the

@@ -310,4 +310,16 @@ class SafetensorsHostileTest {
         }
         assertEquals(new String(Files.readAllBytes(f), 8, json.length(), StandardCharsets.UTF_8), json);
     }
+
+    /**
+     * Found by an adversarial trial: shape {@code [0, 2^63 − 1, 2^63 − 1]} (no elements, no bytes) passed the header
+     * checks and failed at the tensor's creation with a bare "has more than 2^63 elements", naming neither file nor
+     * tensor: its strides do not fit a long.
+     */
+    @Test
+    void anEmptyTensorWhoseStridesOverflowIsRefusedByName() throws IOException {
+        Path f = file("strides.safetensors", "{" + f32("w", "[0,9223372036854775807,9223372036854775807]", 0, 0)
+                + "}", 0);
+        rejects(f, "tensor 'w'", "more than 2^63 elements");
+    }
 }

@@ -288,4 +288,14 @@ class PrecisionRecallTest {
         e = assertThrows(IllegalArgumentException.class, () -> PrecisionRecall.compute(threeD, ten, Pairwise.host()));
         assertTrue(e.getMessage().contains("threeD has D = 3"), e.getMessage());
     }
+
+    /** Found by an adversarial trial: {@code k = Integer.MAX_VALUE} wrapped the size check (then OOM or a negative array). */
+    @Test
+    void aHugeKIsRefusedByName() {
+        PointSet a = PointSet.of("generated", new float[] {0, 1, 2, 3, 4, 5}, 3, 2);
+        PointSet b = PointSet.of("real", new float[] {0, 1, 2, 3, 4, 5}, 3, 2);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> PrecisionRecall.compute(a, b, Integer.MAX_VALUE, 1, Pairwise.host()));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("2147483647"), e.getMessage());
+    }
 }

@@ -20,6 +20,7 @@ import static org.diffusion4j.nn.NnTestSupport.assertClose;
 import static org.diffusion4j.nn.NnTestSupport.random;
 import static org.diffusion4j.nn.NnTestSupport.seedOf;
 import static org.diffusion4j.nn.NnTestSupport.uniform;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -238,5 +239,30 @@ class AdamWTest {
         IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
                 () -> AdamWStep.of(1e-3, 0.9, 0.999, 1e39, 0, 1, 1));
         assertTrue(big.getMessage().contains("1.0E39"), big.getMessage());
+    }
+
+    /**
+     * Found by an adversarial trial: a step with one parameter's scope closed updated the parameters before it and
+     * their first moments, then failed with the step count unchanged, so a retry updated them twice. Now every
+     * parameter is checked first and nothing changes.
+     */
+    @Test
+    void aStepWithAFreedParameterChangesNothing() {
+        try (TensorScope keep = TensorScope.open()) {
+            org.diffusion4j.nn.Parameter a = org.diffusion4j.nn.Parameter.zeros(be, keep, "a", 3);
+            a.grad().copyFrom(new float[] {1, 1, 1});
+            TensorScope gone = TensorScope.open();
+            org.diffusion4j.nn.Parameter b = org.diffusion4j.nn.Parameter.zeros(be, gone, "b", 2);
+            java.util.LinkedHashMap<String, org.diffusion4j.nn.Parameter> params = new java.util.LinkedHashMap<>();
+            params.put("a", a);
+            params.put("b", b);
+            try (AdamW opt = new AdamW(ops, params, AdamW.Hyper.defaults())) {
+                gone.close();
+                assertThrows(IllegalStateException.class, () -> opt.step(0.1));
+                assertEquals(0, opt.stepCount());
+                assertArrayEquals(new float[3], a.value().toFloatArray(), "a not updated");
+                assertArrayEquals(new float[3], opt.firstMoments().get("a").toFloatArray(), "its moment not updated");
+            }
+        }
     }
 }

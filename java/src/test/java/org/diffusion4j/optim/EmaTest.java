@@ -136,4 +136,41 @@ class EmaTest {
         assertEquals(0.0, late.decay(Long.MAX_VALUE));
         assertEquals(0.0, late.decay(Long.MIN_VALUE));
     }
+
+    /**
+     * Found by an adversarial trial: {@code update()} with one parameter's scope closed counted the update and moved
+     * the other averages before failing, and at {@code updates = 2^63 − 1} the counter wrapped to
+     * {@code Long.MIN_VALUE}, whose decay 0 replaced the average by the raw weights. Now nothing changes in either case.
+     */
+    @Test
+    void anUpdateThatCannotCompleteChangesNothing() {
+        Ema.Schedule s = new Ema.Schedule(0.9, 0.0, 1.0, 0.75, 0);
+        try (TensorScope keep = TensorScope.open()) {
+            Parameter a = Parameter.zeros(be, keep, "a", 3);
+            a.value().copyFrom(new float[] {1, 2, 3});
+            TensorScope gone = TensorScope.open();
+            Parameter b = Parameter.zeros(be, gone, "b", 2);
+            java.util.LinkedHashMap<String, Parameter> params = new java.util.LinkedHashMap<>();
+            params.put("a", a);
+            params.put("b", b);
+            try (Ema ema = new Ema(be, params, s)) {
+                a.value().copyFrom(new float[] {5, 5, 5});
+                gone.close();
+                assertThrows(IllegalStateException.class, ema::update);
+                assertEquals(0, ema.updates());
+                assertArrayEquals(new float[] {1, 2, 3}, ema.averages().get("a").toFloatArray());
+            }
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Parameter p = Parameter.zeros(be, scope, "w", 2);
+            try (Ema ema = new Ema(be, Map.of("w", p), s)) {
+                ema.setUpdates(Long.MAX_VALUE - 1);
+                ema.update();
+                assertEquals(Long.MAX_VALUE, ema.updates());
+                IllegalStateException e = assertThrows(IllegalStateException.class, ema::update);
+                assertTrue(e.getMessage().contains("cannot grow"), e.getMessage());
+                assertEquals(Long.MAX_VALUE, ema.updates());
+            }
+        }
+    }
 }

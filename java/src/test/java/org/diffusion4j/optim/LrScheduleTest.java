@@ -54,4 +54,13 @@ class LrScheduleTest {
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.constant(1e-3).lr(-1));
         assertEquals(1e-3, LrSchedule.constant(1e-3).lr(0), 0.0);
     }
+
+    /** Found by an adversarial trial: {@code peak·step} overflowed for a huge peak; the warm-up value stays finite. */
+    @Test
+    void warmUpOfAHugePeakStaysFinite() {
+        LrSchedule s = LrSchedule.warmupCosine(Double.MAX_VALUE, 10, 20, 0);
+        org.junit.jupiter.api.Assertions.assertEquals(Double.MAX_VALUE * 0.5, s.lr(5), Double.MAX_VALUE * 1e-15);
+        LrSchedule usual = LrSchedule.warmupCosine(1e-3, 7, 20, 0);
+        org.junit.jupiter.api.Assertions.assertEquals(1e-3 * 3 / 7, usual.lr(3), 0, "the usual bits: (peak·step)/warmup");
+    }
 }

@@ -123,4 +123,59 @@ class SamplerArgumentsTest {
         assertTrue(e.getMessage().contains("0"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Samplers.Churn.NONE.gamma(1.0, -3));
     }
+
+    /**
+     * Found by an adversarial trial: a body called directly skipped what {@code SamplerContext.sample} guards: two
+     * threads running bodies on one context gave wrong samples in 3 of 5 trials, and a body sampled into the
+     * context's own scratch buffer (7.64 instead of 2.85). Direct calls now go through {@code sample}: one run at a
+     * time, the context's buffers refused, the same result as {@code sample} with the factory's sampler.
+     */
+    @Test
+    void directBodyCallsAreGuardedAsSampleIs() throws Exception {
+        SamplingGrid g = vpGrid();
+        Prediction p = Prediction.EPSILON;
+        Denoiser exact = DATA.model(p);
+        java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Denoiser slow = (xt, levels, condition, out) -> {
+            inside.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            exact.predict(xt, levels, condition, out);
+        };
+        try (TensorScope scope = TensorScope.open();
+             SamplerContext ctx = SamplerContext.builder(backend, slow, p).noise(NoiseSeeds.batch(3, 0, 0, 2)).build();
+             SamplerContext plain = SamplerContext.builder(backend, exact, p)
+                     .noise(NoiseSeeds.batch(3, 0, 0, 2)).build()) {
+            Tensor x = backend.empty(scope, DType.F32, 2, DATA.dim());
+            Tensor y = backend.empty(scope, DType.F32, 2, DATA.dim());
+            ctx.initialNoise(x, g);
+            ctx.initialNoise(y, g);
+            Thread first = new Thread(() -> Samplers.ddim(ctx, x, g, 0));
+            first.start();
+            inside.await();
+            IllegalStateException busy = assertThrows(IllegalStateException.class, () -> Samplers.ddim(ctx, y, g, 0));
+            assertTrue(busy.getMessage().contains("already sampling"), busy.getMessage());
+            release.countDown();
+            first.join(30_000);
+
+            Tensor own = plain.scratch(0, y);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Samplers.heun(plain, own, g, Samplers.Churn.NONE));
+            assertTrue(e.getMessage().contains("buffer of this SamplerContext"), e.getMessage());
+
+            Tensor direct = backend.empty(scope, DType.F32, 2, DATA.dim());
+            Tensor viaSample = backend.empty(scope, DType.F32, 2, DATA.dim());
+            plain.initialNoise(direct, g);
+            plain.initialNoise(viaSample, g);
+            Samplers.ddim(plain, direct, g, 0);
+            plain.sample(Samplers.ddim(0), viaSample, g);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(viaSample.toFloatArray(), direct.toFloatArray());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(viaSample.toFloatArray(), x.toFloatArray(),
+                    "the first thread's run completed as a plain one");
+        }
+    }
 }

@@ -103,6 +103,8 @@ class ContinuousSchedulesTest {
         assertEquals(0.25, RectifiedFlowSchedule.tFromDataAtOne(0.75));
         assertEquals(-0.3, RectifiedFlowSchedule.velocityFromDataAtOne(0.3));
         assertThrows(IllegalArgumentException.class, () -> new RectifiedFlowSchedule(0));
+        assertThrows(IllegalArgumentException.class, () -> new RectifiedFlowSchedule(1e-300));   // t lost in α, σ
+        assertThrows(IllegalArgumentException.class, () -> new RectifiedFlowSchedule(1e7));
     }
 
     @Test

@@ -143,4 +143,22 @@ class WorkspaceTest {
         }
         ws.close();
     }
+
+    /**
+     * Found by an adversarial trial: after a refused allocation of ~2^63 bytes, closing the scope failed with
+     * "cannot allocate -9223372036853727232 bytes" (the demand, rounded up, wrapped). The demand now saturates and
+     * the workspace keeps its slab.
+     */
+    @Test
+    void aRefusedHugeAllocationDoesNotBreakTheScopesClose() {
+        try (Workspace ws = Workspace.create()) {
+            TensorScope s = TensorScope.open(ws);
+            org.junit.jupiter.api.Assertions.assertThrows(Throwable.class, () -> s.allocate(Long.MAX_VALUE - 10, 8));
+            s.close();
+            org.junit.jupiter.api.Assertions.assertFalse(s.isAlive());
+            try (TensorScope again = TensorScope.open(ws)) {
+                again.allocate(1024, 8);                     // reusable
+            }
+        }
+    }
 }

@@ -482,6 +482,96 @@ class TrainerTest {
         }
     }
 
+    /**
+     * Found by an adversarial trial: {@code Checkpoint.save} and {@code restore} on a trainer whose step ran on
+     * another thread took no part in the trainer's one-call-at-a-time rule: 24 of 32 saves wrote a checkpoint mixing
+     * two steps, and a restore during {@code train} left the weights of no step. Both now refuse while a step runs,
+     * changing nothing, and work once it has returned.
+     */
+    @Test
+    void saveAndRestoreRefuseWhileAStepRunsOnAnotherThread(@TempDir Path dir) throws Exception {
+        Dataset train = TrainingTestSupport.gaussian2d(40, 4);
+        java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean block = new java.util.concurrent.atomic.AtomicBoolean();
+        NnOps blocking = (NnOps) java.lang.reflect.Proxy.newProxyInstance(NnOps.class.getClassLoader(),
+                new Class<?>[] {NnOps.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("adamw") && block.get() && inside.getCount() > 0) {
+                        inside.countDown();                       // the step is in its update: hold it there
+                        release.await();
+                    }
+                    try {
+                        return method.invoke(ops, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        Path before = dir.resolve("step-1.safetensors");
+        Path during = dir.resolve("during.safetensors");
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 8), blocking, train,
+                     busy(3, 4, 10))) {
+            t.step();
+            t.save(before);
+            block.set(true);
+            Thread second = new Thread(t::step);
+            second.start();
+            inside.await();
+            Map<String, float[]> mid = weights(t.model());
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.save(during));
+            assertTrue(e.getMessage().startsWith("cannot save while this trainer is in use"), e.getMessage());
+            assertFalse(java.nio.file.Files.exists(during), "nothing written");
+            e = assertThrows(IllegalStateException.class, () -> t.restore(before));
+            assertTrue(e.getMessage().startsWith("cannot restore while this trainer is in use"), e.getMessage());
+            assertBitwise("weights untouched by the refused restore", mid, weights(t.model()));
+            release.countDown();
+            second.join(30_000);
+            assertEquals(2, t.completedSteps(), "the other thread's step completed");
+            t.save(during);                               // and both work afterwards
+            t.restore(before);
+            assertEquals(1, t.completedSteps());
+        }
+    }
+
+    /**
+     * Found by an adversarial trial: a step-3 checkpoint whose {@code d4j.ema.updates} was forged to 2^63 − 1 was
+     * refused by {@code Ema.setUpdates} only after every tensor had been copied, leaving a trainer with the file's
+     * weights, its optimizer count and its own old step count, not marked broken. Counters are now checked before
+     * any copy: more optimizer steps or EMA updates than training steps is corrupt metadata.
+     */
+    @Test
+    void forgedStepCountersAreRefusedBeforeAnythingIsCopied(@TempDir Path dir) throws Exception {
+        Dataset train = TrainingTestSupport.gaussian2d(40, 4);
+        try (TensorScope s = TensorScope.open();
+             Trainer t = new Trainer(new MlpDenoiser(ops, s, TrainingTestSupport.mlp(), 8), ops, train,
+                     busy(3, 4, 10))) {
+            t.train(3);
+            Path file = dir.resolve("ck.safetensors");
+            t.save(file);
+            t.train(5);
+            Map<String, float[]> at8 = weights(t.model());
+            for (String[] forged : new String[][] {{Checkpoint.KEY_EMA_UPDATES, "9223372036854775807"},
+                    {Checkpoint.KEY_EMA_UPDATES, "4"}, {Checkpoint.KEY_OPTIM_STEPS, "4"}}) {
+                Path bad = dir.resolve("forged.safetensors");
+                try (TensorScope r = TensorScope.open()) {
+                    var f = org.diffusion4j.io.Safetensors.read(file, r, be);
+                    Map<String, String> meta = new java.util.HashMap<>(f.metadata());
+                    meta.put(forged[0], forged[1]);
+                    org.diffusion4j.io.Safetensors.write(bad, f.tensors(), meta);
+                }
+                CheckpointException e = assertThrows(CheckpointException.class, () -> t.restore(bad));
+                assertTrue(e.getMessage().contains(forged[0]) && e.getMessage().contains(forged[1])
+                        && e.getMessage().contains(bad.toString()), e.getMessage());
+                assertEquals(8, t.completedSteps());
+                assertEquals(8, t.optimizer().stepCount());
+                assertEquals(8, t.ema().updates());
+                assertBitwise("weights untouched", at8, weights(t.model()));
+            }
+            t.train(1);                                   // not broken
+            assertEquals(9, t.completedSteps());
+        }
+    }
+
     // ---------------------------------------------------------------- one step by hand
 
     @Test
