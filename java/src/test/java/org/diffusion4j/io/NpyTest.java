@@ -156,7 +156,7 @@ class NpyTest {
         assertEquals(java.util.List.of("a", "b", "c", "d"), named.classNames());
         assertEquals(4, named.numClasses());
         Files.writeString(dir.resolve("lab.classes.json"), "[\"a\", \"b\"]");
-        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "label 0 = 2.0",
+        assertFails(FileFormatException.class, dir.resolve("lab.labels.npy"), () -> Npy.load(f), "label 0 = 2 ",
                 "2 names");
         Files.writeString(dir.resolve("lab.classes.json"), "{\"a\": 1}");
         assertFails(FileFormatException.class, dir.resolve("lab.classes.json"), () -> Npy.load(f), "list of class");
