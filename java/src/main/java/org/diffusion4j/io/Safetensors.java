@@ -498,6 +498,10 @@ public final class Safetensors {
     }
 
     private static byte[] readHeaderBytes(Path file, FileChannel ch, long size) throws IOException {
+        if (size < 8 && !java.nio.file.Files.isRegularFile(file)) {    // /dev/zero, /proc files: sizes of 0 that say nothing
+            throw new SafetensorsFormatException(file, "is not a regular file (a device, pipe or special file), so "
+                    + "not a safetensors file");
+        }
         if (size < 8) {
             throw new SafetensorsFormatException(file, "file has " + size
                     + " bytes, fewer than the 8-byte header length that starts a safetensors file");

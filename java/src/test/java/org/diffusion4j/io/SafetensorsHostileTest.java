@@ -322,4 +322,10 @@ class SafetensorsHostileTest {
                 + "}", 0);
         rejects(f, "tensor 'w'", "more than 2^63 elements");
     }
+
+    /** Found by an adversarial trial: {@code /dev/zero} was reported as "file has 0 bytes". */
+    @Test
+    void specialFilesAreNamedAsSuch() {
+        rejects(Path.of("/dev/zero"), "is not a regular file");    // Linux, as the build
+    }
 }
