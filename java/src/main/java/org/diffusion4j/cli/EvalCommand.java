@@ -161,7 +161,8 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         if ((checkpoint == null) == (samplesFile == null)) {
             throw new IllegalArgumentException("give exactly one of --checkpoint (sample a model) and --samples "
-                    + "(an .npy or .idx of samples)");
+                    + "(an .npy or .idx of samples); to score samples against a run's held-out data, give --samples "
+                    + "with the run's --data (and --label-column, --held-out, --seed when the run set them)");
         }
         if (samplesFile != null) {                        // sampling options would be ignored: say so
             for (String opt : new String[] {"--sampler", "--steps", "--grid", "--guidance", "--weights", "--n",

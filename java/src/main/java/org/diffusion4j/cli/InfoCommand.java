@@ -66,7 +66,9 @@ final class InfoCommand implements Callable<Integer> {
                 : info.hasOptimizer() && info.metadata().containsKey(TrainCommand.KEY_HELD_OUT_LOSS)
                 ? "training checkpoint of the run's lowest held-out loss (train --resume continues from "
                 + "latest.safetensors; --init-from this file trains on from here)"
-                : info.hasOptimizer() ? "training checkpoint (with optimizer state: train --resume continues it)"
+                : info.hasOptimizer() ? "training checkpoint (with optimizer state: train --resume continues the run "
+                + "folder it belongs to, Trainer.restore any trainer of the same model and seed; --init-from this "
+                + "file starts a new run from its weights)"
                 : "export of " + ("ema".equals(info.metadata().get(Checkpoint.KEY_WEIGHTS)) ? "EMA" : "raw")
                 + " weights";
         o.println("kind        " + kind);
@@ -125,7 +127,13 @@ final class InfoCommand implements Callable<Integer> {
         }
         String bestLoss = info.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS);
         if (bestLoss != null) {
-            o.println("held-out    loss " + bestLoss + " at step " + info.step() + ": the run's lowest when written "
+            String shown = bestLoss;
+            try {
+                shown = String.format(Locale.ROOT, "%.4f", Double.parseDouble(bestLoss));   // as train prints it
+            } catch (NumberFormatException e) {
+                // a hand-edited value: shown as it is
+            }
+            o.println("held-out    loss " + shown + " at step " + info.step() + ": the run's lowest when written "
                     + "(train's checkpoints/best.safetensors)");
         }
         String initFrom = info.metadata().get(Checkpoint.KEY_INIT_FROM);

@@ -490,7 +490,9 @@ final class TrainCommand implements Callable<Integer> {
         RunJson.TrainOptions opts;
         if (resume) {
             if (!Files.isRegularFile(folder.runJson())) {
-                throw new IllegalArgumentException("--resume: " + folder.root() + " holds no run.json");
+                throw new IllegalArgumentException("--resume: " + folder.root() + " holds no run.json, so it is not a "
+                        + "run folder of train (a checkpoint saved from Java resumes there with Trainer.restore; "
+                        + "train --init-from FILE starts a new run from its weights)");
             }
             int removed = folder.removeStaleTemporaries();
             if (removed > 0) {
@@ -552,6 +554,14 @@ final class TrainCommand implements Callable<Integer> {
         String fingerprint = loaded.fingerprint();
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
                 && !previous.data().fingerprint().equals(fingerprint)) {
+            String was = previous.data().data();
+            if (was != null && !Path.of(was).toAbsolutePath().normalize().equals(
+                    Path.of(opts.data()).toAbsolutePath().normalize())) {
+                throw new IllegalArgumentException("--resume: --data " + opts.data() + " is not the run's data " + was
+                        + " (its contents differ too: " + fingerprint + ", run.json has "
+                        + previous.data().fingerprint() + "); leave --data out to resume on the run's data, or start "
+                        + "a new run on this data with --init-from " + folder.root());
+            }
             throw new IllegalArgumentException("--resume: the data in " + opts.data() + " changed since the run "
                     + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")"
                     + DataLoading.DECODING_HINT);

@@ -74,8 +74,9 @@ class HeldOutLossCliTest {
                 Double.parseDouble(bi.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS)), rows.toString());
         assertTrue(r.out().contains("best        held-out loss"), r::toString);
         TrainSampleEvalTest.Result info = TrainSampleEvalTest.run("info", "--checkpoint", best.toString());
-        assertTrue(info.out().contains("held-out    loss " + bi.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS)
-                + " at step " + bi.step()), info::toString);
+        assertTrue(info.out().contains("held-out    loss " + String.format(java.util.Locale.ROOT, "%.4f",
+                Double.parseDouble(bi.metadata().get(TrainCommand.KEY_HELD_OUT_LOSS))) + " at step " + bi.step()),
+                info::toString);
 
         Path without = dir.resolve("without");
         r = TrainSampleEvalTest.run(train(data, without, "0"));
