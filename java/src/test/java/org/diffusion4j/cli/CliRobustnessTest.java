@@ -842,6 +842,11 @@ class CliRobustnessTest {
         assertOneLineFailure(run(concat(trainArgs(d, r, 6), "--resume")), "changed since the run started");
         assertOneLineFailure(run("eval", "--checkpoint", r.toString(), "--n", "4", "--reference", "4", "--steps",
                 "2", "--backend", "cpu"), "is not the data the run trained on");
+        // another file (a new-user trial was told the data "changed"): both paths named
+        Path other = TinyData.idxFolder(dir.resolve("other-data"), 24, 6);
+        TinyData.writeIdx(other, "train", 24, 700, true);
+        assertOneLineFailure(run(concat(trainArgs(other, r, 6), "--resume")), "is not the run's data",
+                other.toString(), d.toString());
     }
 
     // ---------------------------------------------------------------- 8. sizes
