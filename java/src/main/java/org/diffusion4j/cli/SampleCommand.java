@@ -616,6 +616,12 @@ final class SampleCommand implements Callable<Integer> {
             throw new IllegalStateException("the model produced non-finite samples (a diverged checkpoint?)");
         }
         org.diffusion4j.io.Standardization scaling = s.standardization();
+        if (scaling != null && progress != null && edit == null) {
+            String wide = Sampling.spreadNote(x, per, n, pred, canonical);
+            if (wide != null) {
+                progress.println("note        " + wide);
+            }
+        }
         if (scaling != null) {
             Sampling.toDataUnits(scaling, x);                    // back to the data's units
         }

@@ -554,7 +554,7 @@ final class TrainCommand implements Callable<Integer> {
         String fingerprint = loaded.fingerprint();
         if (previous != null && previous.data() != null && previous.data().fingerprint() != null
                 && !previous.data().fingerprint().equals(fingerprint)) {
-            String was = previous.data().data();
+            String was = previous.data().path();
             if (was != null && !Path.of(was).toAbsolutePath().normalize().equals(
                     Path.of(opts.data()).toAbsolutePath().normalize())) {
                 throw new IllegalArgumentException("--resume: --data " + opts.data() + " is not the run's data " + was
