@@ -33,6 +33,11 @@ public record CosineSchedule(double s) implements NoiseSchedule {
         return s / (1.0 + s) * Math.PI / 2.0;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         NoiseSchedule.requireT(t);
@@ -42,6 +47,11 @@ public record CosineSchedule(double s) implements NoiseSchedule {
         return Math.min(1.0, Math.sin((1.0 - t) / (1.0 + s) * Math.PI / 2.0) / Math.cos(theta0()));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         NoiseSchedule.requireT(t);

@@ -333,6 +333,11 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
 
     // ---------------------------------------------------------------- continuous view
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         NoiseSchedule.requireT(t);
@@ -341,6 +346,11 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
         return knot >= 0 ? Math.sqrt(alphaBar[knot]) : Snr.vpAlphaFromLogSnr(lambdaAt(u));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         NoiseSchedule.requireT(t);
@@ -349,6 +359,11 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
         return knot >= 0 ? Math.sqrt(oneMinusAlphaBar[knot]) : Snr.vpSigmaFromLogSnr(lambdaAt(u));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double logSnr(double t) {
         NoiseSchedule.requireT(t);
@@ -357,6 +372,11 @@ public final class DiscreteVpSchedule implements NoiseSchedule {
         return knot >= 0 ? logSnr[knot] : lambdaAt(u);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double tFromLogSnr(double lambda) {
         if (Double.isNaN(lambda)) {

@@ -37,12 +37,22 @@ public record EdmSchedule(double sigmaMin, double sigmaMax, double rho, double s
         return new EdmSchedule(0.002, 80.0, 7.0, 0.5);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         NoiseSchedule.requireT(t);
         return 1.0;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         NoiseSchedule.requireT(t);

@@ -54,12 +54,22 @@ public record RectifiedFlowSchedule(double shift) implements NoiseSchedule {
         return new RectifiedFlowSchedule(Math.exp(FlowShift.mu(imageSeqLen)));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         NoiseSchedule.requireT(t);
         return (1.0 - t) / (1.0 + (shift - 1.0) * t);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         NoiseSchedule.requireT(t);

@@ -19,12 +19,22 @@ public record VeSchedule(double sigmaMin, double sigmaMax) implements NoiseSched
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         NoiseSchedule.requireT(t);
         return 1.0;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         NoiseSchedule.requireT(t);

@@ -34,11 +34,21 @@ public record VpSchedule(double betaMin, double betaMax) implements NoiseSchedul
         return -0.25 * t * t * (betaMax - betaMin) - 0.5 * t * betaMin;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double alpha(double t) {
         return Math.exp(logAlpha(t));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws IllegalArgumentException {@inheritDoc}
+     */
     @Override
     public double sigma(double t) {
         return Math.sqrt(-Math.expm1(2.0 * logAlpha(t)));
