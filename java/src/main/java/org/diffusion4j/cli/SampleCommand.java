@@ -150,6 +150,14 @@ final class SampleCommand implements Callable<Integer> {
         if (raw != null) {
             boolean npy = lower(raw).endsWith(".npy");
             refuseForeign("--save-raw", raw, npy ? NPY_MAGIC : IDX_MAGIC, npy ? "an NPY file" : "an IDX file");
+            String name = raw.getFileName().toString();
+            Path twin = raw.resolveSibling(name.substring(0, name.length() - 4) + (npy ? ".idx" : ".npy"));
+            if (Files.exists(twin) && Files.exists(labelsFile(raw))) {
+                // x.npy and x.idx share x.labels.npy / x.classes.json: rewriting them would relabel the other file
+                throw new IllegalArgumentException("--save-raw " + saveRaw + ": " + twin.getFileName() + " beside it "
+                        + "shares its labels file " + labelsFile(raw).getFileName() + ", which this would rewrite "
+                        + "for the other file's samples; choose another name (or remove " + twin.getFileName() + ")");
+            }
             Path labels = requireWritable("--save-raw", labelsFile(raw), ".npy");    // the labels beside it
             refuseForeign("--save-raw", labels, NPY_MAGIC, "an NPY file");
             Path classes = requireWritable("--save-raw", classesFile(raw), ".json");
@@ -617,7 +625,7 @@ final class SampleCommand implements Callable<Integer> {
         }
         org.diffusion4j.io.Standardization scaling = s.standardization();
         if (scaling != null && progress != null && edit == null) {
-            String wide = Sampling.spreadNote(x, per, n, pred, canonical);
+            String wide = Sampling.spreadNote(x, per, n, pred, canonical, g);
             if (wide != null) {
                 progress.println("note        " + wide);
             }

@@ -68,8 +68,8 @@ final class Sampling {
                     + "dynamic[:P[:MAX]])");
         }
         if (t != null && !images) {
-            throw new IllegalArgumentException("--threshold " + text + " clamps image values to [-1, 1]; this model "
-                    + "samples standardised vectors, which have no such bound (use --threshold none)");
+            throw new IllegalArgumentException("--threshold " + text + " bounds the pixel values of image models "
+                    + "(data in [-1, 1]); this model samples vectors, which have no such bound (use --threshold none)");
         }
         return t;
     }
@@ -83,7 +83,7 @@ final class Sampling {
      * eps-prediction model amplifies its error by 1/α where α is small (a new-user trial sampled std 9.4 against the
      * data's 1.6), and nothing bounds vectors the way clipping bounds images.
      */
-    static String spreadNote(float[] x, long per, int n, Prediction prediction, String sampler) {
+    static String spreadNote(float[] x, long per, int n, Prediction prediction, String sampler, double guidance) {
         if (n < 20 || per < 1 || per > Integer.MAX_VALUE) {
             return null;                                    // too few samples to tell a spread
         }
@@ -108,12 +108,17 @@ final class Sampling {
         if (!(worst > WIDE_SPREAD)) {
             return null;
         }
-        return String.format(Locale.ROOT, "the samples spread %.1f times wider than the training data in feature %d "
-                + "(standardised units)%s", worst, at, prediction == Prediction.EPSILON
+        boolean stochastic = sampler.startsWith("ddpm") || sampler.startsWith("euler-ancestral")
+                || sampler.startsWith("repaint") || sampler.contains("sde");
+        String cause = guidance > 4 ? String.format(Locale.ROOT, ": guidance %.3g pushes the samples away from the "
+                + "unconditional ones by that factor; a scale of 1-4 is usual", guidance)
+                : prediction == Prediction.EPSILON
                 ? ": an eps-prediction model's x0 estimate (x - sigma eps)/alpha magnifies its error where alpha is "
                 + "small, and " + sampler + " follows it; a model trained longer or with --objective v or flow avoids "
-                + "that (--sampler ddpm, which adds fresh noise at every step, suffers less)"
-                : ": the model may be undertrained (see its loss.png) or the sampling grid too coarse (--steps)");
+                + "that" + (stochastic ? "" : " (--sampler ddpm, which adds fresh noise at every step, suffers less)")
+                : ": the model may be undertrained (see its loss.png) or the sampling grid too coarse (--steps)";
+        return String.format(Locale.ROOT, "the samples spread %.1f times wider than the training data in feature %d "
+                + "(standardised units)%s", worst, at, cause);
     }
 
     /** The default sampler of a prediction type: flow-midpoint for velocity, DPM-Solver++(2M) otherwise. */

@@ -956,8 +956,42 @@ final class TrainCommand implements Callable<Integer> {
         return false;
     }
 
-    /** Restores the latest checkpoint; when it is unreadable, names the newest intact step checkpoint. */
+    /**
+     * Restores the latest checkpoint; when it is unreadable, names the newest intact step checkpoint. A training
+     * configuration that differs from the checkpoint's in more than the total step count (and the micro-batch, which
+     * changes no result) is refused: the command line cannot change it on a resume, so a difference means run.json
+     * was edited (an adversarial trial resumed at lr 0.5 instead of the checkpoint's 0.001 without a word).
+     */
     private static void restore(Trainer trainer, RunFolder folder) throws IOException {
+        TrainingConfig stored = null;
+        try {
+            stored = Checkpoint.readInfo(folder.latestCheckpoint()).training();
+        } catch (IOException | RuntimeException e) {
+            // unreadable: the restore below names the newest intact checkpoint
+        }
+        TrainingConfig mine = trainer.config();
+        if (stored != null) {
+            String differs = stored.learningRate() != mine.learningRate() ? "lr " + stored.learningRate() + " vs "
+                    + mine.learningRate()
+                    : stored.minLearningRate() != mine.minLearningRate() ? "min-lr " + stored.minLearningRate()
+                    + " vs " + mine.minLearningRate()
+                    : stored.warmupSteps() != mine.warmupSteps() ? "warm-up " + stored.warmupSteps() + " vs "
+                    + mine.warmupSteps()
+                    : !stored.adamw().equals(mine.adamw()) ? "AdamW " + stored.adamw() + " vs " + mine.adamw()
+                    : stored.maxGradNorm() != mine.maxGradNorm() ? "gradient clip " + stored.maxGradNorm() + " vs "
+                    + mine.maxGradNorm()
+                    : !java.util.Objects.equals(stored.ema(), mine.ema()) ? "EMA " + stored.ema() + " vs " + mine.ema()
+                    : stored.labelDropout() != mine.labelDropout() ? "label dropout " + stored.labelDropout()
+                    + " vs " + mine.labelDropout()
+                    : stored.objective() != mine.objective() ? "objective " + stored.objective() + " vs "
+                    + mine.objective()
+                    : null;
+            if (differs != null) {
+                throw new IllegalArgumentException("--resume: " + folder.relative(folder.latestCheckpoint())
+                        + " was trained with other settings than run.json holds (" + differs + ", checkpoint vs "
+                        + "run.json); was run.json edited? A resumed run keeps its configuration");
+            }
+        }
         try {
             trainer.restore(folder.latestCheckpoint());
         } catch (IOException | RuntimeException e) {

@@ -510,6 +510,43 @@ class CliRobustnessTest {
                 "newest intact checkpoint is checkpoints/step-000002.safetensors");
     }
 
+    /**
+     * Found by an adversarial trial: an lr edited into run.json was used on resume without a word (the command line
+     * refuses --lr on a resume). The checkpoint's training settings now win: a difference is refused.
+     */
+    @Test
+    void resumeRefusesTrainingSettingsEditedIntoRunJson() throws IOException {
+        Path r = copyOfBase("edited-lr");
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode)
+                JSON.readTree(r.resolve("run.json").toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("options")).put("lr", 0.5);
+        JSON.writeValue(r.resolve("run.json").toFile(), j);
+        byte[] latest = Files.readAllBytes(r.resolve("checkpoints/latest.safetensors"));
+        assertOneLineFailure(run("train", "--out", r.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
+                "was run.json edited", "lr ", "0.5");
+        assertArrayEquals(latest, Files.readAllBytes(r.resolve("checkpoints/latest.safetensors")), "nothing lost");
+    }
+
+    /**
+     * Found by an adversarial trial: {@code --save-raw x.idx} rewrote the {@code x.labels.npy} of an earlier
+     * {@code --save-raw x.npy}, and eval then scored x.npy against the other file's labels.
+     */
+    @Test
+    void saveRawRefusesToRelabelItsTwin() throws IOException {
+        Path out = dir.resolve("twins");
+        Files.createDirectories(out);
+        TrainSampleEvalTest.Result a = run("sample", "--checkpoint", base.toString(), "--n", "4", "--steps", "2",
+                "--out", out.resolve("a.png").toString(), "--save-raw", out.resolve("x.npy").toString(), "--backend",
+                "cpu");
+        assertEquals(0, a.code(), a::toString);
+        byte[] labels = Files.readAllBytes(out.resolve("x.labels.npy"));
+        assertOneLineFailure(run("sample", "--checkpoint", base.toString(), "--n", "4", "--steps", "2", "--class", "1",
+                "--out", out.resolve("b.png").toString(), "--save-raw", out.resolve("x.idx").toString(), "--backend",
+                "cpu"), "x.npy beside it shares its labels file x.labels.npy");
+        assertArrayEquals(labels, Files.readAllBytes(out.resolve("x.labels.npy")));
+        assertFalse(Files.exists(out.resolve("x.idx")));
+    }
+
     /** A copy of the base run folder (for tests that change it). */
     private Path copyOfBase(String name) throws IOException {
         Path to = dir.resolve(name);
@@ -892,6 +929,19 @@ class CliRobustnessTest {
         String patched = json.replaceFirst("\"minLr\"\\s*:\\s*[0-9.eE+-]+", "\"minLr\" : 0.5");
         assertNotEquals(json, patched, "run.json holds minLr");
         Files.writeString(runJson, patched);
+        // such a run's checkpoints hold the floor it trained with, min(floor, peak) = the peak
+        Path latest = copy.resolve("checkpoints/latest.safetensors");
+        try (org.diffusion4j.cpu.CpuBackend be = new org.diffusion4j.cpu.CpuBackend(1);
+             org.diffusion4j.tensor.TensorScope sc = org.diffusion4j.tensor.TensorScope.open()) {
+            var f = org.diffusion4j.io.Safetensors.read(latest, sc, be, n -> true,
+                    org.diffusion4j.io.Safetensors.Mode.COPY);
+            java.util.Map<String, String> meta = new java.util.HashMap<>(f.metadata());
+            com.fasterxml.jackson.databind.node.ObjectNode tc = (com.fasterxml.jackson.databind.node.ObjectNode)
+                    JSON.readTree(meta.get(org.diffusion4j.training.Checkpoint.KEY_TRAINING_CONFIG));
+            tc.put("minLearningRate", tc.get("learningRate").asDouble());
+            meta.put(org.diffusion4j.training.Checkpoint.KEY_TRAINING_CONFIG, JSON.writeValueAsString(tc));
+            org.diffusion4j.io.Safetensors.write(latest, f.tensors(), meta);
+        }
         TrainSampleEvalTest.Result r = run(concat(trainArgs(data, copy, 6), "--resume"));
         assertEquals(0, r.code(), r::toString);
         assertOneLineFailure(run(concat(trainArgs(data, dir.resolve("new-min-lr"), 2), "--min-lr", "0.5")),

@@ -30,18 +30,23 @@ class SpreadNoteTest {
     @Test
     void speaksOnlyWhenAFeatureIsMuchWiderThanTheData() {
         float[] fine = gaussian(400, 3, new double[] {1.0, 1.4, 0.5}, 1);
-        assertNull(Sampling.spreadNote(fine, 3, 400, Prediction.EPSILON, "dpmpp-2m"));
+        assertNull(Sampling.spreadNote(fine, 3, 400, Prediction.EPSILON, "dpmpp-2m", 1));
         float[] wide = gaussian(400, 3, new double[] {1.0, 5.9, 0.5}, 2);
-        String note = Sampling.spreadNote(wide, 3, 400, Prediction.EPSILON, "dpmpp-2m");
+        String note = Sampling.spreadNote(wide, 3, 400, Prediction.EPSILON, "dpmpp-2m", 1);
         assertNotNull(note);
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("spread ([0-9.]+) times").matcher(note);
         assertTrue(m.find(), note);
         double spread = Double.parseDouble(m.group(1));
         assertTrue(spread > 5.4 && spread < 6.4, "the sample std of feature 1 (5.9 drawn): " + note);
         assertTrue(note.contains("feature 1") && note.contains("eps-prediction") && note.contains("dpmpp-2m"), note);
-        String flow = Sampling.spreadNote(wide, 3, 400, Prediction.VELOCITY, "flow-midpoint");
+        String flow = Sampling.spreadNote(wide, 3, 400, Prediction.VELOCITY, "flow-midpoint", 1);
         assertNotNull(flow);
         assertTrue(!flow.contains("eps-prediction"), flow);
-        assertNull(Sampling.spreadNote(wide, 3, 10, Prediction.EPSILON, "dpmpp-2m"), "too few samples to tell");
+        assertNull(Sampling.spreadNote(wide, 3, 10, Prediction.EPSILON, "dpmpp-2m", 1), "too few samples to tell");
+        // an adversarial trial: the note recommended ddpm to a ddpm run, and blamed training for guidance 1e9
+        String ddpm = Sampling.spreadNote(wide, 3, 400, Prediction.EPSILON, "ddpm", 1);
+        assertTrue(ddpm.contains("eps-prediction") && !ddpm.contains("--sampler ddpm"), ddpm);
+        String guided = Sampling.spreadNote(wide, 3, 400, Prediction.VELOCITY, "flow-midpoint", 1e9);
+        assertTrue(guided.contains("guidance 1.00e+09") && !guided.contains("undertrained"), guided);
     }
 }
