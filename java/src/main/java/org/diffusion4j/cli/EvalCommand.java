@@ -353,9 +353,11 @@ final class EvalCommand implements Callable<Integer> {
                         + "seed 0; for samples of a model trained with another --seed, give it as --split-seed "
                         + "(or evaluate with --checkpoint), else the model has seen some of these rows");
             }
+            int perSample = count > 0 ? generated.length / count : 1;
             for (int i = 0; i < generated.length; i++) {
                 if (!Float.isFinite(generated[i])) {
-                    throw new FileFormatException(samplesFile, "value " + i + " is " + generated[i]
+                    throw new FileFormatException(samplesFile, "sample " + i / perSample + ", value " + i % perSample
+                            + " (element " + i + ") is " + generated[i]
                             + (Float.isInfinite(generated[i]) ? " (or beyond float32's range)" : ""));
                 }
             }
@@ -645,7 +647,9 @@ final class EvalCommand implements Callable<Integer> {
         int[] out = new int[count];
         for (int i = 0; i < count; i++) {
             if (!(v[i] >= 0 && v[i] < classes && v[i] == Math.rint(v[i]))) {
-                throw new FileFormatException(file, "label " + i + " = " + v[i] + " is not a class (0 .. "
+                String shown = v[i] == Math.rint(v[i]) && Math.abs(v[i]) < 0x1p62 ? Long.toString((long) v[i])
+                        : Float.toString(v[i]);
+                throw new FileFormatException(file, "label " + i + " = " + shown + " is not a class (0 .. "
                         + (classes - 1) + ")");
             }
             out[i] = (int) v[i];

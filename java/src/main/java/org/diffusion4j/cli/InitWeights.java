@@ -74,7 +74,7 @@ final class InitWeights {
         try {
             info = Checkpoint.readInfo(file);
         } catch (FileFormatException e) {
-            throw new FileFormatException(file, "--init-from: " + (e.problem().startsWith("not a safetensors")
+            throw new FileFormatException(file, "--init-from: " + (e.problem().contains("not a safetensors")
                     ? "" : "not a safetensors file: ") + e.problem(), e);
         }
         Record config = info.modelKind() == null ? null : Models.parseConfig(info.modelKind(), info.modelConfig());

@@ -64,7 +64,7 @@ final class ModelSession implements AutoCloseable {
         try {
             info = Checkpoint.readInfo(file);
         } catch (org.diffusion4j.io.FileFormatException e) {
-            throw new org.diffusion4j.io.FileFormatException(file, (e.problem().startsWith("not a safetensors")
+            throw new org.diffusion4j.io.FileFormatException(file, (e.problem().contains("not a safetensors")
                     ? "" : "not a safetensors file: ") + e.problem(), e);
         }
         if (info.training() == null) {

@@ -223,10 +223,13 @@ record RunFolder(Path root) {
                                         n.substring(5, n.length() - ".safetensors".length())))).orElse(null);
                     }
                 }
-                throw new java.nio.file.NoSuchFileException(latest.toString(), null, newest == null
-                        ? "the run folder has no checkpoint yet"
-                        : "missing; the newest step checkpoint is " + folder.checkpoints().resolve(newest)
-                        + ": give that file");
+                throw new java.nio.file.NoSuchFileException(latest.toString(), null, newest != null
+                        ? "missing; the newest step checkpoint is " + folder.checkpoints().resolve(newest)
+                        + ": give that file"
+                        : Files.isRegularFile(folder.bestCheckpoint())
+                        ? "missing, and no step checkpoint either; the run's best checkpoint is "
+                        + folder.bestCheckpoint() + ": give that file"
+                        : "the run folder has no checkpoint yet");
             }
             return latest;
         }

@@ -504,8 +504,12 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--resume: " + folder.root() + (intact != null
                         ? " has no " + latest + ", but the newest intact checkpoint is " + intact + ": copy it to "
                         + latest + " to resume from it"
-                        : " has no checkpoint yet (" + latest + "): the run stopped before its first checkpoint; "
-                        + "delete the folder or start again with another --out"));
+                        : Files.isRegularFile(folder.bestCheckpoint())
+                        ? " has no " + latest + " and no step checkpoint (were they deleted?), only "
+                        + folder.relative(folder.bestCheckpoint()) + ": copy it to " + latest + " to resume from "
+                        + "its step, or train on from its weights with --init-from " + folder.bestCheckpoint()
+                        : " has no checkpoint (" + latest + "): the run stopped before its first checkpoint, or its "
+                        + "checkpoints were deleted; start again with another --out"));
             }
             previous = RunJson.read(folder.runJson());
             opts = mergeForResume(previous.options(), given(),
@@ -563,8 +567,9 @@ final class TrainCommand implements Callable<Integer> {
                         + "a new run on this data with --init-from " + folder.root());
             }
             throw new IllegalArgumentException("--resume: the data in " + opts.data() + " changed since the run "
-                    + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + ")"
-                    + DataLoading.DECODING_HINT);
+                    + "started (now " + fingerprint + ", run.json has " + previous.data().fingerprint() + "; the "
+                    + "fingerprint covers the held-out split too, so an edited --seed or --held-out in run.json "
+                    + "also changes it)" + DataLoading.DECODING_HINT);
         }
         RunJson.DataSource source = init == null || resume ? null : init.dataSource();
         if (source != null && source.data() != null && !loaded.heldOutFrom().equals("t10k")

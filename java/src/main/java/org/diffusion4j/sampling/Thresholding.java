@@ -110,7 +110,10 @@ public record Thresholding(Kind kind, double percentile, double max) {
                 }
                 default -> throw new IllegalArgumentException("expected none, clip[:R] or dynamic[:P[:MAX]]");
             };
-        } catch (IllegalArgumentException e) {                 // NumberFormatException included
+        } catch (NumberFormatException e) {                    // "For input string: ..." says nothing here
+            throw new IllegalArgumentException("bad thresholding '" + text + "': its numbers must be decimal numbers, "
+                    + "as clip:1.5 or dynamic:0.995:1.5", e);
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bad thresholding '" + text + "': " + e.getMessage(), e);
         }
     }

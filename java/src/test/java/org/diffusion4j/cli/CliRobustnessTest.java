@@ -547,6 +547,29 @@ class CliRobustnessTest {
         assertFalse(Files.exists(out.resolve("x.idx")));
     }
 
+    /**
+     * Found by an adversarial trial: a completed run whose latest and step checkpoints were deleted, best kept, was
+     * told it "stopped before its first checkpoint; delete the folder" (losing best.safetensors). It now names best.
+     */
+    @Test
+    void aRunWithOnlyItsBestCheckpointIsPointedToIt() throws IOException {
+        Path r = copyOfBase("best-only");
+        Path ck = r.resolve("checkpoints");
+        assertTrue(Files.isRegularFile(ck.resolve("best.safetensors")), "the base run has a best checkpoint");
+        try (Stream<Path> files = Files.list(ck)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (!f.getFileName().toString().equals("best.safetensors")) {
+                    Files.delete(f);
+                }
+            }
+        }
+        assertOneLineFailure(run("train", "--out", r.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
+                "only checkpoints/best.safetensors", "copy it to checkpoints/latest.safetensors", "--init-from");
+        assertOneLineFailure(run("sample", "--checkpoint", r.toString(), "--n", "2", "--backend", "cpu"),
+                "best checkpoint is", "best.safetensors");
+        assertTrue(Files.isRegularFile(ck.resolve("best.safetensors")), "nothing deleted");
+    }
+
     /** A copy of the base run folder (for tests that change it). */
     private Path copyOfBase(String name) throws IOException {
         Path to = dir.resolve(name);

@@ -618,7 +618,8 @@ class TrainSampleEvalTest {
         assertOneLineFailure(run("train", "--data", data.toString(), "--out", stuck.toString(), "--backend", "cpu"),
                 "no checkpoint yet", "may still be running", "delete the folder");
         assertOneLineFailure(run("train", "--out", stuck.toString(), "--resume", "--backend", "cpu"),
-                "no checkpoint yet", "delete the folder");
+                "has no checkpoint (checkpoints/latest.safetensors)", "stopped before its first checkpoint",
+                "start again with another --out");
         Result unknown = run("train", "--out", out.toString(), "--bogus");
         assertEquals(2, unknown.code(), unknown::toString);
         assertOneLineFailure(unknown, "--bogus");
