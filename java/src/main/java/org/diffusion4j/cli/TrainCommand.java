@@ -1000,6 +1000,13 @@ final class TrainCommand implements Callable<Integer> {
         try {
             trainer.restore(folder.latestCheckpoint());
         } catch (IOException | RuntimeException e) {
+            if (e instanceof org.diffusion4j.training.CheckpointException
+                    && String.valueOf(e.getMessage()).contains("but the model's configuration is")) {
+                // the model was built from run.json: every checkpoint of the run disagrees with it alike
+                throw new IllegalArgumentException("--resume: the model run.json describes differs from the one "
+                        + folder.relative(folder.latestCheckpoint()) + " holds (" + Main.reason(e) + "); was "
+                        + "run.json edited? A resumed run keeps its configuration", e);
+            }
             String intact = newestIntactCheckpoint(folder);
             throw new IllegalArgumentException("--resume: " + folder.latestCheckpoint() + " cannot be read ("
                     + Main.reason(e) + "); " + (intact != null ? "the newest intact checkpoint is " + intact

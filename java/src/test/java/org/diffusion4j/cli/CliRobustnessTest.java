@@ -527,6 +527,25 @@ class CliRobustnessTest {
         assertArrayEquals(latest, Files.readAllBytes(r.resolve("checkpoints/latest.safetensors")), "nothing lost");
     }
 
+    /** The same trial: an edited model setting (hidden) got advice to copy a step checkpoint, which cannot help. */
+    @Test
+    void resumeNamesAModelSettingEditedIntoRunJson() throws IOException {
+        Path r = copyOfBase("edited-hidden");
+        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode)
+                JSON.readTree(r.resolve("run.json").toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("options")).put("hidden", 24);
+        com.fasterxml.jackson.databind.node.ObjectNode model = (com.fasterxml.jackson.databind.node.ObjectNode)
+                j.get("model");
+        if (model.get("config") != null) {
+            ((com.fasterxml.jackson.databind.node.ObjectNode) model.get("config")).put("hidden", 24);
+        } else {
+            model.put("hidden", 24);
+        }
+        JSON.writeValue(r.resolve("run.json").toFile(), j);
+        assertOneLineFailure(run("train", "--out", r.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
+                "the model run.json describes differs", "was run.json edited");
+    }
+
     /**
      * Found by an adversarial trial: {@code --save-raw x.idx} rewrote the {@code x.labels.npy} of an earlier
      * {@code --save-raw x.npy}, and eval then scored x.npy against the other file's labels.
