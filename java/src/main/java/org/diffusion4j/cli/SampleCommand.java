@@ -336,10 +336,11 @@ final class SampleCommand implements Callable<Integer> {
             if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
-            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s%s, guidance %.2f%s%s, seed %d in %.1f s%n", n,
+            o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s%s, guidance %s%s%s, seed %d in %.1f s%n", n,
                     r.samplerName(), r.steps(), r.steps() == 1 ? "" : "s", gridNote(r.spacing()),
                     edit == null ? "" : String.format(Locale.ROOT, " from --init at strength %s", fmt(str)),
-                    r.guidance(), guidanceRescale > 0 && r.guidance() != 1.0
+                    r.guidance() < 1e4 ? String.format(Locale.ROOT, "%.2f", r.guidance()) : fmt(r.guidance()),
+                    guidanceRescale > 0 && r.guidance() != 1.0
                     ? String.format(Locale.ROOT, " (rescale %.2f)", guidanceRescale) : "",
                     (classLabel != null ? ", class " + classLabel + (s.classNames().isEmpty() ? ""
                             : " (" + DataLoading.showName(s.classNames().get(classLabel)) + ")") : "")
