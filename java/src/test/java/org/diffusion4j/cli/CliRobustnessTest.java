@@ -2,6 +2,7 @@ package org.diffusion4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.diffusion4j.io.AtomicFiles;
 import org.diffusion4j.io.Idx;
 import org.diffusion4j.io.Npy;
@@ -517,10 +518,7 @@ class CliRobustnessTest {
     @Test
     void resumeRefusesTrainingSettingsEditedIntoRunJson() throws IOException {
         Path r = copyOfBase("edited-lr");
-        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode)
-                JSON.readTree(r.resolve("run.json").toFile());
-        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("options")).put("lr", 0.5);
-        JSON.writeValue(r.resolve("run.json").toFile(), j);
+        editRunJson(r, j -> ((ObjectNode) j.get("options")).put("lr", 0.5));
         byte[] latest = Files.readAllBytes(r.resolve("checkpoints/latest.safetensors"));
         assertOneLineFailure(run("train", "--out", r.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
                 "was run.json edited", "lr ", "0.5");
@@ -531,17 +529,10 @@ class CliRobustnessTest {
     @Test
     void resumeNamesAModelSettingEditedIntoRunJson() throws IOException {
         Path r = copyOfBase("edited-hidden");
-        com.fasterxml.jackson.databind.node.ObjectNode j = (com.fasterxml.jackson.databind.node.ObjectNode)
-                JSON.readTree(r.resolve("run.json").toFile());
-        ((com.fasterxml.jackson.databind.node.ObjectNode) j.get("options")).put("hidden", 24);
-        com.fasterxml.jackson.databind.node.ObjectNode model = (com.fasterxml.jackson.databind.node.ObjectNode)
-                j.get("model");
-        if (model.get("config") != null) {
-            ((com.fasterxml.jackson.databind.node.ObjectNode) model.get("config")).put("hidden", 24);
-        } else {
-            model.put("hidden", 24);
-        }
-        JSON.writeValue(r.resolve("run.json").toFile(), j);
+        editRunJson(r, j -> {
+            ((ObjectNode) j.get("options")).put("hidden", 24);
+            ((ObjectNode) j.get("model").get("config")).put("hidden", 24);
+        });
         assertOneLineFailure(run("train", "--out", r.toString(), "--resume", "--steps", "6", "--backend", "cpu"),
                 "the model run.json describes differs", "was run.json edited");
     }
@@ -587,6 +578,13 @@ class CliRobustnessTest {
         assertOneLineFailure(run("sample", "--checkpoint", r.toString(), "--n", "2", "--backend", "cpu"),
                 "best checkpoint is", "best.safetensors");
         assertTrue(Files.isRegularFile(ck.resolve("best.safetensors")), "nothing deleted");
+    }
+
+    /** Edits {@code run}'s run.json in place, as a user with a text editor would. */
+    private static void editRunJson(Path run, java.util.function.Consumer<ObjectNode> edit) throws IOException {
+        ObjectNode j = (ObjectNode) JSON.readTree(run.resolve("run.json").toFile());
+        edit.accept(j);
+        JSON.writeValue(run.resolve("run.json").toFile(), j);
     }
 
     /** A copy of the base run folder (for tests that change it). */
