@@ -462,6 +462,14 @@ final class TrainCommand implements Callable<Integer> {
         if (!Files.isWritable(p)) {
             throw new IllegalArgumentException("--out " + root + ": " + p + " is not writable");
         }
+        for (Path a = root; a != null && a.getParent() != null; a = a.getParent()) {
+            // a run inside another run's checkpoints folder, which that run's train prunes and export refuses
+            if (a.getFileName() != null && a.getFileName().toString().equals("checkpoints")
+                    && Files.isRegularFile(a.getParent().resolve("run.json"))) {
+                throw new IllegalArgumentException("--out " + root + " lies inside the checkpoints folder of the run "
+                        + a.getParent() + ", whose train manages its files; choose a folder outside it");
+            }
+        }
     }
 
     /** Refuses --out equal to, inside or containing the data. */

@@ -580,6 +580,15 @@ class CliRobustnessTest {
         assertTrue(Files.isRegularFile(ck.resolve("best.safetensors")), "nothing deleted");
     }
 
+    /** Found by an adversarial CLI trial: a new run inside another run's checkpoints folder was accepted. */
+    @Test
+    void aRunInsideAnotherRunsCheckpointsFolderIsRefused() {
+        Path inside = base.resolve("checkpoints").resolve("x");
+        assertOneLineFailure(run(trainArgs(data, inside, 2)), "lies inside the checkpoints folder of the run",
+                base.toString());
+        assertFalse(Files.exists(inside));
+    }
+
     /** Edits {@code run}'s run.json in place, as a user with a text editor would. */
     private static void editRunJson(Path run, java.util.function.Consumer<ObjectNode> edit) throws IOException {
         ObjectNode j = (ObjectNode) JSON.readTree(run.resolve("run.json").toFile());
