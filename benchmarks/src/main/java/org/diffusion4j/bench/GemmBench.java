@@ -54,6 +54,8 @@ public class GemmBench {
     public int n;
 
     CpuBackend cpu;
+    /** OpenBLAS's thread count for the raw call, read back after setting it to the backend's. */
+    int rawThreads;
     TensorScope scope;
     Tensor a;
     Tensor b;
@@ -71,7 +73,7 @@ public class GemmBench {
     }
 
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUp() throws Throwable {
         cpu = new CpuBackend();
         scope = TensorScope.open();
         SplittableRandom r = new SplittableRandom(42);
@@ -90,13 +92,34 @@ public class GemmBench {
         // First product through the backend: loads OpenBLAS and sets its thread count, which the raw call then
         // shares (the count is process-global).
         cpu.gemm(false, false, 1f, a, b, 0f, c);
+        // The library file the backend binds (the preset's extracted OpenBLAS, as cpu.OpenBlas finds it), and its
+        // thread count set explicitly: a new-user trial found SymbolLookup.loaderLookup() resolving cblas_sgemm in
+        // an instance running single-threaded, so "tensor / raw" read as a negative overhead.
         Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
-        SymbolLookup lookup = SymbolLookup.loaderLookup();
+        SymbolLookup lookup = null;
+        for (java.util.Map.Entry<String, String> e : Loader.getLoadedLibraries().entrySet()) {
+            if (e.getKey().startsWith("openblas") && e.getValue() != null
+                    && java.nio.file.Files.exists(java.nio.file.Path.of(e.getValue()))) {
+                lookup = SymbolLookup.libraryLookup(java.nio.file.Path.of(e.getValue()),
+                        java.lang.foreign.Arena.global());
+                break;
+            }
+        }
+        if (lookup == null) {
+            lookup = SymbolLookup.loaderLookup();
+        }
         Linker linker = Linker.nativeLinker();
         sgemm = linker.downcallHandle(lookup.find("cblas_sgemm").orElseThrow(), FunctionDescriptor.ofVoid(JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT,
                 JAVA_FLOAT, ADDRESS, JAVA_INT));
-        System.out.println("\n[GemmBench] " + cpu.name() + ", n = " + n + ": " + 2L * n * n * n + " FLOP per call");
+        java.lang.invoke.MethodHandle setThreads = linker.downcallHandle(
+                lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(JAVA_INT));
+        java.lang.invoke.MethodHandle getThreads = linker.downcallHandle(
+                lookup.find("openblas_get_num_threads").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+        setThreads.invokeExact(cpu.threads());
+        rawThreads = (int) getThreads.invokeExact();
+        System.out.println("\n[GemmBench] " + cpu.name() + ", n = " + n + ": " + 2L * n * n * n + " FLOP per call; raw "
+                + "cblas_sgemm with " + rawThreads + " OpenBLAS threads");
     }
 
     @TearDown(Level.Trial)
