@@ -78,7 +78,7 @@ s3="$(round $((l3 / 16)))"    # footprint 1/2-1 x L3
 s4="$(round $((l3 / 2)))"     # 2 x L3 per operand: every op's footprint >= 4 x L3
 
 if [ "$quick" = 1 ]; then
-  jmh=(-f 1 -wi 1 -w 300ms -i 2 -r 300ms)
+  jmh=(-f 1 -wi 1 -w 1500ms -i 2 -r 500ms)   # C2 needs ~1 s; 300 ms measured up to 2x low
   sizes="$s1,$s4"; seqs="49,256,1024"; models="mlp,ditA"; minimal_models="ditA"; gemm_n="256,1024"
   single=(-f 1 -wi 0 -i 1)
 else
