@@ -125,6 +125,8 @@ public final class Workloads {
         final AttentionOps attention;
         final DiffusionOps diffusion;
         final TensorScope scope;
+        /** The step's activations, reused from step to step as the trainer (and PyTorch's caching allocator) does. */
+        final org.diffusion4j.tensor.Workspace workspace = org.diffusion4j.tensor.Workspace.create();
         final DenoiserModel model;
         final AdamW adamw;
         final ForwardNoising noising = new ForwardNoising(Prediction.V);
@@ -174,7 +176,7 @@ public final class Workloads {
             }
             NoiseSeeds seeds = NoiseSeeds.batch(1234, 0, steps * batch, batch);
             noising.apply(diffusion, schedule, t, seeds, x0, xt, target, null, null);
-            try (TensorScope tmp = TensorScope.open()) {
+            try (TensorScope tmp = TensorScope.open(workspace)) {
                 DenoiserModel.Pass pass = model.forward(tmp, xt, t, labels);
                 float g = 2f / xt.numel();
                 cpu.axpby(g, pass.out(), -g, target, dOut);
@@ -204,6 +206,7 @@ public final class Workloads {
         @Override
         public void close() {
             adamw.close();
+            workspace.close();
             scope.close();
             diffusion.close();
             attention.close();
