@@ -133,7 +133,11 @@ if want gpu; then
 fi
 
 echo "== done in $((SECONDS - t0)) s; load average at the end $(load)"
-desc="$start, $( [ "$quick" = 1 ] && echo "QUICK run (--quick: few short iterations, not for publishing)" || echo "full run" ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $cores cores, L2 $((l2 >> 10)) KiB/core, L3 $((l3 >> 20)) MiB; D4J_THREADS=$threads, OPENBLAS_NUM_THREADS=$threads, OMP_NUM_THREADS=1; JMH ${jmh[*]}; load average $start_load at the start, $(load) at the end; $((SECONDS - t0)) s"
+# versions: the code measured, its BLAS (as the backend names it in the JMH logs) and the harness
+commit="$(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown)"
+blas="$(grep -ho 'OpenBLAS [0-9][0-9.]*' "$out"/*.log 2>/dev/null | head -n1)"
+jmh_version="$(sed -n 's:.*<jmh.version>\(.*\)</jmh.version>.*:\1:p' "$root/pom.xml" | head -n1)"
+desc="$start, $( [ "$quick" = 1 ] && echo "QUICK run (--quick: few short iterations, not for publishing)" || echo "full run" ), diffusion4j ${commit}, ${blas:-OpenBLAS ?}, JMH ${jmh_version:-?}; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $cores cores, L2 $((l2 >> 10)) KiB/core, L3 $((l3 >> 20)) MiB; D4J_THREADS=$threads, OPENBLAS_NUM_THREADS=$threads, OMP_NUM_THREADS=1; JMH ${jmh[*]}; load average $start_load at the start, $(load) at the end; $((SECONDS - t0)) s"
 if [ -n "$only" ] && [ -f "$out/run.txt" ]; then
   # keep the description of the run whose other groups are still in out/
   printf '%s; then groups %s rerun: %s\n' "$(head -n1 "$out/run.txt")" "$only" "$desc" > "$out/run.txt.new"
