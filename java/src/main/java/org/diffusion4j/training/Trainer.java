@@ -591,16 +591,28 @@ public final class Trainer implements AutoCloseable {
      * A scope on one of this trainer's workspaces, with messages about the trainer when it cannot be had: a
      * trainer runs one step (or held-out measurement) at a time, and a close on another thread ends it.
      */
-    private synchronized TensorScope openOn(Workspace w, String what) {
+    private TensorScope openOn(Workspace w, String what) {
+        String busy = "Trainer is in use: another thread is running " + what + " on it (a trainer runs one step or "
+                + "held-out measurement at a time)";
+        return openExclusive(w, busy, "trainer was closed by another thread");
+    }
+
+    /**
+     * A scope on {@code w}, which no other call holds meanwhile; {@code busy} when another call holds it, or
+     * {@code closedMessage} when the trainer was closed (the two checks and the open under one lock with
+     * {@link #close()}).
+     */
+    private synchronized TensorScope openExclusive(Workspace w, String busy, String closedMessage) {
+        if (closed) {
+            throw new IllegalStateException(closedMessage);
+        }
         if (w.inUse()) {
-            throw new IllegalStateException("Trainer is in use: another thread is running " + what + " on it (a "
-                    + "trainer runs one step or held-out measurement at a time)");
+            throw new IllegalStateException(busy);
         }
         try {
             return TensorScope.open(w);
         } catch (IllegalStateException e) {
-            throw new IllegalStateException(closed ? "trainer was closed by another thread" : "Trainer is in use: "
-                    + "another thread is running " + what + " on it", e);
+            throw new IllegalStateException(busy, e);
         }
     }
 
@@ -633,20 +645,10 @@ public final class Trainer implements AutoCloseable {
         };
     }
 
-    private synchronized TensorScope openForHold(Workspace w, String what) {
-        String busy = "cannot " + what + " while this trainer is in use: another thread is running a training step, "
-                + "heldOutLoss, a save or a restore on it; " + what + " after that call returns";
-        if (closed) {
-            throw new IllegalStateException("cannot " + what + " a closed trainer");
-        }
-        if (w.inUse()) {
-            throw new IllegalStateException(busy);
-        }
-        try {
-            return TensorScope.open(w);
-        } catch (IllegalStateException e) {
-            throw new IllegalStateException(busy, e);
-        }
+    private TensorScope openForHold(Workspace w, String what) {
+        return openExclusive(w, "cannot " + what + " while this trainer is in use: another thread is running a "
+                + "training step, heldOutLoss, a save or a restore on it; " + what + " after that call returns",
+                "cannot " + what + " a closed trainer");
     }
 
     /**

@@ -799,11 +799,7 @@ class CheckpointTest {
     void loadWeightsKeepingTheClassEmbedderFitsAnotherClassCount(@TempDir Path dir) throws IOException {
         try (TensorScope scope = TensorScope.open()) {
             DiT.Config three = new DiT.Config(8, 1, 4, 16, 1, 2, 4.0, 3, 0.1, 32, 1000.0);
-            DiT src = new DiT(ops, attention, scope, three, 1);
-            long stream = 0;
-            for (var p : src.module().namedParameters().values()) {
-                be.randn(p.value(), 77, stream++);                  // no zero-initialised tensor left to hide a miss
-            }
+            DiT src = randomDiT(scope, three, 77);
             Path file = dir.resolve("three.safetensors");
             Checkpoint.exportWeights(file, src, null);
             Map<String, float[]> source = weights(src);
@@ -839,6 +835,16 @@ class CheckpointTest {
         }
     }
 
+    /** A DiT of {@code config} whose every tensor is Philox noise of {@code seed}: no zero tensor to hide a miss. */
+    private static DiT randomDiT(TensorScope scope, DiT.Config config, long seed) {
+        DiT dit = new DiT(ops, attention, scope, config, 1);
+        long stream = 0;
+        for (var p : dit.module().namedParameters().values()) {
+            be.randn(p.value(), seed, stream++);
+        }
+        return dit;
+    }
+
     /**
      * Fine-tuning at another resolution ({@link Checkpoint#POS_EMBED} kept): a DiT for 16 × 16 images takes every
      * trained tensor of an 8 × 8 file bit for bit and keeps the position embedding it computed for its own token grid;
@@ -848,11 +854,7 @@ class CheckpointTest {
     void loadWeightsKeepingThePosEmbedFitsAnotherImageSize(@TempDir Path dir) throws IOException {
         try (TensorScope scope = TensorScope.open()) {
             DiT.Config eight = new DiT.Config(8, 1, 4, 16, 1, 2, 4.0, 3, 0.1, 32, 1000.0);
-            DiT src = new DiT(ops, attention, scope, eight, 1);
-            long stream = 0;
-            for (var p : src.module().namedParameters().values()) {
-                be.randn(p.value(), 78, stream++);
-            }
+            DiT src = randomDiT(scope, eight, 78);
             Path file = dir.resolve("eight.safetensors");
             Checkpoint.exportWeights(file, src, null);
             Map<String, float[]> source = weights(src);
