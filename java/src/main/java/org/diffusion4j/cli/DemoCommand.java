@@ -292,11 +292,19 @@ final class DemoCommand implements Callable<Integer> {
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setColor(Color.WHITE);
             g.fillRect(0, 0, PNG_WIDTH, PNG_HEIGHT);
-            g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
-            g.setColor(Color.DARK_GRAY);
-            g.drawString(name + ": held-out data (" + data.length / 2 + ")", 16, 24);
-            g.drawString(String.format("flow-matching samples (%d), sliced W2 %.3f", samples.length / 2, sw),
-                    PANEL + 16, 24);
+            try {                            // captions; a machine without fonts gets the panels alone
+                Plots.withFonts(target, () -> {
+                    g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 16));
+                    g.setColor(Color.DARK_GRAY);
+                    g.drawString(name + ": held-out data (" + data.length / 2 + ")", 16, 24);
+                    g.drawString(String.format("flow-matching samples (%d), sliced W2 %.3f", samples.length / 2,
+                            sw), PANEL + 16, 24);
+                    return null;
+                });
+            } catch (Plots.NoFontsException e) {
+                org.slf4j.LoggerFactory.getLogger(DemoCommand.class).warn("{}: drawn without captions",
+                        e.getMessage());
+            }
             panel(g, 0, data, lo, hi, new Color(31, 119, 180, 110));
             panel(g, PANEL, samples, lo, hi, new Color(214, 39, 40, 110));
         } finally {

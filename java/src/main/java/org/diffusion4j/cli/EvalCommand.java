@@ -556,8 +556,12 @@ final class EvalCommand implements Callable<Integer> {
             g[i] = scales.get(i);
             metrics.add(reports.get(i).metrics());
         }
-        Plots.guidanceSweep(png, g, metrics, "guidance sweep");
-        o.println("plot        " + png);
+        try {
+            Plots.guidanceSweep(png, g, metrics, "guidance sweep");
+            o.println("plot        " + png);
+        } catch (Plots.NoFontsException e) {                 // the JSON above holds every number of the plot
+            o.println("plot        not drawn: " + e.getMessage());
+        }
         o.printf(Locale.ROOT, "time        %.1f s%n", (System.nanoTime() - start) / 1e9);
         o.flush();
         return 0;

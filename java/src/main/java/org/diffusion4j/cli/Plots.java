@@ -22,6 +22,60 @@ final class Plots {
     }
 
     /**
+     * A chart that cannot be drawn because Java finds no fonts: a bare container or server image without fontconfig
+     * or without a single font file. The JDK reports that as a RuntimeException ("Fontconfig head is null") or an
+     * Error ("No physical fonts found") on the first text drawn; this names the picture and the remedy, and callers
+     * that draw pictures beside their real work (loss curves, training grids) note it and go on.
+     */
+    static final class NoFontsException extends RuntimeException {
+        NoFontsException(Path png, Throwable cause) {
+            super("cannot draw " + png.getFileName() + ": Java found no usable fonts (" + cause.getMessage()
+                    + "); install fontconfig and a font, e.g. the fonts-dejavu-core package", cause);
+        }
+    }
+
+    /** Something that draws text with AWT. */
+    @FunctionalInterface
+    interface TextDrawing<T> {
+        T draw() throws IOException;
+    }
+
+    /**
+     * Runs {@code drawing}, turning the JDK's "no fonts" failures into a {@link NoFontsException} naming {@code png};
+     * other exceptions and errors pass unchanged.
+     */
+    static <T> T withFonts(Path png, TextDrawing<T> drawing) throws IOException {
+        try {
+            return drawing.draw();
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (RuntimeException | Error e) {
+            if (isFontFailure(e)) {
+                throw new NoFontsException(png, e);
+            }
+            throw e;
+        }
+    }
+
+    /** Whether {@code t} (or a cause) comes from the JDK's font loading: named so, or thrown inside it. */
+    static boolean isFontFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            String m = c.getMessage();
+            if (m != null && m.toLowerCase(java.util.Locale.ROOT).contains("font")) {
+                return true;
+            }
+            for (StackTraceElement f : c.getStackTrace()) {
+                String k = f.getClassName();
+                if (k.startsWith("sun.font.") || k.startsWith("sun.awt.FontConfiguration")
+                        || k.startsWith("sun.awt.X11FontManager") || k.startsWith("sun.awt.FcFontManager")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
      * The loss curve: the loss of every step (light) and its moving average (dark), log-scaled when every value is
      * positive and they span more than a decade.
      *
@@ -108,7 +162,7 @@ final class Plots {
             h.setMarkerColor(new Color(44, 160, 44));
             h.setLineColor(new Color(44, 160, 44));
         }
-        byte[] bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+        byte[] bytes = withFonts(png, () -> BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
         AtomicFiles.writeBytes(png, bytes);
     }
 
@@ -159,8 +213,8 @@ final class Plots {
             chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
             chart.getStyler().setLegendLayout(org.knowm.xchart.style.Styler.LegendLayout.Horizontal);
         }
-        java.awt.image.BufferedImage left = BitmapEncoder.getBufferedImage(distances);
-        java.awt.image.BufferedImage right = BitmapEncoder.getBufferedImage(fractions);
+        java.awt.image.BufferedImage left = withFonts(png, () -> BitmapEncoder.getBufferedImage(distances));
+        java.awt.image.BufferedImage right = withFonts(png, () -> BitmapEncoder.getBufferedImage(fractions));
         java.awt.image.BufferedImage both = new java.awt.image.BufferedImage(left.getWidth() + right.getWidth(),
                 Math.max(left.getHeight(), right.getHeight()), java.awt.image.BufferedImage.TYPE_INT_RGB);
         java.awt.Graphics2D g = both.createGraphics();
@@ -264,7 +318,8 @@ final class Plots {
                         withAlpha(PALETTE[c % PALETTE.length], 140));
             }
         }
-        AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        AtomicFiles.writeBytes(png, withFonts(png, () -> BitmapEncoder.getBitmapBytes(chart,
+                BitmapEncoder.BitmapFormat.PNG)));
     }
 
     /** Twenty colours: the "tab20" palette of matplotlib (d3's category20), dark and light of each hue. */
@@ -326,7 +381,8 @@ final class Plots {
                 s.setShowInLegend(first);
             }
         }
-        AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        AtomicFiles.writeBytes(png, withFonts(png, () -> BitmapEncoder.getBitmapBytes(chart,
+                BitmapEncoder.BitmapFormat.PNG)));
     }
 
     /** Rows {@code i < n} of {@code v} (of {@code class} {@code c} when {@code cls} is given) as one scatter series. */

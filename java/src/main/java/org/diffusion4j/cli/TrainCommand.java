@@ -1369,7 +1369,7 @@ final class TrainCommand implements Callable<Integer> {
             try {
                 Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, (held.length > 0
                         ? "training and held-out loss (" : "training loss (") + folder.root().getFileName() + ")");
-            } catch (IOException e) {                       // a picture: the run goes on (loss.csv holds the numbers)
+            } catch (IOException | Plots.NoFontsException e) { // a picture: the run goes on (loss.csv holds the numbers)
                 org.slf4j.LoggerFactory.getLogger(TrainCommand.class).warn("loss.png not written: {}",
                         e.getMessage());
             }
