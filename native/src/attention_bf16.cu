@@ -217,6 +217,248 @@ forward_bf16_kernel(const float *q, const float *k, const float *v, float *out, 
     }
 }
 
+/* ------------------------------------------------------------------ forward, pipelined (head dims % 4 == 0)
+ *
+ * The same algorithm as forward_bf16_kernel, arranged for throughput (measured on an H200, benchmarks/RESULTS.md):
+ * - K and V tiles travel as F32 by cp.async (16 bytes per copy, PTX ISA "cp.async"; sm_80 and later) into two
+ *   shared-memory stages, so the next tile's loads run under this tile's products; rows past tk and columns past
+ *   dh are zero-filled by the copy itself (src-size 0). The fragments are read from the F32 stage and rounded to
+ *   BF16 in registers (cvt.rn.bf16x2.f32), the same rounding as the staged kernel's. Row strides of dh + 8 (K) and
+ *   dh + 4 (V) floats make both fragment reads bank-conflict free.
+ * - Q's A fragments are loaded once, straight from global memory into registers.
+ * - The per-score exponential is the hardware's ex2.approx (relative error ~2^-22, far below the BF16 rounding of
+ *   P) instead of AttentionMath's exactly reproducible polynomial; the per-row state (maxima, rescale factors, the
+ *   float64 running sums, the log-sum-exp) keeps attention_math.cuh's formulas.
+ * - Only a ragged last key tile pays for the masking.
+ * Needs dh % 4 == 0 and 16-byte aligned k, v (8-byte aligned q, out); forward_bf16_launch picks the staged kernel
+ * otherwise. */
+template <int DH>
+struct Bf16FwdPipe {
+    static constexpr int kBq = 16 * kWarps;
+    static constexpr int kBk = DH >= 128 ? 32 : 64;  // two stages of K and V in ~70 KB: three blocks per SM
+    static constexpr int kLdk = DH + 8;              // floats per K row: fragment reads (8 rows x 4) conflict free
+    static constexpr int kLdv = DH + 4;              // floats per V row: (4 key pairs x 8 columns) conflict free
+    static constexpr size_t kSmem = sizeof(float) * 2 * kBk * (kLdk + kLdv);
+};
+
+/* 16 bytes from global `src` into shared `dst`, or 16 zero bytes when !valid (src is not read then). */
+__device__ __forceinline__ void cp_async16(float *dst, const float *src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    const int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+#else
+    (void)dst;
+    (void)src;
+    (void)valid;
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+/* Waits until at most N of this thread's committed groups are still in flight. */
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
+/* 2^x by the special-function unit (ex2.approx.ftz.f32). */
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Rows [row0, row0 + R) of a [t, dh] F32 matrix into one stage [R][LD] by cp.async; zeros past t and dh. */
+template <int R, int DH, int LD>
+__device__ __forceinline__ void stage_rows(float *dst, const float *src, int64_t row0, int64_t t, int dh) {
+    constexpr int kChunks = DH / 4;
+    static_assert(R * kChunks % kThreads == 0, "whole copies per thread");
+#pragma unroll
+    for (int i = 0; i < R * kChunks / kThreads; ++i) {
+        const int e = static_cast<int>(threadIdx.x) + i * kThreads;
+        const int r = e / kChunks;
+        const int d = 4 * (e - r * kChunks);
+        const int64_t row = row0 + r;
+        const bool valid = row < t && d < dh;
+        cp_async16(dst + r * LD + d, valid ? src + row * dh + d : src, valid);
+    }
+}
+
+template <int DH>
+__global__ void __launch_bounds__(kThreads)
+forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *out, float *lse, int64_t tq,
+                         int64_t tk, int dh, float c, int64_t q_blocks) {
+    using F = Bf16FwdPipe<DH>;
+    constexpr int NT = F::kBk / 8;  // n8 tiles of scores per warp
+    constexpr int DT = DH / 8;      // n8 tiles of the output per warp
+    constexpr int KT = DH / 16;     // k16 steps of Q K^T
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    float *s_k = reinterpret_cast<float *>(smem_raw);  // [2][kBk][kLdk]
+    float *s_v = s_k + 2 * F::kBk * F::kLdk;            // [2][kBk][kLdv]
+    const int64_t bh = blockIdx.x / q_blocks;
+    const int64_t i0 = (blockIdx.x - bh * q_blocks) * F::kBq;
+    const float *kh = k + bh * tk * dh;
+    const float *vh = v + bh * tk * dh;
+    const int warp = static_cast<int>(threadIdx.x) >> 5;
+    const int lane = static_cast<int>(threadIdx.x) & 31;
+    const int g = lane >> 2;
+    const int t4 = lane & 3;
+    const int64_t ntiles = (tk + F::kBk - 1) / F::kBk;
+
+    stage_rows<F::kBk, DH, F::kLdk>(s_k, kh, 0, tk, dh);
+    stage_rows<F::kBk, DH, F::kLdv>(s_v, vh, 0, tk, dh);
+    cp_async_commit();
+
+    // Q's A fragments: rows g, g + 8 of the warp's 16, columns kk + 2 t4 (+1) and kk + 8 + 2 t4 (+1)
+    uint32_t qa[KT][4];
+    {
+        const float *qh = q + bh * tq * dh;
+        const int64_t r0 = i0 + warp * 16 + g;
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int64_t row = r0 + 8 * h;
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    const int col = kt * 16 + 8 * half + 2 * t4;
+                    float2 x = make_float2(0.0f, 0.0f);
+                    if (row < tq && col < dh) {
+                        x = *reinterpret_cast<const float2 *>(qh + row * dh + col);
+                    }
+                    qa[kt][h + 2 * half] = pack_pair(x.x, x.y);
+                }
+            }
+        }
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int t = 0; t < DT; ++t) {
+        o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.0f;
+    }
+    RowState st[2] = {RowState{0.0f, 0.0f, 0.0}, RowState{0.0f, 0.0f, 0.0}};
+    for (int64_t it = 0; it < ntiles; ++it) {
+        const int64_t j0 = it * F::kBk;
+        const int stage = static_cast<int>(it & 1);
+        if (it + 1 < ntiles) {  // the next tile into the other stage (its readers finished: barrier at loop end)
+            stage_rows<F::kBk, DH, F::kLdk>(s_k + (stage ^ 1) * F::kBk * F::kLdk, kh, j0 + F::kBk, tk, dh);
+            stage_rows<F::kBk, DH, F::kLdv>(s_v + (stage ^ 1) * F::kBk * F::kLdv, vh, j0 + F::kBk, tk, dh);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const float *sk = s_k + stage * F::kBk * F::kLdk;
+        const float *sv = s_v + stage * F::kBk * F::kLdv;
+        const bool first = it == 0;
+        const bool ragged = j0 + F::kBk > tk;
+        // S = Q K^T: b0 = (K[key][kk + 2 t4], K[key][kk + 2 t4 + 1]), b1 the same 8 columns on, key = t * 8 + g
+        float s[NT][4];
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+            s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+                const float *kr = sk + (t * 8 + g) * F::kLdk + kt * 16 + 2 * t4;
+                const float2 lo = *reinterpret_cast<const float2 *>(kr);
+                const float2 hi = *reinterpret_cast<const float2 *>(kr + 8);
+                mma_bf16(s[t], qa[kt][0], qa[kt][1], qa[kt][2], qa[kt][3], pack_pair(lo.x, lo.y),
+                         pack_pair(hi.x, hi.y));
+            }
+        }
+        // online softmax on rows g (h = 0: s[t][0..1]) and g + 8 (h = 1: s[t][2..3])
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    if (!ragged || j0 + t * 8 + 2 * t4 + e < tk) {
+                        mx = jmax(mx, s[t][2 * h + e]);
+                    }
+                }
+            }
+            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 1));
+            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 2));
+            const float alpha = update_max(st[h], mx, c, first);
+            const float shift = -st[h].mc;
+            float sum = 0.0f;
+#pragma unroll
+            for (int t = 0; t < NT; ++t) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    float p = fast_exp2(__fmaf_rn(s[t][2 * h + e], c, shift));
+                    if (ragged && j0 + t * 8 + 2 * t4 + e >= tk) {
+                        p = 0.0f;
+                    }
+                    s[t][2 * h + e] = p;
+                    sum = __fadd_rn(sum, p);
+                }
+            }
+            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 1));
+            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 2));
+            add_tile_sum(st[h], alpha, sum, first);
+            if (!first) {
+#pragma unroll
+                for (int t = 0; t < DT; ++t) {
+                    o[t][2 * h] = __fmul_rn(o[t][2 * h], alpha);
+                    o[t][2 * h + 1] = __fmul_rn(o[t][2 * h + 1], alpha);
+                }
+            }
+        }
+        // O += P V: A = P (S accumulators of n8 tiles 2 kc, 2 kc + 1); b0 = (V[kc 16 + 2 t4][d], V[.. + 1][d]),
+        // b1 the same 8 keys on, d = t * 8 + g
+#pragma unroll
+        for (int kc = 0; kc < F::kBk / 16; ++kc) {
+            const uint32_t a0 = pack_pair(s[2 * kc][0], s[2 * kc][1]);
+            const uint32_t a1 = pack_pair(s[2 * kc][2], s[2 * kc][3]);
+            const uint32_t a2 = pack_pair(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+            const uint32_t a3 = pack_pair(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            const float *vr = sv + (kc * 16 + 2 * t4) * F::kLdv + g;
+#pragma unroll
+            for (int t = 0; t < DT; ++t) {
+                const float *vc = vr + t * 8;
+                mma_bf16(o[t], a0, a1, a2, a3, pack_pair(vc[0], vc[F::kLdv]),
+                         pack_pair(vc[8 * F::kLdv], vc[9 * F::kLdv]));
+            }
+        }
+        __syncthreads();  // this stage's readers are done before the next iteration refills it
+    }
+    cp_async_wait<0>();  // nothing in flight at exit (no key tiles: the prologue's zero fill)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t row = i0 + warp * 16 + g + 8 * h;
+        if (row >= tq) {
+            continue;
+        }
+        const float inv = inv_sum(st[h].l);
+        float *orow = out + (bh * tq + row) * dh;
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+            const int col = t * 8 + 2 * t4;
+            if (col < dh) {  // dh is even here: the pair is whole
+                *reinterpret_cast<float2 *>(orow + col) =
+                    make_float2(__fmul_rn(o[t][2 * h], inv), __fmul_rn(o[t][2 * h + 1], inv));
+            }
+        }
+        if (lse != nullptr && t4 == 0) {
+            lse[bh * tq + row] = log_sum_exp(st[h].mc, st[h].l);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ backward (FlashAttention-2, Algorithm 2) */
 
 /* Rows [row0, row0 + R) of the block's queries: Lc = fl(L log2 e) and D = rowsum(dO o O) in float64 index order
@@ -501,8 +743,22 @@ template <int DH>
 int forward_bf16_launch(const char *op, const float *q, const float *k, const float *v, float *out, float *lse,
                         int64_t bh, int64_t tq, int64_t tk, int dh, float c, cudaStream_t stream) {
     const int64_t q_blocks = ceil_div(tq, Bf16Fwd<DH>::kBq);
+    static_assert(Bf16FwdPipe<DH>::kBq == Bf16Fwd<DH>::kBq, "one grid for both kernels");
     unsigned blocks = 0;
     int rc = grid_blocks(op, bh, q_blocks, &blocks);
+    const auto bits = [](const void *p) { return reinterpret_cast<uintptr_t>(p); };
+    if (rc == D4J_OK && dh % 4 == 0 && ((bits(k) | bits(v)) & 15u) == 0 && ((bits(q) | bits(out)) & 7u) == 0) {
+        constexpr auto kernel = forward_bf16_pipe_kernel<DH>;
+        rc = allow_shared<kernel>(op, Bf16FwdPipe<DH>::kSmem);
+        if (rc == D4J_OK) {
+            kernel<<<blocks, kThreads, Bf16FwdPipe<DH>::kSmem, stream>>>(q, k, v, out, lse, tq, tk, dh, c, q_blocks);
+            return d4j_check_launch(op);
+        }
+        if (rc != D4J_ERR_UNSUPPORTED) {
+            return rc;
+        }
+        rc = D4J_OK;  // too much shared memory on this device: the staged kernel below
+    }
     if (rc == D4J_OK) {
         constexpr auto kernel = forward_bf16_kernel<DH>;
         rc = allow_shared<kernel>(op, Bf16Fwd<DH>::kSmem);
