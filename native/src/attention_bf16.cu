@@ -220,25 +220,28 @@ forward_bf16_kernel(const float *q, const float *k, const float *v, float *out, 
 /* ------------------------------------------------------------------ forward, pipelined (head dims % 4 == 0)
  *
  * The same algorithm as forward_bf16_kernel, arranged for throughput (measured on an H200, benchmarks/RESULTS.md):
- * - K and V tiles travel as F32 by cp.async (16 bytes per copy, PTX ISA "cp.async"; sm_80 and later) into two
- *   shared-memory stages, so the next tile's loads run under this tile's products; rows past tk and columns past
- *   dh are zero-filled by the copy itself (src-size 0). The fragments are read from the F32 stage and rounded to
- *   BF16 in registers (cvt.rn.bf16x2.f32), the same rounding as the staged kernel's. Row strides of dh + 8 (K) and
- *   dh + 4 (V) floats make both fragment reads bank-conflict free.
+ * - K and V tiles travel as F32 by cp.async (16 bytes per copy, PTX ISA "cp.async"; sm_80 and later) into one F32
+ *   stage while the tile before is multiplied; rows past tk and columns past dh are zero-filled by the copy itself
+ *   (src-size 0). Each thread rounds the chunks it copied to BF16 (nearest even, as the staged kernel) into the
+ *   BF16 tiles as soon as its own copies have landed (cp.async.wait_group is per thread), so no barrier separates
+ *   the copy from the rounding; then it copies the next tile into the same chunks.
+ * - Fragments come from the BF16 tiles by ldmatrix.x4 (.trans for V: PTX ISA "ldmatrix"), four 8x8 matrices per
+ *   instruction; rows padded by 8 BF16 keep them bank-conflict free.
  * - Q's A fragments are loaded once, straight from global memory into registers.
  * - The per-score exponential is the hardware's ex2.approx (relative error ~2^-22, far below the BF16 rounding of
- *   P) instead of AttentionMath's exactly reproducible polynomial; the per-row state (maxima, rescale factors, the
- *   float64 running sums, the log-sum-exp) keeps attention_math.cuh's formulas.
+ *   P) instead of AttentionMath's exactly reproducible polynomial, and the row maxima use fmaxf (a NaN score still
+ *   makes its row NaN, through its exponential); the per-row state (rescale factors, the float64 running sums, the
+ *   log-sum-exp) keeps attention_math.cuh's formulas.
  * - Only a ragged last key tile pays for the masking.
  * Needs dh % 4 == 0 and 16-byte aligned k, v (8-byte aligned q, out); forward_bf16_launch picks the staged kernel
  * otherwise. */
 template <int DH>
 struct Bf16FwdPipe {
     static constexpr int kBq = 16 * kWarps;
-    static constexpr int kBk = DH >= 128 ? 32 : 64;  // two stages of K and V in ~70 KB: three blocks per SM
-    static constexpr int kLdk = DH + 8;              // floats per K row: fragment reads (8 rows x 4) conflict free
-    static constexpr int kLdv = DH + 4;              // floats per V row: (4 key pairs x 8 columns) conflict free
-    static constexpr size_t kSmem = sizeof(float) * 2 * kBk * (kLdk + kLdv);
+    static constexpr int kBk = DH >= 128 ? 32 : 64;  // keys per tile: ~50 KB of shared memory, three or four blocks
+    static constexpr int kLdb = DH + 8;              // BF16 per row of the K and V tiles (16-byte rows, no conflicts)
+    static constexpr size_t kStage = sizeof(float) * 2 * kBk * DH;           // F32 K and V, unpadded
+    static constexpr size_t kSmem = kStage + sizeof(__nv_bfloat16) * 2 * kBk * kLdb;
 };
 
 /* 16 bytes from global `src` into shared `dst`, or 16 zero bytes when !valid (src is not read then). */
@@ -260,11 +263,31 @@ __device__ __forceinline__ void cp_async_commit() {
 #endif
 }
 
-/* Waits until at most N of this thread's committed groups are still in flight. */
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
+/* Waits until none of this thread's committed copies is in flight. */
+__device__ __forceinline__ void cp_async_wait_all() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+/* Four 8x8 BF16 matrices: lanes 8m..8m+7 give the row addresses of matrix m; r[m] is this lane's fragment of it
+ * (row lane / 4, columns 2 (lane % 4) and + 1; with .trans the same of the transposed matrix). */
+template <bool Trans>
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16 *row) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    if constexpr (Trans) {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    } else {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    }
+#else
+    (void)row;
+    r[0] = r[1] = r[2] = r[3] = 0u;
 #endif
 }
 
@@ -275,19 +298,41 @@ __device__ __forceinline__ float fast_exp2(float x) {
     return y;
 }
 
-/* Rows [row0, row0 + R) of a [t, dh] F32 matrix into one stage [R][LD] by cp.async; zeros past t and dh. */
-template <int R, int DH, int LD>
+/* This thread's 16-byte chunks of a [R][DH] tile: chunk i is row e / (DH / 4), column 4 (e % (DH / 4)), e =
+ * threadIdx.x + i * kThreads. */
+template <int R, int DH>
+struct Chunks {
+    static constexpr int kPerRow = DH / 4;
+    static constexpr int kCount = R * kPerRow / kThreads;
+    static_assert(R * kPerRow % kThreads == 0, "whole chunks per thread");
+};
+
+/* Rows [row0, row0 + R) of a [t, dh] F32 matrix into the F32 stage [R][DH] by cp.async; zeros past t and dh. */
+template <int R, int DH>
 __device__ __forceinline__ void stage_rows(float *dst, const float *src, int64_t row0, int64_t t, int dh) {
-    constexpr int kChunks = DH / 4;
-    static_assert(R * kChunks % kThreads == 0, "whole copies per thread");
+    using C = Chunks<R, DH>;
 #pragma unroll
-    for (int i = 0; i < R * kChunks / kThreads; ++i) {
+    for (int i = 0; i < C::kCount; ++i) {
         const int e = static_cast<int>(threadIdx.x) + i * kThreads;
-        const int r = e / kChunks;
-        const int d = 4 * (e - r * kChunks);
+        const int r = e / C::kPerRow;
+        const int d = 4 * (e - r * C::kPerRow);
         const int64_t row = row0 + r;
         const bool valid = row < t && d < dh;
-        cp_async16(dst + r * LD + d, valid ? src + row * dh + d : src, valid);
+        cp_async16(dst + r * DH + d, valid ? src + row * dh + d : src, valid);
+    }
+}
+
+/* This thread's chunks of the F32 stage rounded into the BF16 tile [R][LD]. */
+template <int R, int DH, int LD>
+__device__ __forceinline__ void round_rows(__nv_bfloat16 *dst, const float *src) {
+    using C = Chunks<R, DH>;
+#pragma unroll
+    for (int i = 0; i < C::kCount; ++i) {
+        const int e = static_cast<int>(threadIdx.x) + i * kThreads;
+        const int r = e / C::kPerRow;
+        const int d = 4 * (e - r * C::kPerRow);
+        const float4 x = *reinterpret_cast<const float4 *>(src + r * DH + d);
+        *reinterpret_cast<uint2 *>(dst + r * LD + d) = make_uint2(pack_pair(x.x, x.y), pack_pair(x.z, x.w));
     }
 }
 
@@ -300,8 +345,10 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
     constexpr int DT = DH / 8;      // n8 tiles of the output per warp
     constexpr int KT = DH / 16;     // k16 steps of Q K^T
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    float *s_k = reinterpret_cast<float *>(smem_raw);  // [2][kBk][kLdk]
-    float *s_v = s_k + 2 * F::kBk * F::kLdk;            // [2][kBk][kLdv]
+    float *f_k = reinterpret_cast<float *>(smem_raw);  // F32 stage [kBk][DH]
+    float *f_v = f_k + F::kBk * DH;                      // F32 stage [kBk][DH]
+    __nv_bfloat16 *s_k = reinterpret_cast<__nv_bfloat16 *>(smem_raw + F::kStage);  // [kBk][kLdb]
+    __nv_bfloat16 *s_v = s_k + F::kBk * F::kLdb;                                     // [kBk][kLdb]
     const int64_t bh = blockIdx.x / q_blocks;
     const int64_t i0 = (blockIdx.x - bh * q_blocks) * F::kBq;
     const float *kh = k + bh * tk * dh;
@@ -312,8 +359,8 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
     const int t4 = lane & 3;
     const int64_t ntiles = (tk + F::kBk - 1) / F::kBk;
 
-    stage_rows<F::kBk, DH, F::kLdk>(s_k, kh, 0, tk, dh);
-    stage_rows<F::kBk, DH, F::kLdv>(s_v, vh, 0, tk, dh);
+    stage_rows<F::kBk, DH>(f_k, kh, 0, tk, dh);
+    stage_rows<F::kBk, DH>(f_v, vh, 0, tk, dh);
     cp_async_commit();
 
     // Q's A fragments: rows g, g + 8 of the warp's 16, columns kk + 2 t4 (+1) and kk + 8 + 2 t4 (+1)
@@ -338,6 +385,16 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
             }
         }
     }
+    // ldmatrix row addresses of this lane: matrix m = lane / 8, its row lane % 8
+    const int lm = lane >> 3;
+    const int lr = lane & 7;
+    // K (non-transposed): matrices (keys +0, d +0), (keys +0, d +8), (keys +8, d +0), (keys +8, d +8) give b0, b1
+    // of n8 tiles t and t + 1
+    const __nv_bfloat16 *k_row = s_k + ((lm >> 1) * 8 + lr) * F::kLdb + (lm & 1) * 8;
+    // V (transposed): matrices (keys +0, d +0), (keys +8, d +0), (keys +0, d +8), (keys +8, d +8) give b0, b1 of
+    // output n8 tiles t and t + 1
+    const __nv_bfloat16 *v_row = s_v + ((lm & 1) * 8 + lr) * F::kLdb + (lm >> 1) * 8;
+
     float o[DT][4];
 #pragma unroll
     for (int t = 0; t < DT; ++t) {
@@ -346,21 +403,17 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
     RowState st[2] = {RowState{0.0f, 0.0f, 0.0}, RowState{0.0f, 0.0f, 0.0}};
     for (int64_t it = 0; it < ntiles; ++it) {
         const int64_t j0 = it * F::kBk;
-        const int stage = static_cast<int>(it & 1);
-        if (it + 1 < ntiles) {  // the next tile into the other stage (its readers finished: barrier at loop end)
-            stage_rows<F::kBk, DH, F::kLdk>(s_k + (stage ^ 1) * F::kBk * F::kLdk, kh, j0 + F::kBk, tk, dh);
-            stage_rows<F::kBk, DH, F::kLdv>(s_v + (stage ^ 1) * F::kBk * F::kLdv, vh, j0 + F::kBk, tk, dh);
+        cp_async_wait_all();  // this thread's chunks of tile `it` are in the stage
+        round_rows<F::kBk, DH, F::kLdb>(s_k, f_k);
+        round_rows<F::kBk, DH, F::kLdb>(s_v, f_v);
+        if (it + 1 < ntiles) {  // the next tile into the same chunks, under this tile's products
+            stage_rows<F::kBk, DH>(f_k, kh, j0 + F::kBk, tk, dh);
+            stage_rows<F::kBk, DH>(f_v, vh, j0 + F::kBk, tk, dh);
             cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
         }
-        __syncthreads();
-        const float *sk = s_k + stage * F::kBk * F::kLdk;
-        const float *sv = s_v + stage * F::kBk * F::kLdv;
+        __syncthreads();  // the BF16 tiles are whole
         const bool first = it == 0;
         const bool ragged = j0 + F::kBk > tk;
-        // S = Q K^T: b0 = (K[key][kk + 2 t4], K[key][kk + 2 t4 + 1]), b1 the same 8 columns on, key = t * 8 + g
         float s[NT][4];
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
@@ -369,12 +422,11 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
 #pragma unroll
         for (int kt = 0; kt < KT; ++kt) {
 #pragma unroll
-            for (int t = 0; t < NT; ++t) {
-                const float *kr = sk + (t * 8 + g) * F::kLdk + kt * 16 + 2 * t4;
-                const float2 lo = *reinterpret_cast<const float2 *>(kr);
-                const float2 hi = *reinterpret_cast<const float2 *>(kr + 8);
-                mma_bf16(s[t], qa[kt][0], qa[kt][1], qa[kt][2], qa[kt][3], pack_pair(lo.x, lo.y),
-                         pack_pair(hi.x, hi.y));
+            for (int t = 0; t < NT; t += 2) {
+                uint32_t b[4];
+                ldmatrix_x4<false>(b, k_row + t * 8 * F::kLdb + kt * 16);
+                mma_bf16(s[t], qa[kt][0], qa[kt][1], qa[kt][2], qa[kt][3], b[0], b[1]);
+                mma_bf16(s[t + 1], qa[kt][0], qa[kt][1], qa[kt][2], qa[kt][3], b[2], b[3]);
             }
         }
         // online softmax on rows g (h = 0: s[t][0..1]) and g + 8 (h = 1: s[t][2..3])
@@ -386,12 +438,12 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     if (!ragged || j0 + t * 8 + 2 * t4 + e < tk) {
-                        mx = jmax(mx, s[t][2 * h + e]);
+                        mx = fmaxf(mx, s[t][2 * h + e]);
                     }
                 }
             }
-            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 1));
-            mx = jmax(mx, __shfl_xor_sync(kFull, mx, 2));
+            mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(kFull, mx, 2));
             const float alpha = update_max(st[h], mx, c, first);
             const float shift = -st[h].mc;
             float sum = 0.0f;
@@ -418,25 +470,24 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
                 }
             }
         }
-        // O += P V: A = P (S accumulators of n8 tiles 2 kc, 2 kc + 1); b0 = (V[kc 16 + 2 t4][d], V[.. + 1][d]),
-        // b1 the same 8 keys on, d = t * 8 + g
+        // O += P V: A = P (S accumulators of n8 tiles 2 kc, 2 kc + 1), B(k = key, n = d) = V[key][d]
 #pragma unroll
         for (int kc = 0; kc < F::kBk / 16; ++kc) {
             const uint32_t a0 = pack_pair(s[2 * kc][0], s[2 * kc][1]);
             const uint32_t a1 = pack_pair(s[2 * kc][2], s[2 * kc][3]);
             const uint32_t a2 = pack_pair(s[2 * kc + 1][0], s[2 * kc + 1][1]);
             const uint32_t a3 = pack_pair(s[2 * kc + 1][2], s[2 * kc + 1][3]);
-            const float *vr = sv + (kc * 16 + 2 * t4) * F::kLdv + g;
 #pragma unroll
-            for (int t = 0; t < DT; ++t) {
-                const float *vc = vr + t * 8;
-                mma_bf16(o[t], a0, a1, a2, a3, pack_pair(vc[0], vc[F::kLdv]),
-                         pack_pair(vc[8 * F::kLdv], vc[9 * F::kLdv]));
+            for (int t = 0; t < DT; t += 2) {
+                uint32_t b[4];
+                ldmatrix_x4<true>(b, v_row + kc * 16 * F::kLdb + t * 8);
+                mma_bf16(o[t], a0, a1, a2, a3, b[0], b[1]);
+                mma_bf16(o[t + 1], a0, a1, a2, a3, b[2], b[3]);
             }
         }
-        __syncthreads();  // this stage's readers are done before the next iteration refills it
+        __syncthreads();  // the BF16 tiles' readers are done before the next rounding
     }
-    cp_async_wait<0>();  // nothing in flight at exit (no key tiles: the prologue's zero fill)
+    cp_async_wait_all();  // nothing in flight at exit
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int64_t row = i0 + warp * 16 + g + 8 * h;
