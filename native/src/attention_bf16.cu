@@ -242,6 +242,7 @@ struct Bf16FwdPipe {
     static constexpr int kLdb = DH + 8;              // BF16 per row of the K and V tiles (16-byte rows, no conflicts)
     static constexpr size_t kStage = sizeof(float) * 2 * kBk * DH;           // F32 K and V, unpadded
     static constexpr size_t kSmem = kStage + sizeof(__nv_bfloat16) * 2 * kBk * kLdb;
+    static constexpr int kMinBlocks = DH >= 128 ? 3 : 4;  // registers capped for 12-16 warps per SM (a few bytes spill)
 };
 
 /* 16 bytes from global `src` into shared `dst`, or 16 zero bytes when !valid (src is not read then). */
@@ -337,7 +338,7 @@ __device__ __forceinline__ void round_rows(__nv_bfloat16 *dst, const float *src)
 }
 
 template <int DH>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, Bf16FwdPipe<DH>::kMinBlocks)
 forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *out, float *lse, int64_t tq,
                          int64_t tk, int dh, float c, int64_t q_blocks) {
     using F = Bf16FwdPipe<DH>;
