@@ -242,7 +242,7 @@ struct Bf16FwdPipe {
     static constexpr int kLdb = DH + 8;              // BF16 per row of the K and V tiles (16-byte rows, no conflicts)
     static constexpr size_t kStage = sizeof(float) * 2 * kBk * DH;           // F32 K and V, unpadded
     static constexpr size_t kSmem = kStage + sizeof(__nv_bfloat16) * 2 * kBk * kLdb;
-    static constexpr int kMinBlocks = DH >= 128 ? 3 : 4;  // registers capped for 12-16 warps per SM (a few bytes spill)
+    static constexpr int kMinBlocks = DH >= 128 ? 1 : 4;  // head dim <= 64: 128 registers, 16 warps per SM
 };
 
 /* 16 bytes from global `src` into shared `dst`, or 16 zero bytes when !valid (src is not read then). */
