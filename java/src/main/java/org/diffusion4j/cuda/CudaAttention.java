@@ -34,7 +34,11 @@ import java.util.Objects;
  *       cancels). The backward recomputes {@code P} from BF16-rounded {@code q}, {@code k} and the given
  *       log-sum-exp, so pair it with a BF16 forward: an F32 forward's log-sum-exp makes the rows of {@code P} sum to
  *       slightly more or less than 1 (gradients off by up to ~10 % at large logits, e.g. scale 2.5 with
- *       {@code Dh = 128}).</li>
+ *       {@code Dh = 128}). When {@code Dh} is divisible by 4 and the views are aligned (16 bytes for {@code k},
+ *       {@code v}; 8 for {@code q}, {@code out}), the forward runs a pipelined kernel ({@code cp.async} copies,
+ *       {@code ldmatrix} fragments) whose per-score exponential is the hardware's {@code ex2.approx} (relative error
+ *       ~{@code 2^-22}, far below the BF16 rounding) instead of {@link AttentionMath}'s polynomial; otherwise a
+ *       staged kernel with {@link AttentionMath}'s softmax throughout.</li>
  * </ul>
  *
  * <p><b>Head dims.</b> {@code 1 ≤ Dh ≤ }{@value #MAX_KERNEL_HEAD_DIM} run on kernels compiled for 32, 64 and 128
