@@ -164,6 +164,56 @@ class CudaAttentionTest {
         }
     }
 
+    /** A GPU tensor of {@code shape} holding {@code v}, as a contiguous view starting {@code offset} floats in. */
+    private static Tensor gpuAt(TensorScope s, float[] v, int offset, long... shape) {
+        float[] padded = new float[v.length + offset];
+        Arrays.fill(padded, 0, offset, Float.NaN);
+        System.arraycopy(v, 0, padded, offset, v.length);
+        return gpu.fromArray(s, padded, padded.length).slice(0, offset, padded.length).reshape(shape);
+    }
+
+    /**
+     * The BF16 forward has two kernels: a pipelined one (cp.async, ldmatrix) for {@code Dh % 4 == 0} with 16-byte
+     * aligned {@code k}, {@code v} and 8-byte aligned {@code q}, {@code out}, and the staged one for the rest. Both
+     * against the CPU on BF16-rounded inputs, at head dims 4 and 36 (zero-padded buckets) and on views that start
+     * 1 or 2 floats into their buffers.
+     */
+    @Test
+    void bf16ForwardTakesSmallHeadDimsAndMisalignedViews() {
+        int[][] cases = {{1, 2, 70, 130, 4}, {1, 1, 65, 97, 36}, {2, 2, 64, 64, 64}, {1, 1, 33, 200, 128}};
+        for (int[] c : cases) {
+            for (int offset = 0; offset < 3; offset++) {
+                String sh = Arrays.toString(c) + " offset " + offset;
+                String name = "attention bf16 views " + sh;
+                SplittableRandom r = CudaTestSupport.random(name);
+                String seed = CudaTestSupport.seedOf(name);
+                float scale = scaleOf(c, 0);
+                long nq = (long) c[0] * c[1] * c[2] * c[4];
+                long nk = (long) c[0] * c[1] * c[3] * c[4];
+                float[] q = CudaTestSupport.uniform(r, nq, -2, 2);
+                float[] k = CudaTestSupport.uniform(r, nk, -2, 2);
+                float[] v = CudaTestSupport.uniform(r, nk, -2, 2);
+                try (TensorScope s = TensorScope.open()) {
+                    Tensor out = gpuAt(s, new float[Math.toIntExact(nq)], offset, c[0], c[1], c[2], c[4]);
+                    gpu.fill(out, Float.NaN);
+                    Tensor lse = gpu.fromArray(s, new float[c[0] * c[1] * c[2]], c[0], c[1], c[2]);
+                    gpu.fill(lse, Float.NaN);
+                    bf16.forward(gpuAt(s, q, offset, c[0], c[1], c[2], c[4]), gpuAt(s, k, offset, c[0], c[1], c[3],
+                            c[4]), gpuAt(s, v, offset, c[0], c[1], c[3], c[4]), scale, out, lse);
+                    Tensor refOut = cpu.zeros(s, DType.F32, c[0], c[1], c[2], c[4]);
+                    Tensor refLse = cpu.zeros(s, DType.F32, c[0], c[1], c[2]);
+                    cpuOps.forward(cpu.fromArray(s, bf16Round(q), c[0], c[1], c[2], c[4]),
+                            cpu.fromArray(s, bf16Round(k), c[0], c[1], c[3], c[4]),
+                            cpu.fromArray(s, bf16Round(v), c[0], c[1], c[3], c[4]), scale, refOut, refLse);
+                    CudaTestSupport.assertClose("attention bf16 out (views)", sh, out.toFloatArray(),
+                            refOut.toFloatArray(), 1e-2, seed);
+                    CudaTestSupport.assertClose("attention bf16 lse (views)", sh, lse.toFloatArray(),
+                            refLse.toFloatArray(), 1e-5, seed);
+                }
+            }
+        }
+    }
+
     @Test
     void backwardMatchesTheCpuAndIsDeterministic() {
         for (int[] c : CASES) {
