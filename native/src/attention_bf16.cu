@@ -68,6 +68,70 @@ __device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
     return *reinterpret_cast<const uint32_t *>(&h);
 }
 
+/* The A fragment of one k16 step from F32 C fragments: n8 tiles 2 kc and 2 kc + 1 of a 16-row tile, rounded to
+ * BF16 (the C layout of two adjacent n8 tiles is the A layout of one k16 step; Dao 2023, §3.1). */
+template <int N>
+__device__ __forceinline__ void c_to_a(const float (&c)[N][4], int kc, uint32_t (&a)[4]) {
+    a[0] = pack_pair(c[2 * kc][0], c[2 * kc][1]);
+    a[1] = pack_pair(c[2 * kc][2], c[2 * kc][3]);
+    a[2] = pack_pair(c[2 * kc + 1][0], c[2 * kc + 1][1]);
+    a[3] = pack_pair(c[2 * kc + 1][2], c[2 * kc + 1][3]);
+}
+
+/* The end of one row's online-softmax step (Algorithm 1, lines 9-10): this lane's part of the tile sum summed over
+ * the quad into the running sum, and the row's output accumulators (h = 0: o[t][0..1], h = 1: o[t][2..3]) scaled
+ * by alpha. */
+template <int DT>
+__device__ __forceinline__ void finish_row(RowState &st, float (&o)[DT][4], int h, float alpha, float sum,
+                                           bool first) {
+    sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 1));
+    sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 2));
+    add_tile_sum(st, alpha, sum, first);
+    if (!first) {
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+            o[t][2 * h] = __fmul_rn(o[t][2 * h], alpha);
+            o[t][2 * h + 1] = __fmul_rn(o[t][2 * h + 1], alpha);
+        }
+    }
+}
+
+/* The forward's epilogue: rows row0 (h = 0) and row0 + 8 (h = 1) of out divided by their sums, and their
+ * log-sum-exp when lse is given. Pairs: dh is even and out 8-byte aligned, so each lane stores float2. */
+template <int DT, bool Pairs>
+__device__ __forceinline__ void store_rows(const float (&o)[DT][4], const RowState (&st)[2], float *out, float *lse,
+                                           int64_t bh, int64_t row0, int64_t tq, int dh, int t4) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t row = row0 + 8 * h;
+        if (row >= tq) {
+            continue;
+        }
+        const float inv = inv_sum(st[h].l);
+        float *orow = out + (bh * tq + row) * dh;
+#pragma unroll
+        for (int t = 0; t < DT; ++t) {
+            const int col = t * 8 + 2 * t4;
+            if constexpr (Pairs) {
+                if (col < dh) {
+                    *reinterpret_cast<float2 *>(orow + col) =
+                        make_float2(__fmul_rn(o[t][2 * h], inv), __fmul_rn(o[t][2 * h + 1], inv));
+                }
+            } else {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    if (col + e < dh) {
+                        orow[col + e] = __fmul_rn(o[t][2 * h + e], inv);
+                    }
+                }
+            }
+        }
+        if (lse != nullptr && t4 == 0) {
+            lse[bh * tq + row] = log_sum_exp(st[h].mc, st[h].l);
+        }
+    }
+}
+
 /* Rows [row0, row0 + R) of a [T, dh] F32 matrix into shared BF16 [R][LD] (zero outside rows < T, columns < dh). */
 template <int R, int DH, int LD>
 __device__ __forceinline__ void load_rows(__nv_bfloat16 *dst, const float *src, int64_t row0, int64_t t, int dh) {
@@ -168,53 +232,21 @@ forward_bf16_kernel(const float *q, const float *k, const float *v, float *out, 
                     sum = __fadd_rn(sum, p);
                 }
             }
-            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 1));
-            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 2));
-            add_tile_sum(st[h], alpha, sum, first);
-            if (!first) {
-#pragma unroll
-                for (int t = 0; t < DT; ++t) {
-                    o[t][2 * h] = __fmul_rn(o[t][2 * h], alpha);
-                    o[t][2 * h + 1] = __fmul_rn(o[t][2 * h + 1], alpha);
-                }
-            }
+            finish_row(st[h], o, h, alpha, sum, first);
         }
         // O += P V: A = P (the S accumulators of n8 tiles 2 kc and 2 kc + 1), B(k = key, n = d) = Vt[d][key]
 #pragma unroll
         for (int kc = 0; kc < F::kBk / 16; ++kc) {
-            const uint32_t a0 = pack_pair(s[2 * kc][0], s[2 * kc][1]);
-            const uint32_t a1 = pack_pair(s[2 * kc][2], s[2 * kc][3]);
-            const uint32_t a2 = pack_pair(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-            const uint32_t a3 = pack_pair(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            uint32_t a[4];
+            c_to_a(s, kc, a);
 #pragma unroll
             for (int t = 0; t < DT; ++t) {
                 const __nv_bfloat16 *vr = s_vt + (t * 8 + g) * F::kLdv + kc * 16 + 2 * t4;
-                mma_bf16(o[t], a0, a1, a2, a3, ld_pair(vr), ld_pair(vr + 8));
+                mma_bf16(o[t], a[0], a[1], a[2], a[3], ld_pair(vr), ld_pair(vr + 8));
             }
         }
     }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int64_t row = i0 + warp * 16 + g + 8 * h;
-        if (row >= tq) {
-            continue;
-        }
-        const float inv = inv_sum(st[h].l);
-        float *orow = out + (bh * tq + row) * dh;
-#pragma unroll
-        for (int t = 0; t < DT; ++t) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int col = t * 8 + 2 * t4 + e;
-                if (col < dh) {
-                    orow[col] = __fmul_rn(o[t][2 * h + e], inv);
-                }
-            }
-        }
-        if (lse != nullptr && t4 == 0) {
-            lse[bh * tq + row] = log_sum_exp(st[h].mc, st[h].l);
-        }
-    }
+    store_rows<DT, false>(o, st, out, lse, bh, i0 + warp * 16 + g, tq, dh, t4);
 }
 
 /* ------------------------------------------------------------------ forward, pipelined (head dims % 4 == 0)
@@ -464,55 +496,25 @@ forward_bf16_pipe_kernel(const float *q, const float *k, const float *v, float *
                     sum = __fadd_rn(sum, p);
                 }
             }
-            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 1));
-            sum = __fadd_rn(sum, __shfl_xor_sync(kFull, sum, 2));
-            add_tile_sum(st[h], alpha, sum, first);
-            if (!first) {
-#pragma unroll
-                for (int t = 0; t < DT; ++t) {
-                    o[t][2 * h] = __fmul_rn(o[t][2 * h], alpha);
-                    o[t][2 * h + 1] = __fmul_rn(o[t][2 * h + 1], alpha);
-                }
-            }
+            finish_row(st[h], o, h, alpha, sum, first);
         }
         // O += P V: A = P (S accumulators of n8 tiles 2 kc, 2 kc + 1), B(k = key, n = d) = V[key][d]
 #pragma unroll
         for (int kc = 0; kc < F::kBk / 16; ++kc) {
-            const uint32_t a0 = pack_pair(s[2 * kc][0], s[2 * kc][1]);
-            const uint32_t a1 = pack_pair(s[2 * kc][2], s[2 * kc][3]);
-            const uint32_t a2 = pack_pair(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-            const uint32_t a3 = pack_pair(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            uint32_t a[4];
+            c_to_a(s, kc, a);
 #pragma unroll
             for (int t = 0; t < DT; t += 2) {
                 uint32_t b[4];
                 ldmatrix_x4<true>(b, v_row + kc * 16 * F::kLdb + t * 8);
-                mma_bf16(o[t], a0, a1, a2, a3, b[0], b[1]);
-                mma_bf16(o[t + 1], a0, a1, a2, a3, b[2], b[3]);
+                mma_bf16(o[t], a[0], a[1], a[2], a[3], b[0], b[1]);
+                mma_bf16(o[t + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
             }
         }
         __syncthreads();  // the BF16 tiles' readers are done before the next rounding
     }
     cp_async_wait_all();  // nothing in flight at exit
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int64_t row = i0 + warp * 16 + g + 8 * h;
-        if (row >= tq) {
-            continue;
-        }
-        const float inv = inv_sum(st[h].l);
-        float *orow = out + (bh * tq + row) * dh;
-#pragma unroll
-        for (int t = 0; t < DT; ++t) {
-            const int col = t * 8 + 2 * t4;
-            if (col < dh) {  // dh is even here: the pair is whole
-                *reinterpret_cast<float2 *>(orow + col) =
-                    make_float2(__fmul_rn(o[t][2 * h], inv), __fmul_rn(o[t][2 * h + 1], inv));
-            }
-        }
-        if (lse != nullptr && t4 == 0) {
-            lse[bh * tq + row] = log_sum_exp(st[h].mc, st[h].l);
-        }
-    }
+    store_rows<DT, true>(o, st, out, lse, bh, i0 + warp * 16 + g, tq, dh, t4);  // dh % 4 == 0: whole pairs
 }
 
 /* ------------------------------------------------------------------ backward (FlashAttention-2, Algorithm 2) */
@@ -567,14 +569,12 @@ __device__ __forceinline__ void tile_product(const float (&c)[8][4], const __nv_
                                             float (&acc)[DH / 8][4]) {
 #pragma unroll
     for (int kc = 0; kc < 4; ++kc) {
-        const uint32_t a0 = pack_pair(c[2 * kc][0], c[2 * kc][1]);
-        const uint32_t a1 = pack_pair(c[2 * kc][2], c[2 * kc][3]);
-        const uint32_t a2 = pack_pair(c[2 * kc + 1][0], c[2 * kc + 1][1]);
-        const uint32_t a3 = pack_pair(c[2 * kc + 1][2], c[2 * kc + 1][3]);
+        uint32_t a[4];
+        c_to_a(c, kc, a);
 #pragma unroll
         for (int t = 0; t < DH / 8; ++t) {
             const __nv_bfloat16 *br = bt + (t * 8 + g) * LDT + kc * 16 + 2 * t4;
-            mma_bf16(acc[t], a0, a1, a2, a3, ld_pair(br), ld_pair(br + 8));
+            mma_bf16(acc[t], a[0], a[1], a[2], a[3], ld_pair(br), ld_pair(br + 8));
         }
     }
 }
