@@ -270,7 +270,7 @@ forward_bf16_kernel(const float *q, const float *k, const float *v, float *out, 
 template <int DH>
 struct Bf16FwdPipe {
     static constexpr int kBq = 16 * kWarps;
-    static constexpr int kBk = DH >= 128 ? 32 : 64;  // keys per tile: ~50 KB of shared memory, three or four blocks
+    static constexpr int kBk = 64;  // keys per tile: 50 KB of shared memory (98 KB at head dim 128: two blocks per SM)
     static constexpr int kLdb = DH + 8;              // BF16 per row of the K and V tiles (16-byte rows, no conflicts)
     static constexpr size_t kStage = sizeof(float) * 2 * kBk * DH;           // F32 K and V, unpadded
     static constexpr size_t kSmem = kStage + sizeof(__nv_bfloat16) * 2 * kBk * kLdb;
