@@ -1,5 +1,6 @@
 package org.diffusion4j.cli;
 
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -43,8 +44,11 @@ final class Progress implements AutoCloseable {
     static Progress start(String task, long first, long total, PrintWriter out, boolean interactive) {
         ProgressBar bar = null;
         if (interactive) {
+            // the plain console consumer redraws the bar in place on the cursor's line ("\r" + bar), so a note can take
+            // that line and the bar continues on the next (the interactive one draws it on the line above the cursor)
             bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
-                    .setUpdateIntervalMillis(500).startsFrom(first, Duration.ZERO).build();
+                    .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500)
+                    .startsFrom(first, Duration.ZERO).build();
         }
         return new Progress(out, bar, first, total);
     }
@@ -90,14 +94,17 @@ final class Progress implements AutoCloseable {
         }
     }
 
-    /** Says what a pause between steps is for (a sample grid, a checkpoint): on the bar, or as a line. */
+    /**
+     * Prints a line between steps (a held-out loss, a new best checkpoint, what a pause is for). Under a live bar
+     * the bar's line is erased first ({@code CR}, {@code ESC [2K}) and the note takes it, so notes stay on the screen
+     * above the bar, which redraws itself on the next line at its next refresh (as tqdm's {@code write} does).
+     */
     void note(String what) {
         if (bar != null) {
-            bar.setExtraMessage(what);
-        } else {
-            out.println(what);
-            out.flush();
+            out.print("\r\033[2K");
         }
+        out.println(what);
+        out.flush();
     }
 
     /**

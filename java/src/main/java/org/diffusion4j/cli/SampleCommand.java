@@ -238,8 +238,8 @@ final class SampleCommand implements Callable<Integer> {
             if (edit != null) {
                 o.println("init        " + edit.source());
                 if (edit.mask() != null) {
-                    o.printf(Locale.ROOT, "inpainting  %.1f %% of the values generated, the rest kept%n",
-                            100 * edit.generated());
+                    o.printf(Locale.ROOT, "%s %.1f %% of the values generated, the rest kept%n",
+                            image != null ? "inpainting " : "imputation ", 100 * edit.generated());
                 }
                 for (String note : edit.notes()) {
                     o.println("note        " + note);
@@ -333,7 +333,8 @@ final class SampleCommand implements Callable<Integer> {
                         + " by row, levels " + java.util.Arrays.toString(t.levels()) + " of " + r.steps()
                         + " by column)");
             }
-            if (image != null && k > 0 && classLabel == null && !s.classNames().isEmpty() && cols == k) {
+            if (image != null && k > 0 && classLabel == null && edit == null && !s.classNames().isEmpty()
+                    && cols == k) {
                 o.println("columns     " + DataLoading.listNames(s.classNames(), 20, true));
             }
             o.printf(Locale.ROOT, "sampled     %d with %s, %d step%s%s%s, guidance %s%s%s, seed %d in %.1f s%n", n,
@@ -536,8 +537,11 @@ final class SampleCommand implements Callable<Integer> {
         }
         if (edit != null && edit.mask() != null && edit.generated() > 0 && progress != null
                 && !canonical.equals("repaint")) {
-            progress.println("note        inpainting keeps the unmasked region by replacement at every step; --sampler "
-                    + "repaint (RePaint, 10x the model calls) makes the generated region agree with it best");
+            progress.println(s.imageShape() != null
+                    ? "note        inpainting keeps the unmasked region by replacement at every step; --sampler "
+                    + "repaint (RePaint, 10x the model calls) makes the generated region agree with it best"
+                    : "note        imputation keeps the given cells by replacement at every step; --sampler repaint "
+                    + "(RePaint, 10x the model calls) makes the generated cells agree with them best");
         }
         if (edit != null && edit.mask() != null && edit.kept() != null && strength < 1) {
             throw new IllegalArgumentException("--strength " + fmt(strength) + " starts from the --init values, but "

@@ -151,7 +151,8 @@ class ImageToImageCliTest {
                 "--n", "6", "--out", dir.resolve("imputed.png").toString(), "--save-raw", raw.toString(),
                 "--backend", "cpu");
         assertEquals(0, r.code(), r::toString);
-        assertTrue(r.out().contains("inpainting  50.0 % of the values generated"), r::toString);
+        assertTrue(r.out().contains("imputation  50.0 % of the values generated")
+                && r.out().contains("imputation keeps the given cells"), r::toString);
         float[] x = Npy.read(raw).values();
         assertEquals(12, x.length);
         for (int s = 0; s < 6; s++) {

@@ -29,4 +29,27 @@ class ProgressTest {
         assertEquals(true, lines[0].startsWith("sampling    level 1/4  elapsed 0:00:0"), lines[0]);
         assertEquals("", rarely.toString());
     }
+
+    /** Notes are lines of their own, also under a live bar (which they erase first): never only the bar's tail. */
+    @Test
+    void notesStayAsLinesUnderALiveBar() {
+        StringWriter plain = new StringWriter();
+        try (Progress p = Progress.start("train", 0, 10, new PrintWriter(plain, true), false)) {
+            p.note("held-out    loss 1.4300 at step 5");
+        }
+        assertEquals("held-out    loss 1.4300 at step 5\n", plain.toString());
+        StringWriter live = new StringWriter();
+        java.io.PrintStream err = System.err;
+        try {
+            System.setErr(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));   // the bar's own output
+            try (Progress p = Progress.start("train", 0, 10, new PrintWriter(live, true), true)) {
+                p.update(3, 1.5, 3, 100);
+                p.note("best        held-out loss 1.4300 at step 5: checkpoints/best.safetensors");
+            }
+        } finally {
+            System.setErr(err);
+        }
+        assertEquals("\r\033[2Kbest        held-out loss 1.4300 at step 5: checkpoints/best.safetensors\n",
+                live.toString());
+    }
 }
