@@ -691,7 +691,7 @@ public final class Safetensors {
         }
         if (end > bufferBytes) {
             throw new SafetensorsFormatException(file, where + " has data_offsets [" + begin + ", " + end
-                    + "] beyond the data buffer, which holds " + bufferBytes + " bytes");
+                    + "] beyond the data buffer, which holds " + bufferBytes + " bytes: a truncated or damaged file");
         }
         if (end - begin != bits / 8) {
             throw new SafetensorsFormatException(file, where + " is " + dtype + " " + Arrays.toString(shape)
