@@ -274,7 +274,18 @@ final class EvalCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder and "
                             + "does not say which data it was trained on");
                 }
-                loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
+                try {
+                    loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
+                } catch (IOException | IllegalArgumentException e) {
+                    if (src == null || src.data() == null || data == null
+                            || realPath(data).equals(realPath(Path.of(src.data())))) {
+                        throw e;
+                    }
+                    // other data than the run's that cannot even be read as it was: say so before the reader's detail
+                    throw new IllegalArgumentException(data + " is not read the way the run's data, " + src.data()
+                            + ", was (" + e.getMessage() + "); leave --data out to evaluate against the run's data",
+                            e);
+                }
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
                 if (sweep != null && s.model().numClasses() == 0) {
                     throw new IllegalArgumentException("--guidance-sweep needs a class-conditional model; "

@@ -142,6 +142,18 @@ class ImageToImageCliTest {
         assertEquals(low.length, again.length);
     }
 
+    /** Found by a new-user trial: eval of a run against other data failed with a hint about that data's labels. */
+    @Test
+    void evalAgainstDataUnlikeTheRunsSaysSo() throws IOException {
+        Path other = dir.resolve("other.csv");
+        Files.writeString(other, "length,width,species\n1.0,2.0,alpine\n1.5,2.5,desert\n1.2,2.2,alpine\n");
+        TrainSampleEvalTest.Result r = run("eval", "--checkpoint", vectorRun.toString(), "--data", other.toString(),
+                "--n", "8", "--backend", "cpu");
+        assertEquals(1, r.code(), r::toString);
+        assertTrue(r.err().contains(other + " is not read the way the run's data, ")
+                && r.err().contains("table.csv") && r.err().contains("leave --data out"), r::toString);
+    }
+
     @Test
     void imputationFillsOnlyTheEmptyCells() throws IOException {
         Path rows = dir.resolve("rows.csv");
