@@ -18,6 +18,7 @@
 #include <cuda_bf16.h>
 
 #include <cfloat>
+#include <cmath>
 
 #include "attention_common.cuh"
 #include "attention_math.cuh"
@@ -330,9 +331,13 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat1
 
 /* 2^x by the special-function unit (ex2.approx.ftz.f32). */
 __device__ __forceinline__ float fast_exp2(float x) {
+#if defined(__CUDA_ARCH__)
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
+#else
+    return std::exp2(x);  // host builds (the emulation of native/tests/emulation)
+#endif
 }
 
 /* This thread's 16-byte chunks of a [R][DH] tile: chunk i is row e / (DH / 4), column 4 (e % (DH / 4)), e =

@@ -109,6 +109,28 @@ inline void emu_mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32
     }
 }
 
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: lanes 8m..8m+7 give the row addresses of 8x8 matrix m; lane l
+// receives, of each matrix, row l / 4, columns 2 (l % 4) and + 1 (with trans: those of the transposed matrix).
+inline void emu_ldmatrix_x4(uint32_t (&r)[4], const uint16_t *row, bool trans) {
+    unsigned t = threadIdx.x, w = t / 32, lane = t % 32;
+    emu::xbuf[t] = reinterpret_cast<uint64_t>(row);
+    emu::warp_bars[w]->arrive_and_wait();
+    const unsigned g = lane / 4, c = 2 * (lane % 4);
+    for (int m = 0; m < 4; ++m) {
+        auto rowp = [&](unsigned j) { return reinterpret_cast<const uint16_t *>(emu::xbuf[w * 32 + 8 * m + j]); };
+        uint16_t lo = trans ? rowp(c)[g] : rowp(g)[c];
+        uint16_t hi = trans ? rowp(c + 1)[g] : rowp(g)[c + 1];
+        r[m] = (uint32_t)lo | ((uint32_t)hi << 16);
+    }
+    emu::warp_bars[w]->arrive_and_wait();
+}
+
+struct float2 { float x, y; };
+struct float4 { float x, y, z, w; };
+struct uint2 { uint32_t x, y; };
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline uint2 make_uint2(uint32_t x, uint32_t y) { return {x, y}; }
+
 // internal.cuh replacements
 #define D4J_INTERNAL_CUH
 inline int d4j_fail(int status, const char *op, const char *fmt, ...) { std::fprintf(stderr, "d4j_fail %s: %s\n", op, fmt); return status; }
