@@ -302,8 +302,8 @@ final class DemoCommand implements Callable<Integer> {
                     return null;
                 });
             } catch (Plots.NoFontsException e) {
-                org.slf4j.LoggerFactory.getLogger(DemoCommand.class).warn("{}: drawn without captions",
-                        e.getMessage());
+                org.slf4j.LoggerFactory.getLogger(DemoCommand.class).warn("{} drawn without captions: Java found "
+                        + "no usable fonts ({})", target.getFileName(), e.getCause().getMessage());
             }
             panel(g, 0, data, lo, hi, new Color(31, 119, 180, 110));
             panel(g, PANEL, samples, lo, hi, new Color(214, 39, 40, 110));

@@ -274,18 +274,8 @@ final class EvalCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--data is needed: " + s.file + " is not in a run folder and "
                             + "does not say which data it was trained on");
                 }
-                try {
-                    loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels); // before sampling
-                } catch (IOException | IllegalArgumentException e) {
-                    if (src == null || src.data() == null || data == null
-                            || realPath(data).equals(realPath(Path.of(src.data())))) {
-                        throw e;
-                    }
-                    // other data than the run's that cannot even be read as it was: say so before the reader's detail
-                    throw new IllegalArgumentException(data + " is not read the way the run's data, " + src.data()
-                            + ", was (" + e.getMessage() + "); leave --data out to evaluate against the run's data",
-                            e);
-                }
+                loaded = loadChecked(o, dataPath, res, ch, frac, split, runFingerprint, labels,
+                        src == null ? null : src.data());                                     // before sampling
                 int[] toData = classMap(s.model().numClasses(), s.classNames(), loaded.train());
                 if (sweep != null && s.model().numClasses() == 0) {
                     throw new IllegalArgumentException("--guidance-sweep needs a class-conditional model; "
@@ -326,7 +316,7 @@ final class EvalCommand implements Callable<Integer> {
             if (dataPath == null) {
                 throw new IllegalArgumentException("--data is needed with --samples");
             }
-            loaded = loadChecked(o, dataPath, res, ch, frac, split, null, labels);
+            loaded = loadChecked(o, dataPath, res, ch, frac, split, null, labels, null);
             Npy.Array a = DataLoading.readArray(samplesFile);
             long[] shape = a.shape();
             if (shape.length < 2) {
@@ -690,18 +680,40 @@ final class EvalCommand implements Callable<Integer> {
                 : "all " + available + " samples of the data's test split are used";
     }
 
-    /** Loads the data and checks it against the run's fingerprint (when there is one). */
+    /**
+     * Loads the data and checks it against the run's fingerprint (when there is one). {@code runData}, the run's
+     * data path when known, names what other data is compared with: data that cannot even be read the way the
+     * run's was says so, naming both.
+     */
     private static DataLoading.Loaded loadChecked(java.io.PrintWriter o, Path dataPath, int res, int ch, double frac,
-                                                  long split, String runFingerprint, String labelColumn)
-            throws IOException {
-        DataLoading.Loaded loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn,
-                note -> o.println("note        " + DataLoading.printable(note)));
+                                                  long split, String runFingerprint, String labelColumn,
+                                                  String runData) throws IOException {
+        boolean other = runData != null && !realPath(dataPath).equals(realPath(Path.of(runData)));
+        boolean runDataGone = runData != null && !Files.exists(Path.of(runData));
+        String remedy = runDataGone ? "; the run's data, " + runData + ", is gone: give it (moved) with --data"
+                : "; leave --data out to use the run's data, " + runData;
+        if (!Files.exists(dataPath)) {
+            throw new IllegalArgumentException("--data " + dataPath + ": no such file or folder"
+                    + (other ? remedy : ""));
+        }
+        DataLoading.Loaded loaded;
+        try {
+            loaded = DataLoading.load(dataPath, res, ch, frac, split, labelColumn,
+                    note -> o.println("note        " + DataLoading.printable(note)));
+        } catch (IOException | IllegalArgumentException e) {
+            if (!other) {
+                throw e;
+            }
+            throw new IllegalArgumentException(dataPath + " cannot be read the way the run's data was: "
+                    + e.getMessage() + remedy, e);
+        }
         o.println("data        " + dataPath + ": " + loaded.describe());
         o.flush();
         if (runFingerprint != null && !runFingerprint.equals(loaded.fingerprint())) {
             throw new IllegalArgumentException("the data in " + dataPath + " is not the data the run trained on (now "
                     + loaded.fingerprint() + ", trained on " + runFingerprint + "); the held-out split would not "
-                    + "be the one training left out" + DataLoading.DECODING_HINT);
+                    + "be the one training left out" + (other ? remedy : "")
+                    + (Files.isDirectory(dataPath) ? DataLoading.DECODING_HINT : ""));
         }
         return loaded;
     }

@@ -27,10 +27,31 @@ final class Plots {
      * Error ("No physical fonts found") on the first text drawn; this names the picture and the remedy, and callers
      * that draw pictures beside their real work (loss curves, training grids) note it and go on.
      */
-    static final class NoFontsException extends RuntimeException {
+    static final class NoFontsException extends IllegalStateException {
         NoFontsException(Path png, Throwable cause) {
             super("cannot draw " + png.getFileName() + ": Java found no usable fonts (" + cause.getMessage()
                     + "); install fontconfig and a font, e.g. the fonts-dejavu-core package", cause);
+        }
+    }
+
+    /**
+     * Draws one line of text off-screen: a picture of {@code png} with text can be drawn on this machine.
+     *
+     * @throws NoFontsException when Java finds no fonts
+     */
+    static void requireFonts(Path png) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.awt.Graphics2D g = img.createGraphics();
+        try {
+            withFonts(png, () -> {
+                g.setFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.PLAIN, 10));
+                g.drawString("0", 1, 7);
+                return null;
+            });
+        } finally {
+            g.dispose();
         }
     }
 

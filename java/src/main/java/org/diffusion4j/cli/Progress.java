@@ -11,7 +11,7 @@ import java.util.Locale;
 
 /**
  * Training progress: step, loss, images/s and ETA. On a terminal it is a live bar (me.tongfei progressbar) on
- * stderr; otherwise (redirected output, tests, CI) it prints a plain line to {@code out} about every tenth of the run
+ * stdout; otherwise (redirected output, tests, CI) it prints a plain line to {@code out} about every tenth of the run
  * and at least every {@value #PLAIN_INTERVAL_SECONDS} seconds, so logs stay short and readable.
  */
 final class Progress implements AutoCloseable {
@@ -27,6 +27,7 @@ final class Progress implements AutoCloseable {
     private long lastLineNanos = System.nanoTime();
     private long lastLineStep;
     private String unit = "img/s";
+    private boolean closed;
 
     private Progress(PrintWriter out, ProgressBar bar, long first, long total) {
         this.out = out;
@@ -39,15 +40,16 @@ final class Progress implements AutoCloseable {
     /**
      * Progress over steps {@code first .. total}.
      *
-     * @param interactive a live bar (only when stdout and stderr are a terminal: {@link #isTerminal()})
+     * @param interactive a live bar (only when stdin and stdout are a terminal: {@link #isTerminal()})
      */
     static Progress start(String task, long first, long total, PrintWriter out, boolean interactive) {
         ProgressBar bar = null;
         if (interactive) {
-            // the plain console consumer redraws the bar in place on the cursor's line ("\r" + bar), so a note can take
-            // that line and the bar continues on the next (the interactive one draws it on the line above the cursor)
+            // on stdout, the stream isTerminal() checks and the notes' (stderr may go to a file); the plain console
+            // consumer redraws the bar in place on the cursor's line ("\r" + bar), so a note can take that line and
+            // the bar continues on the next (the interactive consumer draws it on the line above the cursor)
             bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500)
+                    .setConsumer(new ConsoleProgressBarConsumer(System.out)).setUpdateIntervalMillis(500)
                     .startsFrom(first, Duration.ZERO).build();
         }
         return new Progress(out, bar, first, total);
@@ -100,7 +102,7 @@ final class Progress implements AutoCloseable {
      * above the bar, which redraws itself on the next line at its next refresh (as tqdm's {@code write} does).
      */
     void note(String what) {
-        if (bar != null) {
+        if (bar != null && !closed) {
             out.print("\r\033[2K");
         }
         out.println(what);
@@ -150,8 +152,9 @@ final class Progress implements AutoCloseable {
 
     @Override
     public void close() {
-        if (bar != null) {
+        if (bar != null && !closed) {
             bar.close();
         }
+        closed = true;
     }
 }

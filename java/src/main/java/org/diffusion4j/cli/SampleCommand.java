@@ -268,6 +268,8 @@ final class SampleCommand implements Callable<Integer> {
             }
             if (image != null) {                               // before the sampling, not after it
                 org.diffusion4j.io.ImageGrid.checkSize(n, image[1], image[2], cols, 2, zoom);
+            } else {
+                Plots.requireFonts(png);                       // vectors are drawn as charts: fonts, before sampling
             }
             boolean defaultStrength = strength == null;
             double str = strength != null ? strength : edit != null && edit.mask() != null ? 1.0 : 0.8;
@@ -281,6 +283,10 @@ final class SampleCommand implements Callable<Integer> {
                     Npy.writeInt32(labelsFile(raw), r.labels(), n);
                 } else {
                     Files.deleteIfExists(labelsFile(raw));
+                    if (k > 0) {
+                        o.println("labels      none written: some or all samples are unconditional (the model's "
+                                + "null class)");
+                    }
                 }
                 if (r.labels() != null && !s.classNames().isEmpty()) {  // the names of those numbers, for eval
                     org.diffusion4j.io.AtomicFiles.writeBytes(classesFile(raw), (org.diffusion4j.training.Checkpoint

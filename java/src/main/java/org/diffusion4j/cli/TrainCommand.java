@@ -784,7 +784,10 @@ final class TrainCommand implements Callable<Integer> {
                             saveBest(trainer, folder, extraMeta, h);
                             best[0] = h;
                         }
-                        writeLosses(folder, losses, heldLosses);
+                        writeLosses(folder, losses, heldLosses, line -> {
+                            o.println(line);
+                            o.flush();
+                        });
                     }
                 }
                 save(run, folder);
@@ -823,6 +826,7 @@ final class TrainCommand implements Callable<Integer> {
                         if (stopRequested && savedAt == step) {         // checkpointed: stop before the next step
                             run = run.withStatus("interrupted");
                             save(run, folder);
+                            progress.close();                     // the resume hint is the last line
                             progress.note("interrupted at step " + step + " of " + total + ": checkpoint "
                                     + latestCkpt[0] + " written; train --resume --out " + folder.root()
                                     + " continues");
@@ -851,7 +855,7 @@ final class TrainCommand implements Callable<Integer> {
                             if (opts.keepCheckpoints() != null && opts.keepCheckpoints() > 0) {
                                 folder.pruneCheckpoints(opts.keepCheckpoints());
                             }
-                            writeLosses(folder, losses, heldLosses);
+                            writeLosses(folder, losses, heldLosses, progress::note);
                             run = run.withResults(results(done, first, losses, previousWall + seconds(wallStart),
                                     previousTrain + trainSeconds[0], trainSeconds[0], opts.batch(), latestCkpt[0],
                                     latestGrid[0], run.results().metrics(), run.results().metricsStep(),
@@ -885,6 +889,16 @@ final class TrainCommand implements Callable<Integer> {
                                 // the stop's interrupt reached the PNG write (which left the old file alone)
                                 progress.note("samples     the step-" + done + " grid was dropped: stopping (sample "
                                         + "--checkpoint " + folder.root() + " draws one)");
+                            } catch (Plots.NoFontsException e) {
+                                // no fonts: no vector grid can be drawn in this run; an older latest.png would
+                                // pass for this step's
+                                boolean stale = Files.deleteIfExists(folder.latestGrid());
+                                if (!gridsMissing) {
+                                    gridsMissing = true;
+                                    progress.note("warning     sample grids not drawn from step " + done
+                                            + (stale ? " (the older " + folder.relative(folder.latestGrid())
+                                            + " removed)" : "") + ": " + e.getMessage());
+                                }
                             } catch (RuntimeException e) {
                                 // a picture that cannot be drawn must not stop the training (the checkpoint of
                                 // this step is written already)
@@ -909,7 +923,7 @@ final class TrainCommand implements Callable<Integer> {
                                 progress.note(String.format(Locale.ROOT, "best        held-out loss %.4f at step %d: "
                                         + "%s", held, done, folder.relative(folder.bestCheckpoint())));
                             }
-                            writeLosses(folder, losses, heldLosses);
+                            writeLosses(folder, losses, heldLosses, progress::note);
                             run = run.withResults(run.results().withHeldOutLoss(held, done));
                             save(run, folder);
                         }
@@ -1355,8 +1369,14 @@ final class TrainCommand implements Callable<Integer> {
         return out;
     }
 
-    private static void writeLosses(RunFolder folder, List<double[]> losses, List<double[]> heldLosses)
-            throws IOException {
+    /** Whether this run already said that loss.png cannot be drawn (no fonts): said once, not at every update. */
+    private boolean lossPlotMissing;
+
+    /** Whether this run already said that its vector grids cannot be drawn (no fonts). */
+    private boolean gridsMissing;
+
+    private void writeLosses(RunFolder folder, List<double[]> losses, List<double[]> heldLosses,
+                             java.util.function.Consumer<String> note) throws IOException {
         long[] steps = new long[losses.size()];
         double[] values = new double[losses.size()];
         writeCsv(folder.lossCsv(), "step,loss", losses, steps, values);
@@ -1370,8 +1390,12 @@ final class TrainCommand implements Callable<Integer> {
                 Plots.lossCurve(folder.lossPng(), steps, values, heldSteps, held, (held.length > 0
                         ? "training and held-out loss (" : "training loss (") + folder.root().getFileName() + ")");
             } catch (IOException | Plots.NoFontsException e) { // a picture: the run goes on (loss.csv holds the numbers)
-                org.slf4j.LoggerFactory.getLogger(TrainCommand.class).warn("loss.png not written: {}",
-                        e.getMessage());
+                boolean stale = Files.deleteIfExists(folder.lossPng());   // never an out-of-date curve left behind
+                if (!lossPlotMissing) {
+                    lossPlotMissing = true;
+                    note.accept("warning     loss.png not drawn" + (stale ? " (the older one removed)" : "") + ": "
+                            + e.getMessage() + "; loss.csv holds the numbers");
+                }
             }
         }
     }

@@ -150,8 +150,16 @@ class ImageToImageCliTest {
         TrainSampleEvalTest.Result r = run("eval", "--checkpoint", vectorRun.toString(), "--data", other.toString(),
                 "--n", "8", "--backend", "cpu");
         assertEquals(1, r.code(), r::toString);
-        assertTrue(r.err().contains(other + " is not read the way the run's data, ")
-                && r.err().contains("table.csv") && r.err().contains("leave --data out"), r::toString);
+        assertTrue(r.err().contains(other + " cannot be read the way the run's data was: ")
+                && r.err().contains("leave --data out to use the run's data, ")
+                && r.err().contains("table.csv"), r::toString);
+        // a file that is not there is named as missing (an adversarial trial got only its name in brackets)
+        Path missing = dir.resolve("missing.csv");
+        TrainSampleEvalTest.Result m = run("eval", "--checkpoint", vectorRun.toString(), "--data", missing.toString(),
+                "--n", "8", "--backend", "cpu");
+        assertEquals(1, m.code(), m::toString);
+        assertTrue(m.err().contains("--data " + missing + ": no such file or folder; leave --data out"),
+                m::toString);
     }
 
     @Test

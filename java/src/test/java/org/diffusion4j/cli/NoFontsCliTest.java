@@ -77,17 +77,34 @@ class NoFontsCliTest {
         }
         Path data = Files.writeString(dir.resolve("ring.csv"), csv.toString());
         Path run = dir.resolve("run");
-        int train = runWithoutFonts("train", List.of("train", "--data", data.toString(), "--out", run.toString(),
-                "--model", "mlp", "--hidden", "16", "--blocks", "1", "--batch", "16", "--steps", "8", "--warmup",
-                "2", "--sample-every", "4", "--checkpoint-every", "4", "--backend", "cpu", "--threads", "1"));
+        List<String> train = List.of("train", "--data", data.toString(), "--out", run.toString(), "--model", "mlp",
+                "--hidden", "16", "--blocks", "1", "--batch", "16", "--warmup", "2", "--sample-every", "4",
+                "--checkpoint-every", "4", "--held-out-loss-every", "4", "--backend", "cpu", "--threads", "1");
+        // 8 steps with fonts (loss.png and the grids drawn), then resumed to 16 without
+        List<String> withFonts = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                Main.class.getName()));
+        withFonts.addAll(train);
+        withFonts.addAll(List.of("--steps", "8"));
+        assertEquals(0, run(withFonts, "train-fonts"), () -> readQuietly("train-fonts"));
+        assertTrue(Files.exists(run.resolve("loss.png")) && Files.exists(run.resolve("samples/latest.png")));
+        List<String> resume = new ArrayList<>(train);
+        resume.addAll(List.of("--steps", "16", "--resume"));
+        int code = runWithoutFonts("train", resume);
         String out = read("train");
-        assertEquals(0, train, out);
-        assertTrue(Files.exists(run.resolve("checkpoints").resolve("step-000008.safetensors")), out);
+        assertEquals(0, code, out);
+        assertTrue(Files.exists(run.resolve("checkpoints").resolve("step-000016.safetensors")), out);
         assertTrue(Files.exists(run.resolve("loss.csv")), out);
+        // no picture of step 8 stays beside the numbers of step 16; each warning once, not at every update
         assertFalse(Files.exists(run.resolve("loss.png")), out);
-        assertTrue(out.contains("grid was not drawn: cannot draw step-000004.png: Java found no usable fonts"), out);
-        assertTrue(out.contains("\"complete\"") || Files.readString(run.resolve("run.json")).contains("\"complete\""),
-                out);
+        assertFalse(Files.exists(run.resolve("samples/latest.png")), out);
+        assertTrue(out.contains("warning     loss.png not drawn (the older one removed): cannot draw loss.png: Java "
+                + "found no usable fonts"), out);
+        assertEquals(1, out.split("loss.png not drawn", -1).length - 1, out);
+        assertTrue(out.contains("warning     sample grids not drawn from step 12 (the older samples/latest.png "
+                + "removed): cannot draw step-000012.png: Java found no usable fonts"), out);
+        assertEquals(1, out.split("grids not drawn", -1).length - 1, out);
+        assertTrue(Files.readString(run.resolve("run.json")).contains("\"complete\""), out);
 
         // sample: a scatter plot of vectors needs text; the command fails with the remedy, in one line
         Path png = dir.resolve("s.png");
@@ -95,7 +112,9 @@ class NoFontsCliTest {
                 "--out", png.toString(), "--backend", "cpu"));
         String s = read("sample");
         assertEquals(1, sample, s);
-        assertTrue(s.contains("cannot draw s.png: Java found no usable fonts") && s.contains("fonts-dejavu-core"), s);
+        assertTrue(s.contains("diffusion4j sample: cannot draw s.png: Java found no usable fonts")
+                && s.contains("fonts-dejavu-core"), s);
+        assertFalse(s.contains("sampled ") || s.contains("Exception"), "checked before sampling, in words: " + s);
 
         // the demo draws its panels without captions
         Path demo = dir.resolve("demo.png");
@@ -104,7 +123,7 @@ class NoFontsCliTest {
         String ds = read("demo");
         assertEquals(0, d, ds);
         assertTrue(Files.size(demo) > 1000, ds);
-        assertTrue(ds.contains("drawn without captions"), ds);
+        assertTrue(ds.contains("demo.png drawn without captions: Java found no usable fonts ("), ds);
     }
 
     /** The CLI in a child JVM whose font folders (those that exist) are covered by an empty folder. */
