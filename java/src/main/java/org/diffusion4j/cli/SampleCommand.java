@@ -242,6 +242,11 @@ final class SampleCommand implements Callable<Integer> {
                             image != null ? "inpainting " : "imputation ", 100 * edit.generated());
                 }
                 for (String note : edit.notes()) {
+                    if (classLabel != null && note.startsWith("each sample has the class of its --init row")) {
+                        o.println("note        --class " + classLabel + " for every sample, over the classes of the "
+                                + "--init rows");
+                        continue;
+                    }
                     o.println("note        " + note);
                 }
             }
