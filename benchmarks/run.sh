@@ -98,6 +98,11 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 start_load="$(load)"; start="$(date -u +%Y-%m-%dT%H:%MZ)"; t0=$SECONDS
 echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $cores cores, L2 $((l2 >> 10)) KiB, L3 $((l3 >> 20)) MiB"
 echo "== threads: D4J_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=1; load average $start_load"
+# Other work on the machine steals the cores the benchmarks time: say so before the numbers are trusted.
+if awk -v l="${start_load%% *}" -v c="$cores" 'BEGIN { exit !(l > 0.5 * c) }'; then
+  echo "== WARNING: the 1-minute load average ($start_load) is above half the $cores cores: other work is running, and" \
+       "the numbers will be low and noisy; rerun on an idle machine before publishing them"
+fi
 
 failed=()
 run_jmh() {   # $1 = group name, $2 = JSON/log file name, $3 = class regex, rest = JMH options
