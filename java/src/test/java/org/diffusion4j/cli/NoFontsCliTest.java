@@ -173,20 +173,14 @@ class NoFontsCliTest {
         }
     }
 
-    /** Draws one line of text: exit 0 when it works, 3 when the JDK finds no fonts. */
+    /** Draws one line of text ({@link Plots#requireFonts}): exit 0 when it works, 3 when Java finds no fonts. */
     static final class Probe {
-        public static void main(String[] args) {
-            System.setProperty("java.awt.headless", "true");
-            java.awt.Graphics2D g = new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB)
-                    .createGraphics();
+        public static void main(String[] args) throws IOException {
             try {
-                g.setFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.PLAIN, 12));
-                g.drawString("x", 1, 6);
-            } catch (RuntimeException | Error e) {
-                System.out.println(e);
-                System.exit(Plots.isFontFailure(e) ? 3 : 4);
-            } finally {
-                g.dispose();
+                Plots.requireFonts(Path.of("probe.png"));
+            } catch (Plots.NoFontsException e) {
+                System.out.println(e.getMessage());
+                System.exit(3);
             }
             System.exit(0);
         }
