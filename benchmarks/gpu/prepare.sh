@@ -52,7 +52,8 @@ cp "$target"/lib/*.jar "$stage/lib/"
 bench_classes="$target/gpubench-classes"
 rm -rf "$bench_classes"
 "$JAVA_HOME/bin/javac" --release 25 -Xlint:all,-processing,-serial,-this-escape,-path -d "$bench_classes" \
-  -cp "$target/diffusion4j.jar:$target/lib/*" benchmarks/src/main/java/org/diffusion4j/bench/gpu/*.java
+  -cp "$target/diffusion4j.jar:$target/lib/*" benchmarks/src/main/java/org/diffusion4j/bench/gpu/*.java \
+  benchmarks/src/main/java/org/diffusion4j/bench/Workloads.java
 "$JAVA_HOME/bin/jar" --create --file "$stage/lib/diffusion4j-gpubench.jar" -C "$bench_classes" .
 console="junit-platform-console-standalone-$junit_platform_version.jar"
 ./mvnw -q -B -N dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit_platform_version" \

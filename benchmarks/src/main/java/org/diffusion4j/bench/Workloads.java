@@ -1,6 +1,7 @@
 package org.diffusion4j.bench;
 
 import org.diffusion4j.cpu.CpuBackend;
+import org.diffusion4j.tensor.Backend;
 import org.diffusion4j.nn.DenoiserModel;
 import org.diffusion4j.nn.DiT;
 import org.diffusion4j.nn.MlpDenoiser;
@@ -222,7 +223,8 @@ public final class Workloads {
      * the MLP) with labels {@code i mod 10}.
      */
     public static final class TrainerLoop implements AutoCloseable {
-        final CpuBackend cpu;
+        final Backend backend;
+        final boolean ownsBackend;
         final NnOps ops;
         final AttentionOps attention;
         final TensorScope scope;
@@ -232,9 +234,19 @@ public final class Workloads {
 
         /** A trainer of model {@code name} at {@code batch} on a new CPU backend (default threads). */
         public TrainerLoop(String name, int batch) {
-            cpu = new CpuBackend();
-            ops = NnOps.forBackend(cpu);
-            attention = AttentionOps.forBackend(cpu);
+            this(name, batch, new CpuBackend(), true);
+        }
+
+        /** A trainer of model {@code name} at {@code batch} on {@code backend}, which stays the caller's. */
+        public TrainerLoop(String name, int batch, Backend backend) {
+            this(name, batch, backend, false);
+        }
+
+        private TrainerLoop(String name, int batch, Backend backend, boolean owns) {
+            this.backend = backend;
+            this.ownsBackend = owns;
+            ops = NnOps.forBackend(backend);
+            attention = AttentionOps.forBackend(backend);
             scope = TensorScope.open();
             model = Workloads.model(name, ops, attention, scope);
             long[] shape = model.sampleShape();
@@ -282,7 +294,9 @@ public final class Workloads {
             scope.close();
             attention.close();
             ops.close();
-            cpu.close();
+            if (ownsBackend) {
+                backend.close();
+            }
         }
     }
 
@@ -292,7 +306,8 @@ public final class Workloads {
      * cosine VP schedule, times {@code linspace(1, 0, steps + 1)} clipped to {@code [1e-3, 0.999]} at the ends.
      */
     public static final class SampleLoop implements AutoCloseable {
-        final CpuBackend cpu;
+        final Backend backend;
+        final boolean ownsBackend;
         final NnOps ops;
         final AttentionOps attention;
         final DiffusionOps diffusion;
@@ -304,30 +319,40 @@ public final class Workloads {
         final SamplerContext ctx;
         final NoiseSchedule schedule = CosineSchedule.nicholDhariwal();
 
-        /** A sampler of DiT {@code name} at {@code batch}. */
+        /** A sampler of DiT {@code name} at {@code batch} on a new CPU backend (default threads). */
         public SampleLoop(String name, int batch) {
-            cpu = new CpuBackend();
-            ops = NnOps.forBackend(cpu);
-            attention = AttentionOps.forBackend(cpu);
-            diffusion = DiffusionOps.forBackend(cpu);
+            this(name, batch, new CpuBackend(), true);
+        }
+
+        /** A sampler of DiT {@code name} at {@code batch} on {@code backend}, which stays the caller's. */
+        public SampleLoop(String name, int batch, Backend backend) {
+            this(name, batch, backend, false);
+        }
+
+        private SampleLoop(String name, int batch, Backend backend, boolean owns) {
+            this.backend = backend;
+            this.ownsBackend = owns;
+            ops = NnOps.forBackend(backend);
+            attention = AttentionOps.forBackend(backend);
+            diffusion = DiffusionOps.forBackend(backend);
             scope = TensorScope.open();
             model = Workloads.model(name, ops, attention, scope);
-            x = cpu.empty(scope, DType.F32, batchShape(model, batch));
+            x = backend.empty(scope, DType.F32, batchShape(model, batch));
             cond = labels(batch, false);
             uncond = labels(batch, true);
-            ctx = SamplerContext.builder(cpu, model, Prediction.V).ops(diffusion)
+            ctx = SamplerContext.builder(backend, model, Prediction.V).ops(diffusion)
                     .condition(cond).guidance(Guidance.of(GUIDANCE), uncond)
                     .noise(NoiseSeeds.batch(99, 0, 0, batch)).build();
         }
 
         private Tensor labels(int batch, boolean nullClass) {
-            Tensor t = cpu.empty(scope, DType.I32, batch);
+            Tensor t = backend.empty(scope, DType.I32, batch);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment s = a.allocate(4L * batch);
                 for (int b = 0; b < batch; b++) {
                     s.setAtIndex(ValueLayout.JAVA_INT, b, nullClass ? CLASSES : b % CLASSES);
                 }
-                cpu.copyFromHost(s, t);
+                backend.copyFromHost(s, t);
             }
             return t;
         }
@@ -354,6 +379,11 @@ public final class Workloads {
             return x;
         }
 
+        /** The sampler context (its grid and noise set up). */
+        public SamplerContext context() {
+            return ctx;
+        }
+
         @Override
         public void close() {
             ctx.close();
@@ -361,7 +391,9 @@ public final class Workloads {
             diffusion.close();
             attention.close();
             ops.close();
-            cpu.close();
+            if (ownsBackend) {
+                backend.close();
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 package org.diffusion4j.bench.gpu;
 
+import org.diffusion4j.bench.Workloads;
 import org.diffusion4j.cpu.CpuBackend;
 import org.diffusion4j.cuda.CudaAttention;
 import org.diffusion4j.cuda.CudaBackend;
@@ -209,6 +210,7 @@ public final class GpuBench {
             }
             attentionCases(cuda);
         }
+        endToEndCases();
         log.printf(Locale.ROOT, "   benchmarks took %.1f s%n", (System.nanoTime() - start) / 1e9);
     }
 
@@ -404,6 +406,65 @@ public final class GpuBench {
         }
     }
 
+    /** The models of the training-step cases ({@code d4j.bench.models}, default all three). */
+    private static List<String> trainModels() {
+        return Arrays.stream(System.getProperty("d4j.bench.models", "mlp,ditA,ditB").split(","))
+                .map(String::trim).filter(m -> !m.isEmpty()).toList();
+    }
+
+    /**
+     * What a user of the backend gets end to end, the JMH suite's {@code TrainingBench} and {@code SamplingBench}
+     * workloads ({@link Workloads}) on this backend: one {@link org.diffusion4j.training.Trainer#step()} of the MLP
+     * and the two DiT configs at batch {@value Workloads#TRAIN_BATCH} (images/s, with the model FLOPs as 3x the
+     * forward's), one DPM-Solver++(2M) step with guidance of DiT A at batch {@value Workloads#SAMPLE_BATCH} (one
+     * guided model call of batch 2B and the fused update), and 50 such steps from fresh noise.
+     */
+    private void endToEndCases() {
+        for (String m : trainModels()) {
+            String name = "train step " + m;
+            String shape = "batch " + Workloads.TRAIN_BATCH;
+            if (skipped(name, shape, "img/s")) {
+                continue;
+            }
+            try (Workloads.TrainerLoop loop = new Workloads.TrainerLoop(m, Workloads.TRAIN_BATCH, backend)) {
+                Timing t = time(i -> loop.step(), 2);
+                if (!Double.isFinite(loop.loss())) {
+                    throw new IllegalStateException("training diverged: loss " + loop.loss());
+                }
+                double flops = 3 * Workloads.forwardFlopsPerSample(m) * Workloads.TRAIN_BATCH;
+                add(new Row(name, shape, t.seconds(), Workloads.TRAIN_BATCH / t.seconds(), "img/s", Double.NaN, "",
+                        t.calls(), String.format(Locale.ROOT, "%.3g TFLOP/s of model FLOPs, loss %.3f",
+                        flops / t.seconds() / 1e12, loop.loss())));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                failure(name, shape, "img/s", e);
+            }
+        }
+        String shape = "ditA, batch " + Workloads.SAMPLE_BATCH + ", CFG";
+        if (skipped("sampling step DPM++(2M)", shape, "ms") || skipped("sampling 50 steps", shape, "s")) {
+            return;
+        }
+        try (Workloads.SampleLoop loop = new Workloads.SampleLoop("ditA", Workloads.SAMPLE_BATCH, backend)) {
+            org.diffusion4j.sampling.SamplingGrid fifty = loop.grid(50);
+            org.diffusion4j.sampling.SamplingGrid one = org.diffusion4j.sampling.SamplingGrid.of(fifty.schedule(),
+                    fifty.level(25), fifty.level(26));
+            loop.context().initialNoise(loop.samples(), fifty);
+            Timing step = time(i -> loop.context().sample(org.diffusion4j.sampling.Samplers.dpmSolverPp2m(),
+                    loop.samples(), one), 2);
+            add(new Row("sampling step DPM++(2M)", shape, step.seconds(), step.seconds() * 1e3, "ms", Double.NaN, "",
+                    step.calls(), ""));
+            Timing all = time(i -> loop.sample(fifty), 1);
+            for (float v : loop.samples().toFloatArray()) {
+                if (!Float.isFinite(v)) {
+                    throw new IllegalStateException("sampling produced a non-finite value");
+                }
+            }
+            add(new Row("sampling 50 steps", shape, all.seconds(), all.seconds(), "s", Double.NaN, "", all.calls(),
+                    String.format(Locale.ROOT, "%.1f images/s", Workloads.SAMPLE_BATCH / all.seconds())));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            failure("sampling", shape, "s", e);
+        }
+    }
+
     /** A fused case noting its speed-up over {@code composedSeconds} (NaN when that case failed or was skipped). */
     private void fusedAttentionCase(String name, String shape, double flops, double peak, String peakName,
                                     double composedSeconds, IntConsumer call) {
@@ -527,7 +588,11 @@ public final class GpuBench {
                 log.printf(Locale.ROOT, "   %-26s %-22s %s%n", r.name(), r.shape(), r.note());
                 continue;
             }
-            double scale = r.unit().equals("GB/s") ? 1e9 : 1e12;
+            double scale = switch (r.unit()) {                   // rates are kept in bytes/s and FLOP/s
+                case "GB/s" -> 1e9;
+                case "TFLOP/s" -> 1e12;
+                default -> 1;                                   // img/s, ms, s: as they are
+            };
             double frac = r.rate() / r.ref();
             log.printf(Locale.ROOT, "   %-26s %-22s %10.4f %11s %-8s %6s  %s%s%n", r.name(), r.shape(),
                     r.seconds() * 1e3, fmt(r.rate() / scale), r.unit(), Double.isNaN(frac) ? "-" : String.format(Locale.ROOT, "%.2f", frac),
@@ -545,7 +610,11 @@ public final class GpuBench {
                 .append(",\n  \"results\": [");
         for (int i = 0; i < rows.size(); i++) {
             Row r = rows.get(i);
-            double scale = r.unit().equals("GB/s") ? 1e9 : 1e12;
+            double scale = switch (r.unit()) {                   // rates are kept in bytes/s and FLOP/s
+                case "GB/s" -> 1e9;
+                case "TFLOP/s" -> 1e12;
+                default -> 1;                                   // img/s, ms, s: as they are
+            };
             double rate = r.rate() / scale;
             double frac = r.rate() / r.ref();
             tsv.append(String.join("\t", r.name(), r.shape(), num(r.seconds()), num(rate), r.unit(), num(frac),
